@@ -1,0 +1,78 @@
+"""ctloop: continuous training and delivery of machine-learning models.
+
+>>> import pandas as pd
+>>> from ctloop import step, pipeline
+>>> @step
+... def load(path: str) -> pd.DataFrame:
+...     return pd.read_parquet(path)
+>>> @pipeline
+... def training(path: str = "flights.parquet"):
+...     load(path)
+
+Heavy libraries are imported where they are used, so ``import ctloop`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ctloop._version import __version__
+from ctloop.errors import CtloopError, StepError
+
+# the decorator `pipeline` shadows the subpackage `ctloop.pipeline` on purpose: it must be
+# bound after the subpackage is imported, so these imports are eager (and kept cheap)
+from ctloop.pipeline.dsl import data_version, pipeline, step
+from ctloop.pipeline.params import FilePath
+from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
+
+if TYPE_CHECKING:
+    from ctloop.artifacts.materializer import Materializer
+
+_LAZY = {"Materializer": "ctloop.artifacts.materializer"}
+
+__all__ = [
+    "CtloopError",
+    "FilePath",
+    "Materializer",
+    "StepError",
+    "__version__",
+    "data_version",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "pipeline",
+    "register_materializer",
+    "resume",
+    "set_tag",
+    "step",
+]
+
+
+def register_materializer(materializer: Materializer, *, first: bool = True) -> None:
+    """Teach ctloop to store a new type; see :class:`ctloop.Materializer`."""
+    from ctloop.artifacts.registry import register_materializer as _register
+
+    _register(materializer, first=first)
+
+
+def resume(run_id: str, *, executor: str | None = None) -> Any:
+    """Continue a failed or interrupted run (like ``ctloop resume RUN``)."""
+    from ctloop.pipeline.runner import resume_run
+
+    return resume_run(run_id, executor=executor)
+
+
+def __getattr__(name: str) -> Any:
+    # the public names load on first use, so `import ctloop` and `ctloop --help` stay fast
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ctloop' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

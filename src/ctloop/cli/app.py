@@ -1,0 +1,263 @@
+"""``ctloop`` commands. Each command is a thin face over a library function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ctloop._version import __version__
+from ctloop.errors import CtloopError
+
+app = typer.Typer(
+    name="ctloop",
+    help="Continuous training and delivery of ML models: pipelines, lineage, data versions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List and inspect pipeline runs.", no_args_is_help=True)
+artifacts_app = typer.Typer(help="Inspect stored artifacts.", no_args_is_help=True)
+data_app = typer.Typer(help="Version data sets like code: add, list, get.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(data_app, name="data")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ctloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """ctloop: continuous training and delivery of machine-learning models."""
+
+
+def run_app() -> None:
+    """Run the app, turning ctloop errors into one red sentence and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except CtloopError as exc:
+        from ctloop.cli.output import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+# -- run / resume --------------------------------------------------------------------
+@app.command()
+def run(
+    reference: Annotated[str, typer.Argument(help="path/to/file.py:PIPELINE or module:PIPELINE")],
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (in-process) or process (parallel workers).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run every step.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pipeline with live progress per step."""
+    from ctloop.pipeline.loading import load_pipeline
+    from ctloop.pipeline.params import parse_cli_params
+    from ctloop.pipeline.runner import run_pipeline
+
+    pipeline_obj, canonical = load_pipeline(reference)
+    params = parse_cli_params(pipeline_obj.fn, param or [], f"pipeline '{pipeline_obj.name}'")
+    listener = None if as_json else _progress()
+    try:
+        result = run_pipeline(
+            pipeline_obj, params, executor=executor, cache=not no_cache,
+            listener=listener, reference=canonical,
+        )
+    except CtloopError as exc:
+        _report_failure(exc, as_json)
+        raise
+    _report_result(result, as_json)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    executor: Annotated[str | None, typer.Option(help="local or process.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue a failed or interrupted run: re-run only what did not succeed."""
+    from ctloop.pipeline.runner import resume_run
+
+    listener = None if as_json else _progress()
+    try:
+        result = resume_run(run_id, executor=executor, listener=listener)
+    except CtloopError as exc:
+        _report_failure(exc, as_json)
+        raise
+    _report_result(result, as_json)
+
+
+def _progress() -> Any:
+    from ctloop.cli.progress import RichRunProgress
+
+    return RichRunProgress()
+
+
+def _report_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        from ctloop.cli.output import emit_json
+
+        emit_json({"run_id": result.run_id, "status": result.status, "steps": result.step_status})
+
+
+def _report_failure(exc: CtloopError, as_json: bool) -> None:
+    result = getattr(exc, "result", None)
+    if as_json and result is not None:
+        from ctloop.cli.output import emit_json
+
+        emit_json(
+            {"run_id": result.run_id, "status": result.status, "steps": result.step_status,
+             "error": str(exc)}
+        )
+    trace = getattr(exc, "traceback_text", "")
+    if trace and not as_json:
+        from ctloop.cli.output import err_console
+
+        err_console.print(trace.rstrip(), markup=False, highlight=False)
+
+
+# -- runs ----------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
+    status: Annotated[str | None, typer.Option(help="running, succeeded or failed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    from ctloop.cli import views
+
+    views.runs_list(pipeline=pipeline, status=status, limit=limit, as_json=as_json)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run: parameters, steps, artifacts, metrics."""
+    from ctloop.cli import views
+
+    views.runs_show(run_id, as_json=as_json)
+
+
+@runs_app.command("logs")
+def runs_logs(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    step: Annotated[str, typer.Argument(help="Step name as shown by `ctloop runs show`.")],
+) -> None:
+    """Print the captured output (stdout, stderr, logging) of one step."""
+    from ctloop.cli import views
+
+    views.runs_logs(run_id, step)
+
+
+# -- lineage / artifacts ---------------------------------------------------------------
+@app.command()
+def lineage(
+    identifier: Annotated[str, typer.Argument(help="Artifact id, run id, or data NAME@VERSION.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Trace an artifact (or every output of a run) back to its data, code and parameters."""
+    from ctloop.cli import views
+
+    views.lineage(identifier, as_json=as_json)
+
+
+@artifacts_app.command("show")
+def artifacts_show(
+    artifact_id: Annotated[str, typer.Argument(help="Artifact id (or a unique prefix).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an artifact: type, digest, files, properties, who made and used it."""
+    from ctloop.cli import views
+
+    views.artifact_show(artifact_id, as_json=as_json)
+
+
+# -- data versions ---------------------------------------------------------------------
+@data_app.command("add")
+def data_add(
+    name: Annotated[str, typer.Argument(help="Data set name, e.g. flights.")],
+    path: Annotated[Path, typer.Argument(help="File or folder to snapshot.")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What changed.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Snapshot a file or folder as the next version of NAME (unchanged files stored once)."""
+    from ctloop.cli import views
+
+    views.data_add(name, path, message, as_json=as_json)
+
+
+@data_app.command("versions")
+def data_versions(
+    name: Annotated[str | None, typer.Argument(help="Data set name (all when omitted).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List versions of a data set."""
+    from ctloop.cli import views
+
+    views.data_versions(name, as_json=as_json)
+
+
+@data_app.command("get")
+def data_get(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to write the files into.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a data version's files into a folder."""
+    from ctloop.cli import views
+
+    views.data_get(ref, dest, as_json=as_json)
+
+
+# -- gc --------------------------------------------------------------------------------
+@app.command()
+def gc(
+    older_than: Annotated[
+        str | None, typer.Option(help="Delete runs started longer ago than this (30d, 12h, 90m).")
+    ] = None,
+    keep_last: Annotated[
+        int | None, typer.Option(help="Keep the N newest runs of each pipeline.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")] = False,
+    grace: Annotated[
+        str, typer.Option(help="Leave unreferenced blobs younger than this (in-flight writes).")
+    ] = "1h",
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old runs and every artifact and blob nothing kept refers to."""
+    from ctloop.cli import views
+
+    views.gc(older_than=older_than, keep_last=keep_last, dry_run=dry_run, grace=grace, as_json=as_json)

@@ -1,0 +1,94 @@
+"""Where ctloop keeps its state: settings from the environment and ``ctloop.yaml``.
+
+Precedence, highest first: environment variables, ``ctloop.yaml`` in the working
+directory, built-in defaults. Defaults put everything under ``.ctloop/`` of the
+working directory (or ``$CTLOOP_HOME``)::
+
+    CTLOOP_HOME           .ctloop                      state folder
+    CTLOOP_STORE_URL      sqlite:///<home>/metadata.db metadata database (postgresql+psycopg://… too)
+    CTLOOP_ARTIFACT_URL   <home>/artifacts             artifact store (s3://bucket/prefix too)
+    CTLOOP_S3_ENDPOINT_URL                             S3 endpoint for S3-compatible servers
+    CTLOOP_EXECUTOR       local                        local | process
+
+Example ``ctloop.yaml``::
+
+    store_url: postgresql+psycopg://ctloop@127.0.0.1:5432/ctloop
+    artifact_url: s3://ml-artifacts/ctloop
+    artifact_options: {endpoint_url: "http://127.0.0.1:9000"}
+    executor: process
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctloop.errors import ConfigError
+
+EXECUTORS = ("local", "process")
+_KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process.
+
+    >>> s = Settings.load()
+    >>> s.store_url.startswith(("sqlite", "postgresql"))
+    True
+    """
+
+    home: Path
+    store_url: str
+    artifact_url: str
+    artifact_options: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+
+    @classmethod
+    def load(cls, cwd: Path | None = None) -> Settings:
+        """Read ``ctloop.yaml`` (if present) and the environment."""
+        cwd = cwd or Path.cwd()
+        file_values = _read_settings_file(cwd / "ctloop.yaml")
+        home = Path(os.environ.get("CTLOOP_HOME") or file_values.get("home") or cwd / ".ctloop")
+        home = home if home.is_absolute() else (cwd / home)
+        store_url = os.environ.get("CTLOOP_STORE_URL") or file_values.get("store_url")
+        artifact_url = os.environ.get("CTLOOP_ARTIFACT_URL") or file_values.get("artifact_url")
+        options = dict(file_values.get("artifact_options") or {})
+        endpoint = os.environ.get("CTLOOP_S3_ENDPOINT_URL")
+        if endpoint:
+            options["endpoint_url"] = endpoint
+        executor = os.environ.get("CTLOOP_EXECUTOR") or file_values.get("executor") or "local"
+        if executor not in EXECUTORS:
+            raise ConfigError(
+                f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)} "
+                "(CTLOOP_EXECUTOR or 'executor:' in ctloop.yaml)"
+            )
+        return cls(
+            home=home,
+            store_url=store_url or f"sqlite:///{home / 'metadata.db'}",
+            artifact_url=artifact_url or str(home / "artifacts"),
+            artifact_options=options,
+            executor=executor,
+        )
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(values).__name__}")
+    unknown = set(values) - _KNOWN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path} has unknown setting(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_KNOWN_KEYS))}"
+        )
+    return values

@@ -1,0 +1,113 @@
+"""Every error ctloop raises on purpose.
+
+The hierarchy::
+
+    CtloopError                      root: catch this to catch everything ctloop means
+    ├── ConfigError                  a bad setting in ctloop.yaml or the environment
+    ├── StoreError                   metadata or artifact store
+    │   ├── NotFoundError            a run, execution, artifact or data version that is not there
+    │   ├── IntegrityError           bytes that do not match their digest, a path outside the root
+    │   └── StoreUnavailableError    the database or object store cannot be reached
+    ├── ArtifactError                typed artifacts and materializers
+    │   └── UnsupportedTypeError     a value no materializer handles
+    ├── PipelineError                building or running a pipeline
+    │   ├── PipelineDefinitionError  a cycle, an unknown step output, a bad decorator use
+    │   ├── ParameterError           an unknown parameter or a value of the wrong type
+    │   ├── MissingInputError        an input file or folder that does not exist
+    │   ├── StepError                user code inside a step raised (keeps the traceback)
+    │   └── RunFailedError           a run ended with failed steps
+    └── DataVersionError             `ctloop data add/get` problems
+
+A message is a sentence: it names the object, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+
+class CtloopError(Exception):
+    """Root of every error ctloop raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(CtloopError):
+    """A setting in ``ctloop.yaml`` or the environment is invalid."""
+
+
+class StoreError(CtloopError):
+    """The metadata store or the artifact store failed."""
+
+
+class NotFoundError(StoreError):
+    """A run, execution, artifact or data version does not exist."""
+
+
+class IntegrityError(StoreError):
+    """Stored bytes do not match their digest, or a path escapes the store root."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database or the object store cannot be reached."""
+
+
+class ArtifactError(CtloopError):
+    """A typed artifact could not be saved or loaded."""
+
+
+class UnsupportedTypeError(ArtifactError):
+    """A step returned a value that no registered materializer handles."""
+
+
+class PipelineError(CtloopError):
+    """A pipeline could not be built or run."""
+
+
+class PipelineDefinitionError(PipelineError):
+    """The pipeline's graph is invalid: a cycle, a bad output, a misused decorator."""
+
+
+class ParameterError(PipelineError):
+    """A pipeline or step parameter is unknown or has a value of the wrong type."""
+
+    exit_code = 2
+
+
+class MissingInputError(PipelineError):
+    """An input file or folder given to a pipeline does not exist."""
+
+    exit_code = 2
+
+
+class StepError(PipelineError):
+    """User code inside a step raised; the original traceback is kept.
+
+    ``step`` and ``run_id`` name where it happened, ``traceback_text`` holds the
+    formatted original traceback (also stored on the execution record).
+    """
+
+    def __init__(self, step: str, run_id: str, message: str, traceback_text: str = "") -> None:
+        super().__init__(
+            f"step '{step}' of run {run_id[:8]} failed: {message}; fix the cause and continue "
+            f"with `ctloop resume {run_id[:8]}`"
+        )
+        self.step = step
+        self.run_id = run_id
+        self.traceback_text = traceback_text
+
+
+class RunFailedError(PipelineError):
+    """A run finished with at least one failed step."""
+
+    def __init__(self, run_id: str, failed_steps: list[str], message: str = "") -> None:
+        steps = ", ".join(failed_steps) or "?"
+        text = f"run {run_id[:8]} failed in step(s) {steps}"
+        if message:
+            text += f": {message}"
+        text += f"; fix the cause and continue with `ctloop resume {run_id[:8]}`"
+        super().__init__(text)
+        self.run_id = run_id
+        self.failed_steps = failed_steps
+
+
+class DataVersionError(CtloopError):
+    """A data version could not be added or fetched."""

@@ -1,0 +1,20 @@
+"""Pipelines: the ``@step`` / ``@pipeline`` DSL, cache keys, the runner and executors."""
+
+from __future__ import annotations
+
+from ctloop.pipeline.dsl import Pipeline, Step, data_version, pipeline, step
+from ctloop.pipeline.params import FilePath
+from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
+
+__all__ = [
+    "FilePath",
+    "Pipeline",
+    "Step",
+    "data_version",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "pipeline",
+    "set_tag",
+    "step",
+]

@@ -1,0 +1,63 @@
+"""Executors: where steps run. ``local`` runs them one by one in this process;
+``process`` runs independent steps in parallel in a pool of worker processes.
+
+Error contract: ``submit`` never raises for a step's own failure — the returned future
+resolves to a failed :class:`~ctloop.pipeline.worker.StepOutcome`; a worker that dies
+makes the future raise ``BrokenProcessPool``, which the runner records as a failure.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from ctloop.errors import ConfigError
+from ctloop.pipeline.dsl import Step
+from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker, run_step
+
+
+class Executor(ABC):
+    """Runs step tasks."""
+
+    @abstractmethod
+    def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
+        """Start running a step; the future resolves to its outcome."""
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        """Release workers (``cancel`` drops tasks not yet started)."""
+
+
+class LocalExecutor(Executor):
+    """Runs each step synchronously in the calling process."""
+
+    def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
+        future: Future[StepOutcome] = Future()
+        future.set_result(run_step(task, step_obj))
+        return future
+
+
+class ProcessExecutor(Executor):
+    """Runs steps in a pool of worker processes (forkserver on Linux)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        workers = max_workers or max(1, min(os.cpu_count() or 1, 8))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
+        return self._pool.submit(run_in_worker, task)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def make_executor(name: str) -> Executor:
+    """The executor called ``name`` (``local`` or ``process``)."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "process":
+        return ProcessExecutor()
+    raise ConfigError(f"executor {name!r} is unknown; use 'local' or 'process'")

@@ -1,0 +1,80 @@
+"""Finding a pipeline from a reference: ``path/to/file.py:name`` or ``package.module:name``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from ctloop.errors import PipelineDefinitionError
+from ctloop.pipeline.dsl import Pipeline
+from ctloop.pipeline.hashing import sha256_text
+
+
+def module_name_for(path: Path) -> str:
+    """A stable module name for a pipeline file (the same in every worker process)."""
+    resolved = path.resolve()
+    return f"ctloop_user_{resolved.stem}_{sha256_text(str(resolved))[:10]}"
+
+
+def load_module_from_file(path: Path, module_name: str | None = None) -> ModuleType:
+    """Import a Python file as a module (its folder joins ``sys.path`` like a script's)."""
+    resolved = path.resolve()
+    name = module_name or module_name_for(resolved)
+    if name in sys.modules:
+        return sys.modules[name]
+    if not resolved.is_file():
+        raise PipelineDefinitionError(f"pipeline file {str(path)!r} does not exist")
+    folder = str(resolved.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise PipelineDefinitionError(f"{str(path)!r} cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load_pipeline(reference: str) -> tuple[Pipeline, str]:
+    """The pipeline named by ``reference`` and its canonical reference (absolute file)."""
+    target, sep, attr = reference.rpartition(":")
+    if not sep or not target or not attr:
+        raise PipelineDefinitionError(
+            f"pipeline reference {reference!r} must look like path/to/file.py:NAME or "
+            "package.module:NAME"
+        )
+    if target.endswith(".py") or "/" in target:
+        module = load_module_from_file(Path(target))
+        canonical = f"{Path(target).resolve()}:{attr}"
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise PipelineDefinitionError(f"cannot import module {target!r}: {exc}") from exc
+        canonical = reference
+    obj = getattr(module, attr, None)
+    if not isinstance(obj, Pipeline):
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
+        what = "is not a @pipeline" if obj is not None else "does not exist"
+        raise PipelineDefinitionError(
+            f"{attr!r} in {target} {what}; pipelines there: {', '.join(found) or '(none)'}"
+        )
+    return obj, canonical
+
+
+def reference_of(pipeline_obj: Pipeline) -> str:
+    """The reference to store on a run so that ``ctloop resume`` can find the pipeline."""
+    module = sys.modules.get(pipeline_obj.fn.__module__)
+    file = getattr(module, "__file__", None)
+    if pipeline_obj.fn.__module__.startswith("ctloop_user_") or pipeline_obj.fn.__module__ == "__main__":
+        if file:
+            return f"{Path(file).resolve()}:{pipeline_obj.fn.__qualname__}"
+    return f"{pipeline_obj.fn.__module__}:{pipeline_obj.fn.__qualname__}"

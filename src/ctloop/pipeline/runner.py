@@ -1,0 +1,523 @@
+"""The runner: turns a pipeline graph into a recorded run.
+
+For each step, in dependency order: compute its cache key; reuse this run's earlier
+result (``resume``) or a cached result when allowed and its artifacts are still in the
+store; otherwise run it on the executor and record outputs, tracking data and logs in
+one transaction. A failed step stops its dependents (recorded as ``skipped``); other
+branches finish. The run's heartbeat lets other processes see if this one dies.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ctloop import errors
+from ctloop.config import Settings
+from ctloop.errors import CtloopError, DataVersionError, NotFoundError, RunFailedError, StepError
+from ctloop.pipeline.dsl import DataInput, Invocation, OutputHandle, Pipeline, PipelineGraph
+from ctloop.pipeline.executors import Executor, make_executor
+from ctloop.pipeline.hashing import cache_key, param_fingerprint
+from ctloop.pipeline.liveness import Heartbeat, reconcile_stale_runs
+from ctloop.pipeline.loading import reference_of
+from ctloop.pipeline.params import check_file_paths, to_json_param
+from ctloop.pipeline.worker import StepOutcome, StepRef, StepTask
+from ctloop.store import open_artifact_store, open_metadata_store
+from ctloop.store.artifact_store import ArtifactStore
+from ctloop.store.metadata import MetadataStore
+from ctloop.store.records import (
+    DONE_STATUSES,
+    ArtifactRecord,
+    EventRecord,
+    ExecutionRecord,
+    RunRecord,
+    new_id,
+    utcnow,
+)
+
+
+class RunListener(Protocol):
+    """Receives progress of a run (the CLI draws it with Rich)."""
+
+    def on_run_start(self, *, run: RunRecord, steps: list[str]) -> None: ...
+    def on_step_start(self, *, step: str) -> None: ...
+    def on_step_end(self, *, step: str, status: str, duration_s: float, error: str | None) -> None: ...
+    def on_run_end(self, *, run: RunRecord) -> None: ...
+
+
+@dataclass
+class Stores:
+    """The metadata and artifact stores of one process."""
+
+    settings: Settings
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Stores:
+        settings = settings or Settings.load()
+        return cls(
+            settings,
+            open_metadata_store(settings.store_url),
+            open_artifact_store(settings.artifact_url, settings.artifact_options),
+        )
+
+
+@dataclass
+class RunResult:
+    """What a run did: its id, status and each step's outputs."""
+
+    run_id: str
+    status: str
+    step_status: dict[str, str]
+    outputs: dict[str, dict[str, ArtifactRecord]]
+    stores: Stores = field(repr=False)
+
+    @property
+    def cached_steps(self) -> list[str]:
+        """Steps whose results were reused (cache hit or resumed)."""
+        return [s for s, st in self.step_status.items() if st in ("cached", "reused")]
+
+    def load(self, step: str, output: str | None = None) -> Any:
+        """Load an output value of a step of this run."""
+        from ctloop.artifacts import load_value
+
+        outputs = self.outputs.get(step)
+        if not outputs:
+            raise NotFoundError(f"run {self.run_id[:8]} has no outputs of step {step!r}")
+        name = output or next(iter(outputs))
+        if name not in outputs:
+            raise NotFoundError(f"step {step!r} has no output {name!r}; it has {list(outputs)}")
+        return load_value(
+            outputs[name], self.stores.artifacts, cache_dir=self.stores.settings.home / "cache"
+        )
+
+
+def run_pipeline(
+    pipeline_obj: Pipeline,
+    params: dict[str, Any],
+    *,
+    executor: str | None = None,
+    cache: bool = True,
+    trigger: str = "manual",
+    listener: RunListener | None = None,
+    settings: Settings | None = None,
+    reference: str | None = None,
+) -> RunResult:
+    """Build and run a pipeline; raise :class:`StepError` if a step failed."""
+    graph = pipeline_obj.build(params)
+    check_file_paths(f"pipeline '{pipeline_obj.name}'", graph.params)
+    stores = Stores.open(settings)
+    data_inputs = _resolve_data_inputs(graph, stores.metadata)
+    chosen = executor or pipeline_obj.executor or stores.settings.executor
+    run = _new_run(graph, stores, chosen, trigger, reference or reference_of(pipeline_obj))
+    runner = _Runner(graph, stores, chosen, cache, listener, data_inputs)
+    return runner.execute(run, previous={})
+
+
+def resume_run(
+    run_id: str,
+    *,
+    executor: str | None = None,
+    listener: RunListener | None = None,
+    settings: Settings | None = None,
+) -> RunResult:
+    """Continue a failed or interrupted run: re-run only what did not succeed."""
+    from ctloop.pipeline.loading import load_pipeline
+
+    stores = Stores.open(settings)
+    reconcile_stale_runs(stores.metadata)
+    run = stores.metadata.get_run(run_id)
+    if run.status == "running":
+        raise errors.PipelineError(
+            f"run {run.id[:8]} is still running (pid {run.pid} on {run.host}); wait for it "
+            "or stop that process first"
+        )
+    pipeline_obj, _ = load_pipeline(run.reference)
+    graph = pipeline_obj.build(_params_from_json(pipeline_obj, run.parameters))
+    check_file_paths(f"pipeline '{pipeline_obj.name}'", graph.params)
+    data_inputs = _resolve_data_inputs(graph, stores.metadata, pinned=run.id)
+    previous = _latest_executions(stores.metadata.list_executions(run.id))
+    stores.metadata.update_run(
+        run.id, status="running", ended_at=None, error=None, pid=os.getpid(),
+        host=socket.gethostname(), heartbeat_at=utcnow(),
+    )
+    run = stores.metadata.get_run(run.id)
+    chosen = executor or run.executor
+    runner = _Runner(graph, stores, chosen, True, listener, data_inputs)
+    return runner.execute(run, previous=previous)
+
+
+def _params_from_json(pipeline_obj: Pipeline, stored: dict[str, Any]) -> dict[str, Any]:
+    known = set(pipeline_obj.signature.parameters)
+    return {k: v for k, v in stored.items() if k in known}
+
+
+def _latest_executions(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
+    latest: dict[str, ExecutionRecord] = {}
+    for execution in executions:  # oldest first: later attempts win
+        latest[execution.step] = execution
+    return latest
+
+
+def _resolve_data_inputs(
+    graph: PipelineGraph, meta: MetadataStore, pinned: str | None = None
+) -> dict[str, ArtifactRecord]:
+    """Artifact of every data version the graph reads (latest version at run start)."""
+    found: dict[str, ArtifactRecord] = {}
+    for inv in graph.invocations.values():
+        for value in inv.inputs.values():
+            if isinstance(value, DataInput) and str(value) not in found:
+                try:
+                    record = meta.get_data_version(value.name, value.version)
+                except NotFoundError as exc:
+                    raise DataVersionError(
+                        f"step '{inv.id}' reads data version '{value}', which does not "
+                        f"exist; add it with `ctloop data add {value.name} PATH`"
+                    ) from exc
+                found[str(value)] = meta.get_artifact(record.artifact_id)
+    return found
+
+
+def _new_run(
+    graph: PipelineGraph, stores: Stores, executor: str, trigger: str, reference: str
+) -> RunRecord:
+    reconcile_stale_runs(stores.metadata)
+    now = utcnow()
+    run = RunRecord(
+        id=new_id(),
+        pipeline=graph.pipeline.name,
+        pipeline_version=graph.version(),
+        reference=reference,
+        parameters=to_json_param(graph.params),
+        trigger=trigger,
+        user=_user(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        status="running",
+        started_at=now,
+        heartbeat_at=now,
+        git_commit=_git_commit(reference),
+        executor=executor,
+    )
+    stores.metadata.create_run(run)
+    return run
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+def _git_commit(reference: str) -> str | None:
+    path = Path(reference.rpartition(":")[0])
+    folder = path.parent if path.suffix == ".py" else Path.cwd()
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = out.stdout.strip()
+    if out.returncode != 0 or not commit:
+        return None
+    return commit + ("-dirty" if dirty.stdout.strip() else "")
+
+
+class _Runner:
+    """Executes one run of a graph (a new run or a resumed one)."""
+
+    def __init__(
+        self,
+        graph: PipelineGraph,
+        stores: Stores,
+        executor: str,
+        cache: bool,
+        listener: RunListener | None,
+        data_inputs: dict[str, ArtifactRecord],
+    ) -> None:
+        self.graph = graph
+        self.stores = stores
+        self.meta = stores.metadata
+        self.executor_name = executor
+        self.cache = cache
+        self.listener = listener
+        self.data_inputs = data_inputs
+        self.outputs: dict[str, dict[str, ArtifactRecord]] = {}
+        self.status: dict[str, str] = {}
+        self.failures: list[tuple[str, StepOutcome | None, str]] = []
+
+    def execute(self, run: RunRecord, previous: dict[str, ExecutionRecord]) -> RunResult:
+        order = self.graph.order()
+        self.run = run
+        self.previous = previous
+        if self.listener:
+            self.listener.on_run_start(run=run, steps=order)
+        executor = make_executor(self.executor_name)
+        try:
+            with Heartbeat(self.meta, run.id):
+                self._loop(order, executor)
+        except BaseException as exc:
+            executor.shutdown(cancel=True)
+            self._abort(exc)
+            raise
+        executor.shutdown()
+        return self._finish()
+
+    # -- scheduling -------------------------------------------------------------------
+    def _loop(self, order: list[str], executor: Executor) -> None:
+        waiting = list(order)
+        running: dict[Future[StepOutcome], tuple[Invocation, ExecutionRecord]] = {}
+        while waiting or running:
+            for inv_id in [i for i in waiting if self._ready(i)]:
+                waiting.remove(inv_id)
+                submitted = self._start(self.graph.invocations[inv_id], executor)
+                if submitted is not None:
+                    running[submitted[0]] = submitted[1]
+            for inv_id in [i for i in waiting if self._blocked(i)]:
+                waiting.remove(inv_id)
+                self._skip(inv_id)
+            if not running:
+                if waiting and not any(self._ready(i) for i in waiting):
+                    raise errors.PipelineError(f"steps {waiting} can never become ready")
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                inv, execution = running.pop(future)
+                self._record(inv, execution, _outcome_of(future, execution))
+
+    def _ready(self, inv_id: str) -> bool:
+        return all(self.status.get(up) in _OK for up in self.graph.invocations[inv_id].upstream())
+
+    def _blocked(self, inv_id: str) -> bool:
+        return any(
+            self.status.get(up) in ("failed", "skipped")
+            for up in self.graph.invocations[inv_id].upstream()
+        )
+
+    # -- one step ---------------------------------------------------------------------
+    def _start(
+        self, inv: Invocation, executor: Executor
+    ) -> tuple[Future[StepOutcome], tuple[Invocation, ExecutionRecord]] | None:
+        if self.listener:
+            self.listener.on_step_start(step=inv.id)
+        inputs = self._input_records(inv)
+        key = cache_key(
+            code=inv.step.code_hash,
+            params=param_fingerprint(f"step '{inv.id}'", inv.params),
+            inputs={k: (r.digest, f"{r.materializer}@{r.materializer_version}") for k, r in inputs.items()},
+        )
+        if self._reuse_previous(inv, key) or self._reuse_cached(inv, key, inputs):
+            return None
+        previous = self.previous.get(inv.id)
+        execution = ExecutionRecord(
+            id=new_id(), run_id=self.run.id, step=inv.id,
+            function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
+            code_hash=inv.step.code_hash, cache_key=key, status="running",
+            parameters=to_json_param(inv.params), started_at=utcnow(), heartbeat_at=utcnow(),
+            attempt=(previous.attempt + 1) if previous else 1,
+        )
+        self.meta.create_execution(execution)
+        task = StepTask(
+            run_id=self.run.id, execution_id=execution.id, invocation=inv.id,
+            step_ref=StepRef.of(inv.step), inputs=inputs, params=inv.params,
+            artifact_url=self.stores.settings.artifact_url,
+            artifact_options=self.stores.settings.artifact_options,
+            home=str(self.stores.settings.home),
+        )
+        return executor.submit(task, inv.step), (inv, execution)
+
+    def _input_records(self, inv: Invocation) -> dict[str, ArtifactRecord]:
+        records: dict[str, ArtifactRecord] = {}
+        for name, source in inv.inputs.items():
+            if isinstance(source, OutputHandle):
+                records[name] = self.outputs[source.invocation][source.output]
+            else:
+                records[name] = self.data_inputs[str(source)]
+        return records
+
+    def _reuse_previous(self, inv: Invocation, key: str) -> bool:
+        """On resume: keep this run's finished result when nothing it depends on changed."""
+        prev = self.previous.get(inv.id)
+        if prev is None or prev.status not in DONE_STATUSES or prev.cache_key != key:
+            return False
+        outputs = self._outputs_of(prev.id)
+        if outputs is None:
+            return False
+        self._done(inv.id, outputs, "reused", 0.0)
+        return True
+
+    def _reuse_cached(self, inv: Invocation, key: str, inputs: dict[str, ArtifactRecord]) -> bool:
+        if not (self.cache and inv.step.cache):
+            return False
+        source = self.meta.find_cached_execution(key)
+        if source is None:
+            return False
+        outputs = self._outputs_of(source.id)
+        if outputs is None:
+            return False  # artifacts gone from the store: recompute, never fail
+        now = utcnow()
+        execution = ExecutionRecord(
+            id=new_id(), run_id=self.run.id, step=inv.id,
+            function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
+            code_hash=inv.step.code_hash, cache_key=key, status="cached",
+            parameters=to_json_param(inv.params), started_at=now, ended_at=now,
+            cached_from=source.id,
+        )
+        self.meta.create_execution(execution)
+        self.meta.add_events(_events(execution.id, inputs, outputs))
+        self._done(inv.id, outputs, "cached", 0.0)
+        return True
+
+    def _outputs_of(self, execution_id: str) -> dict[str, ArtifactRecord] | None:
+        """The outputs of an earlier execution if all are still loadable, else None."""
+        from ctloop.artifacts import artifact_available
+        from ctloop.artifacts.registry import materializer_named
+
+        events = [e for e in self.meta.events_of_execution(execution_id) if e.kind == "output"]
+        if not events:
+            return None
+        records = {a.id: a for a in self.meta.list_artifacts([e.artifact_id for e in events])}
+        outputs: dict[str, ArtifactRecord] = {}
+        for event in events:
+            record = records.get(event.artifact_id)
+            if record is None or not artifact_available(record, self.stores.artifacts):
+                return None
+            try:
+                if materializer_named(record.materializer).version != record.materializer_version:
+                    return None
+            except CtloopError:
+                return None
+            outputs[event.name] = record
+        return outputs
+
+    def _record(self, inv: Invocation, execution: ExecutionRecord, outcome: StepOutcome) -> None:
+        inputs = self._input_records(inv)
+        self.meta.complete_execution(
+            execution.id,
+            status=outcome.status,
+            ended_at=outcome.ended_at,
+            artifacts=list(outcome.outputs.values()),
+            events=_events(execution.id, inputs, outcome.outputs),
+            params=outcome.params, metrics=outcome.metrics, tags=outcome.tags,
+            error=outcome.error, log_uri=outcome.log_uri,
+        )
+        duration = (outcome.ended_at - (execution.started_at or outcome.started_at)).total_seconds()
+        if outcome.status == "succeeded":
+            self._done(inv.id, outcome.outputs, "succeeded", duration)
+            return
+        self.status[inv.id] = "failed"
+        self.failures.append((inv.id, outcome, outcome.error_message or ""))
+        if self.listener:
+            self.listener.on_step_end(
+                step=inv.id, status="failed", duration_s=duration, error=outcome.error_message
+            )
+
+    def _done(self, inv_id: str, outputs: dict[str, ArtifactRecord], status: str, duration: float) -> None:
+        self.outputs[inv_id] = outputs
+        self.status[inv_id] = status
+        if self.listener:
+            self.listener.on_step_end(step=inv_id, status=status, duration_s=duration, error=None)
+
+    def _skip(self, inv_id: str) -> None:
+        inv = self.graph.invocations[inv_id]
+        now = utcnow()
+        self.meta.create_execution(
+            ExecutionRecord(
+                id=new_id(), run_id=self.run.id, step=inv_id,
+                function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
+                code_hash=inv.step.code_hash, cache_key="", status="skipped",
+                parameters=to_json_param(inv.params), started_at=now, ended_at=now,
+                error="an upstream step failed",
+            )
+        )
+        self.status[inv_id] = "skipped"
+        if self.listener:
+            self.listener.on_step_end(step=inv_id, status="skipped", duration_s=0.0, error=None)
+
+    # -- ending -----------------------------------------------------------------------
+    def _finish(self) -> RunResult:
+        failed = [name for name, _, _ in self.failures]
+        status = "failed" if failed else "succeeded"
+        error = None
+        if failed:
+            error = "; ".join(f"{name}: {msg.splitlines()[0] if msg else 'failed'}" for name, _, msg in self.failures)
+        self.meta.update_run(self.run.id, status=status, ended_at=utcnow(), error=error)
+        run = self.meta.get_run(self.run.id)
+        if self.listener:
+            self.listener.on_run_end(run=run)
+        result = RunResult(run.id, status, dict(self.status), self.outputs, self.stores)
+        if failed:
+            raise _failure_error(run.id, self.failures, result)
+        return result
+
+    def _abort(self, exc: BaseException) -> None:
+        now = utcnow()
+        reason = f"the run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")
+        try:
+            for execution in self.meta.list_executions(self.run.id):
+                if execution.status in ("running", "pending"):
+                    self.meta.update_execution(execution.id, status="failed", ended_at=now, error=reason)
+            self.meta.update_run(self.run.id, status="failed", ended_at=now, error=reason)
+        except Exception:  # the store itself may be what failed; staleness detection covers it
+            pass
+
+
+_OK = ("succeeded", "cached", "reused")
+
+
+def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> StepOutcome:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        now = utcnow()
+        return StepOutcome(
+            execution.id, "failed", execution.started_at or now, now,
+            error=f"the worker process running this step died: {exc}",
+            error_type="concurrent.futures.process.BrokenProcessPool",
+            error_message=f"the worker process running step '{execution.step}' died",
+        )
+
+
+def _events(
+    execution_id: str, inputs: dict[str, ArtifactRecord], outputs: dict[str, ArtifactRecord]
+) -> list[EventRecord]:
+    events = [EventRecord(execution_id, r.id, "input", name) for name, r in inputs.items()]
+    events += [EventRecord(execution_id, r.id, "output", name) for name, r in outputs.items()]
+    return events
+
+
+def _failure_error(
+    run_id: str, failures: list[tuple[str, StepOutcome | None, str]], result: RunResult
+) -> CtloopError:
+    step, outcome, message = failures[0]
+    others = [name for name, _, _ in failures[1:]]
+    suffix = f" (also failed: {', '.join(others)})" if others else ""
+    exc: CtloopError
+    if outcome is not None and outcome.user_error:
+        exc = StepError(step, run_id, (message or "error") + suffix, outcome.error or "")
+    elif outcome is not None and outcome.error_type and outcome.error_type.startswith("ctloop.errors."):
+        cls = getattr(errors, outcome.error_type.rsplit(".", 1)[1], CtloopError)
+        try:
+            exc = cls(f"step '{step}' of run {run_id[:8]}: {message}{suffix}")
+        except TypeError:
+            exc = RunFailedError(run_id, [step] + others, message)
+    else:
+        exc = RunFailedError(run_id, [step] + others, message)
+    exc.run_id = run_id  # type: ignore[attr-defined]
+    exc.result = result  # type: ignore[attr-defined]
+    return exc

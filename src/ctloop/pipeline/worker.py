@@ -1,0 +1,239 @@
+"""Running one step: load inputs, call the user's function, save outputs, keep logs.
+
+This module runs inside the pipeline's process (``executor="local"``) or inside a
+process-pool worker (``executor="process"``); it never touches the metadata store. It
+returns a :class:`StepOutcome` that the runner records in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ctloop.errors import CtloopError, PipelineError
+from ctloop.pipeline.dsl import DataInput, Step
+from ctloop.pipeline.tracking import tracking
+from ctloop.store.records import ArtifactRecord, MetricRecord, ParamRecord, TagRecord, utcnow
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """Where a step lives, so that another process can import it."""
+
+    module: str
+    file: str | None
+    qualname: str
+
+    @classmethod
+    def of(cls, step_obj: Step) -> StepRef:
+        module = sys.modules.get(step_obj.fn.__module__)
+        file = getattr(module, "__file__", None)
+        return cls(step_obj.fn.__module__, file, step_obj.fn.__qualname__)
+
+    def resolve(self) -> Step:
+        """Import the module and return the step object."""
+        if "<locals>" in self.qualname:
+            raise PipelineError(
+                f"step '{self.qualname}' is defined inside a function, so a worker process "
+                "cannot import it; define steps at module level or use executor='local'"
+            )
+        module = _import_module(self.module, self.file)
+        obj: Any = module
+        for part in self.qualname.split("."):
+            obj = getattr(obj, part)
+        if not isinstance(obj, Step):
+            raise PipelineError(f"{self.module}.{self.qualname} is not a @step")
+        return obj
+
+
+def _import_module(name: str, file: str | None) -> Any:
+    if name in sys.modules and name != "__main__":
+        return sys.modules[name]
+    if name != "__main__":
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            if file is None:
+                raise
+    if file is None:
+        raise PipelineError(f"cannot import module {name!r} of a step: it has no file")
+    from ctloop.pipeline.loading import load_module_from_file
+
+    return load_module_from_file(Path(file), module_name=None if name == "__main__" else name)
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """Everything a worker needs to run one step (picklable)."""
+
+    run_id: str
+    execution_id: str
+    invocation: str
+    step_ref: StepRef
+    inputs: dict[str, ArtifactRecord]
+    params: dict[str, Any]
+    artifact_url: str
+    artifact_options: dict[str, Any]
+    home: str
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one step produced."""
+
+    execution_id: str
+    status: str
+    started_at: datetime
+    ended_at: datetime
+    outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    params: list[ParamRecord] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    tags: list[TagRecord] = field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    user_error: bool = False
+    log_uri: str | None = None
+
+
+def run_in_worker(task: StepTask) -> StepOutcome:
+    """Process-pool entry point: resolve the step by reference and run it."""
+    try:
+        step_obj = task.step_ref.resolve()
+    except Exception as exc:
+        now = utcnow()
+        return StepOutcome(
+            task.execution_id,
+            "failed",
+            now,
+            now,
+            error="".join(traceback.format_exception(exc)),
+            error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+            error_message=str(exc),
+        )
+    return run_step(task, step_obj)
+
+
+def run_step(task: StepTask, step_obj: Step) -> StepOutcome:
+    """Run one step with logs captured and tracking active."""
+    from ctloop.store import open_artifact_store
+
+    store = open_artifact_store(task.artifact_url, task.artifact_options)
+    started = utcnow()
+    log = io.StringIO()
+    with tracking(task.run_id, task.execution_id) as tracker, _capture(log):
+        result = _execute(task, step_obj, store)
+    log_uri = _write_log(store, task, log.getvalue())
+    return StepOutcome(
+        execution_id=task.execution_id,
+        started_at=started,
+        ended_at=utcnow(),
+        params=tracker.params,
+        metrics=tracker.metrics,
+        tags=tracker.tags,
+        log_uri=log_uri,
+        **result,
+    )
+
+
+def _execute(task: StepTask, step_obj: Step, store: Any) -> dict[str, Any]:
+    from ctloop.artifacts import load_value, save_value
+
+    home = Path(task.home)
+    try:
+        values = {
+            name: load_value(record, store, cache_dir=home / "cache")
+            for name, record in task.inputs.items()
+        }
+    except Exception as exc:
+        return _failure(exc, user=False)
+    try:
+        returned = step_obj.fn(**values, **task.params)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # user code: every error is the step's failure
+        exc = exc.with_traceback(exc.__traceback__.tb_next if exc.__traceback__ else None)
+        traceback.print_exception(exc)
+        return _failure(exc, user=True)
+    try:
+        outputs = split_outputs(step_obj, returned)
+        records = {
+            name: save_value(value, store, staging_root=home / "tmp")
+            for name, value in outputs.items()
+        }
+    except Exception as exc:
+        print(f"ctloop: {exc}", file=sys.stderr)
+        return _failure(exc, user=False)
+    return {"status": "succeeded", "outputs": records}
+
+
+def _failure(exc: BaseException, *, user: bool) -> dict[str, Any]:
+    text = "".join(traceback.format_exception(exc))
+    if not user and isinstance(exc, CtloopError):
+        text = str(exc)
+    return {
+        "status": "failed",
+        "error": text,
+        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "error_message": str(exc) or type(exc).__name__,
+        "user_error": user,
+    }
+
+
+def split_outputs(step_obj: Step, returned: Any) -> dict[str, Any]:
+    """Map a step's return value to its named outputs."""
+    names = step_obj.output_names
+    if not step_obj.multiple_outputs:
+        return {names[0]: returned}
+    if isinstance(returned, dict) and set(returned) == set(names):
+        return {name: returned[name] for name in names}
+    if isinstance(returned, tuple | list) and len(returned) == len(names):
+        return dict(zip(names, returned, strict=True))
+    got = f"{type(returned).__name__}"
+    if isinstance(returned, tuple | list):
+        got += f" of length {len(returned)}"
+    raise PipelineError(
+        f"step '{step_obj.name}' declares {len(names)} outputs ({', '.join(names)}) but "
+        f"returned a {got}; return a tuple of {len(names)} values or a dict with those keys"
+    )
+
+
+@contextlib.contextmanager
+def _capture(buffer: io.StringIO) -> Any:
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def _write_log(store: Any, task: StepTask, text: str) -> str | None:
+    key = f"logs/{task.run_id}/{task.execution_id}.log"
+    try:
+        store.write_object(key, text.encode())
+    except Exception as exc:  # a log that cannot be written must not fail the step
+        print(f"ctloop: could not store the log of step {task.invocation}: {exc}", file=sys.stderr)
+        return None
+    return key
+
+
+def describe_input(value: ArtifactRecord | DataInput) -> str:
+    """Short text for an input, for error messages."""
+    return str(value) if isinstance(value, DataInput) else f"artifact {value.id[:8]}"

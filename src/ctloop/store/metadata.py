@@ -1,0 +1,193 @@
+"""The metadata store interface.
+
+Error contract for every implementation:
+
+- a lookup of something that is not there raises :class:`~ctloop.errors.NotFoundError`
+  naming what was looked for (and, for an ambiguous id prefix, the candidates);
+- a database that cannot be reached raises :class:`~ctloop.errors.StoreUnavailableError`
+  naming the URL (password hidden);
+- every write method is one transaction: it happens completely or not at all, and
+  transient lock conflicts (SQLite "database is locked", PostgreSQL serialization
+  failures) are retried, never surfaced to the caller;
+- methods return immutable records from :mod:`ctloop.store.records`;
+- lists of runs are newest first, lists of executions oldest first.
+
+Ids may be given in full or as a unique prefix of at least 4 characters wherever a
+user types them (runs, artifacts).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ctloop.store.records import (
+    ArtifactRecord,
+    DataVersionRecord,
+    EventRecord,
+    ExecutionRecord,
+    MetricRecord,
+    ParamRecord,
+    RunRecord,
+    TagRecord,
+)
+
+
+class MetadataStore(ABC):
+    """Runs, executions, artifacts, events, tracking data and data versions."""
+
+    url: str
+
+    # -- runs -------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run."""
+
+    @abstractmethod
+    def update_run(self, run_id: str, **changes: Any) -> None:
+        """Change fields of a run (``status``, ``ended_at``, ``heartbeat_at``, ``error``,
+        ``pid``, ``host``, ``user``); unknown field names raise ``ValueError``."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id or unique id prefix."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered; ``before`` keeps runs started earlier."""
+
+    @abstractmethod
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete runs with their executions, events, params, metrics and tags
+        (not their artifacts: see :meth:`delete_artifacts`)."""
+
+    # -- executions -------------------------------------------------------------------
+    @abstractmethod
+    def create_execution(self, execution: ExecutionRecord) -> None:
+        """Insert a new execution."""
+
+    @abstractmethod
+    def update_execution(self, execution_id: str, **changes: Any) -> None:
+        """Change fields of an execution (``status``, ``started_at``, ``ended_at``,
+        ``heartbeat_at``, ``error``, ``log_uri``, ``cache_key``, ``cached_from``)."""
+
+    @abstractmethod
+    def get_execution(self, execution_id: str) -> ExecutionRecord:
+        """The execution with this id."""
+
+    @abstractmethod
+    def list_executions(self, run_id: str) -> list[ExecutionRecord]:
+        """Executions of a run, oldest first (by creation)."""
+
+    @abstractmethod
+    def complete_execution(
+        self,
+        execution_id: str,
+        *,
+        status: str,
+        ended_at: datetime,
+        artifacts: Sequence[ArtifactRecord] = (),
+        events: Sequence[EventRecord] = (),
+        params: Sequence[ParamRecord] = (),
+        metrics: Sequence[MetricRecord] = (),
+        tags: Sequence[TagRecord] = (),
+        error: str | None = None,
+        log_uri: str | None = None,
+        cached_from: str | None = None,
+    ) -> None:
+        """Finish an execution in one transaction: new artifacts, events, tracking data
+        and the final status. Artifacts whose id already exists are not inserted again."""
+
+    @abstractmethod
+    def find_cached_execution(self, cache_key: str) -> ExecutionRecord | None:
+        """The newest ``succeeded`` execution with this cache key, if any; when none is
+        left (garbage collection deleted its run), the newest ``cached`` one, which recorded
+        the same outputs. Failed, running, pending and skipped executions never count."""
+
+    # -- artifacts and events ---------------------------------------------------------
+    @abstractmethod
+    def put_artifacts(self, artifacts: Sequence[ArtifactRecord]) -> None:
+        """Insert artifacts; ones whose id already exists are left as they are."""
+
+    @abstractmethod
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        """The artifact with this id or unique id prefix."""
+
+    @abstractmethod
+    def list_artifacts(self, ids: Iterable[str] | None = None) -> list[ArtifactRecord]:
+        """Artifacts with these ids (all artifacts when ``ids`` is ``None``)."""
+
+    @abstractmethod
+    def delete_artifacts(self, artifact_ids: Sequence[str]) -> None:
+        """Delete artifact records (and any events that still point at them)."""
+
+    @abstractmethod
+    def add_events(self, events: Sequence[EventRecord]) -> None:
+        """Insert events."""
+
+    @abstractmethod
+    def events_of_execution(self, execution_id: str) -> list[EventRecord]:
+        """Inputs and outputs of an execution."""
+
+    @abstractmethod
+    def events_of_artifact(self, artifact_id: str) -> list[EventRecord]:
+        """Every execution that read or wrote this artifact."""
+
+    @abstractmethod
+    def referenced_artifact_ids(self) -> set[str]:
+        """Ids of artifacts referenced by any event, data version or other record that
+        keeps an artifact alive (model versions, when the registry exists)."""
+
+    # -- tracking ---------------------------------------------------------------------
+    @abstractmethod
+    def log_batch(
+        self,
+        *,
+        params: Sequence[ParamRecord] = (),
+        metrics: Sequence[MetricRecord] = (),
+        tags: Sequence[TagRecord] = (),
+    ) -> None:
+        """Write tracking data in one transaction; a param or tag with an existing
+        (run, execution, key) is overwritten."""
+
+    @abstractmethod
+    def get_params(self, run_id: str) -> list[ParamRecord]:
+        """Params of a run and its executions."""
+
+    @abstractmethod
+    def get_metrics(self, run_id: str, key: str | None = None) -> list[MetricRecord]:
+        """Metrics of a run and its executions, by key then step then time."""
+
+    @abstractmethod
+    def get_tags(self, run_id: str) -> list[TagRecord]:
+        """Tags of a run and its executions."""
+
+    # -- data versions ----------------------------------------------------------------
+    @abstractmethod
+    def add_data_version(
+        self, name: str, artifact_id: str, *, source: str, message: str = ""
+    ) -> DataVersionRecord:
+        """Record the next version (1, 2, …) of ``name``; concurrent adds get distinct
+        numbers."""
+
+    @abstractmethod
+    def get_data_version(self, name: str, version: int | None = None) -> DataVersionRecord:
+        """A version of ``name`` (the latest when ``version`` is ``None``)."""
+
+    @abstractmethod
+    def list_data_versions(self, name: str | None = None) -> list[DataVersionRecord]:
+        """Versions of ``name`` (of every name when ``None``), by name then version."""
+
+    # -- lifecycle --------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

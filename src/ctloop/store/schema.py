@@ -1,0 +1,277 @@
+"""The metadata database schema: SQLAlchemy 2 declarative tables.
+
+This module is the model; the database changes only through the Alembic migrations in
+:mod:`ctloop.store.migrations`, and a test checks that migrating an empty database
+produces exactly these tables. Bump :data:`SCHEMA_REVISION` with every new migration.
+
+Conventions:
+
+- ids are strings (32 hex characters from :func:`ctloop.store.records.new_id`);
+- times are :class:`UtcDateTime`: timezone-aware UTC in and out, on every database;
+- JSON-valued fields use the portable ``JSON`` type;
+- params and tags store a run-level value with ``execution_id = ''`` (not ``NULL``) so
+  that the unique key ``(run_id, execution_id, key)`` also holds for run-level values:
+  SQL treats ``NULL`` values as distinct in unique constraints.
+
+>>> sorted(Base.metadata.tables)[:3]
+['artifacts', 'data_versions', 'events']
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+#: the Alembic revision that matches these tables (the head of the migrations)
+SCHEMA_REVISION = "0001"
+#: the table where Alembic records the revision of a ctloop database
+VERSION_TABLE = "ctloop_alembic_version"
+
+#: names for constraints and indexes, so that migrations can refer to them
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database.
+
+    Values are converted to UTC before they are written; values read back are
+    timezone-aware UTC, also on SQLite, which keeps no time zone. A naive datetime is
+    refused: it is ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to UTC (naive on SQLite, which stores text)."""
+        if value is None:
+            return None
+        utc = to_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored time as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime raises ``ValueError`` (its zone is unknown).
+
+    >>> from datetime import timedelta, timezone
+    >>> to_utc(datetime(2024, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))).hour
+    0
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"datetime {value.isoformat()} has no time zone; pass a timezone-aware "
+            "datetime such as ctloop.store.records.utcnow() or datetime.now(UTC)"
+        )
+    return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the metadata tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+        str: String(),
+    }
+
+
+class Run(Base):
+    """One pipeline run (:class:`~ctloop.store.records.RunRecord`)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    pipeline: Mapped[str] = mapped_column(index=True)
+    pipeline_version: Mapped[str]
+    reference: Mapped[str]
+    parameters: Mapped[dict[str, Any]]
+    trigger: Mapped[str]
+    user: Mapped[str]
+    host: Mapped[str]
+    pid: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str]
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    git_commit: Mapped[str | None]
+    executor: Mapped[str]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Execution(Base):
+    """One step of a run (:class:`~ctloop.store.records.ExecutionRecord`).
+
+    ``created_at`` orders the executions of a run (``started_at`` is empty while an
+    execution is pending).
+    """
+
+    __tablename__ = "executions"
+    __table_args__ = (Index(None, "cache_key", "status"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str]
+    function: Mapped[str]
+    code_hash: Mapped[str]
+    cache_key: Mapped[str]
+    status: Mapped[str]
+    parameters: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    log_uri: Mapped[str | None]
+    cached_from: Mapped[str | None]
+    attempt: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class Artifact(Base):
+    """A typed, content-addressed value (:class:`~ctloop.store.records.ArtifactRecord`).
+
+    ``files`` is a JSON list of ``[path, digest, size]`` triples.
+    """
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    type: Mapped[str]
+    materializer: Mapped[str]
+    materializer_version: Mapped[str]
+    digest: Mapped[str] = mapped_column(index=True)
+    uri: Mapped[str]
+    size: Mapped[int] = mapped_column(BigInteger)
+    files: Mapped[list[Any]]
+    properties: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    """An execution read or wrote an artifact (:class:`~ctloop.store.records.EventRecord`)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), index=True
+    )
+    artifact_id: Mapped[str] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str]
+    name: Mapped[str]
+
+
+class Param(Base):
+    """A parameter of a run or of one of its executions (``execution_id = ''`` for the run)."""
+
+    __tablename__ = "params"
+    __table_args__ = (UniqueConstraint("run_id", "execution_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    execution_id: Mapped[str]
+    key: Mapped[str]
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Metric(Base):
+    """A metric value of a run or of one of its executions."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index(None, "run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    execution_id: Mapped[str | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str]
+    value: Mapped[float] = mapped_column(Double)
+    step: Mapped[int | None] = mapped_column(Integer)
+    timestamp: Mapped[datetime]
+
+
+class Tag(Base):
+    """A tag of a run or of one of its executions (``execution_id = ''`` for the run)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("run_id", "execution_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    execution_id: Mapped[str]
+    key: Mapped[str]
+    value: Mapped[str] = mapped_column(Text)
+
+
+class DataVersion(Base):
+    """Version ``version`` of a named data set (:class:`~ctloop.store.records.DataVersionRecord`).
+
+    The unique key ``(name, version)`` is what makes concurrent adds safe: a writer that
+    lost the race retries with the next number.
+    """
+
+    __tablename__ = "data_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    source: Mapped[str]
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+RUNS = _table(Run)
+EXECUTIONS = _table(Execution)
+ARTIFACTS = _table(Artifact)
+EVENTS = _table(Event)
+PARAMS = _table(Param)
+METRICS = _table(Metric)
+TAGS = _table(Tag)
+DATA_VERSIONS = _table(DataVersion)
+
+#: (table, column) pairs whose artifact ids keep an artifact from garbage collection
+ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (
+    (EVENTS, "artifact_id"),
+    (DATA_VERSIONS, "artifact_id"),
+)

@@ -1,0 +1,242 @@
+"""Statements and row conversions of the SQL metadata store (internal to
+:mod:`ctloop.store.sql`).
+
+Each function takes an open connection inside the caller's transaction and does one
+thing: look a record up by id or prefix, insert artifacts once, upsert params by key.
+Statements are built once at import and reused, so SQLAlchemy compiles them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ctloop.errors import NotFoundError, StoreError
+from ctloop.store.records import (
+    ArtifactRecord,
+    DataVersionRecord,
+    EventRecord,
+    ExecutionRecord,
+    FileEntry,
+    MetricRecord,
+    ParamRecord,
+    RunRecord,
+    TagRecord,
+)
+from ctloop.store.schema import (
+    ARTIFACTS,
+    DATA_VERSIONS,
+    EVENTS,
+    EXECUTIONS,
+    METRICS,
+    PARAMS,
+    RUNS,
+    TAGS,
+)
+
+MIN_PREFIX = 4
+_CHUNK = 500  # ids per IN (...) clause, well under every database's parameter limit
+RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
+EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
+ARTIFACT_FIELDS = tuple(f.name for f in fields(ArtifactRecord))
+RUN_CHANGES = frozenset({"status", "ended_at", "heartbeat_at", "error", "pid", "host", "user"})
+EXECUTION_CHANGES = frozenset(
+    {"status", "started_at", "ended_at", "heartbeat_at", "error", "log_uri", "cache_key"}
+    | {"cached_from"}
+)
+SELECT_RUNS = select(*(RUNS.c[name] for name in RUN_FIELDS))
+SELECT_EXECUTIONS = select(*(EXECUTIONS.c[name] for name in EXECUTION_FIELDS))
+SELECT_ARTIFACTS = select(*(ARTIFACTS.c[name] for name in ARTIFACT_FIELDS))
+SELECT_EVENTS = select(
+    EVENTS.c.execution_id, EVENTS.c.artifact_id, EVENTS.c.kind, EVENTS.c.name
+).order_by(EVENTS.c.id)
+SELECT_DATA_VERSIONS = select(*(DATA_VERSIONS.c[f.name] for f in fields(DataVersionRecord)))
+
+
+def chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """Slices of at most 500 ids, for ``IN (...)`` clauses."""
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
+def record_values(record: Any) -> dict[str, Any]:
+    """A record's fields as a dict of column values."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
+    """Refuse a status outside ``allowed`` with a ``ValueError`` that lists them."""
+    if status not in allowed:
+        raise ValueError(f"{what} status {status!r} is unknown; use one of {', '.join(allowed)}")
+
+
+def check_changes(
+    what: str,
+    changes: dict[str, Any],
+    allowed: frozenset[str],
+    statuses: tuple[str, ...],
+) -> None:
+    """Refuse updates of fields outside ``allowed`` (and unknown statuses)."""
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValueError(
+            f"cannot update {what} field(s) {', '.join(unknown)}; the fields that can "
+            f"change are {', '.join(sorted(allowed))}"
+        )
+    if "status" in changes:
+        check_status(changes["status"], statuses, what)
+
+
+def update_one(
+    conn: Connection, table: Table, record_id: str, changes: dict[str, Any], what: str
+) -> None:
+    """Update one record by id; an unknown id raises NotFoundError."""
+    if changes:
+        result = conn.execute(update(table).where(table.c.id == record_id).values(changes))
+        found = result.rowcount > 0
+    else:
+        found = conn.execute(select(table.c.id).where(table.c.id == record_id)).first() is not None
+    if not found:
+        raise NotFoundError(f"{what} {record_id!r} does not exist; check the id")
+
+
+def by_id_or_prefix(
+    conn: Connection, query: Select[Any], table: Table, id_or_prefix: str, what: str
+) -> Row[Any]:
+    """The row whose id is ``id_or_prefix`` or, failing that, starts with it
+    (at least :data:`MIN_PREFIX` characters; an ambiguous prefix lists the candidates)."""
+    row = conn.execute(query.where(table.c.id == id_or_prefix)).first()
+    if row is not None:
+        return row
+    if len(id_or_prefix) < MIN_PREFIX:
+        raise NotFoundError(
+            f"{what} {id_or_prefix!r} does not exist; give the full id or a prefix of at "
+            f"least {MIN_PREFIX} characters"
+        )
+    matches = conn.execute(
+        query.where(table.c.id.startswith(id_or_prefix, autoescape=True))
+        .order_by(table.c.id)
+        .limit(20)
+    ).all()
+    matches = [row for row in matches if row.id.startswith(id_or_prefix)]  # LIKE may ignore case
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFoundError(f"no {what} id starts with {id_or_prefix!r}; check the id")
+    candidates = ", ".join(row.id for row in matches[:10])
+    raise NotFoundError(
+        f"{what} id prefix {id_or_prefix!r} is ambiguous: it matches {candidates}"
+        f"{', …' if len(matches) > 10 else ''}; give more characters"
+    )
+
+
+def artifact_from_row(row: Row[Any]) -> ArtifactRecord:
+    """An :class:`ArtifactRecord` from a row of :data:`SELECT_ARTIFACTS`."""
+    values = row._asdict()
+    values["files"] = tuple(FileEntry(str(p), str(d), int(s)) for p, d, s in values["files"])
+    return ArtifactRecord(**values)
+
+
+def _artifact_row(artifact: ArtifactRecord) -> dict[str, Any]:
+    row = record_values(artifact)
+    row["files"] = [[entry.path, entry.digest, entry.size] for entry in artifact.files]
+    return row
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def insert_artifacts(conn: Connection, artifacts: Sequence[ArtifactRecord]) -> None:
+    """Insert artifacts, leaving ones whose id exists as they are."""
+    if artifacts:
+        statement = _dialect_insert(conn, ARTIFACTS).on_conflict_do_nothing(index_elements=["id"])
+        # in id order, so that concurrent writers of the same artifacts cannot deadlock
+        rows = [_artifact_row(artifact) for artifact in sorted(artifacts, key=lambda a: a.id)]
+        conn.execute(statement, rows)
+
+
+def require_artifacts(conn: Connection, artifact_ids: Iterable[str], needed_by: str) -> None:
+    """Raise NotFoundError naming the artifacts that are not stored."""
+    wanted = list(dict.fromkeys(artifact_ids))
+    found: set[str] = set()
+    for chunk in chunks(wanted):
+        found.update(
+            conn.execute(select(ARTIFACTS.c.id).where(ARTIFACTS.c.id.in_(chunk))).scalars()
+        )
+    missing = [artifact_id for artifact_id in wanted if artifact_id not in found]
+    if missing:
+        raise NotFoundError(
+            f"artifact(s) {', '.join(missing)} needed by {needed_by} are not stored; put the "
+            "artifacts first (put_artifacts, or pass them in the same complete_execution call)"
+        )
+
+
+def insert_events(conn: Connection, events: Sequence[EventRecord]) -> None:
+    """Insert events after checking that their artifacts are stored."""
+    if events:
+        require_artifacts(conn, (event.artifact_id for event in events), "an event")
+        conn.execute(insert(EVENTS), [record_values(event) for event in events])
+
+
+def refuse_data_version_artifacts(conn: Connection, chunk: list[str]) -> None:
+    """Refuse to delete artifacts that are data versions."""
+    query = select(DATA_VERSIONS.c.name, DATA_VERSIONS.c.version, DATA_VERSIONS.c.artifact_id)
+    kept = conn.execute(query.where(DATA_VERSIONS.c.artifact_id.in_(chunk)).limit(5)).all()
+    if kept:
+        names = ", ".join(f"{row.artifact_id} ({row.name} v{row.version})" for row in kept)
+        raise StoreError(
+            f"artifact(s) {names} are data versions and cannot be deleted; leave them out "
+            "(referenced_artifact_ids lists the artifacts to keep)"
+        )
+
+
+def insert_tracking(
+    conn: Connection,
+    params: Sequence[ParamRecord],
+    metrics: Sequence[MetricRecord],
+    tags: Sequence[TagRecord],
+) -> None:
+    """Upsert params and tags by (run, execution, key); append metrics."""
+    upsert_keyed(conn, PARAMS, params)
+    upsert_keyed(conn, TAGS, tags)
+    if metrics:
+        conn.execute(insert(METRICS), [record_values(metric) for metric in metrics])
+
+
+def upsert_keyed(
+    conn: Connection, table: Table, records: Sequence[ParamRecord | TagRecord]
+) -> None:
+    """Insert or overwrite params or tags by (run, execution, key)."""
+    # last value wins within a batch too (PostgreSQL refuses to update a row twice in one
+    # statement)
+    rows: dict[tuple[str, str, str], dict[str, str]] = {}
+    for record in records:
+        execution_id = record.execution_id or ""
+        rows[(record.run_id, execution_id, record.key)] = {
+            "run_id": record.run_id,
+            "execution_id": execution_id,
+            "key": record.key,
+            "value": record.value,
+        }
+    if rows:
+        statement = _dialect_insert(conn, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["run_id", "execution_id", "key"],
+            set_={"value": statement.excluded.value},
+        )
+        conn.execute(statement, list(rows.values()))
+
+
+def keyed_query(table: Table, run_id: str) -> Select[Any]:
+    """Params or tags of a run: run-level first (``execution_id = ''``), then by key."""
+    return (
+        select(table.c.key, table.c.value, table.c.execution_id)
+        .where(table.c.run_id == run_id)
+        .order_by(table.c.execution_id, table.c.key)
+    )

@@ -1,0 +1,60 @@
+"""Drive the real ``ctloop`` command in a subprocess, against a fresh home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "tests" / "pipeline" / "sample_pipelines.py"
+
+
+@dataclass
+class Cli:
+    """Runs ``python -m ctloop`` with a private home in ``cwd``."""
+
+    cwd: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ctloop", *args],
+            cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"ctloop {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ctloop", *args], cwd=self.cwd, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    env["CTLOOP_HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["CALLS_FILE"] = str(tmp_path / "calls.txt")
+    env["COLUMNS"] = "200"
+    return Cli(tmp_path, env)
+
+
+@pytest.fixture
+def data_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 5, 120)
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"x": x, "y": 2 * x - 1}).to_csv(path, index=False)
+    return path

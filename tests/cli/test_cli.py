@@ -1,0 +1,148 @@
+"""The ``ctloop`` command end to end, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.cli.conftest import SAMPLES, Cli
+
+REGRESSION = f"{SAMPLES}:regression"
+
+
+def test_version_and_help(cli: Cli) -> None:
+    from ctloop import __version__
+
+    assert cli("--version").stdout.strip() == f"ctloop {__version__}"
+    help_text = cli("--help").stdout
+    for command in ("run", "resume", "runs", "lineage", "artifacts", "data", "gc"):
+        assert command in help_text
+
+
+def test_run_then_cached_rerun_and_inspection(cli: Cli, data_csv: Path) -> None:
+    first = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1", "--json").stdout)
+    assert first["status"] == "succeeded"
+    assert set(first["steps"].values()) == {"succeeded"}
+    second = cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1")
+    assert "all steps reused from cache" in second.stdout
+
+    runs = json.loads(cli("runs", "list", "--json").stdout)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[1]["id"] == first["run_id"]
+
+    shown = json.loads(cli("runs", "show", first["run_id"][:8], "--json").stdout)
+    assert shown["run"]["parameters"]["degree"] == 1
+    steps = {x["step"]: x for x in shown["executions"]}
+    assert set(steps) == {"load", "split", "fit", "score"}
+    assert set(steps["split"]["outputs"]) == {"train", "test"}
+    assert any(m["key"] == "mse" for m in shown["metrics"])
+
+    human = cli("runs", "show", first["run_id"][:8]).stdout
+    assert "regression" in human and "score" in human
+
+    logs = cli("runs", "logs", first["run_id"][:8], "load").stdout
+    assert f"loading {data_csv}" in logs
+
+    coef_id = steps["fit"]["outputs"]["output"]
+    art = json.loads(cli("artifacts", "show", coef_id[:10], "--json").stdout)
+    assert art["artifact"]["type"] == "Array"
+    assert {e["kind"] for e in art["events"]} == {"output", "input"}
+
+    lineage = json.loads(cli("lineage", coef_id, "--json").stdout)
+    labels = {n["label"] for n in lineage["nodes"] if n["kind"] == "execution"}
+    assert labels == {"load", "split", "fit"}
+    tree = cli("lineage", first["run_id"]).stdout
+    assert "score" in tree and "load" in tree
+
+
+def test_bad_parameter_value_is_a_clear_error(cli: Cli, data_csv: Path) -> None:
+    proc = cli("run", REGRESSION, "-p", "degree=two", check=False)
+    assert proc.returncode == 2
+    assert "'degree' expects int" in proc.stderr and "'two'" in proc.stderr
+    proc = cli("run", REGRESSION, "-p", "depth=3", check=False)
+    assert proc.returncode == 2 and "no parameter 'depth'" in proc.stderr
+    proc = cli("run", REGRESSION, "-p", "path=missing.csv", check=False)
+    assert proc.returncode == 2 and "missing.csv" in proc.stderr
+
+
+def test_failed_step_exits_nonzero_with_traceback(cli: Cli) -> None:
+    proc = cli("run", f"{SAMPLES}:branches", check=False)
+    assert proc.returncode == 1
+    assert "step 'boom'" in proc.stderr and "ValueError: bad value 3" in proc.stderr
+    assert "ctloop resume" in proc.stderr or "resume" in proc.stderr
+
+
+def test_unsupported_type_and_cycle_errors(cli: Cli) -> None:
+    proc = cli("run", f"{SAMPLES}:unsupported", check=False)
+    assert proc.returncode == 1 and "Opaque" in proc.stderr
+    proc = cli("run", f"{SAMPLES}:cyclic", check=False)
+    assert proc.returncode == 1 and "cycle" in proc.stderr
+
+
+def test_kill_9_mid_step_then_resume(cli: Cli, tmp_path: Path) -> None:
+    marker = tmp_path / "release"
+    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
+    started = Path(str(marker) + ".started")
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), proc.stderr.read() if proc.stderr else ""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    runs = json.loads(cli("runs", "list", "--json").stdout)
+    assert runs[0]["status"] == "failed"  # dead process detected, not "running" forever
+    assert "stopped without finishing" in runs[0]["error"]
+    run_id = runs[0]["id"]
+
+    Path(tmp_path / "calls.txt").write_text("")
+    marker.write_text("go")
+    resumed = json.loads(cli("resume", run_id[:8], "--json").stdout)
+    assert resumed["status"] == "succeeded"
+    assert resumed["steps"] == {"number": "reused", "killable": "succeeded", "total": "succeeded"}
+    assert (tmp_path / "calls.txt").read_text().split() == ["killable5", "total"]
+    shown = json.loads(cli("runs", "show", run_id, "--json").stdout)
+    killable = [x for x in shown["executions"] if x["step"] == "killable"]
+    assert [x["status"] for x in killable] == ["failed", "succeeded"]
+
+
+def test_data_versions_add_list_get_and_use_in_lineage(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x,y\n1,2\n")
+    (folder / "b.csv").write_text("x,y\n3,4\n")
+    v1 = json.loads(cli("data", "add", "raw", str(folder), "-m", "first", "--json").stdout)
+    assert v1["version"] == 1 and v1["files"] == 2
+    again = json.loads(cli("data", "add", "raw", str(folder), "--json").stdout)
+    assert again["unchanged"] and again["version"] == 1
+    (folder / "b.csv").write_text("x,y\n3,5\n")
+    v2 = json.loads(cli("data", "add", "raw", str(folder), "--json").stdout)
+    assert v2["version"] == 2 and v2["digest"] != v1["digest"]
+    versions = json.loads(cli("data", "versions", "raw", "--json").stdout)
+    assert [v["version"] for v in versions] == [1, 2]
+    out = tmp_path / "out"
+    cli("data", "get", "raw@1", str(out))
+    assert sorted(p.name for p in out.rglob("*.csv")) == ["a.csv", "b.csv"]
+    assert next(out.rglob("b.csv")).read_text() == "x,y\n3,4\n"
+    proc = cli("data", "get", "raw@9", str(out), check=False)
+    assert proc.returncode != 0 and "raw@9" in proc.stderr
+
+
+def test_gc_deletes_old_runs_and_unshared_blobs(cli: Cli, data_csv: Path) -> None:
+    cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1")
+    cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=2")
+    dry = json.loads(cli("gc", "--keep-last", "1", "--dry-run", "--json").stdout)
+    assert dry["dry_run"] and len(dry["runs_deleted"]) == 1
+    assert dry["artifacts_deleted"] == 2  # fit and score of degree=1; load/split shared
+    assert len(json.loads(cli("runs", "list", "--json").stdout)) == 2
+    done = json.loads(cli("gc", "--keep-last", "1", "--json").stdout)
+    assert done["runs_deleted"] == dry["runs_deleted"] and done["bytes_freed"] > 0
+    runs = json.loads(cli("runs", "list", "--json").stdout)
+    assert len(runs) == 1 and runs[0]["parameters"]["degree"] == 2
+    rerun = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=2", "--json").stdout)
+    assert set(rerun["steps"].values()) == {"cached"}  # kept artifacts still load
+    bad = cli("gc", "--older-than", "soon", check=False)
+    assert bad.returncode == 2 and "30d" in bad.stderr
