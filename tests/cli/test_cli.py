@@ -23,7 +23,9 @@ def test_version_and_help(cli: Cli) -> None:
 
 
 def test_run_then_cached_rerun_and_inspection(cli: Cli, data_csv: Path) -> None:
-    first = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1", "--json").stdout)
+    first = json.loads(
+        cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1", "--json").stdout
+    )
     assert first["status"] == "succeeded"
     assert set(first["steps"].values()) == {"succeeded"}
     second = cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=1")
@@ -142,7 +144,25 @@ def test_gc_deletes_old_runs_and_unshared_blobs(cli: Cli, data_csv: Path) -> Non
     assert done["runs_deleted"] == dry["runs_deleted"] and done["bytes_freed"] > 0
     runs = json.loads(cli("runs", "list", "--json").stdout)
     assert len(runs) == 1 and runs[0]["parameters"]["degree"] == 2
-    rerun = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=2", "--json").stdout)
+    rerun = json.loads(
+        cli("run", REGRESSION, "-p", f"path={data_csv}", "-p", "degree=2", "--json").stdout
+    )
     assert set(rerun["steps"].values()) == {"cached"}  # kept artifacts still load
     bad = cli("gc", "--older-than", "soon", check=False)
     assert bad.returncode == 2 and "30d" in bad.stderr
+
+
+def test_gc_removes_temp_files_of_dead_writers_after_grace(cli: Cli, data_csv: Path) -> None:
+    cli("run", REGRESSION, "-p", f"path={data_csv}")
+    tmp = cli.cwd / "home" / "artifacts" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    stale = tmp / "dead-writer"
+    stale.write_bytes(b"x" * 1000)
+    kept = json.loads(cli("gc", "--json").stdout)
+    assert kept["runs_deleted"] == [] and stale.exists()  # younger than the 1h grace
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    freed = json.loads(cli("gc", "--json").stdout)
+    assert not stale.exists() and freed["bytes_freed"] >= 1000
+    rerun = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "--json").stdout)
+    assert set(rerun["steps"].values()) == {"cached"}

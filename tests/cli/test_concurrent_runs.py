@@ -11,12 +11,21 @@ from tests.cli.conftest import SAMPLES, Cli
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_eight_runs_at_once(backend: str, cli: Cli, data_csv: Path, request: pytest.FixtureRequest) -> None:
+def test_eight_runs_at_once(
+    backend: str, cli: Cli, data_csv: Path, request: pytest.FixtureRequest
+) -> None:
     if backend == "postgresql":
         cli.env["CTLOOP_STORE_URL"] = request.getfixturevalue("fresh_postgres_url")
     procs = [
-        cli.popen("run", f"{SAMPLES}:regression", "-p", f"path={data_csv}",
-                  "-p", f"degree={1 + i % 3}", "--json")
+        cli.popen(
+            "run",
+            f"{SAMPLES}:regression",
+            "-p",
+            f"path={data_csv}",
+            "-p",
+            f"degree={1 + i % 3}",
+            "--json",
+        )
         for i in range(8)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]

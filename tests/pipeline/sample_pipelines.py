@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctloop import FilePath, log_metric, log_param, pipeline, set_tag, step
+from ctloop import FilePath, data_version, log_metric, log_param, pipeline, set_tag, step
 
 
 def _note(name: str) -> None:
@@ -147,3 +147,20 @@ def interruptible(marker: str = ""):
     first = number(5)
     second = killable(first, marker=marker)
     total(second, first)
+
+
+@step
+def count_rows(folder: Path) -> int:
+    """Rows in every CSV file of a data version."""
+    files = [folder] if folder.is_file() else sorted(folder.rglob("*.csv"))
+    return sum(len(pd.read_csv(f)) for f in files)
+
+
+@step
+def doubled(rows: int) -> int:
+    return rows * 2
+
+
+@pipeline
+def versioned(ref: str = "raw"):
+    doubled(count_rows(data_version(ref)))

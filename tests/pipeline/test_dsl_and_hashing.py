@@ -24,7 +24,8 @@ def test_graph_of_the_regression_pipeline() -> None:
     split = graph.invocations["split"]
     assert split.params == {"test_fraction": 0.25}
     assert {k: (h.invocation, h.output) for k, h in graph.invocations["score"].inputs.items()} == {
-        "coef": ("fit", "output"), "test": ("split", "test")
+        "coef": ("fit", "output"),
+        "test": ("split", "test"),
     }
     assert isinstance(graph.params["path"], FilePath)
     assert graph.downstream("split") == {"fit", "score"}
@@ -79,7 +80,9 @@ def test_bad_step_arguments_name_the_step() -> None:
 
 
 def test_cli_parameters_are_converted_by_the_signature() -> None:
-    values = parse_cli_params(sp.regression.fn, ["degree=3", "test_fraction=0.5", "path=a.csv"], "p")
+    values = parse_cli_params(
+        sp.regression.fn, ["degree=3", "test_fraction=0.5", "path=a.csv"], "p"
+    )
     assert values == {"degree": 3, "test_fraction": 0.5, "path": FilePath("a.csv")}
     assert isinstance(values["path"], FilePath)
     with pytest.raises(ParameterError, match="'degree' expects int but got 'x'"):
@@ -97,47 +100,71 @@ def _module(tmp_path: Path, name: str, body: str):
 
 
 def test_code_hash_ignores_comments_docstrings_and_formatting(tmp_path: Path) -> None:
-    a = _module(tmp_path, "a", '''
+    a = _module(
+        tmp_path,
+        "a",
+        """
         def f(x):
             return x + 1
-    ''')
-    b = _module(tmp_path, "b", '''
+    """,
+    )
+    b = _module(
+        tmp_path,
+        "b",
+        '''
         def f(x):
             """Adds one."""
             # a comment
             return (x +
                     1)
-    ''')
-    c = _module(tmp_path, "c", '''
+    ''',
+    )
+    c = _module(
+        tmp_path,
+        "c",
+        """
         def f(x):
             return x + 2
-    ''')
+    """,
+    )
     assert code_hash(a.f) == code_hash(b.f)
     assert code_hash(a.f) != code_hash(c.f)
 
 
 def test_code_hash_follows_same_module_helpers(tmp_path: Path) -> None:
-    one = _module(tmp_path, "one", '''
+    one = _module(
+        tmp_path,
+        "one",
+        """
         SCALE = 2
         def helper(x):
             return x * SCALE
         def f(x):
             return helper(x)
-    ''')
-    two = _module(tmp_path, "two", '''
+    """,
+    )
+    two = _module(
+        tmp_path,
+        "two",
+        """
         SCALE = 3
         def helper(x):
             return x * SCALE
         def f(x):
             return helper(x)
-    ''')
-    three = _module(tmp_path, "three", '''
+    """,
+    )
+    three = _module(
+        tmp_path,
+        "three",
+        """
         SCALE = 2
         def helper(x):
             return x * SCALE + 0
         def f(x):
             return helper(x)
-    ''')
+    """,
+    )
     assert code_hash(one.f) != code_hash(two.f)
     assert code_hash(one.f) != code_hash(three.f)
 
@@ -160,7 +187,9 @@ def test_unjsonable_parameter_is_named() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=10,
 )
 

@@ -33,7 +33,9 @@ def test_run_records_steps_outputs_and_metadata(home: Path, calls, csv_path: Pat
     assert all(x.status == "succeeded" and x.cache_key and x.log_uri for x in executions)
     split_events = meta.events_of_execution(executions[1].id)
     assert sorted((e.kind, e.name) for e in split_events) == [
-        ("input", "data"), ("output", "test"), ("output", "train")
+        ("input", "data"),
+        ("output", "test"),
+        ("output", "train"),
     ]
 
 
@@ -101,8 +103,12 @@ def test_failure_stops_dependents_and_other_branches_finish(home: Path, calls) -
     assert run.status == "failed" and "boom" in (run.error or "")
     status = {x.step: x.status for x in meta.list_executions(run.id)}
     assert status == {
-        "number": "succeeded", "number_2": "succeeded", "number_3": "succeeded",
-        "total": "succeeded", "boom": "failed", "total_2": "skipped",
+        "number": "succeeded",
+        "number_2": "succeeded",
+        "number_3": "succeeded",
+        "total": "succeeded",
+        "boom": "failed",
+        "total_2": "skipped",
     }
 
 

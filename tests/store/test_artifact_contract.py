@@ -327,9 +327,11 @@ class TestLocalArtifactStore(ArtifactStoreContract):
         (store.root / "objects" / digest[:2] / f"{digest}.partial").write_bytes(b"x")
         assert blob_digests(store) == {digest}
 
-    def test_fsync_can_be_turned_off(self, tmp_path: Path) -> None:
-        store = open_artifact_store(str(tmp_path / "a"), {"fsync": False})
-        assert isinstance(store, LocalArtifactStore) and not store.fsync
+    def test_fsync_is_opt_in(self, tmp_path: Path) -> None:
+        default = open_artifact_store(str(tmp_path / "a"), {})
+        assert isinstance(default, LocalArtifactStore) and not default.fsync
+        store = open_artifact_store(str(tmp_path / "a"), {"fsync": True})
+        assert isinstance(store, LocalArtifactStore) and store.fsync
         assert store.get_bytes(store.put_bytes(b"x")) == b"x"
         with pytest.raises(ConfigError, match="fsync"):
             open_artifact_store(str(tmp_path / "a"), {"fsync": "no"})

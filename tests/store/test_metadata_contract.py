@@ -680,22 +680,26 @@ class TestSqliteMetadataStore(MetadataStoreContract):
         store.create_run(run)
         artifact = make_artifact()
         store.put_artifacts([artifact])
-        first = make_execution(run.id, cache_key="k", status="succeeded")
-        store.create_execution(first)
-        started = time.perf_counter()
-        for step in range(20):
-            hit = store.find_cached_execution("k")
-            assert hit is not None
-            execution = make_execution(run.id, f"s{step}", status="running")
-            store.create_execution(execution)
-            store.complete_execution(
-                execution.id,
-                status="cached",
-                ended_at=utcnow(),
-                events=[EventRecord(execution.id, artifact.id, "output", "out")],
-                cached_from=hit.id,
-            )
-        elapsed = time.perf_counter() - started
+        store.create_execution(make_execution(run.id, cache_key="k", status="succeeded"))
+
+        def cached_rerun() -> float:
+            started = time.perf_counter()
+            for step in range(20):
+                hit = store.find_cached_execution("k")
+                assert hit is not None
+                execution = make_execution(run.id, f"s{step}", status="running")
+                store.create_execution(execution)
+                store.complete_execution(
+                    execution.id,
+                    status="cached",
+                    ended_at=utcnow(),
+                    events=[EventRecord(execution.id, artifact.id, "output", "out")],
+                    cached_from=hit.id,
+                )
+            return time.perf_counter() - started
+
+        # the best of three: a machine busy with other tests may stall one attempt
+        elapsed = min(cached_rerun() for _ in range(3))
         assert elapsed < 0.5, f"60 store calls took {elapsed:.3f}s"
 
     def test_in_memory_databases_are_separate(self) -> None:

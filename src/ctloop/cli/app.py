@@ -90,8 +90,12 @@ def run(
     listener = None if as_json else _progress()
     try:
         result = run_pipeline(
-            pipeline_obj, params, executor=executor, cache=not no_cache,
-            listener=listener, reference=canonical,
+            pipeline_obj,
+            params,
+            executor=executor,
+            cache=not no_cache,
+            listener=listener,
+            reference=canonical,
         )
     except CtloopError as exc:
         _report_failure(exc, as_json)
@@ -136,8 +140,12 @@ def _report_failure(exc: CtloopError, as_json: bool) -> None:
         from ctloop.cli.output import emit_json
 
         emit_json(
-            {"run_id": result.run_id, "status": result.status, "steps": result.step_status,
-             "error": str(exc)}
+            {
+                "run_id": result.run_id,
+                "status": result.status,
+                "steps": result.step_status,
+                "error": str(exc),
+            }
         )
     trace = getattr(exc, "traceback_text", "")
     if trace and not as_json:
@@ -251,7 +259,9 @@ def gc(
     keep_last: Annotated[
         int | None, typer.Option(help="Keep the N newest runs of each pipeline.")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; delete nothing.")
+    ] = False,
     grace: Annotated[
         str, typer.Option(help="Leave unreferenced blobs younger than this (in-flight writes).")
     ] = "1h",
@@ -260,4 +270,6 @@ def gc(
     """Delete old runs and every artifact and blob nothing kept refers to."""
     from ctloop.cli import views
 
-    views.gc(older_than=older_than, keep_last=keep_last, dry_run=dry_run, grace=grace, as_json=as_json)
+    views.gc(
+        older_than=older_than, keep_last=keep_last, dry_run=dry_run, grace=grace, as_json=as_json
+    )

@@ -10,7 +10,7 @@ from rich.table import Table
 from ctloop.cli.output import console, seconds, short, styled
 from ctloop.store.records import RunRecord
 
-_MARK = {"succeeded": "✓", "cached": "↺", "reused": "↺", "failed": "✗", "skipped": "–"}
+_MARK = {"succeeded": "✓", "cached": "↺", "reused": "↺", "failed": "✗", "skipped": "-"}
 
 
 class RichRunProgress:
@@ -52,7 +52,9 @@ class RichRunProgress:
             note = " — all steps reused from cache, nothing recomputed"
         elif cached:
             note = f" — {cached} of {total} steps reused from cache"
-        console.print(f"run {short(run.id)} {styled(run.status)} in {seconds(run.duration_s)}{note}")
+        console.print(
+            f"run {short(run.id)} {styled(run.status)} in {seconds(run.duration_s)}{note}"
+        )
 
     def _refresh(self) -> None:
         if self.live:

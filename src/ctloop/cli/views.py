@@ -39,8 +39,15 @@ def runs_list(*, pipeline: str | None, status: str | None, limit: int, as_json: 
     for col in ("run", "pipeline", "status", "trigger", "started", "duration", "user"):
         table.add_column(col)
     for r in runs:
-        table.add_row(short(r.id), r.pipeline, styled(r.status), r.trigger, when(r.started_at),
-                      seconds(r.duration_s), r.user)
+        table.add_row(
+            short(r.id),
+            r.pipeline,
+            styled(r.status),
+            r.trigger,
+            when(r.started_at),
+            seconds(r.duration_s),
+            r.user,
+        )
     console.print(table if runs else "no runs yet: start one with `ctloop run FILE.py:PIPELINE`")
 
 
@@ -59,25 +66,38 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
     events = {x.id: meta.events_of_execution(x.id) for x in executions}
     metrics = meta.get_metrics(run.id)
     if as_json:
-        emit_json({
-            "run": _run_dict(run),
-            "executions": [
-                {**asdict(x), "duration_s": x.duration_s,
-                 "inputs": {e.name: e.artifact_id for e in events[x.id] if e.kind == "input"},
-                 "outputs": {e.name: e.artifact_id for e in events[x.id] if e.kind == "output"}}
-                for x in executions
-            ],
-            "metrics": [asdict(m) for m in metrics],
-            "params": [asdict(p) for p in meta.get_params(run.id)],
-            "tags": [asdict(t) for t in meta.get_tags(run.id)],
-        })
+        emit_json(
+            {
+                "run": _run_dict(run),
+                "executions": [
+                    {
+                        **asdict(x),
+                        "duration_s": x.duration_s,
+                        "inputs": {
+                            e.name: e.artifact_id for e in events[x.id] if e.kind == "input"
+                        },
+                        "outputs": {
+                            e.name: e.artifact_id for e in events[x.id] if e.kind == "output"
+                        },
+                    }
+                    for x in executions
+                ],
+                "metrics": [asdict(m) for m in metrics],
+                "params": [asdict(p) for p in meta.get_params(run.id)],
+                "tags": [asdict(t) for t in meta.get_tags(run.id)],
+            }
+        )
         return
     console.print(f"[bold]run {run.id}[/]  {styled(run.status)}")
-    console.print(f"pipeline   {run.pipeline}  version {short(run.pipeline_version)}"
-                  f"  git {run.git_commit or '-'}")
+    console.print(
+        f"pipeline   {run.pipeline}  version {short(run.pipeline_version)}"
+        f"  git {run.git_commit or '-'}"
+    )
     console.print(f"reference  {run.reference}")
-    console.print(f"started    {when(run.started_at)} by {run.user}@{run.host} pid {run.pid}"
-                  f"  trigger {run.trigger}  executor {run.executor}")
+    console.print(
+        f"started    {when(run.started_at)} by {run.user}@{run.host} pid {run.pid}"
+        f"  trigger {run.trigger}  executor {run.executor}"
+    )
     console.print(f"duration   {seconds(run.duration_s)}")
     console.print(f"parameters {run.parameters}")
     if run.error:
@@ -86,10 +106,18 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
     for col in ("step", "status", "attempt", "duration", "outputs", "cache key"):
         table.add_column(col)
     for x in executions:
-        outs = ", ".join(f"{e.name}={short(e.artifact_id)}" for e in events[x.id] if e.kind == "output")
+        outs = ", ".join(
+            f"{e.name}={short(e.artifact_id)}" for e in events[x.id] if e.kind == "output"
+        )
         note = f" from {short(x.cached_from)}" if x.cached_from else ""
-        table.add_row(x.step, styled(x.status) + note, str(x.attempt), seconds(x.duration_s),
-                      outs, short(x.cache_key))
+        table.add_row(
+            x.step,
+            styled(x.status) + note,
+            str(x.attempt),
+            seconds(x.duration_s),
+            outs,
+            short(x.cache_key),
+        )
     console.print(table)
     if metrics:
         mt = Table(show_edge=False, box=None, title="metrics", title_justify="left")
@@ -116,11 +144,17 @@ def runs_logs(run_id: str, step: str) -> None:
         )
     execution = attempts[-1]
     if execution.status == "cached" and execution.cached_from:
-        console.print(f"[dim](cached: showing the log of execution {short(execution.cached_from)})[/]")
+        console.print(
+            f"[dim](cached: showing the log of execution {short(execution.cached_from)})[/]"
+        )
         execution = stores.metadata.get_execution(execution.cached_from)
     if not execution.log_uri:
-        raise NotFoundError(f"step {step!r} of run {short(run.id)} has no stored log "
-                            f"(status {execution.status})")
+        if execution.status in ("succeeded", "failed"):
+            console.print("(the step printed nothing)")
+            return
+        raise NotFoundError(
+            f"step {step!r} of run {short(run.id)} has no stored log (status {execution.status})"
+        )
     text = stores.artifacts.read_object(execution.log_uri).decode(errors="replace")
     console.print(text.rstrip() or "(the step printed nothing)", markup=False, highlight=False)
 
@@ -134,14 +168,26 @@ def artifact_show(artifact_id: str, *, as_json: bool) -> None:
     uses = []
     for e in events:
         x = meta.get_execution(e.execution_id)
-        uses.append({"kind": e.kind, "name": e.name, "execution_id": x.id, "step": x.step,
-                     "run_id": x.run_id, "status": x.status})
-    versions = [f"{v.name}@{v.version}" for v in meta.list_data_versions() if v.artifact_id == artifact.id]
+        uses.append(
+            {
+                "kind": e.kind,
+                "name": e.name,
+                "execution_id": x.id,
+                "step": x.step,
+                "run_id": x.run_id,
+                "status": x.status,
+            }
+        )
+    versions = [
+        f"{v.name}@{v.version}" for v in meta.list_data_versions() if v.artifact_id == artifact.id
+    ]
     if as_json:
         emit_json({"artifact": asdict(artifact), "events": uses, "data_versions": versions})
         return
-    console.print(f"[bold]artifact {artifact.id}[/]  {artifact.type} ({artifact.materializer} "
-                  f"v{artifact.materializer_version})")
+    console.print(
+        f"[bold]artifact {artifact.id}[/]  {artifact.type} ({artifact.materializer} "
+        f"v{artifact.materializer_version})"
+    )
     console.print(f"digest   {artifact.digest}")
     console.print(f"uri      {artifact.uri}")
     console.print(f"size     {artifact.size:,} bytes in {len(artifact.files)} file(s)")
@@ -152,8 +198,10 @@ def artifact_show(artifact_id: str, *, as_json: bool) -> None:
         console.print(f"{key:<8} {value}", markup=False)
     for use in uses:
         verb = "written by" if use["kind"] == "output" else "read by"
-        console.print(f"{verb} step {use['step']} ({use['status']}) of run {short(use['run_id'])}"
-                      f" as {use['name']}")
+        console.print(
+            f"{verb} step {use['step']} ({use['status']}) of run {short(use['run_id'])}"
+            f" as {use['name']}"
+        )
 
 
 def lineage(identifier: str, *, as_json: bool) -> None:
@@ -163,9 +211,13 @@ def lineage(identifier: str, *, as_json: bool) -> None:
     meta = _stores().metadata
     graph = _lineage_of(meta, identifier, lin)
     if as_json:
-        emit_json({"roots": graph.roots,
-                   "nodes": [asdict(n) for n in graph.nodes.values()],
-                   "edges": [asdict(e) for e in graph.edges]})
+        emit_json(
+            {
+                "roots": graph.roots,
+                "nodes": [asdict(n) for n in graph.nodes.values()],
+                "edges": [asdict(e) for e in graph.edges],
+            }
+        )
         return
     for root in graph.roots:
         tree = Tree(_node_text(graph.nodes[root]))
@@ -209,9 +261,11 @@ def _node_text(node: Any) -> str:
         extra = f" {', '.join(d['data_versions'])}" if d.get("data_versions") else ""
         return f"[cyan]{node.label}[/] {short(node.id)} ({d['type']}, sha256 {d['digest'][:12]}){extra}"
     params = ", ".join(f"{k}={v}" for k, v in (d.get("parameters") or {}).items())
-    return (f"[bold]{node.label}[/] step of run {short(d['run_id'])} ({d['pipeline']}, code "
-            f"{short(d['code_hash'])}, git {d.get('git_commit') or '-'})"
-            + (f" [{params}]" if params else ""))
+    return (
+        f"[bold]{node.label}[/] step of run {short(d['run_id'])} ({d['pipeline']}, code "
+        f"{short(d['code_hash'])}, git {d.get('git_commit') or '-'})"
+        + (f" [{params}]" if params else "")
+    )
 
 
 # -- data versions -------------------------------------------------------------------------
@@ -221,20 +275,34 @@ def data_add(name: str, path: Path, message: str, *, as_json: bool) -> None:
 
     stores = _stores()
     added = add_data_version(
-        name, path, metadata=stores.metadata, artifacts=stores.artifacts,
-        staging_root=stores.settings.home / "tmp", message=message,
+        name,
+        path,
+        metadata=stores.metadata,
+        artifacts=stores.artifacts,
+        staging_root=stores.settings.home / "tmp",
+        message=message,
     )
     v = added.version
     if as_json:
-        emit_json({"name": v.name, "version": v.version, "artifact_id": v.artifact_id,
-                   "digest": added.artifact.digest, "unchanged": added.unchanged,
-                   "files": len(added.artifact.files), "size": added.artifact.size})
+        emit_json(
+            {
+                "name": v.name,
+                "version": v.version,
+                "artifact_id": v.artifact_id,
+                "digest": added.artifact.digest,
+                "unchanged": added.unchanged,
+                "files": len(added.artifact.files),
+                "size": added.artifact.size,
+            }
+        )
         return
     if added.unchanged:
         console.print(f"{name}@{v.version} already holds exactly these files; no new version")
     else:
-        console.print(f"added [bold]{name}@{v.version}[/] ({len(added.artifact.files)} file(s), "
-                      f"{added.artifact.size:,} bytes, digest {added.artifact.digest[:12]})")
+        console.print(
+            f"added [bold]{name}@{v.version}[/] ({len(added.artifact.files)} file(s), "
+            f"{added.artifact.size:,} bytes, digest {added.artifact.digest[:12]})"
+        )
 
 
 def data_versions(name: str | None, *, as_json: bool) -> None:
@@ -242,20 +310,38 @@ def data_versions(name: str | None, *, as_json: bool) -> None:
     meta = _stores().metadata
     versions = meta.list_data_versions(name)
     if name and not versions:
-        raise NotFoundError(f"no data set named {name!r}; add one with `ctloop data add {name} PATH`")
+        raise NotFoundError(
+            f"no data set named {name!r}; add one with `ctloop data add {name} PATH`"
+        )
     artifacts = {a.id: a for a in meta.list_artifacts([v.artifact_id for v in versions])}
     if as_json:
-        emit_json([{**asdict(v), "digest": artifacts[v.artifact_id].digest,
+        emit_json(
+            [
+                {
+                    **asdict(v),
+                    "digest": artifacts[v.artifact_id].digest,
                     "size": artifacts[v.artifact_id].size,
-                    "files": len(artifacts[v.artifact_id].files)} for v in versions])
+                    "files": len(artifacts[v.artifact_id].files),
+                }
+                for v in versions
+            ]
+        )
         return
     table = Table(show_edge=False, box=None)
     for col in ("data", "version", "created", "files", "size", "digest", "source", "message"):
         table.add_column(col)
     for v in versions:
         a = artifacts[v.artifact_id]
-        table.add_row(v.name, str(v.version), when(v.created_at), str(len(a.files)), f"{a.size:,}",
-                      a.digest[:12], v.source, v.message)
+        table.add_row(
+            v.name,
+            str(v.version),
+            when(v.created_at),
+            str(len(a.files)),
+            f"{a.size:,}",
+            a.digest[:12],
+            v.source,
+            v.message,
+        )
     console.print(table if versions else "no data versions yet: `ctloop data add NAME PATH`")
 
 
@@ -264,8 +350,13 @@ def data_get(ref: str, dest: Path, *, as_json: bool) -> None:
     from ctloop.artifacts.data_versions import get_data_version
 
     stores = _stores()
-    written = get_data_version(ref, dest, metadata=stores.metadata, artifacts=stores.artifacts,
-                               cache_dir=stores.settings.home / "cache")
+    written = get_data_version(
+        ref,
+        dest,
+        metadata=stores.metadata,
+        artifacts=stores.artifacts,
+        cache_dir=stores.settings.home / "cache",
+    )
     if as_json:
         emit_json({"ref": ref, "path": str(written)})
     else:
@@ -273,8 +364,9 @@ def data_get(ref: str, dest: Path, *, as_json: bool) -> None:
 
 
 # -- gc ------------------------------------------------------------------------------------
-def gc(*, older_than: str | None, keep_last: int | None, dry_run: bool, grace: str,
-       as_json: bool) -> None:
+def gc(
+    *, older_than: str | None, keep_last: int | None, dry_run: bool, grace: str, as_json: bool
+) -> None:
     """``ctloop gc``."""
     from ctloop.store.gc import collect_garbage, parse_age
 
@@ -286,16 +378,24 @@ def gc(*, older_than: str | None, keep_last: int | None, dry_run: bool, grace: s
     if keep_last is not None and keep_last < 0:
         raise ParameterError(f"--keep-last must be ≥ 0, got {keep_last}")
     stores = _meta_reconciled()
-    report = collect_garbage(stores.metadata, stores.artifacts, older_than=age,
-                             keep_last=keep_last, grace=grace_age, dry_run=dry_run)
+    report = collect_garbage(
+        stores.metadata,
+        stores.artifacts,
+        older_than=age,
+        keep_last=keep_last,
+        grace=grace_age,
+        dry_run=dry_run,
+    )
     if as_json:
         emit_json(asdict(report))
         return
     verb = "would delete" if dry_run else "deleted"
-    console.print(f"{verb} {len(report.runs_deleted)} run(s), {report.artifacts_deleted} "
-                  f"artifact(s), {report.blobs_deleted} blob(s); "
-                  f"{'would free' if dry_run else 'freed'} {report.bytes_freed:,} bytes; "
-                  f"{report.runs_kept} run(s) kept")
+    console.print(
+        f"{verb} {len(report.runs_deleted)} run(s), {report.artifacts_deleted} "
+        f"artifact(s), {report.blobs_deleted} blob(s); "
+        f"{'would free' if dry_run else 'freed'} {report.bytes_freed:,} bytes; "
+        f"{report.runs_kept} run(s) kept"
+    )
 
 
 __all__ = ["CtloopError"]

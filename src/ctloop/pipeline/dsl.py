@@ -196,8 +196,10 @@ class GraphBuilder:
         inputs: dict[str, OutputHandle | DataInput] = {}
         params: dict[str, Any] = {}
         for key, value in bound.arguments.items():
-            if isinstance(value, tuple) and value and all(
-                isinstance(v, OutputHandle) for v in value
+            if (
+                isinstance(value, tuple)
+                and value
+                and all(isinstance(v, OutputHandle) for v in value)
             ):
                 raise PipelineDefinitionError(
                     f"step '{step_obj.name}' got all outputs of a multi-output step as "
@@ -302,8 +304,7 @@ class Pipeline:
     def __call__(self, **params: Any) -> Any:
         if _builder.get() is not None:
             raise PipelineDefinitionError(
-                f"pipeline '{self.name}' is called inside another pipeline; call its steps "
-                "instead"
+                f"pipeline '{self.name}' is called inside another pipeline; call its steps instead"
             )
         return self.run(**params)
 

@@ -26,7 +26,8 @@ class Executor(ABC):
         """Start running a step; the future resolves to its outcome."""
 
     def shutdown(self, *, cancel: bool = False) -> None:
-        """Release workers (``cancel`` drops tasks not yet started)."""
+        """Release workers (``cancel`` drops tasks not yet started); none by default."""
+        return None
 
 
 class LocalExecutor(Executor):
@@ -42,7 +43,9 @@ class ProcessExecutor(Executor):
     """Runs steps in a pool of worker processes (forkserver on Linux)."""
 
     def __init__(self, max_workers: int | None = None) -> None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        method = (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         context = multiprocessing.get_context(method)
         workers = max_workers or max(1, min(os.cpu_count() or 1, 8))
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)

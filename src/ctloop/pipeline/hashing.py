@@ -61,9 +61,13 @@ def normalised_source(obj: Any) -> str:
 
 def _drop_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
     body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        node.body = body[1:] or [ast.Pass()]
 
 
 def _collect_code(obj: Any, module: str, seen: set[int], parts: list[str]) -> None:

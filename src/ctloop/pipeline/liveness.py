@@ -35,7 +35,9 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def is_stale(run: RunRecord, *, now: datetime | None = None, stale_after_s: float = STALE_AFTER_S) -> bool:
+def is_stale(
+    run: RunRecord, *, now: datetime | None = None, stale_after_s: float = STALE_AFTER_S
+) -> bool:
     """Whether a ``running`` run's process has stopped without finishing it."""
     if run.status != "running":
         return False
@@ -45,7 +47,9 @@ def is_stale(run: RunRecord, *, now: datetime | None = None, stale_after_s: floa
     return (now or utcnow()) - beat > timedelta(seconds=stale_after_s)
 
 
-def reconcile_stale_runs(store: MetadataStore, *, stale_after_s: float = STALE_AFTER_S) -> list[str]:
+def reconcile_stale_runs(
+    store: MetadataStore, *, stale_after_s: float = STALE_AFTER_S
+) -> list[str]:
     """Mark stale runs and their unfinished executions failed; return their ids."""
     failed: list[str] = []
     now = utcnow()

@@ -74,7 +74,9 @@ def reference_of(pipeline_obj: Pipeline) -> str:
     """The reference to store on a run so that ``ctloop resume`` can find the pipeline."""
     module = sys.modules.get(pipeline_obj.fn.__module__)
     file = getattr(module, "__file__", None)
-    if pipeline_obj.fn.__module__.startswith("ctloop_user_") or pipeline_obj.fn.__module__ == "__main__":
-        if file:
-            return f"{Path(file).resolve()}:{pipeline_obj.fn.__qualname__}"
+    if (
+        pipeline_obj.fn.__module__.startswith("ctloop_user_")
+        or pipeline_obj.fn.__module__ == "__main__"
+    ) and file:
+        return f"{Path(file).resolve()}:{pipeline_obj.fn.__qualname__}"
     return f"{pipeline_obj.fn.__module__}:{pipeline_obj.fn.__qualname__}"

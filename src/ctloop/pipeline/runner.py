@@ -48,7 +48,9 @@ class RunListener(Protocol):
 
     def on_run_start(self, *, run: RunRecord, steps: list[str]) -> None: ...
     def on_step_start(self, *, step: str) -> None: ...
-    def on_step_end(self, *, step: str, status: str, duration_s: float, error: str | None) -> None: ...
+    def on_step_end(
+        self, *, step: str, status: str, duration_s: float, error: str | None
+    ) -> None: ...
     def on_run_end(self, *, run: RunRecord) -> None: ...
 
 
@@ -117,6 +119,7 @@ def run_pipeline(
     stores = Stores.open(settings)
     data_inputs = _resolve_data_inputs(graph, stores.metadata)
     chosen = executor or pipeline_obj.executor or stores.settings.executor
+    _check_executor_can_import(graph, chosen)
     run = _new_run(graph, stores, chosen, trigger, reference or reference_of(pipeline_obj))
     runner = _Runner(graph, stores, chosen, cache, listener, data_inputs)
     return runner.execute(run, previous={})
@@ -146,13 +149,31 @@ def resume_run(
     data_inputs = _resolve_data_inputs(graph, stores.metadata, pinned=run.id)
     previous = _latest_executions(stores.metadata.list_executions(run.id))
     stores.metadata.update_run(
-        run.id, status="running", ended_at=None, error=None, pid=os.getpid(),
-        host=socket.gethostname(), heartbeat_at=utcnow(),
+        run.id,
+        status="running",
+        ended_at=None,
+        error=None,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        heartbeat_at=utcnow(),
     )
     run = stores.metadata.get_run(run.id)
     chosen = executor or run.executor
+    _check_executor_can_import(graph, chosen)
     runner = _Runner(graph, stores, chosen, True, listener, data_inputs)
     return runner.execute(run, previous=previous)
+
+
+def _check_executor_can_import(graph: PipelineGraph, executor: str) -> None:
+    """Worker processes import steps by name: refuse steps they cannot find, up front."""
+    if executor == "local":
+        return
+    for inv in graph.invocations.values():
+        if "<locals>" in inv.step.fn.__qualname__:
+            raise errors.PipelineDefinitionError(
+                f"step '{inv.step.name}' is defined inside a function, so a worker process "
+                f"cannot import it; define steps at module level or use executor='local'"
+            )
 
 
 def _params_from_json(pipeline_obj: Pipeline, stored: dict[str, Any]) -> dict[str, Any]:
@@ -224,11 +245,17 @@ def _git_commit(reference: str) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         dirty = subprocess.run(
             ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -319,22 +346,35 @@ class _Runner:
         key = cache_key(
             code=inv.step.code_hash,
             params=param_fingerprint(f"step '{inv.id}'", inv.params),
-            inputs={k: (r.digest, f"{r.materializer}@{r.materializer_version}") for k, r in inputs.items()},
+            inputs={
+                k: (r.digest, f"{r.materializer}@{r.materializer_version}")
+                for k, r in inputs.items()
+            },
         )
         if self._reuse_previous(inv, key) or self._reuse_cached(inv, key, inputs):
             return None
         previous = self.previous.get(inv.id)
         execution = ExecutionRecord(
-            id=new_id(), run_id=self.run.id, step=inv.id,
+            id=new_id(),
+            run_id=self.run.id,
+            step=inv.id,
             function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-            code_hash=inv.step.code_hash, cache_key=key, status="running",
-            parameters=to_json_param(inv.params), started_at=utcnow(), heartbeat_at=utcnow(),
+            code_hash=inv.step.code_hash,
+            cache_key=key,
+            status="running",
+            parameters=to_json_param(inv.params),
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
             attempt=(previous.attempt + 1) if previous else 1,
         )
         self.meta.create_execution(execution)
         task = StepTask(
-            run_id=self.run.id, execution_id=execution.id, invocation=inv.id,
-            step_ref=StepRef.of(inv.step), inputs=inputs, params=inv.params,
+            run_id=self.run.id,
+            execution_id=execution.id,
+            invocation=inv.id,
+            step_ref=StepRef.of(inv.step),
+            inputs=inputs,
+            params=inv.params,
             artifact_url=self.stores.settings.artifact_url,
             artifact_options=self.stores.settings.artifact_options,
             home=str(self.stores.settings.home),
@@ -372,10 +412,16 @@ class _Runner:
             return False  # artifacts gone from the store: recompute, never fail
         now = utcnow()
         execution = ExecutionRecord(
-            id=new_id(), run_id=self.run.id, step=inv.id,
+            id=new_id(),
+            run_id=self.run.id,
+            step=inv.id,
             function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-            code_hash=inv.step.code_hash, cache_key=key, status="cached",
-            parameters=to_json_param(inv.params), started_at=now, ended_at=now,
+            code_hash=inv.step.code_hash,
+            cache_key=key,
+            status="cached",
+            parameters=to_json_param(inv.params),
+            started_at=now,
+            ended_at=now,
             cached_from=source.id,
         )
         self.meta.create_execution(execution)
@@ -413,8 +459,11 @@ class _Runner:
             ended_at=outcome.ended_at,
             artifacts=list(outcome.outputs.values()),
             events=_events(execution.id, inputs, outcome.outputs),
-            params=outcome.params, metrics=outcome.metrics, tags=outcome.tags,
-            error=outcome.error, log_uri=outcome.log_uri,
+            params=outcome.params,
+            metrics=outcome.metrics,
+            tags=outcome.tags,
+            error=outcome.error,
+            log_uri=outcome.log_uri,
         )
         duration = (outcome.ended_at - (execution.started_at or outcome.started_at)).total_seconds()
         if outcome.status == "succeeded":
@@ -427,7 +476,9 @@ class _Runner:
                 step=inv.id, status="failed", duration_s=duration, error=outcome.error_message
             )
 
-    def _done(self, inv_id: str, outputs: dict[str, ArtifactRecord], status: str, duration: float) -> None:
+    def _done(
+        self, inv_id: str, outputs: dict[str, ArtifactRecord], status: str, duration: float
+    ) -> None:
         self.outputs[inv_id] = outputs
         self.status[inv_id] = status
         if self.listener:
@@ -438,10 +489,16 @@ class _Runner:
         now = utcnow()
         self.meta.create_execution(
             ExecutionRecord(
-                id=new_id(), run_id=self.run.id, step=inv_id,
+                id=new_id(),
+                run_id=self.run.id,
+                step=inv_id,
                 function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-                code_hash=inv.step.code_hash, cache_key="", status="skipped",
-                parameters=to_json_param(inv.params), started_at=now, ended_at=now,
+                code_hash=inv.step.code_hash,
+                cache_key="",
+                status="skipped",
+                parameters=to_json_param(inv.params),
+                started_at=now,
+                ended_at=now,
                 error="an upstream step failed",
             )
         )
@@ -455,7 +512,10 @@ class _Runner:
         status = "failed" if failed else "succeeded"
         error = None
         if failed:
-            error = "; ".join(f"{name}: {msg.splitlines()[0] if msg else 'failed'}" for name, _, msg in self.failures)
+            error = "; ".join(
+                f"{name}: {msg.splitlines()[0] if msg else 'failed'}"
+                for name, _, msg in self.failures
+            )
         self.meta.update_run(self.run.id, status=status, ended_at=utcnow(), error=error)
         run = self.meta.get_run(self.run.id)
         if self.listener:
@@ -471,7 +531,9 @@ class _Runner:
         try:
             for execution in self.meta.list_executions(self.run.id):
                 if execution.status in ("running", "pending"):
-                    self.meta.update_execution(execution.id, status="failed", ended_at=now, error=reason)
+                    self.meta.update_execution(
+                        execution.id, status="failed", ended_at=now, error=reason
+                    )
             self.meta.update_run(self.run.id, status="failed", ended_at=now, error=reason)
         except Exception:  # the store itself may be what failed; staleness detection covers it
             pass
@@ -486,7 +548,10 @@ def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> Step
     except BrokenProcessPool as exc:
         now = utcnow()
         return StepOutcome(
-            execution.id, "failed", execution.started_at or now, now,
+            execution.id,
+            "failed",
+            execution.started_at or now,
+            now,
             error=f"the worker process running this step died: {exc}",
             error_type="concurrent.futures.process.BrokenProcessPool",
             error_message=f"the worker process running step '{execution.step}' died",
@@ -510,7 +575,11 @@ def _failure_error(
     exc: CtloopError
     if outcome is not None and outcome.user_error:
         exc = StepError(step, run_id, (message or "error") + suffix, outcome.error or "")
-    elif outcome is not None and outcome.error_type and outcome.error_type.startswith("ctloop.errors."):
+    elif (
+        outcome is not None
+        and outcome.error_type
+        and outcome.error_type.startswith("ctloop.errors.")
+    ):
         cls = getattr(errors, outcome.error_type.rsplit(".", 1)[1], CtloopError)
         try:
             exc = cls(f"step '{step}' of run {run_id[:8]}: {message}{suffix}")

@@ -225,6 +225,8 @@ def _capture(buffer: io.StringIO) -> Any:
 
 
 def _write_log(store: Any, task: StepTask, text: str) -> str | None:
+    if not text:
+        return None  # nothing printed: no object to store
     key = f"logs/{task.run_id}/{task.execution_id}.log"
     try:
         store.write_object(key, text.encode())

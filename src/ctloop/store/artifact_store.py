@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 
@@ -71,6 +71,11 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
         """Delete every named object under ``prefix``; returns how many bytes were freed."""
+
+    def clean_temp(self, older_than: timedelta) -> int:
+        """Remove temp files that killed writers left, older than ``older_than``;
+        returns the bytes freed. Stores whose writes leave no temp files return 0."""
+        return 0
 
     def blob_uri(self, digest: str) -> str:
         """The URL of a blob (for display and ``ArtifactRecord.uri``)."""

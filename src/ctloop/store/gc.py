@@ -44,7 +44,9 @@ def select_runs(
     for run in sorted(runs, key=lambda r: r.started_at, reverse=True):
         newest[run.pipeline].append(run)
     kept_by_rank = {
-        r.id for group in newest.values() for r in group[: keep_last if keep_last is not None else 0]
+        r.id
+        for group in newest.values()
+        for r in group[: keep_last if keep_last is not None else 0]
     }
     chosen = []
     for run in runs:
@@ -71,20 +73,19 @@ def collect_garbage(
     runs = metadata.list_runs()
     doomed = select_runs(runs, older_than=older_than, keep_last=keep_last, now=now)
     doomed_ids = {r.id for r in doomed}
-    doomed_executions = {
-        x.id for run_id in doomed_ids for x in metadata.list_executions(run_id)
-    }
+    doomed_executions = {x.id for run_id in doomed_ids for x in metadata.list_executions(run_id)}
     all_artifacts = {a.id: a for a in metadata.list_artifacts()}
     pinned = {dv.artifact_id for dv in metadata.list_data_versions()}
     referenced = metadata.referenced_artifact_ids()
-    touched = {
-        e.artifact_id for x in doomed_executions for e in metadata.events_of_execution(x)
-    }
+    touched = {e.artifact_id for x in doomed_executions for e in metadata.events_of_execution(x)}
     freed = [
-        a for a in all_artifacts.values()
+        a
+        for a in all_artifacts.values()
         if a.id not in pinned
-        and (a.id not in referenced
-             or (a.id in touched and _only_used_by(metadata, a.id, doomed_executions)))
+        and (
+            a.id not in referenced
+            or (a.id in touched and _only_used_by(metadata, a.id, doomed_executions))
+        )
     ]
     freed_ids = {a.id for a in freed}
     kept_digests = _digests(a for a in all_artifacts.values() if a.id not in freed_ids)
@@ -111,9 +112,13 @@ def collect_garbage(
         freed_bytes += artifacts.delete_prefix(f"logs/{run_id}/")
     for digest, _ in blobs:
         artifacts.delete_blob(digest)
+    freed_bytes += artifacts.clean_temp(grace)
     return GcReport(
-        dry_run=False, runs_deleted=report.runs_deleted, runs_kept=report.runs_kept,
-        artifacts_deleted=report.artifacts_deleted, blobs_deleted=report.blobs_deleted,
+        dry_run=False,
+        runs_deleted=report.runs_deleted,
+        runs_kept=report.runs_kept,
+        artifacts_deleted=report.artifacts_deleted,
+        blobs_deleted=report.blobs_deleted,
         bytes_freed=freed_bytes,
     )
 

@@ -8,6 +8,7 @@ that made it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ctloop.store.metadata import MetadataStore
@@ -47,6 +48,9 @@ class Lineage:
         return [(e, self.nodes[e.source]) for e in self.edges if e.target == node_id]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class _Walker:
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
@@ -68,11 +72,16 @@ class _Walker:
                 lineage.nodes[producer.id] = self._execution_node(producer)
                 for event in self.store.events_of_execution(producer.id):
                     if event.kind == "input":
-                        lineage.edges.append(LineageEdge(event.artifact_id, producer.id, event.name))
+                        lineage.edges.append(
+                            LineageEdge(event.artifact_id, producer.id, event.name)
+                        )
                         stack.append(event.artifact_id)
             name = next(
-                (e.name for e in self.store.events_of_execution(producer.id)
-                 if e.kind == "output" and e.artifact_id == current),
+                (
+                    e.name
+                    for e in self.store.events_of_execution(producer.id)
+                    if e.kind == "output" and e.artifact_id == current
+                ),
                 "output",
             )
             lineage.edges.append(LineageEdge(producer.id, current, name))
@@ -84,15 +93,22 @@ class _Walker:
         if not executions:
             return None
         original = [x for x in executions if x.status == "succeeded"]
-        return min(original or executions, key=lambda x: x.started_at or x.ended_at or 0)  # type: ignore[arg-type,return-value]
+        return min(original or executions, key=lambda x: x.started_at or _EPOCH)
 
     def _artifact_node(self, artifact: ArtifactRecord) -> LineageNode:
         names = self.data_names.get(artifact.id, [])
         label = names[0] if names else artifact.type
         return LineageNode(
-            "artifact", artifact.id, label,
-            {"type": artifact.type, "digest": artifact.digest, "size": artifact.size,
-             "data_versions": names, "properties": artifact.properties},
+            "artifact",
+            artifact.id,
+            label,
+            {
+                "type": artifact.type,
+                "digest": artifact.digest,
+                "size": artifact.size,
+                "data_versions": names,
+                "properties": artifact.properties,
+            },
         )
 
     def _execution_node(self, execution: ExecutionRecord) -> LineageNode:
@@ -100,11 +116,20 @@ class _Walker:
         if run is None:
             run = self.runs[execution.run_id] = self.store.get_run(execution.run_id)
         return LineageNode(
-            "execution", execution.id, execution.step,
-            {"run_id": run.id, "pipeline": run.pipeline, "pipeline_version": run.pipeline_version,
-             "git_commit": run.git_commit, "code_hash": execution.code_hash,
-             "parameters": execution.parameters, "status": execution.status,
-             "started_at": execution.started_at, "user": run.user},
+            "execution",
+            execution.id,
+            execution.step,
+            {
+                "run_id": run.id,
+                "pipeline": run.pipeline,
+                "pipeline_version": run.pipeline_version,
+                "git_commit": run.git_commit,
+                "code_hash": execution.code_hash,
+                "parameters": execution.parameters,
+                "status": execution.status,
+                "started_at": execution.started_at,
+                "user": run.user,
+            },
         )
 
 

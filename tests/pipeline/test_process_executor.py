@@ -1,0 +1,52 @@
+"""executor="process": independent steps run at the same time in worker processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctloop import pipeline, step
+from ctloop.errors import PipelineDefinitionError
+from ctloop.pipeline.runner import Stores
+from tests.pipeline import sample_pipelines as sp
+
+
+def test_independent_steps_overlap_in_time(home: Path, calls) -> None:
+    result = sp.parallel.run(seconds=1.5, executor="process")
+    assert result.status == "succeeded"
+    assert result.load("total") == 1
+    meta = Stores.open().metadata
+    sleepers = [x for x in meta.list_executions(result.run_id) if x.step.startswith("slow")]
+    assert len(sleepers) == 4
+    overlapping = [
+        (a.step, b.step)
+        for a in sleepers
+        for b in sleepers
+        if a.step < b.step and a.started_at < b.ended_at and b.started_at < a.ended_at
+    ]
+    assert overlapping, "no two independent steps ran at the same time"
+    assert meta.get_run(result.run_id).executor == "process"
+
+
+def test_process_executor_matches_local_results(home: Path, calls, csv_path: Path) -> None:
+    local = sp.regression.run(path=csv_path, cache=False)
+    pooled = sp.regression.run(path=csv_path, cache=False, executor="process")
+    assert pooled.load("score") == local.load("score")
+    log_uri = Stores.open().metadata.list_executions(pooled.run_id)[0].log_uri
+    assert f"loading {csv_path}" in Stores.open().artifacts.read_object(log_uri).decode()
+
+
+def test_step_defined_in_a_function_is_refused_clearly(home: Path) -> None:
+    @step
+    def inner(x: int) -> int:
+        return x
+
+    @pipeline
+    def local_only():
+        inner(1)
+
+    with pytest.raises(PipelineDefinitionError, match="defined inside a function"):
+        local_only.run(executor="process")
+    assert Stores.open().metadata.list_runs() == []  # refused before a run was recorded
+    assert local_only.run(executor="local").load("inner") == 1
