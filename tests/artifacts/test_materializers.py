@@ -433,3 +433,20 @@ def test_artifacts_of_a_user_materializer_need_it_registered_to_load(
     registry._front[:] = [m for m in registry._front if m.name != "tests.point"]
     with pytest.raises(ArtifactError, match=r"tests\.point"):
         local.load(record)
+
+
+def test_sklearn_model_holding_partials_of_sklearn_functions_round_trips(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from ctloop.artifacts import load_value, save_value
+    from ctloop.store.fs_artifacts import LocalArtifactStore
+
+    X = pd.DataFrame({"a": pd.Categorical(["x", "y"] * 50), "b": np.arange(100.0)})
+    y = np.arange(100) % 2
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=3).fit(X, y)
+    store = LocalArtifactStore(tmp_path / "store")
+    record = save_value(model, store, staging_root=tmp_path / "stage")
+    loaded = load_value(record, store, cache_dir=tmp_path / "cache")
+    assert (loaded.predict_proba(X) == model.predict_proba(X)).all()

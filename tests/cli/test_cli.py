@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import SAMPLES, Cli
 
 REGRESSION = f"{SAMPLES}:regression"
@@ -84,7 +86,12 @@ def test_unsupported_type_and_cycle_errors(cli: Cli) -> None:
     assert proc.returncode == 1 and "cycle" in proc.stderr
 
 
-def test_kill_9_mid_step_then_resume(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_9_mid_step_then_resume(
+    backend: str, cli: Cli, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgresql":
+        cli.env["CTLOOP_STORE_URL"] = request.getfixturevalue("fresh_postgres_url")
     marker = tmp_path / "release"
     proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
     started = Path(str(marker) + ".started")
@@ -93,7 +100,7 @@ def test_kill_9_mid_step_then_resume(cli: Cli, tmp_path: Path) -> None:
         time.sleep(0.05)
     assert started.exists(), proc.stderr.read() if proc.stderr else ""
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
 
     runs = json.loads(cli("runs", "list", "--json").stdout)
     assert runs[0]["status"] == "failed"  # dead process detected, not "running" forever

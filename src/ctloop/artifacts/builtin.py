@@ -199,6 +199,9 @@ class SklearnMaterializer(Materializer):
     artifact_type = "Model"
     handles = ("sklearn.base.BaseEstimator",)
     trusted_namespaces: ClassVar[tuple[str, ...]] = ("sklearn", "numpy", "scipy")
+    # skops lists the function a partial wraps as a type of its own, checked separately;
+    # scikit-learn itself stores partials (HistGradientBoosting with categorical features)
+    trusted_types: ClassVar[tuple[str, ...]] = ("functools.partial",)
 
     def __init__(self, *, extra_trusted: tuple[str, ...] = ()) -> None:
         self.extra_trusted = tuple(extra_trusted)
@@ -241,6 +244,8 @@ class SklearnMaterializer(Materializer):
         return list(untrusted)
 
     def _is_trusted(self, type_name: str) -> bool:
+        if type_name in self.trusted_types:
+            return True
         namespaces = (*self.trusted_namespaces, *self.extra_trusted)
         return any(
             type_name == ns.rstrip(".") or type_name.startswith(ns.rstrip(".") + ".")
