@@ -17,10 +17,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with Rich costs 0.25 s of imports
 )
-runs_app = typer.Typer(help="List and inspect pipeline runs.", no_args_is_help=True)
-artifacts_app = typer.Typer(help="Inspect stored artifacts.", no_args_is_help=True)
-data_app = typer.Typer(help="Version data sets like code: add, list, get.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List and inspect pipeline runs.", no_args_is_help=True, rich_markup_mode=None
+)
+artifacts_app = typer.Typer(
+    help="Inspect stored artifacts.", no_args_is_help=True, rich_markup_mode=None
+)
+data_app = typer.Typer(
+    help="Version data sets like code: add, list, get.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(data_app, name="data")
