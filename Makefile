@@ -45,6 +45,7 @@ demo: install
 	ctloop run $(FLIGHTS)/pipeline.py:training
 	ctloop run $(FLIGHTS)/pipeline.py:training
 	ctloop runs list
+	ctloop runs show latest
 
 bench: install
 	python benchmarks/pipeline_overhead.py --with-peers

@@ -16,7 +16,11 @@ The hierarchy::
     │   ├── MissingInputError        an input file or folder that does not exist
     │   ├── StepError                user code inside a step raised (keeps the traceback)
     │   └── RunFailedError           a run ended with failed steps
-    └── DataVersionError             `ctloop data add/get` problems
+    ├── DataVersionError             `ctloop data add/get` problems
+    └── DataValidationError          statistics, schemas, anomalies and drift (ctloop.data)
+        ├── StatisticsError          input that cannot be summarised, statistics that do not merge
+        ├── SchemaError              a schema document or setting that is invalid
+        └── AnomaliesFoundError      data that breaks its schema (raised on request)
 
 A message is a sentence: it names the object, the bad value and the fix.
 """
@@ -111,3 +115,49 @@ class RunFailedError(PipelineError):
 
 class DataVersionError(CtloopError):
     """A data version could not be added or fetched."""
+
+
+class DataValidationError(CtloopError):
+    """Statistics, a schema, a validation or a drift check could not be done or failed."""
+
+
+class StatisticsError(DataValidationError):
+    """Data cannot be summarised, or two statistics cannot be merged or compared."""
+
+
+class SchemaError(DataValidationError):
+    """A schema document or a schema setting is invalid."""
+
+
+class AnomaliesFoundError(DataValidationError):
+    """Data breaks its schema; ``anomalies`` holds what was found."""
+
+    def __init__(self, message: str, anomalies: object = None) -> None:
+        super().__init__(message)
+        self.anomalies = anomalies
+
+
+class RegistryError(CtloopError):
+    """The model registry refused or failed an operation."""
+
+
+class ModelNotFoundError(RegistryError):
+    """A registered model does not exist."""
+
+
+class ModelVersionNotFoundError(RegistryError):
+    """A registered model has no version with this number."""
+
+
+class AliasNotFoundError(RegistryError):
+    """A registered model has no alias with this name."""
+
+
+class ModelReferenceError(RegistryError):
+    """A model name, alias name or ``NAME@ALIAS`` / ``NAME@VERSION`` reference is malformed."""
+
+    exit_code = 2
+
+
+class RollbackError(RegistryError):
+    """An alias has no earlier holder to roll back to."""

@@ -112,7 +112,7 @@ def run(
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
     executor: Annotated[str | None, typer.Option(help="local or process.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -177,7 +177,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Show a run: parameters, steps, artifacts, metrics."""
@@ -188,7 +188,7 @@ def runs_show(
 
 @runs_app.command("logs")
 def runs_logs(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
     step: Annotated[str, typer.Argument(help="Step name as shown by `ctloop runs show`.")],
 ) -> None:
     """Print the captured output (stdout, stderr, logging) of one step."""

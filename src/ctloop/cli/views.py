@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.markup import escape
 from rich.tree import Tree
 
 from ctloop.cli.output import console, emit_json, seconds, short, styled, when
 from ctloop.errors import CtloopError, NotFoundError, ParameterError
+from ctloop.store.metadata import resolve_run
 
 
 def _stores() -> Any:
@@ -61,7 +63,7 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
     """``ctloop runs show``."""
     stores = _meta_reconciled()
     meta = stores.metadata
-    run = meta.get_run(run_id)
+    run = resolve_run(meta, run_id)
     executions = meta.list_executions(run.id)
     events = {x.id: meta.events_of_execution(x.id) for x in executions}
     metrics = meta.get_metrics(run.id)
@@ -135,7 +137,7 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
 def runs_logs(run_id: str, step: str) -> None:
     """``ctloop runs logs``."""
     stores = _stores()
-    run = stores.metadata.get_run(run_id)
+    run = resolve_run(stores.metadata, run_id)
     attempts = [x for x in stores.metadata.list_executions(run.id) if x.step == step]
     if not attempts:
         steps = sorted({x.step for x in stores.metadata.list_executions(run.id)})
@@ -261,11 +263,14 @@ def _node_text(node: Any) -> str:
         extra = f" {', '.join(d['data_versions'])}" if d.get("data_versions") else ""
         return f"[cyan]{node.label}[/] {short(node.id)} ({d['type']}, sha256 {d['digest'][:12]}){extra}"
     params = ", ".join(f"{k}={v}" for k, v in (d.get("parameters") or {}).items())
-    return (
-        f"[bold]{node.label}[/] step of run {short(d['run_id'])} ({d['pipeline']}, code "
-        f"{short(d['code_hash'])}, git {d.get('git_commit') or '-'})"
-        + (f" [{params}]" if params else "")
+    git = d.get("git_commit") or "-"
+    if len(git) > 12:
+        git = git[:12] + ("-dirty" if git.endswith("-dirty") else "")
+    text = (
+        f"[bold]{escape(node.label)}[/] step of run {short(d['run_id'])} "
+        f"({escape(d['pipeline'])}, code {short(d['code_hash'])}, git {git})"
     )
+    return text + (" " + escape(f"[{params}]") if params else "")
 
 
 # -- data versions -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ branches finish. The run's heartbeat lets other processes see if this one dies.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from ctloop.pipeline.params import check_file_paths, to_json_param
 from ctloop.pipeline.worker import StepOutcome, StepRef, StepTask
 from ctloop.store import open_artifact_store, open_metadata_store
 from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.metadata import MetadataStore
+from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import (
     DONE_STATUSES,
     ArtifactRecord,
@@ -137,7 +138,7 @@ def resume_run(
 
     stores = Stores.open(settings)
     reconcile_stale_runs(stores.metadata)
-    run = stores.metadata.get_run(run_id)
+    run = resolve_run(stores.metadata, run_id)
     if run.status == "running":
         raise errors.PipelineError(
             f"run {run.id[:8]} is still running (pid {run.pid} on {run.host}); wait for it "
@@ -343,27 +344,25 @@ class _Runner:
         if self.listener:
             self.listener.on_step_start(step=inv.id)
         inputs = self._input_records(inv)
+        fingerprint = param_fingerprint(f"step '{inv.id}'", inv.params)
+        params = json.loads(fingerprint)  # FilePath values recorded with their sha256
         key = cache_key(
             code=inv.step.code_hash,
-            params=param_fingerprint(f"step '{inv.id}'", inv.params),
+            params=fingerprint,
             inputs={
                 k: (r.digest, f"{r.materializer}@{r.materializer_version}")
                 for k, r in inputs.items()
             },
         )
-        if self._reuse_previous(inv, key) or self._reuse_cached(inv, key, inputs):
+        if self._reuse_previous(inv, key) or self._reuse_cached(inv, key, inputs, params):
             return None
         previous = self.previous.get(inv.id)
-        execution = ExecutionRecord(
-            id=new_id(),
-            run_id=self.run.id,
-            step=inv.id,
-            function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-            code_hash=inv.step.code_hash,
-            cache_key=key,
-            status="running",
-            parameters=to_json_param(inv.params),
-            started_at=utcnow(),
+        execution = _execution_record(
+            self.run.id,
+            inv,
+            key,
+            "running",
+            params,
             heartbeat_at=utcnow(),
             attempt=(previous.attempt + 1) if previous else 1,
         )
@@ -401,7 +400,13 @@ class _Runner:
         self._done(inv.id, outputs, "reused", 0.0)
         return True
 
-    def _reuse_cached(self, inv: Invocation, key: str, inputs: dict[str, ArtifactRecord]) -> bool:
+    def _reuse_cached(
+        self,
+        inv: Invocation,
+        key: str,
+        inputs: dict[str, ArtifactRecord],
+        params: dict[str, Any],
+    ) -> bool:
         if not (self.cache and inv.step.cache):
             return False
         source = self.meta.find_cached_execution(key)
@@ -410,19 +415,8 @@ class _Runner:
         outputs = self._outputs_of(source.id)
         if outputs is None:
             return False  # artifacts gone from the store: recompute, never fail
-        now = utcnow()
-        execution = ExecutionRecord(
-            id=new_id(),
-            run_id=self.run.id,
-            step=inv.id,
-            function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-            code_hash=inv.step.code_hash,
-            cache_key=key,
-            status="cached",
-            parameters=to_json_param(inv.params),
-            started_at=now,
-            ended_at=now,
-            cached_from=source.id,
+        execution = _execution_record(
+            self.run.id, inv, key, "cached", params, ended=True, cached_from=source.id
         )
         self.meta.create_execution(execution)
         self.meta.add_events(_events(execution.id, inputs, outputs))
@@ -486,19 +480,14 @@ class _Runner:
 
     def _skip(self, inv_id: str) -> None:
         inv = self.graph.invocations[inv_id]
-        now = utcnow()
         self.meta.create_execution(
-            ExecutionRecord(
-                id=new_id(),
-                run_id=self.run.id,
-                step=inv_id,
-                function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
-                code_hash=inv.step.code_hash,
-                cache_key="",
-                status="skipped",
-                parameters=to_json_param(inv.params),
-                started_at=now,
-                ended_at=now,
+            _execution_record(
+                self.run.id,
+                inv,
+                "",
+                "skipped",
+                to_json_param(inv.params),
+                ended=True,
                 error="an upstream step failed",
             )
         )
@@ -540,6 +529,33 @@ class _Runner:
 
 
 _OK = ("succeeded", "cached", "reused")
+
+
+def _execution_record(
+    run_id: str,
+    inv: Invocation,
+    key: str,
+    status: str,
+    params: dict[str, Any],
+    *,
+    ended: bool = False,
+    **extra: Any,
+) -> ExecutionRecord:
+    """A new execution record of ``inv`` in run ``run_id``."""
+    now = utcnow()
+    return ExecutionRecord(
+        id=new_id(),
+        run_id=run_id,
+        step=inv.id,
+        function=f"{inv.step.fn.__module__}.{inv.step.fn.__qualname__}",
+        code_hash=inv.step.code_hash,
+        cache_key=key,
+        status=status,
+        parameters=params,
+        started_at=now,
+        ended_at=now if ended else None,
+        **extra,
+    )
 
 
 def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> StepOutcome:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ctloop.store.metadata import MetadataStore
+from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import ArtifactRecord, ExecutionRecord, RunRecord
 
 
@@ -150,7 +150,7 @@ def upstream(store: MetadataStore, artifact_id: str) -> Lineage:
 
 def run_lineage(store: MetadataStore, run_id: str) -> Lineage:
     """Everything the outputs of a run's final attempt were made from."""
-    run = store.get_run(run_id)
+    run = resolve_run(store, run_id)
     latest: dict[str, ExecutionRecord] = {}
     for execution in store.list_executions(run.id):
         latest[execution.step] = execution

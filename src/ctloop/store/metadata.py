@@ -191,3 +191,15 @@ class MetadataStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+
+def resolve_run(store: MetadataStore, ref: str) -> RunRecord:
+    """The run named by ``ref``: an id, a unique id prefix, or ``latest``."""
+    if ref == "latest":
+        runs = store.list_runs(limit=1)
+        if not runs:
+            from ctloop.errors import NotFoundError
+
+            raise NotFoundError("there are no runs yet; start one with `ctloop run FILE:PIPELINE`")
+        return runs[0]
+    return store.get_run(ref)

@@ -14,7 +14,7 @@ Conventions:
   SQL treats ``NULL`` values as distinct in unique constraints.
 
 >>> sorted(Base.metadata.tables)[:3]
-['artifacts', 'data_versions', 'events']
+['alias_history', 'artifacts', 'data_versions']
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Dialect,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -41,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -257,6 +258,110 @@ class DataVersion(Base):
     created_at: Mapped[datetime]
 
 
+class RegisteredModel(Base):
+    """A named model of the registry (:class:`ctloop.registry.RegisteredModel`)."""
+
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelVersion(Base):
+    """Version ``version`` of a registered model: an artifact and the run that made it.
+
+    ``run_id`` and ``execution_id`` become ``NULL`` when garbage collection deletes the
+    run; the artifact stays (it is in :data:`ARTIFACT_REFERENCES`).
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.name", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    execution_id: Mapped[str | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL")
+    )
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+
+
+class RegisteredModelTag(Base):
+    """A tag of a registered model."""
+
+    __tablename__ = "registered_model_tags"
+    __table_args__ = (UniqueConstraint("model", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("registered_models.name", ondelete="CASCADE"))
+    key: Mapped[str]
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelVersionTag(Base):
+    """A tag of a model version."""
+
+    __tablename__ = "model_version_tags"
+    __table_args__ = (UniqueConstraint("version_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str]
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelAlias(Base):
+    """An alias (``champion``, ``challenger``, …) of a model and the version it names."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (
+        UniqueConstraint("model", "alias"),
+        ForeignKeyConstraint(
+            ["model", "version"],
+            ["model_versions.model", "model_versions.version"],
+            name="fk_model_aliases_model_version_model_versions",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("registered_models.name", ondelete="CASCADE"))
+    alias: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class AliasMove(Base):
+    """One move of an alias (``kind``: ``set``, ``delete`` or ``rollback``), in order of ``id``.
+
+    ``from_version`` is ``NULL`` when the alias was new, ``to_version`` when it was deleted.
+    """
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index(None, "model", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("registered_models.name", ondelete="CASCADE"))
+    alias: Mapped[str]
+    kind: Mapped[str]
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    moved_at: Mapped[datetime]
+    moved_by: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -269,9 +374,16 @@ PARAMS = _table(Param)
 METRICS = _table(Metric)
 TAGS = _table(Tag)
 DATA_VERSIONS = _table(DataVersion)
+REGISTERED_MODELS = _table(RegisteredModel)
+MODEL_VERSIONS = _table(ModelVersion)
+REGISTERED_MODEL_TAGS = _table(RegisteredModelTag)
+MODEL_VERSION_TAGS = _table(ModelVersionTag)
+MODEL_ALIASES = _table(ModelAlias)
+ALIAS_HISTORY = _table(AliasMove)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (
     (EVENTS, "artifact_id"),
     (DATA_VERSIONS, "artifact_id"),
+    (MODEL_VERSIONS, "artifact_id"),
 )

@@ -1,0 +1,1 @@
+"""Data statistics, schemas, validation and drift."""
