@@ -6,8 +6,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.markup import escape
+from rich.table import Table
 from rich.tree import Tree
 
 from ctloop.cli.output import console, emit_json, seconds, short, styled, when
