@@ -173,3 +173,36 @@ def test_gc_removes_temp_files_of_dead_writers_after_grace(cli: Cli, data_csv: P
     assert not stale.exists() and freed["bytes_freed"] >= 1000
     rerun = json.loads(cli("run", REGRESSION, "-p", f"path={data_csv}", "--json").stdout)
     assert set(rerun["steps"].values()) == {"cached"}
+
+
+def test_sigterm_marks_the_run_failed_at_once_and_resume_finishes(cli: Cli, tmp_path: Path) -> None:
+    marker = tmp_path / "release"
+    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
+    started = Path(str(marker) + ".started")
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    run = json.loads(cli("runs", "show", "latest", "--json").stdout)
+    assert run["run"]["status"] == "failed" and "interrupted" in run["run"]["error"]
+    killable = [x for x in run["executions"] if x["step"] == "killable"]
+    assert killable[-1]["status"] == "failed"
+    marker.write_text("go")
+    resumed = json.loads(cli("resume", "latest", "--json").stdout)
+    assert resumed["status"] == "succeeded" and resumed["run_id"] == run["run"]["id"]
+
+
+def test_logs_of_a_failed_step_and_metrics_of_a_cached_run(cli: Cli, data_csv: Path) -> None:
+    cli("run", f"{SAMPLES}:branches", check=False)
+    failed = json.loads(cli("runs", "logs", "latest", "boom", "--json").stdout)
+    assert failed["status"] == "failed"
+    assert "about to fail" in failed["log"] and "ValueError: bad value 3" in failed["log"]
+    cli("run", REGRESSION, "-p", f"path={data_csv}")
+    cli("run", REGRESSION, "-p", f"path={data_csv}")
+    shown = json.loads(cli("runs", "show", "latest", "--json").stdout)
+    assert {x["status"] for x in shown["executions"]} == {"cached"}
+    assert any(m["key"] == "mse" for m in shown["metrics"])
+    missing = cli("runs", "logs", "latest", "nope", check=False)
+    assert missing.returncode == 1 and "load, score, split" in missing.stderr

@@ -185,3 +185,14 @@ def test_step_logs_are_captured(home: Path, csv_path: Path) -> None:
 
 def test_steps_are_plain_functions_outside_pipelines() -> None:
     assert sp.total(2, 3) == 5
+
+
+def test_a_failure_skips_every_step_downstream(home: Path, calls, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(StepError, match="step 'load'"):
+        sp.regression.run(path=empty, executor="process")
+    meta = Stores.open().metadata
+    run = meta.list_runs()[0]
+    status = {x.step: x.status for x in meta.list_executions(run.id)}
+    assert status == {"load": "failed", "split": "skipped", "fit": "skipped", "score": "skipped"}

@@ -51,27 +51,27 @@ def _root(
 
 
 def run_app() -> None:
-    """Run the app, turning ctloop errors into one red sentence and an exit code."""
+    """Run the app, turning ctloop errors into one red sentence and an exit code.
+
+    SIGTERM is handled like Ctrl-C, so a run stopped by a supervisor is recorded as
+    failed (and resumable) rather than left to stale-heartbeat detection.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(standalone_mode=False)
+        app()  # usage errors, --help and Ctrl-C (exit 130) are handled by Typer itself
     except CtloopError as exc:
+        from rich.markup import escape
+
         from ctloop.cli.output import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 # -- run / resume --------------------------------------------------------------------
@@ -190,11 +190,12 @@ def runs_show(
 def runs_logs(
     run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
     step: Annotated[str, typer.Argument(help="Step name as shown by `ctloop runs show`.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Print the captured output (stdout, stderr, logging) of one step."""
     from ctloop.cli import views
 
-    views.runs_logs(run_id, step)
+    views.runs_logs(run_id, step, as_json=as_json)
 
 
 # -- lineage / artifacts ---------------------------------------------------------------

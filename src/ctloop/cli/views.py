@@ -66,7 +66,7 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
     run = resolve_run(meta, run_id)
     executions = meta.list_executions(run.id)
     events = {x.id: meta.events_of_execution(x.id) for x in executions}
-    metrics = meta.get_metrics(run.id)
+    metrics = meta.get_metrics(run.id) + _source_metrics(meta, executions)
     if as_json:
         emit_json(
             {
@@ -134,30 +134,53 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
             console.print(x.error.rstrip(), markup=False, highlight=False)
 
 
-def runs_logs(run_id: str, step: str) -> None:
-    """``ctloop runs logs``."""
+def _source_metrics(meta: Any, executions: list[Any]) -> list[Any]:
+    """Metrics that cached steps' source executions logged (in their own runs)."""
+    found = []
+    for x in executions:
+        if x.status == "cached" and x.cached_from:
+            source = meta.get_execution(x.cached_from)
+            found += [m for m in meta.get_metrics(source.run_id) if m.execution_id == source.id]
+    return found
+
+
+def runs_logs(run_id: str, step: str, *, as_json: bool = False) -> None:
+    """``ctloop runs logs``: the latest attempt's log (a cached step's source log)."""
     stores = _stores()
     run = resolve_run(stores.metadata, run_id)
-    attempts = [x for x in stores.metadata.list_executions(run.id) if x.step == step]
+    executions = stores.metadata.list_executions(run.id)
+    attempts = [x for x in executions if x.step == step]
     if not attempts:
-        steps = sorted({x.step for x in stores.metadata.list_executions(run.id)})
+        steps = sorted({x.step for x in executions})
         raise NotFoundError(
             f"run {short(run.id)} has no step {step!r}; its steps: {', '.join(steps) or '(none)'}"
         )
     execution = attempts[-1]
+    note = ""
     if execution.status == "cached" and execution.cached_from:
-        console.print(
-            f"[dim](cached: showing the log of execution {short(execution.cached_from)})[/]"
-        )
+        note = f"(cached: the log of execution {short(execution.cached_from)})"
         execution = stores.metadata.get_execution(execution.cached_from)
-    if not execution.log_uri:
-        if execution.status in ("succeeded", "failed"):
-            console.print("(the step printed nothing)")
-            return
+    if execution.log_uri:
+        text = stores.artifacts.read_object(execution.log_uri).decode(errors="replace")
+    elif execution.status in ("succeeded", "failed"):
+        text = ""
+    else:
         raise NotFoundError(
             f"step {step!r} of run {short(run.id)} has no stored log (status {execution.status})"
         )
-    text = stores.artifacts.read_object(execution.log_uri).decode(errors="replace")
+    if as_json:
+        emit_json(
+            {
+                "run_id": run.id,
+                "step": step,
+                "execution_id": execution.id,
+                "status": execution.status,
+                "log": text,
+            }
+        )
+        return
+    if note:
+        console.print(f"[dim]{note}[/]")
     console.print(text.rstrip() or "(the step printed nothing)", markup=False, highlight=False)
 
 

@@ -3,7 +3,7 @@
 Counts, missing values, NaN, ±inf, zeros, min, max, mean and variance merge exactly (the
 moments with Chan's parallel formula, up to float rounding); quantiles and histograms come
 from a ``NumericHistogram`` and category frequencies from ``CategoryCounts`` (error bounds in
-``ctloop.data.sketches``). Timestamps and dates are summarised as seconds since the epoch
+``ctloop.data.numeric_sketch`` and ``ctloop.data.category_sketch``). Timestamps and dates are summarised as seconds since the epoch
 (UTC). Missing means an Arrow null; pandas turns ``NaN`` in float columns into nulls.
 
 >>> import pandas as pd
@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ctloop.data.sketches import CategoryCounts, NumericHistogram
+from ctloop.data.category_sketch import CategoryCounts
+from ctloop.data.numeric_sketch import Cdf, LogHistogram, NumericHistogram, log_floor
 from ctloop.data.tables import DEFAULT_CHUNK_ROWS, iter_tables
 from ctloop.errors import StatisticsError
 
@@ -53,6 +55,7 @@ class NumericStatistics:
     mean: float
     m2: float  # sum of squared deviations from the mean
     histogram: NumericHistogram
+    log_histogram: LogHistogram
 
     @classmethod
     def from_values(cls, values: np.ndarray, *, max_bins: int = 2048) -> NumericStatistics:
@@ -63,29 +66,37 @@ class NumericStatistics:
         if nan or inf:
             values = values[finite]
         if values.size == 0:
-            return cls(0, nan, inf, 0, None, None, 0.0, 0.0, NumericHistogram(max_bins=max_bins))
+            empty = NumericHistogram(max_bins=max_bins)
+            return cls(0, nan, inf, 0, None, None, 0.0, 0.0, empty, LogHistogram())
         mean = float(values.mean())
         m2 = float(np.square(values - mean).sum())
         low, high = float(values.min()), float(values.max())
         histogram = NumericHistogram.from_values(values, max_bins=max_bins)
+        log_histogram = LogHistogram.from_values(values, floor=log_floor(low, high))
         zeros = values.size - int(np.count_nonzero(values))
-        return cls(values.size, nan, inf, zeros, low, high, mean, m2, histogram)
+        return cls(values.size, nan, inf, zeros, low, high, mean, m2, histogram, log_histogram)
 
     @property
     def std(self) -> float:
         """Population standard deviation of the finite values (0 when there are none)."""
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
-    def quantiles(self, qs: list[float] | np.ndarray) -> list[float]:
-        """Approximate quantiles (within one histogram bin width of the exact ones).
+    @cached_property
+    def cdf(self) -> Cdf:
+        """The values' CDF, exact at both histograms' bin edges (needs ``count > 0``)."""
+        assert self.min is not None and self.max is not None
+        parts = [self.histogram.intervals(), self.log_histogram.intervals()]
+        return Cdf.from_intervals(parts, self.min, self.max)
 
-        >>> NumericStatistics.from_values(np.arange(101.0)).quantiles([0.5])
+    def quantiles(self, qs: list[float] | np.ndarray) -> list[float]:
+        """Approximate quantiles (error bound in ``ctloop.data.numeric_sketch``).
+
+        >>> [round(q, 1) for q in NumericStatistics.from_values(np.arange(101.0)).quantiles([0.5])]
         [50.0]
         """
         if self.count == 0:
             return [math.nan for _ in qs]
-        assert self.min is not None and self.max is not None
-        return self.histogram.quantiles(np.asarray(qs), self.min, self.max).tolist()
+        return self.cdf.quantiles(np.asarray(qs, dtype=float)).tolist()
 
     def merge(self, other: NumericStatistics) -> NumericStatistics:
         """Statistics of both inputs' values (exact counts, Chan's formula for moments)."""
@@ -100,22 +111,29 @@ class NumericStatistics:
         m2 = self.m2 + other.m2 + delta * delta * self.count * other.count / count
         low, high = min(self.min, other.min), max(self.max, other.max)
         histogram = self.histogram.merge(other.histogram, low, high)
-        zeros = self.zeros + other.zeros
+        log_histogram = self.log_histogram.merge(other.log_histogram, log_floor(low, high))
+        nan, inf, zeros = self.nan + other.nan, self.inf + other.inf, self.zeros + other.zeros
         return NumericStatistics(
-            count, self.nan + other.nan, self.inf + other.inf, zeros, low, high, mean, m2, histogram
+            count, nan, inf, zeros, low, high, mean, m2, histogram, log_histogram
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form; ``from_dict`` reads it back."""
         data = {k: getattr(self, k) for k in ("count", "nan", "inf", "zeros", "min", "max")}
         data.update(mean=self.mean, std=self.std, m2=self.m2)
-        return data | {"histogram": self.histogram.to_dict()}
+        histograms = {"histogram": self.histogram.to_dict()}
+        return data | histograms | {"log_histogram": self.log_histogram.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NumericStatistics:
         """Read what ``to_dict`` wrote."""
         fields = {k: data[k] for k in ("count", "nan", "inf", "zeros", "min", "max", "mean", "m2")}
-        return cls(**fields, histogram=NumericHistogram.from_dict(data["histogram"]))
+        histogram = NumericHistogram.from_dict(data["histogram"])
+        return cls(
+            **fields,
+            histogram=histogram,
+            log_histogram=LogHistogram.from_dict(data["log_histogram"]),
+        )
 
 
 @dataclass(frozen=True)

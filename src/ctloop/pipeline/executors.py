@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 
 from ctloop.errors import ConfigError
 from ctloop.pipeline.dsl import Step
@@ -51,9 +52,12 @@ class ProcessExecutor(Executor):
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
-        return self._pool.submit(run_in_worker, task)
+        return self._pool.submit(run_in_worker, replace(task, environment=dict(os.environ)))
 
     def shutdown(self, *, cancel: bool = False) -> None:
+        if cancel:  # an interrupted run: stop steps in flight instead of waiting for them
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 

@@ -316,9 +316,10 @@ class _Runner:
                 submitted = self._start(self.graph.invocations[inv_id], executor)
                 if submitted is not None:
                     running[submitted[0]] = submitted[1]
-            for inv_id in [i for i in waiting if self._blocked(i)]:
-                waiting.remove(inv_id)
-                self._skip(inv_id)
+            while blocked := [i for i in waiting if self._blocked(i)]:  # transitively
+                for inv_id in blocked:
+                    waiting.remove(inv_id)
+                    self._skip(inv_id)
             if not running:
                 if waiting and not any(self._ready(i) for i in waiting):
                     raise errors.PipelineError(f"steps {waiting} can never become ready")

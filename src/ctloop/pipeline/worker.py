@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import io
 import logging
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class StepTask:
     artifact_url: str
     artifact_options: dict[str, Any]
     home: str
+    environment: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,14 @@ class StepOutcome:
 
 
 def run_in_worker(task: StepTask) -> StepOutcome:
-    """Process-pool entry point: resolve the step by reference and run it."""
+    """Process-pool entry point: resolve the step by reference and run it.
+
+    A pooled worker may have started long before this run; the submitting process's
+    environment (credentials, settings the step reads) is applied first.
+    """
+    if task.environment is not None and task.environment != os.environ:
+        os.environ.clear()
+        os.environ.update(task.environment)
     try:
         step_obj = task.step_ref.resolve()
     except Exception as exc:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from ctloop.store.records import utcnow
+from ctloop.store.records import utcnow  # noqa: F401 - used by the examples
 
-__all__ = ["MOVE_KINDS", "AliasMove", "ModelVersion", "MoveKind", "RegisteredModel", "utcnow"]
+__all__ = ["MOVE_KINDS", "AliasMove", "ModelVersion", "MoveKind", "RegisteredModel"]
 
 MoveKind = Literal["set", "delete", "rollback"]
 MOVE_KINDS: tuple[str, ...] = ("set", "delete", "rollback")

@@ -87,6 +87,11 @@ def collect_garbage(
             or (a.id in touched and _only_used_by(metadata, a.id, doomed_executions))
         )
     ]
+    if not dry_run:
+        metadata.delete_runs(sorted(doomed_ids))
+        # records other than events (model versions) keep an artifact after its run is gone
+        still_referenced = metadata.referenced_artifact_ids()
+        freed = [a for a in freed if a.id not in still_referenced]
     freed_ids = {a.id for a in freed}
     kept_digests = _digests(a for a in all_artifacts.values() if a.id not in freed_ids)
     freed_digests = _digests(freed)
@@ -105,7 +110,6 @@ def collect_garbage(
     )
     if dry_run:
         return report
-    metadata.delete_runs(sorted(doomed_ids))
     metadata.delete_artifacts(sorted(freed_ids))
     freed_bytes = report.bytes_freed
     for run_id in doomed_ids:

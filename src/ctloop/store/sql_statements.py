@@ -126,7 +126,10 @@ def by_id_or_prefix(
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise NotFoundError(f"no {what} id starts with {id_or_prefix!r}; check the id")
+        listing = (
+            "`ctloop runs list`" if what == "run" else f"`ctloop runs show RUN` for {what} ids"
+        )
+        raise NotFoundError(f"no {what} id starts with {id_or_prefix!r}; see {listing}")
     candidates = ", ".join(row.id for row in matches[:10])
     raise NotFoundError(
         f"{what} id prefix {id_or_prefix!r} is ambiguous: it matches {candidates}"

@@ -1,0 +1,232 @@
+"""``ctloop models``: the model registry from the command line.
+
+    ctloop models register flights 3f9c2a1b --description "gradient boosting, 2024-06"
+    ctloop models alias flights champion 3 --reason "AUC 0.91 > 0.89"
+    ctloop models rollback flights          # champion back to the previous holder
+    ctloop models history flights --json
+
+Every command takes ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ctloop.cli.output import console, emit_json, short, when
+
+if TYPE_CHECKING:
+    from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
+
+models_app = typer.Typer(
+    help="Registered models: versions, aliases (champion, challenger, …), history, rollback.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+NameArg = Annotated[str, typer.Argument(help="Registered model name, e.g. flights.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")]
+
+
+def _registry() -> ModelRegistry:
+    from ctloop.registry import open_registry
+
+    return open_registry()
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """List registered models with their latest version and aliases."""
+    models = _registry().list_models()
+    if as_json:
+        emit_json([asdict(m) for m in models])
+        return
+    if not models:
+        console.print("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
+        return
+    table = _table("model", "latest", "aliases", "updated", "description")
+    for m in models:
+        table.add_row(
+            m.name,
+            f"v{m.latest_version}" if m.latest_version else "-",
+            _aliases(m.aliases),
+            when(m.updated_at),
+            m.description,
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(name: NameArg, as_json: JsonOpt = False) -> None:
+    """Show a model: description, tags, aliases and its versions."""
+    registry = _registry()
+    model = registry.get_model(name)
+    versions = registry.list_versions(name)
+    if as_json:
+        emit_json({"model": asdict(model), "versions": [asdict(v) for v in versions]})
+        return
+    console.print(f"[bold]{model.name}[/] {model.description}".rstrip())
+    console.print(f"created {when(model.created_at)}, updated {when(model.updated_at)}")
+    console.print(f"aliases: {_aliases(model.aliases) or '-'}")
+    console.print(f"tags: {_tags(model.tags) or '-'}")
+    _print_versions(versions)
+
+
+@models_app.command("versions")
+def models_versions(name: NameArg, as_json: JsonOpt = False) -> None:
+    """List the versions of a model, oldest first."""
+    versions = _registry().list_versions(name)
+    if as_json:
+        emit_json([asdict(v) for v in versions])
+        return
+    _print_versions(versions)
+
+
+@models_app.command("register")
+def models_register(
+    name: NameArg,
+    artifact_id: Annotated[str, typer.Argument(help="Artifact id (or a unique prefix).")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run that made it (default: from lineage).")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="What it is.")] = "",
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag key=value.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an artifact as the next version of NAME (the model is created if new)."""
+    tags = _parse_tags(tag or [])
+    version = _registry().register_version(
+        name, artifact_id, run_id=run, description=description, tags=tags
+    )
+    if as_json:
+        emit_json(asdict(version))
+        return
+    source = f" from run {short(version.run_id)}" if version.run_id else ""
+    console.print(
+        f"registered [bold]{version.reference}[/] (artifact {short(version.artifact_id)}{source})"
+    )
+
+
+@models_app.command("alias")
+def models_alias(
+    name: NameArg,
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. champion or challenger.")],
+    version: Annotated[int | None, typer.Argument(help="Version number to point at.")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Point ALIAS of NAME at VERSION (or remove it with --delete); the move is recorded."""
+    registry = _registry()
+    if delete == (version is not None):
+        raise typer.BadParameter("give either VERSION or --delete", param_hint="VERSION")
+    if version is None:
+        move: AliasMove | None = registry.delete_alias(name, alias, reason=reason)
+    else:
+        move = registry.set_alias(name, alias, version, reason=reason)
+    if as_json:
+        emit_json({"moved": move is not None, "move": asdict(move) if move else None})
+        return
+    if move is None:
+        console.print(f"{alias} of {name} already points at v{version}: nothing moved")
+    else:
+        console.print(f"{name} {move.describe()}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: NameArg,
+    alias: Annotated[str, typer.Option("--alias", "-a", help="Alias to move back.")] = "champion",
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Move an alias (champion by default) back to the version it held before its latest
+    move; run it again to go one more step back."""
+    move = _registry().rollback(name, alias, reason=reason)
+    if as_json:
+        emit_json(asdict(move))
+        return
+    console.print(f"{name} {move.describe()}")
+
+
+@models_app.command("history")
+def models_history(
+    name: NameArg,
+    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Only this alias.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every move of the model's aliases, oldest first."""
+    moves = _registry().alias_history(name, alias)
+    if as_json:
+        emit_json([asdict(m) for m in moves])
+        return
+    if not moves:
+        console.print(f"no alias moves yet: set one with `ctloop models alias {name} champion 1`")
+        return
+    table = _table("#", "when", "alias", "from", "to", "kind", "by", "reason")
+    for m in moves:
+        table.add_row(
+            str(m.id),
+            when(m.moved_at),
+            m.alias,
+            _version_label(m.from_version),
+            _version_label(m.to_version),
+            m.kind,
+            m.moved_by,
+            m.reason,
+        )
+    console.print(table)
+
+
+# -- printing helpers -----------------------------------------------------------------------
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    table = Table(show_edge=False, box=None)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def _print_versions(versions: list[ModelVersion]) -> None:
+    if not versions:
+        console.print("no versions yet")
+        return
+    table = _table("version", "aliases", "artifact", "run", "created", "by", "description")
+    for v in versions:
+        table.add_row(
+            f"v{v.version}",
+            ", ".join(v.aliases),
+            short(v.artifact_id),
+            short(v.run_id) or "-",
+            when(v.created_at),
+            v.created_by,
+            v.description,
+        )
+    console.print(table)
+
+
+def _aliases(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{alias}=v{version}" for alias, version in aliases.items())
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in tags.items())
+
+
+def _version_label(version: int | None) -> str:
+    return "-" if version is None else f"v{version}"
+
+
+def _parse_tags(pairs: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise typer.BadParameter(
+                f"tag {pair!r} must be key=value, e.g. team=ml", param_hint="--tag"
+            )
+        tags[key] = value
+    return tags

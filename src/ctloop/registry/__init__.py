@@ -1,0 +1,67 @@
+"""The model registry: named models, numbered versions, tags, and aliases with history.
+
+A version points at a stored artifact (the model) and the run that made it; aliases such
+as ``champion`` name the version in use, every move of an alias is recorded, and
+``rollback`` undoes the latest one. The registry lives in the metadata database.
+
+>>> registry = open_registry("sqlite://")   # in memory; omit the URL for the project's store
+>>> registry.list_models()
+[]
+
+Typical use (``artifact_id`` is an output of a training run)::
+
+    version = registry.register_version("flights", artifact_id)
+    registry.set_alias("flights", "champion", version.version, reason="AUC 0.91 > 0.89")
+    registry.resolve("flights@champion")
+    registry.rollback("flights")          # champion goes back to the previous holder
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.registry.store import ModelRegistry, parse_reference
+
+if TYPE_CHECKING:
+    from ctloop.registry.sql import SqlModelRegistry
+
+__all__ = [
+    "AliasMove",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegisteredModel",
+    "SqlModelRegistry",
+    "open_registry",
+    "parse_reference",
+    "resolve",
+]
+
+
+def open_registry(url: str | None = None) -> ModelRegistry:
+    """The registry in the metadata database at ``url`` (default: the project's store,
+    ``CTLOOP_STORE_URL`` or ``ctloop.yaml``, else ``.ctloop/metadata.db``)."""
+    from ctloop.registry.sql import SqlModelRegistry
+
+    if url is None:
+        from ctloop.config import Settings
+
+        url = Settings.load().store_url
+    return SqlModelRegistry(url)
+
+
+def resolve(reference: str, registry: ModelRegistry | None = None) -> ModelVersion:
+    """The version ``NAME@ALIAS``, ``NAME@VERSION`` or ``NAME`` (latest) names.
+
+    >>> resolve("flights@champion").artifact_id  # doctest: +SKIP
+    '3f9c…'
+    """
+    return (registry or open_registry()).resolve(reference)
+
+
+def __getattr__(name: str) -> object:
+    if name == "SqlModelRegistry":
+        from ctloop.registry.sql import SqlModelRegistry
+
+        return SqlModelRegistry
+    raise AttributeError(f"module 'ctloop.registry' has no attribute {name!r}")
