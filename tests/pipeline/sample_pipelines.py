@@ -151,7 +151,9 @@ def interruptible(marker: str = ""):
 
 @step
 def count_rows(folder: Path) -> int:
-    """Rows in every CSV file of a data version."""
+    """Rows in every CSV file of a data version (fails while ``BOOM_FILE`` exists)."""
+    if Path(os.environ.get("BOOM_FILE", "/nonexistent")).exists():
+        raise RuntimeError("the data source is broken")
     files = [folder] if folder.is_file() else sorted(folder.rglob("*.csv"))
     return sum(len(pd.read_csv(f)) for f in files)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctloop.artifacts.data_versions import add_data_version
-from ctloop.errors import DataVersionError
-from ctloop.pipeline.runner import Stores
+from ctloop.errors import DataVersionError, StepError
+from ctloop.pipeline.runner import Stores, resume_run
 from ctloop.store.lineage import upstream
 from tests.pipeline import sample_pipelines as sp
 
@@ -53,3 +53,24 @@ def test_unknown_data_version_fails_before_the_run(home: Path) -> None:
     with pytest.raises(DataVersionError, match="ctloop data add nothing"):
         sp.versioned.run(ref="nothing")
     assert Stores.open().metadata.list_runs() == []
+
+
+def test_resume_reads_the_version_the_run_started_with(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n2\n")
+    stores = Stores.open()
+    _add(folder, stores)
+    broken = tmp_path / "broken"
+    broken.write_text("1")
+    monkeypatch.setenv("BOOM_FILE", str(broken))
+    with pytest.raises(StepError) as caught:
+        sp.versioned.run()
+    (folder / "b.csv").write_text("x\n3\n4\n5\n")
+    assert _add(folder, stores).version.version == 2  # a newer version arrives meanwhile
+    broken.unlink()
+    resumed = resume_run(caught.value.run_id)
+    assert resumed.load("doubled") == 4  # still version 1's two rows
+    assert sp.versioned.run().load("doubled") == 10  # a new run takes the latest

@@ -147,8 +147,8 @@ def resume_run(
     pipeline_obj, _ = load_pipeline(run.reference)
     graph = pipeline_obj.build(_params_from_json(pipeline_obj, run.parameters))
     check_file_paths(f"pipeline '{pipeline_obj.name}'", graph.params)
-    data_inputs = _resolve_data_inputs(graph, stores.metadata, pinned=run.id)
     previous = _latest_executions(stores.metadata.list_executions(run.id))
+    data_inputs = _resolve_data_inputs(graph, stores.metadata, previous)
     stores.metadata.update_run(
         run.id,
         status="running",
@@ -190,21 +190,36 @@ def _latest_executions(executions: list[ExecutionRecord]) -> dict[str, Execution
 
 
 def _resolve_data_inputs(
-    graph: PipelineGraph, meta: MetadataStore, pinned: str | None = None
+    graph: PipelineGraph,
+    meta: MetadataStore,
+    previous: dict[str, ExecutionRecord] | None = None,
 ) -> dict[str, ArtifactRecord]:
-    """Artifact of every data version the graph reads (latest version at run start)."""
+    """Artifact of every data-version input, keyed ``step:argument``: the latest version
+    at run start, or on resume the very version the run read before."""
     found: dict[str, ArtifactRecord] = {}
     for inv in graph.invocations.values():
-        for value in inv.inputs.values():
-            if isinstance(value, DataInput) and str(value) not in found:
-                try:
-                    record = meta.get_data_version(value.name, value.version)
-                except NotFoundError as exc:
-                    raise DataVersionError(
-                        f"step '{inv.id}' reads data version '{value}', which does not "
-                        f"exist; add it with `ctloop data add {value.name} PATH`"
-                    ) from exc
-                found[str(value)] = meta.get_artifact(record.artifact_id)
+        earlier = previous.get(inv.id) if previous else None
+        used = {}
+        if earlier is not None:
+            used = {
+                e.name: e.artifact_id
+                for e in meta.events_of_execution(earlier.id)
+                if e.kind == "input"
+            }
+        for arg, value in inv.inputs.items():
+            if not isinstance(value, DataInput):
+                continue
+            if arg in used:
+                found[f"{inv.id}:{arg}"] = meta.get_artifact(used[arg])
+                continue
+            try:
+                record = meta.get_data_version(value.name, value.version)
+            except NotFoundError as exc:
+                raise DataVersionError(
+                    f"step '{inv.id}' reads data version '{value}', which does not "
+                    f"exist; add it with `ctloop data add {value.name} PATH`"
+                ) from exc
+            found[f"{inv.id}:{arg}"] = meta.get_artifact(record.artifact_id)
     return found
 
 
@@ -387,7 +402,7 @@ class _Runner:
             if isinstance(source, OutputHandle):
                 records[name] = self.outputs[source.invocation][source.output]
             else:
-                records[name] = self.data_inputs[str(source)]
+                records[name] = self.data_inputs[f"{inv.id}:{name}"]
         return records
 
     def _reuse_previous(self, inv: Invocation, key: str) -> bool:
