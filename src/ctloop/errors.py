@@ -17,10 +17,16 @@ The hierarchy::
     │   ├── StepError                user code inside a step raised (keeps the traceback)
     │   └── RunFailedError           a run ended with failed steps
     ├── DataVersionError             `ctloop data add/get` problems
-    └── DataValidationError          statistics, schemas, anomalies and drift (ctloop.data)
-        ├── StatisticsError          input that cannot be summarised, statistics that do not merge
-        ├── SchemaError              a schema document or setting that is invalid
-        └── AnomaliesFoundError      data that breaks its schema (raised on request)
+    ├── DataValidationError          statistics, schemas, anomalies and drift (ctloop.data)
+    │   ├── StatisticsError          input that cannot be summarised, statistics that do not merge
+    │   ├── SchemaError              a schema document or setting that is invalid
+    │   └── AnomaliesFoundError      data that breaks its schema (raised on request)
+    └── RegistryError                the model registry (ctloop.registry)
+        ├── ModelNotFoundError       a registered model that is not there
+        ├── ModelVersionNotFoundError  a version number a model does not have
+        ├── AliasNotFoundError       an alias a model does not have
+        ├── ModelReferenceError      a bad model or alias name, a "NAME@X" that does not parse
+        └── RollbackError            an alias with no earlier holder to go back to
 
 A message is a sentence: it names the object, the bad value and the fix.
 """

@@ -12,6 +12,7 @@ from scipy.spatial import distance
 
 from ctloop.data import (
     ColumnTest,
+    DatasetStatistics,
     DriftConfig,
     DriftReport,
     compute_statistics,
@@ -176,3 +177,19 @@ def test_ks_and_wasserstein_stay_close_to_scipy_despite_an_outlier() -> None:
     assert ours.statistic == pytest.approx(scipy_stats.ks_2samp(a, b).statistic, abs=0.01)
     raw = scipy_stats.wasserstein_distance(a, b) / a.std()
     assert st.wasserstein(numeric(a), numeric(b)).statistic == pytest.approx(raw, rel=0.05)
+
+
+def test_stored_training_statistics_are_enough_to_test_drift() -> None:
+    training, serving = mixed(5000), mixed(5000, shift=1.0)
+    stored = json.loads(json.dumps(compute_statistics(training).to_dict()))
+    report = detect_drift(DatasetStatistics.from_dict(stored), serving)
+    assert report == detect_drift(training, serving)
+    assert report.drifted_columns == ("fare",)
+
+
+def test_timestamps_drift_like_numbers() -> None:
+    start = pd.Timestamp("2026-01-01")
+    before = pd.DataFrame({"at": start + pd.to_timedelta(rng.integers(0, 86400, 5000), "s")})
+    later = before.assign(at=before["at"] + pd.Timedelta(days=1))
+    assert detect_drift(before, before).drifted_columns == ()
+    assert detect_drift(before, later)["at"].drifted

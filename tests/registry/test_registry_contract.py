@@ -8,6 +8,8 @@ with the ``spawn`` method; their workers are module-level functions.
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Iterator
 from multiprocessing.managers import SyncManager
 from multiprocessing.pool import Pool
@@ -328,3 +330,11 @@ class TestPostgresModelRegistry(ModelRegistryContract):
     @pytest.fixture
     def store_url(self, fresh_postgres_url: str) -> str:
         return fresh_postgres_url
+
+
+def test_importing_the_registry_and_its_commands_loads_no_database_library() -> None:
+    code = (
+        "import sys, ctloop.registry, ctloop.cli.models; "
+        "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -53,7 +53,7 @@ def models_list(as_json: JsonOpt = False) -> None:
             f"v{m.latest_version}" if m.latest_version else "-",
             _aliases(m.aliases),
             when(m.updated_at),
-            m.description,
+            _text(m.description),
         )
     console.print(table)
 
@@ -67,10 +67,10 @@ def models_show(name: NameArg, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"model": asdict(model), "versions": [asdict(v) for v in versions]})
         return
-    console.print(f"[bold]{model.name}[/] {model.description}".rstrip())
+    console.print(f"[bold]{model.name}[/] {_text(model.description)}".rstrip())
     console.print(f"created {when(model.created_at)}, updated {when(model.updated_at)}")
     console.print(f"aliases: {_aliases(model.aliases) or '-'}")
-    console.print(f"tags: {_tags(model.tags) or '-'}")
+    console.print(f"tags: {_text(_tags(model.tags)) or '-'}")
     _print_versions(versions)
 
 
@@ -132,7 +132,7 @@ def models_alias(
     if move is None:
         console.print(f"{alias} of {name} already points at v{version}: nothing moved")
     else:
-        console.print(f"{name} {move.describe()}")
+        console.print(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("rollback")
@@ -148,7 +148,7 @@ def models_rollback(
     if as_json:
         emit_json(asdict(move))
         return
-    console.print(f"{name} {move.describe()}")
+    console.print(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("history")
@@ -174,8 +174,8 @@ def models_history(
             _version_label(m.from_version),
             _version_label(m.to_version),
             m.kind,
-            m.moved_by,
-            m.reason,
+            _text(m.moved_by),
+            _text(m.reason),
         )
     console.print(table)
 
@@ -202,10 +202,17 @@ def _print_versions(versions: list[ModelVersion]) -> None:
             short(v.artifact_id),
             short(v.run_id) or "-",
             when(v.created_at),
-            v.created_by,
-            v.description,
+            _text(v.created_by),
+            _text(v.description),
         )
     console.print(table)
+
+
+def _text(value: str) -> str:
+    """User text, shown as typed (square brackets are not Rich markup)."""
+    from rich.markup import escape
+
+    return escape(value)
 
 
 def _aliases(aliases: dict[str, int]) -> str:

@@ -32,7 +32,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
-from ctloop.errors import ModelReferenceError
+from ctloop.errors import ModelReferenceError, ModelVersionNotFoundError
 from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
 
 __all__ = ["ModelRegistry", "check_alias", "check_model_name", "parse_reference"]
@@ -200,8 +200,6 @@ class ModelRegistry(ABC):
         """The newest version of ``model``."""
         versions: Sequence[ModelVersion] = self.list_versions(model)
         if not versions:
-            from ctloop.errors import ModelVersionNotFoundError
-
             raise ModelVersionNotFoundError(
                 f"model {model!r} has no versions yet; register one with "
                 f"`ctloop models register {model} ARTIFACT_ID`"
