@@ -4,6 +4,28 @@
 # Idempotent and quiet when everything is there already. Debian/Ubuntu (apt-get).
 set -euo pipefail
 
+# Chromium (headless) renders the HTML data reports in tests/data/test_report_browser.py.
+# This block comes first because the PostgreSQL part below exits early when it is done.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps: Chromium is missing and apt-get is not available; install" \
+             "Chromium so that 'chromium' is on PATH" >&2
+        exit 1
+    fi
+    chromium_sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        chromium_sudo="sudo"
+    fi
+    echo "install-test-deps: installing the Debian package 'chromium' (for the report tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    $chromium_sudo apt-get update -qq
+    $chromium_sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    command -v chromium >/dev/null 2>&1 || {
+        echo "install-test-deps: the chromium package installed no 'chromium' command" >&2
+        exit 1
+    }
+fi
+
 have_postgres() {
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }

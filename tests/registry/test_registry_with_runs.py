@@ -80,16 +80,23 @@ def test_gc_keeps_the_artifacts_of_model_versions(
     registry = SqlModelRegistry(store_url)
     registry.register_version("curve", model_artifact.id)
 
+    dry = collect_garbage(stores.metadata, stores.artifacts, keep_last=0, dry_run=True)
     report = collect_garbage(stores.metadata, stores.artifacts, keep_last=0)
+    assert (dry.runs_deleted, dry.artifacts_deleted) == (
+        report.runs_deleted,
+        report.artifacts_deleted,
+    )
 
-    assert sorted(report.runs_deleted) == sorted([registered.run_id, unregistered.run_id])
+    # the run that made a registered version is kept, so the model's lineage stays whole
+    assert report.runs_deleted == [unregistered.run_id]
     kept = stores.metadata.get_artifact(model_artifact.id)
     coef = load_value(kept, stores.artifacts, cache_dir=stores.settings.home / "fresh-cache")
     assert coef.shape == (2,) and abs(coef[0] - 3) < 0.1
-    assert [a.id for a in stores.metadata.list_artifacts()] == [model_artifact.id]
-    assert other_artifact.id not in {a.id for a in stores.metadata.list_artifacts()}
+    remaining = {a.id for a in stores.metadata.list_artifacts()}
+    assert other_artifact.id not in remaining and model_artifact.id in remaining
     version = registry.get_version("curve", 1)
-    assert (version.artifact_id, version.run_id) == (model_artifact.id, None)
+    assert (version.artifact_id, version.run_id) == (model_artifact.id, registered.run_id)
+    assert stores.metadata.get_run(registered.run_id).status == "succeeded"
 
 
 def test_a_0001_database_with_data_upgrades_in_place(store_url: str) -> None:

@@ -13,6 +13,8 @@ value                         artifact type   on disk
                                               arrays are refused)
 scikit-learn estimator        ``Model``       ``model.skops`` (skops, never pickle)
 ``pathlib.Path``              ``Files``       the file, or the folder's files
+record classes (statistics,   ``Statistics``  one JSON file, or YAML for a schema
+schema, anomalies, drift)     ``Schema`` …    (see :mod:`ctloop.artifacts.records`)
 dict, list, tuple, str, int,  ``JSON``        ``value.json`` (see :class:`JsonMaterializer`)
 float, bool, None
 ============================  ==============  ==========================================
@@ -42,6 +44,7 @@ __all__ = [
 
 def builtin_materializers() -> list[Materializer]:
     """A fresh instance of every built-in materializer, in lookup order."""
+    from ctloop.artifacts.records import record_materializers
     from ctloop.artifacts.snapshot import FilesMaterializer, SnapshotMaterializer
 
     return [
@@ -50,6 +53,7 @@ def builtin_materializers() -> list[Materializer]:
         NumpyMaterializer(),
         SklearnMaterializer(),
         FilesMaterializer(),
+        *record_materializers(),
         JsonMaterializer(),
         SnapshotMaterializer(),
     ]

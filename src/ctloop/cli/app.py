@@ -26,11 +26,22 @@ artifacts_app = typer.Typer(
     help="Inspect stored artifacts.", no_args_is_help=True, rich_markup_mode=None
 )
 data_app = typer.Typer(
-    help="Version data sets like code: add, list, get.", no_args_is_help=True, rich_markup_mode=None
+    help="Version data sets like code (add, versions, get) and check their quality (stats, schema, validate, drift).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(data_app, name="data")
+
+
+def _add_models() -> None:
+    from ctloop.cli.models import models_app
+
+    app.add_typer(models_app, name="models")
+
+
+_add_models()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -256,6 +267,97 @@ def data_get(
     from ctloop.cli import views
 
     views.data_get(ref, dest, as_json=as_json)
+
+
+HtmlOpt = Annotated[
+    Path | None, typer.Option("--html", help="Also write an HTML report to this file.")
+]
+
+
+@data_app.command("stats")
+def data_stats(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    as_json: JsonOpt = False,
+    html: HtmlOpt = None,
+) -> None:
+    """Summarise every column of a file: type, missing values, range, top values."""
+    from ctloop.cli import data_quality
+
+    data_quality.data_stats(path, as_json=as_json, html=html)
+
+
+@data_app.command("schema")
+def data_schema(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file to infer the schema from.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the YAML schema to this file.")
+    ] = None,
+    environment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--environment",
+            help="Columns absent in an environment, e.g. serving=arr_delay (repeatable).",
+        ),
+    ] = None,
+    max_domain_size: Annotated[
+        int, typer.Option(help="Give text columns with at most this many values a domain.")
+    ] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Infer a schema (types, ranges, domains) to review, edit and validate against."""
+    from ctloop.cli import data_quality
+
+    data_quality.data_schema(
+        path,
+        output=output,
+        environments=environment or [],
+        max_domain_size=max_domain_size,
+        as_json=as_json,
+    )
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file to check.")],
+    schema: Annotated[Path, typer.Option("--schema", help="Schema YAML file.")],
+    environment: Annotated[
+        str | None, typer.Option(help="Environment the data comes from, e.g. serving.")
+    ] = None,
+    as_json: JsonOpt = False,
+    html: HtmlOpt = None,
+) -> None:
+    """Check a file against a schema; exit with status 1 when it breaks the schema."""
+    from ctloop.cli import data_quality
+
+    data_quality.data_validate(
+        path, schema_path=schema, environment=environment, as_json=as_json, html=html
+    )
+
+
+@data_app.command("drift")
+def data_drift(
+    reference: Annotated[Path, typer.Argument(help="CSV or Parquet file to compare against.")],
+    current: Annotated[Path, typer.Argument(help="CSV or Parquet file to test.")],
+    drift_share: Annotated[
+        float, typer.Option(help="Share of drifted columns that makes the data set drifted.")
+    ] = 0.5,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit with status 1 when the data drifted.")
+    ] = False,
+    as_json: JsonOpt = False,
+    html: HtmlOpt = None,
+) -> None:
+    """Test each shared column of CURRENT for drift against REFERENCE."""
+    from ctloop.cli import data_quality
+
+    data_quality.data_drift(
+        reference,
+        current,
+        drift_share=drift_share,
+        fail_on_drift=fail_on_drift,
+        as_json=as_json,
+        html=html,
+    )
 
 
 # -- gc --------------------------------------------------------------------------------

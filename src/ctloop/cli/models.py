@@ -11,11 +11,10 @@ Every command takes ``--json`` for scripts.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
-from ctloop.cli.output import console, emit_json, short, when
 
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
@@ -23,11 +22,35 @@ if TYPE_CHECKING:
 models_app = typer.Typer(
     help="Registered models: versions, aliases (champion, challenger, …), history, rollback.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as the other command groups: no Rich import
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NameArg = Annotated[str, typer.Argument(help="Registered model name, e.g. flights.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")]
+
+
+# printing goes through ctloop.cli.output, imported on use: it loads Rich
+def _print(renderable: Any) -> None:
+    from ctloop.cli.output import console
+
+    console.print(renderable)
+
+
+def _emit(value: Any) -> None:
+    from ctloop.cli.output import emit_json
+
+    emit_json(value)
+
+
+def _when(moment: datetime | None) -> str:
+    from ctloop.cli.output import when
+
+    return when(moment)
+
+
+def _short(identifier: str | None) -> str:
+    return (identifier or "")[:8]
 
 
 def _registry() -> ModelRegistry:
@@ -41,10 +64,10 @@ def models_list(as_json: JsonOpt = False) -> None:
     """List registered models with their latest version and aliases."""
     models = _registry().list_models()
     if as_json:
-        emit_json([asdict(m) for m in models])
+        _emit([asdict(m) for m in models])
         return
     if not models:
-        console.print("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
+        _print("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
         return
     table = _table("model", "latest", "aliases", "updated", "description")
     for m in models:
@@ -52,10 +75,10 @@ def models_list(as_json: JsonOpt = False) -> None:
             m.name,
             f"v{m.latest_version}" if m.latest_version else "-",
             _aliases(m.aliases),
-            when(m.updated_at),
+            _when(m.updated_at),
             _text(m.description),
         )
-    console.print(table)
+    _print(table)
 
 
 @models_app.command("show")
@@ -65,12 +88,12 @@ def models_show(name: NameArg, as_json: JsonOpt = False) -> None:
     model = registry.get_model(name)
     versions = registry.list_versions(name)
     if as_json:
-        emit_json({"model": asdict(model), "versions": [asdict(v) for v in versions]})
+        _emit({"model": asdict(model), "versions": [asdict(v) for v in versions]})
         return
-    console.print(f"[bold]{model.name}[/] {_text(model.description)}".rstrip())
-    console.print(f"created {when(model.created_at)}, updated {when(model.updated_at)}")
-    console.print(f"aliases: {_aliases(model.aliases) or '-'}")
-    console.print(f"tags: {_text(_tags(model.tags)) or '-'}")
+    _print(f"[bold]{model.name}[/] {_text(model.description)}".rstrip())
+    _print(f"created {_when(model.created_at)}, updated {_when(model.updated_at)}")
+    _print(f"aliases: {_aliases(model.aliases) or '-'}")
+    _print(f"tags: {_text(_tags(model.tags)) or '-'}")
     _print_versions(versions)
 
 
@@ -79,7 +102,7 @@ def models_versions(name: NameArg, as_json: JsonOpt = False) -> None:
     """List the versions of a model, oldest first."""
     versions = _registry().list_versions(name)
     if as_json:
-        emit_json([asdict(v) for v in versions])
+        _emit([asdict(v) for v in versions])
         return
     _print_versions(versions)
 
@@ -101,11 +124,11 @@ def models_register(
         name, artifact_id, run_id=run, description=description, tags=tags
     )
     if as_json:
-        emit_json(asdict(version))
+        _emit(asdict(version))
         return
-    source = f" from run {short(version.run_id)}" if version.run_id else ""
-    console.print(
-        f"registered [bold]{version.reference}[/] (artifact {short(version.artifact_id)}{source})"
+    source = f" from run {_short(version.run_id)}" if version.run_id else ""
+    _print(
+        f"registered [bold]{version.reference}[/] (artifact {_short(version.artifact_id)}{source})"
     )
 
 
@@ -127,12 +150,12 @@ def models_alias(
     else:
         move = registry.set_alias(name, alias, version, reason=reason)
     if as_json:
-        emit_json({"moved": move is not None, "move": asdict(move) if move else None})
+        _emit({"moved": move is not None, "move": asdict(move) if move else None})
         return
     if move is None:
-        console.print(f"{alias} of {name} already points at v{version}: nothing moved")
+        _print(f"{alias} of {name} already points at v{version}: nothing moved")
     else:
-        console.print(_text(f"{name} {move.describe()}"))
+        _print(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("rollback")
@@ -146,9 +169,9 @@ def models_rollback(
     move; run it again to go one more step back."""
     move = _registry().rollback(name, alias, reason=reason)
     if as_json:
-        emit_json(asdict(move))
+        _emit(asdict(move))
         return
-    console.print(_text(f"{name} {move.describe()}"))
+    _print(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("history")
@@ -160,16 +183,16 @@ def models_history(
     """Every move of the model's aliases, oldest first."""
     moves = _registry().alias_history(name, alias)
     if as_json:
-        emit_json([asdict(m) for m in moves])
+        _emit([asdict(m) for m in moves])
         return
     if not moves:
-        console.print(f"no alias moves yet: set one with `ctloop models alias {name} champion 1`")
+        _print(f"no alias moves yet: set one with `ctloop models alias {name} champion 1`")
         return
     table = _table("#", "when", "alias", "from", "to", "kind", "by", "reason")
     for m in moves:
         table.add_row(
             str(m.id),
-            when(m.moved_at),
+            _when(m.moved_at),
             m.alias,
             _version_label(m.from_version),
             _version_label(m.to_version),
@@ -177,7 +200,7 @@ def models_history(
             _text(m.moved_by),
             _text(m.reason),
         )
-    console.print(table)
+    _print(table)
 
 
 # -- printing helpers -----------------------------------------------------------------------
@@ -192,20 +215,20 @@ def _table(*columns: str) -> Any:
 
 def _print_versions(versions: list[ModelVersion]) -> None:
     if not versions:
-        console.print("no versions yet")
+        _print("no versions yet")
         return
     table = _table("version", "aliases", "artifact", "run", "created", "by", "description")
     for v in versions:
         table.add_row(
             f"v{v.version}",
             ", ".join(v.aliases),
-            short(v.artifact_id),
-            short(v.run_id) or "-",
-            when(v.created_at),
+            _short(v.artifact_id),
+            _short(v.run_id) or "-",
+            _when(v.created_at),
             _text(v.created_by),
             _text(v.description),
         )
-    console.print(table)
+    _print(table)
 
 
 def _text(value: str) -> str:

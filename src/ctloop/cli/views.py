@@ -252,6 +252,14 @@ def lineage(identifier: str, *, as_json: bool) -> None:
 
 def _lineage_of(meta: Any, identifier: str, lin: Any) -> Any:
     if "@" in identifier:
+        from ctloop.errors import ModelNotFoundError
+        from ctloop.registry import open_registry
+        from ctloop.registry.lineage import model_lineage
+
+        try:
+            return model_lineage(open_registry(meta.url), meta, identifier).graph
+        except ModelNotFoundError:
+            pass  # not a registered model: a data set NAME@VERSION
         from ctloop.artifacts.data_versions import resolve
 
         _, artifact = resolve(identifier, meta)

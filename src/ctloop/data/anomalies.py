@@ -87,6 +87,8 @@ class Anomalies:
     True
     """
 
+    __ctloop_artifact__ = "Anomalies"  # artifact type, see ctloop.artifacts.records
+
     items: tuple[Anomaly, ...]
 
     def __iter__(self) -> Iterator[Anomaly]:

@@ -127,6 +127,8 @@ class DriftReport:
     False
     """
 
+    __ctloop_artifact__ = "DriftReport"  # artifact type, see ctloop.artifacts.records
+
     columns: tuple[ColumnDrift, ...]
     drift_share: float
     skipped: tuple[tuple[str, str], ...] = ()

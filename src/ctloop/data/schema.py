@@ -96,6 +96,8 @@ class Schema:
     ('x',)
     """
 
+    __ctloop_artifact__ = "Schema"  # artifact type, see ctloop.artifacts.records
+
     columns: tuple[ColumnSchema, ...]
     min_rows: int = 1
     environments: tuple[str, ...] = ()

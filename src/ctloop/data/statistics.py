@@ -208,6 +208,8 @@ class DatasetStatistics:
     (2, ('x',))
     """
 
+    __ctloop_artifact__ = "Statistics"  # artifact type, see ctloop.artifacts.records
+
     num_rows: int
     columns: tuple[ColumnStatistics, ...]
 

@@ -1,5 +1,6 @@
 """Garbage collection: delete old runs, then every artifact and blob nothing kept
-refers to.
+refers to. Runs that made a registered model version are kept, and so are artifacts
+of data versions and model versions.
 
 Blobs are shared (content-addressed): one is deleted only when no kept artifact lists
 it. A blob that no record mentions at all may be a write in flight, so it is left
@@ -71,11 +72,16 @@ def collect_garbage(
     """Delete runs by policy and the artifacts and blobs only they referenced."""
     now = now or utcnow()
     runs = metadata.list_runs()
-    doomed = select_runs(runs, older_than=older_than, keep_last=keep_last, now=now)
+    pinned_runs = metadata.pinned_run_ids()
+    doomed = [
+        r
+        for r in select_runs(runs, older_than=older_than, keep_last=keep_last, now=now)
+        if r.id not in pinned_runs
+    ]
     doomed_ids = {r.id for r in doomed}
     doomed_executions = {x.id for run_id in doomed_ids for x in metadata.list_executions(run_id)}
     all_artifacts = {a.id: a for a in metadata.list_artifacts()}
-    pinned = {dv.artifact_id for dv in metadata.list_data_versions()}
+    pinned = metadata.pinned_artifact_ids()
     referenced = metadata.referenced_artifact_ids()
     touched = {e.artifact_id for x in doomed_executions for e in metadata.events_of_execution(x)}
     freed = [
@@ -87,11 +93,6 @@ def collect_garbage(
             or (a.id in touched and _only_used_by(metadata, a.id, doomed_executions))
         )
     ]
-    if not dry_run:
-        metadata.delete_runs(sorted(doomed_ids))
-        # records other than events (model versions) keep an artifact after its run is gone
-        still_referenced = metadata.referenced_artifact_ids()
-        freed = [a for a in freed if a.id not in still_referenced]
     freed_ids = {a.id for a in freed}
     kept_digests = _digests(a for a in all_artifacts.values() if a.id not in freed_ids)
     freed_digests = _digests(freed)
@@ -110,6 +111,7 @@ def collect_garbage(
     )
     if dry_run:
         return report
+    metadata.delete_runs(sorted(doomed_ids))
     metadata.delete_artifacts(sorted(freed_ids))
     freed_bytes = report.bytes_freed
     for run_id in doomed_ids:

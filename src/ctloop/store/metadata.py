@@ -147,6 +147,16 @@ class MetadataStore(ABC):
         """Ids of artifacts referenced by any event, data version or other record that
         keeps an artifact alive (model versions, when the registry exists)."""
 
+    @abstractmethod
+    def pinned_artifact_ids(self) -> set[str]:
+        """Ids of artifacts kept alive by records other than events (data versions, model
+        versions): garbage collection never deletes them."""
+
+    @abstractmethod
+    def pinned_run_ids(self) -> set[str]:
+        """Ids of runs that garbage collection keeps because a registered model version
+        was made by them (so the model's lineage stays whole)."""
+
     # -- tracking ---------------------------------------------------------------------
     @abstractmethod
     def log_batch(

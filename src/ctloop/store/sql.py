@@ -44,6 +44,7 @@ from ctloop.store.schema import (
     EVENTS,
     EXECUTIONS,
     METRICS,
+    MODEL_VERSIONS,
     PARAMS,
     RUNS,
     TAGS,
@@ -325,6 +326,22 @@ class SqlMetadataStore(MetadataStore):
     def referenced_artifact_ids(self) -> set[str]:
         """Ids of artifacts referenced by any event or data version."""
         query = union(*(select(table.c[column]) for table, column in ARTIFACT_REFERENCES))
+        return set(self._read(lambda conn: conn.execute(query).scalars().all()))
+
+    def pinned_artifact_ids(self) -> set[str]:
+        """Ids of artifacts that records other than events keep alive."""
+        query = union(
+            *(
+                select(table.c[column])
+                for table, column in ARTIFACT_REFERENCES
+                if table is not EVENTS
+            )
+        )
+        return set(self._read(lambda conn: conn.execute(query).scalars().all()))
+
+    def pinned_run_ids(self) -> set[str]:
+        """Ids of runs that made a registered model version."""
+        query = select(MODEL_VERSIONS.c.run_id).where(MODEL_VERSIONS.c.run_id.is_not(None))
         return set(self._read(lambda conn: conn.execute(query).scalars().all()))
 
     # -- tracking ---------------------------------------------------------------------

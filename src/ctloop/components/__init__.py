@@ -1,0 +1,15 @@
+"""The standard steps: thin bindings of ctloop's domain functions to the pipeline DSL.
+
+>>> from ctloop import pipeline
+>>> from ctloop.components import infer_schema, statistics, validate
+>>> @pipeline
+... def check(path: str = "flights.parquet"):
+...     data = load(path)  # doctest: +SKIP
+...     validate(data, schema_path="schema.yaml")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ctloop.components.data_validation import detect_drift, infer_schema, statistics, validate
+
+__all__ = ["detect_drift", "infer_schema", "statistics", "validate"]
