@@ -28,8 +28,8 @@ a package index once). Evidently runs with telemetry off (``DO_NOT_TRACK``) and,
 Linux user namespaces allow it, with no network (``unshare -rn``). Per case,
 ``comparison`` holds each tool's ``import_s``, ``read_s`` (both Parquet files),
 ``drift_s`` (statistics of both sides and every column's test, from the data in memory;
-best of ``--repeat``) and ``peak_rss_mib`` (the process's peak resident memory,
-``ru_maxrss``), ``speed_ratio`` (Evidently's ``drift_s`` over ctloop's), and ``agree``:
+best of ``--repeat``) and ``peak_rss_mib`` (the process's peak resident memory, Linux's
+``VmHWM``), ``speed_ratio`` (Evidently's ``drift_s`` over ctloop's), and ``agree``:
 for each column both tools tested with the same test, whether their verdicts match.
 If Evidently cannot be installed or run, ``evidently`` is ``{"error": ...}``.
 """
@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from evidently_drift import ensure_venv, measure_offline, offline_prefix
+from evidently_drift import ensure_venv, measure_offline, offline_prefix, peak_rss_mib
 
 from ctloop.data import DatasetStatistics, DriftReport, compute_statistics, detect_drift
 
@@ -327,7 +326,7 @@ def measure_ctloop(reference_path: str, current_path: str, repeat: int) -> dict[
     return {
         "read_s": round(read_s, 3),
         "drift_s": round(drift_s, 3),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
         "dataset_drifted": report.drifted,
         "verdicts": verdicts(report),
     }

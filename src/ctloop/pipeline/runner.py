@@ -606,7 +606,10 @@ def _failure_error(
     suffix = f" (also failed: {', '.join(others)})" if others else ""
     exc: CtloopError
     if outcome is not None and outcome.user_error:
-        exc = StepError(step, run_id, (message or "error") + suffix, outcome.error or "")
+        # a ctloop error raised by a component already reads as a sentence: no traceback
+        sentence = (outcome.error_type or "").startswith("ctloop.errors.")
+        trace = "" if sentence else (outcome.error or "")
+        exc = StepError(step, run_id, (message or "error") + suffix, trace)
     elif (
         outcome is not None
         and outcome.error_type
