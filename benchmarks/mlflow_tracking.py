@@ -54,7 +54,7 @@ def per_call_path(mlflow: Any, experiment_id: str, runs: int) -> dict[str, float
 
 
 def batched_path(client: Any, experiment_id: str) -> tuple[dict[str, float], list[str]]:
-    """Seconds spent in ``log_batch`` and in whole runs (batched API), and the run ids."""
+    """Seconds spent in ``log_batch`` and in whole runs (batched API); the run ids."""
     from mlflow.entities import Metric, Param
 
     batch_s = 0.0
@@ -70,9 +70,8 @@ def batched_path(client: Any, experiment_id: str) -> tuple[dict[str, float], lis
         batch_s += time.perf_counter() - t
         client.set_terminated(run_id)
         run_ids.append(run_id)
-    return {"batched_log_batch_s": batch_s, "batched_total_s": time.perf_counter() - t_total}, (
-        run_ids
-    )
+    total_s = time.perf_counter() - t_total
+    return {"batched_log_batch_s": batch_s, "batched_total_s": total_s}, run_ids
 
 
 def queries(mlflow: Any, client: Any, experiment_id: str, run_ids: list[str]) -> dict[str, float]:
@@ -99,8 +98,8 @@ def measure(artifact_dir: Path, per_call_runs: int) -> dict[str, Any]:
     from mlflow import MlflowClient
 
     import_s = time.perf_counter() - t
-    client = MlflowClient()
     t = time.perf_counter()
+    client = MlflowClient()
     experiment_id = client.create_experiment(
         "tracking-bench", artifact_location=artifact_dir.resolve().as_uri()
     )

@@ -192,9 +192,11 @@ def _queries(store: Any, run_ids: list[str], *, suffix: str) -> dict[str, float]
     t = time.perf_counter()
     store.list_runs(pipeline=PIPELINE, limit=RUNS)
     list_pipeline_s = time.perf_counter() - t
-    t = time.perf_counter()
-    points = sum(len(store.get_metrics(run_id)) for run_id in run_ids)
-    get_metrics_s = time.perf_counter() - t
+    points, each = 0, []
+    for run_id in run_ids:
+        t = time.perf_counter()
+        points += len(store.get_metrics(run_id))
+        each.append(time.perf_counter() - t)
     t = time.perf_counter()
     params = sum(len(store.get_params(run_id)) for run_id in run_ids)
     get_params_s = time.perf_counter() - t
@@ -203,9 +205,10 @@ def _queries(store: Any, run_ids: list[str], *, suffix: str) -> dict[str, float]
     return {
         f"list_runs{suffix}_s": list_runs_s,
         f"list_runs_pipeline{suffix}_s": list_pipeline_s,
-        f"get_metrics{suffix}_s": get_metrics_s,
+        f"get_metrics{suffix}_s": sum(each),
+        f"get_metrics_one{suffix}_s": max(each),
         f"get_params{suffix}_s": get_params_s,
-        f"query{suffix}_s": list_pipeline_s + get_metrics_s,
+        f"query{suffix}_s": list_pipeline_s + sum(each),
     }
 
 
@@ -311,7 +314,13 @@ def _ratios(ours: dict[str, Any], mlflow: dict[str, Any]) -> dict[str, float]:
 
 
 def _goals(ours: dict[str, Any], ratios: dict[str, float] | None) -> dict[str, bool]:
-    goals = {"query_10k_under_50ms": float(ours["query_10k_s"]) < 0.05}
+    """The issue's goals: 20x MLflow's batched path, 100x its per-call path, and queries
+    under 50 ms with 10,000 runs in the store (each query, and the 11 together)."""
+    slowest = max(float(ours["list_runs_pipeline_10k_s"]), float(ours["get_metrics_one_10k_s"]))
+    goals = {
+        "each_query_10k_under_50ms": slowest < 0.05,
+        "all_queries_10k_under_50ms": float(ours["query_10k_s"]) < 0.05,
+    }
     if ratios is not None:
         goals["batched_20x"] = ratios["batched_vs_tracking"] >= 20
         goals["per_call_100x"] = ratios["per_call_vs_tracking"] >= 100
