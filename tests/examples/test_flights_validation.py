@@ -65,11 +65,10 @@ def test_text_in_the_distance_column_stops_the_run_before_training(
     assert "column 'distance': type_mismatch: expected type int, saw type string" in str(error)
 
 
-def test_the_checked_in_schema_accepts_the_full_prepared_table() -> None:
+def test_the_checked_in_schema_accepts_the_full_prepared_table(prepare_data: ModuleType) -> None:
     from ctloop.data import Schema, validate
 
-    data = FLIGHTS_EXAMPLE / "data" / "flights.parquet"
-    if not data.exists():
-        pytest.skip("build the table with examples/flights/prepare_data.py")
-    anomalies = validate(pd.read_parquet(data), Schema.from_yaml(SCHEMA.read_text()))
+    flights, weather = prepare_data.read_source()
+    full = prepare_data.build_table(flights, weather)  # all of 2013, as `make demo` builds it
+    anomalies = validate(full, Schema.from_yaml(SCHEMA.read_text()))
     assert anomalies.ok, [a.description for a in anomalies.errors]
