@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, Table, insert, select, update
@@ -36,6 +37,7 @@ from ctloop.store.schema import (
     PARAMS,
     RUNS,
     TAGS,
+    to_utc,
 )
 
 MIN_PREFIX = 4
@@ -209,7 +211,45 @@ def insert_tracking(
     upsert_keyed(conn, PARAMS, params)
     upsert_keyed(conn, TAGS, tags)
     if metrics:
-        conn.execute(insert(METRICS), [record_values(metric) for metric in metrics])
+        insert_metrics(conn, metrics)
+
+
+_METRIC_COLUMNS = ("run_id", "execution_id", "key", "value", "step", "timestamp")
+
+
+def insert_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
+    """Append metric points with one driver-level ``executemany``.
+
+    Thousands of points per step are common (one per epoch or boosting round); building
+    them as plain tuples skips SQLAlchemy's per-row parameter processing, which costs
+    several times SQLite's own insert. Timestamps are written as the ``UtcDateTime``
+    column type writes them: UTC text on SQLite, aware datetimes elsewhere.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {METRICS.name} ({', '.join(_METRIC_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_METRIC_COLUMNS))})"
+    )
+    rows = [
+        (
+            m.run_id,
+            m.execution_id,
+            m.key,
+            m.value,
+            m.step,
+            _sqlite_time(m.timestamp) if sqlite else to_utc(m.timestamp),
+        )
+        for m in metrics
+    ]
+    conn.exec_driver_sql(sql, rows)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores, for a UTC moment."""
+    if moment.tzinfo is not UTC:  # the usual case, utcnow(), skips the conversion
+        moment = to_utc(moment)
+    return moment.isoformat(sep=" ", timespec="microseconds")[:26]  # drop "+00:00"
 
 
 def upsert_keyed(
