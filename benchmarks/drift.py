@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -54,7 +53,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from evidently_drift import ensure_venv, measure_offline, offline_prefix, peak_rss_mib
+from evidently_drift import ensure_evidently, measure_offline, peak_rss_mib
+from peers import clean_env, offline_prefix, run_child
 
 from ctloop.data import DatasetStatistics, DriftReport, compute_statistics, detect_drift
 
@@ -252,9 +252,9 @@ def peers(
             case: measure_ctloop_child(*paths, repeat, Path(tmp)) for case, paths in files.items()
         }
         try:
-            python = ensure_venv()
+            python = ensure_evidently()
             evidently = {
-                case: measure_offline(python, *paths, repeat, _clean_env())
+                case: measure_offline(python, *paths, repeat, clean_env())
                 for case, paths in files.items()
             }
         except (OSError, RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
@@ -310,7 +310,7 @@ def measure_ctloop_child(reference: Path, current: Path, repeat: int, work: Path
         "--repeat",
         str(repeat),
     ]
-    _run_child(cmd, _clean_env(), work)
+    run_child(cmd, clean_env(), work)
     figures = json.loads(out.read_text())
     figures["import_s"] = round(_import_time(), 3)
     return figures
@@ -341,21 +341,6 @@ def _import_time(tries: int = 3) -> float:
     cmd = [sys.executable, "-c", code]
     found = [subprocess.run(cmd, capture_output=True, text=True, check=True) for _ in range(tries)]
     return min(float(p.stdout) for p in found)
-
-
-def _run_child(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 1800) -> None:
-    """Run ``cmd``; on failure raise ``RuntimeError`` with the end of its output."""
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise RuntimeError(
-            f"{Path(cmd[0]).name} … exited with {done.returncode}: {' | '.join(tail)}"
-        )
-
-
-def _clean_env() -> dict[str, str]:
-    """This environment minus settings that would point a tool at a real state folder."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("CTLOOP_", "PYTHON"))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-VENV = Path(__file__).resolve().parents[1] / ".bench" / "evidently-venv"
+from peers import ensure_venv, offline_prefix, run_child
+
 REQUIREMENTS = ("evidently==0.7.*", "pandas<3", "pyarrow")
 NO_TELEMETRY = {"DO_NOT_TRACK": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
 
@@ -118,18 +115,9 @@ def verdicts(summary: dict[str, Any]) -> dict[str, Any]:
 # --- launcher side: runs in ctloop's environment, standard library only ----------------
 
 
-def ensure_venv() -> Path:
+def ensure_evidently() -> Path:
     """The Python of ``.bench/evidently-venv``, created with Evidently on first use."""
-    python = VENV / "bin" / "python"
-    probe = [str(python), "-c", "import evidently, pyarrow"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"installing Evidently into {VENV} (once) …", file=sys.stderr)
-    _check([shutil.which("python3") or sys.executable, "-m", "venv", str(VENV)], None)
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
-    _check([*pip, "--upgrade", "pip"], None)
-    _check([*pip, *REQUIREMENTS], None)
-    return python
+    return ensure_venv("evidently-venv", REQUIREMENTS, "import evidently, pyarrow")
 
 
 def measure_offline(
@@ -140,28 +128,9 @@ def measure_offline(
         out = Path(tmp) / "result.json"
         script = [str(python), str(Path(__file__).resolve()), str(reference), str(current)]
         options = ["--repeat", str(repeat), "--out", str(out)]
-        _check([*offline_prefix(), *script, *options], env | NO_TELEMETRY, cwd=tmp)
+        run_child([*offline_prefix(), *script, *options], env | NO_TELEMETRY, tmp)
         result: dict[str, Any] = json.loads(out.read_text())
     return result
-
-
-def offline_prefix() -> list[str]:
-    """``unshare -rn`` (no network) where this kernel lets us; otherwise nothing."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return []
-    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True)
-    return [unshare, "-rn"] if probe.returncode == 0 else []
-
-
-def _check(cmd: list[str], env: dict[str, str] | None, cwd: str | None = None) -> None:
-    """Run ``cmd``; on failure raise ``RuntimeError`` with the end of its output."""
-    done = subprocess.run(
-        cmd, env=env or dict(os.environ), cwd=cwd, capture_output=True, text=True, timeout=1800
-    )
-    if done.returncode != 0:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise RuntimeError(f"`{' '.join(cmd[:3])} …` exited with {done.returncode}: {tail}")
 
 
 def main() -> None:

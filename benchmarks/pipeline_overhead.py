@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from peers import best_timings, clean_env, ensure_venv, offline_prefix, run_child
+
 STEPS = 20
 ROOT = Path(__file__).resolve().parents[1]
-ZENML_VENV = ROOT / ".bench" / "zenml-venv"
 ZENML_SCRIPT = Path(__file__).resolve().parent / "zenml_chain.py"
 
 
@@ -86,23 +86,13 @@ def measure_ctloop_once() -> dict[str, Any]:
     }
 
 
-def run_child(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> None:
-    """Run ``cmd``; raise ``RuntimeError`` with the tail of its output if it fails."""
-    proc = subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n" + "\n".join(tail))
-
-
 def ctloop_figures(repeat: int) -> dict[str, Any]:
     """Best of ``repeat`` fresh-process measurements of ctloop, plus ``ctloop --help``."""
     samples = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="ctloop-bench-") as tmp:
             out = Path(tmp) / "result.json"
-            env = _clean_env() | {"CTLOOP_HOME": str(Path(tmp) / "home")}
+            env = clean_env("ZENML_") | {"CTLOOP_HOME": str(Path(tmp) / "home")}
             cmd = [sys.executable, str(Path(__file__).resolve()), "--measure-ctloop", str(out)]
             run_child(cmd, env, Path(tmp), timeout=600)
             samples.append(json.loads(out.read_text()))
@@ -117,7 +107,7 @@ def _help_time(tries: int = 5) -> float:
     best = float("inf")
     for _ in range(tries):
         t = time.perf_counter()
-        subprocess.run([*cmd, "--help"], capture_output=True, check=True, env=_clean_env())
+        subprocess.run([*cmd, "--help"], capture_output=True, check=True, env=clean_env("ZENML_"))
         best = min(best, time.perf_counter() - t)
     return best
 
@@ -133,21 +123,13 @@ def zenml_figures(repeat: int) -> dict[str, Any]:
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as exc:
         return {"error": str(exc)}
     figures = _best(samples)
-    figures["network_isolated"] = bool(_offline_prefix())
+    figures["network_isolated"] = bool(offline_prefix())
     return figures
 
 
 def ensure_zenml_venv() -> Path:
     """The Python of ``.bench/zenml-venv``, created with ``zenml[local]`` if missing."""
-    python = ZENML_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import zenml"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"installing zenml[local] into {ZENML_VENV} (once) …", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(ZENML_VENV)], check=True)
-    install = [str(python), "-m", "pip", "install", "--quiet", "zenml[local]"]
-    run_child(install, dict(os.environ), ROOT, timeout=1800)
-    return python
+    return ensure_venv("zenml-venv", ["zenml[local]"], "import zenml")
 
 
 def _zenml_once(python: Path) -> dict[str, Any]:
@@ -155,47 +137,24 @@ def _zenml_once(python: Path) -> dict[str, Any]:
         work = Path(tmp) / "work"
         work.mkdir()
         out = Path(tmp) / "result.json"
-        env = _clean_env() | {
+        env = clean_env("ZENML_") | {
             "ZENML_CONFIG_PATH": str(Path(tmp) / "config"),
             "ZENML_ANALYTICS_OPT_IN": "false",
             "ZENML_LOGGING_VERBOSITY": "WARN",
             "ZENML_ENABLE_REPO_INIT_WARNINGS": "false",
             "ZENML_DISABLE_INTERACTIVE_INPUT": "true",
         }
-        cmd = [*_offline_prefix(), str(python), str(ZENML_SCRIPT), str(out)]
+        cmd = [*offline_prefix(), str(python), str(ZENML_SCRIPT), str(out)]
         run_child(cmd, env, work, timeout=600)
         return json.loads(out.read_text())
 
 
-def _offline_prefix() -> list[str]:
-    """``unshare -rn`` (no network) where this kernel lets us; otherwise nothing."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return []
-    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True)
-    return [unshare, "-rn"] if probe.returncode == 0 else []
-
-
-# --- shared -----------------------------------------------------------------------------
-
-
-def _clean_env() -> dict[str, str]:
-    """This environment minus settings that would point a tool at a real state folder."""
-    return {
-        k: v for k, v in os.environ.items() if not k.startswith(("CTLOOP_", "ZENML_", "PYTHON"))
-    }
-
-
 def _best(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each timing's best (minimum) over the samples; other fields from the first one."""
-    best: dict[str, Any] = dict(samples[0])
-    for key, value in samples[0].items():
-        if key.endswith("_s") and isinstance(value, int | float):
-            best[key] = round(min(float(s[key]) for s in samples), 3)
+    """Best timings plus the per-step figures."""
+    best = best_timings(samples)
     first, cached = float(best["first_run_s"]), float(best["cached_run_s"])
     best["per_step_s"] = round(first / STEPS, 4)
     best["cached_per_step_s"] = round(cached / STEPS, 4)
-    best["samples"] = len(samples)
     return best
 
 

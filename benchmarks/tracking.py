@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline_overhead import _offline_prefix, run_child
+from peers import best_timings, clean_env, ensure_venv, offline_prefix, run_child
 
 RUNS = 10
 POINTS = 1_000
@@ -59,7 +59,6 @@ FILLER_POINTS = 10
 FILLER_PIPELINES = 10
 PIPELINE = "tracking_bench"
 ROOT = Path(__file__).resolve().parents[1]
-MLFLOW_VENV = ROOT / ".bench" / "mlflow-venv"
 MLFLOW_SCRIPT = Path(__file__).resolve().parent / "mlflow_tracking.py"
 
 
@@ -221,11 +220,11 @@ def ctloop_figures(repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="ctloop-bench-") as tmp:
             out = Path(tmp) / "result.json"
-            env = _clean_env() | {"CTLOOP_HOME": str(Path(tmp) / "home")}
+            env = clean_env("MLFLOW_") | {"CTLOOP_HOME": str(Path(tmp) / "home")}
             cmd = [sys.executable, str(Path(__file__).resolve()), "--measure-ctloop", str(out)]
             run_child(cmd, env, Path(tmp), timeout=600)
             samples.append(json.loads(out.read_text()))
-    best = _best(samples)
+    best = best_timings(samples, digits=4)
     # the difference of sums of the same sample, then the best sample (not min - min)
     best["tracking_s"] = round(min(s["tracked_runs_s"] - s["untracked_runs_s"] for s in samples), 4)
     best["per_point_s"] = best["tracking_s"] / (RUNS * POINTS)
@@ -243,25 +242,16 @@ def mlflow_figures(repeat: int, per_call_runs: int) -> dict[str, Any]:
         samples = [_mlflow_once(python, per_call_runs) for _ in range(repeat)]
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as exc:
         return {"error": str(exc)}
-    figures = _best(samples)
+    figures = best_timings(samples, digits=4)
     figures["per_point_s"] = figures["per_call_metrics_s"] / (RUNS * POINTS)
     figures["batched_per_point_s"] = figures["batched_log_batch_s"] / (RUNS * POINTS)
-    figures["network_isolated"] = bool(_offline_prefix())
+    figures["network_isolated"] = bool(offline_prefix())
     return figures
 
 
 def ensure_mlflow_venv() -> Path:
     """The Python of ``.bench/mlflow-venv``, created with ``mlflow`` if missing."""
-    python = MLFLOW_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import mlflow"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"installing mlflow into {MLFLOW_VENV} (once) …", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--upgrade"]
-    run_child([*pip, "pip"], dict(os.environ), ROOT, timeout=600)
-    run_child([*pip, "mlflow"], dict(os.environ), ROOT, timeout=1800)
-    return python
+    return ensure_venv("mlflow-venv", ["mlflow"], "import mlflow")
 
 
 def _mlflow_once(python: Path, per_call_runs: int) -> dict[str, Any]:
@@ -269,35 +259,16 @@ def _mlflow_once(python: Path, per_call_runs: int) -> dict[str, Any]:
         work = Path(tmp) / "work"
         work.mkdir()
         out = Path(tmp) / "result.json"
-        env = _clean_env() | {
+        env = clean_env("MLFLOW_") | {
             "MLFLOW_TRACKING_URI": f"sqlite:///{Path(tmp) / 'mlflow.db'}",
             "MLFLOW_ENABLE_TELEMETRY": "false",
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "DO_NOT_TRACK": "1",
         }
         script = [str(MLFLOW_SCRIPT), str(out), str(Path(tmp) / "artifacts")]
-        cmd = [*_offline_prefix(), str(python), *script, "--per-call-runs", str(per_call_runs)]
+        cmd = [*offline_prefix(), str(python), *script, "--per-call-runs", str(per_call_runs)]
         run_child(cmd, env, work, timeout=900)
         return json.loads(out.read_text())
-
-
-# --- shared -----------------------------------------------------------------------------
-
-
-def _clean_env() -> dict[str, str]:
-    """This environment minus settings that would point a tool at a real state folder."""
-    prefixes = ("CTLOOP_", "MLFLOW_", "PYTHON")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-
-
-def _best(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each timing's best (minimum) over the samples; other fields from the first one."""
-    best: dict[str, Any] = dict(samples[0])
-    for key, value in samples[0].items():
-        if key.endswith("_s") and isinstance(value, int | float):
-            best[key] = round(min(float(s[key]) for s in samples), 4)
-    best["samples"] = len(samples)
-    return best
 
 
 def _ratios(ours: dict[str, Any], mlflow: dict[str, Any]) -> dict[str, float]:
