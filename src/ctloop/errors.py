@@ -21,12 +21,14 @@ The hierarchy::
     │   ├── StatisticsError          input that cannot be summarised, statistics that do not merge
     │   ├── SchemaError              a schema document or setting that is invalid
     │   └── AnomaliesFoundError      data that breaks its schema (raised on request)
-    └── RegistryError                the model registry (ctloop.registry)
-        ├── ModelNotFoundError       a registered model that is not there
-        ├── ModelVersionNotFoundError  a version number a model does not have
-        ├── AliasNotFoundError       an alias a model does not have
-        ├── ModelReferenceError      a bad model or alias name, a "NAME@X" that does not parse
-        └── RollbackError            an alias with no earlier holder to go back to
+    ├── RegistryError                the model registry (ctloop.registry)
+    │   ├── ModelNotFoundError       a registered model that is not there
+    │   ├── ModelVersionNotFoundError  a version number a model does not have
+    │   ├── AliasNotFoundError       an alias a model does not have
+    │   ├── ModelReferenceError      a bad model or alias name, a "NAME@X" that does not parse
+    │   └── RollbackError            an alias with no earlier holder to go back to
+    └── EvaluationError              metrics, slices, attributions and the gate (ctloop.evaluate)
+        └── GateFailedError          a candidate model that fails its gate (raised on request)
 
 A message is a sentence: it names the object, the bad value and the fix.
 """
@@ -167,3 +169,15 @@ class ModelReferenceError(RegistryError):
 
 class RollbackError(RegistryError):
     """An alias has no earlier holder to roll back to."""
+
+
+class EvaluationError(CtloopError):
+    """A model could not be evaluated or gated: bad predictions, slices or thresholds."""
+
+
+class GateFailedError(EvaluationError):
+    """A candidate model failed its gate; ``blessing`` holds every comparison."""
+
+    def __init__(self, message: str, blessing: object = None) -> None:
+        super().__init__(message)
+        self.blessing = blessing
