@@ -9,7 +9,11 @@ The hierarchy::
     │   ├── IntegrityError           bytes that do not match their digest, a path outside the root
     │   └── StoreUnavailableError    the database or object store cannot be reached
     ├── ArtifactError                typed artifacts and materializers
-    │   └── UnsupportedTypeError     a value no materializer handles
+    │   ├── UnsupportedTypeError     a value no materializer handles
+    │   └── ModelError               model artifacts: flavors, signatures, loading
+    │       ├── UnsafeModelError     a model that only pickle could save or load, without trust
+    │       ├── ModelCompatibilityError  a model that needs packages or versions not installed
+    │       └── SignatureError       input that does not match a model's signature
     ├── PipelineError                building or running a pipeline
     │   ├── PipelineDefinitionError  a cycle, an unknown step output, a bad decorator use
     │   ├── ParameterError           an unknown parameter or a value of the wrong type
@@ -27,8 +31,10 @@ The hierarchy::
     │   ├── AliasNotFoundError       an alias a model does not have
     │   ├── ModelReferenceError      a bad model or alias name, a "NAME@X" that does not parse
     │   └── RollbackError            an alias with no earlier holder to go back to
-    └── EvaluationError              metrics, slices, attributions and the gate (ctloop.evaluate)
-        └── GateFailedError          a candidate model that fails its gate (raised on request)
+    ├── EvaluationError              metrics, slices, attributions and the gate (ctloop.evaluate)
+    │   └── GateFailedError          a candidate model that fails its gate (raised on request)
+    └── ServingError                 serving models and testing served models (ctloop.serve)
+        └── LoadTestError            a load test that cannot run: bad target, body or settings
 
 A message is a sentence: it names the object, the bad value and the fix.
 """
@@ -68,6 +74,28 @@ class ArtifactError(CtloopError):
 
 class UnsupportedTypeError(ArtifactError):
     """A step returned a value that no registered materializer handles."""
+
+
+class ModelError(ArtifactError):
+    """A model artifact could not be built, saved, loaded or called."""
+
+
+class UnsafeModelError(ModelError):
+    """A model that only pickle can save or load, and the caller did not trust it."""
+
+
+class ModelCompatibilityError(ModelError):
+    """A model needs a package that is missing, or a version too far from the one it
+    was saved with."""
+
+
+class SignatureError(ModelError):
+    """Input that does not match a model's signature: a missing or extra column, a value
+    of the wrong type. ``field`` names the column (or ``None`` for the whole input)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PipelineError(CtloopError):
@@ -181,3 +209,11 @@ class GateFailedError(EvaluationError):
     def __init__(self, message: str, blessing: object = None) -> None:
         super().__init__(message)
         self.blessing = blessing
+
+
+class ServingError(CtloopError):
+    """A model could not be served, or a served model could not be reached or tested."""
+
+
+class LoadTestError(ServingError):
+    """A load test cannot run: an unreachable server, a bad request body or bad settings."""

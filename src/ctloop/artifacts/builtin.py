@@ -44,10 +44,12 @@ __all__ = [
 
 def builtin_materializers() -> list[Materializer]:
     """A fresh instance of every built-in materializer, in lookup order."""
+    from ctloop.artifacts.model.materializer import ModelMaterializer
     from ctloop.artifacts.records import record_materializers
     from ctloop.artifacts.snapshot import FilesMaterializer, SnapshotMaterializer
 
     return [
+        ModelMaterializer(),
         PandasMaterializer(),
         ArrowTableMaterializer(),
         NumpyMaterializer(),

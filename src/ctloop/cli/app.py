@@ -383,3 +383,22 @@ def gc(
     views.gc(
         older_than=older_than, keep_last=keep_last, dry_run=dry_run, grace=grace, as_json=as_json
     )
+
+
+def _add_compare() -> None:
+    from ctloop.cli.compare import register
+
+    register(runs_app)
+
+
+_add_compare()
+
+
+# -- loadtest --------------------------------------------------------------------------
+def _add_loadtest() -> None:
+    from ctloop.cli.loadtest import loadtest
+
+    app.command("loadtest")(loadtest)
+
+
+_add_loadtest()

@@ -1,0 +1,39 @@
+"""Models as artifacts: flavors (scikit-learn, XGBoost, LightGBM, Python), signatures,
+input examples, training statistics and requirements, never pickle unless trusted.
+
+>>> from ctloop.artifacts.model import Model
+>>> model = Model.from_estimator(fitted, X_train, training_statistics=stats)  # doctest: +SKIP
+>>> model.predict([{"carrier": "UA", "hour": 7, ...}])  # doctest: +SKIP
+
+Return a :class:`Model` from a step and it is stored as a ``Model`` artifact; load one
+saved in a folder with :meth:`Model.load`.
+"""
+
+from __future__ import annotations
+
+from ctloop.artifacts.model.compat import check_requirements, version_notes
+from ctloop.artifacts.model.flavors import (
+    ModelFlavor,
+    PythonModel,
+    flavor_for,
+    flavor_named,
+    register_flavor,
+)
+from ctloop.artifacts.model.model import MODEL_FILE, TASKS, Model
+from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signature
+
+__all__ = [
+    "MODEL_FILE",
+    "TASKS",
+    "ColumnSpec",
+    "Model",
+    "ModelFlavor",
+    "PythonModel",
+    "Signature",
+    "check_requirements",
+    "flavor_for",
+    "flavor_named",
+    "infer_signature",
+    "register_flavor",
+    "version_notes",
+]

@@ -1,0 +1,259 @@
+"""The ``Model`` artifact: an estimator with everything needed to use it elsewhere.
+
+A model carries its flavor (how it is stored), its signature (input columns and types,
+output), an input example, the task, the statistics of its training data (the reference
+for skew detection when it serves) and the packages it needs, with versions.
+
+>>> import pandas as pd
+>>> from sklearn.linear_model import LogisticRegression
+>>> X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+>>> model = Model.from_estimator(LogisticRegression().fit(X, [0, 0, 1, 1]), X)
+>>> model.flavor, model.task, model.signature.input_names
+('sklearn', 'classification', ['x'])
+>>> model.predict([{"x": 3.0}]).round(2).tolist()  # probability of the positive class
+[0.79]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ctloop.artifacts.model.compat import check_requirements
+from ctloop.artifacts.model.flavors import PythonModel, flavor_for, flavor_named
+from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signature
+from ctloop.errors import ModelError, UnsafeModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["MODEL_FILE", "TASKS", "Model"]
+
+MODEL_FILE = "model.json"
+"""The model's description, next to ``estimator/`` (the flavor's files)."""
+TASKS = ("classification", "regression", "other")
+_EXAMPLE_FILE = "input_example.json"
+_STATISTICS_FILE = "training_statistics.json"
+_ESTIMATOR_DIR = "estimator/"
+
+
+class Model:
+    """A trained estimator with its flavor, signature, example, statistics and needs.
+
+    ``predict`` validates input against the signature (a wrong column is a
+    :class:`~ctloop.errors.SignatureError` naming it) and returns the model's output: the
+    positive-class probability of a binary classifier, the value of a regressor, else
+    the estimator's ``predict``.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        flavor: str,
+        signature: Signature,
+        task: str = "other",
+        input_example: list[dict[str, Any]] | None = None,
+        training_statistics: dict[str, Any] | None = None,
+        requirements: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        trusted: bool = False,
+    ) -> None:
+        if task not in TASKS:
+            raise ModelError(f"task {task!r} is not one of {', '.join(TASKS)}")
+        self.estimator = estimator
+        self.flavor = flavor
+        self.signature = signature
+        self.task = task
+        self.input_example = input_example
+        self.training_statistics = training_statistics
+        self.requirements = dict(requirements or {})
+        self.metadata = dict(metadata or {})
+        self.trusted = trusted
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator: Any,
+        X: pd.DataFrame,
+        *,
+        task: str | None = None,
+        training_statistics: Any = None,
+        trusted: bool = False,
+        requirements: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        example_rows: int = 5,
+    ) -> Model:
+        """A model of a fitted ``estimator`` trained on ``X`` (its columns and types
+        become the signature; its first rows the input example).
+
+        ``training_statistics`` is a ``ctloop.data.Statistics`` (or its dict form);
+        ``requirements`` adds distributions to the ones the flavor needs. An estimator
+        that only pickle could save raises :class:`~ctloop.errors.UnsafeModelError`
+        unless ``trusted``.
+        """
+        flavor = flavor_for(estimator, trusted=trusted)
+        task = task or _task_of(estimator)
+        output = ColumnSpec("probability" if task == "classification" else "prediction", "float")
+        signature = infer_signature(X, outputs=(output,))
+        example = orjson.loads(X.head(example_rows).to_json(orient="records", date_format="iso"))
+        stats = training_statistics
+        if stats is not None and not isinstance(stats, Mapping):
+            stats = stats.to_dict()
+        return cls(
+            estimator,
+            flavor=flavor.name,
+            signature=signature,
+            task=task,
+            input_example=example,
+            training_statistics=None if stats is None else dict(stats),
+            requirements={**flavor.requirements(estimator), **dict(requirements or {})},
+            metadata=dict(metadata or {}),
+            trusted=trusted,
+        )
+
+    # -- predicting ----------------------------------------------------------------
+
+    def prepare(self, data: Any, *, allow_extra: bool = False) -> pd.DataFrame:
+        """``data`` checked against the signature and converted to the model's types."""
+        return self.signature.to_frame(data, allow_extra=allow_extra)
+
+    def predict(self, data: Any, *, allow_extra: bool = False) -> np.ndarray:
+        """The model's output for the rows of ``data`` (records, columns or a DataFrame)."""
+        frame = self.prepare(data, allow_extra=allow_extra)
+        return self.predict_frame(frame)
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Like :meth:`predict` for a frame already :meth:`prepare`-d (no checks)."""
+        import numpy as np
+
+        if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
+            proba = np.asarray(self.estimator.predict_proba(frame))
+            return proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
+        return np.asarray(self.estimator.predict(frame))
+
+    def predict_labels(self, data: Any) -> np.ndarray:
+        """The estimator's own ``predict`` (class labels of a classifier)."""
+        import numpy as np
+
+        return np.asarray(self.estimator.predict(self.prepare(data)))
+
+    def example_frame(self) -> pd.DataFrame:
+        """The input example as a DataFrame of the signature's types."""
+        if not self.input_example:
+            raise ModelError("this model has no input example; build it with from_estimator")
+        return self.prepare(self.input_example)
+
+    # -- files ---------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """The contents of ``model.json``: everything but the estimator's files."""
+        from ctloop._version import __version__
+
+        return {
+            "flavor": self.flavor,
+            "task": self.task,
+            "signature": self.signature.to_dict(),
+            "requirements": self.requirements,
+            "metadata": self.metadata,
+            "ctloop_version": __version__,
+        }
+
+    def save(self, directory: Path | str) -> dict[str, Any]:
+        """Write the model into the empty or new folder ``directory``; return its
+        description (flavor properties included)."""
+        directory = Path(directory)
+        (directory / _ESTIMATOR_DIR).mkdir(parents=True, exist_ok=True)
+        flavor = flavor_named(self.flavor)
+        if flavor.name == "pickle" and not self.trusted:
+            raise UnsafeModelError(
+                "this model would be saved with pickle, but it was not marked trusted; "
+                "pass trusted=True to Model.from_estimator if you trust its source"
+            )
+        properties = flavor.save(self.estimator, directory / _ESTIMATOR_DIR)
+        description = {**self.describe(), "flavor_properties": properties}
+        (directory / MODEL_FILE).write_bytes(orjson.dumps(description, option=_JSON))
+        if self.input_example is not None:
+            (directory / _EXAMPLE_FILE).write_bytes(orjson.dumps(self.input_example))
+        if self.training_statistics is not None:
+            (directory / _STATISTICS_FILE).write_bytes(orjson.dumps(self.training_statistics))
+        return description
+
+    @classmethod
+    def load(cls, directory: Path | str, *, trusted: bool = False) -> Model:
+        """The model saved in ``directory`` (see :meth:`save`)."""
+        root = Path(directory)
+        files = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+        return cls.from_files(files, trusted=trusted)
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, Path], *, trusted: bool = False) -> Model:
+        """The model from its files (relative name → local path): checks that the
+        packages it needs are installed, then loads the estimator with its flavor."""
+        if MODEL_FILE not in files:
+            raise ModelError(
+                f"no {MODEL_FILE} among the files {sorted(files)[:5]}; this is not a "
+                "ctloop model (save one with Model.save or return it from a step)"
+            )
+        description = orjson.loads(files[MODEL_FILE].read_bytes())
+        flavor = flavor_named(description["flavor"])
+        if flavor.name == "pickle" and not trusted:
+            raise UnsafeModelError(
+                "this model is stored as a pickle, and loading a pickle runs arbitrary "
+                "code; load it with trusted=True (or CTLOOP_TRUST_PICKLE=1) only if you "
+                "trust everyone who could have written it"
+            )
+        check_requirements(description.get("requirements", {}))
+        estimator_files = {
+            name.removeprefix(_ESTIMATOR_DIR): path
+            for name, path in files.items()
+            if name.startswith(_ESTIMATOR_DIR)
+        }
+        estimator = flavor.load(estimator_files, description.get("flavor_properties", {}))
+        return cls(
+            estimator,
+            flavor=flavor.name,
+            signature=Signature.from_dict(description["signature"]),
+            task=description.get("task", "other"),
+            input_example=_optional_json(files, _EXAMPLE_FILE),
+            training_statistics=_optional_json(files, _STATISTICS_FILE),
+            requirements=description.get("requirements", {}),
+            metadata=description.get("metadata", {}),
+            trusted=trusted,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Model(flavor={self.flavor!r}, task={self.task!r}, "
+            f"inputs={self.signature.input_names!r})"
+        )
+
+
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+def _optional_json(files: Mapping[str, Path], name: str) -> Any:
+    return orjson.loads(files[name].read_bytes()) if name in files else None
+
+
+def _task_of(estimator: Any) -> str:
+    if isinstance(estimator, PythonModel):
+        return "other"
+    estimator_type = getattr(estimator, "_estimator_type", None)
+    if estimator_type is None:
+        try:
+            from sklearn.base import is_classifier, is_regressor
+
+            if is_classifier(estimator):
+                return "classification"
+            if is_regressor(estimator):
+                return "regression"
+        except Exception:  # an object sklearn's tags machinery does not understand
+            return "other"
+    if estimator_type == "classifier" or hasattr(estimator, "predict_proba"):
+        return "classification"
+    return "regression" if estimator_type == "regressor" else "other"

@@ -1,0 +1,1 @@
+"""Serving models over HTTP and in batch; load tests that gate a release on latency and throughput."""
