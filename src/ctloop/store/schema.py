@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -362,6 +362,128 @@ class AliasMove(Base):
     reason: Mapped[str] = mapped_column(Text)
 
 
+# -- operations: deployments, prediction logs, alerts, triggers (migration 0003) ------
+
+
+class Deployment(Base):
+    """One change of a deployment (``action``: ``deploy``, ``canary``, ``shadow``,
+    ``promote``, ``rollback``, ``auto-rollback``, ``stop``), newest ``id`` last.
+
+    ``state`` is the whole routing after the change (JSON): which model versions serve,
+    with what share of traffic, which are mirrored, the rollback policy. The current
+    state of a deployment is its latest row.
+    """
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index(None, "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str]
+    model: Mapped[str]
+    action: Mapped[str]
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+    host: Mapped[str]
+
+
+class PredictionLog(Base):
+    """One batch of logged predictions: a Parquet artifact (one row per prediction)."""
+
+    __tablename__ = "prediction_logs"
+    __table_args__ = (Index(None, "model", "first_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str]
+    version: Mapped[int | None] = mapped_column(Integer)
+    deployment: Mapped[str | None]
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class FeedbackLog(Base):
+    """One batch of ground-truth labels joined to predictions by request id later."""
+
+    __tablename__ = "feedback_logs"
+    __table_args__ = (Index(None, "model", "first_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str | None]
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """An alert: what went wrong (``cause``), how bad (``severity``), the numbers
+    (``details``), the report behind it, and its delivery to each sink (``delivery``:
+    sink name → status, attempts, last error). Alerts with the same ``dedup_key`` within
+    a cooldown are one alert."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index(None, "dedup_key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str]
+    subject: Mapped[str]
+    severity: Mapped[str]
+    cause: Mapped[str] = mapped_column(Text)
+    dedup_key: Mapped[str]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    report_artifact_id: Mapped[str | None] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="SET NULL")
+    )
+    delivery: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class TriggerState(Base):
+    """What a trigger remembers between evaluations (last firing, cooldown, the data
+    already seen as ``cursor``), so that a restarted scheduler neither misses nor repeats
+    a firing."""
+
+    __tablename__ = "trigger_state"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    pipeline: Mapped[str]
+    kind: Mapped[str]
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_checked_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    cooldown_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TriggerFiring(Base):
+    """One firing of a trigger. ``fire_key`` names the occasion (a cron slot, a set of
+    new files, a monitor report): unique per trigger, so an occasion fires once even when
+    two schedulers or a restart see it twice."""
+
+    __tablename__ = "trigger_firings"
+    __table_args__ = (UniqueConstraint("trigger", "fire_key"), Index(None, "trigger", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str]
+    pipeline: Mapped[str]
+    kind: Mapped[str]
+    fire_key: Mapped[str]
+    status: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    cause_artifact_id: Mapped[str | None] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="SET NULL")
+    )
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fired_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -380,10 +502,20 @@ REGISTERED_MODEL_TAGS = _table(RegisteredModelTag)
 MODEL_VERSION_TAGS = _table(ModelVersionTag)
 MODEL_ALIASES = _table(ModelAlias)
 ALIAS_HISTORY = _table(AliasMove)
+DEPLOYMENTS = _table(Deployment)
+PREDICTION_LOGS = _table(PredictionLog)
+FEEDBACK_LOGS = _table(FeedbackLog)
+ALERTS = _table(Alert)
+TRIGGER_STATE = _table(TriggerState)
+TRIGGER_FIRINGS = _table(TriggerFiring)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (
     (EVENTS, "artifact_id"),
     (DATA_VERSIONS, "artifact_id"),
     (MODEL_VERSIONS, "artifact_id"),
+    (PREDICTION_LOGS, "artifact_id"),
+    (FEEDBACK_LOGS, "artifact_id"),
+    (ALERTS, "report_artifact_id"),
+    (TRIGGER_FIRINGS, "cause_artifact_id"),
 )
