@@ -162,7 +162,8 @@ class XGBoostFlavor(ModelFlavor):
         if name not in self._classes:
             raise ModelError(f"the xgboost model names class {name!r}, not an XGBoost class")
         model = getattr(xgboost, name)()
-        model.load_model(str(_file(files, "model.ubj", self.name)))
+        # from bytes: a content-addressed blob has no file extension to tell the format
+        model.load_model(bytearray(_file(files, "model.ubj", self.name).read_bytes()))
         return model
 
     def requirements(self, estimator: Any) -> dict[str, str]:
