@@ -16,6 +16,7 @@ def test_exported_members() -> None:
         "Materializer",
         "StepError",
         "__version__",
+        "checkpoint",
         "data_version",
         "log_metric",
         "log_metrics",
@@ -26,7 +27,7 @@ def test_exported_members() -> None:
         "set_tag",
         "step",
     }
-    assert set(ctloop.__all__) <= exported | {"Materializer"}
+    assert set(ctloop.__all__) <= exported | {"Materializer", "checkpoint"}
     for name in ctloop.__all__:
         assert getattr(ctloop, name) is not None
 

@@ -28,7 +28,10 @@ from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
 if TYPE_CHECKING:
     from ctloop.artifacts.materializer import Materializer
 
-_LAZY = {"Materializer": "ctloop.artifacts.materializer"}
+_LAZY = {
+    "Materializer": "ctloop.artifacts.materializer",
+    "checkpoint": "ctloop.pipeline.checkpoints",
+}
 
 __all__ = [
     "CtloopError",
@@ -36,6 +39,7 @@ __all__ = [
     "Materializer",
     "StepError",
     "__version__",
+    "checkpoint",
     "data_version",
     "log_metric",
     "log_metrics",

@@ -29,6 +29,8 @@ from ctloop.errors import ConfigError
 
 EXECUTORS = ("local", "process")
 _KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor"}
+_KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
+_KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Settings:
     artifact_url: str
     artifact_options: dict[str, Any] = field(default_factory=dict)
     executor: str = "local"
+    monitoring: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
+    alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
+    pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers.spec
 
     @classmethod
     def load(cls, cwd: Path | None = None) -> Settings:
@@ -71,6 +76,9 @@ class Settings:
             artifact_url=artifact_url or str(home / "artifacts"),
             artifact_options=options,
             executor=executor,
+            monitoring=_section(file_values, "monitoring", cwd),
+            alerts=_section(file_values, "alerts", cwd),
+            pipelines=_section(file_values, "pipelines", cwd),
         )
 
 
@@ -92,3 +100,13 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
             f"known: {', '.join(sorted(_KNOWN_KEYS))}"
         )
     return values
+
+
+def _section(values: dict[str, Any], key: str, cwd: Path) -> dict[str, Any]:
+    """The mapping under ``key`` in ``ctloop.yaml`` (empty when absent)."""
+    section = values.get(key) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{cwd / 'ctloop.yaml'}: '{key}:' must hold a mapping, not {type(section).__name__}"
+        )
+    return section

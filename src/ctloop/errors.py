@@ -34,7 +34,18 @@ The hierarchy::
     ├── EvaluationError              metrics, slices, attributions and the gate (ctloop.evaluate)
     │   └── GateFailedError          a candidate model that fails its gate (raised on request)
     └── ServingError                 serving models and testing served models (ctloop.serve)
-        └── LoadTestError            a load test that cannot run: bad target, body or settings
+        ├── LoadTestError            a load test that cannot run: bad target, body or settings
+        ├── DeploymentError          a deployment change that cannot be made (bad canary, none to promote)
+        ├── FeedbackError            a feedback (label) file or batch that cannot be read
+        ├── BatchPredictionError     batch input that cannot be read or scored (names column and rows)
+        └── PredictionRequestError   a prediction request a client got wrong (a 4xx answer)
+    TrainingError                    fitting, tuning and checkpoints (ctloop.train)
+    ├── SearchSpaceError             a search space that does not parse: bad kind, bounds or choices
+    ├── TuningError                  a study that cannot run or found no successful trial
+    └── CheckpointError              a checkpoint that cannot be saved or read back
+    TriggerError                     triggers and the scheduler (ctloop.triggers)
+    ├── TriggerConfigError           a `pipelines:`/`triggers:` entry in ctloop.yaml that is invalid
+    └── TriggerBusyError             a firing refused: the trigger's runs are at max_concurrent
 
 A message is a sentence: it names the object, the bad value and the fix.
 """
@@ -217,3 +228,67 @@ class ServingError(CtloopError):
 
 class LoadTestError(ServingError):
     """A load test cannot run: an unreachable server, a bad request body or bad settings."""
+
+
+class DeploymentError(ServingError):
+    """A deployment change cannot be made: an unknown deployment, a bad traffic share,
+    no canary to promote or stop."""
+
+
+class FeedbackError(ServingError):
+    """Feedback (ground-truth labels) cannot be read: a missing file or column."""
+
+
+class PredictionRequestError(ServingError):
+    """A prediction request the client got wrong: bad JSON, an unknown format, a body too
+    large. ``status`` is the HTTP status to answer with; ``field`` names the part at fault."""
+
+    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+class MonitorError(CtloopError):
+    """A monitoring job cannot run: a bad window, setting, model or baseline."""
+
+
+class AlertError(MonitorError):
+    """An alert sink is misconfigured or a delivery failed."""
+
+
+class TrainingError(CtloopError):
+    """Fitting or tuning a model failed for a reason ctloop can name (``ctloop.train``)."""
+
+
+class SearchSpaceError(TrainingError):
+    """A search space is invalid; ``parameter`` names the entry at fault."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class TuningError(TrainingError):
+    """A tuning study cannot run, or no trial of it succeeded."""
+
+
+class CheckpointError(TrainingError):
+    """A training checkpoint cannot be saved or read back."""
+
+
+class TriggerError(CtloopError):
+    """A trigger cannot be evaluated or fired (``ctloop.triggers``)."""
+
+
+class TriggerConfigError(TriggerError, ConfigError):
+    """A ``pipelines:`` or ``triggers:`` entry of ctloop.yaml is invalid."""
+
+
+class TriggerBusyError(TriggerError):
+    """A firing was refused because the trigger already has ``max_concurrent`` active runs."""
+
+
+class BatchPredictionError(ServingError):
+    """Batch prediction cannot go on: an unreadable input, a missing column, a value of
+    the wrong type (the message names the column, the chunk and the row)."""

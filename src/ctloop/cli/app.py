@@ -402,3 +402,57 @@ def _add_loadtest() -> None:
 
 
 _add_loadtest()
+
+
+# -- deploy, deployments, feedback -----------------------------------------------------
+def _add_deploy() -> None:
+    from ctloop.cli.deploy import deploy, deployments_app, feedback_app
+
+    app.command("deploy")(deploy)
+    app.add_typer(deployments_app, name="deployments")
+    app.add_typer(feedback_app, name="feedback")
+
+
+_add_deploy()
+
+
+# -- serve -----------------------------------------------------------------------------
+def _add_serve() -> None:
+    from ctloop.cli.serve import serve
+
+    app.command("serve")(serve)
+
+
+_add_serve()
+
+
+# -- monitor, alerts -------------------------------------------------------------------
+def _add_monitor() -> None:
+    from ctloop.cli.monitor import alerts_app, monitor_app
+
+    app.add_typer(monitor_app, name="monitor")
+    app.add_typer(alerts_app, name="alerts")
+
+
+_add_monitor()
+
+
+# -- scheduler / triggers ----------------------------------------------------------------
+def _add_scheduler() -> None:
+    from ctloop.cli.scheduler import scheduler, triggers_app
+
+    app.command("scheduler")(scheduler)
+    app.add_typer(triggers_app, name="triggers")
+
+
+_add_scheduler()
+
+
+# -- predict (batch), models compile ---------------------------------------------------
+def _add_predict() -> None:
+    from ctloop.cli.predict import register
+
+    register(app)
+
+
+_add_predict()

@@ -4,6 +4,7 @@
     ctloop models alias flights champion 3 --reason "AUC 0.91 > 0.89"
     ctloop models rollback flights          # champion back to the previous holder
     ctloop models history flights --json
+    ctloop models card flights@3 --html card.html
 
 Every command takes ``--json`` for scripts.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
+    from ctloop.registry.card import ModelCard
 
 models_app = typer.Typer(
     help="Registered models: versions, aliases (champion, challenger, …), history, rollback.",
@@ -201,6 +204,44 @@ def models_history(
             _text(m.reason),
         )
     _print(table)
+
+
+@models_app.command("card")
+def models_card(
+    reference: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS or NAME (latest).")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the card as an HTML page here.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The model card of a version: lineage, parameters, metrics overall and by slice,
+    feature importance and the gate's comparisons (Markdown on stdout)."""
+    card = _card(reference)
+    if html is not None:
+        html.write_text(card.to_html(), encoding="utf-8")
+    if as_json:
+        _emit(card.to_dict())
+        return
+    if html is not None:
+        _print(f"wrote {_text(str(html))}")
+        return
+    typer.echo(card.to_markdown(), nl=False)
+
+
+def _card(reference: str) -> ModelCard:
+    from ctloop.config import Settings
+    from ctloop.registry import open_registry
+    from ctloop.registry.card import model_card
+    from ctloop.store import open_artifact_store, open_metadata_store
+
+    settings = Settings.load()
+    return model_card(
+        open_registry(settings.store_url),
+        open_metadata_store(settings.store_url),
+        open_artifact_store(settings.artifact_url, settings.artifact_options),
+        reference,
+        cache_dir=settings.home / "cache",
+    )
 
 
 # -- printing helpers -----------------------------------------------------------------------

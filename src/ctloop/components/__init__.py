@@ -11,5 +11,16 @@
 from __future__ import annotations
 
 from ctloop.components.data_validation import detect_drift, infer_schema, statistics, validate
+from ctloop.components.evaluation import evaluate, gate
+from ctloop.components.training import fit, tune
 
-__all__ = ["detect_drift", "infer_schema", "statistics", "validate"]
+__all__ = [
+    "detect_drift",
+    "evaluate",
+    "fit",
+    "gate",
+    "infer_schema",
+    "statistics",
+    "tune",
+    "validate",
+]

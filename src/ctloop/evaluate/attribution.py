@@ -103,7 +103,9 @@ def model_predictions(
     """What the metrics of ``task`` take: the positive class's probability, or predictions.
 
     A classifier without ``predict_proba`` is scored by its hard predictions (1.0 for the
-    positive label, else 0.0).
+    positive label, else 0.0). ``model`` is a fitted estimator or a
+    :class:`ctloop.artifacts.model.Model` (its estimator sees ``features`` converted to
+    the signature's types).
 
     >>> from sklearn.dummy import DummyRegressor
     >>> X = pd.DataFrame({"x": [1, 2]})
@@ -111,6 +113,8 @@ def model_predictions(
     [2.0, 2.0]
     """
     check_task(task)
+    if is_ctloop_model(model):
+        model, features = model.estimator, model.prepare(features, allow_extra=True)
     if task == "regression":
         return np.asarray(model.predict(features), dtype=float)
     if not hasattr(model, "predict_proba"):
@@ -122,6 +126,16 @@ def model_predictions(
             "pass positive_label= with one of them"
         )
     return np.asarray(model.predict_proba(features), dtype=float)[:, classes.index(positive_label)]
+
+
+def is_ctloop_model(model: Any) -> bool:
+    """Whether ``model`` is a :class:`ctloop.artifacts.model.Model` (an estimator with its
+    signature), rather than a bare fitted estimator.
+
+    >>> is_ctloop_model(object())
+    False
+    """
+    return all(hasattr(model, name) for name in ("estimator", "signature", "prepare", "task"))
 
 
 def check_task(task: str) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ctloop.artifacts.model.infra import InfraResult
 from ctloop.errors import EvaluationError, GateFailedError
 from ctloop.evaluate.metrics import is_higher_better
 from ctloop.evaluate.report import Evaluation
@@ -168,6 +169,9 @@ class Comparison:
 class Blessing:
     """The gate's verdict: ``passed`` and every comparison behind it.
 
+    ``infra`` is the result of loading the model in a fresh process (infra validation),
+    when the gate ran it; a model that failed it is not blessed.
+
     >>> Blessing(True, False, (), (NO_CHAMPION_NOTE,)).raise_for_failure()
     """
 
@@ -177,6 +181,7 @@ class Blessing:
     champion_present: bool
     comparisons: tuple[Comparison, ...]
     notes: tuple[str, ...] = ()
+    infra: InfraResult | None = None
 
     @property
     def failures(self) -> tuple[Comparison, ...]:
@@ -187,9 +192,12 @@ class Blessing:
         """Raise ``GateFailedError`` listing every failed comparison, if the gate failed."""
         if self.passed:
             return
-        lines = "\n".join(f"  - {c.where}: {c.threshold}: {c.reason}" for c in self.failures)
+        found = [f"  - {c.where}: {c.threshold}: {c.reason}" for c in self.failures]
+        if self.infra is not None and not self.infra.passed:
+            found.append(f"  - infra validation ({self.infra.stage}): {self.infra.reason}")
+        lines = "\n".join(found)
         raise GateFailedError(
-            f"the candidate model failed {len(self.failures)} gate check(s):\n{lines}\n"
+            f"the candidate model failed {len(found)} gate check(s):\n{lines}\n"
             "improve the model, or change the thresholds if the drop is expected",
             blessing=self,
         )
@@ -201,13 +209,21 @@ class Blessing:
             "champion_present": self.champion_present,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "notes": list(self.notes),
+            "infra": None if self.infra is None else self.infra.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Blessing:
         """Read what ``to_dict`` wrote."""
         comparisons = tuple(Comparison.from_dict(c) for c in data["comparisons"])
-        return cls(data["passed"], data["champion_present"], comparisons, tuple(data["notes"]))
+        infra = data.get("infra")
+        return cls(
+            data["passed"],
+            data["champion_present"],
+            comparisons,
+            tuple(data["notes"]),
+            None if infra is None else InfraResult.from_dict(infra),
+        )
 
 
 def gate(
@@ -217,10 +233,13 @@ def gate(
     absolute: Sequence[Threshold | str] = (),
     change: Sequence[ChangeThreshold | str] = (),
     min_slice_rows: int = 30,
+    infra: InfraResult | None = None,
 ) -> Blessing:
     """Check ``candidate`` against absolute thresholds and against ``champion``.
 
     A slice the champion lacks, or with too few rows, is reported as passed with the reason.
+    ``infra`` (from :func:`ctloop.artifacts.model.infra.check_model_in_subprocess`) is
+    recorded in the blessing, and a failed one fails the gate.
 
     >>> gate(Evaluation("regression", "y", 9, {"rmse": 13.0}), None, absolute=["rmse <= 12"]).passed
     False
@@ -235,8 +254,8 @@ def gate(
         for rule in rules:
             comparisons.append(_overall_change(candidate, champion, rule))
             comparisons.extend(_slice_changes(candidate, champion, rule, min_slice_rows))
-    passed = all(c.passed for c in comparisons)
-    return Blessing(passed, champion is not None, tuple(comparisons), notes)
+    passed = all(c.passed for c in comparisons) and (infra is None or infra.passed)
+    return Blessing(passed, champion is not None, tuple(comparisons), notes, infra)
 
 
 def _number(text: str, whole: str) -> float:

@@ -22,9 +22,11 @@ from ctloop.errors import EvaluationError
 from ctloop.evaluate.attribution import (
     FeatureAttribution,
     check_task,
+    is_ctloop_model,
     model_predictions,
     permutation_importance,
 )
+from ctloop.evaluate.contributions import FeatureContribution, native_contributions
 from ctloop.evaluate.metrics import (
     CalibrationBin,
     MetricSet,
@@ -42,6 +44,9 @@ class Evaluation:
     """A model's metrics on a held-out set, overall and per slice, with attributions.
 
     ``slices`` maps a slice name (``"carrier"``) to its results, one per value.
+    ``contributions`` holds native per-feature contributions (XGBoost, LightGBM);
+    ``baseline`` is the evaluation of another model (the champion) on the same rows,
+    so that a gate compares like with like.
 
     >>> ev = Evaluation("regression", "y", 3, {"mae": 1.0})
     >>> Evaluation.from_dict(ev.to_dict()) == ev
@@ -58,6 +63,8 @@ class Evaluation:
     slices: dict[str, tuple[SliceResult, ...]] = field(default_factory=dict)
     attributions: tuple[FeatureAttribution, ...] = ()
     calibration: tuple[CalibrationBin, ...] = ()
+    contributions: tuple[FeatureContribution, ...] = ()
+    baseline: Evaluation | None = None
 
     def slice(self, name: str, value: str) -> SliceResult | None:
         """The result for one slice value, or None when the evaluation has no such slice.
@@ -79,12 +86,15 @@ class Evaluation:
             "slices": {k: [r.to_dict() for r in v] for k, v in self.slices.items()},
             "attributions": [a.to_dict() for a in self.attributions],
             "calibration": [b.to_dict() for b in self.calibration],
+            "contributions": [c.to_dict() for c in self.contributions],
+            "baseline": None if self.baseline is None else self.baseline.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
         """Read what ``to_dict`` wrote."""
         slices = data.get("slices", {})
+        baseline = data.get("baseline")
         return cls(
             task=data["task"],
             label=data["label"],
@@ -96,6 +106,10 @@ class Evaluation:
                 FeatureAttribution.from_dict(a) for a in data.get("attributions", [])
             ),
             calibration=tuple(CalibrationBin.from_dict(b) for b in data.get("calibration", [])),
+            contributions=tuple(
+                FeatureContribution.from_dict(c) for c in data.get("contributions", [])
+            ),
+            baseline=None if baseline is None else cls.from_dict(baseline),
         )
 
 
@@ -104,7 +118,7 @@ def evaluate_model(
     data: pd.DataFrame,
     *,
     label: str,
-    task: str = "classification",
+    task: str | None = None,
     slices: Sequence[SliceSpec] = (),
     metrics: Sequence[str] | None = None,
     positive_label: Any = 1,
@@ -112,6 +126,8 @@ def evaluate_model(
     attributions: bool = False,
     attribution_metric: str | None = None,
     random_state: int = 0,
+    contributions: bool = False,
+    baseline: Any = None,
 ) -> Evaluation:
     """Score ``model`` on ``data`` (features plus the ``label`` column).
 
@@ -119,13 +135,20 @@ def evaluate_model(
     ``predict``. The model sees ``features``: by default the columns it was fitted on
     (``feature_names_in_``) or else every column but the label, so slice columns the model
     does not use may stay in ``data``. ``attributions=True`` adds permutation importance
-    of every feature.
+    of every feature; ``contributions=True`` the native contributions of XGBoost and
+    LightGBM models.
+
+    ``model`` is a fitted estimator or a :class:`ctloop.artifacts.model.Model`; a
+    ``Model`` brings its task (the default for ``task``; else ``"classification"``) and
+    its input columns. ``baseline`` is another model (the champion), scored the same way
+    on the same rows into ``Evaluation.baseline``.
 
     >>> evaluate_model(None, pd.DataFrame({"x": [1]}), label="y")
     Traceback (most recent call last):
     ...
     ctloop.errors.EvaluationError: label column 'y' is not in the data (columns: x); pass label= with the column that holds the true values
     """
+    task = task or (model.task if is_ctloop_model(model) else "classification")
     check_task(task)
     inputs, truth = _split_label(data, label, _feature_names(model, features, label))
     predicted = _predict(model, inputs, task, positive_label)
@@ -154,12 +177,42 @@ def evaluate_model(
             random_state,
         ),
         calibration=_calibration(truth, predicted, task, positive_label),
+        contributions=native_contributions(model, inputs) if contributions else (),
+        baseline=_baseline(
+            baseline, data, label, task, slices, metrics, positive_label, features
+        ),
+    )
+
+
+def _baseline(
+    baseline: Any,
+    data: pd.DataFrame,
+    label: str,
+    task: str,
+    slices: Sequence[SliceSpec],
+    metrics: Sequence[str] | None,
+    positive_label: Any,
+    features: Sequence[str] | None,
+) -> Evaluation | None:
+    if baseline is None:
+        return None
+    return evaluate_model(
+        baseline,
+        data,
+        label=label,
+        task=task,
+        slices=slices,
+        metrics=metrics,
+        positive_label=positive_label,
+        features=None if is_ctloop_model(baseline) else features,
     )
 
 
 def _feature_names(model: Any, features: Sequence[str] | None, label: str) -> list[str] | None:
     if features is not None:
         return list(features)
+    if is_ctloop_model(model):
+        return [name for name in model.signature.input_names if name != label]
     fitted = getattr(model, "feature_names_in_", None)
     return None if fitted is None else [str(name) for name in fitted if name != label]
 

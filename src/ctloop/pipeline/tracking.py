@@ -103,3 +103,13 @@ def set_tag(key: str, value: object) -> None:
     tracker.tags.append(
         TagRecord(tracker.run_id, key, str(value), execution_id=tracker.execution_id)
     )
+
+
+def current_execution() -> tuple[str, str] | None:
+    """The ``(run id, execution id)`` of the step running here, or ``None`` outside a run.
+
+    >>> current_execution() is None
+    True
+    """
+    tracker = _tracker.get()
+    return None if tracker is None else (tracker.run_id, tracker.execution_id)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from ctloop.artifacts.model.onnx import OnnxModel
+
 __all__ = ["MODEL_FILE", "TASKS", "Model"]
 
 MODEL_FILE = "model.json"
@@ -74,6 +76,13 @@ class Model:
         self.requirements = dict(requirements or {})
         self.metadata = dict(metadata or {})
         self.trusted = trusted
+        self.compiled: OnnxModel | None = None
+        """The ONNX form accepted by :func:`~ctloop.artifacts.model.onnx.compile_onnx`."""
+        self.compiled_info: dict[str, Any] = {}
+        self.use_compiled = True
+        """Set False to predict with the original estimator even when compiled."""
+        self.compiled_fallbacks = 0
+        """Predictions that fell back to the original after an ONNX Runtime error."""
 
     @classmethod
     def from_estimator(
@@ -127,8 +136,31 @@ class Model:
         frame = self.prepare(data, allow_extra=allow_extra)
         return self.predict_frame(frame)
 
+    @property
+    def runtime(self) -> str:
+        """``"onnx"`` when a compiled form is attached and in use, else ``"native"``."""
+        return "onnx" if self.compiled is not None and self.use_compiled else "native"
+
+    def attach_compiled(self, compiled: OnnxModel | None, info: Mapping[str, Any]) -> None:
+        """Use ``compiled`` for :meth:`predict_frame` (``None`` detaches it); ``info``
+        (measured difference, tolerance) is kept in ``model.json``."""
+        self.compiled = compiled
+        self.compiled_info = dict(info) if compiled is not None else {}
+
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Like :meth:`predict` for a frame already :meth:`prepare`-d (no checks)."""
+        """Like :meth:`predict` for a frame already :meth:`prepare`-d (no checks).
+
+        With a compiled form in use, ONNX Runtime predicts; on any error of its own
+        the original estimator does, and ``compiled_fallbacks`` counts it."""
+        if self.compiled is not None and self.use_compiled:
+            try:
+                return self.compiled.predict(frame)
+            except Exception:  # any runtime failure: the original is the fallback
+                self.compiled_fallbacks += 1
+        return self.predict_native(frame)
+
+    def predict_native(self, frame: pd.DataFrame) -> np.ndarray:
+        """:meth:`predict_frame` with the original estimator, never the compiled form."""
         import numpy as np
 
         if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
@@ -176,6 +208,10 @@ class Model:
             )
         properties = flavor.save(self.estimator, directory / _ESTIMATOR_DIR)
         description = {**self.describe(), "flavor_properties": properties}
+        if self.compiled is not None:
+            (directory / "onnx").mkdir(exist_ok=True)
+            (directory / "onnx" / "model.onnx").write_bytes(self.compiled.data)
+            description["onnx"] = {**self.compiled.describe(), **self.compiled_info}
         (directory / MODEL_FILE).write_bytes(orjson.dumps(description, option=_JSON))
         if self.input_example is not None:
             (directory / _EXAMPLE_FILE).write_bytes(orjson.dumps(self.input_example))
@@ -214,7 +250,7 @@ class Model:
             if name.startswith(_ESTIMATOR_DIR)
         }
         estimator = flavor.load(estimator_files, description.get("flavor_properties", {}))
-        return cls(
+        model = cls(
             estimator,
             flavor=flavor.name,
             signature=Signature.from_dict(description["signature"]),
@@ -225,6 +261,9 @@ class Model:
             metadata=description.get("metadata", {}),
             trusted=trusted,
         )
+        if "onnx" in description:
+            _load_compiled(model, files, description["onnx"])
+        return model
 
     def __repr__(self) -> str:
         return (
@@ -234,6 +273,14 @@ class Model:
 
 
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+def _load_compiled(model: Model, files: Mapping[str, Path], entry: Mapping[str, Any]) -> None:
+    from ctloop.artifacts.model.onnx import load_compiled
+
+    compiled = load_compiled(files, entry, model.signature, model.task)
+    info = {k: v for k, v in entry.items() if k in ("max_abs_diff", "tolerance")}
+    model.attach_compiled(compiled, info)
 
 
 def _optional_json(files: Mapping[str, Path], name: str) -> Any:

@@ -1,0 +1,210 @@
+"""``ctloop monitor`` and ``ctloop alerts``: monitoring runs, their reports, and alerts.
+
+    ctloop monitor run flights --window 1d --end 2026-01-02T00:00:00Z --json
+    ctloop monitor show latest --html report.html
+    ctloop monitor list flights
+    ctloop alerts list --json
+    ctloop alerts deliver            # retry deliveries still pending
+
+``monitor run`` exits 0 for every verdict (``ok``, ``drift``, ``degraded``, ``no-data``);
+read the verdict from its output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from ctloop.monitor import MonitorReport
+    from ctloop.pipeline.runner import Stores
+
+monitor_app = typer.Typer(
+    help="Monitor served models: drift, skew, performance and attributions per window.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+alerts_app = typer.Typer(
+    help="Alerts raised by monitoring, and their delivery.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _print(text: str) -> None:
+    from ctloop.cli.output import console
+
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _emit(value: Any) -> None:
+    from ctloop.cli.output import emit_json
+
+    emit_json(value)
+
+
+@monitor_app.command("run")
+def run(
+    model: Annotated[str, typer.Argument(help="Model: NAME (its champion), NAME@ALIAS or NAME@N.")],
+    window: Annotated[str, typer.Option(help="Window: 30m, 1h, 1d, 1w, or N requests.")] = "1d",
+    end: Annotated[
+        str | None, typer.Option(help="End of the window (ISO 8601); default now.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Parquet file of logged predictions instead of the log.")
+    ] = None,
+    trigger: Annotated[str, typer.Option(help="Trigger recorded on the run.")] = "manual",
+    no_alerts: Annotated[bool, typer.Option("--no-alerts", help="Record no alerts.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the monitoring pipeline on one window and print its verdict."""
+    from ctloop.monitor.job import run_monitor
+
+    result = run_monitor(model, window, end, trigger=trigger, data=data, alert=not no_alerts)
+    if as_json:
+        _emit(
+            {
+                **result.report.summary(),
+                "run_id": result.run_id,
+                "report": result.report_artifact_id,
+                "alerts": [a.id for a in result.alerts],
+            }
+        )
+        return
+    _print(f"{result.report.model} v{result.report.version}: {result.verdict}")
+    for reason in result.report.reasons:
+        _print(f"  - {reason}")
+    _print(f"report {result.report_artifact_id[:12]} (run {result.run_id[:8]})")
+
+
+@monitor_app.command("show")
+def show(
+    report: Annotated[
+        str, typer.Argument(help="Report artifact id (or prefix), or latest.")
+    ] = "latest",
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report to this file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a monitoring report (the latest by default)."""
+    from ctloop.pipeline.runner import Stores
+
+    stores = Stores.open()
+    artifact_id = _latest_report_id(stores, None) if report == "latest" else report
+    found = _load_report(stores, artifact_id)
+    if html is not None:
+        from ctloop.monitor.html import render_monitor_report
+
+        html.write_text(render_monitor_report(found), encoding="utf-8")
+    if as_json:
+        _emit(found.to_dict())
+        return
+    summary = found.summary()
+    _print(f"{summary['model']} v{summary['version']}: {summary['verdict']}")
+    _print(f"window {summary['window']}")
+    for reason in summary["reasons"]:
+        _print(f"  - {reason}")
+    if html is not None:
+        _print(f"wrote {html}")
+
+
+@monitor_app.command("list")
+def list_reports(
+    model: Annotated[str | None, typer.Argument(help="Only this model's reports.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List monitoring runs and their verdicts, newest first."""
+    from ctloop.pipeline.runner import Stores
+
+    stores = Stores.open()
+    rows = []
+    for run_id, artifact_id in _report_ids(stores, model)[:limit]:
+        found = _load_report(stores, artifact_id)
+        rows.append({"run_id": run_id, "report": artifact_id, **found.summary()})
+    if as_json:
+        _emit(rows)
+        return
+    for row in rows:
+        drifted = ", ".join(row["drifted_features"]) or "-"
+        _print(
+            f"{row['report'][:12]}  {row['model']} v{row['version']}  {row['verdict']:<8}  "
+            f"{row['window'].get('end')}  drifted: {drifted}"
+        )
+
+
+@alerts_app.command("list")
+def list_alerts(
+    subject: Annotated[str | None, typer.Option(help="Only alerts about this model.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recorded alerts, oldest first, with their delivery state."""
+    from ctloop.config import Settings
+    from ctloop.monitor.alerts import alert_payload
+    from ctloop.store.operations import list_alerts as stored
+
+    records = stored(Settings.load().store_url, subject=subject)
+    if as_json:
+        _emit([{**alert_payload(r), "delivery": r.delivery} for r in records])
+        return
+    for r in records:
+        states = ", ".join(f"{k}: {v.get('status')}" for k, v in r.delivery.items()) or "-"
+        _print(f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M}  {r.severity:<8}  {r.cause}  [{states}]")
+
+
+@alerts_app.command("deliver")
+def deliver(as_json: JsonOpt = False) -> None:
+    """Retry alert deliveries that are still pending and whose backoff has passed."""
+    from ctloop.monitor.alerts import deliver_pending
+
+    retried = deliver_pending()
+    if as_json:
+        _emit([{"id": r.id, "delivery": r.delivery} for r in retried])
+        return
+    _print(f"retried {len(retried)} alert(s)")
+
+
+def _report_ids(stores: Stores, model: str | None) -> list[tuple[str, str]]:
+    """(run id, report artifact id) of successful monitoring runs, newest first."""
+    from ctloop.monitor.job import PIPELINE_NAME
+
+    found = []
+    for run in stores.metadata.list_runs(pipeline=PIPELINE_NAME, status="succeeded"):
+        if model is not None and run.parameters.get("request", {}).get("model") != model:
+            continue
+        for execution in stores.metadata.list_executions(run.id):
+            if execution.step != "monitor_report":
+                continue
+            for event in stores.metadata.events_of_execution(execution.id):
+                if event.kind == "output" and event.name == "report":
+                    found.append((run.id, event.artifact_id))
+    return found
+
+
+def _latest_report_id(stores: Stores, model: str | None) -> str:
+    from ctloop.errors import MonitorError
+
+    found = _report_ids(stores, model)
+    if not found:
+        raise MonitorError("there is no monitoring report yet; run `ctloop monitor run MODEL`")
+    return found[0][1]
+
+
+def _load_report(stores: Stores, artifact_id: str) -> MonitorReport:
+    from ctloop.artifacts import load_value
+    from ctloop.errors import MonitorError
+    from ctloop.monitor.job import record_type
+
+    record = stores.metadata.get_artifact(artifact_id)
+    if record_type(record) != "MonitorReport":
+        raise MonitorError(
+            f"artifact {artifact_id} is a {record_type(record)}, not a MonitorReport; "
+            "list reports with `ctloop monitor list`"
+        )
+    value: MonitorReport = load_value(
+        record, stores.artifacts, cache_dir=stores.settings.home / "cache"
+    )
+    return value

@@ -1,0 +1,72 @@
+"""``ctloop serve``: serve a registered model over HTTP (native, MLflow, KServe V2).
+
+    ctloop serve flights@champion --port 8080 --workers 2 --max-batch-size 32
+
+The server follows the alias (a promotion or rollback is picked up within
+``--poll-seconds``) and the deployment's canary and shadow set by ``ctloop deploy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    reference: Annotated[
+        str, typer.Argument(help="NAME@ALIAS (followed), NAME@VERSION or NAME (latest).")
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes, each with the model.")] = 1,
+    batch: Annotated[
+        bool, typer.Option("--batch/--no-batch", help="Join concurrent requests into batches.")
+    ] = True,
+    max_batch_size: Annotated[int, typer.Option(help="Most rows per model call.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Longest wait for more requests to batch (ms).")
+    ] = 2.0,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Larger request bodies are refused with 413.")
+    ] = 10 * 1024 * 1024,
+    poll_seconds: Annotated[
+        float, typer.Option(help="Re-read the alias and deployment this often (0: never).")
+    ] = 5.0,
+    deployment: Annotated[
+        str | None, typer.Option(help="Deployment whose canary/shadow apply [default: NAME].")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Prediction threads per worker.")] = 4,
+    log_predictions: Annotated[
+        bool,
+        typer.Option("--log-predictions/--no-log-predictions", help="Log inputs and outputs."),
+    ] = True,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Folder for downloaded model files.")
+    ] = None,
+) -> None:
+    """Serve a registered model: /predict, /invocations, /v2/models/NAME/infer, /metrics."""
+    from ctloop.config import Settings
+    from ctloop.serve.config import ServeConfig
+    from ctloop.serve.server import serve as run_server
+
+    settings = Settings.load()
+    config = ServeConfig(
+        reference,
+        store_url=settings.store_url,
+        artifact_url=settings.artifact_url,
+        artifact_options=dict(settings.artifact_options),
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        deployment=deployment,
+        batch=batch,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=max_body_bytes,
+        poll_seconds=poll_seconds,
+        threads=threads,
+        log_predictions=log_predictions,
+    )
+    run_server(config, host=host, port=port, workers=workers)

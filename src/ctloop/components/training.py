@@ -1,0 +1,294 @@
+"""Training steps: ``fit`` and ``tune``, thin bindings of :mod:`ctloop.train`.
+
+A step parameter cannot be an estimator object, so both steps name the estimator by its
+class path plus constructor parameters (``estimator="xgboost.XGBClassifier"``,
+``params={"max_depth": 4}``). For an estimator built in code, call
+:func:`ctloop.train.fit` from your own step (see :func:`make_fit_step`).
+
+``fit`` checkpoints XGBoost and LightGBM boosters every ``checkpoint_every`` rounds in the
+artifact store (:mod:`ctloop.pipeline.checkpoints`): if the process dies,
+``ctloop resume RUN`` continues from the last checkpoint. ``tune`` records every trial as
+a child execution of the run, named ``<step>/trial-<n>``, with the trial's parameters,
+metric ``score`` (and ``intermediate_score`` per reported step) and tag
+``ctloop.parent_execution``. Trial status: ``succeeded``; ``failed`` (with the error);
+``skipped`` for a trial the pruner stopped (tag ``ctloop.trial_state=pruned``).
+
+>>> from ctloop import pipeline
+>>> from ctloop.components import fit, tune
+>>> @pipeline
+... def train_flights(path: str = "flights.parquet"):
+...     train, valid = split(load(path))  # doctest: +SKIP
+...     best_params, model = tune(train, valid, label="late",  # doctest: +SKIP
+...         estimator="xgboost.XGBClassifier",
+...         space={"max_depth": {"int": [2, 8]}, "learning_rate": {"float": [0.01, 0.3], "log": True}},
+...         n_trials=30)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import CtloopError, ParameterError
+from ctloop.pipeline import FilePath, log_metric, log_param, step
+from ctloop.pipeline.tracking import current_execution
+from ctloop.store.records import ExecutionRecord, MetricRecord, ParamRecord, TagRecord, new_id
+from ctloop.store.records import utcnow as _utcnow
+from ctloop.train import SearchSpace, Trial
+from ctloop.train import fit as fit_estimator
+from ctloop.train import tune as tune_estimator
+
+if TYPE_CHECKING:
+    from ctloop.artifacts.model import Model
+    from ctloop.pipeline.checkpoints import StepCheckpoints, StepContext
+
+__all__ = ["fit", "make_estimator", "make_fit_step", "tune"]
+
+PARENT_TAG = "ctloop.parent_execution"
+TRIAL_STATUS = {"complete": "succeeded", "failed": "failed", "pruned": "skipped"}
+
+
+@step
+def fit(
+    data: Any,
+    label: str,
+    estimator: str,
+    params: dict[str, Any] | None = None,
+    features: list[str] | None = None,
+    task: str | None = None,
+    eval_data: Any = None,
+    checkpoint_every: int = 10,
+) -> Model:
+    """Fit ``estimator`` (a class path) with ``params`` on ``data``; log training metrics.
+
+    >>> fit(data, label="late", estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+    ...     params={"max_iter": 200})  # doctest: +SKIP
+    """
+    made = make_estimator(estimator, params)
+    checkpoints = _step_checkpoints()
+    result = fit_estimator(
+        made,
+        data,
+        label,
+        features=features,
+        task=task,
+        eval_data=eval_data,
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+        metadata={"estimator": estimator},
+    )
+    _log("resumed_from", result.resumed_from)
+    for key, value in result.metrics.items():
+        _log(key, value)
+    if checkpoints is not None:
+        checkpoints.clear()  # the model is the step's output now
+    return result.model
+
+
+@step(outputs=("best_params", "model"))
+def tune(
+    train: Any,
+    valid: Any,
+    label: str,
+    estimator: str,
+    space: dict[str, Any] | None = None,
+    space_path: FilePath | None = None,
+    params: dict[str, Any] | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    n_trials: int = 20,
+    timeout: float | None = None,
+    pruner: str = "median",
+    n_jobs: int = 1,
+    seed: int = 0,
+    features: list[str] | None = None,
+    task: str | None = None,
+) -> tuple[dict[str, Any], Model]:
+    """Tune ``estimator`` (a class path, fixed ``params``) over ``space`` (a dict) or
+    ``space_path`` (a YAML file); outputs the best parameters and the best model.
+
+    >>> best_params, model = tune(train, valid, label="late", estimator="xgboost.XGBClassifier",
+    ...     space_path="space.yaml", n_trials=50, timeout=600)  # doctest: +SKIP
+    """
+    chosen = _space(space, space_path)
+    base = make_estimator(estimator, params)
+    recorder = _TrialRecorder.for_running_step()
+    result = tune_estimator(
+        base,
+        train,
+        valid,
+        label,
+        chosen,
+        features=features,
+        task=task,
+        metric=metric,
+        direction=direction,
+        n_trials=n_trials,
+        timeout=timeout,
+        pruner=pruner,
+        n_jobs=n_jobs,
+        seed=seed,
+        on_trial=recorder,
+    )
+    _log(f"best_{result.metric}", result.best_score)
+    _log("trials", len(result.trials))
+    _log("trials_pruned", len(result.pruned))
+    for key, value in result.best_params.items():
+        _safely(log_param, f"best.{key}", value)
+    assert result.best_model is not None
+    return dict(result.best_params), result.best_model
+
+
+def make_estimator(path: str, params: dict[str, Any] | None = None) -> Any:
+    """An estimator of the class at ``path`` (``module.Class``) made with ``params``.
+
+    >>> make_estimator("sklearn.linear_model.LogisticRegression", {"C": 0.5}).C
+    0.5
+    """
+    module_name, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name) if module_name else None
+    except (ImportError, AttributeError) as exc:
+        raise ParameterError(
+            f"estimator {path!r} cannot be imported ({exc}); give the class path of an "
+            "installed estimator, e.g. 'sklearn.ensemble.HistGradientBoostingClassifier'"
+        ) from exc
+    if not isinstance(cls, type) or not hasattr(cls, "fit") or not hasattr(cls, "get_params"):
+        raise ParameterError(
+            f"estimator {path!r} is not an estimator class (one with fit and get_params); "
+            "give a class path such as 'xgboost.XGBClassifier'"
+        )
+    try:
+        return cls(**(params or {}))
+    except TypeError as exc:
+        raise ParameterError(f"estimator {path!r} rejects params {params!r}: {exc}") from exc
+
+
+def make_fit_step(
+    factory: Callable[..., Any], *, name: str | None = None, label: str | None = None
+) -> Any:
+    """A step fitting the estimator ``factory(**params)`` builds (for estimators made in
+    code, e.g. a scikit-learn ``Pipeline``); define it at module level.
+
+    >>> fit_pipeline = make_fit_step(lambda **p: make_pipeline(StandardScaler(), SVC(**p)))  # doctest: +SKIP
+    >>> fit_pipeline(data, label="late", params={"C": 2.0})  # doctest: +SKIP
+    """
+
+    def fit_with_factory(
+        data: Any, label: str = label or "", params: dict[str, Any] | None = None
+    ) -> Any:
+        result = fit_estimator(factory(**(params or {})), data, label)
+        for key, value in result.metrics.items():
+            _log(key, value)
+        return result.model
+
+    fit_with_factory.__name__ = fit_with_factory.__qualname__ = name or "fit_" + getattr(
+        factory, "__name__", "estimator"
+    ).strip("<>")
+    return step(fit_with_factory)
+
+
+# -- trials as child executions --------------------------------------------------------
+
+
+class _TrialRecorder:
+    """Writes each finished trial as an execution of the running step's run."""
+
+    def __init__(self, context: StepContext | None) -> None:
+        self.context = context
+
+    @classmethod
+    def for_running_step(cls) -> _TrialRecorder:
+        if current_execution() is None:
+            return cls(None)  # called as a plain function: nothing to record
+        from ctloop.pipeline.checkpoints import current_step
+
+        return cls(current_step())
+
+    def __call__(self, trial: Trial) -> None:
+        context = self.context
+        if context is None:
+            return
+        ended = _utcnow()
+        execution = ExecutionRecord(
+            id=new_id(),
+            run_id=context.run_id,
+            step=f"{context.step}/trial-{trial.number}",
+            function=f"{__name__}.tune",
+            code_hash="",
+            cache_key="",
+            status="running",
+            parameters=dict(trial.params),
+            started_at=ended - timedelta(seconds=trial.duration),
+        )
+        context.metadata.create_execution(execution)
+        context.metadata.complete_execution(
+            execution.id,
+            status=TRIAL_STATUS.get(trial.state, "failed"),
+            ended_at=ended,
+            params=[
+                ParamRecord(context.run_id, k, str(v), execution.id)
+                for k, v in trial.params.items()
+            ],
+            metrics=_trial_metrics(context.run_id, execution.id, trial),
+            tags=_trial_tags(context, execution.id, trial),
+            error=trial.error or (_pruned_at(trial) if trial.state == "pruned" else None),
+        )
+
+
+def _trial_metrics(run_id: str, execution_id: str, trial: Trial) -> list[MetricRecord]:
+    metrics = [
+        MetricRecord(run_id, "intermediate_score", value, step, execution_id)
+        for step, value in sorted(trial.intermediate.items())
+    ]
+    if trial.score is not None:
+        metrics.append(MetricRecord(run_id, "score", trial.score, None, execution_id))
+    return metrics
+
+
+def _trial_tags(context: StepContext, execution_id: str, trial: Trial) -> list[TagRecord]:
+    values = {
+        PARENT_TAG: context.execution_id,
+        "ctloop.trial_number": str(trial.number),
+        "ctloop.trial_state": trial.state,
+    }
+    return [TagRecord(context.run_id, k, v, execution_id) for k, v in values.items()]
+
+
+def _pruned_at(trial: Trial) -> str:
+    last = max(trial.intermediate) if trial.intermediate else 0
+    return f"pruned at step {last}"
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _space(space: dict[str, Any] | None, space_path: FilePath | None) -> SearchSpace:
+    if (space is None) == (space_path is None):
+        raise ParameterError(
+            "tune needs exactly one search space: pass space={...} or space_path='space.yaml'"
+        )
+    return SearchSpace.parse(space if space is not None else space_path)  # type: ignore[arg-type]
+
+
+def _step_checkpoints() -> StepCheckpoints | None:
+    if current_execution() is None:
+        return None  # called as a plain function: no step to checkpoint
+    from ctloop.pipeline.checkpoints import current_checkpoints
+
+    return current_checkpoints()
+
+
+def _log(key: str, value: float) -> None:
+    _safely(log_metric, key, value)
+
+
+def _safely(call: Callable[..., None], *args: Any) -> None:
+    # called as a plain function, outside a run, there is nothing to record
+    try:
+        call(*args)
+    except CtloopError:
+        if current_execution() is not None:
+            raise

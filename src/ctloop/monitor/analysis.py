@@ -1,0 +1,227 @@
+"""One monitoring window judged from data frames: statistics, skew, drift, performance, verdict.
+
+The pipeline's steps (``ctloop.monitor.job``) call these functions one by one; called in a
+row by ``analyse_window`` they judge a window held in memory.
+
+>>> import numpy as np, pandas as pd
+>>> from ctloop.data import compute_statistics
+>>> rng = np.random.default_rng(0)
+>>> train = pd.DataFrame({"x": rng.normal(size=2000)})
+>>> window = pd.DataFrame({"x": rng.normal(size=500) + 3.0, "prediction": 0.5})
+>>> report = analyse_window(window, features=["x"], reference=compute_statistics(train))
+>>> report.verdict, report.drifted_features
+('drift', ('x',))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ctloop.monitor import checks
+from ctloop.monitor.report import MonitorReport
+from ctloop.monitor.settings import MonitorSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctloop.data import DatasetStatistics
+
+PREDICTION = "prediction"
+LABEL = "label"
+
+
+def monitored_columns(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """The features (and the ``prediction`` column) that ``frame`` holds."""
+    return [c for c in (*features, PREDICTION) if c in frame.columns]
+
+
+def window_statistics(frame: pd.DataFrame, features: Sequence[str]) -> DatasetStatistics:
+    """Mergeable statistics of the monitored columns of one window."""
+    from ctloop.data import compute_statistics
+
+    return compute_statistics(frame[monitored_columns(frame, features)])
+
+
+def compare_statistics(
+    current: DatasetStatistics,
+    *,
+    reference: DatasetStatistics | None,
+    previous: DatasetStatistics | None,
+    features: Sequence[str],
+    settings: MonitorSettings,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Skew (against ``reference``) and drift (against ``previous``) as dicts.
+
+    A side that is missing, or a previous window below ``min_rows``, gives None.
+    """
+    columns = [*features, PREDICTION]
+    skew = None
+    if reference is not None and reference.num_rows > 0:
+        skew = checks.feature_drift(reference, current, list(features), settings).to_dict()
+    drift = None
+    if previous is not None and previous.num_rows >= settings.min_rows:
+        drift = checks.feature_drift(previous, current, columns, settings).to_dict()
+    return skew, drift
+
+
+def judge_model(
+    frame: pd.DataFrame,
+    *,
+    features: Sequence[str],
+    model: Any,
+    task: str,
+    baseline: Mapping[str, float],
+    reference_attribution: Mapping[str, float] | None,
+    settings: MonitorSettings,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Performance and attribution shift on the window's labelled rows (None, None
+    when fewer than ``min_rows`` rows have a label, or the task has no metric)."""
+    if LABEL not in frame.columns or task not in checks.DEFAULT_METRIC:
+        return None, None
+    labelled = frame[frame[LABEL].notna()]
+    if len(labelled) < settings.min_rows:
+        return None, None
+    found = checks.performance(
+        labelled[LABEL].to_numpy(),
+        labelled[PREDICTION].to_numpy(dtype=float),
+        task=task,
+        baseline=baseline,
+        settings=settings,
+    )
+    attribution = None
+    if model is not None and reference_attribution:
+        current = checks.attribution_shares(
+            model,
+            labelled[list(features)],
+            labelled[LABEL].to_numpy(),
+            task=task,
+            settings=settings,
+        )
+        attribution = checks.attribution_shift(
+            reference_attribution, current, threshold=settings.attribution_threshold
+        )
+    return found, attribution
+
+
+def decide(
+    rows: int,
+    *,
+    skew: dict[str, Any] | None,
+    drift: dict[str, Any] | None,
+    performance: dict[str, Any] | None,
+    attribution: dict[str, Any] | None,
+    settings: MonitorSettings,
+) -> tuple[str, tuple[str, ...]]:
+    """The verdict (``degraded`` before ``drift`` before ``ok``) and the reasons for it.
+
+    >>> decide(3, skew=None, drift=None, performance=None, attribution=None,
+    ...        settings=MonitorSettings(min_rows=10))
+    ('no-data', ('the window has 3 rows, fewer than min_rows=10',))
+    """
+    if rows < settings.min_rows:
+        return "no-data", (f"the window has {rows} rows, fewer than min_rows={settings.min_rows}",)
+    reasons = []
+    if performance and performance["degraded"]:
+        reasons.append(
+            f"{performance['metric']} is {performance['value']:.4g} against a baseline of "
+            f"{performance['baseline']:.4g} (drop {performance['drop']:.4g} > "
+            f"{performance['allowed_drop']:g})"
+        )
+    degraded = bool(reasons)
+    for name, part in (("training data", skew), ("previous window", drift)):
+        for column in (part or {}).get("columns", ()):
+            if column["drifted"]:
+                reasons.append(_drift_reason(column, name))
+    if attribution and attribution["drifted"]:
+        reasons.append(
+            f"the model leans on different features: attribution shares moved by "
+            f"{attribution['distance']:.3f} > {attribution['threshold']:g} "
+            f"(changed: {', '.join(attribution['changed'])})"
+        )
+    if degraded:
+        return "degraded", tuple(reasons)
+    return ("drift" if reasons else "ok"), tuple(reasons)
+
+
+def analyse_window(
+    frame: pd.DataFrame,
+    *,
+    features: Sequence[str],
+    reference: DatasetStatistics | None = None,
+    previous: pd.DataFrame | None = None,
+    model: Any = None,
+    task: str = "classification",
+    baseline: Mapping[str, float] | None = None,
+    reference_attribution: Mapping[str, float] | None = None,
+    settings: MonitorSettings | None = None,
+    identity: Mapping[str, Any] | None = None,
+) -> MonitorReport:
+    """Judge one window held in memory (see the module docstring).
+
+    ``frame`` holds the features, ``prediction`` and, where feedback arrived, ``label``;
+    ``identity`` may give ``model``, ``version``, ``model_artifact_id``, ``window`` and
+    ``previous_window`` for the report.
+    """
+    settings = settings or MonitorSettings()
+    current = window_statistics(frame, features)
+    before = window_statistics(previous, features) if previous is not None else None
+    skew, drift = compare_statistics(
+        current, reference=reference, previous=before, features=features, settings=settings
+    )
+    performance, attribution = judge_model(
+        frame,
+        features=features,
+        model=model,
+        task=task,
+        baseline=baseline or {},
+        reference_attribution=reference_attribution,
+        settings=settings,
+    )
+    return build_report(
+        len(frame),
+        identity=identity or {},
+        parts={
+            "skew": skew,
+            "drift": drift,
+            "performance": performance,
+            "attribution": attribution,
+        },
+        statistics={"current": current, "reference": reference},
+        settings=settings,
+    )
+
+
+def build_report(
+    rows: int,
+    *,
+    identity: Mapping[str, Any],
+    parts: Mapping[str, dict[str, Any] | None],
+    statistics: Mapping[str, DatasetStatistics | None],
+    settings: MonitorSettings,
+) -> MonitorReport:
+    """The report of a window from its parts (``skew``, ``drift``, ``performance``,
+    ``attribution``); below ``min_rows`` the parts are dropped, so nothing alarms."""
+    verdict, reasons = decide(rows, settings=settings, **parts)
+    kept = {k: (v if verdict != "no-data" else None) for k, v in parts.items()}
+    window = dict(identity.get("window") or {})
+    window["rows"] = rows
+    return MonitorReport(
+        model=str(identity.get("model", "")),
+        version=int(identity.get("version", 0)),
+        model_artifact_id=str(identity.get("model_artifact_id", "")),
+        verdict=verdict,
+        window=window,
+        previous_window=identity.get("previous_window"),
+        reasons=reasons,
+        statistics={k: v.to_dict() for k, v in statistics.items() if v is not None},
+        **kept,
+    )
+
+
+def _drift_reason(column: Mapping[str, Any], against: str) -> str:
+    score = column["p_value"] if column["p_value"] is not None else column["statistic"]
+    return (
+        f"feature {column['column']!r} drifted against the {against}: "
+        f"{column['test']} {score:.4g} (threshold {column['threshold']:g})"
+    )

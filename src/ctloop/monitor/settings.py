@@ -1,0 +1,145 @@
+"""Monitoring and alert settings: the ``monitoring:`` and ``alerts:`` sections of ``ctloop.yaml``.
+
+Every key is optional; the defaults suit a model with a few hundred requests a window::
+
+    monitoring:
+      min_rows: 200              # fewer rows in a window: verdict "no-data", no alarm
+      drift_test: psi            # auto | ks | wasserstein | psi | chisquare | jensenshannon | linf
+      drift_threshold: 0.2       # null: the test's default (distances 0.1, p-values 0.05)
+      features:                  # per-feature overrides
+        distance: {test: psi, threshold: 0.2}
+        carrier: {ignore: true}
+      metric: null               # null: auc (classification) or rmse (regression)
+      allowed_drop: 0.05         # degraded when the metric is worse than baseline by more
+      attribution_threshold: 0.3 # total variation between importance shares
+      attribution_rows: 2000     # rows sampled for permutation importance
+    alerts:
+      cooldown_s: 3600           # one alert per model+cause+features per cooldown
+      max_attempts: 8            # webhook tries before an alert is marked failed
+      sinks:
+        - {type: log}
+        - {type: file, path: .ctloop/alerts.jsonl}
+        - {type: webhook, url: "https://hooks.example.com/ml", timeout_s: 5}
+
+>>> MonitorSettings.from_mapping({"min_rows": 10}).min_rows
+10
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ctloop.errors import MonitorError
+
+_DISTANCE_TESTS = {"numeric": "wasserstein", "categorical": "jensenshannon"}
+SINK_TYPES = ("log", "file", "webhook")
+
+
+@dataclass(frozen=True)
+class FeatureSetting:
+    """One feature's override: its drift test and threshold, or ``ignore``.
+
+    >>> FeatureSetting(test="psi", threshold=0.2).ignore
+    False
+    """
+
+    test: str | None = None
+    threshold: float | None = None
+    ignore: bool = False
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """How a monitoring job judges a window (see the module docstring for the keys).
+
+    >>> MonitorSettings().allowed_drop
+    0.05
+    """
+
+    min_rows: int = 200  # below this, sampling noise alone moves PSI near its threshold
+    drift_test: str = "psi"  # stable under sampling noise; a PSI above 0.2 is a real shift
+    drift_threshold: float | None = 0.2
+    features: Mapping[str, FeatureSetting] = field(default_factory=dict)
+    metric: str | None = None
+    allowed_drop: float = 0.05
+    attribution_threshold: float = 0.3
+    attribution_rows: int = 2000
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> MonitorSettings:
+        """Read the ``monitoring:`` section; unknown keys are refused."""
+        _refuse_unknown("monitoring", values, {f.name for f in fields(cls)})
+        found = dict(values)
+        features = found.pop("features", None) or {}
+        try:
+            parsed = {str(k): FeatureSetting(**(v or {})) for k, v in features.items()}
+            return cls(features=parsed, **found)
+        except TypeError as exc:
+            raise MonitorError(
+                f"ctloop.yaml 'monitoring:' has a bad value ({exc}); a feature override "
+                "takes test, threshold and ignore"
+            ) from exc
+
+    def drift_test_for(self, feature: str, kind: str) -> tuple[str, float | None]:
+        """The test and threshold for one feature of kind ``numeric`` or ``categorical``.
+
+        >>> MonitorSettings().drift_test_for("x", "numeric")
+        ('psi', 0.2)
+        """
+        override = self.features.get(feature, FeatureSetting())
+        test = override.test or self.drift_test
+        if test == "auto" or (override.test is None and not _fits(test, kind)):
+            test = _DISTANCE_TESTS[kind]
+        threshold = override.threshold
+        if threshold is None and override.test is None and test == self.drift_test:
+            threshold = self.drift_threshold
+        return test, threshold
+
+    def ignored(self) -> tuple[str, ...]:
+        """Features the settings exclude from drift tests."""
+        return tuple(name for name, s in self.features.items() if s.ignore)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go and how often (see the module docstring for the keys).
+
+    >>> AlertSettings.from_mapping({"sinks": [{"type": "log"}]}).sinks[0]["type"]
+    'log'
+    """
+
+    sinks: tuple[dict[str, Any], ...] = ({"type": "log"},)
+    cooldown_s: float = 3600.0
+    max_attempts: int = 8
+    backoff_s: float = 30.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> AlertSettings:
+        """Read the ``alerts:`` section; unknown keys and sink types are refused."""
+        _refuse_unknown("alerts", values, {f.name for f in fields(cls)})
+        found = dict(values)
+        sinks = tuple(dict(s) for s in found.pop("sinks", cls.sinks) or ())
+        for sink in sinks:
+            if sink.get("type") not in SINK_TYPES:
+                raise MonitorError(
+                    f"ctloop.yaml 'alerts:' has a sink of type {sink.get('type')!r}; "
+                    f"use one of {', '.join(SINK_TYPES)}"
+                )
+        return cls(sinks=sinks, **found)
+
+
+def _fits(test: str, kind: str) -> bool:
+    numeric = {"ks", "wasserstein", "psi"}
+    categorical = {"chisquare", "jensenshannon", "linf", "psi"}
+    return test in (numeric if kind == "numeric" else categorical)
+
+
+def _refuse_unknown(section: str, values: Mapping[str, Any], known: set[str]) -> None:
+    unknown = set(values) - known
+    if unknown:
+        raise MonitorError(
+            f"ctloop.yaml '{section}:' has unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )

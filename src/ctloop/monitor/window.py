@@ -1,0 +1,151 @@
+"""Monitoring windows: ``1h``, ``30m``, ``1d``, ``1w`` of time, or ``N`` requests, and
+reading the logged predictions (joined with their labels) that fall in one.
+
+>>> from datetime import UTC, datetime
+>>> w = window_bounds("1d", datetime(2026, 1, 2, tzinfo=UTC))
+>>> w["start"], w["previous_start"]
+('2026-01-01T00:00:00+00:00', '2025-12-31T00:00:00+00:00')
+>>> window_bounds("500", datetime(2026, 1, 2, tzinfo=UTC))["requests"]
+500
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import MonitorError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PATTERN = re.compile(r"^(\d+)\s*(m|h|d|w|req|requests)?$")
+
+
+def window_bounds(spec: str, end: datetime | str | None = None) -> dict[str, Any]:
+    """The window ``spec`` ending at ``end`` (default now) and the window before it.
+
+    Time windows give ISO ``start``, ``end`` and ``previous_start``; request windows give
+    ``requests`` (the last N predictions before ``end``; the previous window is the N
+    before those).
+    """
+    match = _PATTERN.match(spec.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise MonitorError(
+            f"window {spec!r} is not understood; use a duration such as 30m, 1h, 1d, 1w "
+            "or a number of requests such as 1000"
+        )
+    stop = parse_time(end) if end is not None else datetime.now(UTC)
+    size, unit = int(match.group(1)), match.group(2)
+    if unit in _UNITS:
+        length = timedelta(**{_UNITS[unit]: size})
+        return {
+            "spec": spec,
+            "start": (stop - length).isoformat(),
+            "end": stop.isoformat(),
+            "previous_start": (stop - 2 * length).isoformat(),
+            "requests": None,
+        }
+    return {
+        "spec": spec,
+        "start": None,
+        "end": stop.isoformat(),
+        "previous_start": None,
+        "requests": size,
+    }
+
+
+def parse_time(value: datetime | str) -> datetime:
+    """An aware UTC datetime from a datetime or an ISO 8601 string (naive means UTC).
+
+    >>> parse_time("2026-01-02T03:00").isoformat()
+    '2026-01-02T03:00:00+00:00'
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise MonitorError(
+                f"time {value!r} is not ISO 8601; write it like 2026-01-02T03:00:00Z"
+            ) from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def split_window(frame: pd.DataFrame, bounds: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of the window and of the window before it, by ``timestamp``."""
+    import pandas as pd
+
+    if frame.empty:
+        return frame, frame
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    frame = frame.assign(timestamp=stamps).sort_values("timestamp", kind="stable")
+    end = pd.Timestamp(parse_time(bounds["end"]))
+    frame = frame[frame["timestamp"] < end]
+    if bounds["requests"] is not None:
+        n = int(bounds["requests"])
+        return frame.iloc[-n:], frame.iloc[-2 * n : -n] if len(frame) > n else frame.iloc[:0]
+    start = pd.Timestamp(parse_time(bounds["start"]))
+    before = pd.Timestamp(parse_time(bounds["previous_start"]))
+    current = frame[frame["timestamp"] >= start]
+    previous = frame[(frame["timestamp"] >= before) & (frame["timestamp"] < start)]
+    return current, previous
+
+
+def read_logged(request: Mapping[str, Any]) -> pd.DataFrame:
+    """Logged predictions of the request's model version from the earliest time either
+    window needs to its end, with a ``label`` column where feedback arrived.
+
+    ``request["data"]`` names a Parquet file of logged predictions to read instead of the
+    prediction log (columns ``timestamp``, the features, ``prediction``, optional
+    ``label`` and ``model_version``).
+    """
+    import pandas as pd
+
+    bounds = request["bounds"]
+    if request.get("data"):
+        frame = pd.read_parquet(Path(request["data"]))
+    else:
+        frame = _from_prediction_log(request, bounds)
+    if "model_version" in frame.columns:
+        version = frame["model_version"]
+        frame = frame[version.isna() | (version.astype("Int64") == int(request["version"]))]
+    return frame
+
+
+def logged_batches(request: Mapping[str, Any]) -> list[str]:
+    """Artifact ids of the prediction-log batches the window read (for lineage)."""
+    if request.get("data"):
+        return []
+    from ctloop.store.operations import prediction_logs
+
+    bounds = request["bounds"]
+    start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
+    batches = prediction_logs(
+        request["store_url"], request["model"], start=start, end=parse_time(bounds["end"])
+    )
+    return [b.artifact_id for b in batches]
+
+
+def _from_prediction_log(request: Mapping[str, Any], bounds: Mapping[str, Any]) -> pd.DataFrame:
+    from ctloop.serve.prediction_log import read_predictions
+
+    start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
+    end = parse_time(bounds["end"])
+    urls = request["store_url"], request["artifact_url"]
+    options = request.get("artifact_options") or None
+    frame = read_predictions(
+        *urls, request["model"], start=start, end=end, artifact_options=options
+    )
+    if frame.empty:
+        return frame
+    from ctloop.serve.feedback import join_feedback, read_feedback
+
+    # labels arrive after their predictions: read them up to now, not to the window's end
+    feedback = read_feedback(*urls, request["model"], start=start, artifact_options=options)
+    if feedback.empty:
+        return frame
+    return join_feedback(frame, feedback, how="left")

@@ -1,0 +1,252 @@
+"""Registry steps: ``champion_model``, ``register`` and ``promote``.
+
+They bind the model registry to the pipeline DSL (they live here, not in
+``ctloop.components``, because components do not depend on services). A training
+pipeline wires them around ``evaluate`` and ``gate`` (:mod:`ctloop.components`)::
+
+    champion = champion_model(name="flights")           # the champion's Model, or None
+    ev = evaluate(model, test, label="late", slices=["carrier"], baseline=champion)
+    blessing = gate(ev, model, absolute=["auc >= 0.7"], change=["auc may drop by 0.01"])
+    version = register(model, blessing, name="flights")  # refuses an unblessed model
+    promote(version, reason="passed the gate")           # champion → the new version
+
+``register`` finds the model's artifact through the ``gate`` step that blessed it (the
+gate's input ``model``), so the version points at the very artifact the training step
+wrote, and its tags name the blessing, the evaluation and the run that registered it.
+A failed blessing makes ``register`` raise :class:`~ctloop.errors.GateFailedError`: the
+run fails there, nothing is registered, and the blessing stays stored as the gate's
+output for inspection (``ctloop models card``, ``ctloop runs show``).
+
+>>> RegisteredVersion("flights", 3, "a1b2c3", "challenger").reference
+'flights@3'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctloop.artifacts.model import Model
+from ctloop.config import Settings
+from ctloop.errors import (
+    AliasNotFoundError,
+    CtloopError,
+    GateFailedError,
+    ModelNotFoundError,
+    RegistryError,
+)
+from ctloop.evaluate import Blessing
+from ctloop.pipeline import set_tag, step
+from ctloop.pipeline.tracking import current_execution
+from ctloop.registry.card import BLESSING_TAG, EVALUATION_TAG
+from ctloop.registry.store import ModelRegistry
+from ctloop.store import open_artifact_store, open_metadata_store
+from ctloop.store.artifact_store import ArtifactStore
+from ctloop.store.metadata import MetadataStore
+from ctloop.store.records import ArtifactRecord
+
+__all__ = [
+    "BLESSING_TAG",
+    "EVALUATION_TAG",
+    "RUN_TAG",
+    "RegisteredVersion",
+    "champion_model",
+    "promote",
+    "register",
+]
+
+# version tags: the Blessing that let the version in, the Evaluation the gate judged
+RUN_TAG = "ctloop.registered_by_run"
+"""Version tag: the run whose ``register`` step recorded the version."""
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A version that ``register`` recorded (stored as a small record artifact).
+
+    >>> RegisteredVersion.from_dict(RegisteredVersion("m", 1, "a").to_dict()).version
+    1
+    """
+
+    __ctloop_artifact__ = "RegisteredVersion"  # artifact type, see ctloop.artifacts.records
+
+    model: str
+    version: int
+    artifact_id: str
+    alias: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        """``NAME@VERSION``."""
+        return f"{self.model}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; ``from_dict`` reads it back."""
+        return {**self.__dict__, "tags": dict(self.tags)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredVersion:
+        """Read what ``to_dict`` wrote."""
+        return cls(**data)
+
+
+@dataclass
+class _Stores:
+    settings: Settings
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    registry: ModelRegistry
+
+    def load(self, record: ArtifactRecord) -> Any:
+        from ctloop.artifacts import load_value
+
+        return load_value(record, self.artifacts, cache_dir=self.settings.home / "cache")
+
+
+@contextmanager
+def _stores() -> Iterator[_Stores]:
+    from ctloop.registry import open_registry
+
+    settings = Settings.load()
+    metadata = open_metadata_store(settings.store_url)
+    registry = open_registry(settings.store_url)
+    try:
+        artifacts = open_artifact_store(settings.artifact_url, settings.artifact_options)
+        yield _Stores(settings, metadata, artifacts, registry)
+    finally:
+        registry.close()
+        metadata.close()
+
+
+@step(cache=False)
+def champion_model(name: str, alias: str = "champion") -> Model | None:
+    """The ``Model`` that ``alias`` of registered model ``name`` points at, or ``None``
+    when there is none yet (no such model, or no such alias): pass it to ``evaluate`` as
+    ``baseline``. Never cached, because the alias can move between runs.
+
+    >>> champion_model(name="flights")  # doctest: +SKIP
+    """
+    with _stores() as stores:
+        try:
+            version = stores.registry.get_by_alias(name, alias)
+        except (ModelNotFoundError, AliasNotFoundError):
+            print(f"no {alias} of model {name!r} yet: the gate applies absolute thresholds only")
+            return None
+        print(f"{alias}: {version.reference} (artifact {version.artifact_id[:12]})")
+        _track_tag(alias, version.reference)
+        model: Model = stores.load(stores.metadata.get_artifact(version.artifact_id))
+        return model
+
+
+@step(cache=False)
+def register(
+    model: Model,
+    blessing: Blessing,
+    name: str,
+    alias: str | None = "challenger",
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> RegisteredVersion:
+    """Register ``model`` as the next version of ``name`` if ``blessing`` passed, and
+    point ``alias`` (``None``: no alias) at it.
+
+    An unblessed model raises :class:`~ctloop.errors.GateFailedError` listing the failed
+    checks (the run fails; nothing is registered). The version's tags record the blessing
+    and evaluation artifacts and the run (``ctloop.blessing``, ``ctloop.evaluation``,
+    ``ctloop.registered_by_run``). A model artifact that is already the latest version is
+    not registered twice. Called outside a pipeline, the model is stored as a new artifact.
+
+    >>> register(model, blessing, name="flights")  # doctest: +SKIP
+    """
+    if not blessing.passed:
+        try:
+            blessing.raise_for_failure()
+        except GateFailedError as exc:
+            raise GateFailedError(f"model {name!r} was not registered: {exc}", blessing) from None
+    with _stores() as stores:
+        found = _gated_artifacts(stores, blessing) if current_execution() else {}
+        artifact_id = found.get("model") or _store_model(stores, model)
+        version_tags = {**_provenance(found), **dict(tags or {})}
+        version = _latest_or_new(stores.registry, name, artifact_id, description, version_tags)
+        if alias:
+            stores.registry.set_alias(name, alias, version.version, reason="blessed by the gate")
+    print(f"registered {version.reference}" + (f" as {alias}" if alias else ""))
+    _track_tag("registered", version.reference)
+    return RegisteredVersion(name, version.version, artifact_id, alias, dict(version.tags))
+
+
+@step(cache=False)
+def promote(version: RegisteredVersion, alias: str = "champion", reason: str = "") -> str:
+    """Point ``alias`` of the model at ``version`` (recorded in the alias history, so
+    ``ctloop models rollback`` undoes it); returns the reference ``NAME@VERSION``.
+
+    >>> promote(register(model, blessing, name="flights"), reason="AUC 0.91 > 0.89")  # doctest: +SKIP
+    """
+    why = reason or f"{version.reference} passed the gate"
+    with _stores() as stores:
+        stores.registry.set_alias(version.model, alias, version.version, reason=why)
+    print(f"{alias}: {version.reference}")
+    _track_tag(f"promoted_{alias}", version.reference)
+    return version.reference
+
+
+def _gated_artifacts(stores: _Stores, blessing: Blessing) -> dict[str, str]:
+    """Artifact ids (``model``, ``evaluation``, ``blessing``) of the gate step of this run
+    whose output is ``blessing``."""
+    ids = current_execution()
+    assert ids is not None
+    for execution in stores.metadata.list_executions(ids[0]):
+        if execution.status not in ("succeeded", "cached"):
+            continue
+        events = stores.metadata.events_of_execution(execution.id)
+        outputs = [e for e in events if e.kind == "output"]
+        for event in outputs:
+            record = stores.metadata.get_artifact(event.artifact_id)
+            if record.properties.get("record_type") != "Blessing":
+                continue
+            if stores.load(record) == blessing:
+                found = {e.name: e.artifact_id for e in events if e.kind == "input"}
+                return {**found, "blessing": record.id}
+    raise RegistryError(
+        "register could not find the gate step that produced its blessing in this run; "
+        "pass the output of ctloop.components.gate as `blessing`"
+    )
+
+
+def _store_model(stores: _Stores, model: Model) -> str:
+    from ctloop.artifacts import save_value
+
+    record = save_value(model, stores.artifacts, staging_root=stores.settings.home / "tmp")
+    stores.metadata.put_artifacts([record])
+    return record.id
+
+
+def _provenance(found: dict[str, str]) -> dict[str, str]:
+    tags = {}
+    if "blessing" in found:
+        tags[BLESSING_TAG] = found["blessing"]
+    if "evaluation" in found:
+        tags[EVALUATION_TAG] = found["evaluation"]
+    ids = current_execution()
+    if ids is not None:
+        tags[RUN_TAG] = ids[0]
+    return tags
+
+
+def _latest_or_new(
+    registry: ModelRegistry, name: str, artifact_id: str, description: str, tags: dict[str, str]
+) -> Any:
+    with suppress(ModelNotFoundError):
+        versions = registry.list_versions(name)
+        if versions and versions[-1].artifact_id == artifact_id:
+            return versions[-1]
+    return registry.register_version(name, artifact_id, description=description, tags=tags)
+
+
+def _track_tag(key: str, value: str) -> None:
+    # called as a plain function, outside a run, there is nothing to record
+    with suppress(CtloopError):
+        set_tag(key, value)

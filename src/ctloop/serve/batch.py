@@ -1,0 +1,478 @@
+"""Batch prediction: score a Parquet or CSV file of any size, chunk by chunk.
+
+Rows stream from the input (``pyarrow.dataset`` for Parquet files and folders,
+``pyarrow.csv.open_csv`` for CSV) in chunks of at most ``chunk_rows``, so memory stays
+bounded whatever the file's size. Each chunk is converted to the model's signature,
+scored with :meth:`Model.predict_frame` (ONNX Runtime when the model is compiled) and
+appended to the output with its id column, the ``keep`` columns, ``prediction`` and
+``model_version``. The output appears only when every row is scored: it is written to a
+temporary file next to it and renamed, so a bad row leaves no half-written file.
+
+>>> result = predict_file(model, "flights.parquet", "preds.parquet",
+...                       id_column="flight_id", model_version="flights@3")  # doctest: +SKIP
+>>> result.rows, round(result.rows_per_s)  # doctest: +SKIP
+(327346, 1450000)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import BatchPredictionError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from ctloop.artifacts.model import ColumnSpec, Model
+
+__all__ = ["BatchResult", "BatchSource", "predict_file"]
+
+PREDICTION = "prediction"
+MODEL_VERSION = "model_version"
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch prediction wrote: the output file, rows and chunks, the runtime used
+    (``onnx`` or ``native``), how many chunks fell back from ONNX, and seconds taken."""
+
+    output: Path
+    rows: int
+    chunks: int
+    seconds: float
+    runtime: str
+    fallbacks: int = 0
+    model_version: str | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        """Throughput of the whole run."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "output": str(self.output),
+            "rows": self.rows,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 4),
+            "rows_per_s": round(self.rows_per_s, 1),
+            "runtime": self.runtime,
+            "fallbacks": self.fallbacks,
+            "model_version": self.model_version,
+        }
+
+
+class BatchSource:
+    """The chunks of a Parquet file or folder, or of a CSV file, restricted to
+    ``columns``; ``total_rows`` is known for Parquet (from its footer), not for CSV."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        columns: Sequence[str],
+        *,
+        chunk_rows: int = 100_000,
+        column_types: dict[str, Any] | None = None,
+    ) -> None:
+        if chunk_rows < 1:
+            raise BatchPredictionError(f"chunk_rows must be at least 1, not {chunk_rows}")
+        self.path = Path(path)
+        if not self.path.exists():
+            raise BatchPredictionError(
+                f"input {self.path} does not exist; pass a Parquet or CSV file"
+            )
+        self.columns = list(dict.fromkeys(columns))
+        self.chunk_rows = chunk_rows
+        self.is_csv = self.path.is_file() and self.path.name.lower().endswith(_CSV_SUFFIXES)
+        self._column_types = column_types or {}
+        self.names, self.total_rows = self._inspect()
+        missing = [c for c in self.columns if c not in self.names]
+        if missing:
+            raise BatchPredictionError(
+                f"input {self.path} has no column {', '.join(repr(m) for m in missing)}, "
+                f"which batch prediction reads; its columns are {', '.join(self.names)}"
+            )
+
+    def _inspect(self) -> tuple[list[str], int | None]:
+        try:
+            if self.is_csv:
+                return list(self._csv_reader().schema.names), None
+            dataset = self._dataset()
+            return list(dataset.schema.names), int(dataset.count_rows())
+        except BatchPredictionError:
+            raise
+        except Exception as exc:
+            kind = "CSV" if self.is_csv else "Parquet"
+            raise BatchPredictionError(
+                f"input {self.path} could not be read as {kind}: {exc}; pass a Parquet "
+                "file or folder, or a .csv file"
+            ) from exc
+
+    def _dataset(self) -> Any:
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.path, format="parquet")
+
+    def _csv_reader(self) -> Any:
+        from pyarrow import csv
+
+        types = {k: v for k, v in self._column_types.items() if k in self.columns}
+        return csv.open_csv(
+            self.path,
+            read_options=csv.ReadOptions(block_size=_csv_block_size(self.chunk_rows)),
+            convert_options=csv.ConvertOptions(column_types=types),
+        )
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The chunks, in file order, with only ``columns``."""
+        if not self.is_csv:
+            dataset = self._dataset()
+            yield from dataset.to_batches(columns=self.columns, batch_size=self.chunk_rows)
+            return
+        for batch in _csv_batches(self._csv_reader(), self.path):
+            for start in range(0, batch.num_rows, self.chunk_rows):
+                yield batch.slice(start, self.chunk_rows).select(self.columns)
+
+
+def _csv_batches(reader: Any, path: Path) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise BatchPredictionError(
+                f"{path}: {_name_csv_column(str(exc), reader.schema.names)} (in the CSV "
+                f"block after row {rows}); fix the value or the column's type"
+            ) from exc
+        rows += batch.num_rows
+        yield batch
+
+
+def _name_csv_column(message: str, names: list[str]) -> str:
+    import re
+
+    found = re.search(r"column #(\d+)", message)
+    if found and int(found.group(1)) < len(names):
+        return f"column {names[int(found.group(1))]!r}: {message}"
+    return message
+
+
+def _csv_block_size(chunk_rows: int) -> int:
+    """About 64 bytes a row, at least 1 MiB, at most 64 MiB per CSV block."""
+    return max(1 << 20, min(64 << 20, chunk_rows * 64))
+
+
+def predict_file(
+    model: Model,
+    input: Path | str,
+    output: Path | str,
+    *,
+    id_column: str | None = None,
+    keep: Sequence[str] = (),
+    chunk_rows: int = 100_000,
+    model_version: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Score every row of ``input`` (Parquet file or folder, or CSV) with ``model`` and
+    write ``output`` (Parquet, or CSV when it ends in ``.csv``): the ``id_column`` and
+    ``keep`` columns as they were, then ``prediction`` and ``model_version``.
+
+    ``progress`` is called with the number of rows of each chunk done. A missing column
+    or a value of the wrong type raises :class:`~ctloop.errors.BatchPredictionError`
+    naming the column, chunk and row, and leaves no output file.
+
+    >>> predict_file(model, "in.parquet", "out.parquet", id_column="id").rows  # doctest: +SKIP
+    1000
+    """
+    passthrough = [c for c in dict.fromkeys([*([id_column] if id_column else []), *keep])]
+    _check_passthrough(passthrough, model)
+    source = open_source(model, input, passthrough, chunk_rows=chunk_rows)
+    started = time.perf_counter()
+    fallbacks_before = model.compiled_fallbacks
+    with _AtomicWriter(Path(output)) as writer:
+        rows = chunks = 0
+        for batch in source.batches():
+            table = score_batch(model, batch, passthrough, model_version, chunks, rows, source.path)
+            writer.write(table)
+            rows += batch.num_rows
+            chunks += 1
+            if progress is not None:
+                progress(batch.num_rows)
+    return BatchResult(
+        output=Path(output),
+        rows=rows,
+        chunks=chunks,
+        seconds=time.perf_counter() - started,
+        runtime=model.runtime,
+        fallbacks=model.compiled_fallbacks - fallbacks_before,
+        model_version=model_version,
+    )
+
+
+def open_source(
+    model: Model, input: Path | str, passthrough: Sequence[str], *, chunk_rows: int = 100_000
+) -> BatchSource:
+    """The chunks of ``input`` with the model's columns and ``passthrough`` columns (CSV
+    columns are read with the types the model's signature declares)."""
+    columns = [*model.signature.input_names, *passthrough]
+    return BatchSource(input, columns, chunk_rows=chunk_rows, column_types=_csv_types(model))
+
+
+def score_batch(
+    model: Model,
+    batch: pa.RecordBatch,
+    passthrough: Sequence[str],
+    model_version: str | None,
+    chunk: int = 0,
+    first_row: int = 0,
+    source: Path | str = "input",
+) -> pa.Table:
+    """One chunk's output table: ``passthrough`` columns, ``prediction``, ``model_version``."""
+    import pyarrow as pa
+
+    where = _Where(str(source), chunk, first_row)
+    frame = to_model_frame(model, batch, where)
+    try:
+        predictions = model.predict_frame(frame)
+    except Exception as exc:
+        raise BatchPredictionError(
+            f"the model failed on {where.rows(batch.num_rows)}: {exc!r}"
+        ) from exc
+    arrays = [batch.column(name) for name in passthrough]
+    arrays.append(_prediction_array(predictions))
+    names = [*passthrough, PREDICTION]
+    if model_version is not None:
+        arrays.append(_constant(model_version, batch.num_rows))
+        names.append(MODEL_VERSION)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+@dataclass(frozen=True)
+class _Where:
+    source: str
+    chunk: int
+    first_row: int
+
+    def rows(self, count: int) -> str:
+        last = self.first_row + max(count - 1, 0)
+        return f"chunk {self.chunk} (rows {self.first_row}-{last}) of {self.source}"
+
+    def row(self, position: int) -> str:
+        return f"row {self.first_row + position} (chunk {self.chunk}) of {self.source}"
+
+
+def to_model_frame(model: Model, batch: pa.RecordBatch, where: Any = None) -> pd.DataFrame:
+    """The chunk's model columns as the DataFrame :meth:`Model.prepare` would give,
+    converted from Arrow column by column (no per-value Python checks)."""
+    import pandas as pd
+
+    where = where or _Where("input", 0, 0)
+    columns = {
+        spec.name: _convert(batch.column(spec.name), spec, where) for spec in model.signature.inputs
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def _convert(array: pa.Array, spec: ColumnSpec, where: _Where) -> Any:
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        array, kind = array.cast(kind.value_type), kind.value_type
+    if spec.type in ("integer", "float") and _is_number(kind):
+        return _numeric(array, spec, where)
+    if spec.type == "boolean" and pa.types.is_boolean(kind):
+        return _boolean(array)
+    if spec.type in ("string", "category") and _is_text(kind):
+        return _category(array, spec) if spec.type == "category" else _text(array)
+    if spec.type == "datetime" and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+        return array.to_pandas()
+    if pa.types.is_null(kind):
+        return _all_missing(array, spec)
+    raise _wrong_type(array, spec, where)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _numeric(array: pa.Array, spec: ColumnSpec, where: _Where) -> np.ndarray:
+    import numpy as np
+
+    values = array.to_numpy(zero_copy_only=False)
+    values = values.astype(np.float64) if values.dtype.kind not in "if" else values
+    if spec.type == "float":
+        return values.astype(np.float64, copy=False)
+    if values.dtype.kind == "f":
+        fractional = ~np.isnan(values) & (values % 1 != 0)
+        if fractional.any():
+            position = int(fractional.nonzero()[0][0])
+            raise BatchPredictionError(
+                f"column {spec.name!r} expects integer values but {where.row(position)} "
+                f"has {values[position]!r}; round it or retrain with a float column"
+            )
+        return values.astype(np.int64) if not np.isnan(values).any() else values
+    return values.astype(np.int64, copy=False)
+
+
+def _boolean(array: pa.Array) -> Any:
+    import pandas as pd
+
+    if array.null_count:
+        return pd.array(array.to_pylist(), dtype="boolean")
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _text(array: pa.Array) -> np.ndarray:
+
+    values: np.ndarray = array.to_numpy(zero_copy_only=False)
+    return values.astype(object, copy=False)
+
+
+def _category(array: pa.Array, spec: ColumnSpec) -> Any:
+    """Codes against the training categories (unseen values and nulls become missing),
+    mapped once per distinct value rather than per row."""
+    import numpy as np
+    import pandas as pd
+
+    if spec.categories is None:
+        return pd.Categorical(_text(array))
+    encoded = array.dictionary_encode()
+    categories = pd.Index(list(spec.categories))
+    lookup = categories.get_indexer(encoded.dictionary.to_numpy(zero_copy_only=False))
+    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    codes = np.where(indices >= 0, lookup[np.maximum(indices, 0)] if len(lookup) else -1, -1)
+    dtype = pd.CategoricalDtype(categories)
+    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=dtype)
+
+
+def _all_missing(array: pa.Array, spec: ColumnSpec) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if spec.type in ("integer", "float"):
+        return np.full(len(array), np.nan)
+    if spec.type == "category":
+        return pd.Categorical([None] * len(array), categories=list(spec.categories or ()))
+    return np.full(len(array), None, dtype=object)
+
+
+def _wrong_type(array: pa.Array, spec: ColumnSpec, where: _Where) -> BatchPredictionError:
+    valid = array.is_valid().to_numpy(zero_copy_only=False).nonzero()[0]
+    position = int(valid[0]) if len(valid) else 0
+    value = array[position].as_py() if len(array) else None
+    return BatchPredictionError(
+        f"column {spec.name!r} is {array.type} in the input, but the model reads "
+        f"{spec.type} values: {where.row(position)} has {value!r}; convert the column "
+        "or score with a model trained on this type"
+    )
+
+
+def _prediction_array(predictions: np.ndarray) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.asarray(predictions)
+    if values.ndim == 2:
+        flat = pa.array(values.reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    return pa.array(values)
+
+
+def _constant(value: str, rows: int) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value]))
+
+
+def _check_passthrough(passthrough: Sequence[str], model: Model) -> None:
+    clash = [c for c in passthrough if c in (PREDICTION, MODEL_VERSION)]
+    if clash:
+        raise BatchPredictionError(
+            f"column {clash[0]!r} cannot be kept: the output writes its own {clash[0]!r}; "
+            "rename it in the input"
+        )
+
+
+def _csv_types(model: Model) -> dict[str, Any]:
+    import pyarrow as pa
+
+    types = {
+        "integer": pa.int64(),
+        "float": pa.float64(),
+        "boolean": pa.bool_(),
+        "string": pa.string(),
+        "category": pa.string(),
+    }
+    return {s.name: types[s.type] for s in model.signature.inputs if s.type in types}
+
+
+class _AtomicWriter:
+    """Parquet (or CSV) written to a temporary file beside ``path`` and renamed into
+    place on success; removed on any error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.csv = path.name.lower().endswith(".csv")
+        self.temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._writer: Any = None
+
+    def __enter__(self) -> _AtomicWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = self._open(table.schema)
+        self._writer.write_table(table) if not self.csv else self._writer.write(table)
+
+    def _open(self, schema: pa.Schema) -> Any:
+        if self.csv:
+            from pyarrow import csv
+
+            return csv.CSVWriter(str(self.temporary), schema)
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(str(self.temporary), schema)
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        try:
+            if self._writer is None and kind is None:
+                self._write_empty()
+            if self._writer is not None:
+                self._writer.close()
+            if kind is None:
+                os.replace(self.temporary, self.path)
+        finally:
+            self.temporary.unlink(missing_ok=True)
+
+    def _write_empty(self) -> None:
+        import pyarrow as pa
+
+        self.write(pa.table({PREDICTION: pa.array([], type=pa.float64())}))

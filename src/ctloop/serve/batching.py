@@ -1,0 +1,173 @@
+"""Adaptive micro-batching: concurrent small requests predicted as one frame.
+
+Each request is validated on its own first (a bad one fails alone); the batcher then
+concatenates the prepared frames that arrive together, calls ``predict_frame`` once per
+model version in a worker thread, and hands each request its own slice of the result.
+It waits for more requests (up to ``max_wait_ms``) only while other requests are in
+flight, so a lone request is never delayed.
+
+>>> import asyncio, numpy as np, pandas as pd
+>>> async def demo():
+...     batcher = MicroBatcher(max_batch_size=8, max_wait_ms=2)
+...     double = lambda frame: frame["x"].to_numpy() * 2
+...     out = await asyncio.gather(*(batcher.predict(double, pd.DataFrame({"x": [i]}))
+...                                  for i in range(3)))
+...     await batcher.close()
+...     return [o.tolist() for o in out]
+>>> asyncio.run(demo())
+[[0], [2], [4]]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["MicroBatcher", "PredictFn", "predict_in_thread"]
+
+PredictFn = Callable[["pd.DataFrame"], "np.ndarray"]
+"""A model version's ``predict_frame``."""
+
+
+async def predict_in_thread(
+    predict: PredictFn, frame: pd.DataFrame, executor: Executor | None = None
+) -> np.ndarray:
+    """``predict(frame)`` in a worker thread, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(executor, predict, frame)
+
+
+@dataclass
+class _Pending:
+    predict: PredictFn
+    frame: pd.DataFrame
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class MicroBatcher:
+    """Collects concurrent :meth:`predict` calls into batches of at most
+    ``max_batch_size`` rows; ``on_batch(rows)`` is told the size of each batch."""
+
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 2.0,
+        executor: Executor | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.max_batch_size = max(1, max_batch_size)
+        self.max_wait_s = max(0.0, max_wait_ms) / 1000
+        self.executor = executor
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._in_flight = 0
+
+    async def predict(self, predict: PredictFn, frame: pd.DataFrame) -> np.ndarray:
+        """The predictions for ``frame`` (already prepared), possibly batched."""
+        if len(frame) >= self.max_batch_size:
+            self._report(len(frame))
+            return await predict_in_thread(predict, frame, self.executor)
+        queue = self._start()
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._in_flight += 1
+        try:
+            queue.put_nowait(_Pending(predict, frame, future))
+            return await future
+        finally:
+            self._in_flight -= 1
+
+    def _start(self) -> asyncio.Queue[_Pending]:
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.get_running_loop().create_task(self._run(self._queue))
+        return self._queue
+
+    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
+        while True:
+            batch = await self._collect(queue)
+            groups: dict[int, list[_Pending]] = {}
+            for item in batch:
+                groups.setdefault(_owner(item.predict), []).append(item)
+            await asyncio.gather(*(self._predict_group(g) for g in groups.values()))
+
+    async def _collect(self, queue: asyncio.Queue[_Pending]) -> list[_Pending]:
+        batch = [await queue.get()]
+        rows = len(batch[0].frame)
+        deadline = time.monotonic() + self.max_wait_s
+        while rows < self.max_batch_size:
+            if queue.empty():
+                remaining = deadline - time.monotonic()
+                if self._in_flight <= len(batch) or remaining <= 0:
+                    break  # nobody else is waiting: do not delay this batch
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item = queue.get_nowait()
+            batch.append(item)
+            rows += len(item.frame)
+        return batch
+
+    async def _predict_group(self, group: list[_Pending]) -> None:
+        live = [p for p in group if not p.future.done()]
+        if not live:
+            return
+        try:
+            frame = _concat([p.frame for p in live])
+            self._report(len(frame))
+            result = await predict_in_thread(live[0].predict, frame, self.executor)
+            _split(result, live)
+        except Exception as exc:  # the model failed: every request of the batch sees it
+            for p in live:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+
+    def _report(self, rows: int) -> None:
+        if self.on_batch is not None:
+            self.on_batch(rows)
+
+    async def close(self) -> None:
+        """Stop the worker; pending requests get ``CancelledError``."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+
+def _owner(predict: PredictFn) -> int:
+    # bound methods are new objects on each access: group by the model they belong to
+    return id(getattr(predict, "__self__", predict))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True)
+    for name, dtype in frames[0].dtypes.items():
+        # categories seen in training are the same in every frame; concat keeps them
+        if isinstance(dtype, pd.CategoricalDtype) and frame[name].dtype != dtype:
+            frame[name] = frame[name].astype("category")
+    return frame
+
+
+def _split(result: Any, items: list[_Pending]) -> None:
+    start = 0
+    for item in items:
+        end = start + len(item.frame)
+        if not item.future.done():
+            item.future.set_result(result[start:end])
+        start = end

@@ -1,0 +1,190 @@
+"""The prediction core every protocol shares: route, validate, predict, log, mirror.
+
+A request is routed by the :class:`~ctloop.serve.pool.ModelPool` (primary or canary),
+checked against that version's signature on its own (a bad request fails alone, with a
+:class:`~ctloop.errors.SignatureError` naming the column), predicted off the event loop
+(micro-batched with concurrent requests when batching is on), logged without waiting,
+and mirrored to the shadow version after the answer.
+
+A canary that fails (raises, or rejects input the primary accepts) counts against its
+rollback policy and the request is answered by the primary, so clients do not see the
+canary's failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import ServingError, SignatureError
+from ctloop.serve.batching import MicroBatcher, predict_in_thread
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ctloop.artifacts.model import Model
+    from ctloop.serve.metrics import ServingMetrics
+    from ctloop.serve.pool import LoadedVersion, ModelPool, Route
+    from ctloop.serve.protocols import PredictionRequest
+
+__all__ = ["ModelFailedError", "Prediction", "PredictionService"]
+
+log = logging.getLogger(__name__)
+
+_INLINE_ROWS = 64
+"""Requests up to this many rows are validated on the event loop (cheaper than a thread hop)."""
+
+
+class ModelFailedError(ServingError):
+    """The model raised while predicting valid input (a server-side failure, HTTP 500)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A request's answer: its ``predictions``, the ``version`` that made them, the ids of
+    its rows, and ``follow_up`` (the shadow call, to run after the answer is sent)."""
+
+    predictions: np.ndarray
+    version: int
+    request_id: str
+    row_ids: list[str]
+    follow_up: Callable[[], Awaitable[None]] | None = None
+
+
+class PredictionService:
+    """Answers prediction requests for the model a pool serves.
+
+    ``logger`` is a :class:`~ctloop.serve.prediction_log.PredictionLogger` or ``None``;
+    ``batcher`` a :class:`~ctloop.serve.batching.MicroBatcher` or ``None`` (no batching).
+    """
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        metrics: ServingMetrics,
+        *,
+        executor: Executor | None = None,
+        batcher: MicroBatcher | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.pool = pool
+        self.metrics = metrics
+        self.executor = executor
+        self.batcher = batcher
+        self.logger = logger
+
+    async def predict(self, request: PredictionRequest, request_id: str) -> Prediction:
+        """Predict one request; raises ``SignatureError`` for bad input and
+        :class:`ModelFailedError` when the serving version fails."""
+        route = self.pool.route(request.key)
+        target = route.target
+        answered = await self._try_canary(route, request.data) if route.arm == "canary" else None
+        if answered is None:
+            target = route.primary
+            frame = await self._prepare(target.model, request.data)
+            predictions = await self._call(target, frame)
+        else:
+            frame, predictions = answered
+        row_ids = _row_ids(request_id, len(frame))
+        now = time.time()
+        self._log(target.version, row_ids, frame, predictions, now)
+        follow_up = None
+        if route.shadow is not None:
+            follow_up = self._mirror_later(route.shadow, request.data, row_ids, now)
+        return Prediction(predictions, target.version, request_id, row_ids, follow_up)
+
+    async def _try_canary(self, route: Route, data: Any) -> tuple[pd.DataFrame, np.ndarray] | None:
+        try:
+            frame = await self._prepare(route.target.model, data)
+        except SignatureError:
+            return None  # the primary decides whether the input is bad
+        start = time.perf_counter()
+        try:
+            predictions = await self._call(route.target, frame)
+        except ModelFailedError:
+            self._judge(route, ok=False, start=start)
+            return None
+        self._judge(route, ok=True, start=start)
+        return frame, predictions
+
+    def _judge(self, route: Route, *, ok: bool, start: float) -> None:
+        latency_ms = (time.perf_counter() - start) * 1000
+        if self.pool.record(route, ok=ok, latency_ms=latency_ms) is not None:
+            self.metrics.rollbacks.inc()
+
+    async def _prepare(self, model: Model, data: Any) -> pd.DataFrame:
+        if _row_count(data) <= _INLINE_ROWS:
+            return model.prepare(data)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, model.prepare, data)
+
+    async def _call(self, target: LoadedVersion, frame: pd.DataFrame) -> np.ndarray:
+        try:
+            if self.batcher is not None:
+                predictions = await self.batcher.predict(target.model.predict_frame, frame)
+            else:
+                self.metrics.batch_size.observe(len(frame))
+                predictions = await predict_in_thread(
+                    target.model.predict_frame, frame, self.executor
+                )
+        except Exception as exc:  # the model's own failure, not the client's
+            self.metrics.errors.labels("model", str(target.version)).inc()
+            raise ModelFailedError(
+                f"model version {target.version} failed to predict {len(frame)} row(s): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.metrics.rows.labels(str(target.version)).inc(len(frame))
+        return predictions
+
+    def _log(
+        self, version: int, row_ids: list[str], frame: pd.DataFrame, predictions: Any, now: float
+    ) -> None:
+        if self.logger is None:
+            return
+        try:
+            self.logger.log(version, self.pool.deployment, row_ids, frame, predictions, now)
+        except Exception:  # logging must never fail a request
+            log.exception("could not queue predictions for logging")
+
+    def _mirror_later(
+        self, shadow: LoadedVersion, data: Any, row_ids: list[str], now: float
+    ) -> Callable[[], Awaitable[None]]:
+        async def mirror() -> None:
+            version = str(shadow.version)
+            try:
+                loop = asyncio.get_running_loop()
+                frame = await loop.run_in_executor(self.executor, shadow.model.prepare, data)
+                predictions = await predict_in_thread(
+                    shadow.model.predict_frame, frame, self.executor
+                )
+            except Exception as exc:  # a shadow's failure is recorded, never returned
+                log.warning("shadow version %s failed: %s", version, exc)
+                self.metrics.shadow.labels(version, "error").inc()
+                return
+            self.metrics.shadow.labels(version, "ok").inc()
+            self._log(shadow.version, row_ids, frame, predictions, now)
+
+        return mirror
+
+
+def _row_ids(request_id: str, rows: int) -> list[str]:
+    """The ids of a request's rows in the prediction log: the request id for a one-row
+    request, ``<request id>-<row>`` for each row of a larger one."""
+    if rows == 1:
+        return [request_id]
+    return [f"{request_id}-{i}" for i in range(rows)]
+
+
+def _row_count(data: Any) -> int:
+    if isinstance(data, list):
+        return len(data)
+    if isinstance(data, dict):
+        first: Any = next(iter(data.values()), [])
+        return len(first) if isinstance(first, list) else 1
+    return len(data) if hasattr(data, "__len__") else _INLINE_ROWS + 1

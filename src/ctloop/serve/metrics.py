@@ -1,0 +1,105 @@
+"""Prometheus metrics of one prediction server (its own registry, so that several apps in
+one process, as in tests, do not share counters).
+
+>>> m = ServingMetrics()
+>>> m.observe_request("native", 200, "3", 0.004)
+>>> b"ctloop_requests_total" in m.render()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServingMetrics:
+    """The counters and histograms ``/metrics`` shows."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "ctloop_requests",
+            "Prediction requests answered, by protocol, HTTP status and model version.",
+            ["protocol", "status", "model_version"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "ctloop_request_latency_seconds",
+            "Time to answer a prediction request.",
+            ["protocol", "model_version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "ctloop_batch_size_rows",
+            "Rows per call of the model (after micro-batching).",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "ctloop_prediction_errors",
+            "Requests that failed, by kind (client: a 4xx answer; model: the model raised).",
+            ["kind", "model_version"],
+            registry=r,
+        )
+        self.rows = Counter(
+            "ctloop_predicted_rows",
+            "Rows predicted, by model version.",
+            ["model_version"],
+            registry=r,
+        )
+        self.shadow = Counter(
+            "ctloop_shadow_requests",
+            "Requests mirrored to the shadow version, by outcome.",
+            ["model_version", "outcome"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            "ctloop_canary_rollbacks", "Canaries rolled back automatically.", registry=r
+        )
+        self.log_errors = Gauge(
+            "ctloop_prediction_log_errors",
+            "Prediction-log batches that could not be written.",
+            registry=r,
+        )
+        self.log_dropped = Gauge(
+            "ctloop_prediction_log_dropped_rows",
+            "Prediction-log rows dropped (full queue or failed writes).",
+            registry=r,
+        )
+        self.serving = Gauge(
+            "ctloop_model_version_info",
+            "1 for each model version serving, by role (primary, canary, shadow).",
+            ["model", "role", "model_version"],
+            registry=r,
+        )
+
+    def observe_request(self, protocol: str, status: int, version: str, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        self.requests.labels(protocol, str(status), version).inc()
+        self.latency.labels(protocol, version).observe(seconds)
+
+    def watch_log(self, errors: Callable[[], float], dropped: Callable[[], float]) -> None:
+        """Read the prediction logger's counters at each scrape."""
+        self.log_errors.set_function(errors)
+        self.log_dropped.set_function(dropped)
+
+    def set_serving(self, model: str, roles: dict[str, int | None]) -> None:
+        """Show which versions serve in which role."""
+        self.serving.clear()
+        for role, version in roles.items():
+            if version is not None:
+                self.serving.labels(model, role, str(version)).set(1)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

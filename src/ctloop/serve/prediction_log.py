@@ -1,0 +1,246 @@
+"""Logging served predictions as Parquet batches, and reading them back by time window.
+
+:class:`PredictionLogger` queues each request's rows in memory and writes them from a
+background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
+``prediction_logs`` row naming it. A batch holds the columns ``request_id``,
+``timestamp`` (UTC), ``model_version``, ``deployment``, every feature column, and
+``prediction``. Logging never blocks a request and never raises: a full queue drops rows
+(counted in ``dropped``), a failing store is counted in ``errors``.
+
+>>> logger = PredictionLogger(store_url, artifact_url, "flights")  # doctest: +SKIP
+>>> logger.log(3, "flights", ["r1"], frame, np.array([0.82]), time.time())  # doctest: +SKIP
+>>> logger.close()  # doctest: +SKIP
+>>> read_predictions(store_url, artifact_url, "flights").prediction.tolist()  # doctest: +SKIP
+[0.82]
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import ServingError
+from ctloop.serve.batch_log import BatchLogger
+from ctloop.store.operations import When, add_prediction_log, prediction_logs, to_utc
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ctloop.store import ArtifactStore
+    from ctloop.store.operations_records import LogBatchRecord
+
+__all__ = ["BASE_COLUMNS", "PredictionLogger", "read_predictions"]
+
+#: the columns every prediction batch has besides the features and ``prediction``
+BASE_COLUMNS = ("request_id", "timestamp", "model_version", "deployment")
+
+
+@dataclass(frozen=True)
+class _Logged:
+    version: int
+    deployment: str | None
+    request_ids: list[str]
+    frame: pd.DataFrame
+    predictions: np.ndarray
+    timestamp: float
+
+
+class ArtifactWriter:
+    """Stores DataFrames as ``Dataset`` artifacts in the project's stores, opened on
+    first use (so that a bad URL is a write error, not a constructor error)."""
+
+    def __init__(
+        self, store_url: str, artifact_url: str, artifact_options: dict[str, Any] | None
+    ) -> None:
+        self.store_url = store_url
+        self.artifact_url = artifact_url
+        self.artifact_options = artifact_options
+        self._staging = Path(tempfile.mkdtemp(prefix="ctloop-log-"))
+        self._artifacts: ArtifactStore | None = None
+
+    def save(self, frame: pd.DataFrame) -> str:
+        """Store ``frame``; returns the registered artifact's id."""
+        from ctloop.artifacts import save_value
+        from ctloop.store import open_artifact_store, open_metadata_store
+
+        if self._artifacts is None:
+            self._artifacts = open_artifact_store(self.artifact_url, self.artifact_options)
+        record = save_value(frame, self._artifacts, staging_root=self._staging)
+        open_metadata_store(self.store_url).put_artifacts([record])
+        return record.id
+
+    def cleanup(self) -> None:
+        """Remove the staging folder."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+
+class PredictionLogger(BatchLogger):
+    """Log served predictions of ``model`` in batches, from a background thread.
+
+    A batch is written when ``flush_rows`` rows wait or ``flush_seconds`` have passed;
+    at most ``max_queue_rows`` rows wait in memory (more are dropped and counted);
+    a failing write is retried ``max_attempts`` times, then its rows are dropped.
+
+    >>> with PredictionLogger(store_url, artifact_url, "flights") as logger:  # doctest: +SKIP
+    ...     logger.log(3, "flights", ["r1", "r2"], frame, predictions, time.time())
+    >>> logger.logged_rows, logger.dropped, logger.errors  # doctest: +SKIP
+    (2, 0, 0)
+    """
+
+    def __init__(
+        self,
+        store_url: str,
+        artifact_url: str,
+        model: str,
+        *,
+        flush_rows: int = 1000,
+        flush_seconds: float = 5.0,
+        max_queue_rows: int = 100_000,
+        max_attempts: int = 3,
+        retry_seconds: float = 0.5,
+        artifact_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self._writer = ArtifactWriter(store_url, artifact_url, artifact_options)
+        super().__init__(
+            flush_rows=flush_rows,
+            flush_seconds=flush_seconds,
+            max_queue_rows=max_queue_rows,
+            max_attempts=max_attempts,
+            retry_seconds=retry_seconds,
+            thread_name=f"ctloop-prediction-log-{model}",
+        )
+
+    def log(
+        self,
+        version: int,
+        deployment: str | None,
+        request_ids: list[str],
+        frame: pd.DataFrame,
+        predictions: np.ndarray,
+        timestamp: float,
+    ) -> None:
+        """Queue one request's rows: ``frame`` (the model's input, one row per id, not
+        to be changed afterwards) and its ``predictions``, stamped ``timestamp``
+        (seconds since the epoch). Never blocks and never raises for the store; inputs
+        of different lengths (a caller's bug) raise :class:`~ctloop.errors.ServingError`."""
+        rows = len(request_ids)
+        if len(frame) != rows or len(predictions) != rows:
+            raise ServingError(
+                f"prediction log of model {self.model!r} got {rows} request ids, "
+                f"{len(frame)} input rows and {len(predictions)} predictions; "
+                "pass one of each per request"
+            )
+        item = _Logged(version, deployment, request_ids, frame, predictions, timestamp)
+        self.append(item, rows=rows)
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Write everything queued, stop the thread, remove the staging folder."""
+        done = super().close(timeout)
+        if done:
+            self._writer.cleanup()
+        return done
+
+    def write(self, items: Sequence[Any]) -> None:
+        """Store the items as one batch per (model version, deployment)."""
+        groups: dict[tuple[int, str | None], list[_Logged]] = {}
+        for item in items:
+            groups.setdefault((item.version, item.deployment), []).append(item)
+        for (version, deployment), logged in groups.items():
+            self._write_group(version, deployment, logged)
+
+    def _write_group(self, version: int, deployment: str | None, logged: list[_Logged]) -> None:
+        import pandas as pd
+
+        frame = pd.concat([_rows(item) for item in logged], ignore_index=True)
+        artifact_id = self._writer.save(frame)
+        add_prediction_log(
+            self._writer.store_url,
+            model=self.model,
+            version=version,
+            deployment=deployment,
+            artifact_id=artifact_id,
+            rows=len(frame),
+            first_at=min(item.timestamp for item in logged),
+            last_at=max(item.timestamp for item in logged),
+        )
+
+
+def _rows(item: _Logged) -> pd.DataFrame:
+    import pandas as pd
+
+    count = len(item.request_ids)
+    stamp = pd.Timestamp(to_utc(item.timestamp))
+    base = pd.DataFrame(
+        {
+            "request_id": pd.array(item.request_ids, dtype="string"),
+            "timestamp": pd.Series([stamp] * count, dtype="datetime64[us, UTC]"),
+            "model_version": pd.array([item.version] * count, dtype="int64"),
+            "deployment": pd.array([item.deployment] * count, dtype="string"),
+        }
+    )
+    features = item.frame.reset_index(drop=True).drop(columns=list(BASE_COLUMNS), errors="ignore")
+    predictions = item.predictions
+    values = list(predictions) if predictions.ndim > 1 else predictions
+    return pd.concat([base, features], axis=1).assign(prediction=values)
+
+
+def read_predictions(
+    store_url: str,
+    artifact_url: str,
+    model: str,
+    start: When | None = None,
+    end: When | None = None,
+    version: int | None = None,
+    *,
+    artifact_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Logged predictions of ``model`` stamped within ``[start, end]`` (datetimes or
+    epoch seconds; open-ended when ``None``), of one ``version`` if given, oldest first.
+
+    >>> read_predictions(store_url, artifact_url, "flights", start=time.time() - 3600)  # doctest: +SKIP
+    """
+    batches = prediction_logs(store_url, model, start, end, version)
+    return read_batches(
+        store_url, artifact_url, batches, start, end, BASE_COLUMNS, artifact_options
+    )
+
+
+def read_batches(
+    store_url: str,
+    artifact_url: str,
+    batches: list[LogBatchRecord],
+    start: When | None,
+    end: When | None,
+    columns: Sequence[str],
+    artifact_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The rows of ``batches`` stamped within ``[start, end]``, in one frame (empty, with
+    ``columns``, when there are none)."""
+    import pandas as pd
+
+    from ctloop.artifacts import load_value
+    from ctloop.store import open_artifact_store, open_metadata_store
+
+    if not batches:
+        return pd.DataFrame(columns=list(columns))
+    metadata = open_metadata_store(store_url)
+    artifacts = open_artifact_store(artifact_url, artifact_options)
+    with tempfile.TemporaryDirectory(prefix="ctloop-read-") as cache:
+        records = metadata.list_artifacts([b.artifact_id for b in batches])
+        by_id = {r.id: r for r in records}
+        frames = [
+            load_value(by_id[b.artifact_id], artifacts, cache_dir=Path(cache)) for b in batches
+        ]
+    frame = pd.concat(frames, ignore_index=True)
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= frame["timestamp"] >= pd.Timestamp(to_utc(start))
+    if end is not None:
+        keep &= frame["timestamp"] <= pd.Timestamp(to_utc(end))
+    return frame[keep].sort_values("timestamp", kind="stable").reset_index(drop=True)

@@ -1,0 +1,315 @@
+"""The wire formats of the prediction server, parsed into one request and encoded back.
+
+Three protocols share one prediction core:
+
+- native ``POST /predict``: ``{"records": [{…}, …]}`` or ``{"columns": {"a": […]}}``,
+  optional ``"request_id"`` and ``"key"`` (the canary stickiness key);
+- MLflow ``POST /invocations``: ``dataframe_split``, ``dataframe_records``, ``instances``,
+  ``inputs`` or a ``text/csv`` body;
+- the Open Inference Protocol (KServe V2) ``POST /v2/models/{name}/infer``: one tensor per
+  column, answered with the tensor ``predictions``.
+
+>>> parse_native(b'{"records": [{"x": 1.5}], "request_id": "r1"}').request_id
+'r1'
+>>> parse_mlflow(b'{"dataframe_split": {"columns": ["x"], "data": [[1.5]]}}', "application/json").data
+{'x': [1.5]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ctloop.errors import PredictionRequestError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ctloop.artifacts.model.signature import Signature
+
+__all__ = [
+    "PredictionRequest",
+    "decode_json",
+    "encode_v2",
+    "parse_feedback",
+    "parse_mlflow",
+    "parse_native",
+    "parse_v2",
+    "predictions_list",
+    "v2_model_metadata",
+]
+
+V2_DATATYPES = {
+    "integer": "INT64",
+    "float": "FP64",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "category": "BYTES",
+    "datetime": "BYTES",
+}
+"""The KServe V2 tensor type of each signature column type."""
+
+_MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """One parsed request: ``data`` (records, a dict of columns, or a DataFrame for CSV),
+    the client's ``request_id`` and stickiness ``key`` (either may be ``None``)."""
+
+    data: Any
+    request_id: str | None = None
+    key: str | None = None
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON document in ``body``; :class:`PredictionRequestError` (400) otherwise."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PredictionRequestError(
+            f"the request body is not valid JSON ({exc}); send a JSON object", field="body"
+        ) from exc
+
+
+def _object(body: bytes, example: str) -> dict[str, Any]:
+    document = decode_json(body)
+    if not isinstance(document, dict):
+        raise PredictionRequestError(
+            f"the request body must be a JSON object, not {type(document).__name__}; "
+            f"send e.g. {example}",
+            field="body",
+        )
+    return document
+
+
+def _optional_text(document: Mapping[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
+    raise PredictionRequestError(
+        f"{name!r} must be a string, not {type(value).__name__}", field=name
+    )
+
+
+def parse_native(body: bytes) -> PredictionRequest:
+    """A native ``/predict`` body: ``records`` or ``columns``, ``request_id``, ``key``."""
+    document = _object(body, '{"records": [{"x": 1}]}')
+    unknown = set(document) - {"records", "columns", "request_id", "key"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise PredictionRequestError(
+            f"the request has unknown field {name!r}; send 'records' or 'columns', with "
+            "optional 'request_id' and 'key'",
+            field=name,
+        )
+    if ("records" in document) == ("columns" in document):
+        raise PredictionRequestError(
+            "the request needs exactly one of 'records' (a list of objects) or 'columns' "
+            "(an object of lists)",
+            field="records",
+        )
+    data = document["records"] if "records" in document else document["columns"]
+    _check_shape(data, "records" if "records" in document else "columns")
+    return PredictionRequest(
+        data, _optional_text(document, "request_id"), _optional_text(document, "key")
+    )
+
+
+def _check_shape(data: Any, name: str) -> None:
+    expected = list if name in ("records", "dataframe_records") else dict
+    if not isinstance(data, expected):
+        kind = "a list of objects" if expected is list else "an object of column lists"
+        raise PredictionRequestError(
+            f"{name!r} must be {kind}, not {type(data).__name__}", field=name
+        )
+
+
+def parse_mlflow(body: bytes, content_type: str) -> PredictionRequest:
+    """An MLflow ``/invocations`` body (JSON in one of four layouts, or CSV)."""
+    if content_type.split(";")[0].strip().lower() == "text/csv":
+        return PredictionRequest(_csv_frame(body))
+    document = _object(body, '{"dataframe_records": [{"x": 1}]}')
+    present = [k for k in _MLFLOW_KEYS if k in document]
+    if len(present) != 1:
+        raise PredictionRequestError(
+            "the request needs exactly one of " + ", ".join(repr(k) for k in _MLFLOW_KEYS),
+            field=present[1] if len(present) > 1 else "dataframe_split",
+        )
+    key = present[0]
+    data = _mlflow_data(key, document[key])
+    return PredictionRequest(data, _optional_text(document, "request_id"))
+
+
+def _mlflow_data(key: str, value: Any) -> Any:
+    if key == "dataframe_split":
+        return _split_columns(value)
+    if key == "dataframe_records":
+        _check_shape(value, key)
+        return value
+    if isinstance(value, dict | list):  # instances / inputs: records or columns
+        return value
+    raise PredictionRequestError(
+        f"{key!r} must be a list of records or an object of columns, not {type(value).__name__}",
+        field=key,
+    )
+
+
+def _split_columns(value: Any) -> dict[str, list[Any]]:
+    if not isinstance(value, dict):
+        raise PredictionRequestError(
+            "'dataframe_split' must be an object with 'columns' and 'data'",
+            field="dataframe_split",
+        )
+    columns, rows = value.get("columns"), value.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise PredictionRequestError(
+            "'dataframe_split.columns' must be a list of column names", field="columns"
+        )
+    if not isinstance(rows, list) or not all(
+        isinstance(r, list) and len(r) == len(columns) for r in rows
+    ):
+        raise PredictionRequestError(
+            f"'dataframe_split.data' must be a list of rows of {len(columns)} values each",
+            field="data",
+        )
+    if len(set(columns)) != len(columns):
+        raise PredictionRequestError("'dataframe_split.columns' repeats a name", field="columns")
+    return {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+
+
+def _csv_frame(body: bytes) -> Any:
+    import io
+
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PredictionRequestError(
+            f"the CSV body cannot be read ({exc}); send a header row and one row per record",
+            field="body",
+        ) from exc
+
+
+def parse_v2(body: bytes) -> PredictionRequest:
+    """A KServe V2 inference request: one tensor per input column."""
+    document = _object(body, '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", …}]}')
+    tensors = document.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise PredictionRequestError("'inputs' must be a non-empty list of tensors", field="inputs")
+    columns: dict[str, list[Any]] = {}
+    for tensor in tensors:
+        name, values = _v2_column(tensor)
+        if name in columns:
+            raise PredictionRequestError(f"tensor {name!r} is sent twice", field=name)
+        columns[name] = values
+    return PredictionRequest(columns, _optional_text(document, "id"))
+
+
+def _v2_column(tensor: Any) -> tuple[str, list[Any]]:
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise PredictionRequestError(
+            "each input tensor must be an object with 'name', 'shape', 'datatype', 'data'",
+            field="inputs",
+        )
+    name = tensor["name"]
+    shape, data = tensor.get("shape"), tensor.get("data")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise PredictionRequestError(f"tensor {name!r} needs a 'shape' list of sizes", field=name)
+    values = _flatten(data, name)
+    rows = shape[0] if shape else 1
+    if len(values) != rows or any(d != 1 for d in shape[1:]):
+        raise PredictionRequestError(
+            f"tensor {name!r} has shape {shape} and {len(values)} values; send one value "
+            "per row with shape [rows] or [rows, 1]",
+            field=name,
+        )
+    return name, values
+
+
+def _flatten(data: Any, name: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise PredictionRequestError(f"tensor {name!r} needs a 'data' list", field=name)
+    flat: list[Any] = []
+    for item in data:
+        if isinstance(item, list):
+            flat.extend(_flatten(item, name))
+        else:
+            flat.append(item)
+    return flat
+
+
+def predictions_list(predictions: np.ndarray) -> list[Any]:
+    """Predictions as plain Python values (orjson writes NaN as ``null``)."""
+    values: list[Any] = predictions.tolist()
+    return values
+
+
+def encode_v2(model: str, version: int, request_id: str, predictions: np.ndarray) -> dict[str, Any]:
+    """The V2 inference response: one output tensor ``predictions``."""
+    kind = predictions.dtype.kind
+    datatype = {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(kind, "BYTES")
+    values = predictions_list(predictions.astype(str) if datatype == "BYTES" else predictions)
+    flat = _flatten(values, "predictions")
+    return {
+        "model_name": model,
+        "model_version": str(version),
+        "id": request_id,
+        "outputs": [
+            {
+                "name": "predictions",
+                "shape": list(predictions.shape),
+                "datatype": datatype,
+                "data": flat,
+            }
+        ],
+    }
+
+
+def v2_model_metadata(model: str, versions: Sequence[int], signature: Signature) -> dict[str, Any]:
+    """The V2 model metadata document: inputs with their tensor types, the output."""
+    return {
+        "name": model,
+        "versions": [str(v) for v in versions],
+        "platform": "ctloop",
+        "inputs": [
+            {"name": c.name, "datatype": V2_DATATYPES[c.type], "shape": [-1]}
+            for c in signature.inputs
+        ],
+        "outputs": [{"name": "predictions", "datatype": "FP64", "shape": [-1]}],
+    }
+
+
+def parse_feedback(body: bytes) -> tuple[list[str], list[Any]]:
+    """A ``/feedback`` body: ``{"request_id": …, "label": …}`` or a list of them."""
+    document = decode_json(body)
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        raise PredictionRequestError(
+            "the feedback list is empty; send at least one label", field="body"
+        )
+    ids: list[str] = []
+    labels: list[Any] = []
+    for item in items:
+        if not isinstance(item, dict) or "label" not in item:
+            raise PredictionRequestError(
+                'each feedback item must be an object {"request_id": "…", "label": …}',
+                field="label",
+            )
+        request_id = _optional_text(item, "request_id")
+        if request_id is None:
+            raise PredictionRequestError("a feedback item has no 'request_id'", field="request_id")
+        label = item["label"]
+        if isinstance(label, dict | list):
+            raise PredictionRequestError(
+                f"label {label!r} must be a number, string or boolean", field="label"
+            )
+        ids.append(request_id)
+        labels.append(label)
+    return ids, labels

@@ -1,0 +1,336 @@
+"""Trigger state and firings in the metadata database (tables of migration 0003).
+
+A trigger remembers what it has seen (``cursor``), when it last fired and until when it
+cools down (``trigger_state``); each firing is a row of ``trigger_firings`` whose
+``fire_key`` names the occasion (a cron slot, a set of new files, a monitor report).
+
+:meth:`SqlTriggerStore.claim` is the one place a firing is born. In one write
+transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT … FOR UPDATE`` on the
+trigger's state row) it checks that the cursor is still the one the caller evaluated
+against, that the occasion has not fired yet and that fewer than ``max_concurrent``
+firings of the trigger are active, then inserts the firing and moves the cursor. Two
+schedulers, or a scheduler and its restarted self, therefore fire each occasion once;
+the UNIQUE (trigger, fire_key) constraint backs this up.
+
+>>> store = SqlTriggerStore("sqlite://")
+>>> claim = store.claim(FiringClaim("p/nightly", "p", "schedule", "slot:1", "cron"))
+>>> claim.outcome, store.claim(FiringClaim("p/nightly", "p", "schedule", "slot:1", "cron")).outcome
+('claimed', 'duplicate')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from ctloop.errors import NotFoundError
+from ctloop.store.migrations import ensure_schema
+from ctloop.store.records import utcnow
+from ctloop.store.schema import TRIGGER_FIRINGS, TRIGGER_STATE
+from ctloop.store.sql_engine import call_with_retry, engine_for, run_transaction, writing
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "ClaimResult",
+    "FiringClaim",
+    "FiringRecord",
+    "SqlTriggerStore",
+    "TriggerStateRecord",
+]
+
+T = TypeVar("T")
+
+#: firing statuses that hold a concurrency slot: claimed (launching) and running
+ACTIVE_STATUSES = ("claimed", "running")
+#: every firing status: ``skipped`` is an occasion passed over (a busy trigger), ``lost``
+#: a firing whose process died before it could record an outcome
+FIRING_STATUSES = ("claimed", "running", "succeeded", "failed", "skipped", "lost")
+
+
+@dataclass(frozen=True)
+class TriggerStateRecord:
+    """What one trigger remembers between evaluations."""
+
+    name: str
+    pipeline: str
+    kind: str
+    cursor: dict[str, Any]
+    last_checked_at: datetime | None
+    last_fired_at: datetime | None
+    cooldown_until: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    """One firing of a trigger and, once launched, the run it started."""
+
+    id: int
+    trigger: str
+    pipeline: str
+    kind: str
+    fire_key: str
+    status: str
+    reason: str
+    run_id: str | None
+    cause_artifact_id: str | None
+    details: dict[str, Any]
+    fired_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FiringClaim:
+    """A firing to claim: the trigger, the occasion (``fire_key``) and why it fires."""
+
+    trigger: str
+    pipeline: str
+    kind: str
+    fire_key: str
+    reason: str
+    cause_artifact_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    status: str = "claimed"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The outcome of :meth:`SqlTriggerStore.claim`: ``claimed`` (``firing`` is set),
+    ``duplicate`` (the occasion fired already), ``busy`` (``max_concurrent`` firings are
+    active) or ``moved`` (another process moved the cursor since it was read)."""
+
+    outcome: Literal["claimed", "duplicate", "busy", "moved"]
+    firing: FiringRecord | None = None
+
+
+_UNSET: Any = object()
+
+
+class SqlTriggerStore:
+    """Trigger state and firings in the metadata database at ``url``.
+
+    >>> SqlTriggerStore("sqlite://").list_firings()
+    []
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = engine_for(url)
+        self._write_engine = writing(self._engine)
+        self._ready = False
+
+    # -- transactions -----------------------------------------------------------------
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        self._ensure_schema()
+        return run_transaction(self._engine, work, url=self.url)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        self._ensure_schema()
+        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=True)
+
+    def _ensure_schema(self) -> None:
+        if not self._ready:
+            call_with_retry(
+                lambda: ensure_schema(self._engine, url_for_messages=self.url), url=self.url
+            )
+            self._ready = True
+
+    # -- state ------------------------------------------------------------------------
+    def get_state(self, name: str) -> TriggerStateRecord | None:
+        """The state of trigger ``name``, ``None`` before its first evaluation."""
+        return self._read(lambda conn: _read_state(conn, name))
+
+    def list_states(self) -> list[TriggerStateRecord]:
+        """Every trigger's state, by name."""
+        stmt = select(TRIGGER_STATE).order_by(TRIGGER_STATE.c.name)
+        return self._read(lambda conn: [_state(r) for r in conn.execute(stmt).mappings()])
+
+    def save_state(
+        self,
+        name: str,
+        pipeline: str,
+        kind: str,
+        *,
+        cursor: dict[str, Any] | None = None,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        checked_at: datetime | None = None,
+    ) -> bool:
+        """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
+        ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
+        that value (compare-and-set); return whether the state was written."""
+
+        def work(conn: Connection) -> bool:
+            current = _lock_state(conn, name, pipeline, kind)
+            if expected_cursor is not _UNSET and current.cursor != (expected_cursor or {}):
+                return False
+            changes: dict[str, Any] = {"last_checked_at": checked_at or utcnow()}
+            if cursor is not None:
+                changes["cursor"] = cursor
+            _update_state(conn, name, changes)
+            return True
+
+        return self._write(work)
+
+    # -- firings ----------------------------------------------------------------------
+    def claim(
+        self,
+        claim: FiringClaim,
+        *,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        new_cursor: dict[str, Any] | None = None,
+        max_concurrent: int | None = None,
+        cooldown_until: datetime | None = None,
+    ) -> ClaimResult:
+        """Claim the occasion ``claim.fire_key`` of ``claim.trigger`` atomically (see the
+        module docstring); on success the cursor becomes ``new_cursor`` (when given),
+        ``last_fired_at`` now and ``cooldown_until`` the given time."""
+
+        def work(conn: Connection) -> ClaimResult:
+            state = _lock_state(conn, claim.trigger, claim.pipeline, claim.kind)
+            if expected_cursor is not _UNSET and state.cursor != (expected_cursor or {}):
+                return ClaimResult("moved")
+            if _find_firing(conn, claim.trigger, claim.fire_key) is not None:
+                return ClaimResult("duplicate")
+            if max_concurrent is not None and _count_active(conn, claim.trigger) >= max_concurrent:
+                return ClaimResult("busy")
+            now = utcnow()
+            firing_id = _insert_firing(conn, claim, now)
+            changes: dict[str, Any] = {"last_checked_at": now}
+            if claim.status in ACTIVE_STATUSES:
+                changes["last_fired_at"] = now
+            if cooldown_until is not None:
+                changes["cooldown_until"] = cooldown_until
+            if new_cursor is not None:
+                changes["cursor"] = new_cursor
+            _update_state(conn, claim.trigger, changes)
+            return ClaimResult("claimed", _read_firing(conn, firing_id))
+
+        return self._write(work)
+
+    def update_firing(
+        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+    ) -> bool:
+        """Change columns of a firing (``status``, ``run_id``, ``details``…), only while its
+        status is one of ``only_if`` when given; return whether it changed."""
+        stmt = update(TRIGGER_FIRINGS).where(TRIGGER_FIRINGS.c.id == firing_id)
+        if only_if is not None:
+            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(only_if))
+        stmt = stmt.values(**changes)
+        return bool(self._write(lambda conn: conn.execute(stmt).rowcount))
+
+    def finish_firing(self, firing_id: int, status: str, **changes: Any) -> bool:
+        """Give an active firing its final ``status`` and ``ended_at`` (a firing that has
+        one already keeps it); return whether it changed."""
+        return self.update_firing(
+            firing_id, only_if=ACTIVE_STATUSES, status=status, ended_at=utcnow(), **changes
+        )
+
+    def get_firing(self, firing_id: int) -> FiringRecord:
+        """The firing with this id; :class:`~ctloop.errors.NotFoundError` if none."""
+        found = self._read(lambda conn: _read_firing(conn, firing_id))
+        if found is None:
+            raise NotFoundError(
+                f"trigger firing {firing_id} does not exist; list firings with "
+                "`ctloop triggers history`"
+            )
+        return found
+
+    def list_firings(
+        self,
+        *,
+        trigger: str | None = None,
+        statuses: tuple[str, ...] | None = None,
+        limit: int | None = None,
+    ) -> list[FiringRecord]:
+        """Firings, newest first, optionally of one trigger and in some statuses."""
+        stmt = select(TRIGGER_FIRINGS).order_by(TRIGGER_FIRINGS.c.id.desc())
+        if trigger is not None:
+            stmt = stmt.where(TRIGGER_FIRINGS.c.trigger == trigger)
+        if statuses is not None:
+            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(statuses))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._read(lambda conn: [_firing(r) for r in conn.execute(stmt).mappings()])
+
+
+# -- queries ---------------------------------------------------------------------------
+def _read_state(conn: Connection, name: str) -> TriggerStateRecord | None:
+    row = conn.execute(select(TRIGGER_STATE).where(TRIGGER_STATE.c.name == name)).mappings().first()
+    return _state(row) if row is not None else None
+
+
+def _lock_state(conn: Connection, name: str, pipeline: str, kind: str) -> TriggerStateRecord:
+    """The state row of ``name`` (created when missing), locked for this transaction."""
+    stmt = select(TRIGGER_STATE).where(TRIGGER_STATE.c.name == name).with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        now = utcnow()
+        values = {"name": name, "pipeline": pipeline, "kind": kind, "cursor": {}}
+        # a concurrent insert of the same name raises IntegrityError: the transaction is
+        # retried and then finds the row
+        conn.execute(insert(TRIGGER_STATE).values(**values, updated_at=now))
+        row = conn.execute(stmt).mappings().one()
+    return _state(row)
+
+
+def _update_state(conn: Connection, name: str, changes: Mapping[str, Any]) -> None:
+    conn.execute(
+        update(TRIGGER_STATE)
+        .where(TRIGGER_STATE.c.name == name)
+        .values(**changes, updated_at=utcnow())
+    )
+
+
+def _find_firing(conn: Connection, trigger: str, fire_key: str) -> int | None:
+    stmt = select(TRIGGER_FIRINGS.c.id).where(
+        TRIGGER_FIRINGS.c.trigger == trigger, TRIGGER_FIRINGS.c.fire_key == fire_key
+    )
+    return conn.execute(stmt).scalar()
+
+
+def _count_active(conn: Connection, trigger: str) -> int:
+    stmt = select(func.count()).where(
+        TRIGGER_FIRINGS.c.trigger == trigger, TRIGGER_FIRINGS.c.status.in_(ACTIVE_STATUSES)
+    )
+    return int(conn.execute(stmt).scalar() or 0)
+
+
+def _insert_firing(conn: Connection, claim: FiringClaim, now: datetime) -> int:
+    ended = None if claim.status in ACTIVE_STATUSES else now
+    result = conn.execute(
+        insert(TRIGGER_FIRINGS)
+        .values(
+            trigger=claim.trigger,
+            pipeline=claim.pipeline,
+            kind=claim.kind,
+            fire_key=claim.fire_key,
+            status=claim.status,
+            reason=claim.reason,
+            run_id=None,
+            cause_artifact_id=claim.cause_artifact_id,
+            details=claim.details,
+            fired_at=now,
+            ended_at=ended,
+        )
+        .returning(TRIGGER_FIRINGS.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _read_firing(conn: Connection, firing_id: int) -> FiringRecord | None:
+    stmt = select(TRIGGER_FIRINGS).where(TRIGGER_FIRINGS.c.id == firing_id)
+    row = conn.execute(stmt).mappings().first()
+    return _firing(row) if row is not None else None
+
+
+def _state(row: RowMapping) -> TriggerStateRecord:
+    return TriggerStateRecord(**{**dict(row), "cursor": dict(row["cursor"] or {})})
+
+
+def _firing(row: RowMapping) -> FiringRecord:
+    return FiringRecord(**{**dict(row), "details": dict(row["details"] or {})})

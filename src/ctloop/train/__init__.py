@@ -1,0 +1,44 @@
+"""Training: fit an estimator into a ``Model``, tune its parameters, checkpoint long fits.
+
+Pure functions over DataFrames and estimators; they never touch the stores. The pipeline
+binds them in :mod:`ctloop.components.training`.
+
+>>> from sklearn.linear_model import LogisticRegression
+>>> from ctloop.train import SearchSpace, fit, tune
+>>> result = fit(LogisticRegression(), frame, label="late")  # doctest: +SKIP
+>>> result.model.signature.input_names, result.metrics["auc"]  # doctest: +SKIP
+>>> space = SearchSpace.parse({"C": {"float": [0.01, 10], "log": True}})
+>>> space.names
+('C',)
+"""
+
+from __future__ import annotations
+
+from ctloop.train.checkpointing import (
+    Checkpoint,
+    CheckpointStore,
+    MemoryCheckpoints,
+    lightgbm_checkpoint_callback,
+    xgboost_checkpoint_callback,
+)
+from ctloop.train.fitting import FitResult, fit
+from ctloop.train.space import Parameter, SearchSpace
+from ctloop.train.tuning import Trial, TrialPruned, TrialReporter, TuneResult, optimize, tune
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointStore",
+    "FitResult",
+    "MemoryCheckpoints",
+    "Parameter",
+    "SearchSpace",
+    "Trial",
+    "TrialPruned",
+    "TrialReporter",
+    "TuneResult",
+    "fit",
+    "lightgbm_checkpoint_callback",
+    "optimize",
+    "tune",
+    "xgboost_checkpoint_callback",
+]

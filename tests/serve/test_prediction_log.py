@@ -1,0 +1,171 @@
+"""Prediction logging: batches by size and time, shutdown, failures, bounds, reading back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctloop.errors import ServingError
+from ctloop.serve.prediction_log import PredictionLogger, read_predictions
+from ctloop.store import operations as ops
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'metadata.db'}"
+
+
+@pytest.fixture
+def artifact_url(tmp_path: Path) -> str:
+    return str(tmp_path / "artifacts")
+
+
+def flights(n: int, start: int = 0) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """``n`` requests: ids, a feature frame (with a non-default index) and predictions."""
+    ids = [f"r{i}" for i in range(start, start + n)]
+    frame = pd.DataFrame(
+        {"distance": np.arange(start, start + n, dtype=float), "carrier": ["UA"] * n},
+        index=range(100, 100 + n),
+    )
+    return ids, frame, np.linspace(0, 1, n)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    """Wait until ``condition()`` holds (a background thread's work), or fail."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the background writer did not get there"
+        time.sleep(0.01)
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_timer(
+    store_url: str, artifact_url: str
+) -> None:
+    logger = PredictionLogger(store_url, artifact_url, "flights", flush_rows=10, flush_seconds=3600)
+    for start in (0, 5):
+        logger.log(3, "flights", *flights(5, start), timestamp=T0 + start)
+    wait_for(lambda: logger.logged_rows == 10)
+    batches = ops.prediction_logs(store_url, "flights")
+    assert [(b.rows, b.version, b.deployment) for b in batches] == [(10, 3, "flights")]
+    assert batches[0].first_at.timestamp() == T0 and batches[0].last_at.timestamp() == T0 + 5
+    assert logger.close()
+
+
+def test_a_partial_batch_is_written_when_the_timer_fires(store_url: str, artifact_url: str) -> None:
+    logger = PredictionLogger(
+        store_url, artifact_url, "flights", flush_rows=1000, flush_seconds=0.05
+    )
+    logger.log(1, None, *flights(3), timestamp=T0)
+    wait_for(lambda: logger.logged_rows == 3)
+    assert [b.rows for b in ops.prediction_logs(store_url, "flights")] == [3]
+    logger.close()
+
+
+def test_close_writes_what_is_queued_with_every_column(store_url: str, artifact_url: str) -> None:
+    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+    logger.log(3, "flights", *flights(4), timestamp=T0)
+    logger.log(4, "flights", *flights(2, start=4), timestamp=T0 + 1)
+    assert logger.close()
+    assert (logger.logged_rows, logger.errors, logger.dropped) == (6, 0, 0)
+    # one batch per model version
+    assert [b.version for b in ops.prediction_logs(store_url, "flights")] == [3, 4]
+    frame = read_predictions(store_url, artifact_url, "flights")
+    assert list(frame.columns) == [
+        "request_id",
+        "timestamp",
+        "model_version",
+        "deployment",
+        "distance",
+        "carrier",
+        "prediction",
+    ]
+    assert frame["request_id"].tolist() == [f"r{i}" for i in range(6)]
+    assert frame["model_version"].tolist() == [3, 3, 3, 3, 4, 4]
+    assert frame["distance"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert frame["prediction"].tolist()[:4] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+    assert frame["timestamp"].iloc[-1] == pd.Timestamp(T0 + 1, unit="s", tz="UTC")
+    assert read_predictions(store_url, artifact_url, "flights", version=4)[
+        "request_id"
+    ].tolist() == [
+        "r4",
+        "r5",
+    ]
+
+
+def test_reading_a_window_keeps_only_rows_stamped_inside_it(
+    store_url: str, artifact_url: str
+) -> None:
+    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+    for i in range(3):
+        logger.log(1, "flights", *flights(2, start=2 * i), timestamp=T0 + 10 * i)
+        assert logger.flush(timeout=30)
+    logger.close()
+    assert len(ops.prediction_logs(store_url, "flights")) == 3
+    window = read_predictions(store_url, artifact_url, "flights", start=T0 + 5, end=T0 + 15)
+    assert window["request_id"].tolist() == ["r2", "r3"]
+    since = read_predictions(
+        store_url, artifact_url, "flights", start=datetime.fromtimestamp(T0 + 10, UTC)
+    )
+    assert since["request_id"].tolist() == ["r2", "r3", "r4", "r5"]
+    empty = read_predictions(store_url, artifact_url, "taxi")
+    assert empty.empty and "request_id" in empty.columns
+
+
+def test_a_failing_store_is_counted_and_never_raises(tmp_path: Path, store_url: str) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the artifact folder should be")
+    logger = PredictionLogger(
+        store_url,
+        str(blocker / "artifacts"),
+        "flights",
+        flush_seconds=3600,
+        max_attempts=2,
+        retry_seconds=0.01,
+    )
+    logger.log(1, "flights", *flights(3), timestamp=T0)
+    assert logger.close()
+    assert (logger.logged_rows, logger.errors, logger.dropped) == (0, 2, 3)
+    assert logger.last_error is not None
+    assert ops.prediction_logs(store_url, "flights") == []
+
+
+def test_a_full_queue_drops_and_counts_rows(store_url: str, artifact_url: str) -> None:
+    logger = PredictionLogger(
+        store_url, artifact_url, "flights", flush_seconds=3600, max_queue_rows=5
+    )
+    logger.log(1, "flights", *flights(3), timestamp=T0)
+    logger.log(1, "flights", *flights(3, start=3), timestamp=T0)  # 6 > 5: dropped
+    logger.log(1, "flights", *flights(2, start=6), timestamp=T0)
+    assert (logger.pending_rows, logger.dropped) == (5, 3)
+    assert logger.close()
+    assert logger.logged_rows == 5
+    logged = read_predictions(store_url, artifact_url, "flights")["request_id"].tolist()
+    assert logged == ["r0", "r1", "r2", "r6", "r7"]
+    logger.log(1, "flights", *flights(1), timestamp=T0)  # after close: dropped
+    assert logger.dropped == 4
+
+
+def test_multi_output_predictions_are_kept_per_row(store_url: str, artifact_url: str) -> None:
+    with PredictionLogger(store_url, artifact_url, "iris", flush_seconds=3600) as logger:
+        ids, frame, _ = flights(2)
+        logger.log(1, None, ids, frame, np.array([[0.1, 0.9], [0.7, 0.3]]), timestamp=T0)
+    frame = read_predictions(store_url, artifact_url, "iris")
+    assert [list(p) for p in frame["prediction"]] == [[0.1, 0.9], [0.7, 0.3]]
+    assert frame["deployment"].isna().all()
+
+
+def test_inputs_of_different_lengths_are_a_caller_error(store_url: str, artifact_url: str) -> None:
+    with PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600) as logger:
+        ids, frame, predictions = flights(3)
+        with pytest.raises(ServingError, match="3 request ids, 3 input rows and 2 predictions"):
+            logger.log(1, None, ids, frame, predictions[:2], timestamp=T0)
+    assert (logger.logged_rows, logger.dropped) == (0, 0)
