@@ -52,7 +52,8 @@ def test_a_declared_import_and_its_own_requirements_are_allowed() -> None:
 def test_a_model_whose_predict_raises_fails(tmp_path: Path) -> None:
     _python_model(BrokenModel()).save(tmp_path / "saved")
     # an artifact's files (relative name -> local path) are probed as a folder
-    files = {p.relative_to(tmp_path / "saved").as_posix(): p for p in tmp_path.rglob("*.*")}
+    saved = [p for p in (tmp_path / "saved").rglob("*") if p.is_file()]
+    files = {p.relative_to(tmp_path / "saved").as_posix(): p for p in saved}
     result = check_model_in_subprocess(files)
     assert not result.passed and result.stage == "predict"
     assert "ValueError: column 'x' has negative values" in result.reason

@@ -68,7 +68,7 @@ def test_evaluate_scores_the_candidate_and_the_champion_on_the_same_rows(
     assert ev.task == "classification" and ev.rows == 200  # the task comes from the model
     assert set(ev.metrics) == {"auc", "log_loss", "accuracy", "precision", "recall", "f1", "ece"}
     assert ev.baseline is not None and ev.baseline.rows == 200
-    assert ev.metrics["auc"] > 0.9 > ev.baseline.metrics["auc"]  # type: ignore[operator]
+    assert ev.metrics["auc"] > 0.9 > ev.baseline.metrics["auc"]
     assert [r.value for r in ev.slices["carrier"]] == ["AA", "DL", "UA"]
     assert [r.value for r in ev.baseline.slices["distance"]] == ["[0, 1000)", "[1000, inf)"]
     assert {a.feature for a in ev.attributions} == set(FEATURES)  # the model's own inputs
@@ -103,7 +103,7 @@ def test_tree_ensembles_give_native_contributions(
     model.save(tmp_path / "model")
     loaded = Model.load(tmp_path / "model")  # as a later run sees it: the flavor's own format
     ev = evaluate(loaded, flights, label="late", attributions=False)
-    assert [c.feature for c in ev.contributions][0] == "dep_delay"  # the strongest signal
+    assert ev.contributions[0].feature == "dep_delay"  # the strongest signal
     assert {c.feature for c in ev.contributions} == set(columns)
     assert ev.contributions[-1].feature == "distance"  # noise contributes least
     assert all(c.mean_abs >= 0 for c in ev.contributions)
@@ -133,15 +133,13 @@ def test_gate_compares_with_the_champion_overall_and_per_slice(flights: pd.DataF
     worse = _model(LogisticRegression(), train, ["distance"])
     champion = _model(LogisticRegression(), train, FEATURES)
     ev = evaluate(worse, test, label="late", slices=["carrier"], baseline=champion)
-    blessing = gate(
-        ev, absolute=["auc >= 0.4"], change=["auc may drop by 0.01"], min_slice_rows=20
-    )
+    blessing = gate(ev, absolute=["auc >= 0.4"], change=["auc may drop by 0.01"], min_slice_rows=20)
     assert not blessing.passed and blessing.champion_present
     assert blessing.infra is None  # no model given: nothing to load
     failed = {c.where for c in blessing.failures}
     assert failed == {"overall", "slice carrier=AA", "slice carrier=DL", "slice carrier=UA"}
     drop = next(c for c in blessing.failures if c.where == "overall")
-    assert drop.champion == ev.baseline.metrics["auc"]  # type: ignore[union-attr]
+    assert ev.baseline is not None and drop.champion == ev.baseline.metrics["auc"]
     with pytest.raises(GateFailedError, match="failed 4 gate check"):
         gate(ev, change=["auc may drop by 0.01"], min_slice_rows=20, fail=True)
 
@@ -169,6 +167,9 @@ def test_slices_are_names_dicts_or_specs() -> None:
 def test_an_evaluation_without_baseline_reads_as_before() -> None:
     old = {"task": "regression", "label": "y", "rows": 3, "metrics": {"mae": 1.0}}
     assert Evaluation.from_dict(old).baseline is None
-    assert Blessing.from_dict(
-        {"passed": True, "champion_present": False, "comparisons": [], "notes": []}
-    ).infra is None
+    assert (
+        Blessing.from_dict(
+            {"passed": True, "champion_present": False, "comparisons": [], "notes": []}
+        ).infra
+        is None
+    )

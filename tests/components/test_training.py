@@ -92,6 +92,16 @@ def test_tune_called_as_a_function_records_nothing_and_needs_one_space(
         tune(train, valid, label="late", estimator="sklearn.tree.DecisionTreeClassifier")
 
 
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_make_fit_step_fits_an_estimator_built_in_code(home: Path, executor: str) -> None:
+    result = tp.built_in_code.run(max_depth=2, executor=executor)
+    model = result.load("fit_scaled_tree")
+    assert isinstance(model, Model) and model.task == "classification"
+    assert model.estimator.steps[-1][1].get_depth() <= 2
+    metrics = {m.key for m in Stores.open().metadata.get_metrics(result.run_id)}
+    assert {"auc", "accuracy"} <= metrics
+
+
 @pytest.mark.parametrize(
     ("path", "fragment"),
     [

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ctloop import checkpoint, log_metric, pipeline, step
 from ctloop.components import fit, tune
+from ctloop.components.training import make_fit_step
 
 SPACE = {"max_depth": {"int": [1, 3]}, "learning_rate": {"float": [0.05, 0.5], "log": True}}
 
@@ -115,3 +116,22 @@ def long_fit(data: pd.DataFrame, rounds: int = 200) -> Any:
 @pipeline
 def long_training(rounds: int = 200) -> None:
     long_fit(make_data(), rounds)
+
+
+# -- an estimator built in code -----------------------------------------------------------
+
+
+def scaled_tree(**params: Any) -> Any:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    return make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0, **params))
+
+
+fit_scaled_tree = make_fit_step(scaled_tree, name="fit_scaled_tree")
+
+
+@pipeline
+def built_in_code(max_depth: int = 2) -> None:
+    fit_scaled_tree(make_data(), label="late", params={"max_depth": max_depth})

@@ -116,8 +116,10 @@ def test_shadow_predictions_are_logged_never_returned(two_versions: ServingStore
             for i in range(10)
         ]
         wait_until(
-            lambda: "ctloop_shadow_requests_total{" in live.client.get("/metrics").text
-            and 'outcome="ok"} 10.0' in live.client.get("/metrics").text,
+            lambda: (
+                "ctloop_shadow_requests_total{" in live.client.get("/metrics").text
+                and 'outcome="ok"} 10.0' in live.client.get("/metrics").text
+            ),
             "ten shadow calls",
         )
     assert {a.json()["predictions"][0] for a in answers} == {0.1}
@@ -138,8 +140,9 @@ def test_failing_canary_is_rolled_back_and_recorded(store: ServingStore) -> None
     with live_server(store.config(poll_seconds=0.1, log_predictions=False)) as live:
         answers = [live.client.post("/predict", json={"records": [ROW]}) for _ in range(60)]
         wait_until(
-            lambda: (r := latest_deployment(url, "flights")) is not None
-            and r.action == "auto-rollback",
+            lambda: (
+                (r := latest_deployment(url, "flights")) is not None and r.action == "auto-rollback"
+            ),
             "the rollback to be recorded",
         )
         after = [live.client.post("/predict", json={"records": [ROW]}) for _ in range(20)]

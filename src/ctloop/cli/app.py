@@ -456,3 +456,13 @@ def _add_predict() -> None:
 
 
 _add_predict()
+
+
+# -- demo ----------------------------------------------------------------------------
+def _add_demo() -> None:
+    from ctloop.cli.demo import demo
+
+    app.command("demo")(demo)
+
+
+_add_demo()

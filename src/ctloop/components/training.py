@@ -166,28 +166,26 @@ def make_estimator(path: str, params: dict[str, Any] | None = None) -> Any:
         raise ParameterError(f"estimator {path!r} rejects params {params!r}: {exc}") from exc
 
 
-def make_fit_step(
-    factory: Callable[..., Any], *, name: str | None = None, label: str | None = None
-) -> Any:
-    """A step fitting the estimator ``factory(**params)`` builds (for estimators made in
-    code, e.g. a scikit-learn ``Pipeline``); define it at module level.
+def make_fit_step(factory: Callable[..., Any], *, name: str) -> Any:
+    """A step fitting the estimator ``factory(**params)`` builds, for estimators made in
+    code (a scikit-learn ``Pipeline``, a wrapped model). Assign it to a module-level name
+    equal to ``name`` so worker processes can import it. The step's cache key cannot see
+    the factory's code, so it is not cached (``cache=False``).
 
-    >>> fit_pipeline = make_fit_step(lambda **p: make_pipeline(StandardScaler(), SVC(**p)))  # doctest: +SKIP
-    >>> fit_pipeline(data, label="late", params={"C": 2.0})  # doctest: +SKIP
+    >>> fit_svc = make_fit_step(lambda **p: make_pipeline(StandardScaler(), SVC(**p)),
+    ...                         name="fit_svc")  # doctest: +SKIP
+    >>> fit_svc(data, label="late", params={"C": 2.0})  # doctest: +SKIP
     """
 
-    def fit_with_factory(
-        data: Any, label: str = label or "", params: dict[str, Any] | None = None
-    ) -> Any:
+    def fit_with_factory(data: Any, label: str, params: dict[str, Any] | None = None) -> Any:
         result = fit_estimator(factory(**(params or {})), data, label)
         for key, value in result.metrics.items():
             _log(key, value)
         return result.model
 
-    fit_with_factory.__name__ = fit_with_factory.__qualname__ = name or "fit_" + getattr(
-        factory, "__name__", "estimator"
-    ).strip("<>")
-    return step(fit_with_factory)
+    fit_with_factory.__name__ = fit_with_factory.__qualname__ = name
+    fit_with_factory.__module__ = getattr(factory, "__module__", __name__)
+    return step(name=name, cache=False)(fit_with_factory)
 
 
 # -- trials as child executions --------------------------------------------------------

@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 from ctloop.evaluate.attribution import FeatureAttribution, permutation_importance
+from ctloop.evaluate.contributions import FeatureContribution
 from ctloop.evaluate.gate import Blessing, ChangeThreshold, Comparison, Threshold, gate
 from ctloop.evaluate.metrics import (
     CalibrationBin,
@@ -32,6 +33,7 @@ __all__ = [
     "Comparison",
     "Evaluation",
     "FeatureAttribution",
+    "FeatureContribution",
     "MetricSet",
     "SliceResult",
     "SliceSpec",

@@ -178,9 +178,7 @@ def evaluate_model(
         ),
         calibration=_calibration(truth, predicted, task, positive_label),
         contributions=native_contributions(model, inputs) if contributions else (),
-        baseline=_baseline(
-            baseline, data, label, task, slices, metrics, positive_label, features
-        ),
+        baseline=_baseline(baseline, data, label, task, slices, metrics, positive_label, features),
     )
 
 

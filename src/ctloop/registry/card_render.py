@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass
 class _Table:
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[Sequence[str]]
 
 
 @dataclass
@@ -102,7 +102,9 @@ def _params(parameters: dict[str, Any]) -> str:
 
 def _run(card: ModelCard) -> list[_Section]:
     params = _Table(("parameter", "value"), sorted(card.parameters.items()))
-    metrics = _Table(("metric", "value"), [(k, _number(v)) for k, v in sorted(card.metrics.items())])
+    metrics = _Table(
+        ("metric", "value"), [(k, _number(v)) for k, v in sorted(card.metrics.items())]
+    )
     return [
         _Section("Parameters", blocks=[params if params.rows else "none recorded"]),
         _Section("Run metrics", blocks=[metrics if metrics.rows else "none recorded"]),
@@ -151,10 +153,10 @@ def _importance(ev: Evaluation) -> _Section:
         ]
     if ev.contributions:
         method = ev.contributions[0].method
-        rows = [(c.feature, _number(c.mean_abs)) for c in ev.contributions]
+        shares = [(c.feature, _number(c.mean_abs)) for c in ev.contributions]
         blocks += [
             f"Native contributions ({method}): mean absolute contribution per row.",
-            _Table(("feature", "mean |contribution|"), rows),
+            _Table(("feature", "mean |contribution|"), shares),
         ]
     return _Section("Feature importance", blocks=blocks or ["not computed"])
 
@@ -251,7 +253,5 @@ def _html_text(text: str) -> str:
     for marker, tag in (("**", "strong"), ("`", "code")):
         pieces = escaped.split(marker)
         if len(pieces) % 2 == 1:  # balanced markers only
-            escaped = "".join(
-                f"<{tag}>{p}</{tag}>" if i % 2 else p for i, p in enumerate(pieces)
-            )
+            escaped = "".join(f"<{tag}>{p}</{tag}>" if i % 2 else p for i, p in enumerate(pieces))
     return f"<p>{escaped}</p>"

@@ -197,7 +197,8 @@ async def _answer(
     try:
         body = await _read_body(request, state.config.max_body_bytes)
         answer = await handler(body, request, request_id)
-        request_id = str(answer.document.get("request_id") or request_id)
+        document = answer.document
+        request_id = str(document.get("request_id") or document.get("id") or request_id)
         status = 200
     except Exception as exc:  # every failure is an answer; the server never dies on input
         status, answer.document = _error(exc)
@@ -209,6 +210,10 @@ async def _answer(
 
 
 def _error(exc: Exception) -> tuple[int, dict[str, Any]]:
+    from starlette.requests import ClientDisconnect
+
+    if isinstance(exc, ClientDisconnect):  # nobody is left to answer
+        return 499, {"error": "the client closed the connection", "field": None}
     if isinstance(exc, PredictionRequestError):
         return exc.status, {"error": str(exc), "field": exc.field}
     if isinstance(exc, SignatureError):
@@ -316,7 +321,8 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
             ids, values = protocols.parse_feedback(body)
             if state.feedback is not None:
                 state.feedback.log(ids, values, time.time())
-            return Answer({"accepted": len(ids), "request_id": request_id})
+            logged = state.feedback is not None  # off with --no-log-predictions
+            return Answer({"accepted": len(ids), "logged": logged, "request_id": request_id})
 
         return await _answer(state, "feedback", request, labels)
 

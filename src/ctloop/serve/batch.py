@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import BatchPredictionError
+from ctloop.serve.batch_frames import Where, to_model_frame
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
-    from ctloop.artifacts.model import ColumnSpec, Model
+    from ctloop.artifacts.model import Model
 
-__all__ = ["BatchResult", "BatchSource", "predict_file"]
+__all__ = ["BatchResult", "BatchSource", "predict_file", "to_model_frame"]
 
 PREDICTION = "prediction"
 MODEL_VERSION = "model_version"
@@ -112,6 +112,8 @@ class BatchSource:
         except BatchPredictionError:
             raise
         except Exception as exc:
+            if self.is_csv:
+                raise _csv_error(self.path, str(exc), self._column_types) from exc
             kind = "CSV" if self.is_csv else "Parquet"
             raise BatchPredictionError(
                 f"input {self.path} could not be read as {kind}: {exc}; pass a Parquet "
@@ -137,38 +139,82 @@ class BatchSource:
         """The chunks, in file order, with only ``columns``."""
         if not self.is_csv:
             dataset = self._dataset()
-            yield from dataset.to_batches(columns=self.columns, batch_size=self.chunk_rows)
+            # little read-ahead: memory stays at a few chunks whatever the file's size
+            yield from dataset.to_batches(
+                columns=self.columns,
+                batch_size=self.chunk_rows,
+                batch_readahead=2,
+                fragment_readahead=1,
+            )
             return
-        for batch in _csv_batches(self._csv_reader(), self.path):
+        for batch in _csv_batches(self._csv_reader(), self.path, self._column_types):
             for start in range(0, batch.num_rows, self.chunk_rows):
                 yield batch.slice(start, self.chunk_rows).select(self.columns)
 
 
-def _csv_batches(reader: Any, path: Path) -> Iterator[pa.RecordBatch]:
+def _csv_batches(reader: Any, path: Path, types: dict[str, Any]) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
-    rows = 0
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
         except pa.ArrowInvalid as exc:
-            raise BatchPredictionError(
-                f"{path}: {_name_csv_column(str(exc), reader.schema.names)} (in the CSV "
-                f"block after row {rows}); fix the value or the column's type"
-            ) from exc
-        rows += batch.num_rows
+            raise _csv_error(path, str(exc), types, reader.schema.names) from exc
         yield batch
 
 
-def _name_csv_column(message: str, names: list[str]) -> str:
+def _csv_error(
+    path: Path, message: str, types: dict[str, Any], names: list[str] | None = None
+) -> BatchPredictionError:
+    """Name the column (Arrow gives its number) and the first row (Arrow does not)."""
     import re
 
+    from pyarrow import csv
+
+    names = names or list(
+        csv.open_csv(
+            path, convert_options=csv.ConvertOptions(column_types={}, strings_can_be_null=True)
+        ).schema.names
+    )
     found = re.search(r"column #(\d+)", message)
-    if found and int(found.group(1)) < len(names):
-        return f"column {names[int(found.group(1))]!r}: {message}"
-    return message
+    if not found or int(found.group(1)) >= len(names):
+        return BatchPredictionError(f"{path} could not be read as CSV: {message}")
+    column = names[int(found.group(1))]
+    row, value = _first_bad_csv_value(path, column, types.get(column))
+    where = f"row {row} has {value!r}" if row is not None else message
+    return BatchPredictionError(
+        f"column {column!r} of {path} expects {types.get(column, 'typed')} values but "
+        f"{where}; fix the value or the column's type"
+    )
+
+
+def _first_bad_csv_value(path: Path, column: str, kind: Any) -> tuple[int | None, Any]:
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    if kind is None:
+        return None, None
+    options = csv.ConvertOptions(include_columns=[column], column_types={column: "string"})
+    offset = 0
+    for batch in csv.open_csv(path, convert_options=options):
+        values = batch.column(0)
+        for position, value in enumerate(values.to_pylist()):
+            if value is None or value == "":
+                continue
+            try:
+                pc.cast(_one(value), kind)
+            except Exception:
+                return offset + position, value
+        offset += batch.num_rows
+    return None, None
+
+
+def _one(value: str) -> Any:
+    import pyarrow as pa
+
+    return pa.array([value])
 
 
 def _csv_block_size(chunk_rows: int) -> int:
@@ -244,7 +290,7 @@ def score_batch(
     """One chunk's output table: ``passthrough`` columns, ``prediction``, ``model_version``."""
     import pyarrow as pa
 
-    where = _Where(str(source), chunk, first_row)
+    where = Where(str(source), chunk, first_row)
     frame = to_model_frame(model, batch, where)
     try:
         predictions = model.predict_frame(frame)
@@ -259,137 +305,6 @@ def score_batch(
         arrays.append(_constant(model_version, batch.num_rows))
         names.append(MODEL_VERSION)
     return pa.Table.from_arrays(arrays, names=names)
-
-
-@dataclass(frozen=True)
-class _Where:
-    source: str
-    chunk: int
-    first_row: int
-
-    def rows(self, count: int) -> str:
-        last = self.first_row + max(count - 1, 0)
-        return f"chunk {self.chunk} (rows {self.first_row}-{last}) of {self.source}"
-
-    def row(self, position: int) -> str:
-        return f"row {self.first_row + position} (chunk {self.chunk}) of {self.source}"
-
-
-def to_model_frame(model: Model, batch: pa.RecordBatch, where: Any = None) -> pd.DataFrame:
-    """The chunk's model columns as the DataFrame :meth:`Model.prepare` would give,
-    converted from Arrow column by column (no per-value Python checks)."""
-    import pandas as pd
-
-    where = where or _Where("input", 0, 0)
-    columns = {
-        spec.name: _convert(batch.column(spec.name), spec, where) for spec in model.signature.inputs
-    }
-    return pd.DataFrame(columns, copy=False)
-
-
-def _convert(array: pa.Array, spec: ColumnSpec, where: _Where) -> Any:
-    import pyarrow as pa
-
-    kind = array.type
-    if pa.types.is_dictionary(kind):
-        array, kind = array.cast(kind.value_type), kind.value_type
-    if spec.type in ("integer", "float") and _is_number(kind):
-        return _numeric(array, spec, where)
-    if spec.type == "boolean" and pa.types.is_boolean(kind):
-        return _boolean(array)
-    if spec.type in ("string", "category") and _is_text(kind):
-        return _category(array, spec) if spec.type == "category" else _text(array)
-    if spec.type == "datetime" and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
-        return array.to_pandas()
-    if pa.types.is_null(kind):
-        return _all_missing(array, spec)
-    raise _wrong_type(array, spec, where)
-
-
-def _is_number(kind: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return bool(
-        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
-    )
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
-
-
-def _numeric(array: pa.Array, spec: ColumnSpec, where: _Where) -> np.ndarray:
-    import numpy as np
-
-    values = array.to_numpy(zero_copy_only=False)
-    values = values.astype(np.float64) if values.dtype.kind not in "if" else values
-    if spec.type == "float":
-        return values.astype(np.float64, copy=False)
-    if values.dtype.kind == "f":
-        fractional = ~np.isnan(values) & (values % 1 != 0)
-        if fractional.any():
-            position = int(fractional.nonzero()[0][0])
-            raise BatchPredictionError(
-                f"column {spec.name!r} expects integer values but {where.row(position)} "
-                f"has {values[position]!r}; round it or retrain with a float column"
-            )
-        return values.astype(np.int64) if not np.isnan(values).any() else values
-    return values.astype(np.int64, copy=False)
-
-
-def _boolean(array: pa.Array) -> Any:
-    import pandas as pd
-
-    if array.null_count:
-        return pd.array(array.to_pylist(), dtype="boolean")
-    return array.to_numpy(zero_copy_only=False)
-
-
-def _text(array: pa.Array) -> np.ndarray:
-
-    values: np.ndarray = array.to_numpy(zero_copy_only=False)
-    return values.astype(object, copy=False)
-
-
-def _category(array: pa.Array, spec: ColumnSpec) -> Any:
-    """Codes against the training categories (unseen values and nulls become missing),
-    mapped once per distinct value rather than per row."""
-    import numpy as np
-    import pandas as pd
-
-    if spec.categories is None:
-        return pd.Categorical(_text(array))
-    encoded = array.dictionary_encode()
-    categories = pd.Index(list(spec.categories))
-    lookup = categories.get_indexer(encoded.dictionary.to_numpy(zero_copy_only=False))
-    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    codes = np.where(indices >= 0, lookup[np.maximum(indices, 0)] if len(lookup) else -1, -1)
-    dtype = pd.CategoricalDtype(categories)
-    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=dtype)
-
-
-def _all_missing(array: pa.Array, spec: ColumnSpec) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    if spec.type in ("integer", "float"):
-        return np.full(len(array), np.nan)
-    if spec.type == "category":
-        return pd.Categorical([None] * len(array), categories=list(spec.categories or ()))
-    return np.full(len(array), None, dtype=object)
-
-
-def _wrong_type(array: pa.Array, spec: ColumnSpec, where: _Where) -> BatchPredictionError:
-    valid = array.is_valid().to_numpy(zero_copy_only=False).nonzero()[0]
-    position = int(valid[0]) if len(valid) else 0
-    value = array[position].as_py() if len(array) else None
-    return BatchPredictionError(
-        f"column {spec.name!r} is {array.type} in the input, but the model reads "
-        f"{spec.type} values: {where.row(position)} has {value!r}; convert the column "
-        "or score with a model trained on this type"
-    )
 
 
 def _prediction_array(predictions: np.ndarray) -> pa.Array:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,10 +32,14 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["MicroBatcher", "PredictFn", "predict_in_thread"]
+__all__ = ["BatchFn", "MicroBatcher", "PredictFn", "predict_in_thread", "split_rows"]
 
 PredictFn = Callable[["pd.DataFrame"], "np.ndarray"]
 """A model version's ``predict_frame``."""
+
+BatchFn = Callable[[list[Any]], list[Any]]
+"""Runs one batch in a worker thread: the payloads of its requests in, one result (or
+exception, raised to that request alone) per payload out."""
 
 
 async def predict_in_thread(
@@ -47,14 +51,20 @@ async def predict_in_thread(
 
 @dataclass
 class _Pending:
-    predict: PredictFn
-    frame: pd.DataFrame
-    future: asyncio.Future[np.ndarray] = field(repr=False)
+    key: Hashable
+    run: BatchFn
+    payload: Any
+    rows: int
+    future: asyncio.Future[Any] = field(repr=False)
 
 
 class MicroBatcher:
-    """Collects concurrent :meth:`predict` calls into batches of at most
-    ``max_batch_size`` rows; ``on_batch(rows)`` is told the size of each batch."""
+    """Collects concurrent calls into batches of at most ``max_batch_size`` rows;
+    ``on_batch(rows)`` is told the size of each batch.
+
+    :meth:`predict` batches prepared frames for a ``predict_frame``; :meth:`submit`
+    batches any payload for a :data:`BatchFn` (calls with the same ``key`` share one).
+    """
 
     def __init__(
         self,
@@ -74,14 +84,25 @@ class MicroBatcher:
 
     async def predict(self, predict: PredictFn, frame: pd.DataFrame) -> np.ndarray:
         """The predictions for ``frame`` (already prepared), possibly batched."""
-        if len(frame) >= self.max_batch_size:
-            self._report(len(frame))
-            return await predict_in_thread(predict, frame, self.executor)
+        key = ("frames", _owner(predict))
+        result: np.ndarray = await self.submit(key, _frames_runner(predict), frame, len(frame))
+        return result
+
+    async def submit(self, key: Hashable, run: BatchFn, payload: Any, rows: int) -> Any:
+        """``run``'s result for ``payload`` (``rows`` rows), batched with other calls
+        of the same ``key``."""
+        if rows >= self.max_batch_size:
+            self._report(rows)
+            loop = asyncio.get_running_loop()
+            (result,) = await loop.run_in_executor(self.executor, run, [payload])
+            if isinstance(result, BaseException):
+                raise result
+            return result
         queue = self._start()
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._in_flight += 1
         try:
-            queue.put_nowait(_Pending(predict, frame, future))
+            queue.put_nowait(_Pending(key, run, payload, rows, future))
             return await future
         finally:
             self._in_flight -= 1
@@ -95,14 +116,14 @@ class MicroBatcher:
     async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
             batch = await self._collect(queue)
-            groups: dict[int, list[_Pending]] = {}
+            groups: dict[Hashable, list[_Pending]] = {}
             for item in batch:
-                groups.setdefault(_owner(item.predict), []).append(item)
-            await asyncio.gather(*(self._predict_group(g) for g in groups.values()))
+                groups.setdefault(item.key, []).append(item)
+            await asyncio.gather(*(self._run_group(g) for g in groups.values()))
 
     async def _collect(self, queue: asyncio.Queue[_Pending]) -> list[_Pending]:
         batch = [await queue.get()]
-        rows = len(batch[0].frame)
+        rows = batch[0].rows
         deadline = time.monotonic() + self.max_wait_s
         while rows < self.max_batch_size:
             if queue.empty():
@@ -116,22 +137,28 @@ class MicroBatcher:
             else:
                 item = queue.get_nowait()
             batch.append(item)
-            rows += len(item.frame)
+            rows += item.rows
         return batch
 
-    async def _predict_group(self, group: list[_Pending]) -> None:
+    async def _run_group(self, group: list[_Pending]) -> None:
         live = [p for p in group if not p.future.done()]
         if not live:
             return
+        self._report(sum(p.rows for p in live))
+        loop = asyncio.get_running_loop()
         try:
-            frame = _concat([p.frame for p in live])
-            self._report(len(frame))
-            result = await predict_in_thread(live[0].predict, frame, self.executor)
-            _split(result, live)
-        except Exception as exc:  # the model failed: every request of the batch sees it
-            for p in live:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+            results = await loop.run_in_executor(
+                self.executor, live[0].run, [p.payload for p in live]
+            )
+        except Exception as exc:  # the whole batch failed: every request sees it
+            results = [exc] * len(live)
+        for item, result in zip(live, results, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
 
     def _report(self, rows: int) -> None:
         if self.on_batch is not None:
@@ -144,6 +171,23 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+
+def _frames_runner(predict: PredictFn) -> BatchFn:
+    def run(frames: list[Any]) -> list[Any]:
+        result = predict(_concat(frames))
+        return split_rows(result, [len(f) for f in frames])
+
+    return run
+
+
+def split_rows(values: Any, sizes: list[int]) -> list[Any]:
+    """``values`` cut into consecutive pieces of ``sizes`` rows."""
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(values[start : start + size])
+        start += size
+    return pieces
 
 
 def _owner(predict: PredictFn) -> int:
@@ -162,12 +206,3 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if isinstance(dtype, pd.CategoricalDtype) and frame[name].dtype != dtype:
             frame[name] = frame[name].astype("category")
     return frame
-
-
-def _split(result: Any, items: list[_Pending]) -> None:
-    start = 0
-    for item in items:
-        end = start + len(item.frame)
-        if not item.future.done():
-            item.future.set_result(result[start:end])
-        start = end

@@ -14,6 +14,7 @@ canary's failures.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import ServingError, SignatureError
 from ctloop.serve.batching import MicroBatcher, predict_in_thread
+from ctloop.serve.fastpath import plain_records
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,8 +89,7 @@ class PredictionService:
         answered = await self._try_canary(route, request.data) if route.arm == "canary" else None
         if answered is None:
             target = route.primary
-            frame = await self._prepare(target.model, request.data)
-            predictions = await self._call(target, frame)
+            frame, predictions = await self._answer(target, request.data)
         else:
             frame, predictions = answered
         row_ids = _row_ids(request_id, len(frame))
@@ -100,23 +101,53 @@ class PredictionService:
         return Prediction(predictions, target.version, request_id, row_ids, follow_up)
 
     async def _try_canary(self, route: Route, data: Any) -> tuple[pd.DataFrame, np.ndarray] | None:
-        try:
-            frame = await self._prepare(route.target.model, data)
-        except SignatureError:
-            return None  # the primary decides whether the input is bad
         start = time.perf_counter()
         try:
-            predictions = await self._call(route.target, frame)
+            answered = await self._answer(route.target, data)
+        except SignatureError:
+            return None  # the primary decides whether the input is bad
         except ModelFailedError:
             self._judge(route, ok=False, start=start)
             return None
         self._judge(route, ok=True, start=start)
-        return frame, predictions
+        return answered
 
     def _judge(self, route: Route, *, ok: bool, start: float) -> None:
         latency_ms = (time.perf_counter() - start) * 1000
         if self.pool.record(route, ok=ok, latency_ms=latency_ms) is not None:
             self.metrics.rollbacks.inc()
+
+    async def _answer(self, target: LoadedVersion, data: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """The prepared frame and the predictions of ``target`` for ``data``."""
+        if self.batcher is not None:
+            records = plain_records(target.model.signature, data)
+            if records is not None:  # plain values: validated and framed with the batch
+                return await self._batched_records(target, records)
+        frame = await self._prepare(target.model, data)
+        return frame, await self._call(target, frame)
+
+    async def _batched_records(
+        self, target: LoadedVersion, records: list[dict[str, Any]]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        assert self.batcher is not None
+        run = functools.partial(_predict_records, target.model)
+        try:
+            frame, predictions = await self.batcher.submit(
+                ("records", id(target.model)), run, records, len(records)
+            )
+        except SignatureError:
+            raise
+        except Exception as exc:
+            raise self._failed(target, len(records), exc) from exc
+        self.metrics.rows.labels(str(target.version)).inc(len(records))
+        return frame, predictions
+
+    def _failed(self, target: LoadedVersion, rows: int, exc: Exception) -> ModelFailedError:
+        self.metrics.errors.labels("model", str(target.version)).inc()
+        return ModelFailedError(
+            f"model version {target.version} failed to predict {rows} row(s): "
+            f"{type(exc).__name__}: {exc}"
+        )
 
     async def _prepare(self, model: Model, data: Any) -> pd.DataFrame:
         if _row_count(data) <= _INLINE_ROWS:
@@ -134,11 +165,7 @@ class PredictionService:
                     target.model.predict_frame, frame, self.executor
                 )
         except Exception as exc:  # the model's own failure, not the client's
-            self.metrics.errors.labels("model", str(target.version)).inc()
-            raise ModelFailedError(
-                f"model version {target.version} failed to predict {len(frame)} row(s): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._failed(target, len(frame), exc) from exc
         self.metrics.rows.labels(str(target.version)).inc(len(frame))
         return predictions
 
@@ -171,6 +198,28 @@ class PredictionService:
             self._log(shadow.version, row_ids, frame, predictions, now)
 
         return mirror
+
+
+def _predict_records(model: Model, payloads: list[list[dict[str, Any]]]) -> list[Any]:
+    """One batch of plain records: one frame, one model call, split back per request."""
+    from ctloop.serve.batching import split_rows
+
+    try:
+        frame = model.prepare([row for rows in payloads for row in rows])
+    except SignatureError:  # unexpected after the plain check: judge each request alone
+        return [_predict_alone(model, rows) for rows in payloads]
+    sizes = [len(rows) for rows in payloads]
+    predictions = split_rows(model.predict_frame(frame), sizes)
+    frames = split_rows(frame, sizes)
+    return list(zip(frames, predictions, strict=True))
+
+
+def _predict_alone(model: Model, rows: list[dict[str, Any]]) -> Any:
+    try:
+        frame = model.prepare(rows)
+        return frame, model.predict_frame(frame)
+    except Exception as exc:  # handed to this request alone
+        return exc
 
 
 def _row_ids(request_id: str, rows: int) -> list[str]:

@@ -136,7 +136,7 @@ class SklearnFlavor(ModelFlavor):
 
     @staticmethod
     def _materializer() -> Any:
-        from ctloop.artifacts.builtin import SklearnMaterializer
+        from ctloop.artifacts.sklearn_skops import SklearnMaterializer
 
         return SklearnMaterializer()
 
