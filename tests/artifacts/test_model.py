@@ -179,3 +179,20 @@ def test_model_json_describes_the_model(tmp_path: Path, table: pd.DataFrame) -> 
         "categories": ["AA", "DL", "UA"],
     }
     assert description["metadata"] == {"owner": "ops"}
+
+
+def test_a_loaded_lightgbm_model_saves_again(tmp_path: Path, table: pd.DataFrame) -> None:
+    estimator = _estimators(table)["lightgbm"]
+    X = _features(table)
+    Model.from_estimator(estimator, X).save(tmp_path / "first")
+    loaded = Model.load(tmp_path / "first")
+    loaded.save(tmp_path / "second")
+    again = Model.load(tmp_path / "second")
+    np.testing.assert_allclose(again.predict(X), estimator.predict_proba(X)[:, 1], rtol=1e-6)
+
+
+def test_a_category_unseen_in_training_becomes_missing() -> None:
+    signature = Signature((ColumnSpec("carrier", "category", ("AA", "UA")),))
+    frame = signature.to_frame([{"carrier": "UA"}, {"carrier": "ZZ"}])
+    assert frame["carrier"].cat.codes.tolist() == [1, -1]
+    assert list(frame["carrier"].cat.categories) == ["AA", "UA"]

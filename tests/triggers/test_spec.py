@@ -102,3 +102,16 @@ def test_durations() -> None:
     assert parse_duration("1.5h", "x") == timedelta(minutes=90)
     assert parse_duration(60, "x") == timedelta(minutes=1)
     assert parse_duration("2w", "x") == timedelta(days=14)
+
+
+def test_an_unquoted_yaml_on_key_reads_as_the_verdict_list() -> None:
+    import yaml
+
+    from ctloop.triggers.spec import pipeline_specs
+
+    config = yaml.safe_load(
+        "train:\n  pipeline: p.py:train\n  triggers:\n"
+        "    - {name: decay, monitor: {model: flights, window: 1d, on: [degraded]}}\n"
+    )
+    trigger = pipeline_specs(config)[0].triggers[0]
+    assert trigger.source["on"] == ["degraded"] and True not in trigger.source

@@ -47,6 +47,9 @@ def serve(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Folder for downloaded model files.")
     ] = None,
+    log_flush_seconds: Annotated[
+        float, typer.Option(help="Write logged predictions and labels at least this often.")
+    ] = 5.0,
 ) -> None:
     """Serve a registered model: /predict, /invocations, /v2/models/NAME/infer, /metrics."""
     from ctloop.config import Settings
@@ -68,5 +71,6 @@ def serve(
         poll_seconds=poll_seconds,
         threads=threads,
         log_predictions=log_predictions,
+        log_flush_seconds=log_flush_seconds,
     )
     run_server(config, host=host, port=port, workers=workers)

@@ -127,6 +127,7 @@ def _replay(
         previous = week - 1
         if previous in sent:
             server.feedback(*sent[previous])
+            time.sleep(1.5)  # the server writes logged labels every 0.5 s
             _land(weeks, previous, landing)
             if previous == config.broken_week:
                 events += _broken_week(weeks, previous, landing, scheduler)
@@ -220,6 +221,8 @@ class _Server:
                 "--port",
                 str(port),
                 "--poll-seconds",
+                "0.5",
+                "--log-flush-seconds",
                 "0.5",
             ],
             stdout=log,

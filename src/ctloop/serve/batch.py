@@ -1,6 +1,7 @@
 """Batch prediction: score a Parquet or CSV file of any size, chunk by chunk.
 
-Rows stream from the input (``pyarrow.dataset`` for Parquet files and folders,
+Rows stream from the input (``ParquetFile.iter_batches`` for a Parquet file or each
+file of a Parquet folder, found with ``pyarrow.dataset``,
 ``pyarrow.csv.open_csv`` for CSV) in chunks of at most ``chunk_rows``, so memory stays
 bounded whatever the file's size. Each chunk is converted to the model's signature,
 scored with :meth:`Model.predict_frame` (ONNX Runtime when the model is compiled) and
@@ -108,7 +109,8 @@ class BatchSource:
             if self.is_csv:
                 return list(self._csv_reader().schema.names), None
             dataset = self._dataset()
-            return list(dataset.schema.names), int(dataset.count_rows())
+            total = sum(self._parquet(f).metadata.num_rows for f in dataset.files)
+            return list(dataset.schema.names), int(total)
         except BatchPredictionError:
             raise
         except Exception as exc:
@@ -125,6 +127,12 @@ class BatchSource:
 
         return ds.dataset(self.path, format="parquet")
 
+    @staticmethod
+    def _parquet(path: str) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path)
+
     def _csv_reader(self) -> Any:
         from pyarrow import csv
 
@@ -138,14 +146,11 @@ class BatchSource:
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The chunks, in file order, with only ``columns``."""
         if not self.is_csv:
-            dataset = self._dataset()
-            # little read-ahead: memory stays at a few chunks whatever the file's size
-            yield from dataset.to_batches(
-                columns=self.columns,
-                batch_size=self.chunk_rows,
-                batch_readahead=2,
-                fragment_readahead=1,
-            )
+            # one row group read at a time: a dataset scanner reads ahead without bound
+            # when decoding outpaces scoring
+            for path in sorted(self._dataset().files):
+                parquet = self._parquet(path)
+                yield from parquet.iter_batches(batch_size=self.chunk_rows, columns=self.columns)
             return
         for batch in _csv_batches(self._csv_reader(), self.path, self._column_types):
             for start in range(0, batch.num_rows, self.chunk_rows):

@@ -188,6 +188,8 @@ def _check_source(kind: str, value: Any, where: str) -> Any:
             )
     elif kind == "monitor":
         value = _mapping(value, f"monitor of {where}")
+        if True in value:  # YAML 1.1 reads an unquoted key `on` as the boolean true
+            value = {**{k: v for k, v in value.items() if k is not True}, "on": value[True]}
         if not isinstance(value.get("model"), str):
             raise TriggerConfigError(f"{where} needs 'monitor: {{model: NAME, ...}}'")
         on = value.get("on", ["drift", "degraded"])

@@ -181,16 +181,23 @@ class LightGBMFlavor(ModelFlavor):
     like the estimator (``predict``, and ``predict_proba`` for classifiers)."""
 
     name = "lightgbm"
-    handles = ("lightgbm.sklearn.LGBMModel", "lightgbm.basic.Booster")
+    handles = (
+        "lightgbm.sklearn.LGBMModel",
+        "lightgbm.basic.Booster",
+        "ctloop.artifacts.model.flavors.LightGBMModel",
+    )
     packages = ("lightgbm", "numpy", "scipy")
 
     def save(self, estimator: Any, directory: Path) -> dict[str, Any]:
         """Write ``model.txt`` (and the class labels of a classifier)."""
-        booster = getattr(estimator, "booster_", estimator)
+        if isinstance(estimator, LightGBMModel):  # loaded earlier: save what it holds
+            booster, name = estimator.booster, "LGBMModel"
+        else:
+            booster, name = getattr(estimator, "booster_", estimator), type(estimator).__name__
         booster.save_model(str(directory / "model.txt"))
         classes = getattr(estimator, "classes_", None)
         return {
-            "class": type(estimator).__name__,
+            "class": name,
             "classes": None if classes is None else [_plain(c) for c in classes],
         }
 

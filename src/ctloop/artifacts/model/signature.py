@@ -260,7 +260,8 @@ def _category(column: pd.Series, spec: ColumnSpec) -> pd.Series:
     values = _string(column, spec)
     if spec.categories is None:
         return values.astype("category")
-    return values.astype(pd.CategoricalDtype(list(spec.categories)))
+    known = list(spec.categories)
+    return values.where(values.isin(known)).astype(pd.CategoricalDtype(known))
 
 
 def _datetime(column: pd.Series, spec: ColumnSpec) -> pd.Series:

@@ -1,0 +1,509 @@
+"""Online serving: one model served by ctloop, by ``mlflow models serve`` and by a bare
+Starlette app, under the same load. Prints one JSON line::
+
+    python benchmarks/serving.py                          # 10 s per test, 2 rounds
+    python benchmarks/serving.py --duration 5 --rounds 3
+
+The model is the flights example's ``HistGradientBoostingClassifier`` pipeline
+(``examples/flights/pipeline.py``: ``fit_model``, ``features``) fitted on January and
+February 2013; the request bodies are 1,000 distinct March flights (rows with no missing
+value), one row per request, sent round-robin.
+
+Servers (each one worker process on 127.0.0.1, all started before the first test):
+
+- ``ctloop``: ``ctloop serve flights@champion --no-log-predictions`` (defaults otherwise:
+  batching on, at most 32 rows, 2 ms wait), the model stored in a temporary store.
+- ``ctloop_onnx``: the same with the model compiled to ONNX (``compile_onnx``, tolerance
+  1e-4 on 2,000 March rows) as ``flights@onnx``; left out when compilation is refused.
+- ``mlflow``: ``mlflow models serve --env-manager local -w 1`` from ``.bench/mlflow-venv``
+  (installed on first use). The same fitted pipeline is pickled here and saved there with
+  ``mlflow.sklearn.save_model(..., pyfunc_predict_fn="predict_proba")`` by
+  ``benchmarks/mlflow_serve_model.py``, which refuses a different scikit-learn version.
+- ``starlette_bare``: a Starlette app (uvicorn, uvloop, httptools) that parses the JSON,
+  builds a one-row DataFrame and calls ``predict_proba``: the per-request limit of a
+  Python server that calls the model once per request.
+
+Every server runs with ``OMP_NUM_THREADS=1`` (``--omp-threads``): scikit-learn's tree
+predictions use OpenMP, whose spinning threads make a one-row prediction ~10x slower
+on a machine whose cores are busy; one thread suits one-row requests, and all servers
+get the same setting.
+
+Every server gets the same bytes on the same route, ``POST /invocations`` with
+``{"dataframe_records": [row]}`` (MLflow's protocol, which ctloop also serves). The load
+generator is ``ctloop.serve.loadtest`` (closed loop, one keep-alive session) in this
+process, at concurrency 1 and 32, ``--duration`` seconds after ``--warmup`` seconds.
+Tests alternate between servers (all servers at concurrency 1, then at 32, and again for
+each round); per server and concurrency the round with the highest requests/s is kept,
+and every round is reported under ``rounds``. The 1-minute load average is recorded
+before each test: on a busy machine compare ratios, not absolute figures.
+
+``in_process_p50_ms`` is the median of ``Model.predict`` on one row in this process (no
+HTTP), native and ONNX, measured before the servers start, for reference.
+
+``ratios`` divide ctloop's figures by MLflow's at concurrency 32 (``qps`` above 1 and
+``p99`` below 1 favour ctloop). ``goals`` checks: ≥ 10× MLflow's requests/s and ≤ 1/5 of
+its p99 at concurrency 32, and p50 under 5 ms at concurrency 1 with the compiled runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import pickle
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from peers import ROOT, clean_env, run_child
+from tracking import ensure_mlflow_venv
+
+FLIGHTS = ROOT / "examples" / "flights"
+DATA = FLIGHTS / "data" / "flights.parquet"
+MLFLOW_SCRIPT = Path(__file__).resolve().parent / "mlflow_serve_model.py"
+ROUTE = "/invocations"
+VALIDATION_ROWS = 2_000
+
+
+# --- the model and the request bodies --------------------------------------------------
+
+
+def _flights_module() -> ModuleType:
+    if not DATA.exists():
+        run_child([sys.executable, str(FLIGHTS / "prepare_data.py")], None, ROOT)
+    spec = importlib.util.spec_from_file_location("flights_pipeline", FLIGHTS / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_model(rows: int) -> dict[str, Any]:
+    """The fitted pipeline (Jan-Feb), its training inputs, validation inputs and
+    ``rows`` request rows (distinct March flights with no missing value)."""
+    import pandas as pd
+
+    flights = _flights_module()
+    table = pd.read_parquet(DATA)
+    month = pd.to_datetime(table["date"]).dt.month
+    train = table[month <= 2]
+    x_train, _ = flights.features(train)
+    x_march, _ = flights.features(table[month == 3])
+    complete = x_march.dropna().drop_duplicates()
+    sample = complete.sample(n=min(rows, len(complete)), random_state=0)
+    return {
+        "estimator": flights.fit_model(train),
+        "x_train": x_train,
+        "x_valid": x_march.head(VALIDATION_ROWS),
+        "records": json.loads(sample.to_json(orient="records")),
+        "train_rows": len(train),
+    }
+
+
+def request_bodies(records: list[dict[str, Any]]) -> list[bytes]:
+    """One ``{"dataframe_records": [row]}`` body per row."""
+    return [json.dumps({"dataframe_records": [row]}).encode() for row in records]
+
+
+# --- the ctloop side: a private store with the model (and its ONNX form) ---------------
+
+
+def register_ctloop(built: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """Register the model as ``flights@champion`` and, when ONNX compilation is
+    accepted, its compiled form as ``flights@onnx``; the store's settings and ONNX
+    outcome."""
+    from ctloop.artifacts.model import Model
+    from ctloop.artifacts.model.onnx import compile_onnx
+
+    store_url, artifact_url = f"sqlite:///{tmp / 'metadata.db'}", str(tmp / "artifacts")
+    native = Model.from_estimator(built["estimator"], built["x_train"])
+    _register(store_url, artifact_url, native, "champion", tmp)
+    compiled = Model.from_estimator(built["estimator"], built["x_train"])
+    result = compile_onnx(compiled, built["x_valid"], tolerance=1e-4)
+    if result.accepted:
+        _register(store_url, artifact_url, compiled, "onnx", tmp)
+    in_process = {"native": in_process_ms(native, built["records"])}
+    if result.accepted:
+        in_process["onnx"] = in_process_ms(compiled, built["records"])
+    return {
+        "store_url": store_url,
+        "artifact_url": artifact_url,
+        "onnx": result.to_dict(),
+        "in_process_p50_ms": in_process,
+    }
+
+
+def in_process_ms(model: Any, records: list[dict[str, Any]], calls: int = 200) -> float:
+    """Median milliseconds of ``Model.predict`` on one record, no HTTP (for reference)."""
+    import statistics
+
+    for row in records[:20]:
+        model.predict([row])
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        model.predict([records[i % len(records)]])
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def _register(store_url: str, artifact_url: str, model: Any, alias: str, tmp: Path) -> None:
+    from ctloop.artifacts import save_value
+    from ctloop.registry import open_registry
+    from ctloop.store import open_artifact_store, open_metadata_store
+
+    record = save_value(model, open_artifact_store(artifact_url), staging_root=tmp / "stage")
+    open_metadata_store(store_url).put_artifacts([record])
+    registry = open_registry(store_url)
+    try:
+        version = registry.register_version("flights", record.id).version
+        registry.set_alias("flights", alias, version, reason="serving benchmark")
+    finally:
+        registry.close()
+
+
+def ctloop_command(alias: str, port: int, tmp: Path) -> list[str]:
+    """``ctloop serve flights@ALIAS`` on ``port``, predictions not logged."""
+    serve = ["serve", f"flights@{alias}", "--port", str(port), "--no-log-predictions"]
+    return [sys.executable, "-m", "ctloop", *serve, "--cache-dir", str(tmp / f"cache-{alias}")]
+
+
+def ctloop_env(store: dict[str, Any], tmp: Path) -> dict[str, str]:
+    """A clean environment pointing ctloop at the private store."""
+    return clean_env() | {
+        "CTLOOP_HOME": str(tmp / "home"),
+        "CTLOOP_STORE_URL": store["store_url"],
+        "CTLOOP_ARTIFACT_URL": store["artifact_url"],
+    }
+
+
+# --- the MLflow side ---------------------------------------------------------------------
+
+
+def mlflow_model(built: dict[str, Any], tmp: Path) -> tuple[Path, Path]:
+    """The MLflow venv's Python and the saved MLflow model folder."""
+    import sklearn
+
+    python = ensure_mlflow_venv()
+    pickled, rows = tmp / "model.pkl", tmp / "rows.json"
+    payload = {"model": built["estimator"], "sklearn": sklearn.__version__}
+    pickled.write_bytes(pickle.dumps(payload))
+    rows.write_text(json.dumps(built["records"][:100]))
+    out = tmp / "mlflow-model"
+    cmd = [str(python), str(MLFLOW_SCRIPT), str(pickled), str(rows), str(out)]
+    run_child(cmd, mlflow_env(python), tmp, timeout=600)
+    return python, out
+
+
+def mlflow_env(python: Path) -> dict[str, str]:
+    """A clean environment for MLflow, telemetry off, its venv first on PATH."""
+    return clean_env("MLFLOW_") | {
+        "MLFLOW_ENABLE_TELEMETRY": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def mlflow_command(python: Path, model: Path, port: int) -> list[str]:
+    """``mlflow models serve`` with one worker on ``port``."""
+    serve = ["models", "serve", "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
+    return [str(python.parent / "mlflow"), *serve, "--env-manager", "local", "-w", "1"]
+
+
+# --- the bare Starlette app (``--bare-server``) ------------------------------------------
+
+
+def bare_server(model_path: Path, port: int) -> None:
+    """Serve ``POST /invocations``: JSON -> one-row DataFrame -> ``predict_proba``."""
+    import orjson
+    import pandas as pd
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    model = pickle.loads(model_path.read_bytes())["model"]
+
+    async def invocations(request: Request) -> Response:
+        frame = pd.DataFrame(orjson.loads(await request.body())["dataframe_records"])
+        body = {"predictions": model.predict_proba(frame)[:, 1].tolist()}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def ping(request: Request) -> Response:
+        return Response(b"ok")
+
+    app = Starlette(routes=[Route(ROUTE, invocations, methods=["POST"]), Route("/ping", ping)])
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+        access_log=False, log_level="warning",
+    )  # fmt: skip
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_process(
+    name: str, cmd: list[str], env: dict[str, str], port: int, tmp: Path
+) -> Iterator[str]:
+    """Start ``cmd`` in its own process group, yield its base URL once ``/ping``
+    answers, and kill the whole group on exit."""
+    log = (tmp / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(name, url, proc, tmp / f"{name}.log")
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+            raise RuntimeError(f"{name} exited {proc.returncode}:\n" + "\n".join(tail))
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/ping", timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer {url}/ping within 180 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def predictions(url: str, body: bytes) -> list[float]:
+    """The positive-class probabilities one server returns for ``body``."""
+    request = urllib.request.Request(
+        url + ROUTE, data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())["predictions"]
+    return [float(p[-1]) if isinstance(p, list) else float(p) for p in answer]
+
+
+def agreement(urls: dict[str, str], bodies: list[bytes]) -> dict[str, float]:
+    """Largest difference from ctloop's probability over 20 rows, per server."""
+    reference = [predictions(urls["ctloop"], body)[0] for body in bodies[:20]]
+    return {
+        name: max(abs(predictions(url, b)[0] - r) for b, r in zip(bodies, reference))
+        for name, url in urls.items()
+    }
+
+
+def measure(url: str, bodies: list[bytes], concurrency: int, args: Any) -> dict[str, Any]:
+    """One load test of ``url``: qps, latency percentiles (ms), errors, load average."""
+    from ctloop.errors import LoadTestError
+    from ctloop.serve.loadtest import LoadTestConfig, run_load_test
+
+    load = os.getloadavg()[0]
+    config = LoadTestConfig(
+        url + ROUTE,
+        body=bodies,
+        headers={"Content-Type": "application/json"},
+        concurrency=concurrency,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        timeout_s=30,
+    )
+    try:
+        result = run_load_test(config)
+    except LoadTestError as exc:  # no answer at all in the measured window
+        return {"qps": 0.0, "error": str(exc), "load1": load}
+    keys = ("qps", "p50_ms", "p95_ms", "p99_ms", "mean_ms")
+    figures: dict[str, Any] = {key: round(getattr(result, key), 3) for key in keys}
+    return figures | {"requests": result.requests, "errors": result.errors, "load1": load}
+
+
+def run_rounds(urls: dict[str, str], bodies: list[bytes], args: Any) -> dict[str, dict[str, Any]]:
+    """Every server at every concurrency, alternating, ``args.rounds`` times; per server
+    and concurrency the round with the most requests/s, and all rounds."""
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in urls}
+    for _ in range(args.rounds):
+        for concurrency in args.concurrency:
+            for name, url in urls.items():
+                figures = measure(url, bodies, concurrency, args)
+                rounds[name].setdefault(f"c{concurrency}", []).append(figures)
+                print(f"{name} c={concurrency}: {figures}", file=sys.stderr)
+    return {
+        name: {
+            **{key: max(samples, key=lambda s: s["qps"]) for key, samples in per.items()},
+            "rounds": per,
+        }
+        for name, per in rounds.items()
+    }
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def ratios(servers: dict[str, Any]) -> dict[str, Any]:
+    """ctloop's figures over MLflow's at concurrency 32 (and over the bare app's)."""
+    out: dict[str, Any] = {}
+    for ours in ("ctloop", "ctloop_onnx"):
+        if ours not in servers or "c32" not in servers[ours]:
+            continue
+        for peer in ("mlflow", "starlette_bare"):
+            a, b = servers[ours]["c32"], servers[peer]["c32"]
+            if "p99_ms" not in a or "p99_ms" not in b:
+                continue
+            out[f"{ours}_vs_{peer}_c32"] = {
+                "qps": round(a["qps"] / b["qps"], 2),
+                "p99": round(a["p99_ms"] / b["p99_ms"], 3),
+            }
+    return out
+
+
+def goals(servers: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    """The targets, for each ctloop runtime served."""
+    out: dict[str, Any] = {}
+    for ours in ("ctloop", "ctloop_onnx"):
+        key = f"{ours}_vs_mlflow_c32"
+        if key in found:
+            out[f"{ours}_qps_10x_mlflow"] = found[key]["qps"] >= 10
+            out[f"{ours}_p99_fifth_of_mlflow"] = found[key]["p99"] <= 0.2
+        if ours in servers and "p50_ms" in servers[ours].get("c1", {}):
+            out[f"{ours}_p50_c1_under_5ms"] = servers[ours]["c1"]["p50_ms"] < 5
+    return out
+
+
+def environment(mlflow_python: Path) -> dict[str, Any]:
+    """Machine and library versions."""
+    versions = {
+        dist: importlib.metadata.version(dist)
+        for dist in ("ctloop", "scikit-learn", "pandas", "uvicorn", "starlette", "onnxruntime")
+    }
+    probe = "import importlib.metadata as m; print(m.version('mlflow'))"
+    mlflow = subprocess.run([str(mlflow_python), "-c", probe], capture_output=True, text=True)
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions | {"mlflow": mlflow.stdout.strip()},
+    }
+
+
+def server_commands(
+    store: dict[str, Any], python: Path, model_dir: Path, tmp: Path, omp_threads: int
+) -> dict[str, tuple[list[str], dict[str, str], int]]:
+    """Command, environment and port of each server (``OMP_NUM_THREADS`` set alike)."""
+    omp = {"OMP_NUM_THREADS": str(omp_threads)} if omp_threads > 0 else {}
+    ports = {name: free_port() for name in ("ctloop", "ctloop_onnx", "mlflow", "bare")}
+    bare = [sys.executable, __file__, "--bare-server", str(tmp / "model.pkl")]
+    commands = {
+        "ctloop": (ctloop_command("champion", ports["ctloop"], tmp), ctloop_env(store, tmp)),
+        "mlflow": (mlflow_command(python, model_dir, ports["mlflow"]), mlflow_env(python)),
+        "starlette_bare": ([*bare, "--port", str(ports["bare"])], clean_env()),
+    }
+    if store["onnx"]["accepted"]:
+        onnx = ctloop_command("onnx", ports["ctloop_onnx"], tmp)
+        commands["ctloop_onnx"] = (onnx, ctloop_env(store, tmp))
+    port_of = {"starlette_bare": ports["bare"]}
+    return {
+        name: (cmd, env | omp, port_of.get(name, ports.get(name, 0)))
+        for name, (cmd, env) in commands.items()
+    }
+
+
+def bench(args: Any) -> dict[str, Any]:
+    """Build the model, start the four servers, measure, stop them."""
+    built = build_model(args.rows)
+    bodies = request_bodies(built["records"])
+    with tempfile.TemporaryDirectory(prefix="ctloop-serving-bench-") as name:
+        tmp = Path(name)
+        store = register_ctloop(built, tmp)
+        python, model_dir = mlflow_model(built, tmp)
+        commands = server_commands(store, python, model_dir, tmp, args.omp_threads)
+        with contextlib.ExitStack() as stack:
+            urls = {
+                name: stack.enter_context(server_process(name, cmd, env, port, tmp))
+                for name, (cmd, env, port) in commands.items()
+            }
+            agree = agreement(urls, bodies)
+            servers = run_rounds(urls, bodies, args)
+        found = ratios(servers)
+        return {
+            "benchmark": "serving",
+            "model": "flights HistGradientBoostingClassifier pipeline, fitted on Jan-Feb 2013",
+            "train_rows": built["train_rows"],
+            "request": f'POST {ROUTE} {{"dataframe_records": [row]}}, one row',
+            "distinct_bodies": len(bodies),
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "omp_num_threads": args.omp_threads or "unset",
+            "kept": "per server and concurrency, the round with the most requests/s",
+            "onnx": store["onnx"],
+            "in_process_p50_ms": store["in_process_p50_ms"],
+            "max_abs_diff_vs_ctloop": {k: float(f"{v:.3g}") for k, v in agree.items()},
+            "servers": servers,
+            "ratios": found,
+            "goals": goals(servers, found),
+            "environment": environment(python),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per test")
+    parser.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds first")
+    parser.add_argument("--rounds", type=int, default=2, help="tests per server and level")
+    parser.add_argument("--rows", type=int, default=1000, help="distinct request rows")
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 32]
+    )
+    parser.add_argument(
+        "--omp-threads", type=int, default=1, help="OMP_NUM_THREADS of every server (0: unset)"
+    )
+    parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server is not None:
+        bare_server(args.bare_server, args.port)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup on kill
+    if args.omp_threads > 0:  # this process too (before scikit-learn is imported)
+        os.environ["OMP_NUM_THREADS"] = str(args.omp_threads)
+    print(json.dumps(bench(args)))
+
+
+if __name__ == "__main__":
+    main()
