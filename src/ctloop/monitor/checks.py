@@ -157,7 +157,8 @@ def attribution_shift(
     """Total variation distance between two share vectors, and the features that moved.
 
     ``changed`` lists features whose share moved by more than half the threshold, largest
-    move first; ``drifted`` is True when the distance exceeds ``threshold``.
+    move first (or, when none did, the three that moved most); ``drifted`` is True when the
+    distance exceeds ``threshold``.
 
     >>> attribution_shift({"a": 0.9, "b": 0.1}, {"a": 0.1, "b": 0.9}, threshold=0.3)["drifted"]
     True
@@ -165,9 +166,9 @@ def attribution_shift(
     names = list(dict.fromkeys([*reference, *current]))
     moves = {n: current.get(n, 0.0) - reference.get(n, 0.0) for n in names}
     distance = 0.5 * sum(abs(m) for m in moves.values())
-    changed = sorted(
-        (n for n in names if abs(moves[n]) > threshold / 2), key=lambda n: -abs(moves[n])
-    )
+    by_move = sorted(names, key=lambda n: -abs(moves[n]))
+    # a shift spread over many features names the three that moved most
+    changed = [n for n in by_move if abs(moves[n]) > threshold / 2] or by_move[:3]
     return {
         "reference": dict(reference),
         "current": dict(current),

@@ -102,6 +102,10 @@ class Signature:
         ``data`` is a DataFrame, a list of records (dicts) or a dict of columns (lists).
         Extra columns are an error unless ``allow_extra`` (then they are dropped).
         """
+        from ctloop.artifacts.model import records_fast
+
+        if _is_records(data) and records_fast.supports(self.inputs):
+            return records_fast.records_to_frame(data, self.inputs, allow_extra=allow_extra)
         frame = _as_frame(data)
         self._check_columns(frame, allow_extra)
         import pandas as pd
@@ -166,6 +170,10 @@ def _column_spec(name: str, column: pd.Series) -> ColumnSpec:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return ColumnSpec(name, "datetime")
     return ColumnSpec(name, "string")
+
+
+def _is_records(data: Any) -> bool:
+    return isinstance(data, list) and all(isinstance(r, Mapping) for r in data)
 
 
 def _as_frame(data: Any) -> pd.DataFrame:

@@ -10,6 +10,8 @@ every row it has.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -66,7 +68,7 @@ def _create_deployments() -> None:
 
 
 def _create_logs(table: str, *, with_version: bool) -> None:
-    columns = [
+    columns: list[sa.Column[Any]] = [
         _id(),
         sa.Column("model", sa.String(), nullable=not with_version),
     ]

@@ -1,0 +1,156 @@
+"""Records (a list of dicts, as JSON clients send them) to a typed DataFrame, fast.
+
+The general path builds a DataFrame of Python objects and converts it column by column
+with pandas; for the few rows of an online request that costs milliseconds. This path
+checks and converts each value in plain Python, then builds one array per column, with
+the same rules and the same messages.
+
+>>> from ctloop.artifacts.model.signature import ColumnSpec
+>>> frame = records_to_frame([{"a": 1, "b": "x"}], (ColumnSpec("a", "integer"),
+...                          ColumnSpec("b", "category", ("x", "y"))), allow_extra=False)
+>>> frame.dtypes.astype(str).tolist(), frame["b"].cat.codes.tolist()
+(['int64', 'category'], [0])
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ctloop.errors import SignatureError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctloop.artifacts.model.signature import ColumnSpec
+
+__all__ = ["records_to_frame"]
+
+_FAST_TYPES = {"integer", "float", "boolean", "string", "category"}
+
+
+def supports(specs: Sequence[ColumnSpec]) -> bool:
+    """Whether every column has a type this path converts (datetimes take the other)."""
+    return all(spec.type in _FAST_TYPES for spec in specs)
+
+
+def records_to_frame(
+    records: Sequence[Mapping[str, Any]], specs: Sequence[ColumnSpec], *, allow_extra: bool
+) -> pd.DataFrame:
+    """The records as a DataFrame of the specs' columns and types (see the module)."""
+    import pandas as pd
+
+    _check_keys(records, specs, allow_extra)
+    columns = {spec.name: _column(records, spec) for spec in specs}
+    return pd.DataFrame(columns)
+
+
+def _check_keys(
+    records: Sequence[Mapping[str, Any]], specs: Sequence[ColumnSpec], allow_extra: bool
+) -> None:
+    if not records:
+        raise SignatureError("input has no rows; send at least one record")
+    names = [spec.name for spec in specs]
+    seen: dict[str, None] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise SignatureError(
+                f"row {i} must be an object of column values, not {type(record).__name__}"
+            )
+        seen.update(dict.fromkeys(record))
+    missing = [n for n in names if n not in seen]
+    if missing:
+        raise SignatureError(
+            f"input is missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)}; the model reads {', '.join(names)}",
+            field=missing[0],
+        )
+    extra = [str(k) for k in seen if k not in set(names)]
+    if extra and not allow_extra:
+        raise SignatureError(
+            f"input has unexpected column{'s' if len(extra) > 1 else ''} "
+            f"{', '.join(repr(e) for e in extra)}; the model reads only {', '.join(names)}",
+            field=extra[0],
+        )
+
+
+def _column(records: Sequence[Mapping[str, Any]], spec: ColumnSpec) -> Any:
+    values = [record.get(spec.name) for record in records]
+    return _CONVERT[spec.type](values, spec)
+
+
+def _null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def _reject(spec: ColumnSpec, row: int, value: Any) -> SignatureError:
+    return SignatureError(
+        f"column {spec.name!r} expects {spec.type} values but row {row} has {value!r} "
+        f"({type(value).__name__})",
+        field=spec.name,
+    )
+
+
+def _numbers(values: list[Any], spec: ColumnSpec) -> Any:
+    import numpy as np
+
+    has_null = False
+    for i, value in enumerate(values):
+        if _null(value):
+            has_null = True
+        elif (
+            _bool(value)
+            or not isinstance(value, numbers.Real)
+            or (spec.type == "integer" and value % 1 != 0)
+        ):
+            raise _reject(spec, i, value)
+    if spec.type == "integer" and not has_null:
+        return np.array(values, dtype="int64")
+    return np.array([np.nan if _null(v) else v for v in values], dtype="float64")
+
+
+def _booleans(values: list[Any], spec: ColumnSpec) -> Any:
+    import pandas as pd
+
+    for i, value in enumerate(values):
+        if not (_bool(value) or _null(value)):
+            raise _reject(spec, i, value)
+    if any(_null(v) for v in values):
+        return pd.array([None if _null(v) else bool(v) for v in values], dtype="boolean")
+    return [bool(v) for v in values]
+
+
+def _strings(values: list[Any], spec: ColumnSpec) -> Any:
+    import numpy as np
+
+    for i, value in enumerate(values):
+        if not (isinstance(value, str) or _null(value)):
+            raise _reject(spec, i, value)
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _categories(values: list[Any], spec: ColumnSpec) -> Any:
+    import pandas as pd
+
+    _strings(values, spec)
+    if spec.categories is None:
+        return pd.Categorical([None if _null(v) else v for v in values])
+    known = {c: i for i, c in enumerate(spec.categories)}
+    codes = [known.get(v, -1) if isinstance(v, str) else -1 for v in values]
+    return pd.Categorical.from_codes(codes, categories=list(spec.categories))
+
+
+_CONVERT = {
+    "integer": _numbers,
+    "float": _numbers,
+    "boolean": _booleans,
+    "string": _strings,
+    "category": _categories,
+}
