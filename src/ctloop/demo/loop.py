@@ -347,15 +347,35 @@ def _broken_week(weeks: Any, week: int, landing: Path, scheduler: Any) -> list[s
     """Land ``week`` with ``carrier`` renamed, retrain on it, show the stop, repair."""
     before = _champion()
     _land(weeks, week, landing, rename={"carrier": "airline"})
-    scheduler.fire("flights-retrain/manual")
-    events = scheduler.wait(timeout_s=600)
-    outcome = ", ".join(filter(None, (_describe(e) for e in events))) or "retrain fired"
+    firing = scheduler.fire("flights-retrain/manual")
+    scheduler.wait(timeout_s=600)
+    run_id = scheduler.store.get_firing(firing.id).run_id
     _land(weeks, week, landing)
     kept = _champion() == before
     return [
-        f"week {week} arrived with 'carrier' renamed to 'airline': {outcome}; "
-        f"schema validation stopped it, champion {'kept' if kept else 'CHANGED'} (v{before})"
+        f"week {week} arrived with 'carrier' renamed to 'airline': retraining run "
+        f"{(run_id or '?')[:8]} {_failed_step(run_id)}; champion "
+        f"{'kept' if kept else 'CHANGED'} (v{before})"
     ]
+
+
+def _failed_step(run_id: str | None) -> str:
+    """``stopped at STEP (first line of its error)`` for a failed run, else its status."""
+    from ctloop.config import Settings
+    from ctloop.store import open_metadata_store
+
+    if run_id is None:
+        return "did not start"
+    metadata = open_metadata_store(Settings.load().store_url)
+    failed = [e for e in metadata.list_executions(run_id) if e.status == "failed"]
+    if not failed:
+        return metadata.get_run(run_id).status
+    lines = [line.strip() for line in (failed[0].error or "").splitlines()]
+    # the first finding of an anomalies error, else the exception's own line
+    reason = [ln[2:] for ln in lines if ln.startswith("- ")] or [
+        ln for ln in lines if "Error: " in ln
+    ]
+    return f"stopped at {failed[0].step}" + (f" ({reason[0][:140]})" if reason else "")
 
 
 def _describe(event: Any) -> str:
