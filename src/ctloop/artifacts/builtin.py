@@ -30,7 +30,7 @@ from typing import Any
 
 from ctloop.artifacts.io import BytesMaterializer
 from ctloop.artifacts.materializer import Materializer
-from ctloop.artifacts.sklearn_skops import SklearnMaterializer
+from ctloop.artifacts.sklearn_skops import SklearnMaterializer, _file, _qualified_name
 from ctloop.errors import ArtifactError
 
 __all__ = [
@@ -60,21 +60,6 @@ def builtin_materializers() -> list[Materializer]:
         JsonMaterializer(),
         SnapshotMaterializer(),
     ]
-
-
-def _qualified_name(value: Any) -> str:
-    cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
-
-
-def _file(files: Mapping[str, Path], name: str, artifact_type: str) -> Path:
-    try:
-        return files[name]
-    except KeyError:
-        raise ArtifactError(
-            f"the {artifact_type} artifact has no file {name!r} (it has "
-            f"{sorted(files) or 'none'}); it was not written by this materializer"
-        ) from None
 
 
 # -- tables --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, update
@@ -25,7 +25,6 @@ from ctloop.registry import sql_queries as q
 from ctloop.registry.history import undo_target
 from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.registry.store import ModelRegistry, check_alias, check_model_name
-from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import utcnow
 from ctloop.store.schema import (
     ARTIFACTS,
@@ -35,8 +34,9 @@ from ctloop.store.schema import (
     REGISTERED_MODELS,
     RUNS,
 )
-from ctloop.store.sql_engine import call_with_retry, engine_for, mask_url, run_transaction, writing
+from ctloop.store.sql_engine import mask_url
 from ctloop.store.sql_statements import SELECT_ARTIFACTS, SELECT_RUNS, by_id_or_prefix
+from ctloop.store.transactions import SqlTransactions
 
 __all__ = ["SqlModelRegistry", "current_user"]
 
@@ -51,35 +51,13 @@ def current_user() -> str:
         return "unknown"
 
 
-class SqlModelRegistry(ModelRegistry):
+class SqlModelRegistry(SqlTransactions, ModelRegistry):
     """A :class:`ModelRegistry` in the metadata database at ``url``
     (``sqlite:///path/metadata.db`` or ``postgresql+psycopg://user:password@host/db``).
 
     >>> SqlModelRegistry("sqlite://").list_models()
     []
     """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine = engine_for(url)
-        self._write_engine = writing(self._engine)
-        self._ready = False
-
-    # -- transactions -----------------------------------------------------------------
-    def _read(self, work: Callable[[Connection], T]) -> T:
-        self._ensure_schema()
-        return run_transaction(self._engine, work, url=self.url)
-
-    def _write(self, work: Callable[[Connection], T]) -> T:
-        self._ensure_schema()
-        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=True)
-
-    def _ensure_schema(self) -> None:
-        if not self._ready:
-            call_with_retry(
-                lambda: ensure_schema(self._engine, url_for_messages=self.url), url=self.url
-            )
-            self._ready = True
 
     # -- models -----------------------------------------------------------------------
     def create_model(

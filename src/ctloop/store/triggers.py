@@ -20,7 +20,7 @@ the UNIQUE (trigger, fire_key) constraint backs this up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -29,10 +29,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from ctloop.errors import NotFoundError
-from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import utcnow
 from ctloop.store.schema import TRIGGER_FIRINGS, TRIGGER_STATE
-from ctloop.store.sql_engine import call_with_retry, engine_for, run_transaction, writing
+from ctloop.store.transactions import SqlTransactions
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -111,34 +110,12 @@ class ClaimResult:
 _UNSET: Any = object()
 
 
-class SqlTriggerStore:
+class SqlTriggerStore(SqlTransactions):
     """Trigger state and firings in the metadata database at ``url``.
 
     >>> SqlTriggerStore("sqlite://").list_firings()
     []
     """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine = engine_for(url)
-        self._write_engine = writing(self._engine)
-        self._ready = False
-
-    # -- transactions -----------------------------------------------------------------
-    def _read(self, work: Callable[[Connection], T]) -> T:
-        self._ensure_schema()
-        return run_transaction(self._engine, work, url=self.url)
-
-    def _write(self, work: Callable[[Connection], T]) -> T:
-        self._ensure_schema()
-        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=True)
-
-    def _ensure_schema(self) -> None:
-        if not self._ready:
-            call_with_retry(
-                lambda: ensure_schema(self._engine, url_for_messages=self.url), url=self.url
-            )
-            self._ready = True
 
     # -- state ------------------------------------------------------------------------
     def get_state(self, name: str) -> TriggerStateRecord | None:

@@ -1,0 +1,48 @@
+"""Read and write transactions on the metadata database, its schema migrated on first use.
+
+The base of the SQL-backed services (the registry, the trigger store): reads run on the
+plain engine, writes on the writing engine (SQLite ``BEGIN IMMEDIATE``), both retried on
+transient lock and connection errors.
+
+>>> SqlTransactions("sqlite://")._read(lambda conn: 1)
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection
+
+from ctloop.store.migrations import ensure_schema
+from ctloop.store.sql_engine import call_with_retry, engine_for, run_transaction, writing
+
+__all__ = ["SqlTransactions"]
+
+T = TypeVar("T")
+
+
+class SqlTransactions:
+    """Transactions on the database at ``url``; the schema is brought up to date once."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = engine_for(url)
+        self._write_engine = writing(self._engine)
+        self._ready = False
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        self._ensure_schema()
+        return run_transaction(self._engine, work, url=self.url)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        self._ensure_schema()
+        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=True)
+
+    def _ensure_schema(self) -> None:
+        if not self._ready:
+            call_with_retry(
+                lambda: ensure_schema(self._engine, url_for_messages=self.url), url=self.url
+            )
+            self._ready = True
