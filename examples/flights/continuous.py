@@ -9,12 +9,16 @@ the most recent ones::
                 -> fit_flights -> champion_model -> evaluate (overall and per carrier,
                    candidate and champion on the same held-out week)
                 -> gate (absolute AUC floor; may not be worse than the champion)
-                -> register (as challenger) -> promote (to champion)
+                -> register (as challenger) -> release
 
-A model that fails the gate is not registered, and production keeps its champion. Run it
-by hand with::
+A model that fails the gate is not registered, and production keeps its champion.
+``release`` promotes the challenger to champion (``release_as=direct``, the default) or
+starts it as a canary on ``canary_traffic`` percent of the requests (``release_as=canary``);
+the scheduler then judges the canary on its labelled requests against the champion's and
+promotes or rolls it back (``ctloop.monitor.canary``). Run it by hand with::
 
     ctloop run examples/flights/continuous.py:retrain -p folder=landing -p weeks=8
+    ctloop run examples/flights/continuous.py:retrain -p folder=landing -p release_as=canary
 
 ``ctloop demo`` runs it from the scheduler when monitoring sees the model decay.
 """
@@ -28,7 +32,7 @@ import pandas as pd
 from ctloop import FilePath, log_metric, pipeline, step
 from ctloop.artifacts.model import Model
 from ctloop.components import evaluate, gate, statistics, validate
-from ctloop.registry.steps import champion_model, promote, register
+from ctloop.registry.steps import champion_model, register, release
 
 HERE = Path(__file__).resolve().parent
 
@@ -87,8 +91,10 @@ def retrain(
     min_auc: float = 0.6,
     max_drop: float = 0.03,
     max_depth: int = 6,
+    release_as: str = "direct",
+    canary_traffic: float = 20.0,
 ) -> None:
-    """Validate the newest labelled weeks, train, gate against the champion, promote."""
+    """Validate the newest labelled weeks, train, gate against the champion, release."""
     data = load_recent(folder, weeks=weeks)
     anomalies = validate(statistics(data), schema_path=schema_path)
     train_rows, holdout = split_newest(data)
@@ -105,8 +111,11 @@ def retrain(
         change=[f"auc may drop by {max_drop}"],
         min_slice_rows=1000,
     )
-    promote(
-        register(model, blessing, name=model_name), reason="retrained: better on the newest week"
+    release(
+        register(model, blessing, name=model_name),
+        strategy=release_as,
+        traffic=canary_traffic,
+        reason="retrained: not worse than the champion on the newest week",
     )
 
 

@@ -23,6 +23,9 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     assert decay.kind == "monitor" and decay.source["on"] == ["degraded"]
     assert decay.source["model"] == "flights" and manual.kind == "manual"
     assert settings["monitoring"]["allowed_drop"] == 0.03
+    assert settings["monitoring"]["canary"]["min_rows"] == 150
+    release = pipeline_specs(settings["pipelines"])[0].parameters
+    assert (release["release_as"], release["canary_traffic"]) == ("canary", 30)
 
 
 def _summary(tmp_path: Path) -> DemoSummary:
@@ -40,7 +43,11 @@ def _summary(tmp_path: Path) -> DemoSummary:
             "reason": "monitor says degraded",
         }
     ]
-    return DemoSummary(weeks, 1, 1, alerts, firings, tmp_path / "report.html", 12.0)
+    deployments = [
+        {"created_at": "2013-03-12T00:00:00", "action": "canary", "by": "me", "reason": "v2"},
+        {"created_at": "2013-03-19T00:00:00", "action": "promote", "by": "monitor", "reason": "ok"},
+    ]
+    return DemoSummary(weeks, 1, 1, alerts, firings, tmp_path / "report.html", 12.0, deployments)
 
 
 def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) -> None:
@@ -53,6 +60,8 @@ def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) ->
     assert "champion v1 → v2 &lt;fast&gt;" in html and "<fast>" not in html
     assert "flights-retrain/decay" in html and "monitor says degraded" in html
     assert html.count("<polyline") == 2 and not list(tmp_path.glob("*.tmp"))
+    assert "1 canaries (1 promoted,\n0 rolled back)" in html
+    assert "<td>promote</td><td>monitor</td>" in html
 
 
 def test_the_chart_puts_the_better_week_higher() -> None:

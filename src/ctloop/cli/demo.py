@@ -44,7 +44,8 @@ def demo(
     console.print(
         f"[bold]3. Summary[/bold]: mean weekly AUC static {summary.mean_auc('static'):.4f}, "
         f"served by the loop {summary.mean_auc('served'):.4f}; "
-        f"{summary.retrains} retraining firings, {summary.promotions} promotions, "
+        f"{summary.retrains} retraining firings, {summary.count('canary')} canaries "
+        f"({summary.promotions} promoted, {summary.count('auto-rollback')} rolled back), "
         f"{len(summary.alerts)} alerts; {summary.seconds:.0f} s"
     )
     console.print(f"   report: {summary.report}")

@@ -3,6 +3,7 @@
     ctloop monitor run flights --window 1d --end 2026-01-02T00:00:00Z --json
     ctloop monitor show latest --html report.html
     ctloop monitor list flights
+    ctloop monitor canary flights --apply   # judge the canary; promote or roll it back
     ctloop alerts list --json
     ctloop alerts deliver            # retry deliveries still pending
 
@@ -79,6 +80,32 @@ def run(
     for reason in result.report.reasons:
         _print(f"  - {reason}")
     _print(f"report {result.report_artifact_id[:12]} (run {result.run_id[:8]})")
+
+
+@monitor_app.command("canary")
+def canary(
+    deployment: Annotated[str, typer.Argument(help="Deployment whose canary to judge.")],
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Promote or roll back as judged (default: only show).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Judge a canary on its labelled traffic against the primary version."""
+    from ctloop.monitor.canary import judge_canary, settle_canary
+
+    found = settle_canary(deployment) if apply else judge_canary(deployment)
+    if found is None:
+        if as_json:
+            _emit(None)
+        else:
+            _print(f"deployment {deployment!r} has no canary")
+        return
+    if as_json:
+        _emit({**found.to_dict(), "applied": apply and found.decision != "wait"})
+        return
+    _print(f"{found.decision}: {found.reason}")
+    if not apply and found.decision != "wait":
+        _print(f"run `ctloop monitor canary {deployment} --apply` to {found.decision}")
 
 
 @monitor_app.command("show")

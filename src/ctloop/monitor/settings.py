@@ -13,6 +13,7 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       allowed_drop: 0.05         # degraded when the metric is worse than baseline by more
       attribution_threshold: 0.3 # total variation between importance shares
       attribution_rows: 2000     # rows sampled for permutation importance
+      canary: {min_rows: 200, allowed_drop: 0.0, max_wait: 7d}  # see ctloop.monitor.canary
     alerts:
       cooldown_s: 3600           # one alert per model+cause+features per cooldown
       max_attempts: 8            # webhook tries before an alert is marked failed
@@ -66,13 +67,18 @@ class MonitorSettings:
     allowed_drop: float = 0.05
     attribution_threshold: float = 0.3
     attribution_rows: int = 2000
+    canary: Mapping[str, Any] = field(default_factory=dict)  # see ctloop.monitor.canary
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MonitorSettings:
         """Read the ``monitoring:`` section; unknown keys are refused."""
         _refuse_unknown("monitoring", values, {f.name for f in fields(cls)})
+        from ctloop.monitor.canary import CanarySettings
+
         found = dict(values)
         features = found.pop("features", None) or {}
+        found["canary"] = dict(found.get("canary") or {})
+        CanarySettings.from_mapping(found["canary"])  # a bad canary setting fails here
         try:
             parsed = {str(k): FeatureSetting(**(v or {})) for k, v in features.items()}
             return cls(features=parsed, **found)

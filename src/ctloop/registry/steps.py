@@ -1,4 +1,4 @@
-"""Registry steps: ``champion_model``, ``register`` and ``promote``.
+"""Registry steps: ``champion_model``, ``register``, ``promote`` and ``release``.
 
 They bind the model registry to the pipeline DSL (they live here, not in
 ``ctloop.components``, because components do not depend on services). A training
@@ -9,6 +9,7 @@ pipeline wires them around ``evaluate`` and ``gate`` (:mod:`ctloop.components`):
     blessing = gate(ev, model, absolute=["auc >= 0.7"], change=["auc may drop by 0.01"])
     version = register(model, blessing, name="flights")  # refuses an unblessed model
     promote(version, reason="passed the gate")           # champion → the new version
+    release(version, strategy="canary", traffic=20)      # or: a canary the monitor judges
 
 ``register`` finds the model's artifact through the ``gate`` step that blessed it (the
 gate's input ``model``), so the version points at the very artifact the training step
@@ -55,7 +56,10 @@ __all__ = [
     "champion_model",
     "promote",
     "register",
+    "release",
 ]
+
+RELEASE_STRATEGIES = ("direct", "canary")
 
 # version tags: the Blessing that let the version in, the Evaluation the gate judged
 RUN_TAG = "ctloop.registered_by_run"
@@ -191,6 +195,63 @@ def promote(version: RegisteredVersion, alias: str = "champion", reason: str = "
     print(f"{alias}: {version.reference}")
     _track_tag(f"promoted_{alias}", version.reference)
     return version.reference
+
+
+@step(cache=False)
+def release(
+    version: RegisteredVersion,
+    strategy: str = "direct",
+    deployment: str | None = None,
+    traffic: float = 10.0,
+    reason: str = "",
+) -> str:
+    """Put ``version`` in production: ``direct`` points ``champion`` at it (like
+    :func:`promote`); ``canary`` sends ``traffic`` percent of deployment ``deployment``'s
+    requests (default: the model's name) to it, and the monitor promotes or rolls it back
+    once labelled traffic has judged it (:mod:`ctloop.monitor.canary`). With no champion
+    yet there is nothing to compare a canary with, so the first version is released
+    directly. Returns what was done, e.g. ``canary flights@5 (20% of flights)``.
+
+    >>> release(register(model, blessing, name="flights"), strategy="canary", traffic=20)  # doctest: +SKIP
+    """
+    if strategy not in RELEASE_STRATEGIES:
+        raise RegistryError(
+            f"release strategy {strategy!r} is unknown; use one of {', '.join(RELEASE_STRATEGIES)}"
+        )
+    why = reason or f"{version.reference} passed the gate"
+    with _stores() as stores:
+        if strategy == "canary" and _has_alias(stores.registry, version.model, "champion"):
+            done = _start_canary(stores.settings.store_url, version, deployment, traffic, why)
+        else:
+            if strategy == "canary":
+                print(
+                    f"no champion of {version.model!r} yet: releasing {version.reference} directly"
+                )
+            stores.registry.set_alias(version.model, "champion", version.version, reason=why)
+            done = f"champion {version.reference}"
+    print(done)
+    _track_tag("released", done)
+    return done
+
+
+def _start_canary(
+    store_url: str, version: RegisteredVersion, deployment: str | None, traffic: float, why: str
+) -> str:
+    from ctloop.serve.deployments import deploy, load_deployment, start_canary
+
+    name = deployment or version.model
+    if load_deployment(store_url, name) is None:
+        deploy(store_url, name, version.model, "champion", reason=f"created for {why}")
+    start_canary(store_url, name, version.version, traffic, reason=f"canary: {why}")
+    return f"canary {version.reference} ({traffic:g}% of {name})"
+
+
+def _has_alias(registry: ModelRegistry, model: str, alias: str) -> bool:
+    try:
+        registry.get_by_alias(model, alias)
+    except (ModelNotFoundError, AliasNotFoundError):
+        return False
+    return True
 
 
 def _gated_artifacts(stores: _Stores, blessing: Blessing) -> dict[str, str]:

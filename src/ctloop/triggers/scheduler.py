@@ -2,7 +2,9 @@
 
 One evaluation (:meth:`Scheduler.evaluate`) first settles firings whose process died
 (a claimed firing whose run died is retried once or reported, per the trigger's
-``on_lost``), then checks every trigger and fires its occasions. All state lives in the
+``on_lost``), judges every active canary on its labelled traffic (promoting or rolling
+it back, :mod:`ctloop.monitor.canary`), then checks every trigger and fires its
+occasions. All state lives in the
 metadata store, so a restarted scheduler neither misses nor repeats a firing, and two
 schedulers on one store fire each occasion once. Each run is a child process
 (:mod:`ctloop.triggers.child`) in its own session: a crashing pipeline never takes the
@@ -40,6 +42,7 @@ from ctloop.store.triggers import (
 from ctloop.triggers import sources
 from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger
 
+_CANARY_OUTCOMES = {"wait": "canary-waiting", "promote": "promoted", "rollback": "rolled-back"}
 #: a claimed firing with no live process after this long is lost (another host's claim)
 LOST_AFTER = timedelta(minutes=10)
 
@@ -48,7 +51,8 @@ LOST_AFTER = timedelta(minutes=10)
 class TriggerEvent:
     """What one evaluation did with one trigger: ``fired``, ``idle``, ``baseline``,
     ``cooldown``, ``busy``, ``skipped``, ``duplicate``, ``finished``, ``lost``,
-    ``retried`` or ``error``."""
+    ``retried`` or ``error``; for a canary (trigger ``canary/DEPLOYMENT``):
+    ``canary-waiting``, ``promoted`` or ``rolled-back``."""
 
     trigger: str
     outcome: str
@@ -114,6 +118,8 @@ class Scheduler:
     def evaluate(self) -> list[TriggerEvent]:
         """Settle finished and lost firings, then check every trigger once."""
         events = self.settle()
+        # canaries first: a run fired below then gates against the champion they leave
+        events.extend(self._settle_canaries())
         for pipeline in self.specs:
             for trigger in pipeline.triggers:
                 if self._stop.is_set():
@@ -121,6 +127,23 @@ class Scheduler:
                 events.extend(self._evaluate_trigger(pipeline, trigger))
         if getattr(self.settings, "alerts", None):
             events.extend(self._deliver_alerts())
+        return events
+
+    def _settle_canaries(self) -> list[TriggerEvent]:
+        """Judge every active canary on its labelled traffic; promote or roll it back
+        (see :mod:`ctloop.monitor.canary`)."""
+        from ctloop.monitor.canary import active_canaries, settle_canary
+
+        events = []
+        for name in active_canaries(self.settings.store_url):
+            try:
+                found = settle_canary(name, settings=self.settings, now=self._clock())
+            except Exception as exc:  # one deployment's trouble must not stop the others
+                events.append(self._emit(f"canary/{name}", "error", f"{type(exc).__name__}: {exc}"))
+                continue
+            if found is not None:
+                outcome = _CANARY_OUTCOMES[found.decision]
+                events.append(self._emit(f"canary/{name}", outcome, found.reason))
         return events
 
     def _deliver_alerts(self) -> list[TriggerEvent]:
