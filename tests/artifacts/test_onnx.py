@@ -147,3 +147,33 @@ def test_a_model_that_disagrees_beyond_the_tolerance_is_refused(flights_model: M
     assert result.max_abs_diff is not None and result.max_abs_diff > 0
     assert not result.accepted and "tolerance" in result.reason
     assert flights_model.runtime == "native"
+
+
+def test_plain_records_predict_like_the_prepared_frame(flights_model: Model) -> None:
+    X, _ = flights_like(200, seed=4)
+    compile_onnx(flights_model, X)
+    records = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in X.astype(object).to_dict("records")
+    ]
+    records[0]["carrier"] = "ZZ"  # unseen in training
+    records[1]["origin"] = None
+    records[2]["temp"] = None
+    records[3]["temp"] = 61  # an int in a float column
+    records = [{**r, "temp": None if r["temp"] != r["temp"] else r["temp"]} for r in records]
+    fallbacks = flights_model.compiled_fallbacks  # earlier tests share the model
+
+    direct = flights_model.predict_plain_records(records)
+
+    assert direct is not None and flights_model.compiled_fallbacks == fallbacks
+    framed = flights_model.predict_frame(flights_model.prepare(records))
+    np.testing.assert_allclose(direct, framed, rtol=0, atol=1e-6)
+    assert (
+        np.abs(direct - flights_model.predict_native(flights_model.prepare(records))).max() < 1e-4
+    )
+
+
+def test_plain_records_without_a_compiled_form_are_left_to_the_frame_path() -> None:
+    X, y = flights_like(200, seed=5)
+    native = Model.from_estimator(fit_flights_like(X, y), X)
+    assert native.predict_plain_records([{"carrier": "AA"}]) is None

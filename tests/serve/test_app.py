@@ -229,3 +229,34 @@ def test_model_failure_is_a_500_and_the_server_survives(store: ServingStore) -> 
     assert failed.status_code == 500 and "broken" in failed.json()["error"]
     assert bad_input.status_code == 422
     assert health.status_code == 200
+
+
+def test_a_compiled_model_answers_plain_records_and_logs_their_inputs(
+    store: ServingStore,
+) -> None:
+    import pickle
+
+    from ctloop.artifacts.model.onnx import compile_onnx
+
+    model = pickle.loads(pickle.dumps(_models.classifier()))  # a copy to compile
+    validation, _ = _models.training_frame(200, seed=6)
+    assert compile_onnx(model, validation).accepted
+    store.register(model, alias="champion")
+    rows = [{**ROW, "x": i / 10, "color": ["red", "green", "mauve"][i % 3]} for i in range(40)]
+    with live_server(store.config(max_wait_ms=10)) as live, ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(
+                lambda i: live.client.post(
+                    "/predict", json={"records": [rows[i]], "request_id": f"q{i}"}
+                ),
+                range(len(rows)),
+            )
+        )
+    assert all(a.status_code == 200 for a in answers)
+    got = [a.json()["predictions"][0] for a in answers]
+    assert got == pytest.approx(expected(rows), abs=1e-4)  # the native model's answers
+    logged = read_predictions(store.store_url, store.artifact_url, "flights")
+    logged = logged.set_index("request_id").loc[[f"q{i}" for i in range(len(rows))]]
+    assert logged["x"].tolist() == pytest.approx([r["x"] for r in rows])
+    assert logged["color"].tolist() == [r["color"] for r in rows]
+    assert logged["prediction"].tolist() == pytest.approx(got, abs=1e-6)

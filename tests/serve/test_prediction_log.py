@@ -169,3 +169,23 @@ def test_inputs_of_different_lengths_are_a_caller_error(store_url: str, artifact
         with pytest.raises(ServingError, match="3 request ids, 3 input rows and 2 predictions"):
             logger.log(1, None, ids, frame, predictions[:2], timestamp=T0)
     assert (logger.logged_rows, logger.dropped) == (0, 0)
+
+
+def test_pending_rows_are_prepared_together_when_written(store_url: str, artifact_url: str) -> None:
+    from ctloop.serve.prediction_log import PendingRows
+
+    calls: list[int] = []
+
+    def prepare(records: list[dict[str, object]]) -> pd.DataFrame:
+        calls.append(len(records))
+        return pd.DataFrame(records).astype({"distance": "float64"})
+
+    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+    for i in range(3):
+        rows = [{"distance": 10 * i + k, "carrier": "UA"} for k in range(2)]
+        pending = PendingRows(prepare, rows)
+        logger.log(1, "flights", [f"r{i}-{k}" for k in range(2)], pending, np.ones(2), T0 + i)
+    assert logger.close() and calls == [6]  # one frame for the whole batch
+    frame = read_predictions(store_url, artifact_url, "flights")
+    assert frame["distance"].tolist() == [0.0, 1.0, 10.0, 11.0, 20.0, 21.0]
+    assert frame["request_id"].tolist()[:2] == ["r0-0", "r0-1"]

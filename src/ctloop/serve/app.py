@@ -87,6 +87,7 @@ class ServerState:
             self._start_logging()
         if c.poll_seconds > 0:
             self._poller = loop.create_task(self._poll())
+        _freeze_heap()
 
     def _start_logging(self) -> None:
         from ctloop.serve.feedback import FeedbackLogger
@@ -182,6 +183,21 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     _add_prediction_routes(app, state)
     _add_info_routes(app, state)
     return app
+
+
+def _freeze_heap() -> None:
+    """Exempt what is loaded by now (libraries, the model) from garbage collection.
+
+    A full collection walks every tracked object; with scikit-learn, pandas and a model
+    loaded that is hundreds of thousands, a pause of tens of milliseconds that lands on
+    whichever requests are in flight (the p99). Frozen objects are never scanned; what
+    requests allocate is collected as before. A model loaded later (a promotion) stays
+    in the collected heap until the next freeze, which costs time but not correctness.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 # -- answering ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ctloop.errors import ServingError, SignatureError
 from ctloop.serve.batching import MicroBatcher, predict_in_thread
 from ctloop.serve.fastpath import plain_records
+from ctloop.serve.prediction_log import PendingRows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -201,14 +202,21 @@ class PredictionService:
 
 
 def _predict_records(model: Model, payloads: list[list[dict[str, Any]]]) -> list[Any]:
-    """One batch of plain records: one frame, one model call, split back per request."""
+    """One batch of plain records: one frame, one model call, split back per request.
+    A compiled model predicts the records as they are; each request's input frame is
+    then built only if the prediction log asks for it (:class:`PendingRows`)."""
     from ctloop.serve.batching import split_rows
 
+    flat = [row for rows in payloads for row in rows]
+    sizes = [len(rows) for rows in payloads]
+    direct = model.predict_plain_records(flat)
+    if direct is not None:
+        pending = [PendingRows(model.prepare, rows) for rows in payloads]
+        return list(zip(pending, split_rows(direct, sizes), strict=True))
     try:
-        frame = model.prepare([row for rows in payloads for row in rows])
+        frame = model.prepare(flat)
     except SignatureError:  # unexpected after the plain check: judge each request alone
         return [_predict_alone(model, rows) for rows in payloads]
-    sizes = [len(rows) for rows in payloads]
     predictions = split_rows(model.predict_frame(frame), sizes)
     frames = split_rows(frame, sizes)
     return list(zip(frames, predictions, strict=True))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ class _Logged:
     version: int
     deployment: str | None
     request_ids: list[str]
-    frame: pd.DataFrame
+    frame: pd.DataFrame | PendingRows
     predictions: np.ndarray
     timestamp: float
 
@@ -121,12 +121,12 @@ class PredictionLogger(BatchLogger):
         version: int,
         deployment: str | None,
         request_ids: list[str],
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | PendingRows,
         predictions: np.ndarray,
         timestamp: float,
     ) -> None:
         """Queue one request's rows: ``frame`` (the model's input, one row per id, not
-        to be changed afterwards) and its ``predictions``, stamped ``timestamp``
+        to be changed afterwards, or :class:`PendingRows` to prepare when written) and its ``predictions``, stamped ``timestamp``
         (seconds since the epoch). Never blocks and never raises for the store; inputs
         of different lengths (a caller's bug) raise :class:`~ctloop.errors.ServingError`."""
         rows = len(request_ids)
@@ -157,7 +157,11 @@ class PredictionLogger(BatchLogger):
     def _write_group(self, version: int, deployment: str | None, logged: list[_Logged]) -> None:
         import pandas as pd
 
-        frame = pd.concat([_rows(item) for item in logged], ignore_index=True)
+        inputs = _input_frames(logged)
+        frame = pd.concat(
+            [_rows(item, features) for item, features in zip(logged, inputs, strict=True)],
+            ignore_index=True,
+        )
         artifact_id = self._writer.save(frame)
         add_prediction_log(
             self._writer.store_url,
@@ -171,7 +175,42 @@ class PredictionLogger(BatchLogger):
         )
 
 
-def _rows(item: _Logged) -> pd.DataFrame:
+@dataclass(frozen=True)
+class PendingRows:
+    """A request's input rows not yet made into the model's input frame: plain records
+    and the ``prepare`` that makes them one. The log's writer thread prepares them, so a
+    request answered without a DataFrame does not build one to be logged.
+
+    >>> len(PendingRows(lambda rows: rows, [{"x": 1}, {"x": 2}]))
+    2
+    """
+
+    prepare: Callable[[list[dict[str, Any]]], pd.DataFrame]
+    records: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _input_frames(logged: Sequence[_Logged]) -> list[pd.DataFrame]:
+    """Each item's input frame; pending rows of one ``prepare`` are prepared together
+    (one frame for the whole batch costs about what one for a single row does)."""
+    from ctloop.serve.batching import split_rows
+
+    frames: list[Any] = [item.frame for item in logged]
+    by_prepare: dict[Any, list[int]] = {}  # bound methods of one model compare equal
+    for i, frame in enumerate(frames):
+        if isinstance(frame, PendingRows):
+            by_prepare.setdefault(frame.prepare, []).append(i)
+    for positions in by_prepare.values():
+        pending = [frames[i] for i in positions]
+        whole = pending[0].prepare([r for p in pending for r in p.records])
+        for i, part in zip(positions, split_rows(whole, [len(p) for p in pending]), strict=True):
+            frames[i] = part
+    return frames
+
+
+def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     count = len(item.request_ids)
@@ -184,7 +223,7 @@ def _rows(item: _Logged) -> pd.DataFrame:
             "deployment": pd.array([item.deployment] * count, dtype="string"),
         }
     )
-    features = item.frame.reset_index(drop=True).drop(columns=list(BASE_COLUMNS), errors="ignore")
+    features = features.reset_index(drop=True).drop(columns=list(BASE_COLUMNS), errors="ignore")
     predictions = item.predictions
     values = list(predictions) if predictions.ndim > 1 else predictions
     return pd.concat([base, features], axis=1).assign(prediction=values)

@@ -159,6 +159,20 @@ class Model:
                 self.compiled_fallbacks += 1
         return self.predict_native(frame)
 
+    def predict_plain_records(self, records: list[dict[str, Any]]) -> np.ndarray | None:
+        """Predictions for records whose values already have their columns' exact types
+        (:func:`ctloop.serve.fastpath.plain_records`), straight from the compiled form
+        without building a DataFrame; ``None`` when no compiled form is in use or it
+        failed (counted in ``compiled_fallbacks``): then :meth:`prepare` and
+        :meth:`predict_frame`."""
+        if self.compiled is None or not self.use_compiled:
+            return None
+        try:
+            return self.compiled.predict_records(records)
+        except Exception:  # any runtime failure: the caller takes the checked path
+            self.compiled_fallbacks += 1
+            return None
+
     def predict_native(self, frame: pd.DataFrame) -> np.ndarray:
         """:meth:`predict_frame` with the original estimator, never the compiled form."""
         import numpy as np

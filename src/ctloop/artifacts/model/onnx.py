@@ -84,6 +84,11 @@ class OnnxModel:
         self.output = output
         self._session: Any = None
         self._lock = threading.Lock()
+        self._known = {  # a value outside a category column's training values feeds as ""
+            spec.name: frozenset(spec.categories)
+            for spec in signature.inputs
+            if spec.type == "category" and spec.categories is not None
+        }
 
     def describe(self) -> dict[str, Any]:
         """The compiled model's entry in ``model.json`` (the bytes live in ``onnx/``)."""
@@ -106,9 +111,44 @@ class OnnxModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's output for a prepared frame, like ``Model.predict_frame``."""
+        return self._output(self.session().run([self.output], self.inputs(frame)))
+
+    def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """The model's output for plain records — every value already of its column's
+        type, as :func:`ctloop.serve.fastpath.plain_records` checks — fed to the session
+        without building a DataFrame (a one-row frame costs ten times the prediction).
+        Same feed as :meth:`predict` of the prepared frame: missing numbers are NaN,
+        missing or unseen categories ``""``."""
+        return self._output(self.session().run([self.output], self.records_feed(records)))
+
+    def records_feed(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """The session's feed for plain records (see :meth:`predict_records`)."""
         import numpy as np
 
-        outputs = self.session().run([self.output], self.inputs(frame))
+        nan = float("nan")
+        if self.feed == "matrix":
+            names = self.signature.input_names
+            rows = [[nan if r[n] is None else r[n] for n in names] for r in records]
+            return {"X": np.array(rows, dtype=np.float32).reshape(len(records), len(names))}
+        feed = {}
+        for spec in self.signature.inputs:
+            values = [r[spec.name] for r in records]
+            if spec.type in _TEXT_TYPES:
+                known = self._known.get(spec.name)
+                texts = [
+                    "" if v is None or (known is not None and v not in known) else v for v in values
+                ]
+                column = np.empty((len(texts), 1), dtype=object)
+                column[:, 0] = texts
+                feed[spec.name] = column
+            else:
+                numbers = [nan if v is None else v for v in values]
+                feed[spec.name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
+        return feed
+
+    def _output(self, outputs: list[Any]) -> np.ndarray:
+        import numpy as np
+
         values = np.asarray(outputs[0])
         if self.task == "classification" and values.ndim == 2 and values.shape[1] == 2:
             return values[:, 1]

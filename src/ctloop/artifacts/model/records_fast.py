@@ -14,6 +14,7 @@ the same rules and the same messages.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,18 @@ def _categories(values: list[Any], spec: ColumnSpec) -> Any:
     _strings(values, spec)
     if spec.categories is None:
         return pd.Categorical([None if _null(v) else v for v in values])
-    known = {c: i for i, c in enumerate(spec.categories)}
+    known, dtype = _category_codes(spec.categories)
     codes = [known.get(v, -1) if isinstance(v, str) else -1 for v in values]
-    return pd.Categorical.from_codes(codes, categories=list(spec.categories))
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=512)
+def _category_codes(categories: tuple[str, ...]) -> tuple[dict[str, int], Any]:
+    """Code of each category, and the dtype: built once per signature column, because
+    pandas validates the categories each time a dtype is made (most of a row's cost)."""
+    import pandas as pd
+
+    return {c: i for i, c in enumerate(categories)}, pd.CategoricalDtype(list(categories))
 
 
 _CONVERT = {
