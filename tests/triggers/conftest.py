@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class Project:
 
     root: Path
     env: dict[str, str]
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def configure(self, pipelines: dict[str, Any]) -> None:
         (self.root / "ctloop.yaml").write_text(yaml.safe_dump({"pipelines": pipelines}))
@@ -47,10 +48,19 @@ class Project:
         return proc
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "ctloop", *args],
             cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        self.started.append(proc)
+        return proc
+
+    def reap(self) -> None:
+        """Kill what :meth:`popen` started and is still running (a failed test's)."""
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
     @property
     def calls(self) -> list[str]:
@@ -59,7 +69,7 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
@@ -68,7 +78,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CALLS_FILE", str(tmp_path / "calls.txt"))
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return Project(root, dict(os.environ))
+    project = Project(root, dict(os.environ))
+    yield project
+    project.reap()
 
 
 def eventually(condition: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
