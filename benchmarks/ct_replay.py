@@ -10,11 +10,18 @@ arrival delays) arrive one week later, as they would in production. Three polici
   when its verdict is ``degraded`` the model is retrained on the last ``--train-weeks``
   labelled weeks, gated against the champion on the newest labelled week (it must not be
   worse), and promoted; a promoted model's baseline is its AUC on that week;
+- ``ctloop_canary``: the same, but a challenger that passes the gate is released as a
+  canary on ``--canary-share`` of the requests (a random share of each week's flights);
+  when the canary's first week is labelled, its AUC on the flights it answered is compared
+  with the champion's on the others, and it is promoted (not worse by more than 0.01)
+  or dropped, as ``ctloop.monitor.canary`` judges in ``ctloop demo``; no retraining
+  fires while a canary waits for its labels;
 - ``oracle``: retrained every week on the last ``--train-weeks`` labelled weeks.
 
-Each week's AUC is measured on that week's flights before its labels are known. Prints one
-JSON line: mean weekly AUC per policy, the retrains of ``ctloop`` and ``oracle``, and
-``gap_closed`` = (ctloop − static) / (oracle − static)::
+Each week's AUC is measured on that week's flights before its labels are known (with a
+canary, on the answers of whichever model served each flight). Prints one JSON line: mean
+weekly AUC per policy, the retrains of each, and ``gap_closed`` = (ctloop − static) /
+(oracle − static)::
 
     python benchmarks/ct_replay.py               # March to December (about 10 minutes on 2 cores)
     python benchmarks/ct_replay.py --last-week 20  # a shorter year
@@ -69,12 +76,79 @@ def monitor_verdict(model: Any, week: pd.DataFrame, baseline_auc: float) -> str:
     return report.verdict
 
 
-def replay(table: pd.DataFrame, first: int, last: int, train_weeks: int) -> dict[str, Any]:
+CANARY_ALLOWED_DROP = 0.01
+CANARY_MIN_ROWS = 150
+
+
+class Loop:
+    """ctloop's policy: retrain on ``degraded``, gate, then promote directly or through a
+    canary on ``canary_share`` of the requests (0: direct)."""
+
+    def __init__(self, champion: Any, baseline: float, canary_share: float) -> None:
+        self.champion, self.baseline = champion, baseline
+        self.canary: Any = None
+        self.canary_week = -1
+        self.share = canary_share
+        self.retrains = self.promotions = self.rollbacks = 0
+
+    def decide(self, week: int, labelled: pd.DataFrame, newest: pd.DataFrame) -> None:
+        """Before serving ``week``: judge a canary whose week is labelled (waiting for
+        it otherwise), then monitor the champion on the newest labelled week and retrain
+        when it degraded."""
+        if self.canary is not None:
+            if self.canary_week != week - 2:
+                return  # its labels are not in yet
+            self._judge(newest, week - 2)
+        if monitor_verdict(self.champion, newest, self.baseline) != "degraded":
+            return
+        challenger = flights.fit_model(labelled[labelled["week"] < week - 2])
+        self.retrains += 1
+        if auc(challenger, newest) < auc(self.champion, newest):
+            return  # the gate: not worse than the champion on the newest week
+        if self.share <= 0:
+            self.champion, self.baseline = challenger, auc(challenger, newest)
+            self.promotions += 1
+        else:
+            self.canary, self.canary_week = challenger, week
+
+    def _judge(self, rows: pd.DataFrame, week: int) -> None:
+        mask = canary_rows(len(rows), self.share, week)
+        if min(mask.sum(), (~mask).sum()) >= CANARY_MIN_ROWS:
+            canary_auc = auc(self.canary, rows[mask])
+            if canary_auc >= auc(self.champion, rows[~mask]) - CANARY_ALLOWED_DROP:
+                self.champion, self.baseline = self.canary, canary_auc
+                self.promotions += 1
+            else:
+                self.rollbacks += 1
+        self.canary = None
+
+    def served_auc(self, rows: pd.DataFrame, week: int) -> float:
+        """The week's AUC on the answers of the model that served each flight."""
+        X, y = flights.features(rows)
+        scores = self.champion.predict_proba(X)[:, 1]
+        if self.canary is not None:
+            mask = canary_rows(len(X), self.share, week)
+            scores[mask] = self.canary.predict_proba(X[mask])[:, 1]
+        return float(roc_auc_score(y, scores))
+
+
+def canary_rows(count: int, share: float, week: int) -> np.ndarray:
+    """Which of a week's flights the canary answers (the router's random share)."""
+    return np.random.default_rng(week).random(count) < share
+
+
+def replay(
+    table: pd.DataFrame, first: int, last: int, train_weeks: int, canary_share: float
+) -> dict[str, Any]:
     initial = table[table["week"] < first - 1]
     static = flights.fit_model(initial)
-    champion, baseline = static, auc(static, table[table["week"] == first - 1])
-    weekly: dict[str, list[float]] = {"static": [], "ctloop": [], "oracle": []}
-    retrains = {"ctloop": 0, "oracle": 0}
+    baseline = auc(static, table[table["week"] == first - 1])
+    loops = {
+        "ctloop": Loop(static, baseline, 0.0),
+        "ctloop_canary": Loop(static, baseline, canary_share),
+    }
+    weekly: dict[str, list[float]] = {name: [] for name in ("static", *loops, "oracle")}
+    oracle_retrains = 0
     started = time.perf_counter()
     for week in range(first, last + 1):
         current = table[table["week"] == week]
@@ -82,26 +156,29 @@ def replay(table: pd.DataFrame, first: int, last: int, train_weeks: int) -> dict
             continue
         labelled = table[(table["week"] < week - 1) & (table["week"] >= week - 1 - train_weeks)]
         newest = table[table["week"] == week - 2]
-        if monitor_verdict(champion, newest, baseline) == "degraded":
-            challenger = flights.fit_model(labelled[labelled["week"] < week - 2])
-            retrains["ctloop"] += 1
-            if auc(challenger, newest) >= auc(champion, newest):
-                champion, baseline = challenger, auc(challenger, newest)
+        for loop in loops.values():
+            loop.decide(week, labelled, newest)
         oracle = flights.fit_model(labelled)
-        retrains["oracle"] += 1
-        for name, model in (("static", static), ("ctloop", champion), ("oracle", oracle)):
-            weekly[name].append(auc(model, current))
+        oracle_retrains += 1
+        weekly["static"].append(auc(static, current))
+        for name, loop in loops.items():
+            weekly[name].append(loop.served_auc(current, week))
+        weekly["oracle"].append(auc(oracle, current))
         print(week, *(round(v[-1], 3) for v in weekly.values()), file=sys.stderr)
     mean = {name: float(np.mean(values)) for name, values in weekly.items()}
+    gap = max(mean["oracle"] - mean["static"], 1e-9)
     return {
         "weeks": len(weekly["static"]),
         "mean_auc": {k: round(v, 4) for k, v in mean.items()},
-        "retrains": retrains,
-        "ctloop_vs_oracle": round(mean["ctloop"] / mean["oracle"], 4),
-        "retrain_share": round(retrains["ctloop"] / max(retrains["oracle"], 1), 3),
-        "gap_closed": round(
-            (mean["ctloop"] - mean["static"]) / max(mean["oracle"] - mean["static"], 1e-9), 3
-        ),
+        "retrains": {**{n: loop.retrains for n, loop in loops.items()}, "oracle": oracle_retrains},
+        "promotions": {n: loop.promotions for n, loop in loops.items()},
+        "canary_rollbacks": loops["ctloop_canary"].rollbacks,
+        "canary_share": canary_share,
+        "ctloop_vs_oracle": {n: round(mean[n] / mean["oracle"], 4) for n in loops},
+        "retrain_share": {
+            n: round(loop.retrains / max(oracle_retrains, 1), 3) for n, loop in loops.items()
+        },
+        "gap_closed": {n: round((mean[n] - mean["static"]) / gap, 3) for n in loops},
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -111,8 +188,13 @@ def main() -> None:
     parser.add_argument("--first-week", type=int, default=9, help="first replayed week (9: March)")
     parser.add_argument("--last-week", type=int, default=52)
     parser.add_argument("--train-weeks", type=int, default=8)
+    parser.add_argument(
+        "--canary-share", type=float, default=0.3, help="share of requests a canary answers"
+    )
     args = parser.parse_args()
-    result = replay(load_weeks(), args.first_week, args.last_week, args.train_weeks)
+    result = replay(
+        load_weeks(), args.first_week, args.last_week, args.train_weeks, args.canary_share
+    )
     print(json.dumps({"benchmark": "ct_replay", **result}))
 
 
