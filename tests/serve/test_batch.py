@@ -204,6 +204,8 @@ def test_the_step_scores_with_a_registered_version_and_tags_it(
     tags = {t.key: t.value for t in stores.metadata.get_tags(result.run_id)}
     assert tags["model_version"] == "delays@1"
     assert tags["model_artifact_id"] == model_artifact.id
+    graph = upstream(stores.metadata, result.outputs["batch_predict"]["output"].id)
+    assert graph.nodes[model_artifact.id].label == "Model"  # lineage, not only a tag
     path = load_value(
         result.outputs["batch_predict"]["output"], stores.artifacts, cache_dir=tmp_path / "c"
     )

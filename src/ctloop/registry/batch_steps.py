@@ -3,7 +3,8 @@
 The model is an upstream step's ``Model`` output (lineage then runs from the predictions
 through this step to that very model artifact) or a registry reference such as
 ``"flights@champion"``, resolved when the step runs (the execution is then tagged with
-``model_version`` and ``model_artifact_id``). The data is an upstream table, a data
+``model_version`` and ``model_artifact_id``, and the version's model artifact is recorded
+as its input ``model``, so lineage reaches it either way). The data is an upstream table, a data
 version (``data_version("flights")``, recorded as the step's input) or a file path::
 
     @pipeline
@@ -107,12 +108,30 @@ def _model(model: Any) -> tuple[Model, str | None]:
         loaded, version, artifact_id = load_registered_model(model)
         set_tag("model_version", version)
         set_tag("model_artifact_id", artifact_id)
+        _record_input(artifact_id)
         return loaded, version
     raise BatchPredictionError(
         f"batch_predict's model must be a ctloop Model or a reference like "
         f"'flights@champion', not {type(model).__name__}; wrap an estimator with "
         "Model.from_estimator"
     )
+
+
+def _record_input(artifact_id: str) -> None:
+    """Record the resolved model's artifact as an input of the running step."""
+    from ctloop.config import Settings
+    from ctloop.pipeline.tracking import current_execution
+    from ctloop.store import open_metadata_store
+    from ctloop.store.records import EventRecord
+
+    ids = current_execution()
+    if ids is None:
+        return  # called as a plain function: no execution to link
+    metadata = open_metadata_store(Settings.load().store_url)
+    try:
+        metadata.add_events([EventRecord(ids[1], artifact_id, "input", "model")])
+    finally:
+        metadata.close()
 
 
 def _as_file(data: Any, folder: Path) -> Path:
