@@ -8,7 +8,9 @@ working directory (or ``$CTLOOP_HOME``)::
     CTLOOP_STORE_URL      sqlite:///<home>/metadata.db metadata database (postgresql+psycopg://… too)
     CTLOOP_ARTIFACT_URL   <home>/artifacts             artifact store (s3://bucket/prefix too)
     CTLOOP_S3_ENDPOINT_URL                             S3 endpoint for S3-compatible servers
-    CTLOOP_EXECUTOR       local                        local | process
+    CTLOOP_EXECUTOR       local                        local | process | ray
+    CTLOOP_RAY_ADDRESS                                 Ray cluster (ray://host:10001, auto);
+                                                       none: start or attach a local Ray
 
 Example ``ctloop.yaml``::
 
@@ -16,10 +18,12 @@ Example ``ctloop.yaml``::
     artifact_url: s3://ml-artifacts/ctloop
     artifact_options: {endpoint_url: "http://127.0.0.1:9000"}
     executor: process
+    ray_address: ray://head.example.internal:10001   # with executor: ray
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +31,8 @@ from typing import Any
 
 from ctloop.errors import ConfigError
 
-EXECUTORS = ("local", "process")
-_KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor"}
+EXECUTORS = ("local", "process", "ray")
+_KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor", "ray_address"}
 _KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
 _KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
 
@@ -47,6 +51,7 @@ class Settings:
     artifact_url: str
     artifact_options: dict[str, Any] = field(default_factory=dict)
     executor: str = "local"
+    ray_address: str | None = None
     monitoring: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
     alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
     pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers.spec
@@ -76,10 +81,37 @@ class Settings:
             artifact_url=artifact_url or str(home / "artifacts"),
             artifact_options=options,
             executor=executor,
+            ray_address=os.environ.get("CTLOOP_RAY_ADDRESS") or file_values.get("ray_address"),
             monitoring=_section(file_values, "monitoring", cwd),
             alerts=_section(file_values, "alerts", cwd),
             pipelines=_section(file_values, "pipelines", cwd),
         )
+
+
+def connect_ray(address: str | None = None) -> None:
+    """Attach this process to Ray, once: to ``address``, else the ``ray_address`` setting,
+    else a local Ray (one started with ``ray start`` or, failing that, a new one that ends
+    with this process). Quiet: no dashboard, Ray's own logs at ERROR, and workers' output
+    kept in Ray's session logs (steps keep theirs in their step log). Inside a Ray worker,
+    or after the user's own ``ray.init``, the existing connection is used.
+
+    >>> connect_ray()  # doctest: +SKIP
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(
+            "Ray is not installed; install it with `pip install 'ctloop[ray]'`, or run "
+            "steps with executor 'process' and trials with parallel='processes'"
+        ) from exc
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=address or Settings.load().ray_address,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+    )
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def test_bad_settings_fail_before_any_trial(kwargs: dict, fragment: str) -> None
         "ctloop.train.checkpointing",
         "ctloop.train.fitting",
         "ctloop.train.tuning",
+        "ctloop.train.parallel",
     ],
 )
 def test_docstring_examples_pass(name: str) -> None:

@@ -9,9 +9,16 @@ class path plus constructor parameters (``estimator="xgboost.XGBClassifier"``,
 artifact store (:mod:`ctloop.pipeline.checkpoints`): if the process dies,
 ``ctloop resume RUN`` continues from the last checkpoint. ``tune`` records every trial as
 a child execution of the run, named ``<step>/trial-<n>``, with the trial's parameters,
-metric ``score`` (and ``intermediate_score`` per reported step) and tag
-``ctloop.parent_execution``. Trial status: ``succeeded``; ``failed`` (with the error);
-``skipped`` for a trial the pruner stopped (tag ``ctloop.trial_state=pruned``).
+metric ``score`` (and ``intermediate_score`` per reported step) and tags
+``ctloop.parent_execution`` and ``ctloop.trial_worker`` (``host:pid`` that ran it).
+Trial status: ``succeeded``; ``failed`` (with the error); ``skipped`` for a trial the
+pruner stopped (tag ``ctloop.trial_state=pruned``).
+
+``tune`` runs ``n_jobs`` trials at a time where ``parallel`` says; ``auto`` follows the
+run's executor: ``local`` → threads of the step's process, ``process`` → worker processes,
+``ray`` → Ray tasks. With ``n_jobs=1`` trials stay in the step's process. Trials are
+recorded by the step's process as they finish, wherever they ran; param ``parallel`` of
+the step says where that was.
 
 >>> from ctloop import pipeline
 >>> from ctloop.components import fit, tune
@@ -33,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import CtloopError, ParameterError
 from ctloop.pipeline import FilePath, log_metric, log_param, step
-from ctloop.pipeline.tracking import current_execution
+from ctloop.pipeline.tracking import current_execution, current_executor
 from ctloop.store.records import ExecutionRecord, MetricRecord, ParamRecord, TagRecord, new_id
 from ctloop.store.records import utcnow as _utcnow
 from ctloop.train import SearchSpace, Trial
@@ -48,6 +55,7 @@ __all__ = ["fit", "make_estimator", "make_fit_step", "tune"]
 
 PARENT_TAG = "ctloop.parent_execution"
 TRIAL_STATUS = {"complete": "succeeded", "failed": "failed", "pruned": "skipped"}
+PARALLEL_OF_EXECUTOR = {"local": "threads", "process": "processes", "ray": "ray"}
 
 
 @step
@@ -105,9 +113,11 @@ def tune(
     seed: int = 0,
     features: list[str] | None = None,
     task: str | None = None,
+    parallel: str = "auto",
 ) -> tuple[dict[str, Any], Model]:
     """Tune ``estimator`` (a class path, fixed ``params``) over ``space`` (a dict) or
     ``space_path`` (a YAML file); outputs the best parameters and the best model.
+    ``parallel``: ``auto`` (the run's executor), ``threads``, ``processes`` or ``ray``.
 
     >>> best_params, model = tune(train, valid, label="late", estimator="xgboost.XGBClassifier",
     ...     space_path="space.yaml", n_trials=50, timeout=600)  # doctest: +SKIP
@@ -115,6 +125,8 @@ def tune(
     chosen = _space(space, space_path)
     base = make_estimator(estimator, params)
     recorder = _TrialRecorder.for_running_step()
+    parallel = _parallel(parallel, n_jobs)
+    _safely(log_param, "parallel", parallel)
     result = tune_estimator(
         base,
         train,
@@ -131,6 +143,7 @@ def tune(
         n_jobs=n_jobs,
         seed=seed,
         on_trial=recorder,
+        parallel=parallel,
     )
     _log(f"best_{result.metric}", result.best_score)
     _log("trials", len(result.trials))
@@ -252,6 +265,8 @@ def _trial_tags(context: StepContext, execution_id: str, trial: Trial) -> list[T
         "ctloop.trial_number": str(trial.number),
         "ctloop.trial_state": trial.state,
     }
+    if trial.worker:
+        values["ctloop.trial_worker"] = trial.worker
     return [TagRecord(context.run_id, k, v, execution_id) for k, v in values.items()]
 
 
@@ -269,6 +284,15 @@ def _space(space: dict[str, Any] | None, space_path: FilePath | None) -> SearchS
             "tune needs exactly one search space: pass space={...} or space_path='space.yaml'"
         )
     return SearchSpace.parse(space if space is not None else space_path)  # type: ignore[arg-type]
+
+
+def _parallel(parallel: str, n_jobs: int) -> str:
+    """Where trials run: ``auto`` follows the run's executor when trials run side by side."""
+    if parallel != "auto":
+        return parallel
+    if n_jobs == 1:
+        return "threads"  # one trial at a time: no worker is worth its start-up
+    return PARALLEL_OF_EXECUTOR.get(current_executor() or "local", "threads")
 
 
 def _step_checkpoints() -> StepCheckpoints | None:

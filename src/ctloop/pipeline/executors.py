@@ -1,9 +1,11 @@
 """Executors: where steps run. ``local`` runs them one by one in this process;
-``process`` runs independent steps in parallel in a pool of worker processes.
+``process`` runs independent steps in parallel in a pool of worker processes; ``ray``
+runs them as Ray tasks (:mod:`ctloop.pipeline.ray_executor`, imported when chosen).
 
 Error contract: ``submit`` never raises for a step's own failure — the returned future
 resolves to a failed :class:`~ctloop.pipeline.worker.StepOutcome`; a worker that dies
-makes the future raise ``BrokenProcessPool``, which the runner records as a failure.
+makes the future raise ``BrokenProcessPool`` (process pool) or resolve to a failed
+outcome (Ray), which the runner records as a failure.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import os
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ctloop.errors import ConfigError
 from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker, run_step
+
+if TYPE_CHECKING:
+    from ctloop.config import Settings
 
 
 class Executor(ABC):
@@ -61,10 +67,19 @@ class ProcessExecutor(Executor):
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def make_executor(name: str) -> Executor:
-    """The executor called ``name`` (``local`` or ``process``)."""
+def make_executor(name: str, settings: Settings | None = None) -> Executor:
+    """The executor called ``name`` (``local``, ``process`` or ``ray``); ``settings`` say
+    where the run's stores and Ray are (default: ``Settings.load()``).
+
+    >>> type(make_executor("local")).__name__
+    'LocalExecutor'
+    """
     if name == "local":
         return LocalExecutor()
     if name == "process":
         return ProcessExecutor()
-    raise ConfigError(f"executor {name!r} is unknown; use 'local' or 'process'")
+    if name == "ray":
+        from ctloop.pipeline.ray_executor import RayExecutor
+
+        return RayExecutor(settings)
+    raise ConfigError(f"executor {name!r} is unknown; use 'local', 'process' or 'ray'")

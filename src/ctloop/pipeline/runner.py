@@ -310,7 +310,7 @@ class _Runner:
         self.previous = previous
         if self.listener:
             self.listener.on_run_start(run=run, steps=order)
-        executor = make_executor(self.executor_name)
+        executor = make_executor(self.executor_name, self.stores.settings)
         try:
             with Heartbeat(self.meta, run.id):
                 self._loop(order, executor)
@@ -393,6 +393,7 @@ class _Runner:
             artifact_url=self.stores.settings.artifact_url,
             artifact_options=self.stores.settings.artifact_options,
             home=str(self.stores.settings.home),
+            executor=self.executor_name,
         )
         return executor.submit(task, inv.step), (inv, execution)
 

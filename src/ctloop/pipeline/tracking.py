@@ -29,6 +29,7 @@ class Tracker:
 
     run_id: str
     execution_id: str
+    executor: str = "local"
     params: list[ParamRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
     tags: list[TagRecord] = field(default_factory=list)
@@ -40,9 +41,9 @@ _tracker: contextvars.ContextVar[Tracker | None] = contextvars.ContextVar(
 
 
 @contextmanager
-def tracking(run_id: str, execution_id: str) -> Iterator[Tracker]:
-    """Collect tracking calls made while the block runs."""
-    tracker = Tracker(run_id, execution_id)
+def tracking(run_id: str, execution_id: str, executor: str = "local") -> Iterator[Tracker]:
+    """Collect tracking calls made while the block runs (``executor``: the run's)."""
+    tracker = Tracker(run_id, execution_id, executor)
     token = _tracker.set(tracker)
     try:
         yield tracker
@@ -113,3 +114,14 @@ def current_execution() -> tuple[str, str] | None:
     """
     tracker = _tracker.get()
     return None if tracker is None else (tracker.run_id, tracker.execution_id)
+
+
+def current_executor() -> str | None:
+    """The executor of the run whose step is running here (``local``, ``process``,
+    ``ray``), or ``None`` outside a run: steps that start work of their own follow it.
+
+    >>> current_executor() is None
+    True
+    """
+    tracker = _tracker.get()
+    return None if tracker is None else tracker.executor

@@ -1,8 +1,9 @@
 """Running one step: load inputs, call the user's function, save outputs, keep logs.
 
-This module runs inside the pipeline's process (``executor="local"``) or inside a
-process-pool worker (``executor="process"``); it never touches the metadata store. It
-returns a :class:`StepOutcome` that the runner records in one transaction.
+This module runs inside the pipeline's process (``executor="local"``), inside a
+process-pool worker (``executor="process"``) or a Ray worker (``executor="ray"``); it
+never touches the metadata store. It returns a :class:`StepOutcome` that the runner
+records in one transaction.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class StepTask:
     artifact_options: dict[str, Any]
     home: str
     environment: dict[str, str] | None = None
+    executor: str = "local"  # the run's executor, for steps that start work of their own
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def run_step(task: StepTask, step_obj: Step) -> StepOutcome:
     store = open_artifact_store(task.artifact_url, task.artifact_options)
     started = utcnow()
     log = io.StringIO()
-    with tracking(task.run_id, task.execution_id) as tracker, _capture(log):
+    with tracking(task.run_id, task.execution_id, task.executor) as tracker, _capture(log):
         result = _execute(task, step_obj, store)
     log_uri = _write_log(store, task, log.getvalue())
     return StepOutcome(

@@ -10,6 +10,8 @@ binds them in :mod:`ctloop.components.training`.
 >>> space = SearchSpace.parse({"C": {"float": [0.01, 10], "log": True}})
 >>> space.names
 ('C',)
+>>> tune(LogisticRegression(), train, valid, "late", space, n_trials=40, n_jobs=4,
+...      parallel="processes")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -10,9 +10,12 @@ continue their booster (``xgb_model=`` / ``init_model=``), scikit-learn estimato
 ``warm_start`` grow ``max_iter`` or ``n_estimators``; other estimators fit in one go and
 are never pruned.
 
-Parallel trials (``n_jobs > 1``) run in threads of this process (Optuna's own
-``n_jobs``): boosting libraries and scikit-learn release the GIL while they fit. With
-threads the order of trials, hence the result, may vary even with a seed.
+Parallel trials: ``n_jobs`` trials run at a time, where ``parallel`` says. ``threads``
+(the default) are threads of this process (Optuna's own ``n_jobs``): boosting libraries
+and scikit-learn release the GIL while they fit. ``processes`` and ``ray`` run
+``n_jobs`` workers sharing one study (see :mod:`ctloop.train.parallel`); their objective
+must be picklable (defined at module level). With parallel trials the order of trials,
+hence the result, may vary even with a seed.
 
 >>> result = optimize(
 ...     lambda params, reporter: -((params["x"] - 2.0) ** 2),
@@ -33,6 +36,17 @@ from typing import TYPE_CHECKING, Any
 from ctloop.errors import TuningError
 from ctloop.train.checkpointing import boosting_library
 from ctloop.train.fitting import build_model, clone_estimator, split_features
+from ctloop.train.parallel import (
+    PARALLEL,
+    WORKER,
+    Objective,
+    StudySettings,
+    TrialPruned,
+    TrialReporter,
+    TrialRunner,
+    run_study,
+    worker_threads,
+)
 from ctloop.train.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -42,10 +56,6 @@ if TYPE_CHECKING:
 
 DIRECTIONS = ("maximize", "minimize")
 _STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
-
-
-class TrialPruned(Exception):
-    """Raised by :meth:`TrialReporter.report` when the pruner stops the trial."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Trial:
     duration: float
     intermediate: dict[int, float] = field(default_factory=dict)
     error: str | None = None
+    worker: str | None = None  # "host:pid" of the process that ran it
 
 
 @dataclass(frozen=True)
@@ -82,25 +93,7 @@ class TuneResult:
         return [t for t in self.trials if t.state == "pruned"]
 
 
-class TrialReporter:
-    """Given to an objective: report intermediate scores so the pruner can stop the trial."""
-
-    def __init__(self, trial: Any) -> None:
-        self._trial = trial
-
-    @property
-    def number(self) -> int:
-        """The trial's number (0, 1, …)."""
-        return int(self._trial.number)
-
-    def report(self, value: float, step: int) -> None:
-        """Record ``value`` at ``step``; raise :class:`TrialPruned` if the pruner says stop."""
-        self._trial.report(float(value), step)
-        if self._trial.should_prune():
-            raise TrialPruned(f"trial {self.number} pruned at step {step}")
-
-
-Objective = Callable[[dict[str, Any], TrialReporter], float]
+__all__ = ["Trial", "TrialPruned", "TrialReporter", "TuneResult", "optimize", "staged_fit", "tune"]
 
 
 def optimize(
@@ -115,49 +108,54 @@ def optimize(
     seed: int | None = 0,
     on_trial: Callable[[Trial], None] | None = None,
     metric: str = "objective",
+    parallel: str = "threads",
+    storage: str | None = None,
 ) -> TuneResult:
     """Run an Optuna study of ``objective`` over ``space``; stop after ``n_trials`` or
-    ``timeout`` seconds, whichever comes first. ``on_trial`` sees every finished trial.
+    ``timeout`` seconds, whichever comes first. ``on_trial`` sees every finished trial, in
+    this process. ``n_jobs`` trials run at a time in ``parallel`` ``threads``,
+    ``processes`` or ``ray`` workers; ``storage`` (an Optuna RDB URL) keeps the study.
 
     >>> optimize(lambda p, r: p["n"], {"n": {"int": [1, 3]}}, n_trials=5).best_score
     3.0
     """
+    name = getattr(objective, "__qualname__", type(objective).__name__)
+    result, _ = _optimize(
+        objective,
+        space,
+        StudySettings(direction, n_trials, timeout, pruner, n_jobs, seed, storage, parallel),
+        on_trial,
+        metric,
+        f"objective {name!r}",
+    )
+    return result
+
+
+def _optimize(
+    objective: Objective,
+    space: SearchSpace | Mapping[str, Any] | str | Path,
+    settings: StudySettings,
+    on_trial: Callable[[Trial], None] | None,
+    metric: str,
+    describe: str,
+) -> tuple[TuneResult, list[Any]]:
+    """The study's result and what the objective kept in each worker."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     parsed = SearchSpace.parse(space)
-    _check_settings(direction, n_trials, timeout, n_jobs)
-    study = optuna.create_study(
-        direction=direction,  # type: ignore[arg-type]  # checked above
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=_pruner(pruner),
-    )
-
-    def run_trial(trial: Any) -> float:
-        params = parsed.sample(trial)
-        try:
-            return float(objective(params, TrialReporter(trial)))
-        except TrialPruned as exc:
-            raise optuna.TrialPruned(str(exc)) from exc
-        except Exception as exc:
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            raise
-
+    _check_settings(settings)
+    settings = StudySettings(**{**vars(settings), "pruner": _pruner(settings.pruner)})
     fixed = {p.name: p.choices[0] for p in parsed.parameters if p.kind == "fixed"}
 
-    def finished(_study: Any, frozen: Any) -> None:
+    def finished(frozen: Any) -> None:
         if on_trial is not None:
             on_trial(_trial_of(frozen, fixed))
 
-    study.optimize(
-        run_trial,
-        n_trials=n_trials,
-        timeout=timeout,
-        n_jobs=n_jobs,
-        catch=(Exception,),
-        callbacks=[finished],
+    outcome = run_study(
+        TrialRunner(objective, parsed), settings, on_finished=finished, describe=describe
     )
-    return _result(study, metric, direction, fixed)
+    return _result(outcome.trials, metric, settings.direction, fixed), outcome.kept
 
 
 def tune(
@@ -179,6 +177,8 @@ def tune(
     stages: int = 5,
     training_statistics: Any = None,
     on_trial: Callable[[Trial], None] | None = None,
+    parallel: str = "threads",
+    storage: str | None = None,
 ) -> TuneResult:
     """Search ``estimator``'s parameters over ``space``: fit on ``train``, score ``metric``
     on ``valid``; the best fitted estimator becomes ``best_model``.
@@ -186,6 +186,8 @@ def tune(
     ``estimator`` is an estimator (cloned, then ``set_params(**trial_params)``) or a
     function ``make(**trial_params) -> estimator``. ``metric`` defaults to ``auc`` for
     classification and ``rmse`` for regression; ``direction`` follows from the metric.
+    ``parallel`` and ``storage`` as for :func:`optimize`: with ``processes`` or ``ray``
+    the data goes to each worker once and each worker sends back its best estimator.
 
     >>> space = {"max_depth": {"int": [2, 8]}, "learning_rate": {"float": [0.01, 0.3], "log": True}}
     >>> result = tune(HistGradientBoostingClassifier(), train, valid, "late", space)  # doctest: +SKIP
@@ -195,33 +197,21 @@ def tune(
 
     X, y = split_features(_as_frame(train), label, features)
     X_valid, y_valid = split_features(_as_frame(valid), label, list(X.columns))
-    make = _maker(estimator)
+    make = _Maker(estimator)  # checks the estimator before anything else
     task = task or _task(estimator, y)
     metric = metric or ("auc" if task == "classification" else "rmse")
     direction = direction or ("maximize" if is_higher_better(metric) else "minimize")
     scorer = _Scorer(task, metric, X_valid, y_valid)
-    best = _BestSoFar(direction)
-
-    def objective(params: dict[str, Any], reporter: TrialReporter) -> float:
-        fitted = make(params)
-        staged_fit(fitted, X, y, scorer, reporter, stages)
-        score = scorer(fitted)
-        best.offer(score, fitted)
-        return score
-
-    result = optimize(
+    objective = _FitAndScore(make, X, y, scorer, stages, direction)
+    result, kept = _optimize(
         objective,
         space,
-        direction=direction,
-        n_trials=n_trials,
-        timeout=timeout,
-        pruner=pruner,
-        n_jobs=n_jobs,
-        seed=seed,
-        on_trial=on_trial,
-        metric=metric,
+        StudySettings(direction, n_trials, timeout, pruner, n_jobs, seed, storage, parallel),
+        on_trial,
+        metric,
+        make.describe,
     )
-    model = build_model(best.estimator, X, task, training_statistics)
+    model = build_model(_best_kept(kept, direction), X, task, training_statistics)
     return TuneResult(
         result.best_params, result.best_score, result.trials, metric, direction, model
     )
@@ -315,29 +305,97 @@ class _Scorer:
 
 
 class _BestSoFar:
-    """The best fitted estimator seen so far (trials may run in threads)."""
+    """The best fitted estimator seen so far, with its trial number (trials may run in
+    threads); ties go to the lower number, as in :func:`_result`."""
 
     def __init__(self, direction: str) -> None:
-        self.sign = 1.0 if direction == "maximize" else -1.0
-        self.score: float | None = None
-        self.estimator: Any = None
+        self.direction = direction
+        self.kept: tuple[int, float, Any] | None = None
         self._lock = threading.Lock()
 
-    def offer(self, score: float, estimator: Any) -> None:
+    def offer(self, number: int, score: float, estimator: Any) -> None:
+        rank = _rank(self.direction, score, number)
         with self._lock:
-            if self.score is None or self.sign * score > self.sign * self.score:
-                self.score, self.estimator = score, estimator
+            if self.kept is None or rank < _rank(self.direction, self.kept[1], self.kept[0]):
+                self.kept = (number, score, estimator)
 
 
-def _maker(estimator: Any) -> Callable[[dict[str, Any]], Any]:
-    if hasattr(estimator, "get_params") and hasattr(estimator, "fit"):
-        return lambda params: clone_estimator(estimator).set_params(**params)
-    if callable(estimator):
-        return lambda params: estimator(**params)
-    raise TuningError(
-        f"tune() needs an estimator or a function making one from the trial's parameters, "
-        f"not {type(estimator).__name__}"
-    )
+def _rank(direction: str, score: float, number: int) -> tuple[float, int]:
+    """Sorts trials best first; ties go to the lower trial number."""
+    return (-score if direction == "maximize" else score, number)
+
+
+def _best_kept(kept: list[tuple[int, float, Any]], direction: str) -> Any:
+    """The estimator of the best trial among those the workers kept."""
+    return min(kept, key=lambda k: _rank(direction, k[1], k[0]))[2] if kept else None
+
+
+class _Maker:
+    """Makes a trial's estimator: a clone of ``estimator`` with the trial's parameters, or
+    ``estimator(**params)`` for a factory function."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.is_estimator = hasattr(estimator, "get_params") and hasattr(estimator, "fit")
+        if not self.is_estimator and not callable(estimator):
+            raise TuningError(
+                "tune() needs an estimator or a function making one from the trial's "
+                f"parameters, not {type(estimator).__name__}"
+            )
+        self.estimator = estimator
+        name = getattr(estimator, "__qualname__", type(estimator).__name__)
+        self.describe = f"estimator {name!r}" if self.is_estimator else f"factory {name!r}"
+
+    def __call__(self, params: dict[str, Any]) -> Any:
+        if self.is_estimator:
+            return clone_estimator(self.estimator).set_params(**params)
+        return self.estimator(**params)
+
+
+class _FitAndScore:
+    """The objective of :func:`tune`: fit a trial's estimator in stages, score it, keep the
+    best. Picklable (without what it kept), so that workers can run it."""
+
+    def __init__(
+        self, make: _Maker, X: Any, y: Any, scorer: _Scorer, stages: int, direction: str
+    ) -> None:
+        self.make, self.X, self.y, self.scorer, self.stages = make, X, y, scorer, stages
+        self.direction = direction
+        self._best = _BestSoFar(direction)
+
+    def __call__(self, params: dict[str, Any], reporter: TrialReporter) -> float:
+        fitted = self.make(params)
+        shared = _share_cpus(fitted, params)
+        staged_fit(fitted, self.X, self.y, self.scorer, reporter, self.stages)
+        score = self.scorer(fitted)
+        if shared:
+            fitted.set_params(n_jobs=None)  # the model keeps the user's setting
+        self._best.offer(reporter.number, score, fitted)
+        return score
+
+    def kept(self) -> tuple[int, float, Any] | None:
+        """``(trial number, score, fitted estimator)`` of the best trial run here."""
+        return self._best.kept
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "_best"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._best = _BestSoFar(self.direction)
+
+
+def _share_cpus(estimator: Any, params: dict[str, Any]) -> bool:
+    """In a tuning worker, an estimator left to use every CPU (``n_jobs=None``: LightGBM,
+    XGBoost) uses the worker's share instead: workers would otherwise fight for the CPUs
+    (OpenMP threads spinning on each other make that ten times slower)."""
+    threads = worker_threads()
+    if threads is None or "n_jobs" in params or not hasattr(estimator, "get_params"):
+        return False
+    current = estimator.get_params(deep=False)
+    if "n_jobs" not in current or current["n_jobs"] is not None:
+        return False
+    estimator.set_params(n_jobs=threads)
+    return True
 
 
 def _task(estimator: Any, y: pd.Series) -> str:
@@ -357,11 +415,12 @@ def _as_frame(data: Any) -> pd.DataFrame:
     return data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
 
 
-def _check_settings(
-    direction: str, n_trials: int | None, timeout: float | None, n_jobs: int
-) -> None:
-    if direction not in DIRECTIONS:
-        raise TuningError(f"direction {direction!r} is unknown; use 'maximize' or 'minimize'")
+def _check_settings(settings: StudySettings) -> None:
+    n_trials, timeout, n_jobs = settings.n_trials, settings.timeout, settings.n_jobs
+    if settings.direction not in DIRECTIONS:
+        raise TuningError(
+            f"direction {settings.direction!r} is unknown; use 'maximize' or 'minimize'"
+        )
     if n_trials is None and timeout is None:
         raise TuningError("a study needs n_trials or timeout (or both) to know when to stop")
     if n_trials is not None and n_trials < 1:
@@ -369,7 +428,11 @@ def _check_settings(
     if timeout is not None and timeout <= 0:
         raise TuningError(f"timeout is {timeout} s; give a positive number of seconds")
     if n_jobs == 0 or n_jobs < -1:
-        raise TuningError(f"n_jobs is {n_jobs}; use 1 or more threads (-1: one per CPU)")
+        raise TuningError(f"n_jobs is {n_jobs}; use 1 or more concurrent trials (-1: one per CPU)")
+    if settings.parallel not in PARALLEL:
+        raise TuningError(
+            f"parallel={settings.parallel!r} is unknown; use one of {', '.join(PARALLEL)}"
+        )
 
 
 def _pruner(pruner: Any) -> Any:
@@ -397,18 +460,18 @@ def _trial_of(frozen: Any, fixed: dict[str, Any]) -> Trial:
         duration=duration,
         intermediate={int(k): float(v) for k, v in frozen.intermediate_values.items()},
         error=frozen.user_attrs.get("error"),
+        worker=frozen.user_attrs.get(WORKER),
     )
 
 
-def _result(study: Any, metric: str, direction: str, fixed: dict[str, Any]) -> TuneResult:
-    trials = sorted((_trial_of(t, fixed) for t in study.trials), key=lambda t: t.number)
-    done = [t for t in trials if t.state == "complete"]
+def _result(frozen: list[Any], metric: str, direction: str, fixed: dict[str, Any]) -> TuneResult:
+    trials = sorted((_trial_of(t, fixed) for t in frozen), key=lambda t: t.number)
+    done = [t for t in trials if t.state == "complete" and t.score is not None]
     if not done:
         first = next((t.error for t in trials if t.error), "every trial was pruned")
         raise TuningError(
             f"no trial of the study finished ({len(trials)} tried; first error: {first}); "
             "fix the estimator or widen the search space"
         )
-    best = study.best_trial
-    params = {**fixed, **best.params}
-    return TuneResult(params, float(best.value), trials, metric, direction)
+    best = min(done, key=lambda t: _rank(direction, t.score or 0.0, t.number))
+    return TuneResult(best.params, best.score or 0.0, trials, metric, direction)
