@@ -17,8 +17,11 @@ Prints one JSON line::
 - ``optuna_plain_1``: the peer, a plain Optuna study a user would write,
   ``study.optimize(objective, n_jobs=1)``, each trial fitting all 100 rounds (no pruning).
 
-ctloop's runs train in 5 stages and prune with the median pruner. Each entry has
-``seconds`` (wall clock, one run each), ``best_auc``, ``trials`` and ``pruned``.
+ctloop's runs report the validation AUC at 5 points of each trial's one training (a
+LightGBM callback, at rounds 20, 40, 60, 80 and 100) and prune with the median pruner,
+which stops a poor trial's training at the point it falls behind; a trial that finishes
+is one fit of 100 rounds, as in the peer. Each entry has ``seconds`` (wall clock, one
+run each), ``best_auc``, ``trials`` and ``pruned``.
 """
 
 from __future__ import annotations

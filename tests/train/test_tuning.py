@@ -144,6 +144,9 @@ def test_bad_settings_fail_before_any_trial(kwargs: dict, fragment: str) -> None
         "ctloop.train.fitting",
         "ctloop.train.tuning",
         "ctloop.train.parallel",
+        "ctloop.train.workers",
+        "ctloop.train.staging",
+        "ctloop.train.objective",
     ],
 )
 def test_docstring_examples_pass(name: str) -> None:

@@ -93,7 +93,7 @@ def run(
         list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
     ] = None,
     executor: Annotated[
-        str | None, typer.Option(help="local (in-process) or process (parallel workers).")
+        str | None, typer.Option(help="local (in-process), process (parallel workers) or ray.")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run every step.")] = False,
     as_json: JsonOpt = False,
@@ -124,7 +124,7 @@ def run(
 @app.command()
 def resume(
     run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
-    executor: Annotated[str | None, typer.Option(help="local or process.")] = None,
+    executor: Annotated[str | None, typer.Option(help="local, process or ray.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Continue a failed or interrupted run: re-run only what did not succeed."""

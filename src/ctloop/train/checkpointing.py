@@ -90,9 +90,18 @@ def checked_step(step: Any) -> int:
 
 
 def boosting_library(estimator: Any) -> str | None:
-    """``'xgboost'`` or ``'lightgbm'`` for their scikit-learn estimators, else ``None``."""
-    root = type(estimator).__module__.split(".")[0]
-    return root if root in ("xgboost", "lightgbm") else None
+    """``'xgboost'`` or ``'lightgbm'`` for their scikit-learn estimators (and subclasses of
+    them), else ``None``.
+
+    >>> from sklearn.linear_model import LinearRegression
+    >>> boosting_library(LinearRegression()) is None
+    True
+    """
+    for cls in type(estimator).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root in ("xgboost", "lightgbm"):
+            return root
+    return None
 
 
 def xgboost_checkpoint_callback(

@@ -13,6 +13,7 @@ CPUs: a worker process gets ``cpu_count // n_jobs`` threads, a Ray task one CPU,
 estimator left to take every CPU (``n_jobs=None``) is given that share. A worker that
 dies (killed, out of memory) stops the others and fails the study with a
 :class:`~ctloop.errors.TuningError`; the trial it was running is recorded as failed.
+The workers themselves are in :mod:`ctloop.train.workers`.
 
 >>> runner = TrialRunner(lambda params, reporter: params["x"], SearchSpace.parse(
 ...     {"x": {"int": [0, 4]}}))
@@ -24,27 +25,32 @@ dies (killed, out of memory) stops the others and fails the study with a
 from __future__ import annotations
 
 import copy
-import multiprocessing
 import os
-import pickle
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from ctloop.errors import TuningError
 from ctloop.train.space import SearchSpace
+from ctloop.train.workers import (
+    ProcessWorkers,
+    RayWorkers,
+    StudyPlan,
+    in_budget,
+    ray_cpus,
+    run_worker,
+    worker_threads,
+)
 
 __all__ = [
     "PARALLEL",
     "WORKER",
     "Objective",
     "StudyOutcome",
+    "StudyPlan",
     "StudySettings",
     "TrialPruned",
     "TrialReporter",
@@ -56,13 +62,7 @@ __all__ = [
 
 PARALLEL = ("threads", "processes", "ray")
 WORKER = "ctloop.worker"  # the trial's user attribute naming the process that ran it
-_OVER_BUDGET = "ctloop.over_budget"  # a trial a worker drew after the budget was spent
 _POLL_S = 0.2
-_DIED = (
-    "a tuning worker died while running trials (killed, or out of memory); the other "
-    "workers were stopped. Lower n_jobs, or use parallel='threads' to find the trial "
-    "that brings its process down"
-)
 
 
 class TrialPruned(Exception):
@@ -80,10 +80,15 @@ class TrialReporter:
         """The trial's number (0, 1, …)."""
         return int(self._trial.number)
 
-    def report(self, value: float, step: int) -> None:
-        """Record ``value`` at ``step``; raise :class:`TrialPruned` if the pruner says stop."""
+    def report(self, value: float, step: int, *, prune: bool = True) -> None:
+        """Record ``value`` at ``step``; raise :class:`TrialPruned` if the pruner says stop.
+        ``prune=False`` records without asking the pruner (the trial's last step, say: a
+        finished training is worth its score).
+
+        >>> reporter.report(0.81, step=20)  # doctest: +SKIP
+        """
         self._trial.report(float(value), step)
-        if self._trial.should_prune():
+        if prune and self._trial.should_prune():
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
 
 
@@ -142,29 +147,6 @@ class StudyOutcome:
 
     trials: list[Any]
     kept: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    """What every worker needs to join the study (picklable)."""
-
-    study_name: str
-    storage: str  # an RDB URL, or the path of a journal file when ``journal``
-    journal: bool
-    direction: str
-    seed: int | None
-    pruner: Any
-    n_trials: int | None
-    timeout: float | None  # seconds from the start of the study's first trial
-
-    def open_storage(self) -> Any:
-        """The study's storage, as Optuna takes it."""
-        if not self.journal:
-            return self.storage
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(self.storage))
 
 
 def run_study(
@@ -226,13 +208,13 @@ def _run_in_workers(
             study_name=plan.study_name,
             direction=plan.direction,  # type: ignore[arg-type]  # checked by the caller
         )
-        workers: _ProcessWorkers | _RayWorkers
+        workers: ProcessWorkers | RayWorkers
         if settings.parallel == "processes":
-            workers = _ProcessWorkers(plan, _pickled(runner, describe), count)
+            workers = ProcessWorkers(plan, runner, count, describe)
         else:
-            workers = _RayWorkers(plan, runner, count, describe)
+            workers = RayWorkers(plan, runner, count, describe)
         kept = _drive(workers, study, on_finished)
-        trials = [t for t in study.get_trials(deepcopy=False) if _in_budget(t)]
+        trials = [t for t in study.get_trials(deepcopy=False) if in_budget(t)]
     return StudyOutcome(trials, [k for k in kept if k is not None])
 
 
@@ -257,101 +239,14 @@ def _new_name() -> str:
 def _worker_count(settings: StudySettings) -> int:
     count = settings.n_jobs
     if count == -1 and settings.parallel == "ray":
-        count = _ray_cluster(None)
+        count = ray_cpus(None)
     elif count == -1:
         count = os.cpu_count() or 1
     return max(1, min(count, settings.n_trials or count))
 
 
-# -- the workers' side -----------------------------------------------------------------
-
-
-_threads: int | None = None
-
-
-def worker_threads() -> int | None:
-    """The CPUs a trial may use in the tuning worker running here: this machine's CPUs
-    shared among the worker processes, or a Ray task's one CPU; ``None`` elsewhere.
-
-    >>> worker_threads() is None
-    True
-    """
-    return _threads
-
-
-def run_worker(plan: StudyPlan, runner: TrialRunner, index: int, threads: int) -> Any:
-    """Join the study ``plan`` names, run trials until its trials or time are spent,
-    and give back what the trial function kept (the entry point of a worker process or
-    Ray task)."""
-    global _threads
-    _threads = threads
-    try:
-        return _run_share(plan, runner, index)
-    finally:
-        _threads = None
-
-
-def _run_share(plan: StudyPlan, runner: TrialRunner, index: int) -> Any:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    seed = None if plan.seed is None else plan.seed + index
-    study = optuna.load_study(
-        study_name=plan.study_name,
-        storage=plan.open_storage(),
-        # constant_liar: a running trial counts as a poor one, so workers spread out
-        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-        pruner=plan.pruner,
-    )
-    study.optimize(_Budget(runner, plan.n_trials, plan.timeout), catch=(Exception,))
-    return runner.kept()
-
-
-def _process_worker(plan: StudyPlan, blob: bytes, index: int, threads: int) -> Any:
-    from threadpoolctl import threadpool_limits
-
-    runner = pickle.loads(blob)  # imports the estimator's libraries: limit them after
-    with threadpool_limits(limits=threads):  # workers share the CPUs, as Ray's tasks do
-        return run_worker(plan, runner, index, threads)
-
-
-class _OverBudget(Exception):
-    pass
-
-
-class _Budget:
-    """Stops a worker at its first trial past the study's budget: numbered ``n_trials`` or
-    more (the storage numbers trials one by one, so no two workers overspend together),
-    or started ``timeout`` seconds after the study's first trial (the same clock for
-    every worker; their start-up is not counted). That trial is dropped."""
-
-    def __init__(self, runner: TrialRunner, n_trials: int | None, timeout: float | None) -> None:
-        self.runner, self.n_trials, self.timeout = runner, n_trials, timeout
-        self.started: float | None = None
-
-    def __call__(self, trial: Any) -> float:
-        if self._spent(trial):
-            trial.set_user_attr(_OVER_BUDGET, True)
-            trial.study.stop()
-            raise _OverBudget(f"trial {trial.number} is over the study's budget")
-        return self.runner(trial)
-
-    def _spent(self, trial: Any) -> bool:
-        if self.n_trials is not None and trial.number >= self.n_trials:
-            return True
-        if self.timeout is None:
-            return False
-        if self.started is None:  # trial 0 exists: this trial was numbered after it
-            first = trial.study.get_trials(deepcopy=False)[0]
-            self.started = first.datetime_start.timestamp()
-        return time.time() - self.started > self.timeout
-
-
-# -- this process's side ---------------------------------------------------------------
-
-
 def _drive(
-    workers: _ProcessWorkers | _RayWorkers,
+    workers: ProcessWorkers | RayWorkers,
     study: Any,
     on_finished: Callable[[Any], None] | None,
 ) -> list[Any]:
@@ -381,7 +276,7 @@ def _report(
 
     finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     for frozen in study.get_trials(deepcopy=False, states=finished):
-        if frozen.number in reported or not _in_budget(frozen):
+        if frozen.number in reported or not in_budget(frozen):
             continue
         reported.add(frozen.number)
         if frozen.number in orphans and "error" not in frozen.user_attrs:
@@ -400,118 +295,3 @@ def _fail_running(study: Any) -> frozenset[int]:
         study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
         numbers.append(frozen.number)
     return frozenset(numbers)
-
-
-def _in_budget(frozen: Any) -> bool:
-    return not frozen.user_attrs.get(_OVER_BUDGET, False)
-
-
-def _pickled(runner: TrialRunner, describe: str) -> bytes:
-    try:
-        return pickle.dumps(runner, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise TuningError(_unsendable(describe, "worker processes", exc)) from exc
-
-
-def _unsendable(describe: str, where: str, exc: Exception) -> str:
-    return (
-        f"{describe} cannot be sent to {where} ({type(exc).__name__}: {exc}); define it at "
-        "module level (a def or a class, not a lambda or a function inside another "
-        "function) or use parallel='threads'"
-    )
-
-
-def _worker_failed(exc: BaseException) -> TuningError:
-    return TuningError(
-        f"a tuning worker failed outside its trials: {type(exc).__name__}: {exc}; check "
-        "that the workers can import the objective's module and reach the study's storage"
-    )
-
-
-class _ProcessWorkers:
-    """``count`` worker processes (forkserver on Linux), one study share each."""
-
-    def __init__(self, plan: StudyPlan, blob: bytes, count: int) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
-        threads = max(1, (os.cpu_count() or 1) // count)
-        self._pending: set[Future[Any]] = {
-            self._pool.submit(_process_worker, plan, blob, index, threads) for index in range(count)
-        }
-        self.results: list[Any] = []
-
-    def wait(self, timeout: float) -> bool:
-        """Collect the workers that finished within ``timeout``; whether all have."""
-        done, self._pending = wait(self._pending, timeout=timeout, return_when=FIRST_EXCEPTION)
-        for future in done:
-            try:
-                self.results.append(future.result())
-            except BrokenProcessPool as exc:
-                raise TuningError(_DIED) from exc
-            except Exception as exc:
-                raise _worker_failed(exc) from exc
-        return not self._pending
-
-    def close(self, *, cancel: bool) -> None:
-        """Stop the pool (``cancel``: kill workers still running)."""
-        if cancel:
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                process.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
-
-
-class _RayWorkers:
-    """``count`` Ray tasks; the trial function travels once through the object store."""
-
-    def __init__(self, plan: StudyPlan, runner: TrialRunner, count: int, describe: str) -> None:
-        _ray_cluster(plan)  # first: it explains a missing Ray
-        import ray
-
-        try:
-            payload = ray.put(runner)
-        except Exception as exc:
-            raise TuningError(_unsendable(describe, "Ray workers", exc)) from exc
-        task = ray.remote(run_worker).options(num_cpus=1, max_retries=0)
-        self._pending = [task.remote(plan, payload, index, 1) for index in range(count)]
-        self.results: list[Any] = []
-
-    def wait(self, timeout: float) -> bool:
-        """Collect the tasks that finished within ``timeout``; whether all have."""
-        import ray
-
-        ready, self._pending = ray.wait(
-            self._pending, num_returns=len(self._pending), timeout=timeout
-        )
-        for ref in ready:
-            try:
-                self.results.append(ray.get(ref))
-            except ray.exceptions.RayTaskError as exc:
-                raise _worker_failed(exc.cause or exc) from exc
-            except ray.exceptions.RayError as exc:
-                raise TuningError(f"{_DIED} ({type(exc).__name__})") from exc
-        return not self._pending
-
-    def close(self, *, cancel: bool) -> None:
-        """Cancel the tasks still running (``cancel``)."""
-        import ray
-
-        for ref in self._pending if cancel else []:
-            ray.cancel(ref, force=True)
-
-
-def _ray_cluster(plan: StudyPlan | None) -> int:
-    """Connect to Ray; its number of CPUs. Refuses a journal file on several machines."""
-    from ctloop.config import connect_ray
-
-    connect_ray()
-    import ray
-
-    machines = [node for node in ray.nodes() if node.get("Alive")]
-    if plan is not None and plan.journal and len(machines) > 1:
-        raise TuningError(
-            f"the Ray cluster has {len(machines)} machines, which cannot share a study "
-            "through a local file; pass storage='postgresql+psycopg://…' (an Optuna RDB "
-            "URL that every machine reaches)"
-        )
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))

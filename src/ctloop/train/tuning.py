@@ -5,10 +5,11 @@
 
 Pruning: an objective reports intermediate scores with ``reporter.report(value, step)``;
 Optuna's pruner (``"median"`` by default) stops a trial that does worse than earlier trials
-at the same step. :func:`tune` reports by training in stages: XGBoost and LightGBM
-continue their booster (``xgb_model=`` / ``init_model=``), scikit-learn estimators with
-``warm_start`` grow ``max_iter`` or ``n_estimators``; other estimators fit in one go and
-are never pruned.
+at the same step. :func:`tune` reports at ``stages`` points of the training
+(:mod:`ctloop.train.staging`): XGBoost and LightGBM train once, a training callback
+scoring the validation data at each point and stopping a pruned trial there;
+scikit-learn estimators with ``warm_start`` grow ``max_iter`` or ``n_estimators`` stage by
+stage; other estimators fit in one go and are never pruned.
 
 Parallel trials: ``n_jobs`` trials run at a time, where ``parallel`` says. ``threads``
 (the default) are threads of this process (Optuna's own ``n_jobs``): boosting libraries
@@ -27,15 +28,14 @@ True
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import TuningError
-from ctloop.train.checkpointing import boosting_library
-from ctloop.train.fitting import build_model, clone_estimator, split_features
+from ctloop.train.fitting import build_model, split_features
+from ctloop.train.objective import EstimatorMaker, FitAndScore, best_kept, rank
 from ctloop.train.parallel import (
     PARALLEL,
     WORKER,
@@ -45,9 +45,9 @@ from ctloop.train.parallel import (
     TrialReporter,
     TrialRunner,
     run_study,
-    worker_threads,
 )
 from ctloop.train.space import SearchSpace
+from ctloop.train.staging import ValidationScorer, staged_fit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,12 +197,12 @@ def tune(
 
     X, y = split_features(_as_frame(train), label, features)
     X_valid, y_valid = split_features(_as_frame(valid), label, list(X.columns))
-    make = _Maker(estimator)  # checks the estimator before anything else
+    make = EstimatorMaker(estimator)  # checks the estimator before anything else
     task = task or _task(estimator, y)
     metric = metric or ("auc" if task == "classification" else "rmse")
     direction = direction or ("maximize" if is_higher_better(metric) else "minimize")
-    scorer = _Scorer(task, metric, X_valid, y_valid)
-    objective = _FitAndScore(make, X, y, scorer, stages, direction)
+    scorer = ValidationScorer(task, metric, X_valid, y_valid)
+    objective = FitAndScore(make, X, y, scorer, stages, direction)
     result, kept = _optimize(
         objective,
         space,
@@ -211,191 +211,10 @@ def tune(
         metric,
         make.describe,
     )
-    model = build_model(_best_kept(kept, direction), X, task, training_statistics)
+    model = build_model(best_kept(kept, direction), X, task, training_statistics)
     return TuneResult(
         result.best_params, result.best_score, result.trials, metric, direction, model
     )
-
-
-def staged_fit(
-    estimator: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    score: Callable[[Any], float],
-    reporter: TrialReporter | None,
-    stages: int = 5,
-) -> None:
-    """Fit ``estimator`` in ``stages`` steps of its rounds, reporting ``score`` after each
-    but the last; estimators that cannot train in steps fit in one go."""
-    plan = _stage_plan(estimator)
-    if plan is None or reporter is None or stages < 2:
-        _fit_once(estimator, X, y)
-        return
-    name, total = plan
-    points = sorted({max(1, round(total * (i + 1) / stages)) for i in range(stages)})
-    done = 0
-    for upto in points:
-        _fit_more(estimator, X, y, name, done, upto)
-        done = upto
-        if upto < total:
-            reporter.report(score(estimator), step=upto)
-    if boosting_library(estimator) is not None:
-        estimator.set_params(n_estimators=total)
-
-
-def _stage_plan(estimator: Any) -> tuple[str, int] | None:
-    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
-    if boosting_library(estimator) is not None:
-        return "n_estimators", int(params.get("n_estimators") or 100)
-    if "warm_start" not in params:
-        return None
-    for name in ("max_iter", "n_estimators"):
-        if isinstance(params.get(name), int):
-            return name, int(params[name])
-    return None
-
-
-def _fit_more(estimator: Any, X: Any, y: Any, name: str, done: int, upto: int) -> None:
-    library = boosting_library(estimator)
-    if library == "xgboost":
-        booster = estimator.get_booster() if done else None
-        estimator.set_params(n_estimators=upto - done)
-        estimator.fit(X, y, xgb_model=booster, verbose=False)
-    elif library == "lightgbm":
-        booster = estimator.booster_ if done else None
-        estimator.set_params(n_estimators=upto - done)
-        estimator.fit(X, y, init_model=booster)
-    else:
-        estimator.set_params(**{name: upto, "warm_start": True})
-        estimator.fit(X, y)
-
-
-def _fit_once(estimator: Any, X: Any, y: Any) -> None:
-    if boosting_library(estimator) == "xgboost":
-        estimator.fit(X, y, verbose=False)
-    else:
-        estimator.fit(X, y)
-
-
-class _Scorer:
-    """The tuning metric of a fitted estimator on the validation data."""
-
-    def __init__(self, task: str, metric: str, X: pd.DataFrame, y: pd.Series) -> None:
-        self.task, self.metric, self.X, self.y = task, metric, X, y
-
-    def __call__(self, estimator: Any) -> float:
-        from ctloop.evaluate.metrics import classification_metrics, regression_metrics
-
-        if self.task == "classification":
-            positive = list(estimator.classes_)[-1]
-            proba = estimator.predict_proba(self.X)[:, -1]
-            found = classification_metrics(
-                self.y, proba, positive_label=positive, metrics=[self.metric]
-            )
-        else:
-            found = regression_metrics(self.y, estimator.predict(self.X), metrics=[self.metric])
-        value = found.values[self.metric]
-        if value is None:
-            raise TuningError(
-                f"metric {self.metric!r} is undefined on the validation data "
-                f"({found.notes.get(self.metric, 'no reason given')}); use more validation "
-                "rows or another metric"
-            )
-        return float(value)
-
-
-class _BestSoFar:
-    """The best fitted estimator seen so far, with its trial number (trials may run in
-    threads); ties go to the lower number, as in :func:`_result`."""
-
-    def __init__(self, direction: str) -> None:
-        self.direction = direction
-        self.kept: tuple[int, float, Any] | None = None
-        self._lock = threading.Lock()
-
-    def offer(self, number: int, score: float, estimator: Any) -> None:
-        rank = _rank(self.direction, score, number)
-        with self._lock:
-            if self.kept is None or rank < _rank(self.direction, self.kept[1], self.kept[0]):
-                self.kept = (number, score, estimator)
-
-
-def _rank(direction: str, score: float, number: int) -> tuple[float, int]:
-    """Sorts trials best first; ties go to the lower trial number."""
-    return (-score if direction == "maximize" else score, number)
-
-
-def _best_kept(kept: list[tuple[int, float, Any]], direction: str) -> Any:
-    """The estimator of the best trial among those the workers kept."""
-    return min(kept, key=lambda k: _rank(direction, k[1], k[0]))[2] if kept else None
-
-
-class _Maker:
-    """Makes a trial's estimator: a clone of ``estimator`` with the trial's parameters, or
-    ``estimator(**params)`` for a factory function."""
-
-    def __init__(self, estimator: Any) -> None:
-        self.is_estimator = hasattr(estimator, "get_params") and hasattr(estimator, "fit")
-        if not self.is_estimator and not callable(estimator):
-            raise TuningError(
-                "tune() needs an estimator or a function making one from the trial's "
-                f"parameters, not {type(estimator).__name__}"
-            )
-        self.estimator = estimator
-        name = getattr(estimator, "__qualname__", type(estimator).__name__)
-        self.describe = f"estimator {name!r}" if self.is_estimator else f"factory {name!r}"
-
-    def __call__(self, params: dict[str, Any]) -> Any:
-        if self.is_estimator:
-            return clone_estimator(self.estimator).set_params(**params)
-        return self.estimator(**params)
-
-
-class _FitAndScore:
-    """The objective of :func:`tune`: fit a trial's estimator in stages, score it, keep the
-    best. Picklable (without what it kept), so that workers can run it."""
-
-    def __init__(
-        self, make: _Maker, X: Any, y: Any, scorer: _Scorer, stages: int, direction: str
-    ) -> None:
-        self.make, self.X, self.y, self.scorer, self.stages = make, X, y, scorer, stages
-        self.direction = direction
-        self._best = _BestSoFar(direction)
-
-    def __call__(self, params: dict[str, Any], reporter: TrialReporter) -> float:
-        fitted = self.make(params)
-        shared = _share_cpus(fitted, params)
-        staged_fit(fitted, self.X, self.y, self.scorer, reporter, self.stages)
-        score = self.scorer(fitted)
-        if shared:
-            fitted.set_params(n_jobs=None)  # the model keeps the user's setting
-        self._best.offer(reporter.number, score, fitted)
-        return score
-
-    def kept(self) -> tuple[int, float, Any] | None:
-        """``(trial number, score, fitted estimator)`` of the best trial run here."""
-        return self._best.kept
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "_best"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
-        self._best = _BestSoFar(self.direction)
-
-
-def _share_cpus(estimator: Any, params: dict[str, Any]) -> bool:
-    """In a tuning worker, an estimator left to use every CPU (``n_jobs=None``: LightGBM,
-    XGBoost) uses the worker's share instead: workers would otherwise fight for the CPUs
-    (OpenMP threads spinning on each other make that ten times slower)."""
-    threads = worker_threads()
-    if threads is None or "n_jobs" in params or not hasattr(estimator, "get_params"):
-        return False
-    current = estimator.get_params(deep=False)
-    if "n_jobs" not in current or current["n_jobs"] is not None:
-        return False
-    estimator.set_params(n_jobs=threads)
-    return True
 
 
 def _task(estimator: Any, y: pd.Series) -> str:
@@ -473,5 +292,5 @@ def _result(frozen: list[Any], metric: str, direction: str, fixed: dict[str, Any
             f"no trial of the study finished ({len(trials)} tried; first error: {first}); "
             "fix the estimator or widen the search space"
         )
-    best = min(done, key=lambda t: _rank(direction, t.score or 0.0, t.number))
+    best = min(done, key=lambda t: rank(direction, t.score or 0.0, t.number))
     return TuneResult(best.params, best.score or 0.0, trials, metric, direction)
