@@ -4,9 +4,7 @@ step's process records every trial as a child execution ``tune/trial-N``."""
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +28,6 @@ def tune_tree(n_trials: int = 6) -> None:
         n_trials=n_trials,
         n_jobs=2,
     )
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray (2 CPUs) for the Ray case."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.parametrize("executor", ["process", "ray"])

@@ -15,16 +15,6 @@ from tests.examples.conftest import FLIGHTS_EXAMPLE
 SCHEMA = FLIGHTS_EXAMPLE / "schema.yaml"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ctloop home (SQLite, local artifacts, in-process steps) in ``tmp_path``."""
-    monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
-    for name in ("CTLOOP_STORE_URL", "CTLOOP_ARTIFACT_URL", "CTLOOP_EXECUTOR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
-
 def run_on(flights_pipeline: ModuleType, frame: pd.DataFrame, tmp_path: Path) -> object:
     path = tmp_path / "flights.parquet"
     frame.to_parquet(path)

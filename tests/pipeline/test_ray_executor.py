@@ -3,10 +3,8 @@ with the local executor; a Ray worker that dies is a failed step, never a hung r
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +15,7 @@ from ctloop.errors import ConfigError, RunFailedError, StepError
 from ctloop.pipeline.runner import Stores
 from tests.pipeline import sample_pipelines as sp
 
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_cluster() -> Iterator[None]:
-    """One local Ray (2 CPUs) for the module; the executor attaches to it."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_cluster")  # one local Ray for the module
 
 
 @step

@@ -27,16 +27,6 @@ from ctloop.store.records import new_id
 from tests.registry.gated_training import MODEL, flights, gated_training
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ctloop home (SQLite, local artifacts, in-process steps) in ``tmp_path``."""
-    monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
-    for name in ("CTLOOP_STORE_URL", "CTLOOP_ARTIFACT_URL", "CTLOOP_EXECUTOR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
-
 def test_first_model_worse_model_better_model(home: Path) -> None:
     registry = open_registry()
 

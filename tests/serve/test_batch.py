@@ -143,16 +143,6 @@ def test_a_bad_csv_value_names_the_column(
 # -- the batch_predict step -----------------------------------------------------------
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ctloop home (SQLite, local artifacts, in-process steps)."""
-    monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
-    for name in ("CTLOOP_STORE_URL", "CTLOOP_ARTIFACT_URL", "CTLOOP_EXECUTOR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
-
 SCORE_FILE = FilePath("score.parquet")
 
 

@@ -4,11 +4,10 @@ the whole study, and a failing or killed worker is reported, never waited on for
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,6 @@ from ctloop.errors import TuningError
 from ctloop.train import Trial, TrialReporter, optimize, tune
 
 PARALLEL = ["processes", "ray"]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray (2 CPUs) for the module's Ray tests."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(params=PARALLEL)
