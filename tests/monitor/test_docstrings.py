@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "ctloop.monitor.alerts",
     "ctloop.monitor.analysis",
+    "ctloop.monitor.canary",
     "ctloop.monitor.checks",
     "ctloop.monitor.html",
     "ctloop.monitor.report",

@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 DECISIONS = ("wait", "promote", "rollback")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -249,18 +248,20 @@ def _decide(
 def _score(
     labelled: pd.DataFrame, version: int, task: str, metric: str
 ) -> tuple[int, float | None]:
-    from ctloop.evaluate.metrics import classification_metrics, regression_metrics
-    from ctloop.monitor.checks import _binary
+    from ctloop.monitor.checks import performance
+    from ctloop.monitor.settings import MonitorSettings
 
     rows = labelled[labelled["model_version"].astype("Int64") == version]
     if rows.empty:
         return 0, None
-    labels, predictions = rows["label"].to_numpy(), rows["prediction"].to_numpy(dtype=float)
-    if task == "classification":
-        found = classification_metrics(_binary(labels), predictions, metrics=[metric])
-    else:
-        found = regression_metrics(labels, predictions, metrics=[metric])
-    value = found.values.get(metric)
+    found = performance(
+        rows["label"].to_numpy(),
+        rows["prediction"].to_numpy(dtype=float),
+        task=task,
+        baseline={},
+        settings=MonitorSettings(metric=metric),
+    )
+    value = found["value"]
     return len(rows), None if value is None else float(value)
 
 
@@ -358,14 +359,15 @@ def _canary_settings(settings: Settings) -> CanarySettings:
 
 
 def _seconds(value: Any) -> float | None:
+    from ctloop.errors import TriggerConfigError
+    from ctloop.triggers.spec import parse_duration
+
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    if text[:-1].replace(".", "", 1).isdigit() and text[-1:] in _UNITS:
-        return float(text[:-1]) * _UNITS[text[-1]]
-    raise MonitorError(
-        f"ctloop.yaml 'monitoring: canary: max_wait' is {value!r}; write a duration such as "
-        "30m, 12h, 7d or 2w"
-    )
+    try:
+        return parse_duration(value, "").total_seconds()
+    except TriggerConfigError:
+        raise MonitorError(
+            f"ctloop.yaml 'monitoring: canary: max_wait' is {value!r}; write a duration such "
+            "as 30m, 12h, 7d or 2w"
+        ) from None
