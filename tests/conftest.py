@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.markers", "tests.fixtures.postgres", "tests.fixtures.s3"]
 
 
 @pytest.fixture

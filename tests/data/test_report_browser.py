@@ -17,6 +17,8 @@ from ctloop.data import compute_statistics, detect_drift, infer_schema, validate
 from ctloop.data.report import render_report
 from ctloop.data.report_svg import CURRENT_COLOUR, REFERENCE_COLOUR
 
+pytestmark = pytest.mark.chromium
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
