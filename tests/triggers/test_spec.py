@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ctloop.config import Settings
+from ctloop.durations import parse_duration
 from ctloop.errors import ConfigError, TriggerConfigError
-from ctloop.triggers.spec import find_trigger, parse_duration, pipeline_specs
+from ctloop.triggers.spec import find_trigger, pipeline_specs
 
 EXAMPLE = {
     "flights-training": {

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ctloop.cli.output import console, emit_json, seconds, short, styled, when
-from ctloop.errors import CtloopError, NotFoundError, ParameterError
+from ctloop.errors import CtloopError, DataVersionError, NotFoundError, ParameterError
 from ctloop.store.metadata import resolve_run
 
 
@@ -385,14 +385,26 @@ def data_get(ref: str, dest: Path, *, as_json: bool) -> None:
     """``ctloop data get``."""
     from ctloop.artifacts.data_versions import get_data_version
 
+    if dest.exists() and not dest.is_dir():
+        raise DataVersionError(
+            f"cannot write {ref} into {str(dest)!r}: it is an existing file, not a folder; "
+            "pass a folder (a missing one is created) or remove the file"
+        )
     stores = _stores()
-    written = get_data_version(
-        ref,
-        dest,
-        metadata=stores.metadata,
-        artifacts=stores.artifacts,
-        cache_dir=stores.settings.home / "cache",
-    )
+    try:
+        written = get_data_version(
+            ref,
+            dest,
+            metadata=stores.metadata,
+            artifacts=stores.artifacts,
+            cache_dir=stores.settings.home / "cache",
+        )
+    except OSError as exc:  # a file where the snapshot has a folder, no permission, ...
+        where = exc.filename or dest
+        raise DataVersionError(
+            f"cannot write {ref} into {str(dest)!r}: writing {str(where)!r} failed "
+            f"({exc.strerror or exc}); remove what is in the way or pass another folder"
+        ) from exc
     if as_json:
         emit_json({"ref": ref, "path": str(written)})
     else:
@@ -404,13 +416,11 @@ def gc(
     *, older_than: str | None, keep_last: int | None, dry_run: bool, grace: str, as_json: bool
 ) -> None:
     """``ctloop gc``."""
-    from ctloop.store.gc import collect_garbage, parse_age
+    from ctloop.durations import parse_duration
+    from ctloop.store.gc import collect_garbage
 
-    try:
-        age = parse_age(older_than) if older_than else None
-        grace_age = parse_age(grace)
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from exc
+    age = parse_duration(older_than, "--older-than", error=ParameterError) if older_than else None
+    grace_age = parse_duration(grace, "--grace", error=ParameterError)
     if keep_last is not None and keep_last < 0:
         raise ParameterError(f"--keep-last must be ≥ 0, got {keep_last}")
     stores = _meta_reconciled()

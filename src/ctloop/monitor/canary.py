@@ -359,15 +359,10 @@ def _canary_settings(settings: Settings) -> CanarySettings:
 
 
 def _seconds(value: Any) -> float | None:
-    from ctloop.errors import TriggerConfigError
-    from ctloop.triggers.spec import parse_duration
+    from ctloop.durations import parse_duration
 
     if value is None:
         return None
-    try:
-        return parse_duration(value, "").total_seconds()
-    except TriggerConfigError:
-        raise MonitorError(
-            f"ctloop.yaml 'monitoring: canary: max_wait' is {value!r}; write a duration such "
-            "as 30m, 12h, 7d or 2w"
-        ) from None
+    return parse_duration(
+        value, "ctloop.yaml 'monitoring: canary: max_wait'", error=MonitorError
+    ).total_seconds()

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.durations import is_duration, parse_duration
 from ctloop.errors import MonitorError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_PATTERN = re.compile(r"^(\d+)\s*(m|h|d|w|req|requests)?$")
+_REQUESTS = re.compile(r"^(\d+)\s*(req|requests)?$")
 
 
 def window_bounds(spec: str, end: datetime | str | None = None) -> dict[str, Any]:
@@ -33,16 +33,16 @@ def window_bounds(spec: str, end: datetime | str | None = None) -> dict[str, Any
     ``requests`` (the last N predictions before ``end``; the previous window is the N
     before those).
     """
-    match = _PATTERN.match(spec.strip().lower())
-    if match is None or int(match.group(1)) == 0:
+    text = spec.strip().lower()
+    requests = _REQUESTS.match(text)
+    length = parse_duration(text, "") if is_duration(text) else None
+    if (requests is None or int(requests.group(1)) == 0) and not length:
         raise MonitorError(
             f"window {spec!r} is not understood; use a duration such as 30m, 1h, 1d, 1w "
             "or a number of requests such as 1000"
         )
     stop = parse_time(end) if end is not None else datetime.now(UTC)
-    size, unit = int(match.group(1)), match.group(2)
-    if unit in _UNITS:
-        length = timedelta(**{_UNITS[unit]: size})
+    if length:
         return {
             "spec": spec,
             "start": (stop - length).isoformat(),
@@ -55,7 +55,7 @@ def window_bounds(spec: str, end: datetime | str | None = None) -> dict[str, Any
         "start": None,
         "end": stop.isoformat(),
         "previous_start": None,
-        "requests": size,
+        "requests": int(requests.group(1)) if requests else None,
     }
 
 

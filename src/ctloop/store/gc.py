@@ -142,12 +142,3 @@ def _digests(records: object) -> set[str]:
         found.add(record.digest)
         found.update(f.digest for f in record.files)
     return found
-
-
-def parse_age(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``45s`` or ``2w`` as a timedelta."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
-        raise ValueError(f"age {text!r} must be a number and a unit: 30d, 12h, 90m, 45s, 2w")
-    return timedelta(**{units[text[-1]]: float(text[:-1])})

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ctloop.config import Settings
-from ctloop.errors import TriggerError
-from ctloop.triggers.spec import RUN_TRIGGER, TriggerSpec, parse_duration
+from ctloop.durations import parse_duration
+from ctloop.errors import TriggerConfigError, TriggerError
+from ctloop.triggers.spec import RUN_TRIGGER, TriggerSpec
 
 DEFAULT_GRACE = timedelta(minutes=10)
 DEFAULT_MONITOR_EVERY = "1h"
@@ -83,7 +84,11 @@ def check_schedule(spec: TriggerSpec, cursor: dict[str, Any], now: datetime) -> 
     if spec.options.get("catchup"):
         slot = croniter(spec.source, last).get_next(datetime)  # oldest missed slot first
         return Check((_slot_occasion(spec, slot, now),))
-    grace = parse_duration(spec.options.get("grace", "10m"), f"grace of {spec.qualified_name}")
+    grace = parse_duration(
+        spec.options.get("grace", "10m"),
+        f"grace of {spec.qualified_name}",
+        error=TriggerConfigError,
+    )
     if now - latest > grace:
         skipped = f"skipped missed slot(s) up to {latest.isoformat()} (catchup is off)"
         return Check(cursor={"slot": latest.isoformat()}, note=skipped)
@@ -185,7 +190,11 @@ def check_monitor(
     spec: TriggerSpec, cursor: dict[str, Any], now: datetime, source: VerdictSource
 ) -> Check:
     """Run the trigger's monitoring job every ``every`` and fire on the verdicts in ``on``."""
-    every = parse_duration(spec.options.get("every", DEFAULT_MONITOR_EVERY), "every")
+    every = parse_duration(
+        spec.options.get("every", DEFAULT_MONITOR_EVERY),
+        f"every of {spec.qualified_name}",
+        error=TriggerConfigError,
+    )
     if "checked_at" in cursor and now - datetime.fromisoformat(cursor["checked_at"]) < every:
         return Check()
     verdict = source(spec)

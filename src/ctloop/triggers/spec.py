@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from ctloop.durations import parse_duration
 from ctloop.errors import TriggerConfigError
 
 KINDS = ("schedule", "new_files", "new_rows", "monitor", "manual")
@@ -45,8 +46,6 @@ _OPTIONS = {
     "monitor": {"every"},
     "manual": set(),
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -78,23 +77,6 @@ class PipelineSpec:
     reference: str
     parameters: dict[str, Any] = field(default_factory=dict)
     triggers: tuple[TriggerSpec, ...] = ()
-
-
-def parse_duration(text: str | int | float, what: str) -> timedelta:
-    """``30s``, ``15m``, ``6h``, ``1d``, ``2w`` (or a number of seconds) as a timedelta.
-
-    >>> parse_duration("6h", "cooldown")
-    datetime.timedelta(seconds=21600)
-    """
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    match = _DURATION.match(str(text))
-    if match is None:
-        raise TriggerConfigError(
-            f"{what} {text!r} is not a duration; write a number and a unit such as 30s, 15m, "
-            "6h, 1d or 2w"
-        )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def pipeline_specs(section: dict[str, Any]) -> list[PipelineSpec]:
@@ -170,7 +152,7 @@ def _trigger_spec(pipeline: str, entry: Any) -> TriggerSpec:
         options={k: entry[k] for k in _OPTIONS[kind] if k in entry},
         parameters=_mapping(entry.get("parameters"), f"parameters of {where}"),
         max_concurrent=_positive_int(entry.get("max_concurrent", 1), where),
-        cooldown=parse_duration(entry["cooldown"], f"cooldown of {where}")
+        cooldown=parse_duration(entry["cooldown"], f"cooldown of {where}", error=TriggerConfigError)
         if "cooldown" in entry
         else None,
         on_lost=_on_lost(entry.get("on_lost", "retry"), where),
