@@ -20,11 +20,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
-from ctloop.registry.store import ModelRegistry, parse_reference
+from ctloop.store.registry import (
+    AliasMove,
+    ModelRegistry,
+    ModelVersion,
+    RegisteredModel,
+    parse_reference,
+)
 
 if TYPE_CHECKING:
-    from ctloop.registry.sql import SqlModelRegistry
+    from ctloop.store.registry import SqlModelRegistry
 
 __all__ = [
     "AliasMove",
@@ -41,7 +46,7 @@ __all__ = [
 def open_registry(url: str | None = None) -> ModelRegistry:
     """The registry in the metadata database at ``url`` (default: the project's store,
     ``CTLOOP_STORE_URL`` or ``ctloop.yaml``, else ``.ctloop/metadata.db``)."""
-    from ctloop.registry.sql import SqlModelRegistry
+    from ctloop.store.registry import SqlModelRegistry
 
     if url is None:
         from ctloop.config import Settings
@@ -61,7 +66,7 @@ def resolve(reference: str, registry: ModelRegistry | None = None) -> ModelVersi
 
 def __getattr__(name: str) -> object:
     if name == "SqlModelRegistry":
-        from ctloop.registry.sql import SqlModelRegistry
+        from ctloop.store.registry import SqlModelRegistry
 
         return SqlModelRegistry
     raise AttributeError(f"module 'ctloop.registry' has no attribute {name!r}")

@@ -27,12 +27,11 @@ from typing import Any
 
 from ctloop.errors import CtloopError
 from ctloop.evaluate import Blessing, Evaluation
-from ctloop.registry.records import ModelVersion
-from ctloop.registry.store import ModelRegistry
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.lineage import Lineage, upstream
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import ArtifactRecord, RunRecord
+from ctloop.store.registry import ModelRegistry, ModelVersion
 
 __all__ = ["DataSource", "ModelCard", "TrainingStep", "model_card"]
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ctloop.registry.records import ModelVersion
-from ctloop.registry.store import ModelRegistry
 from ctloop.store.lineage import Lineage, upstream
 from ctloop.store.metadata import MetadataStore
+from ctloop.store.registry import ModelRegistry, ModelVersion
 
 __all__ = ["ModelLineage", "model_lineage"]
 

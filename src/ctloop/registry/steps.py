@@ -42,11 +42,11 @@ from ctloop.evaluate import Blessing
 from ctloop.pipeline import set_tag, step
 from ctloop.pipeline.tracking import current_execution
 from ctloop.registry.card import BLESSING_TAG, EVALUATION_TAG
-from ctloop.registry.store import ModelRegistry
 from ctloop.store import open_artifact_store, open_metadata_store
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import ArtifactRecord
+from ctloop.store.registry import ModelRegistry
 
 __all__ = [
     "BLESSING_TAG",

@@ -3,7 +3,7 @@
 ``set`` and ``delete`` moves push onto the stack, a ``rollback`` pops the move it undid.
 The move on top is the one the next rollback undoes.
 
->>> from ctloop.registry.records import AliasMove, utcnow
+>>> from ctloop.store.registry._records import AliasMove, utcnow
 >>> def move(kind, old, new):
 ...     return AliasMove(0, "m", "champion", kind, old, new, utcnow(), "ada", "")
 >>> moves = [move("set", None, 1), move("set", 1, 2), move("set", 2, 3), move("rollback", 3, 2)]
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ctloop.registry.records import AliasMove
+from ctloop.store.registry._records import AliasMove
 
 __all__ = ["undo_target"]
 

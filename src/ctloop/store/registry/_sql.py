@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, delete, insert, update
 
 from ctloop.errors import NotFoundError, RollbackError
-from ctloop.registry import sql_queries as q
-from ctloop.registry.history import undo_target
-from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
-from ctloop.registry.store import ModelRegistry, check_alias, check_model_name
 from ctloop.store.records import utcnow
+from ctloop.store.registry import _queries as q
+from ctloop.store.registry._base import ModelRegistry, check_alias, check_model_name
+from ctloop.store.registry._history import undo_target
+from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.store.schema import (
     ARTIFACTS,
     MODEL_VERSION_TAGS,

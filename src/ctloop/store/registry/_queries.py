@@ -1,4 +1,4 @@
-"""Statements of the SQL model registry (internal to :mod:`ctloop.registry.sql`).
+"""Statements of the SQL model registry (internal to :mod:`ctloop.store.registry._sql`).
 
 Each function takes an open connection inside the caller's transaction. Writers first
 call :func:`lock_model`: on PostgreSQL it takes a row lock (``SELECT … FOR UPDATE``) on
@@ -21,7 +21,7 @@ from ctloop.errors import (
     ModelVersionNotFoundError,
     NotFoundError,
 )
-from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.store.schema import (
     ALIAS_HISTORY,
     EVENTS,

@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 from ctloop.errors import ModelReferenceError, ModelVersionNotFoundError
-from ctloop.registry.records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 
 __all__ = ["ModelRegistry", "check_alias", "check_model_name", "parse_reference"]
 
