@@ -119,8 +119,16 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
         return {}
     import yaml
 
+    raw = path.read_bytes()
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+            "cannot be decoded; save the file as UTF-8"
+        ) from exc
+    try:
+        values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(values, dict):

@@ -68,3 +68,20 @@ def data_csv(tmp_path: Path) -> Path:
     path = tmp_path / "data.csv"
     pd.DataFrame({"x": x, "y": 2 * x - 1}).to_csv(path, index=False)
     return path
+
+
+def damage_parquet_pages(path: Path) -> None:
+    """Overwrite bytes in the middle of the data pages of the last row group of ``path``,
+    keeping the footer intact: the file opens (its row count is known) but its rows do
+    not decode."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    data = bytearray(path.read_bytes())
+    group = metadata.row_group(metadata.num_row_groups - 1)
+    for index in range(group.num_columns):
+        column = group.column(index)
+        middle = column.data_page_offset + column.total_compressed_size // 2
+        data[middle : middle + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).metadata.num_rows == metadata.num_rows  # the footer still reads

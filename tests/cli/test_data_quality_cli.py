@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -144,6 +145,58 @@ def test_html_reports_are_written(
     cli("data", "drift", str(good_csv), str(good_csv), "--html", "out/drift.html")
     for name in ("stats.html", "v.html", "out/drift.html"):
         assert "<html" in (tmp_path / name).read_text().lower()
+
+
+@pytest.fixture
+def departures(tmp_path: Path) -> Path:
+    """Parquet with a timestamp and a date column: 2013-01-01 00:00 UTC onwards."""
+    frame = pd.DataFrame(
+        {
+            "departed": pd.date_range("2013-01-01", periods=97, freq="h"),
+            "day": pd.date_range("2013-01-01", periods=97, freq="D").date,
+            "delay": np.arange(97.0),
+        }
+    )
+    path = tmp_path / "departures.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def test_stats_show_timestamps_as_dates(cli: Cli, departures: Path) -> None:
+    table = cli("data", "stats", str(departures)).stdout
+    assert "2013-01-01 00:00:00" in table and "2013-01-05 00:00:00" in table  # departed
+    assert "2013-04-07 00:00:00" in table  # the last day
+    assert "e+09" not in table
+    summary = json.loads(cli("data", "stats", str(departures), "--json").stdout)
+    columns = {c["name"]: c for c in summary["columns"]}
+    departed = columns["departed"]
+    assert departed["min"] == "2013-01-01T00:00:00+00:00"
+    assert departed["max"] == "2013-01-05T00:00:00+00:00"
+    assert departed["mean"] == "2013-01-03T00:00:00+00:00"
+    assert columns["day"]["max"] == "2013-04-07T00:00:00+00:00"
+    assert columns["delay"]["max"] == 96.0
+    cli("data", "stats", str(departures), "--html", "stats.html")
+    page = (cli.cwd / "stats.html").read_text()
+    assert "2013-01-05 00:00:00" in page and "1,357,344,000" not in page
+
+
+def test_the_pandas_index_of_a_parquet_file_is_not_a_column(
+    cli: Cli, tmp_path: Path, flights: pd.DataFrame, good_csv: Path, schema_file: Path
+) -> None:
+    filtered = flights[flights["distance"] > 1000.0]  # a filtered frame keeps its index
+    path = tmp_path / "long_haul.parquet"
+    filtered.to_parquet(path)
+    assert "__index_level_0__" in pq.read_schema(path).names  # the index is stored
+    summary = json.loads(cli("data", "stats", str(path), "--json").stdout)
+    assert [c["name"] for c in summary["columns"]] == ["distance", "carrier", "arr_delay"]
+    schema = yaml.safe_load(cli("data", "schema", str(path)).stdout)
+    assert [c["name"] for c in schema["columns"]] == ["distance", "carrier", "arr_delay"]
+    validated = cli("data", "validate", str(path), "--schema", str(schema_file), "--json")
+    assert json.loads(validated.stdout)["anomalies"] == []
+    drift = cli("data", "drift", str(good_csv), str(path))
+    assert "__index_level_0__" not in drift.stdout and "not tested" not in drift.stdout
+    as_json = json.loads(cli("data", "drift", str(good_csv), str(path), "--json").stdout)
+    assert {c["column"] for c in as_json["columns"]} == {"distance", "carrier", "arr_delay"}
 
 
 def test_a_missing_or_unknown_file_is_named(cli: Cli, tmp_path: Path) -> None:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from ctloop.data import DatasetStatistics, compute_statistics, merge_statistics
+from ctloop.data import (
+    DatasetStatistics,
+    compute_statistics,
+    detect_drift,
+    infer_schema,
+    merge_statistics,
+    validate,
+)
 from ctloop.data.numeric_sketch import LOG_OCTAVES, PER_OCTAVE
 from ctloop.errors import StatisticsError
 
@@ -93,6 +102,24 @@ def test_every_input_form_gives_the_same_statistics(table: pa.Table) -> None:
     for form in forms:
         assert _rounded(compute_statistics(form).to_dict()) == _rounded(expected)
     assert compute_statistics(table, chunk_rows=1).num_rows == 6
+
+
+def test_a_stored_pandas_index_is_not_a_column(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(10.0), "c": list("ababababab")})
+    filtered = frame[frame["x"] % 3 != 0]  # index 1, 2, 4, 5, 7, 8: stored as a column
+    path = tmp_path / "filtered.parquet"
+    filtered.to_parquet(path)
+    table = pq.read_table(path)
+    assert "__index_level_0__" in table.column_names
+    expected = compute_statistics(filtered)
+    assert expected.names == ("x", "c")
+    forms = [table, table.to_batches()[0], table.to_reader(), pq.ParquetFile(path).iter_batches()]
+    for form in forms:
+        assert compute_statistics(form).to_dict() == expected.to_dict()
+    named = pa.Table.from_pandas(frame.set_index("c"))  # a named index is an index too
+    assert compute_statistics(named).names == ("x",)
+    assert validate(table, infer_schema(expected)).ok
+    assert [c.column for c in detect_drift(expected, table).columns] == ["x", "c"]
 
 
 def test_statistics_survive_a_json_round_trip(table: pa.Table) -> None:

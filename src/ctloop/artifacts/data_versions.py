@@ -9,6 +9,7 @@ folder stores one new blob. A pipeline reads a version with
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,19 @@ def add_data_version(
     artifacts: ArtifactStore,
     staging_root: Path,
     message: str = "",
+    follow_links: bool = False,
 ) -> AddedVersion:
-    """Snapshot ``path`` as the next version of ``name`` (no new version if unchanged)."""
+    """Snapshot ``path`` as the next version of ``name`` (no new version if unchanged).
+
+    A symbolic link inside the folder that points outside it is refused unless
+    ``follow_links``, so a snapshot never stores a file from elsewhere by surprise."""
     from ctloop.artifacts.snapshot import snapshot_path
 
     check_name(name)
     if not path.exists():
         raise DataVersionError(f"cannot add data set {name!r}: {str(path)!r} does not exist")
+    if not follow_links:
+        check_links_stay_inside(path)
     record = snapshot_path(path, artifacts, staging_root=staging_root)
     try:
         latest = metadata.get_data_version(name)
@@ -79,6 +86,28 @@ def add_data_version(
         name, record.id, source=str(path.resolve()), message=message
     )
     return AddedVersion(version, record, unchanged=False)
+
+
+def check_links_stay_inside(folder: Path) -> None:
+    """Raise unless every symbolic link to a file under ``folder`` points inside it.
+
+    Links to folders are never followed by a snapshot, and broken links are skipped, so
+    only links to files are checked."""
+    if not folder.is_dir():
+        return
+    root = folder.resolve()
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            entry = Path(parent, name)
+            if not (entry.is_symlink() and entry.is_file()):
+                continue
+            target = entry.resolve()
+            if not target.is_relative_to(root):
+                raise DataVersionError(
+                    f"{entry} is a symbolic link to {target}, outside {folder}; copy the "
+                    "file into the folder, remove the link, or pass --follow-links "
+                    "(follow_links=True) to store the file it points to"
+                )
 
 
 def resolve(ref: str, metadata: MetadataStore) -> tuple[DataVersionRecord, ArtifactRecord]:

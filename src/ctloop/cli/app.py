@@ -238,12 +238,18 @@ def data_add(
     name: Annotated[str, typer.Argument(help="Data set name, e.g. flights.")],
     path: Annotated[Path, typer.Argument(help="File or folder to snapshot.")],
     message: Annotated[str, typer.Option("-m", "--message", help="What changed.")] = "",
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links", help="Store what links out of the folder point to (else refused)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot a file or folder as the next version of NAME (unchanged files stored once)."""
     from ctloop.cli import views
 
-    views.data_add(name, path, message, as_json=as_json)
+    views.data_add(name, path, message, follow_links=follow_links, as_json=as_json)
 
 
 @data_app.command("versions")

@@ -33,6 +33,7 @@ def read_statistics(path: Path, *, batch_rows: int = BATCH_ROWS) -> Any:
     336776
     """
     import duckdb
+    import pyarrow as pa
 
     from ctloop.data import compute_statistics
 
@@ -42,13 +43,25 @@ def read_statistics(path: Path, *, batch_rows: int = BATCH_ROWS) -> Any:
         relation = relation_of(connection, str(path))
         to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
         return compute_statistics(to_reader(batch_rows), chunk_rows=batch_rows)
-    except duckdb.Error as exc:
-        raise DataValidationError(
-            f"{path} could not be read ({exc}); check that it is a well-formed "
-            f"{'Parquet' if relation_of is _parquet else 'CSV'} file"
-        ) from exc
+    # a damaged page surfaces as a DuckDB error, or as an OSError from the Arrow stream
+    # when it lies beyond the first batch
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        raise _unreadable(path, relation_of is _parquet, exc) from exc
     finally:
         connection.close()
+
+
+def _unreadable(path: Path, parquet: bool, exc: BaseException) -> DataValidationError:
+    """The error for a file whose bytes do not decode, naming the reader's first line."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    if parquet:
+        return DataValidationError(
+            f"Parquet file {str(path)!r} is damaged and cannot be read ({reason}); write it "
+            "again or restore it from its source"
+        )
+    return DataValidationError(
+        f"CSV file {str(path)!r} could not be read ({reason}); check that it is well-formed CSV"
+    )
 
 
 def _reader_for(path: Path) -> Any:
@@ -74,7 +87,24 @@ def _csv(connection: Any, path: str) -> Any:
 
 
 def _parquet(connection: Any, path: str) -> Any:
-    return connection.read_parquet(path)
+    from ctloop.data.tables import pandas_index_columns
+
+    relation = connection.read_parquet(path)
+    index = set(pandas_index_columns(_parquet_schema(path)))
+    if not index:
+        return relation
+    return relation.project(", ".join(_quoted(c) for c in relation.columns if c not in index))
+
+
+def _parquet_schema(path: str) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path)
+
+
+def _quoted(name: str) -> str:
+    """``name`` as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def read_schema(path: Path) -> Any:
@@ -100,22 +130,25 @@ def read_schema(path: Path) -> Any:
 
 
 def data_stats(path: Path, *, as_json: bool, html: Path | None) -> None:
-    """Print a summary of every column of ``path``."""
+    """Print a summary of every column of ``path``. A timestamp or date column's min,
+    mean and max are UTC times (ISO 8601 strings with ``--json``), its ``std`` seconds."""
     stats = read_statistics(path)
     if html is not None:
         _write_html(html, title=f"Statistics of {path.name}", reference=stats)
     if as_json:
-        emit_json({"file": str(path), "rows": stats.num_rows, "columns": _summaries(stats)})
+        columns = [_with_moments(row, _iso_time) for row in _summaries(stats)]
+        emit_json({"file": str(path), "rows": stats.num_rows, "columns": columns})
         return
     table = Table(title=f"{path.name}: {stats.num_rows} rows, {len(stats.columns)} columns")
     for header in ("column", "type", "missing", "min", "mean", "max", "distinct", "top values"):
         table.add_column(header, overflow="fold")
     for row in _summaries(stats):
+        shown = _with_moments(row, _table_time)
         table.add_row(
             row["name"],
             row["type"],
             f"{row['missing']} ({row['missing_fraction']:.1%})",
-            *(_number(row.get(k)) for k in ("min", "mean", "max")),
+            *(_number(shown.get(k)) for k in ("min", "mean", "max")),
             _number(row.get("distinct")),
             ", ".join(f"{v} ({c})" for v, c in row.get("top", [])),
         )
@@ -228,6 +261,34 @@ def _summaries(stats: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _with_moments(row: dict[str, Any], show: Any) -> dict[str, Any]:
+    """``row`` with a timestamp column's min, mean and max (seconds since the epoch in the
+    statistics) written by ``show``; ``std`` stays a number of seconds."""
+    if row["type"] != "timestamp":
+        return row
+    return row | {k: show(row[k]) for k in ("min", "mean", "max") if row.get(k) is not None}
+
+
+def _iso_time(seconds: float) -> str | float:
+    """ISO 8601 in UTC, e.g. ``2013-01-01T05:00:00+00:00`` (the number when out of range)."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
+    except (OverflowError, ValueError, OSError):
+        return seconds
+
+
+def _table_time(seconds: float) -> str | float:
+    """``2013-01-01 05:00:00`` in UTC (the number when out of range)."""
+    from ctloop.data.report_svg import format_time
+
+    try:
+        return format_time(seconds)
+    except (OverflowError, ValueError, OSError):
+        return seconds
+
+
 def _print_anomalies(path: Path, anomalies: Any) -> None:
     if not len(anomalies):
         console.print(f"[green]{path.name} matches the schema[/]")
@@ -277,7 +338,7 @@ def _print_drift(report: Any) -> None:
 def _number(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int):
+    if isinstance(value, (int, str)):
         return str(value)
     return f"{value:.4g}"
 

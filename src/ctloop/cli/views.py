@@ -305,7 +305,9 @@ def _node_text(node: Any) -> str:
 
 
 # -- data versions -------------------------------------------------------------------------
-def data_add(name: str, path: Path, message: str, *, as_json: bool) -> None:
+def data_add(
+    name: str, path: Path, message: str, *, follow_links: bool = False, as_json: bool
+) -> None:
     """``ctloop data add``."""
     from ctloop.artifacts.data_versions import add_data_version
 
@@ -317,6 +319,7 @@ def data_add(name: str, path: Path, message: str, *, as_json: bool) -> None:
         artifacts=stores.artifacts,
         staging_root=stores.settings.home / "tmp",
         message=message,
+        follow_links=follow_links,
     )
     v = added.version
     if as_json:

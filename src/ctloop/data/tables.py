@@ -1,7 +1,9 @@
 """Turning what users hand us (Arrow, pandas, polars, batch iterators) into Arrow tables.
 
 Everything is read chunk by chunk, so statistics of a data set bigger than memory need only
-one chunk at a time.
+one chunk at a time. A pandas index is not data: the columns that Arrow tables read from
+pandas-written Parquet name as the index (``__index_level_0__`` for a filtered frame) are
+left out, as ``DataFrame`` input leaves out its index.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ def iter_tables(data: Any, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[
     [2, 2, 1]
     """
     if isinstance(data, pa.Table):
-        yield from _slices(data, chunk_rows)
+        yield from _slices(_without_index(data), chunk_rows)
     elif isinstance(data, pa.RecordBatch):
-        yield from _slices(pa.Table.from_batches([data]), chunk_rows)
+        yield from _slices(_without_index(pa.Table.from_batches([data])), chunk_rows)
     elif isinstance(data, pa.RecordBatchReader):
+        index = pandas_index_columns(data.schema)
         for batch in data:
-            yield from _slices(pa.Table.from_batches([batch]), chunk_rows)
+            yield from _slices(pa.Table.from_batches([batch]).drop_columns(index), chunk_rows)
     elif _is_frame(data):
         yield from _slices(to_arrow(data), chunk_rows)
     elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
@@ -62,6 +65,30 @@ def to_arrow(frame: Any) -> pa.Table:
             f"the DataFrame cannot be converted to Arrow ({exc}); give each column a single "
             "type, e.g. with `df[col].astype(str)`"
         ) from exc
+
+
+def pandas_index_columns(schema: pa.Schema) -> list[str]:
+    """The columns of ``schema`` that hold a pandas index, by its pandas metadata (which
+    ``DataFrame.to_parquet`` writes; a plain range index is stored as metadata only).
+
+    >>> import pandas as pd
+    >>> table = pa.Table.from_pandas(pd.DataFrame({"x": [1, 2]}, index=[7, 9]))
+    >>> table.column_names, pandas_index_columns(table.schema)
+    (['x', '__index_level_0__'], ['__index_level_0__'])
+    """
+    try:
+        metadata = schema.pandas_metadata
+    except ValueError:  # metadata that is not JSON: not written by pandas
+        return []
+    entries = (metadata or {}).get("index_columns") if isinstance(metadata, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, str) and e in schema.names]
+
+
+def _without_index(table: pa.Table) -> pa.Table:
+    index = pandas_index_columns(table.schema)
+    return table.drop_columns(index) if index else table
 
 
 def _is_frame(data: Any) -> bool:
