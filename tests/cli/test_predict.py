@@ -12,7 +12,7 @@ import pytest
 from ctloop.artifacts.model import Model
 from ctloop.registry import open_registry
 from tests.artifacts.test_onnx import fit_flights_like, flights_like
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, damage_parquet_pages
 from tests.serve.test_batch import train_and_score
 
 
@@ -68,6 +68,29 @@ def test_predict_names_a_missing_column_and_writes_nothing(
         "predict", "delays@champion", "-i", "bad.parquet", "-o", "preds.parquet", check=False
     )
     assert proc.returncode == 1 and "'hour'" in proc.stderr
+    assert not (cli.cwd / "preds.parquet").exists()
+
+
+@pytest.mark.parametrize("record", [False, True])
+def test_predict_calls_a_damaged_parquet_file_damaged(
+    cli: Cli, registered: pd.DataFrame, record: bool
+) -> None:
+    rows = 30_000
+    X, _ = flights_like(rows, seed=4)
+    X = X.astype({c: "object" for c in ("carrier", "origin", "dest")})
+    X.insert(0, "flight_id", np.arange(rows))
+    path = cli.cwd / "damaged.parquet"
+    X.to_parquet(path, row_group_size=rows // 3)
+    damage_parquet_pages(path)
+    extra = ["--record"] if record else []
+    proc = cli(
+        "predict", "delays@champion", "-i", str(path), "-o", "preds.parquet", *extra, check=False
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr, proc.stderr
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1, proc.stderr
+    assert "damaged.parquet" in error[0] and "is damaged" in error[0]
     assert not (cli.cwd / "preds.parquet").exists()
 
 

@@ -150,11 +150,31 @@ class BatchSource:
             # when decoding outpaces scoring
             for path in sorted(self._dataset().files):
                 parquet = self._parquet(path)
-                yield from parquet.iter_batches(batch_size=self.chunk_rows, columns=self.columns)
+                batches = parquet.iter_batches(batch_size=self.chunk_rows, columns=self.columns)
+                yield from _parquet_batches(batches, path)
             return
         for batch in _csv_batches(self._csv_reader(), self.path, self._column_types):
             for start in range(0, batch.num_rows, self.chunk_rows):
                 yield batch.slice(start, self.chunk_rows).select(self.columns)
+
+
+def _parquet_batches(batches: Iterator[pa.RecordBatch], path: str) -> Iterator[pa.RecordBatch]:
+    """``batches`` of the Parquet file ``path``; pages that do not decode (the footer
+    read, so the file is damaged, not of another format) raise one error naming it."""
+    import pyarrow as pa
+
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+            raise BatchPredictionError(
+                f"Parquet file {path} is damaged and cannot be read ({reason}); write it "
+                "again or restore it from its source"
+            ) from exc
+        yield batch
 
 
 def _csv_batches(reader: Any, path: Path, types: dict[str, Any]) -> Iterator[pa.RecordBatch]:
