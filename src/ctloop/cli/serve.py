@@ -61,6 +61,16 @@ def serve(
     from ctloop.serve.config import ServeConfig
     from ctloop.serve.server import serve as run_server
 
+    if not _is_loopback(host):
+        from ctloop.cli.output import err_console
+
+        err_console.print(
+            f"[bold yellow]warning:[/] the server will listen on {host}:{port} with no "
+            "authentication: anyone who can reach that port can get predictions and post "
+            "labels; to limit who can, bind 127.0.0.1 behind an authenticating proxy",
+            soft_wrap=True,
+            highlight=False,
+        )
     settings = Settings.load()
     config = ServeConfig(
         reference,
@@ -79,3 +89,15 @@ def serve(
         log_flush_seconds=log_flush_seconds,
     )
     run_server(config, host=host, port=port, workers=workers)
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost``, 127.x, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
