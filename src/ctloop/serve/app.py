@@ -4,10 +4,9 @@
 ...                              artifact_url=art))  # doctest: +SKIP
 >>> uvicorn.run(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
 
-Endpoints: ``POST /predict``, ``POST /invocations``, ``POST /v2/models/{name}/infer``,
-``POST /feedback``; ``GET /ping``, ``/health``, ``/version``, ``/metrics``, ``/v2``,
-``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
-``/v2/models/{name}/ready``. Every answer carries ``x-request-id`` and
+Endpoints: ``POST /predict``, ``POST /invocations``, ``POST /feedback``; ``GET /ping``,
+``/health``, ``/version``, ``/metrics``; the Open Inference Protocol under ``/v2``
+(:mod:`ctloop.serve.v2_routes`). Every prediction carries ``x-request-id`` and
 ``x-model-version`` headers; a client's mistake is a 4xx JSON body
 ``{"error": sentence, "field": name}``, never a 500.
 """
@@ -21,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,7 +31,7 @@ from ctloop.serve import protocols
 from ctloop.serve.config import ServeConfig
 from ctloop.serve.core import ModelFailedError, PredictionService
 from ctloop.serve.metrics import CONTENT_TYPE, ServingMetrics
-from ctloop.serve.openapi import FEEDBACK_BODY, MLFLOW_BODY, NATIVE_BODY, V2_BODY
+from ctloop.serve.openapi import FEEDBACK_BODY, MLFLOW_BODY, NATIVE_BODY
 
 if TYPE_CHECKING:
     from ctloop.serve.pool import ModelPool
@@ -45,11 +44,16 @@ log = logging.getLogger(__name__)
 @dataclass
 class Answer:
     """A handler's result: the JSON ``document``, the model ``version`` that made it, and
-    what to run after the answer is sent (the shadow call)."""
+    what to run after the answer is sent (the shadow call). ``body``, when given, is sent
+    instead of the document (a binary or compressed answer), with ``headers`` and
+    ``media_type``."""
 
     document: dict[str, Any]
     version: int | None = None
     after: Callable[[], Awaitable[None]] | None = None
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
 Handler = Callable[[bytes, "Request", str], Awaitable[Answer]]
@@ -182,6 +186,9 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     app.state.serving = state
     _add_prediction_routes(app, state)
     _add_info_routes(app, state)
+    from ctloop.serve.v2_routes import add_v2_routes
+
+    add_v2_routes(app, state)
     return app
 
 
@@ -244,13 +251,16 @@ def _json(answer: Answer, status: int, request_id: str) -> Response:
     from starlette.background import BackgroundTask
     from starlette.responses import Response
 
-    headers = {"x-request-id": request_id}
+    headers = {**answer.headers, "x-request-id": request_id}
     if answer.version is not None:
         headers["x-model-version"] = str(answer.version)
+    body = answer.body
+    if body is None:
+        body = orjson.dumps(answer.document, option=orjson.OPT_SERIALIZE_NUMPY)
     return Response(
-        orjson.dumps(answer.document, option=orjson.OPT_SERIALIZE_NUMPY),
+        body,
         status_code=status,
-        media_type="application/json",
+        media_type=answer.media_type,
         headers=headers,
         background=None if answer.after is None else BackgroundTask(answer.after),
     )
@@ -289,7 +299,7 @@ def _plain(document: dict[str, Any], status: int = 200) -> Response:
 
 
 def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
-    service, pool = state.service, state.pool
+    service = state.service
 
     async def predicted(parsed: protocols.PredictionRequest, request_id: str) -> Any:
         return await service.predict(parsed, parsed.request_id or request_id)
@@ -321,16 +331,6 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
     async def invocations(request: Request) -> Response:
         return await _answer(state, "mlflow", request, mlflow)
 
-    @app.post("/v2/models/{model_name}/infer", openapi_extra=V2_BODY, summary="Infer (KServe V2)")
-    async def infer(model_name: str, request: Request) -> Response:
-        async def v2(body: bytes, request: Request, request_id: str) -> Answer:
-            _check_name(pool, model_name)
-            p = await predicted(protocols.parse_v2(body), request_id)
-            document = protocols.encode_v2(pool.name, p.version, p.request_id, p.predictions)
-            return Answer(document, p.version, p.follow_up)
-
-        return await _answer(state, "v2", request, v2)
-
     @app.post("/feedback", openapi_extra=FEEDBACK_BODY, summary="Send ground-truth labels")
     async def feedback(request: Request) -> Response:
         async def labels(body: bytes, request: Request, request_id: str) -> Answer:
@@ -341,15 +341,6 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
             return Answer({"accepted": len(ids), "logged": logged, "request_id": request_id})
 
         return await _answer(state, "feedback", request, labels)
-
-
-def _check_name(pool: ModelPool, name: str) -> None:
-    if name != pool.name:
-        raise PredictionRequestError(
-            f"model {name!r} is not served here; this server serves {pool.name!r}",
-            status=404,
-            field="model_name",
-        )
 
 
 def _add_info_routes(app: FastAPI, state: ServerState) -> None:
@@ -384,28 +375,3 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
         from starlette.responses import Response
 
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
-
-    @app.get("/v2", summary="Server metadata (KServe V2)")
-    async def v2_server() -> Response:
-        return _plain({"name": "ctloop", "version": __version__, "extensions": []})
-
-    @app.get("/v2/health/live", summary="Liveness (KServe V2)")
-    async def v2_live() -> Response:
-        return _plain({"live": True})
-
-    @app.get("/v2/health/ready", summary="Readiness (KServe V2)")
-    async def v2_ready() -> Response:
-        return _plain({"ready": pool.ready}, 200 if pool.ready else 503)
-
-    @app.get("/v2/models/{model_name}", summary="Model metadata (KServe V2)")
-    async def v2_model(model_name: str) -> Response:
-        if model_name != pool.name:
-            return _plain({"error": f"model {model_name!r} is not served here"}, 404)
-        signature = pool.routing.primary.model.signature
-        return _plain(protocols.v2_model_metadata(pool.name, pool.versions, signature))
-
-    @app.get("/v2/models/{model_name}/ready", summary="Model readiness (KServe V2)")
-    async def v2_model_ready(model_name: str) -> Response:
-        if model_name != pool.name:
-            return _plain({"error": f"model {model_name!r} is not served here"}, 404)
-        return _plain({"name": pool.name, "ready": pool.ready}, 200 if pool.ready else 503)

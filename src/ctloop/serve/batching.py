@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["BatchFn", "MicroBatcher", "PredictFn", "predict_in_thread", "split_rows"]
+__all__ = [
+    "BatchFn",
+    "MicroBatcher",
+    "PredictFn",
+    "frames_runner",
+    "predict_in_thread",
+    "split_rows",
+]
 
 PredictFn = Callable[["pd.DataFrame"], "np.ndarray"]
 """A model version's ``predict_frame``."""
@@ -85,7 +92,7 @@ class MicroBatcher:
     async def predict(self, predict: PredictFn, frame: pd.DataFrame) -> np.ndarray:
         """The predictions for ``frame`` (already prepared), possibly batched."""
         key = ("frames", _owner(predict))
-        result: np.ndarray = await self.submit(key, _frames_runner(predict), frame, len(frame))
+        result: np.ndarray = await self.submit(key, frames_runner(predict), frame, len(frame))
         return result
 
     async def submit(self, key: Hashable, run: BatchFn, payload: Any, rows: int) -> Any:
@@ -173,7 +180,10 @@ class MicroBatcher:
             self._worker = None
 
 
-def _frames_runner(predict: PredictFn) -> BatchFn:
+def frames_runner(predict: PredictFn) -> BatchFn:
+    """A :data:`BatchFn` predicting prepared frames: one call of ``predict`` on their
+    concatenation, split back per frame."""
+
     def run(frames: list[Any]) -> list[Any]:
         result = predict(_concat(frames))
         return split_rows(result, [len(f) for f in frames])

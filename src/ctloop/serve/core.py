@@ -20,12 +20,13 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ctloop.errors import ServingError, SignatureError
-from ctloop.serve.batching import MicroBatcher, predict_in_thread
+from ctloop.serve.batching import MicroBatcher, frames_runner, predict_in_thread
 from ctloop.serve.fastpath import plain_records
 from ctloop.serve.prediction_log import PendingRows
+from ctloop.serve.statistics import InferenceStatistics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 _INLINE_ROWS = 64
 """Requests up to this many rows are validated on the event loop (cheaper than a thread hop)."""
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 class ModelFailedError(ServingError):
@@ -65,6 +69,7 @@ class PredictionService:
 
     ``logger`` is a :class:`~ctloop.serve.prediction_log.PredictionLogger` or ``None``;
     ``batcher`` a :class:`~ctloop.serve.batching.MicroBatcher` or ``None`` (no batching).
+    ``statistics`` counts what each version answered and each call of its model.
     """
 
     def __init__(
@@ -81,25 +86,38 @@ class PredictionService:
         self.executor = executor
         self.batcher = batcher
         self.logger = logger
+        self.statistics = InferenceStatistics()
 
     async def predict(self, request: PredictionRequest, request_id: str) -> Prediction:
         """Predict one request; raises ``SignatureError`` for bad input and
         :class:`ModelFailedError` when the serving version fails."""
         route = self.pool.route(request.key)
-        target = route.target
-        answered = await self._try_canary(route, request.data) if route.arm == "canary" else None
-        if answered is None:
-            target = route.primary
-            frame, predictions = await self._answer(target, request.data)
-        else:
-            frame, predictions = answered
+        start = time.perf_counter_ns()
+        try:
+            target, frame, predictions = await self._respond(route, request.data)
+        except Exception:
+            self.statistics.failed(route.primary.version, ns=time.perf_counter_ns() - start)
+            raise
         row_ids = _row_ids(request_id, len(frame))
         now = time.time()
+        ns = time.perf_counter_ns() - start
+        self.statistics.answered(target.version, rows=len(row_ids), ns=ns, now=now)
         self._log(target.version, row_ids, frame, predictions, now)
         follow_up = None
         if route.shadow is not None:
             follow_up = self._mirror_later(route.shadow, request.data, row_ids, now)
         return Prediction(predictions, target.version, request_id, row_ids, follow_up)
+
+    async def _respond(
+        self, route: Route, data: Any
+    ) -> tuple[LoadedVersion, pd.DataFrame, np.ndarray]:
+        """The version that answers ``data`` (the canary, or the primary when the canary
+        fails), its prepared frame and its predictions."""
+        if route.arm == "canary":
+            answered = await self._try_canary(route, data)
+            if answered is not None:
+                return route.target, *answered
+        return route.primary, *await self._answer(route.primary, data)
 
     async def _try_canary(self, route: Route, data: Any) -> tuple[pd.DataFrame, np.ndarray] | None:
         start = time.perf_counter()
@@ -131,7 +149,7 @@ class PredictionService:
         self, target: LoadedVersion, records: list[dict[str, Any]]
     ) -> tuple[pd.DataFrame, np.ndarray]:
         assert self.batcher is not None
-        run = functools.partial(_predict_records, target.model)
+        run = self._timed(target, functools.partial(_predict_records, target.model))
         try:
             frame, predictions = await self.batcher.submit(
                 ("records", id(target.model)), run, records, len(records)
@@ -159,16 +177,30 @@ class PredictionService:
     async def _call(self, target: LoadedVersion, frame: pd.DataFrame) -> np.ndarray:
         try:
             if self.batcher is not None:
-                predictions = await self.batcher.predict(target.model.predict_frame, frame)
+                run = self._timed(target, frames_runner(target.model.predict_frame))
+                key = ("frames", id(target.model))  # the batcher's own key for this model
+                predictions = await self.batcher.submit(key, run, frame, len(frame))
             else:
                 self.metrics.batch_size.observe(len(frame))
-                predictions = await predict_in_thread(
-                    target.model.predict_frame, frame, self.executor
-                )
+                predict = self._timed(target, target.model.predict_frame)
+                predictions = await predict_in_thread(predict, frame, self.executor)
         except Exception as exc:  # the model's own failure, not the client's
             raise self._failed(target, len(frame), exc) from exc
         self.metrics.rows.labels(str(target.version)).inc(len(frame))
         return predictions
+
+    def _timed(self, target: LoadedVersion, call: Callable[[_In], _Out]) -> Callable[[_In], _Out]:
+        """``call`` (one call of ``target``'s model, batched or not), counted with its
+        time in the statistics when it returns."""
+        statistics = self.statistics
+
+        def timed(argument: _In) -> _Out:
+            start = time.perf_counter_ns()
+            result = call(argument)
+            statistics.executed(target.version, ns=time.perf_counter_ns() - start)
+            return result
+
+        return timed
 
     def _log(
         self, version: int, row_ids: list[str], frame: pd.DataFrame, predictions: Any, now: float

@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PredictionRequest",
+    "V2Request",
     "decode_json",
     "encode_v2",
+    "encode_v2_binary",
     "parse_feedback",
     "parse_mlflow",
     "parse_native",
@@ -197,40 +199,144 @@ def _csv_frame(body: bytes) -> Any:
         ) from exc
 
 
-def parse_v2(body: bytes) -> PredictionRequest:
-    """A KServe V2 inference request: one tensor per input column."""
-    document = _object(body, '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", …}]}')
+@dataclass(frozen=True)
+class V2Request(PredictionRequest):
+    """A parsed KServe V2 inference request: its columns, and whether the client asked
+    for the answer's tensors as binary data (the binary tensor extension)."""
+
+    binary_outputs: bool = False
+
+
+def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
+    """A KServe V2 inference request: one tensor per input column, as JSON ``data`` or,
+    when ``header_length`` (the ``Inference-Header-Content-Length`` header) is given,
+    as binary data after the JSON document."""
+    from ctloop.serve import v2_binary
+
+    text, binary = v2_binary.split_body(body, header_length)
+    document = _object(text, '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", …}]}')
     tensors = document.get("inputs")
     if not isinstance(tensors, list) or not tensors:
         raise PredictionRequestError("'inputs' must be a non-empty list of tensors", field="inputs")
     columns: dict[str, list[Any]] = {}
+    offset = 0
     for tensor in tensors:
-        name, values = _v2_column(tensor)
+        name, values, offset = _v2_column(tensor, binary, offset)
         if name in columns:
             raise PredictionRequestError(f"tensor {name!r} is sent twice", field=name)
         columns[name] = values
-    return PredictionRequest(columns, _optional_text(document, "id"))
+    if offset != len(binary):
+        raise PredictionRequestError(
+            f"the request has {len(binary) - offset} bytes of binary data that no input's "
+            "'binary_data_size' accounts for; give every binary input its size",
+            field=v2_binary.HEADER_LENGTH,
+        )
+    binary_outputs = _v2_binary_outputs(document)
+    return V2Request(columns, _optional_text(document, "id"), binary_outputs=binary_outputs)
 
 
-def _v2_column(tensor: Any) -> tuple[str, list[Any]]:
+def _v2_column(tensor: Any, binary: bytes, offset: int) -> tuple[str, list[Any], int]:
+    """The name and values of one input tensor, and where the next binary tensor starts."""
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise PredictionRequestError(
             "each input tensor must be an object with 'name', 'shape', 'datatype', 'data'",
             field="inputs",
         )
     name = tensor["name"]
-    shape, data = tensor.get("shape"), tensor.get("data")
+    shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise PredictionRequestError(f"tensor {name!r} needs a 'shape' list of sizes", field=name)
-    values = _flatten(data, name)
     rows = shape[0] if shape else 1
-    if len(values) != rows or any(d != 1 for d in shape[1:]):
+    if any(d != 1 for d in shape[1:]):
+        raise PredictionRequestError(
+            f"tensor {name!r} has shape {shape}; send one value per row with shape [rows] "
+            "or [rows, 1]",
+            field=name,
+        )
+    size = _parameters(tensor, name).get("binary_data_size")
+    if size is None:
+        values = _flatten(tensor.get("data"), name)
+    else:
+        values, offset = _v2_binary_column(tensor, name, size, binary, offset, rows)
+    if len(values) != rows:
         raise PredictionRequestError(
             f"tensor {name!r} has shape {shape} and {len(values)} values; send one value "
             "per row with shape [rows] or [rows, 1]",
             field=name,
         )
-    return name, values
+    return name, values, offset
+
+
+def _v2_binary_column(
+    tensor: dict[str, Any], name: str, size: Any, binary: bytes, offset: int, rows: int
+) -> tuple[list[Any], int]:
+    from ctloop.serve import v2_binary
+
+    if type(size) is not int or size < 0:
+        raise PredictionRequestError(
+            f"tensor {name!r} has binary_data_size {size!r}; send its size in bytes",
+            field=name,
+        )
+    if "data" in tensor:
+        raise PredictionRequestError(
+            f"tensor {name!r} has both 'data' and a binary_data_size; send one of them",
+            field=name,
+        )
+    if offset + size > len(binary):
+        raise PredictionRequestError(
+            f"tensor {name!r} has binary_data_size {size}, but only {len(binary) - offset} "
+            f"bytes follow the JSON document; send the tensors' bytes after it and the "
+            f"JSON document's size in the {v2_binary.HEADER_LENGTH} header",
+            field=name,
+        )
+    raw = binary[offset : offset + size]
+    return v2_binary.decode_tensor(name, tensor.get("datatype"), raw, rows), offset + size
+
+
+def _parameters(document: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    parameters = document.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise PredictionRequestError(
+            f"the 'parameters' of {name!r} must be an object, not {type(parameters).__name__}",
+            field=name,
+        )
+    return parameters
+
+
+def _v2_binary_outputs(document: Mapping[str, Any]) -> bool:
+    """Whether the answer's ``predictions`` go as binary data: the output's own
+    ``binary_data`` parameter, else the request's ``binary_data_output``."""
+    default = _flag(_parameters(document, "request"), "binary_data_output", "parameters")
+    outputs = document.get("outputs")
+    if outputs is None:
+        return default
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise PredictionRequestError(
+            "'outputs' must be a list of objects with a 'name'", field="outputs"
+        )
+    binary = default
+    for output in outputs:
+        if output["name"] != "predictions":
+            raise PredictionRequestError(
+                f"the request asks for output {output['name']!r}, but the model's only "
+                "output is 'predictions'",
+                field="outputs",
+            )
+        parameters = _parameters(output, output["name"])
+        if "binary_data" in parameters:
+            binary = _flag(parameters, "binary_data", "outputs")
+    return binary
+
+
+def _flag(parameters: Mapping[str, Any], name: str, field: str) -> bool:
+    value = parameters.get(name, False)
+    if not isinstance(value, bool):
+        raise PredictionRequestError(
+            f"parameter {name!r} must be true or false, not {value!r}", field=field
+        )
+    return value
 
 
 def _flatten(data: Any, name: str) -> list[Any]:
@@ -257,18 +363,35 @@ def encode_v2(model: str, version: int, request_id: str, predictions: np.ndarray
     datatype = {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(kind, "BYTES")
     values = predictions_list(predictions.astype(str) if datatype == "BYTES" else predictions)
     flat = _flatten(values, "predictions")
+    output = {"name": "predictions", "shape": list(predictions.shape), "datatype": datatype}
+    return _v2_response(model, version, request_id, {**output, "data": flat})
+
+
+def encode_v2_binary(
+    model: str, version: int, request_id: str, predictions: np.ndarray
+) -> tuple[dict[str, Any], bytes]:
+    """The V2 inference response with ``predictions`` as binary data: the JSON document
+    (whose output gives its ``binary_data_size``) and the bytes to send after it."""
+    from ctloop.serve import v2_binary
+
+    datatype, raw = v2_binary.encode_tensor(predictions)
+    output = {
+        "name": "predictions",
+        "shape": list(predictions.shape),
+        "datatype": datatype,
+        "parameters": {"binary_data_size": len(raw)},
+    }
+    return _v2_response(model, version, request_id, output), raw
+
+
+def _v2_response(
+    model: str, version: int, request_id: str, output: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "model_name": model,
         "model_version": str(version),
         "id": request_id,
-        "outputs": [
-            {
-                "name": "predictions",
-                "shape": list(predictions.shape),
-                "datatype": datatype,
-                "data": flat,
-            }
-        ],
+        "outputs": [output],
     }
 
 

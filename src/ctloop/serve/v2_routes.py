@@ -1,0 +1,367 @@
+"""The Open Inference Protocol (KServe V2) endpoints, as Triton's clients call them.
+
+- ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``: server metadata and health;
+- ``GET /v2/models/{name}[/versions/{v}]`` with ``/ready``, ``/config``, ``/stats``: the
+  model's metadata, readiness, configuration (Triton's ``model_config`` form) and
+  inference statistics; ``GET /v2/models/stats`` for every model;
+- ``POST /v2/repository/index``: the served versions;
+- ``POST /v2/models/{name}[/versions/{v}]/infer``: inference, with JSON or binary tensors
+  (:mod:`ctloop.serve.v2_binary`), gzip or deflate bodies, and compressed answers.
+
+Every error under ``/v2`` is ``{"error": sentence}`` (with ``"field"`` when one part of
+the request is at fault), the form Triton's clients read, including unknown endpoints
+and wrong methods.
+
+>>> add_v2_routes(app, state)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.exceptions import HTTPException
+
+from ctloop.errors import PredictionRequestError
+from ctloop.serve import protocols, v2_binary
+from ctloop.serve.app import Answer, ServerState, _answer
+from ctloop.serve.openapi import V2_BODY
+
+if TYPE_CHECKING:
+    from ctloop.artifacts.model import Model
+    from ctloop.serve.core import Prediction
+    from ctloop.serve.pool import ModelPool
+    from ctloop.serve.statistics import Duration, VersionStatistics
+
+__all__ = ["EXTENSIONS", "add_v2_routes"]
+
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
+"""The protocol extensions this server implements, as ``GET /v2`` reports them."""
+
+_CONFIG_TYPES = {"BYTES": "TYPE_STRING"}
+"""Model-configuration type names that are not ``TYPE_`` + the tensor type."""
+
+
+def add_v2_routes(app: FastAPI, state: ServerState) -> None:
+    """Serve the V2 endpoints of ``state``'s model on ``app``."""
+    router = APIRouter()
+    _add_health_routes(router, state)
+    _add_model_routes(router, state)
+    _add_infer_routes(router, state)
+    app.include_router(router)
+    app.add_exception_handler(PredictionRequestError, _request_error)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def _error(message: str, status: int, field: str | None = None) -> Response:
+    document = {"error": message, "field": field}
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PredictionRequestError)
+    return _error(str(exc), exc.status, exc.field)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing failures: ``{"error": …}`` under ``/v2``, FastAPI's usual answer elsewhere."""
+    from fastapi.exception_handlers import http_exception_handler
+
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if path != "/v2" and not path.startswith("/v2/"):
+        return await http_exception_handler(request, exc)
+    if exc.status_code == 404:
+        message = (
+            f"there is no endpoint {request.method} {path} on this server; see /docs for the "
+            "Open Inference Protocol endpoints it answers"
+        )
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "another method")
+        message = f"{path} does not answer {request.method}; send {allowed}"
+    else:
+        message = str(exc.detail)
+    response = _error(message, exc.status_code)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _plain(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+
+
+def _check_model(pool: ModelPool, name: str) -> None:
+    if name != pool.name:
+        raise PredictionRequestError(
+            f"model {name!r} is not served here; this server serves {pool.name!r}",
+            status=404,
+            field="model_name",
+        )
+    if not pool.ready:
+        raise PredictionRequestError(
+            f"model {name!r} is still loading; retry when /v2/health/ready says ready",
+            status=503,
+            field="model_name",
+        )
+
+
+def _served_version(pool: ModelPool, name: str, version: str | None) -> int | None:
+    """The version number asked for (``None`` for the model as a whole), once checked."""
+    _check_model(pool, name)
+    if version is None:
+        return None
+    served = pool.versions
+    if not version.isdigit() or int(version) not in served:
+        listed = ", ".join(str(v) for v in served)
+        raise PredictionRequestError(
+            f"version {version} of model {name!r} is not served here; this server serves "
+            f"version(s) {listed}",
+            status=404,
+            field="model_version",
+        )
+    return int(version)
+
+
+def _model(pool: ModelPool, version: int | None) -> Model:
+    r = pool.routing
+    if r.canary is not None and version == r.canary.version:
+        return r.canary.model
+    return r.primary.model
+
+
+# -- health and model documents -----------------------------------------------------------
+
+
+def _add_health_routes(router: APIRouter, state: ServerState) -> None:
+    from ctloop._version import __version__
+
+    pool = state.pool
+
+    @router.get("/v2", summary="Server metadata (KServe V2)")
+    async def v2_server() -> Response:
+        return _plain({"name": "ctloop", "version": __version__, "extensions": EXTENSIONS})
+
+    @router.get("/v2/health/live", summary="Liveness (KServe V2)")
+    async def v2_live() -> Response:
+        return _plain({"live": True})
+
+    @router.get("/v2/health/ready", summary="Readiness (KServe V2)")
+    async def v2_ready() -> Response:
+        return _plain({"ready": pool.ready}, 200 if pool.ready else 503)
+
+    @router.post("/v2/repository/index", summary="Served model versions (KServe V2)")
+    async def v2_index(request: Request) -> Response:
+        _check_index_request(await request.body())
+        # every version listed is ready (one still loading is not routed to), so the
+        # request's "ready" filter changes nothing
+        versions = pool.versions if pool.ready else []
+        return _plain([{"name": pool.name, "version": str(v), "state": "READY"} for v in versions])
+
+
+def _check_index_request(body: bytes) -> None:
+    """A repository-index request is empty or ``{"ready": true|false}``."""
+    if not body.strip():
+        return
+    document = protocols.decode_json(body)
+    if not isinstance(document, dict) or not isinstance(document.get("ready", False), bool):
+        raise PredictionRequestError(
+            'the repository index request must be empty or {"ready": true|false}',
+            field="ready",
+        )
+
+
+def _add_model_routes(router: APIRouter, state: ServerState) -> None:
+    pool = state.pool
+
+    # before /v2/models/{model_name}, which would take "stats" for a model name
+    @router.get("/v2/models/stats", summary="Inference statistics of every model (KServe V2)")
+    async def v2_all_stats() -> Response:
+        return _plain({"model_stats": _statistics(state, None) if pool.ready else []})
+
+    def metadata(model_name: str, version: str | None) -> Response:
+        number = _served_version(pool, model_name, version)
+        signature = _model(pool, number).signature
+        return _plain(protocols.v2_model_metadata(pool.name, pool.versions, signature))
+
+    def ready(model_name: str, version: str | None) -> Response:
+        if model_name == pool.name and not pool.ready:
+            return _plain({"name": pool.name, "ready": False}, 503)
+        _served_version(pool, model_name, version)
+        return _plain({"name": pool.name, "ready": True})
+
+    def config(model_name: str, version: str | None) -> Response:
+        number = _served_version(pool, model_name, version)
+        return _plain(_config(pool, _model(pool, number)))
+
+    def stats(model_name: str, version: str | None) -> Response:
+        number = _served_version(pool, model_name, version)
+        return _plain({"model_stats": _statistics(state, number)})
+
+    _add_model_document(router, "", "Model metadata", metadata)
+    _add_model_document(router, "/ready", "Model readiness", ready)
+    _add_model_document(router, "/config", "Model configuration", config)
+    _add_model_document(router, "/stats", "Inference statistics", stats)
+
+
+def _add_model_document(
+    router: APIRouter, path: str, title: str, document: Callable[[str, str | None], Response]
+) -> None:
+    """``GET /v2/models/{model_name}<path>`` and the same for one version."""
+
+    async def whole(model_name: str) -> Response:
+        return document(model_name, None)
+
+    async def one(model_name: str, version: str) -> Response:
+        return document(model_name, version)
+
+    name = title.lower().replace(" ", "_")
+    router.add_api_route(
+        "/v2/models/{model_name}" + path, whole, name=name, summary=f"{title} (KServe V2)"
+    )
+    router.add_api_route(
+        "/v2/models/{model_name}/versions/{version}" + path,
+        one,
+        name=f"{name}_of_version",
+        summary=f"{title} of one version (KServe V2)",
+    )
+
+
+def _config(pool: ModelPool, model: Model) -> dict[str, Any]:
+    """The model's configuration in Triton's form: one variable-length tensor per column
+    (``max_batch_size`` 0: the row count is the first dimension of every tensor)."""
+    metadata = protocols.v2_model_metadata(pool.name, pool.versions, model.signature)
+
+    def tensors(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"name": t["name"], "data_type": _config_type(t["datatype"]), "dims": t["shape"]}
+            for t in entries
+        ]
+
+    return {
+        "name": pool.name,
+        "platform": metadata["platform"],
+        "backend": "ctloop",
+        "version_policy": {"specific": {"versions": pool.versions}},
+        "max_batch_size": 0,
+        "input": tensors(metadata["inputs"]),
+        "output": tensors(metadata["outputs"]),
+        "parameters": {"flavor": {"string_value": model.flavor}},
+    }
+
+
+def _config_type(datatype: str) -> str:
+    return _CONFIG_TYPES.get(datatype, f"TYPE_{datatype}")
+
+
+def _statistics(state: ServerState, version: int | None) -> list[dict[str, Any]]:
+    """The statistics of the served versions (and of versions served earlier), or of
+    one version."""
+    from ctloop.serve.statistics import VersionStatistics
+
+    counted = state.service.statistics.snapshot()
+    numbers = sorted(set(state.pool.versions) | set(counted))
+    if version is not None:
+        numbers = [version]
+    return [
+        _version_statistics(state.pool.name, n, counted.get(n, VersionStatistics()))
+        for n in numbers
+    ]
+
+
+def _version_statistics(name: str, version: int, s: VersionStatistics) -> dict[str, Any]:
+    def duration(d: Duration) -> dict[str, int]:
+        return {"count": d.count, "ns": d.ns}
+
+    return {
+        "name": name,
+        "version": str(version),
+        "last_inference": s.last_inference_ms,
+        "inference_count": s.inference_count,
+        "execution_count": s.execution_count,
+        "inference_stats": {
+            "success": duration(s.success),
+            "fail": duration(s.fail),
+            "compute_infer": duration(s.compute_infer),
+        },
+    }
+
+
+# -- inference ----------------------------------------------------------------------------
+
+
+def _add_infer_routes(router: APIRouter, state: ServerState) -> None:
+    pool, service = state.pool, state.service
+    limit = state.config.max_body_bytes
+
+    async def infer(request: Request, model_name: str, version: str | None) -> Response:
+        async def v2(body: bytes, request: Request, request_id: str) -> Answer:
+            _check_model(pool, model_name)
+            if version is not None:
+                _check_routed(pool, version)
+            headers = request.headers
+            body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
+            parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
+            p = await service.predict(parsed, parsed.request_id or request_id)
+            return _inference_answer(pool.name, p, parsed, headers.get("accept-encoding"))
+
+        return await _answer(state, "v2", request, v2)
+
+    @router.post(
+        "/v2/models/{model_name}/infer", openapi_extra=V2_BODY, summary="Infer (KServe V2)"
+    )
+    async def v2_infer(model_name: str, request: Request) -> Response:
+        return await infer(request, model_name, None)
+
+    @router.post(
+        "/v2/models/{model_name}/versions/{version}/infer",
+        openapi_extra=V2_BODY,
+        summary="Infer with one version (KServe V2)",
+    )
+    async def v2_infer_version(model_name: str, version: str, request: Request) -> Response:
+        return await infer(request, model_name, version)
+
+
+def _check_routed(pool: ModelPool, version: str) -> None:
+    """A request for one version is answered only when that version answers every
+    request (no canary shares the traffic)."""
+    served = pool.versions
+    if version.isdigit() and [int(version)] == served:
+        return
+    listed = ", ".join(str(v) for v in served)
+    raise PredictionRequestError(
+        f"version {version} of model {pool.name!r} cannot be asked for by number: this "
+        f"server routes each request between version(s) {listed}; send it to "
+        f"/v2/models/{pool.name}/infer",
+        status=404,
+        field="model_version",
+    )
+
+
+def _inference_answer(
+    model: str, p: Prediction, parsed: protocols.V2Request, accept_encoding: str | None
+) -> Answer:
+    """The answer to an inference request: JSON, or the JSON document followed by the
+    binary tensor when asked; compressed when the client accepts it."""
+    headers: dict[str, str] = {}
+    media_type = "application/json"
+    if parsed.binary_outputs:
+        document, raw = protocols.encode_v2_binary(model, p.version, p.request_id, p.predictions)
+        header = orjson.dumps(document)
+        body = header + raw
+        headers[v2_binary.HEADER_LENGTH] = str(len(header))
+        media_type = "application/octet-stream"
+    else:
+        document = protocols.encode_v2(model, p.version, p.request_id, p.predictions)
+        body = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    body, encoding = v2_binary.compress(body, accept_encoding)
+    if encoding is not None:
+        headers["Content-Encoding"] = encoding
+    return Answer(
+        document, p.version, p.follow_up, body=body, headers=headers, media_type=media_type
+    )
