@@ -1,4 +1,5 @@
-"""Prediction logging: batches by size and time, shutdown, failures, bounds, reading back."""
+"""Prediction logging: batches by size and time, shutdown, failures, bounds, reading back;
+rows the store cannot take kept in a dead-letter file and counted."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 from ctloop.errors import ServingError
 from ctloop.serve.prediction_log import PredictionLogger, read_predictions
 from ctloop.store import operations as ops
+from tests.serve._logs import blobs_refused, dead_letters, row_counts
+from tests.serve.conftest import ROW, ServingStore, live_server
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
 
@@ -133,8 +136,9 @@ def test_a_failing_store_is_counted_and_never_raises(tmp_path: Path, store_url: 
     )
     logger.log(1, "flights", *flights(3), timestamp=T0)
     assert logger.close()
-    assert (logger.logged_rows, logger.errors, logger.dropped) == (0, 2, 3)
-    assert logger.last_error is not None
+    # two attempts at the batch, then one per part of it; no dead-letter file either
+    assert (logger.logged_rows, logger.dead_lettered, logger.dropped) == (0, 0, 3)
+    assert logger.errors >= 2 and logger.last_error is not None
     assert ops.prediction_logs(store_url, "flights") == []
 
 
@@ -152,6 +156,13 @@ def test_a_full_queue_drops_and_counts_rows(store_url: str, artifact_url: str) -
     assert logged == ["r0", "r1", "r2", "r6", "r7"]
     logger.log(1, "flights", *flights(1), timestamp=T0)  # after close: dropped
     assert logger.dropped == 4
+    assert logger.counts() == {
+        "accepted": 5,
+        "written": 5,
+        "rejected": 0,
+        "dead_letter": 0,
+        "dropped": 4,
+    }
 
 
 def test_multi_output_predictions_are_kept_per_row(store_url: str, artifact_url: str) -> None:
@@ -169,6 +180,7 @@ def test_inputs_of_different_lengths_are_a_caller_error(store_url: str, artifact
         with pytest.raises(ServingError, match="3 request ids, 3 input rows and 2 predictions"):
             logger.log(1, None, ids, frame, predictions[:2], timestamp=T0)
     assert (logger.logged_rows, logger.dropped) == (0, 0)
+    assert logger.counts()["rejected"] == 3
 
 
 def test_pending_rows_are_prepared_together_when_written(store_url: str, artifact_url: str) -> None:
@@ -189,3 +201,62 @@ def test_pending_rows_are_prepared_together_when_written(store_url: str, artifac
     frame = read_predictions(store_url, artifact_url, "flights")
     assert frame["distance"].tolist() == [0.0, 1.0, 10.0, 11.0, 20.0, 21.0]
     assert frame["request_id"].tolist()[:2] == ["r0-0", "r0-1"]
+
+
+def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
+    store_url: str, artifact_url: str
+) -> None:
+    logger = PredictionLogger(
+        store_url, artifact_url, "flights", flush_seconds=3600, retry_seconds=0.01
+    )
+    logger.log(1, "flights", *flights(3), timestamp=T0)
+    ids, frame, predictions = flights(2, start=3)
+    frame["carrier"] = ["UA", complex(1, 2)]  # Arrow has no type for a complex number
+    logger.log(1, "flights", ids, frame, predictions, timestamp=T0 + 1)
+    logger.log(1, "flights", *flights(2, start=5), timestamp=T0 + 2)
+    assert logger.close()
+    assert logger.counts() == {
+        "accepted": 7,
+        "written": 6,
+        "rejected": 0,
+        "dead_letter": 1,
+        "dropped": 0,
+    }
+    logged = read_predictions(store_url, artifact_url, "flights")
+    assert sorted(logged["request_id"]) == ["r0", "r1", "r2", "r3", "r5", "r6"]
+    (kept,) = dead_letters(artifact_url, "flights", "predictions")
+    assert kept == {
+        "request_id": "r4",
+        "timestamp": "2026-06-01T12:00:01+00:00",
+        "model_version": 1,
+        "deployment": "flights",
+        "distance": 4.0,
+        "carrier": "(1+2j)",
+        "prediction": 1.0,
+    }
+
+
+def test_predictions_the_store_cannot_take_are_dead_lettered_and_counted(
+    champion: ServingStore,
+) -> None:
+    def counts() -> dict[str, float]:
+        return row_counts(live.client.get("/metrics").text, "ctloop_prediction_log_rows")
+
+    with live_server(champion.config()) as live:
+        first = live.client.post("/predict", json={"records": [ROW], "request_id": "r1"})
+        assert first.status_code == 200
+        wait_for(lambda: counts().get("written") == 1)
+        with blobs_refused(champion.artifact_url):
+            rows = {"records": [ROW, {**ROW, "x": 2.5}], "request_id": "r2"}
+            assert live.client.post("/predict", json=rows).status_code == 200
+            wait_for(lambda: counts().get("dead_letter") == 2)
+        final = counts()
+        metrics = live.client.get("/metrics").text
+    assert final == {"accepted": 3, "written": 1, "rejected": 0, "dead_letter": 2, "dropped": 0}
+    assert "ctloop_prediction_log_dropped_rows 0.0" in metrics
+    logged = read_predictions(champion.store_url, champion.artifact_url, "flights")
+    assert logged["request_id"].tolist() == ["r1"]
+    kept = dead_letters(champion.artifact_url, "flights", "predictions")
+    assert [r["request_id"] for r in kept] == ["r2-0", "r2-1"]
+    assert [r["x"] for r in kept] == [ROW["x"], 2.5] and kept[0]["color"] == "red"
+    assert kept[0]["prediction"] == pytest.approx(logged["prediction"].iloc[0])

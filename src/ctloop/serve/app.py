@@ -109,6 +109,7 @@ class ServerState:
         )
         self.service.logger = logger
         self.metrics.watch_log(lambda: float(logger.errors), lambda: float(logger.dropped))
+        self.metrics.watch_rows("prediction_log", logger.counts)
         self.feedback = FeedbackLogger(
             c.store_url,
             c.artifact_url,
@@ -116,6 +117,7 @@ class ServerState:
             flush_seconds=c.log_flush_seconds,
             artifact_options=c.artifact_options,
         )
+        self.metrics.watch_rows("feedback", self.feedback.counts)
 
     async def _poll(self) -> None:
         loop = asyncio.get_running_loop()
@@ -334,10 +336,13 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
     @app.post("/feedback", openapi_extra=FEEDBACK_BODY, summary="Send ground-truth labels")
     async def feedback(request: Request) -> Response:
         async def labels(body: bytes, request: Request, request_id: str) -> Answer:
+            from ctloop.serve.feedback import log_feedback
+
             ids, values = protocols.parse_feedback(body)
-            if state.feedback is not None:
-                state.feedback.log(ids, values, time.time())
-            logged = state.feedback is not None  # off with --no-log-predictions
+            model = state.pool.routing.primary.model
+            # checked against the model's label type before the answer; not logged with
+            # --no-log-predictions or when the queue is full
+            logged = log_feedback(state.feedback, model, state.pool.name, ids, values, time.time())
             return Answer({"accepted": len(ids), "logged": logged, "request_id": request_id})
 
         return await _answer(state, "feedback", request, labels)

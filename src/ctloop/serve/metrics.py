@@ -5,19 +5,60 @@ one process, as in tests, do not share counters).
 >>> m.observe_request("native", 200, "3", 0.004)
 >>> b"ctloop_requests_total" in m.render()
 True
+>>> m.watch_rows("feedback", lambda: {"accepted": 2, "written": 2})
+>>> b'ctloop_feedback_rows_total{outcome="written"} 2.0' in m.render()
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+_ROW_FAMILIES = {
+    "feedback": (
+        "ctloop_feedback_rows",
+        "Feedback labels by outcome: accepted (queued), written, rejected (refused before "
+        "the answer), dead_letter (kept in a dead-letter file), dropped (full queue or lost).",
+    ),
+    "prediction_log": (
+        "ctloop_prediction_log_rows",
+        "Logged prediction rows by outcome: accepted (queued), written, rejected (refused "
+        "before queueing), dead_letter (kept in a dead-letter file), dropped (full queue "
+        "or lost).",
+    ),
+}
+
+RowCounts = Callable[[], Mapping[str, int]]
+"""A logger's rows by outcome (``BatchLogger.counts``)."""
+
+
+class _RowCounters(Collector):
+    """The loggers' row counters, read at each scrape."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, RowCounts] = {}
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        for name, documentation in _ROW_FAMILIES.values():
+            yield CounterMetricFamily(name, documentation, labels=["outcome"])
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for log, counts in self.sources.items():
+            name, documentation = _ROW_FAMILIES[log]
+            family = CounterMetricFamily(name, documentation, labels=["outcome"])
+            for outcome, value in counts().items():
+                family.add_metric([outcome], value)
+            yield family
 
 
 class ServingMetrics:
@@ -76,6 +117,8 @@ class ServingMetrics:
             "Prediction-log rows dropped (full queue or failed writes).",
             registry=r,
         )
+        self._row_counters = _RowCounters()
+        r.register(self._row_counters)
         self.serving = Gauge(
             "ctloop_model_version_info",
             "1 for each model version serving, by role (primary, canary, shadow).",
@@ -92,6 +135,14 @@ class ServingMetrics:
         """Read the prediction logger's counters at each scrape."""
         self.log_errors.set_function(errors)
         self.log_dropped.set_function(dropped)
+
+    def watch_rows(self, log: str, counts: RowCounts) -> None:
+        """Show ``counts()`` (rows by outcome) at each scrape as the counter of ``log``:
+        ``"feedback"`` (``ctloop_feedback_rows_total``) or ``"prediction_log"``
+        (``ctloop_prediction_log_rows_total``)."""
+        if log not in _ROW_FAMILIES:
+            raise ValueError(f"unknown log {log!r}; use one of {', '.join(_ROW_FAMILIES)}")
+        self._row_counters.sources[log] = counts
 
     def set_serving(self, model: str, roles: dict[str, int | None]) -> None:
         """Show which versions serve in which role."""

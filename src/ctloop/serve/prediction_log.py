@@ -5,7 +5,9 @@ background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
 ``prediction_logs`` row naming it. A batch holds the columns ``request_id``,
 ``timestamp`` (UTC), ``model_version``, ``deployment``, every feature column, and
 ``prediction``. Logging never blocks a request and never raises: a full queue drops rows
-(counted in ``dropped``), a failing store is counted in ``errors``.
+(counted in ``dropped``), a failing store is counted in ``errors``, and rows the store
+will not take after retries are kept, one JSON object a line, in a dead-letter file of
+the artifact store: ``dead-letter/<model>/predictions-<UTC time>-<id>.jsonl``.
 
 >>> logger = PredictionLogger(store_url, artifact_url, "flights")  # doctest: +SKIP
 >>> logger.log(3, "flights", ["r1"], frame, np.array([0.82]), time.time())  # doctest: +SKIP
@@ -16,15 +18,18 @@ background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import ServingError
-from ctloop.serve.batch_log import BatchLogger
+from ctloop.serve.batch_log import BatchLogger, Queued
 from ctloop.store.operations import When, add_prediction_log, prediction_logs, to_utc
 
 if TYPE_CHECKING:
@@ -74,9 +79,49 @@ class ArtifactWriter:
         open_metadata_store(self.store_url).put_artifacts([record])
         return record.id
 
+    def dead_letter(self, model: str | None, kind: str, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Keep ``rows`` (JSON-able records; other values become their ``str``) in a new
+        dead-letter file ``dead-letter/<model>/<kind>-<UTC time>-<id>.jsonl``, written
+        atomically by the artifact store; returns its URL."""
+        import orjson
+
+        from ctloop.store import open_artifact_store
+
+        if self._artifacts is None:
+            self._artifacts = open_artifact_store(self.artifact_url, self.artifact_options)
+        folder = re.sub(r"[^A-Za-z0-9._-]", "_", model or "any").lstrip(".") or "any"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        key = f"dead-letter/{folder}/{kind}-{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
+        option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+        data = b"".join(orjson.dumps(dict(row), default=_plain, option=option) for row in rows)
+        return self._artifacts.write_object(key, data)
+
     def cleanup(self) -> None:
         """Remove the staging folder."""
         shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON form of what orjson does not know: numpy scalars as Python values,
+    timestamps in ISO 8601, anything else as its ``str``."""
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            plain = item()
+        except (TypeError, ValueError):
+            return str(value)
+        if isinstance(plain, bool | int | float | str) or plain is None:
+            return plain
+    return str(value)
+
+
+def iso_time(timestamp: float) -> str:
+    """Seconds since the epoch as an ISO 8601 UTC time (what dead-letter rows carry)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 class PredictionLogger(BatchLogger):
@@ -84,7 +129,9 @@ class PredictionLogger(BatchLogger):
 
     A batch is written when ``flush_rows`` rows wait or ``flush_seconds`` have passed;
     at most ``max_queue_rows`` rows wait in memory (more are dropped and counted);
-    a failing write is retried ``max_attempts`` times, then its rows are dropped.
+    a failing write is retried ``max_attempts`` times, then split so that the rows the
+    store takes are written and the others kept in a dead-letter file (see
+    :class:`~ctloop.serve.batch_log.BatchLogger`).
 
     >>> with PredictionLogger(store_url, artifact_url, "flights") as logger:  # doctest: +SKIP
     ...     logger.log(3, "flights", ["r1", "r2"], frame, predictions, time.time())
@@ -131,6 +178,7 @@ class PredictionLogger(BatchLogger):
         of different lengths (a caller's bug) raise :class:`~ctloop.errors.ServingError`."""
         rows = len(request_ids)
         if len(frame) != rows or len(predictions) != rows:
+            self.reject(rows)
             raise ServingError(
                 f"prediction log of model {self.model!r} got {rows} request ids, "
                 f"{len(frame)} input rows and {len(predictions)} predictions; "
@@ -146,13 +194,27 @@ class PredictionLogger(BatchLogger):
             self._writer.cleanup()
         return done
 
+    def partition(self, batch: Sequence[Queued]) -> list[list[Queued]]:
+        """One group per (model version, deployment): each is a batch of its own."""
+        groups: dict[tuple[int, str | None], list[Queued]] = {}
+        for queued in batch:
+            item = queued[0]
+            groups.setdefault((item.version, item.deployment), []).append(queued)
+        return list(groups.values())
+
     def write(self, items: Sequence[Any]) -> None:
-        """Store the items as one batch per (model version, deployment)."""
-        groups: dict[tuple[int, str | None], list[_Logged]] = {}
-        for item in items:
-            groups.setdefault((item.version, item.deployment), []).append(item)
-        for (version, deployment), logged in groups.items():
-            self._write_group(version, deployment, logged)
+        """Store the items, all of one (model version, deployment), as one batch."""
+        first = items[0]
+        self._write_group(first.version, first.deployment, list(items))
+
+    def split_rows(self, item: Any) -> list[Queued]:
+        """One item per row of ``item``."""
+        return [(_row_of(item, i), 1) for i in range(len(item.request_ids))]
+
+    def dead_letter(self, items: Sequence[Any], error: BaseException | None) -> str:
+        """Keep the rows of ``items`` in ``dead-letter/<model>/predictions-….jsonl``."""
+        rows = [row for item in items for row in _records(item)]
+        return self._writer.dead_letter(self.model, "predictions", rows)
 
     def _write_group(self, version: int, deployment: str | None, logged: list[_Logged]) -> None:
         import pandas as pd
@@ -190,6 +252,51 @@ class PendingRows:
 
     def __len__(self) -> int:
         return len(self.records)
+
+
+def _row_of(item: _Logged, i: int) -> _Logged:
+    frame = item.frame
+    if isinstance(frame, PendingRows):
+        part: pd.DataFrame | PendingRows = PendingRows(frame.prepare, frame.records[i : i + 1])
+    else:
+        part = frame.iloc[i : i + 1]
+    return _Logged(
+        item.version,
+        item.deployment,
+        item.request_ids[i : i + 1],
+        part,
+        item.predictions[i : i + 1],
+        item.timestamp,
+    )
+
+
+def _records(item: _Logged) -> list[dict[str, Any]]:
+    """The rows of ``item`` as plain records (the dead-letter form): the base columns,
+    the inputs as the client sent them (or as the model read them) and the prediction."""
+    frame = item.frame
+    if isinstance(frame, PendingRows):
+        inputs = frame.records
+    else:
+        inputs = frame.reset_index(drop=True).to_dict("records")
+    base = {
+        "timestamp": iso_time(item.timestamp),
+        "model_version": item.version,
+        "deployment": item.deployment,
+    }
+    return [
+        {
+            "request_id": rid,
+            **base,
+            **{k: v for k, v in row.items() if k not in BASE_COLUMNS},
+            "prediction": _plain_prediction(prediction),
+        }
+        for rid, row, prediction in zip(item.request_ids, inputs, item.predictions, strict=True)
+    ]
+
+
+def _plain_prediction(value: Any) -> Any:
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else value
 
 
 def _input_frames(logged: Sequence[_Logged]) -> list[pd.DataFrame]:
