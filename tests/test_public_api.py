@@ -4,32 +4,66 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import ctloop
 
+PUBLIC = {
+    "CtloopError",
+    "FilePath",
+    "Materializer",
+    "StepError",
+    "__version__",
+    "checkpoint",
+    "data_version",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "pipeline",
+    "register_materializer",
+    "resume",
+    "set_tag",
+    "step",
+}
+
 
 def test_exported_members() -> None:
-    exported = {name for name in dir(ctloop) if not name.startswith("_")} | {"__version__"}
-    assert set(ctloop.__all__) == {
-        "CtloopError",
-        "FilePath",
-        "Materializer",
-        "StepError",
-        "__version__",
-        "checkpoint",
-        "data_version",
-        "log_metric",
-        "log_metrics",
-        "log_param",
-        "pipeline",
-        "register_materializer",
-        "resume",
-        "set_tag",
-        "step",
-    }
-    assert set(ctloop.__all__) <= exported | {"Materializer", "checkpoint"}
+    assert set(ctloop.__all__) == PUBLIC
+    assert ctloop.__all__ == sorted(ctloop.__all__)
     for name in ctloop.__all__:
         assert getattr(ctloop, name) is not None
+
+
+def test_a_fresh_import_holds_only_the_public_names() -> None:
+    # like httpx's exported-members test, but on vars(): dir() answers __all__ anyway
+    code = "import ctloop; print(' '.join(k for k in vars(ctloop) if not k.startswith('_')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lazy = {"Materializer", "checkpoint"}  # bound on first use
+    assert set(out.stdout.split()) == PUBLIC - {"__version__"} - lazy
+
+
+def test_other_names_in_vars_are_only_subpackages_imported_since() -> None:
+    extra = {k: v for k, v in vars(ctloop).items() if not k.startswith("_") and k not in PUBLIC}
+    for name, value in extra.items():
+        assert isinstance(value, types.ModuleType), f"ctloop.{name} is exported by accident"
+        assert value.__name__ == f"ctloop.{name}"
+
+
+def test_subpackages_are_reached_as_attributes() -> None:
+    import ctloop.errors
+    import ctloop.store.metadata
+
+    assert ctloop.errors.CtloopError is ctloop.CtloopError
+    assert ctloop.store.metadata.MetadataStore is not None
+    from ctloop import config
+
+    assert config.Settings is not None
+    try:
+        ctloop.nosuch  # noqa: B018
+    except AttributeError as exc:
+        assert "nosuch" in str(exc)
+    else:
+        raise AssertionError("ctloop.nosuch did not raise AttributeError")
 
 
 def test_import_and_help_load_no_heavy_library() -> None:

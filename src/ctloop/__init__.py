@@ -14,7 +14,8 @@ Heavy libraries are imported where they are used, so ``import ctloop`` stays che
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from types import ModuleType as _ModuleType
 
 from ctloop._version import __version__
 from ctloop.errors import CtloopError, StepError
@@ -25,8 +26,10 @@ from ctloop.pipeline.dsl import data_version, pipeline, step
 from ctloop.pipeline.params import FilePath
 from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ctloop.artifacts.materializer import Materializer
+    from ctloop.pipeline.checkpoints import checkpoint
+    from ctloop.pipeline.runner import RunResult
 
 _LAZY = {
     "Materializer": "ctloop.artifacts.materializer",
@@ -59,24 +62,46 @@ def register_materializer(materializer: Materializer, *, first: bool = True) -> 
     _register(materializer, first=first)
 
 
-def resume(run_id: str, *, executor: str | None = None) -> Any:
+def resume(run_id: str, *, executor: str | None = None) -> RunResult:
     """Continue a failed or interrupted run (like ``ctloop resume RUN``)."""
     from ctloop.pipeline.runner import resume_run
 
     return resume_run(run_id, executor=executor)
 
 
-def __getattr__(name: str) -> Any:
-    # the public names load on first use, so `import ctloop` and `ctloop --help` stay fast
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ctloop' has no attribute {name!r}")
+def __getattr__(name: str) -> _typing.Any:
+    # the public names load on first use, so `import ctloop` and `ctloop --help` stay fast;
+    # subpackages are reached here too (`ctloop.store` after `import ctloop.store.metadata`),
+    # since the attributes the imports above set for them are removed below
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module 'ctloop' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _forget_helpers() -> None:
+    """Leave only the public API in ``vars(ctloop)``: the ``annotations`` feature name and
+    the subpackages that the imports above bound as attributes (reached through
+    ``__getattr__`` instead)."""
+    namespace = globals()
+    for name, value in list(namespace.items()):
+        if name == "annotations" or (isinstance(value, _ModuleType) and name[0] != "_"):
+            del namespace[name]
+
+
+_forget_helpers()
+del _forget_helpers
