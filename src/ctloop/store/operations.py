@@ -1,16 +1,18 @@
-"""Operations data in the metadata database: deployment changes, prediction and feedback
-log batches, alerts.
+"""Operations data: deployment changes, prediction and feedback log batches, alerts.
 
-Functions take the store URL (SQLite or PostgreSQL) and use the process's engine for it
-(:mod:`ctloop.store.sql_engine`); the schema is migrated on first use. Each call is one
-transaction, retried on transient lock conflicts.
+Each concern is a small interface with its error contract in the docstring —
+:class:`DeploymentStore`, :class:`LogStore`, :class:`AlertStore` — implemented on the
+metadata database (``Sql…``: SQLite or PostgreSQL, one transaction per call, retried on
+transient lock conflicts, the schema migrated on first use) and in memory
+(:mod:`ctloop.store.memory`). Reach them through a workspace::
 
->>> url = "sqlite:///ops.db"
->>> record_deployment(url, name="flights", model="flights", action="deploy",
-...                   state={"primary": "champion"}, reason="first")  # doctest: +SKIP
-DeploymentRecord(id=1, name='flights', ...)
->>> latest_deployment(url, "flights").action  # doctest: +SKIP
-'deploy'
+    >>> from ctloop.store.workspace import Workspace
+    >>> ws = Workspace.in_memory()
+    >>> ws.deployments.record(name="flights", model="flights", action="deploy",
+    ...                       state={"primary": "champion"}, reason="first").id
+    1
+    >>> ws.deployments.latest("flights").action
+    'deploy'
 """
 
 from __future__ import annotations
@@ -19,72 +21,36 @@ import getpass
 import hashlib
 import os
 import socket
-import threading
-import weakref
-from collections.abc import Callable
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, func, insert, select, text, update
 
 from ctloop.errors import NotFoundError
-from ctloop.store.migrations import ensure_schema
 from ctloop.store.operations_records import AlertRecord, DeploymentRecord, LogBatchRecord
 from ctloop.store.records import utcnow
 from ctloop.store.schema import ALERTS, DEPLOYMENTS, FEEDBACK_LOGS, PREDICTION_LOGS
-from ctloop.store.sql_engine import call_with_retry, engine_for, run_transaction, writing
+from ctloop.store.transactions import SqlTransactions
 
 __all__ = [
     "AlertRecord",
+    "AlertStore",
     "DeploymentRecord",
+    "DeploymentStore",
     "LogBatchRecord",
-    "add_feedback_log",
-    "add_prediction_log",
-    "deployment_history",
-    "feedback_logs",
-    "latest_deployment",
-    "list_alerts",
-    "list_deployments",
-    "prediction_logs",
-    "record_alert",
-    "record_deployment",
-    "update_alert_delivery",
+    "LogStore",
+    "SqlAlertStore",
+    "SqlDeploymentStore",
+    "SqlLogStore",
+    "When",
+    "current_user",
+    "to_utc",
 ]
 
 T = TypeVar("T")
 #: a time bound: an aware datetime, or seconds since the epoch
 When = datetime | float | int
-
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
-_ready_lock = threading.Lock()
-
-
-# -- transactions -----------------------------------------------------------------------
-def _engine(store_url: str) -> Engine:
-    engine = engine_for(store_url)
-    if engine not in _ready:
-        with _ready_lock:
-            if engine not in _ready:
-                call_with_retry(
-                    lambda: ensure_schema(engine, url_for_messages=store_url), url=store_url
-                )
-                _ready.add(engine)
-    return engine
-
-
-def _read(store_url: str, work: Callable[[Connection], T]) -> T:
-    return run_transaction(_engine(store_url), work, url=store_url)
-
-
-def _write(store_url: str, work: Callable[[Connection], T]) -> T:
-    return run_transaction(writing(_engine(store_url)), work, url=store_url)
-
-
-def _insert(store_url: str, table: Table, values: dict[str, Any]) -> int:
-    def work(conn: Connection) -> int:
-        return int(conn.execute(insert(table).returning(table.c.id), values).scalar_one())
-
-    return _write(store_url, work)
 
 
 def to_utc(moment: When) -> datetime:
@@ -112,24 +78,202 @@ def current_user() -> str:
         return "unknown"
 
 
-# -- deployments ------------------------------------------------------------------------
-def record_deployment(
-    store_url: str,
-    *,
-    name: str,
-    model: str,
-    action: str,
-    state: dict[str, Any],
-    reason: str,
-    user: str | None = None,
-) -> DeploymentRecord:
-    """Record one change of deployment ``name``; ``state`` is its whole routing after it.
+# -- the interfaces ---------------------------------------------------------------------
+class DeploymentStore(ABC):
+    """The history of every deployment's routing: each change is one record holding the
+    whole state after it, so the latest record is the current state.
 
-    >>> record_deployment(url, name="flights", model="flights", action="deploy",
-    ...                   state={}, reason="first").id  # doctest: +SKIP
-    1
+    Errors: an unreachable backend raises :class:`~ctloop.errors.StoreUnavailableError`;
+    reading a deployment that was never recorded is not an error (``None`` / ``[]``).
     """
-    values: dict[str, Any] = {
+
+    @abstractmethod
+    def record(
+        self,
+        *,
+        name: str,
+        model: str,
+        action: str,
+        state: dict[str, Any],
+        reason: str,
+        user: str | None = None,
+    ) -> DeploymentRecord:
+        """Record one change of deployment ``name``; ``state`` is its whole routing after
+        it; ``user`` defaults to :func:`current_user`."""
+
+    @abstractmethod
+    def history(self, name: str, limit: int | None = None) -> list[DeploymentRecord]:
+        """The changes of deployment ``name``, oldest first (the newest ``limit``)."""
+
+    def latest(self, name: str) -> DeploymentRecord | None:
+        """The latest change of deployment ``name`` (its current state), or ``None``."""
+        found = self.history(name, limit=1)
+        return found[0] if found else None
+
+    @abstractmethod
+    def list(self) -> list[DeploymentRecord]:
+        """The latest change of every deployment, by name."""
+
+
+class LogStore(ABC):
+    """The index of logged prediction and feedback batches; each batch's rows are a
+    registered ``Dataset`` artifact. A batch overlaps ``[start, end]`` when its
+    ``last_at >= start`` and ``first_at <= end``; lists are ordered by ``first_at``
+    then insertion.
+
+    Errors: an unreachable backend raises :class:`~ctloop.errors.StoreUnavailableError`;
+    a naive datetime bound raises ``ValueError``.
+    """
+
+    @abstractmethod
+    def add_predictions(
+        self,
+        *,
+        model: str,
+        version: int | None,
+        deployment: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+    ) -> LogBatchRecord:
+        """Record a stored batch of logged predictions."""
+
+    @abstractmethod
+    def add_feedback(
+        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+    ) -> LogBatchRecord:
+        """Record a stored batch of feedback labels (``model=None``: labels for any model)."""
+
+    @abstractmethod
+    def predictions(
+        self,
+        model: str,
+        start: When | None = None,
+        end: When | None = None,
+        version: int | None = None,
+    ) -> list[LogBatchRecord]:
+        """Prediction batches of ``model`` (of one ``version``) overlapping the window."""
+
+    @abstractmethod
+    def feedback(
+        self, model: str | None = None, start: When | None = None, end: When | None = None
+    ) -> list[LogBatchRecord]:
+        """Feedback batches overlapping the window: those of ``model`` and those logged
+        without a model (``model=None``: every batch)."""
+
+
+class AlertStore(ABC):
+    """Alerts and their delivery to each sink.
+
+    Errors: updating an alert that does not exist raises
+    :class:`~ctloop.errors.NotFoundError`; an unreachable backend
+    :class:`~ctloop.errors.StoreUnavailableError`.
+    """
+
+    @abstractmethod
+    def record(
+        self,
+        *,
+        source: str,
+        subject: str,
+        severity: str,
+        cause: str,
+        details: dict[str, Any],
+        dedup_key: str,
+        report_artifact_id: str | None = None,
+        cooldown_s: float = 0,
+    ) -> AlertRecord | None:
+        """Record an alert, or return ``None`` when one with the same ``dedup_key`` was
+        recorded less than ``cooldown_s`` seconds ago. The check and the insert are
+        atomic: concurrent writers record one alert, not several."""
+
+    @abstractmethod
+    def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
+        """Alerts, oldest first, of one ``subject`` and recorded after ``since`` if given."""
+
+    @abstractmethod
+    def update_delivery(
+        self,
+        alert_id: int,
+        sink: str,
+        status: str,
+        attempts: int,
+        last_error: str | None = None,
+    ) -> AlertRecord:
+        """Record the delivery of alert ``alert_id`` to ``sink`` (``status`` ``"sent"`` or
+        ``"failed"``); other sinks' entries are kept."""
+
+
+def delivery_entry(status: str, attempts: int, last_error: str | None) -> dict[str, Any]:
+    """One sink's entry in an alert's ``delivery``."""
+    return {
+        "status": status,
+        "attempts": attempts,
+        "last_error": last_error,
+        "updated_at": utcnow().isoformat(),
+    }
+
+
+def missing_alert(alert_id: int) -> NotFoundError:
+    """The error for an alert id that is not there."""
+    return NotFoundError(f"alert {alert_id} does not exist; list alerts with `ctloop alerts list`")
+
+
+# -- SQL --------------------------------------------------------------------------------
+class _SqlOperations(SqlTransactions):
+    retry_integrity = False  # a broken constraint is a missing artifact, not a race
+
+    def _insert(self, table: Table, values: dict[str, Any]) -> int:
+        def work(conn: Connection) -> int:
+            return int(conn.execute(insert(table).returning(table.c.id), values).scalar_one())
+
+        return self._write(work)
+
+    def _rows(self, query: Any) -> list[Row[Any]]:
+        return list(self._read(lambda conn: conn.execute(query).all()))
+
+
+class SqlDeploymentStore(_SqlOperations, DeploymentStore):
+    """Deployment changes in the ``deployments`` table of the database at ``url``.
+
+    >>> store = SqlDeploymentStore("sqlite://")
+    >>> store.record(name="f", model="f", action="deploy", state={}, reason="").action
+    'deploy'
+    """
+
+    def record(
+        self,
+        *,
+        name: str,
+        model: str,
+        action: str,
+        state: dict[str, Any],
+        reason: str,
+        user: str | None = None,
+    ) -> DeploymentRecord:
+        values = deployment_values(name, model, action, state, reason, user)
+        return DeploymentRecord(id=self._insert(DEPLOYMENTS, values), **values)
+
+    def history(self, name: str, limit: int | None = None) -> list[DeploymentRecord]:
+        query = (
+            select(DEPLOYMENTS).where(DEPLOYMENTS.c.name == name).order_by(DEPLOYMENTS.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [DeploymentRecord(**row._mapping) for row in reversed(self._rows(query))]
+
+    def list(self) -> list[DeploymentRecord]:
+        latest = select(func.max(DEPLOYMENTS.c.id)).group_by(DEPLOYMENTS.c.name).scalar_subquery()
+        query = select(DEPLOYMENTS).where(DEPLOYMENTS.c.id.in_(latest)).order_by(DEPLOYMENTS.c.name)
+        return [DeploymentRecord(**row._mapping) for row in self._rows(query)]
+
+
+def deployment_values(
+    name: str, model: str, action: str, state: dict[str, Any], reason: str, user: str | None
+) -> dict[str, Any]:
+    """The columns of a new deployment record."""
+    return {
         "name": name,
         "model": model,
         "action": action,
@@ -139,79 +283,62 @@ def record_deployment(
         "created_by": user or current_user(),
         "host": socket.gethostname(),
     }
-    row_id = _insert(store_url, DEPLOYMENTS, values)
-    return DeploymentRecord(id=row_id, **values)
 
 
-def deployment_history(
-    store_url: str, name: str, limit: int | None = None
-) -> list[DeploymentRecord]:
-    """The changes of deployment ``name``, oldest first (the newest ``limit`` if given).
+class SqlLogStore(_SqlOperations, LogStore):
+    """Log batches in the ``prediction_logs`` and ``feedback_logs`` tables."""
 
-    >>> [r.action for r in deployment_history(url, "flights")]  # doctest: +SKIP
-    ['deploy', 'canary', 'promote']
-    """
-    query = select(DEPLOYMENTS).where(DEPLOYMENTS.c.name == name).order_by(DEPLOYMENTS.c.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    rows = _read(store_url, lambda conn: conn.execute(query).all())
-    return [_deployment(row) for row in reversed(rows)]
+    def add_predictions(
+        self,
+        *,
+        model: str,
+        version: int | None,
+        deployment: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+    ) -> LogBatchRecord:
+        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        values.update(version=version, deployment=deployment)
+        return LogBatchRecord(id=self._insert(PREDICTION_LOGS, values), **values)
 
+    def add_feedback(
+        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+    ) -> LogBatchRecord:
+        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        row_id = self._insert(FEEDBACK_LOGS, values)
+        return LogBatchRecord(id=row_id, version=None, deployment=None, **values)
 
-def latest_deployment(store_url: str, name: str) -> DeploymentRecord | None:
-    """The latest change of deployment ``name`` (its current state), or ``None``."""
-    found = deployment_history(store_url, name, limit=1)
-    return found[0] if found else None
+    def predictions(
+        self,
+        model: str,
+        start: When | None = None,
+        end: When | None = None,
+        version: int | None = None,
+    ) -> list[LogBatchRecord]:
+        query = _window(PREDICTION_LOGS, start, end).where(PREDICTION_LOGS.c.model == model)
+        if version is not None:
+            query = query.where(PREDICTION_LOGS.c.version == version)
+        return [LogBatchRecord(**row._mapping) for row in self._rows(query)]
 
-
-def list_deployments(store_url: str) -> list[DeploymentRecord]:
-    """The latest change of every deployment, by name."""
-    latest = select(func.max(DEPLOYMENTS.c.id)).group_by(DEPLOYMENTS.c.name).scalar_subquery()
-    query = select(DEPLOYMENTS).where(DEPLOYMENTS.c.id.in_(latest)).order_by(DEPLOYMENTS.c.name)
-    return [_deployment(row) for row in _read(store_url, lambda conn: conn.execute(query).all())]
-
-
-def _deployment(row: Row[Any]) -> DeploymentRecord:
-    return DeploymentRecord(**row._mapping)
-
-
-# -- prediction and feedback logs -------------------------------------------------------
-def add_prediction_log(
-    store_url: str,
-    *,
-    model: str,
-    version: int | None,
-    deployment: str | None,
-    artifact_id: str,
-    rows: int,
-    first_at: When,
-    last_at: When,
-) -> LogBatchRecord:
-    """Record a stored batch of logged predictions (the artifact must be registered)."""
-    values: dict[str, Any] = {
-        "model": model,
-        "version": version,
-        "deployment": deployment,
-        "artifact_id": artifact_id,
-        "rows": rows,
-        "first_at": to_utc(first_at),
-        "last_at": to_utc(last_at),
-        "created_at": utcnow(),
-    }
-    return LogBatchRecord(id=_insert(store_url, PREDICTION_LOGS, values), **values)
+    def feedback(
+        self, model: str | None = None, start: When | None = None, end: When | None = None
+    ) -> list[LogBatchRecord]:
+        query = _window(FEEDBACK_LOGS, start, end)
+        if model is not None:
+            query = query.where((FEEDBACK_LOGS.c.model == model) | FEEDBACK_LOGS.c.model.is_(None))
+        return [
+            LogBatchRecord(version=None, deployment=None, **row._mapping)
+            for row in self._rows(query)
+        ]
 
 
-def add_feedback_log(
-    store_url: str,
-    *,
-    model: str | None,
-    artifact_id: str,
-    rows: int,
-    first_at: When,
-    last_at: When,
-) -> LogBatchRecord:
-    """Record a stored batch of feedback labels (the artifact must be registered)."""
-    values: dict[str, Any] = {
+def batch_values(
+    model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+) -> dict[str, Any]:
+    """The columns every log batch has."""
+    return {
         "model": model,
         "artifact_id": artifact_id,
         "rows": rows,
@@ -219,42 +346,6 @@ def add_feedback_log(
         "last_at": to_utc(last_at),
         "created_at": utcnow(),
     }
-    row_id = _insert(store_url, FEEDBACK_LOGS, values)
-    return LogBatchRecord(id=row_id, version=None, deployment=None, **values)
-
-
-def prediction_logs(
-    store_url: str,
-    model: str,
-    start: When | None = None,
-    end: When | None = None,
-    version: int | None = None,
-) -> list[LogBatchRecord]:
-    """Prediction batches of ``model`` that overlap ``[start, end]``, oldest first.
-
-    >>> sum(b.rows for b in prediction_logs(url, "flights", start=time.time() - 3600))  # doctest: +SKIP
-    4200
-    """
-    query = _window(PREDICTION_LOGS, start, end).where(PREDICTION_LOGS.c.model == model)
-    if version is not None:
-        query = query.where(PREDICTION_LOGS.c.version == version)
-    rows = _read(store_url, lambda conn: conn.execute(query).all())
-    return [LogBatchRecord(**row._mapping) for row in rows]
-
-
-def feedback_logs(
-    store_url: str,
-    model: str | None = None,
-    start: When | None = None,
-    end: When | None = None,
-) -> list[LogBatchRecord]:
-    """Feedback batches that overlap ``[start, end]``, oldest first: those of ``model``
-    and those logged without a model (``model=None``: every batch)."""
-    query = _window(FEEDBACK_LOGS, start, end)
-    if model is not None:
-        query = query.where((FEEDBACK_LOGS.c.model == model) | FEEDBACK_LOGS.c.model.is_(None))
-    rows = _read(store_url, lambda conn: conn.execute(query).all())
-    return [LogBatchRecord(version=None, deployment=None, **row._mapping) for row in rows]
 
 
 def _window(table: Table, start: When | None, end: When | None) -> Any:
@@ -266,55 +357,75 @@ def _window(table: Table, start: When | None, end: When | None) -> Any:
     return query
 
 
-# -- alerts -----------------------------------------------------------------------------
-def record_alert(
-    store_url: str,
-    *,
-    source: str,
-    subject: str,
-    severity: str,
-    cause: str,
-    details: dict[str, Any],
-    dedup_key: str,
-    report_artifact_id: str | None = None,
-    cooldown_s: float = 0,
-) -> AlertRecord | None:
-    """Record an alert, or return ``None`` when one with the same ``dedup_key`` was
-    recorded less than ``cooldown_s`` seconds ago. The check and the insert are one
-    write transaction, so concurrent writers record one alert, not several.
+class SqlAlertStore(_SqlOperations, AlertStore):
+    """Alerts in the ``alerts`` table; the cooldown check and the insert are one write
+    transaction (on PostgreSQL under an advisory lock of the ``dedup_key``)."""
 
-    >>> record_alert(url, source="monitor", subject="flights", severity="warning",
-    ...              cause="drift in 'distance'", details={}, dedup_key="drift:flights",
-    ...              cooldown_s=3600)  # doctest: +SKIP
-    AlertRecord(id=1, ...)
-    """
+    def record(
+        self,
+        *,
+        source: str,
+        subject: str,
+        severity: str,
+        cause: str,
+        details: dict[str, Any],
+        dedup_key: str,
+        report_artifact_id: str | None = None,
+        cooldown_s: float = 0,
+    ) -> AlertRecord | None:
+        def work(conn: Connection) -> AlertRecord | None:
+            if cooldown_s > 0:
+                _lock_key(conn, dedup_key)
+            now = utcnow()  # after the lock: the previous holder's alert is older
+            if cooldown_s > 0:
+                since = now - timedelta(seconds=cooldown_s)
+                recent = select(ALERTS.c.id).where(
+                    ALERTS.c.dedup_key == dedup_key, ALERTS.c.created_at > since
+                )
+                if conn.execute(recent.limit(1)).first() is not None:
+                    return None
+            values: dict[str, Any] = {
+                "source": source,
+                "subject": subject,
+                "severity": severity,
+                "cause": cause,
+                "dedup_key": dedup_key,
+                "details": dict(details),
+                "report_artifact_id": report_artifact_id,
+                "delivery": {},
+                "created_at": now,
+            }
+            row_id = conn.execute(insert(ALERTS).returning(ALERTS.c.id), values).scalar_one()
+            return AlertRecord(id=int(row_id), **values)
 
-    def work(conn: Connection) -> AlertRecord | None:
-        if cooldown_s > 0:
-            _lock_key(conn, dedup_key)
-        now = utcnow()  # after the lock: the previous holder's alert is older
-        if cooldown_s > 0:
-            since = now - timedelta(seconds=cooldown_s)
-            recent = select(ALERTS.c.id).where(
-                ALERTS.c.dedup_key == dedup_key, ALERTS.c.created_at > since
-            )
-            if conn.execute(recent.limit(1)).first() is not None:
-                return None
-        values: dict[str, Any] = {
-            "source": source,
-            "subject": subject,
-            "severity": severity,
-            "cause": cause,
-            "dedup_key": dedup_key,
-            "details": dict(details),
-            "report_artifact_id": report_artifact_id,
-            "delivery": {},
-            "created_at": now,
-        }
-        row_id = conn.execute(insert(ALERTS).returning(ALERTS.c.id), values).scalar_one()
-        return AlertRecord(id=int(row_id), **values)
+        return self._write(work)
 
-    return _write(store_url, work)
+    def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
+        query = select(ALERTS).order_by(ALERTS.c.created_at, ALERTS.c.id)
+        if subject is not None:
+            query = query.where(ALERTS.c.subject == subject)
+        if since is not None:
+            query = query.where(ALERTS.c.created_at >= to_utc(since))
+        return [AlertRecord(**row._mapping) for row in self._rows(query)]
+
+    def update_delivery(
+        self,
+        alert_id: int,
+        sink: str,
+        status: str,
+        attempts: int,
+        last_error: str | None = None,
+    ) -> AlertRecord:
+        def work(conn: Connection) -> AlertRecord:
+            query = select(ALERTS).where(ALERTS.c.id == alert_id).with_for_update()
+            row = conn.execute(query).first()
+            if row is None:
+                raise missing_alert(alert_id)
+            delivery = {**(row.delivery or {}), sink: delivery_entry(status, attempts, last_error)}
+            conn.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(delivery=delivery))
+            return AlertRecord(**{**row._mapping, "delivery": delivery})
+
+        return self._write(work)
 
 
 def _lock_key(conn: Connection, key: str) -> None:
@@ -326,16 +437,67 @@ def _lock_key(conn: Connection, key: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": signed})
 
 
+# -- by URL (being replaced by the workspace's stores) ----------------------------------
+def record_deployment(store_url: str, **values: Any) -> DeploymentRecord:
+    """:meth:`DeploymentStore.record` on the database at ``store_url``."""
+    return SqlDeploymentStore(store_url).record(**values)
+
+
+def deployment_history(
+    store_url: str, name: str, limit: int | None = None
+) -> list[DeploymentRecord]:
+    """:meth:`DeploymentStore.history` on the database at ``store_url``."""
+    return SqlDeploymentStore(store_url).history(name, limit)
+
+
+def latest_deployment(store_url: str, name: str) -> DeploymentRecord | None:
+    """:meth:`DeploymentStore.latest` on the database at ``store_url``."""
+    return SqlDeploymentStore(store_url).latest(name)
+
+
+def list_deployments(store_url: str) -> list[DeploymentRecord]:
+    """:meth:`DeploymentStore.list` on the database at ``store_url``."""
+    return SqlDeploymentStore(store_url).list()
+
+
+def add_prediction_log(store_url: str, **values: Any) -> LogBatchRecord:
+    """:meth:`LogStore.add_predictions` on the database at ``store_url``."""
+    return SqlLogStore(store_url).add_predictions(**values)
+
+
+def add_feedback_log(store_url: str, **values: Any) -> LogBatchRecord:
+    """:meth:`LogStore.add_feedback` on the database at ``store_url``."""
+    return SqlLogStore(store_url).add_feedback(**values)
+
+
+def prediction_logs(
+    store_url: str,
+    model: str,
+    start: When | None = None,
+    end: When | None = None,
+    version: int | None = None,
+) -> list[LogBatchRecord]:
+    """:meth:`LogStore.predictions` on the database at ``store_url``."""
+    return SqlLogStore(store_url).predictions(model, start, end, version)
+
+
+def feedback_logs(
+    store_url: str, model: str | None = None, start: When | None = None, end: When | None = None
+) -> list[LogBatchRecord]:
+    """:meth:`LogStore.feedback` on the database at ``store_url``."""
+    return SqlLogStore(store_url).feedback(model, start, end)
+
+
+def record_alert(store_url: str, **values: Any) -> AlertRecord | None:
+    """:meth:`AlertStore.record` on the database at ``store_url``."""
+    return SqlAlertStore(store_url).record(**values)
+
+
 def list_alerts(
     store_url: str, subject: str | None = None, since: When | None = None
 ) -> list[AlertRecord]:
-    """Alerts, oldest first, optionally of one ``subject`` and recorded after ``since``."""
-    query = select(ALERTS).order_by(ALERTS.c.created_at, ALERTS.c.id)
-    if subject is not None:
-        query = query.where(ALERTS.c.subject == subject)
-    if since is not None:
-        query = query.where(ALERTS.c.created_at >= to_utc(since))
-    return [AlertRecord(**r._mapping) for r in _read(store_url, lambda c: c.execute(query).all())]
+    """:meth:`AlertStore.list` on the database at ``store_url``."""
+    return SqlAlertStore(store_url).list(subject, since)
 
 
 def update_alert_delivery(
@@ -346,28 +508,5 @@ def update_alert_delivery(
     attempts: int,
     last_error: str | None = None,
 ) -> AlertRecord:
-    """Record the delivery of alert ``alert_id`` to ``sink`` (e.g. ``"slack"``,
-    ``status`` ``"sent"`` or ``"failed"``); other sinks' entries are kept.
-
-    >>> update_alert_delivery(url, 1, "slack", "sent", attempts=1).delivery  # doctest: +SKIP
-    {'slack': {'status': 'sent', 'attempts': 1, 'last_error': None, 'updated_at': '…'}}
-    """
-
-    def work(conn: Connection) -> AlertRecord:
-        row = conn.execute(select(ALERTS).where(ALERTS.c.id == alert_id).with_for_update()).first()
-        if row is None:
-            raise NotFoundError(
-                f"alert {alert_id} does not exist; list alerts with "
-                "ctloop.store.operations.list_alerts(store_url)"
-            )
-        delivery = dict(row.delivery or {})
-        delivery[sink] = {
-            "status": status,
-            "attempts": attempts,
-            "last_error": last_error,
-            "updated_at": utcnow().isoformat(),
-        }
-        conn.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(delivery=delivery))
-        return AlertRecord(**{**row._mapping, "delivery": delivery})
-
-    return _write(store_url, work)
+    """:meth:`AlertStore.update_delivery` on the database at ``store_url``."""
+    return SqlAlertStore(store_url).update_delivery(alert_id, sink, status, attempts, last_error)

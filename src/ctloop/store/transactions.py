@@ -10,10 +10,12 @@ transient lock and connection errors.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.sql_engine import call_with_retry, engine_for, run_transaction, writing
@@ -22,9 +24,20 @@ __all__ = ["SqlTransactions"]
 
 T = TypeVar("T")
 
+#: engines whose database this process has brought up to date (one check per engine)
+_migrated: weakref.WeakSet[Engine] = weakref.WeakSet()
+_migrated_lock = threading.Lock()
+
 
 class SqlTransactions:
-    """Transactions on the database at ``url``; the schema is brought up to date once."""
+    """Transactions on the database at ``url``; the schema is brought up to date once.
+
+    ``retry_integrity``: whether a write that breaks a constraint is retried (right where
+    a concurrent writer took a number first, as registry versions; wrong where the
+    constraint names a caller's mistake, as a missing artifact).
+    """
+
+    retry_integrity = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -38,11 +51,19 @@ class SqlTransactions:
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         self._ensure_schema()
-        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=True)
+        return run_transaction(
+            self._write_engine, work, url=self.url, retry_integrity=self.retry_integrity
+        )
 
     def _ensure_schema(self) -> None:
-        if not self._ready:
-            call_with_retry(
-                lambda: ensure_schema(self._engine, url_for_messages=self.url), url=self.url
-            )
-            self._ready = True
+        if self._ready:
+            return
+        if self._engine not in _migrated:
+            with _migrated_lock:
+                if self._engine not in _migrated:
+                    call_with_retry(
+                        lambda: ensure_schema(self._engine, url_for_messages=self.url),
+                        url=self.url,
+                    )
+                    _migrated.add(self._engine)
+        self._ready = True

@@ -20,6 +20,7 @@ the UNIQUE (trigger, fire_key) constraint backs this up.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,7 @@ __all__ = [
     "FiringRecord",
     "SqlTriggerStore",
     "TriggerStateRecord",
+    "TriggerStore",
 ]
 
 T = TypeVar("T")
@@ -110,7 +112,93 @@ class ClaimResult:
 _UNSET: Any = object()
 
 
-class SqlTriggerStore(SqlTransactions):
+class TriggerStore(ABC):
+    """Trigger state and firings: what each trigger has seen, and each occasion it fired.
+
+    Errors: :meth:`get_firing` of an id that is not there raises
+    :class:`~ctloop.errors.NotFoundError`; an unreachable backend
+    :class:`~ctloop.errors.StoreUnavailableError`. Everything else answers with a value
+    (``None``, ``False``, a :class:`ClaimResult` outcome), never an error: races between
+    schedulers are outcomes, not failures.
+    """
+
+    @abstractmethod
+    def get_state(self, name: str) -> TriggerStateRecord | None:
+        """The state of trigger ``name``, ``None`` before its first evaluation."""
+
+    @abstractmethod
+    def list_states(self) -> list[TriggerStateRecord]:
+        """Every trigger's state, by name."""
+
+    @abstractmethod
+    def save_state(
+        self,
+        name: str,
+        pipeline: str,
+        kind: str,
+        *,
+        cursor: dict[str, Any] | None = None,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        checked_at: datetime | None = None,
+    ) -> bool:
+        """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
+        ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
+        that value (compare-and-set); return whether the state was written."""
+
+    @abstractmethod
+    def claim(
+        self,
+        claim: FiringClaim,
+        *,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        new_cursor: dict[str, Any] | None = None,
+        max_concurrent: int | None = None,
+        cooldown_until: datetime | None = None,
+    ) -> ClaimResult:
+        """Claim the occasion ``claim.fire_key`` of ``claim.trigger`` atomically: outcome
+        ``moved`` when the cursor is no longer ``expected_cursor``, ``duplicate`` when the
+        occasion fired already, ``busy`` at ``max_concurrent`` active firings, else
+        ``claimed`` with the new firing; then the cursor becomes ``new_cursor`` (when
+        given), ``last_fired_at`` now (for an active firing) and ``cooldown_until`` the
+        given time."""
+
+    @abstractmethod
+    def update_firing(
+        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+    ) -> bool:
+        """Change columns of a firing (``status``, ``run_id``, ``details``…), only while its
+        status is one of ``only_if`` when given; return whether it changed."""
+
+    def finish_firing(self, firing_id: int, status: str, **changes: Any) -> bool:
+        """Give an active firing its final ``status`` and ``ended_at`` (a firing that has
+        one already keeps it); return whether it changed."""
+        return self.update_firing(
+            firing_id, only_if=ACTIVE_STATUSES, status=status, ended_at=utcnow(), **changes
+        )
+
+    @abstractmethod
+    def get_firing(self, firing_id: int) -> FiringRecord:
+        """The firing with this id; :class:`~ctloop.errors.NotFoundError` if none."""
+
+    @abstractmethod
+    def list_firings(
+        self,
+        *,
+        trigger: str | None = None,
+        statuses: tuple[str, ...] | None = None,
+        limit: int | None = None,
+    ) -> list[FiringRecord]:
+        """Firings, newest first, optionally of one trigger and in some statuses."""
+
+
+def missing_firing(firing_id: int) -> NotFoundError:
+    """The error for a firing id that is not there."""
+    return NotFoundError(
+        f"trigger firing {firing_id} does not exist; list firings with `ctloop triggers history`"
+    )
+
+
+class SqlTriggerStore(SqlTransactions, TriggerStore):
     """Trigger state and firings in the metadata database at ``url``.
 
     >>> SqlTriggerStore("sqlite://").list_firings()
@@ -200,21 +288,11 @@ class SqlTriggerStore(SqlTransactions):
         stmt = stmt.values(**changes)
         return bool(self._write(lambda conn: conn.execute(stmt).rowcount))
 
-    def finish_firing(self, firing_id: int, status: str, **changes: Any) -> bool:
-        """Give an active firing its final ``status`` and ``ended_at`` (a firing that has
-        one already keeps it); return whether it changed."""
-        return self.update_firing(
-            firing_id, only_if=ACTIVE_STATUSES, status=status, ended_at=utcnow(), **changes
-        )
-
     def get_firing(self, firing_id: int) -> FiringRecord:
         """The firing with this id; :class:`~ctloop.errors.NotFoundError` if none."""
         found = self._read(lambda conn: _read_firing(conn, firing_id))
         if found is None:
-            raise NotFoundError(
-                f"trigger firing {firing_id} does not exist; list firings with "
-                "`ctloop triggers history`"
-            )
+            raise missing_firing(firing_id)
         return found
 
     def list_firings(
