@@ -7,9 +7,11 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from ctloop.store.records import ExecutionStatus
 from tests.cli.conftest import SAMPLES, Cli
 
 REGRESSION = f"{SAMPLES}:regression"
@@ -111,7 +113,7 @@ def test_kill_9_mid_step_then_resume(
     marker.write_text("go")
     resumed = json.loads(cli("resume", run_id[:8], "--json").stdout)
     assert resumed["status"] == "succeeded"
-    assert resumed["steps"] == {"number": "reused", "killable": "succeeded", "total": "succeeded"}
+    assert resumed["steps"] == {"number": "cached", "killable": "succeeded", "total": "succeeded"}
     assert (tmp_path / "calls.txt").read_text().split() == ["killable5", "total"]
     shown = json.loads(cli("runs", "show", run_id, "--json").stdout)
     killable = [x for x in shown["executions"] if x["step"] == "killable"]
@@ -192,6 +194,30 @@ def test_sigterm_marks_the_run_failed_at_once_and_resume_finishes(cli: Cli, tmp_
     marker.write_text("go")
     resumed = json.loads(cli("resume", "latest", "--json").stdout)
     assert resumed["status"] == "succeeded" and resumed["run_id"] == run["run"]["id"]
+    assert resumed["steps"]["number"] == "cached"  # kept from before the signal, not re-run
+
+
+def test_every_status_a_run_reports_is_an_execution_status(cli: Cli, tmp_path: Path) -> None:
+    statuses = set(get_args(ExecutionStatus))
+    marker = tmp_path / "release"
+    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
+    started = Path(str(marker) + ".started")
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    marker.write_text("go")
+    reported = [json.loads(cli("resume", "latest", "--json").stdout)]
+    again = cli("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}", "--json")
+    reported += [json.loads(again.stdout)]
+    reported += [json.loads(cli("run", f"{SAMPLES}:branches", "--json", check=False).stdout)]
+    seen = {status for result in reported for status in result["steps"].values()}
+    assert {"cached", "succeeded", "failed", "skipped"} <= seen
+    assert seen <= statuses
+    for run in json.loads(cli("runs", "list", "--json").stdout):
+        shown = json.loads(cli("runs", "show", run["id"], "--json").stdout)
+        assert {x["status"] for x in shown["executions"]} <= statuses
 
 
 def test_logs_of_a_failed_step_and_metrics_of_a_cached_run(cli: Cli, data_csv: Path) -> None:

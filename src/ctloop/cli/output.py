@@ -59,7 +59,6 @@ def seconds(value: float | None) -> str:
 STATUS_STYLE = {
     "succeeded": "green",
     "cached": "cyan",
-    "reused": "cyan",
     "running": "yellow",
     "pending": "dim",
     "failed": "bold red",

@@ -10,7 +10,7 @@ from rich.table import Table
 from ctloop.cli.output import console, seconds, short, styled
 from ctloop.store.records import RunRecord
 
-_MARK = {"succeeded": "✓", "cached": "↺", "reused": "↺", "failed": "✗", "skipped": "-"}
+_MARK = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "-"}
 
 
 class RichRunProgress:
@@ -45,7 +45,7 @@ class RichRunProgress:
             self.live.stop()
             if not console.is_terminal:
                 console.print()
-        cached = sum(1 for s, _ in self.rows.values() if s in ("cached", "reused"))
+        cached = sum(1 for s, _ in self.rows.values() if s == "cached")
         total = len(self.rows)
         note = ""
         if cached == total:

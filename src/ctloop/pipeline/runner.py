@@ -86,7 +86,7 @@ class RunResult:
     @property
     def cached_steps(self) -> list[str]:
         """Steps whose results were reused (cache hit or resumed)."""
-        return [s for s, st in self.step_status.items() if st in ("cached", "reused")]
+        return [s for s, st in self.step_status.items() if st == "cached"]
 
     def load(self, step: str, output: str | None = None) -> Any:
         """Load an output value of a step of this run."""
@@ -345,7 +345,8 @@ class _Runner:
                 self._record(inv, execution, _outcome_of(future, execution))
 
     def _ready(self, inv_id: str) -> bool:
-        return all(self.status.get(up) in _OK for up in self.graph.invocations[inv_id].upstream())
+        upstream = self.graph.invocations[inv_id].upstream()
+        return all(self.status.get(up) in DONE_STATUSES for up in upstream)
 
     def _blocked(self, inv_id: str) -> bool:
         return any(
@@ -414,7 +415,9 @@ class _Runner:
         outputs = self._outputs_of(prev.id)
         if outputs is None:
             return False
-        self._done(inv.id, outputs, "reused", 0.0)
+        # reported as cached (its outputs are reused, it does not run); the run keeps the
+        # earlier execution record, so nothing new is written
+        self._done(inv.id, outputs, "cached", 0.0)
         return True
 
     def _reuse_cached(
@@ -543,9 +546,6 @@ class _Runner:
             self.meta.update_run(self.run.id, status="failed", ended_at=now, error=reason)
         except Exception:  # the store itself may be what failed; staleness detection covers it
             pass
-
-
-_OK = ("succeeded", "cached", "reused")
 
 
 def _execution_record(

@@ -639,7 +639,8 @@ def open_artifact_store(url: str, options: dict[str, Any] | None = None) -> Arti
     ``s3://bucket/prefix`` or ``memory://name`` (fsspec).
 
     ``options`` go to the fsspec filesystem; a local store reads only ``fsync``
-    (default true) and ignores the rest (such as an S3 ``endpoint_url`` set in the
+    (default false: writes are atomic but not synced; :class:`LocalArtifactStore` says
+    what syncing costs) and ignores the rest (such as an S3 ``endpoint_url`` set in the
     environment for another store).
 
     >>> open_artifact_store(".ctloop/artifacts")  # doctest: +SKIP
