@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from ctloop.artifacts.model import Model
+from ctloop.store.workspace import Workspace
 from tests.cli.conftest import Cli
 from tests.serve import _models
 from tests.serve.conftest import ROW
@@ -26,10 +27,11 @@ def free_port() -> int:
 def register(cli: Cli, model: Model, name: str = "flights") -> None:
     home = Path(cli.env["CTLOOP_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    version = _models.register(
-        f"sqlite:///{home / 'metadata.db'}", str(home / "artifacts"), name, model, cli.cwd
+    workspace = Workspace.open(
+        f"sqlite:///{home / 'metadata.db'}", artifacts=str(home / "artifacts")
     )
-    _models.set_alias(f"sqlite:///{home / 'metadata.db'}", name, "champion", version)
+    version = _models.register(workspace, name, model, cli.cwd)
+    _models.set_alias(workspace, name, "champion", version)
 
 
 class Opaque:

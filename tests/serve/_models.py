@@ -14,8 +14,7 @@ import pandas as pd
 from ctloop.artifacts import save_value
 from ctloop.artifacts.model import Model
 from ctloop.artifacts.model.flavors import PythonModel
-from ctloop.registry import open_registry
-from ctloop.store import open_artifact_store, open_metadata_store
+from ctloop.store.workspace import Workspace
 
 
 def training_frame(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -80,21 +79,13 @@ def constant(value: float, broken: bool = False) -> Model:
     return Model.from_estimator((Broken if broken else Constant)(value), frame)
 
 
-def register(store_url: str, artifact_url: str, name: str, model: Model, tmp: Path) -> int:
+def register(workspace: Workspace, name: str, model: Model, tmp: Path) -> int:
     """Save ``model`` as an artifact and register it as the next version of ``name``."""
-    record = save_value(model, open_artifact_store(artifact_url), staging_root=tmp / "staging")
-    open_metadata_store(store_url).put_artifacts([record])
-    registry = open_registry(store_url)
-    try:
-        return registry.register_version(name, record.id).version
-    finally:
-        registry.close()
+    record = save_value(model, workspace.artifacts, staging_root=tmp / "staging")
+    workspace.metadata.put_artifacts([record])
+    return workspace.registry.register_version(name, record.id).version
 
 
-def set_alias(store_url: str, name: str, alias: str, version: int) -> None:
+def set_alias(workspace: Workspace, name: str, alias: str, version: int) -> None:
     """Point ``name@alias`` at ``version``."""
-    registry = open_registry(store_url)
-    try:
-        registry.set_alias(name, alias, version, reason="test")
-    finally:
-        registry.close()
+    workspace.registry.set_alias(name, alias, version, reason="test")

@@ -17,6 +17,7 @@ import uvicorn
 
 from ctloop.serve.app import ServeConfig, create_app
 from ctloop.serve.server import uvicorn_options
+from ctloop.store.workspace import Workspace
 from tests.serve import _models
 
 
@@ -28,16 +29,21 @@ class ServingStore:
     artifact_url: str
     tmp: Path
 
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace on this store."""
+        return Workspace.open(self.store_url, artifacts=self.artifact_url)
+
     def register(self, model: Any, name: str = "flights", alias: str | None = None) -> int:
         """Register ``model`` as the next version of ``name`` (and point ``alias`` at it)."""
-        version = _models.register(self.store_url, self.artifact_url, name, model, self.tmp)
+        version = _models.register(self.workspace, name, model, self.tmp)
         if alias is not None:
             self.set_alias(alias, version, name)
         return version
 
     def set_alias(self, alias: str, version: int, name: str = "flights") -> None:
         """Move ``name@alias`` to ``version``."""
-        _models.set_alias(self.store_url, name, alias, version)
+        _models.set_alias(self.workspace, name, alias, version)
 
     def config(self, reference: str = "flights@champion", **changes: Any) -> ServeConfig:
         """A server config for this store (fast log flushes, no polling by default)."""

@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ctloop.serve.feedback import read_feedback
-from ctloop.serve.prediction_log import read_predictions
+from ctloop.artifacts.logs import read_feedback, read_predictions
 from tests.serve import _models
 from tests.serve.conftest import ROW, LiveServer, ServingStore, live_server
 
@@ -190,11 +189,11 @@ def test_predictions_and_feedback_are_logged(champion: ServingStore) -> None:
         sent = live.client.post("/feedback", json=[{"request_id": "r1", "label": 1}])
         assert sent.status_code == 200 and sent.json()["accepted"] == 1
     # stopping the server flushed both logs
-    logged = read_predictions(champion.store_url, champion.artifact_url, "flights")
+    logged = read_predictions(champion.workspace, "flights")
     assert sorted(logged.request_id) == ["r1", "r2-0", "r2-1"]
     assert set(logged.model_version) == {1} and set(logged.deployment) == {"flights"}
     assert logged.prediction.tolist() == pytest.approx(expected([ROW]) * 3)
-    labels = read_feedback(champion.store_url, champion.artifact_url, "flights")
+    labels = read_feedback(champion.workspace, "flights")
     assert labels.request_id.tolist() == ["r1"] and labels.label.tolist() == [1]
 
 
@@ -255,7 +254,7 @@ def test_a_compiled_model_answers_plain_records_and_logs_their_inputs(
     assert all(a.status_code == 200 for a in answers)
     got = [a.json()["predictions"][0] for a in answers]
     assert got == pytest.approx(expected(rows), abs=1e-4)  # the native model's answers
-    logged = read_predictions(store.store_url, store.artifact_url, "flights")
+    logged = read_predictions(store.workspace, "flights")
     logged = logged.set_index("request_id").loc[[f"q{i}" for i in range(len(rows))]]
     assert logged["x"].tolist() == pytest.approx([r["x"] for r in rows])
     assert logged["color"].tolist() == [r["color"] for r in rows]

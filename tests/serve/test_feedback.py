@@ -10,18 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctloop.artifacts.logs import (
+    ingest_feedback_file,
+    join_feedback,
+    read_feedback,
+    read_predictions,
+)
 from ctloop.artifacts.model import Model
 from ctloop.errors import FeedbackError, PredictionRequestError
 from ctloop.serve.feedback import (
     FeedbackLogger,
     check_labels,
-    ingest_feedback_file,
-    join_feedback,
     label_type,
-    read_feedback,
 )
-from ctloop.serve.prediction_log import PredictionLogger, read_predictions
-from ctloop.store import operations as ops
+from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.store.workspace import Workspace
 from tests.serve import _models
 from tests.serve._logs import blobs_refused, dead_letters, row_counts, wait_for
 from tests.serve.conftest import ServingStore, live_server
@@ -39,26 +42,29 @@ def artifact_url(tmp_path: Path) -> str:
     return str(tmp_path / "artifacts")
 
 
-def test_logged_labels_are_read_back_per_model(store_url: str, artifact_url: str) -> None:
-    with FeedbackLogger(store_url, artifact_url, "flights", flush_seconds=3600) as feedback:
+@pytest.fixture
+def workspace(store_url: str, artifact_url: str) -> Workspace:
+    return Workspace.open(store_url, artifacts=artifact_url)
+
+
+def test_logged_labels_are_read_back_per_model(workspace: Workspace, artifact_url: str) -> None:
+    with FeedbackLogger(workspace, "flights", flush_seconds=3600) as feedback:
         feedback.log(["r1", "r2"], [1, 0], T0)
         feedback.log(["r3"], [1], T0 + 60)
-    with FeedbackLogger(store_url, artifact_url, "taxi", flush_seconds=3600) as other:
+    with FeedbackLogger(workspace, "taxi", flush_seconds=3600) as other:
         other.log(["t1"], [0], T0)
     assert (feedback.logged_rows, feedback.errors) == (3, 0)
-    labels = read_feedback(store_url, artifact_url, "flights")
+    labels = read_feedback(workspace, "flights")
     assert labels["request_id"].tolist() == ["r1", "r2", "r3"]
     assert labels["label"].tolist() == [1, 0, 1]
     assert labels["timestamp"].iloc[-1] == pd.Timestamp(T0 + 60, unit="s", tz="UTC")
-    assert read_feedback(store_url, artifact_url, "flights", start=T0 + 1)[
-        "request_id"
-    ].tolist() == ["r3"]
-    assert [b.rows for b in ops.feedback_logs(store_url, "flights")] == [3]
+    assert read_feedback(workspace, "flights", start=T0 + 1)["request_id"].tolist() == ["r3"]
+    assert [b.rows for b in workspace.logs.feedback("flights")] == [3]
 
 
-def test_ids_and_labels_must_pair_up(store_url: str, artifact_url: str) -> None:
+def test_ids_and_labels_must_pair_up(workspace: Workspace, artifact_url: str) -> None:
     with (
-        FeedbackLogger(store_url, artifact_url) as feedback,
+        FeedbackLogger(workspace) as feedback,
         pytest.raises(FeedbackError, match="2 request ids but 1 labels"),
     ):
         feedback.log(["r1", "r2"], [1], T0)
@@ -92,9 +98,9 @@ def test_join_matches_by_request_id_and_the_latest_label_wins() -> None:
 
 
 def test_an_ingested_file_joins_logged_predictions(
-    tmp_path: Path, store_url: str, artifact_url: str
+    tmp_path: Path, workspace: Workspace, artifact_url: str
 ) -> None:
-    with PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600) as logger:
+    with PredictionLogger(workspace, "flights", flush_seconds=3600) as logger:
         frame = pd.DataFrame({"distance": [100.0, 200.0, 300.0]})
         logger.log(1, "flights", ["a", "b", "c"], frame, np.array([0.1, 0.8, 0.4]), T0)
     path = tmp_path / "labels.csv"
@@ -102,13 +108,13 @@ def test_an_ingested_file_joins_logged_predictions(
         path, index=False
     )
     batch = ingest_feedback_file(
-        store_url, artifact_url, path, model="flights", id_column="id", label_column="delayed"
+        workspace, path, model="flights", id_column="id", label_column="delayed"
     )
     assert batch.rows == 2 and batch.model == "flights"
     assert batch.first_at.timestamp() == T0 + 30 and batch.last_at.timestamp() == T0 + 40
     joined = join_feedback(
-        read_predictions(store_url, artifact_url, "flights"),
-        read_feedback(store_url, artifact_url, "flights"),
+        read_predictions(workspace, "flights"),
+        read_feedback(workspace, "flights"),
     )
     assert joined[["request_id", "distance", "label"]].values.tolist() == [
         ["a", 100.0, 0],
@@ -117,15 +123,15 @@ def test_an_ingested_file_joins_logged_predictions(
 
 
 def test_ingesting_a_file_without_the_label_column_names_it(
-    tmp_path: Path, store_url: str, artifact_url: str
+    tmp_path: Path, workspace: Workspace, artifact_url: str
 ) -> None:
     path = tmp_path / "labels.parquet"
     pd.DataFrame({"request_id": ["a"], "y": [1]}).to_parquet(path)
     with pytest.raises(FeedbackError, match=r"no column 'label'.*--label-column"):
-        ingest_feedback_file(store_url, artifact_url, path)
+        ingest_feedback_file(workspace, path)
     with pytest.raises(FeedbackError, match="does not exist"):
-        ingest_feedback_file(store_url, artifact_url, tmp_path / "missing.csv")
-    assert ops.feedback_logs(store_url) == []
+        ingest_feedback_file(workspace, tmp_path / "missing.csv")
+    assert workspace.logs.feedback() == []
 
 
 # -- labels checked before the answer, and never lost after it -------------------------
@@ -145,7 +151,7 @@ def test_a_label_of_the_wrong_type_is_refused_and_the_valid_ones_are_kept(
     assert body["field"] == "label"
     assert "'c'" in body["error"] and "'yes'" in body["error"] and "integer" in body["error"]
     assert counts["accepted"] == 2 and counts["rejected"] == 1
-    labels = read_feedback(champion.store_url, champion.artifact_url, "flights")
+    labels = read_feedback(champion.workspace, "flights")
     assert labels["request_id"].tolist() == ["a", "b"] and labels["label"].tolist() == [1, 0]
 
 
@@ -162,7 +168,7 @@ def test_labels_of_a_model_without_a_label_type_are_written_one_type_per_batch(
         ]
     assert [a.status_code for a in answers] == [200, 200, 422]
     assert "'d'" in answers[2].json()["error"]
-    labels = read_feedback(store.store_url, store.artifact_url, "flights")
+    labels = read_feedback(store.workspace, "flights")
     assert sorted(zip(labels["request_id"], labels["label"], strict=True)) == [
         ("a", 1),
         ("b", 0),
@@ -193,25 +199,21 @@ def test_labels_the_store_cannot_take_are_dead_lettered_and_counted(
         "dead_letter": 2,
         "dropped": 0,
     }
-    labels = read_feedback(champion.store_url, champion.artifact_url, "flights")
+    labels = read_feedback(champion.workspace, "flights")
     assert labels["request_id"].tolist() == ["a", "b"]
     kept = dead_letters(champion.artifact_url, "flights", "feedback")
     assert [(r["request_id"], r["label"]) for r in kept] == [("c", 0), ("d", 1)]
     # a dead-letter file is a feedback file: ingesting it brings the labels back
     (path,) = (Path(champion.artifact_url) / "dead-letter" / "flights").glob("*.jsonl")
-    assert (
-        ingest_feedback_file(champion.store_url, champion.artifact_url, path, "flights").rows == 2
-    )
-    labels = read_feedback(champion.store_url, champion.artifact_url, "flights")
+    assert ingest_feedback_file(champion.workspace, path, "flights").rows == 2
+    labels = read_feedback(champion.workspace, "flights")
     assert sorted(labels["request_id"]) == ["a", "b", "c", "d"]
 
 
 def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
-    store_url: str, artifact_url: str
+    workspace: Workspace, artifact_url: str
 ) -> None:
-    feedback = FeedbackLogger(
-        store_url, artifact_url, "flights", flush_seconds=3600, retry_seconds=0.01
-    )
+    feedback = FeedbackLogger(workspace, "flights", flush_seconds=3600, retry_seconds=0.01)
     feedback.log(["a", "b"], [1, 0], T0)
     feedback.log(["c", "d"], [1, complex(1, 2)], T0 + 1)  # Arrow has no complex type
     feedback.log(["e"], [0], T0 + 2)
@@ -223,7 +225,7 @@ def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
         "dead_letter": 1,
         "dropped": 0,
     }
-    labels = read_feedback(store_url, artifact_url, "flights")
+    labels = read_feedback(workspace, "flights")
     assert labels["request_id"].tolist() == ["a", "b", "c", "e"]
     assert dead_letters(artifact_url, "flights", "feedback") == [
         {"request_id": "d", "label": "(1+2j)", "timestamp": "2026-06-01T12:00:01+00:00"}
@@ -235,9 +237,8 @@ def test_a_store_that_takes_nothing_loses_rows_loudly_not_silently(
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the artifact folder should be")
-    feedback = FeedbackLogger(
-        store_url, str(blocker / "artifacts"), "flights", flush_seconds=3600, max_attempts=1
-    )
+    broken = Workspace.open(store_url, artifacts=str(blocker / "artifacts"))
+    feedback = FeedbackLogger(broken, "flights", flush_seconds=3600, max_attempts=1)
     feedback.log(["a", "b"], [1, 0], T0)
     assert feedback.close()
     assert feedback.counts()["dropped"] == 2 and feedback.counts()["written"] == 0

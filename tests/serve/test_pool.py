@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.serve.deployments import RollbackPolicy, deploy, start_canary, start_shadow
+from ctloop.artifacts.logs import read_predictions
 from ctloop.serve.pool import CanaryTracker, ModelPool
 from ctloop.serve.pool import RollbackPolicy as PoolPolicy
-from ctloop.serve.prediction_log import read_predictions
-from ctloop.store.operations import latest_deployment, list_alerts
+from ctloop.store.deployments import RollbackPolicy, deploy, start_canary, start_shadow
 from tests.serve import _models
 from tests.serve.conftest import ROW, LiveServer, ServingStore, live_server
 
@@ -40,8 +39,7 @@ def two_versions(store: ServingStore) -> ServingStore:
 def pool_for(store: ServingStore, seed: int = 0, reference: str = "flights@champion") -> ModelPool:
     pool = ModelPool(
         reference,
-        store_url=store.store_url,
-        artifact_url=store.artifact_url,
+        workspace=store.workspace,
         cache_dir=store.tmp / "cache",
         seed=seed,
     )
@@ -82,9 +80,9 @@ def test_alias_moves_are_followed_with_zero_failed_requests(two_versions: Servin
 
 
 def test_canary_takes_its_share_of_random_traffic(two_versions: ServingStore) -> None:
-    url = two_versions.store_url
-    deploy(url, "flights", "flights", "champion")
-    start_canary(url, "flights", 2, traffic=30, sticky=False)
+    ws = two_versions.workspace
+    deploy(ws, "flights", "flights", "champion")
+    start_canary(ws, "flights", 2, traffic=30, sticky=False)
     pool = pool_for(two_versions, seed=42)
     n = 4000
     to_canary = sum(pool.route().arm == "canary" for _ in range(n))
@@ -94,9 +92,9 @@ def test_canary_takes_its_share_of_random_traffic(two_versions: ServingStore) ->
 
 
 def test_sticky_canary_keeps_each_key_on_one_side(two_versions: ServingStore) -> None:
-    url = two_versions.store_url
-    deploy(url, "flights", "flights", "champion")
-    start_canary(url, "flights", 2, traffic=20, sticky=True)
+    ws = two_versions.workspace
+    deploy(ws, "flights", "flights", "champion")
+    start_canary(ws, "flights", 2, traffic=20, sticky=True)
     pool = pool_for(two_versions)
     keys = [f"customer-{i}" for i in range(3000)]
     first = {k: pool.route(k).arm for k in keys}
@@ -107,9 +105,9 @@ def test_sticky_canary_keeps_each_key_on_one_side(two_versions: ServingStore) ->
 
 
 def test_shadow_predictions_are_logged_never_returned(two_versions: ServingStore) -> None:
-    url = two_versions.store_url
-    deploy(url, "flights", "flights", "champion")
-    start_shadow(url, "flights", 2)
+    ws = two_versions.workspace
+    deploy(ws, "flights", "flights", "champion")
+    start_shadow(ws, "flights", 2)
     with live_server(two_versions.config()) as live:
         answers = [
             live.client.post("/predict", json={"records": [ROW], "request_id": f"r{i}"})
@@ -124,24 +122,24 @@ def test_shadow_predictions_are_logged_never_returned(two_versions: ServingStore
         )
     assert {a.json()["predictions"][0] for a in answers} == {0.1}
     assert {a.headers["x-model-version"] for a in answers} == {"1"}
-    logged = read_predictions(url, two_versions.artifact_url, "flights")
+    logged = read_predictions(two_versions.workspace, "flights")
     by_version = logged.groupby("model_version").prediction.agg(["count", "mean"])
     assert by_version.loc[1, "count"] == by_version.loc[2, "count"] == 10
     assert by_version.loc[2, "mean"] == pytest.approx(0.2)
 
 
 def test_failing_canary_is_rolled_back_and_recorded(store: ServingStore) -> None:
-    url = store.store_url
+    ws = store.workspace
     store.register(_models.constant(0.1), alias="champion")
     store.register(_models.constant(0.9, broken=True))
-    deploy(url, "flights", "flights", "champion")
+    deploy(ws, "flights", "flights", "champion")
     policy = RollbackPolicy(max_error_rate=0.2, window_s=300, min_requests=5)
-    start_canary(url, "flights", 2, traffic=50, sticky=False, policy=policy)
+    start_canary(ws, "flights", 2, traffic=50, sticky=False, policy=policy)
     with live_server(store.config(poll_seconds=0.1, log_predictions=False)) as live:
         answers = [live.client.post("/predict", json={"records": [ROW]}) for _ in range(60)]
         wait_until(
             lambda: (
-                (r := latest_deployment(url, "flights")) is not None and r.action == "auto-rollback"
+                (r := ws.deployments.latest("flights")) is not None and r.action == "auto-rollback"
             ),
             "the rollback to be recorded",
         )
@@ -150,10 +148,10 @@ def test_failing_canary_is_rolled_back_and_recorded(store: ServingStore) -> None
         version = live.client.get("/version").json()
     assert {a.status_code for a in answers + after} == {200}  # the primary answered
     assert {a.json()["predictions"][0] for a in answers + after} == {0.1}
-    record = latest_deployment(url, "flights")
+    record = ws.deployments.latest("flights")
     assert record is not None and record.state["canary"] is None
     assert "error rate 1.000 > 0.2" in record.reason
-    alerts = list_alerts(url, subject="flights")
+    alerts = ws.alerts.list(subject="flights")
     assert len(alerts) == 1 and alerts[0].severity == "critical" and alerts[0].source == "serve"
     assert "ctloop_canary_rollbacks_total 1.0" in metrics
     assert version["canary"] is None
@@ -172,11 +170,10 @@ def test_canary_tracker_judges_latency_and_waits_for_enough_requests() -> None:
 def test_a_version_that_is_not_a_model_is_refused(store: ServingStore, tmp_path: Path) -> None:
     from ctloop.artifacts import save_value
     from ctloop.errors import ServingError
-    from ctloop.registry import open_registry
-    from ctloop.store import open_artifact_store, open_metadata_store
 
-    record = save_value({"a": 1}, open_artifact_store(store.artifact_url), staging_root=tmp_path)
-    open_metadata_store(store.store_url).put_artifacts([record])
-    open_registry(store.store_url).register_version("flights", record.id)
+    ws = store.workspace
+    record = save_value({"a": 1}, ws.artifacts, staging_root=tmp_path)
+    ws.metadata.put_artifacts([record])
+    ws.registry.register_version("flights", record.id)
     with pytest.raises(ServingError, match="not a Model"):
         pool_for(store, reference="flights@1")

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctloop.artifacts.logs import read_predictions
 from ctloop.errors import ServingError
-from ctloop.serve.prediction_log import PredictionLogger, read_predictions
-from ctloop.store import operations as ops
+from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.store.workspace import Workspace
 from tests.serve._logs import blobs_refused, dead_letters, row_counts
 from tests.serve.conftest import ROW, ServingStore, live_server
 
@@ -29,6 +30,11 @@ def store_url(tmp_path: Path) -> str:
 @pytest.fixture
 def artifact_url(tmp_path: Path) -> str:
     return str(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def workspace(store_url: str, artifact_url: str) -> Workspace:
+    return Workspace.open(store_url, artifacts=artifact_url)
 
 
 def flights(n: int, start: int = 0) -> tuple[list[str], pd.DataFrame, np.ndarray]:
@@ -50,37 +56,39 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
 
 
 def test_a_full_batch_is_written_without_waiting_for_the_timer(
-    store_url: str, artifact_url: str
+    workspace: Workspace, artifact_url: str
 ) -> None:
-    logger = PredictionLogger(store_url, artifact_url, "flights", flush_rows=10, flush_seconds=3600)
+    logger = PredictionLogger(workspace, "flights", flush_rows=10, flush_seconds=3600)
     for start in (0, 5):
         logger.log(3, "flights", *flights(5, start), timestamp=T0 + start)
     wait_for(lambda: logger.logged_rows == 10)
-    batches = ops.prediction_logs(store_url, "flights")
+    batches = workspace.logs.predictions("flights")
     assert [(b.rows, b.version, b.deployment) for b in batches] == [(10, 3, "flights")]
     assert batches[0].first_at.timestamp() == T0 and batches[0].last_at.timestamp() == T0 + 5
     assert logger.close()
 
 
-def test_a_partial_batch_is_written_when_the_timer_fires(store_url: str, artifact_url: str) -> None:
-    logger = PredictionLogger(
-        store_url, artifact_url, "flights", flush_rows=1000, flush_seconds=0.05
-    )
+def test_a_partial_batch_is_written_when_the_timer_fires(
+    workspace: Workspace, artifact_url: str
+) -> None:
+    logger = PredictionLogger(workspace, "flights", flush_rows=1000, flush_seconds=0.05)
     logger.log(1, None, *flights(3), timestamp=T0)
     wait_for(lambda: logger.logged_rows == 3)
-    assert [b.rows for b in ops.prediction_logs(store_url, "flights")] == [3]
+    assert [b.rows for b in workspace.logs.predictions("flights")] == [3]
     logger.close()
 
 
-def test_close_writes_what_is_queued_with_every_column(store_url: str, artifact_url: str) -> None:
-    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+def test_close_writes_what_is_queued_with_every_column(
+    workspace: Workspace, artifact_url: str
+) -> None:
+    logger = PredictionLogger(workspace, "flights", flush_seconds=3600)
     logger.log(3, "flights", *flights(4), timestamp=T0)
     logger.log(4, "flights", *flights(2, start=4), timestamp=T0 + 1)
     assert logger.close()
     assert (logger.logged_rows, logger.errors, logger.dropped) == (6, 0, 0)
     # one batch per model version
-    assert [b.version for b in ops.prediction_logs(store_url, "flights")] == [3, 4]
-    frame = read_predictions(store_url, artifact_url, "flights")
+    assert [b.version for b in workspace.logs.predictions("flights")] == [3, 4]
+    frame = read_predictions(workspace, "flights")
     assert list(frame.columns) == [
         "request_id",
         "timestamp",
@@ -96,39 +104,37 @@ def test_close_writes_what_is_queued_with_every_column(store_url: str, artifact_
     assert frame["prediction"].tolist()[:4] == pytest.approx([0, 1 / 3, 2 / 3, 1])
     assert str(frame["timestamp"].dt.tz) == "UTC"
     assert frame["timestamp"].iloc[-1] == pd.Timestamp(T0 + 1, unit="s", tz="UTC")
-    assert read_predictions(store_url, artifact_url, "flights", version=4)[
-        "request_id"
-    ].tolist() == [
+    assert read_predictions(workspace, "flights", version=4)["request_id"].tolist() == [
         "r4",
         "r5",
     ]
 
 
 def test_reading_a_window_keeps_only_rows_stamped_inside_it(
-    store_url: str, artifact_url: str
+    workspace: Workspace, artifact_url: str
 ) -> None:
-    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+    logger = PredictionLogger(workspace, "flights", flush_seconds=3600)
     for i in range(3):
         logger.log(1, "flights", *flights(2, start=2 * i), timestamp=T0 + 10 * i)
         assert logger.flush(timeout=30)
     logger.close()
-    assert len(ops.prediction_logs(store_url, "flights")) == 3
-    window = read_predictions(store_url, artifact_url, "flights", start=T0 + 5, end=T0 + 15)
+    assert len(workspace.logs.predictions("flights")) == 3
+    window = read_predictions(workspace, "flights", start=T0 + 5, end=T0 + 15)
     assert window["request_id"].tolist() == ["r2", "r3"]
-    since = read_predictions(
-        store_url, artifact_url, "flights", start=datetime.fromtimestamp(T0 + 10, UTC)
-    )
+    since = read_predictions(workspace, "flights", start=datetime.fromtimestamp(T0 + 10, UTC))
     assert since["request_id"].tolist() == ["r2", "r3", "r4", "r5"]
-    empty = read_predictions(store_url, artifact_url, "taxi")
+    empty = read_predictions(workspace, "taxi")
     assert empty.empty and "request_id" in empty.columns
 
 
-def test_a_failing_store_is_counted_and_never_raises(tmp_path: Path, store_url: str) -> None:
+def test_a_failing_store_is_counted_and_never_raises(
+    tmp_path: Path, workspace: Workspace, store_url: str
+) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the artifact folder should be")
+    broken = Workspace.open(store_url, artifacts=str(blocker / "artifacts"))
     logger = PredictionLogger(
-        store_url,
-        str(blocker / "artifacts"),
+        broken,
         "flights",
         flush_seconds=3600,
         max_attempts=2,
@@ -139,20 +145,18 @@ def test_a_failing_store_is_counted_and_never_raises(tmp_path: Path, store_url: 
     # two attempts at the batch, then one per part of it; no dead-letter file either
     assert (logger.logged_rows, logger.dead_lettered, logger.dropped) == (0, 0, 3)
     assert logger.errors >= 2 and logger.last_error is not None
-    assert ops.prediction_logs(store_url, "flights") == []
+    assert workspace.logs.predictions("flights") == []
 
 
-def test_a_full_queue_drops_and_counts_rows(store_url: str, artifact_url: str) -> None:
-    logger = PredictionLogger(
-        store_url, artifact_url, "flights", flush_seconds=3600, max_queue_rows=5
-    )
+def test_a_full_queue_drops_and_counts_rows(workspace: Workspace, artifact_url: str) -> None:
+    logger = PredictionLogger(workspace, "flights", flush_seconds=3600, max_queue_rows=5)
     logger.log(1, "flights", *flights(3), timestamp=T0)
     logger.log(1, "flights", *flights(3, start=3), timestamp=T0)  # 6 > 5: dropped
     logger.log(1, "flights", *flights(2, start=6), timestamp=T0)
     assert (logger.pending_rows, logger.dropped) == (5, 3)
     assert logger.close()
     assert logger.logged_rows == 5
-    logged = read_predictions(store_url, artifact_url, "flights")["request_id"].tolist()
+    logged = read_predictions(workspace, "flights")["request_id"].tolist()
     assert logged == ["r0", "r1", "r2", "r6", "r7"]
     logger.log(1, "flights", *flights(1), timestamp=T0)  # after close: dropped
     assert logger.dropped == 4
@@ -165,17 +169,19 @@ def test_a_full_queue_drops_and_counts_rows(store_url: str, artifact_url: str) -
     }
 
 
-def test_multi_output_predictions_are_kept_per_row(store_url: str, artifact_url: str) -> None:
-    with PredictionLogger(store_url, artifact_url, "iris", flush_seconds=3600) as logger:
+def test_multi_output_predictions_are_kept_per_row(workspace: Workspace, artifact_url: str) -> None:
+    with PredictionLogger(workspace, "iris", flush_seconds=3600) as logger:
         ids, frame, _ = flights(2)
         logger.log(1, None, ids, frame, np.array([[0.1, 0.9], [0.7, 0.3]]), timestamp=T0)
-    frame = read_predictions(store_url, artifact_url, "iris")
+    frame = read_predictions(workspace, "iris")
     assert [list(p) for p in frame["prediction"]] == [[0.1, 0.9], [0.7, 0.3]]
     assert frame["deployment"].isna().all()
 
 
-def test_inputs_of_different_lengths_are_a_caller_error(store_url: str, artifact_url: str) -> None:
-    with PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600) as logger:
+def test_inputs_of_different_lengths_are_a_caller_error(
+    workspace: Workspace, artifact_url: str
+) -> None:
+    with PredictionLogger(workspace, "flights", flush_seconds=3600) as logger:
         ids, frame, predictions = flights(3)
         with pytest.raises(ServingError, match="3 request ids, 3 input rows and 2 predictions"):
             logger.log(1, None, ids, frame, predictions[:2], timestamp=T0)
@@ -183,7 +189,9 @@ def test_inputs_of_different_lengths_are_a_caller_error(store_url: str, artifact
     assert logger.counts()["rejected"] == 3
 
 
-def test_pending_rows_are_prepared_together_when_written(store_url: str, artifact_url: str) -> None:
+def test_pending_rows_are_prepared_together_when_written(
+    workspace: Workspace, artifact_url: str
+) -> None:
     from ctloop.serve.prediction_log import PendingRows
 
     calls: list[int] = []
@@ -192,23 +200,21 @@ def test_pending_rows_are_prepared_together_when_written(store_url: str, artifac
         calls.append(len(records))
         return pd.DataFrame(records).astype({"distance": "float64"})
 
-    logger = PredictionLogger(store_url, artifact_url, "flights", flush_seconds=3600)
+    logger = PredictionLogger(workspace, "flights", flush_seconds=3600)
     for i in range(3):
         rows = [{"distance": 10 * i + k, "carrier": "UA"} for k in range(2)]
         pending = PendingRows(prepare, rows)
         logger.log(1, "flights", [f"r{i}-{k}" for k in range(2)], pending, np.ones(2), T0 + i)
     assert logger.close() and calls == [6]  # one frame for the whole batch
-    frame = read_predictions(store_url, artifact_url, "flights")
+    frame = read_predictions(workspace, "flights")
     assert frame["distance"].tolist() == [0.0, 1.0, 10.0, 11.0, 20.0, 21.0]
     assert frame["request_id"].tolist()[:2] == ["r0-0", "r0-1"]
 
 
 def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
-    store_url: str, artifact_url: str
+    workspace: Workspace, artifact_url: str
 ) -> None:
-    logger = PredictionLogger(
-        store_url, artifact_url, "flights", flush_seconds=3600, retry_seconds=0.01
-    )
+    logger = PredictionLogger(workspace, "flights", flush_seconds=3600, retry_seconds=0.01)
     logger.log(1, "flights", *flights(3), timestamp=T0)
     ids, frame, predictions = flights(2, start=3)
     frame["carrier"] = ["UA", complex(1, 2)]  # Arrow has no type for a complex number
@@ -222,7 +228,7 @@ def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
         "dead_letter": 1,
         "dropped": 0,
     }
-    logged = read_predictions(store_url, artifact_url, "flights")
+    logged = read_predictions(workspace, "flights")
     assert sorted(logged["request_id"]) == ["r0", "r1", "r2", "r3", "r5", "r6"]
     (kept,) = dead_letters(artifact_url, "flights", "predictions")
     assert kept == {
@@ -254,7 +260,7 @@ def test_predictions_the_store_cannot_take_are_dead_lettered_and_counted(
         metrics = live.client.get("/metrics").text
     assert final == {"accepted": 3, "written": 1, "rejected": 0, "dead_letter": 2, "dropped": 0}
     assert "ctloop_prediction_log_dropped_rows 0.0" in metrics
-    logged = read_predictions(champion.store_url, champion.artifact_url, "flights")
+    logged = read_predictions(champion.workspace, "flights")
     assert logged["request_id"].tolist() == ["r1"]
     kept = dead_letters(champion.artifact_url, "flights", "predictions")
     assert [r["request_id"] for r in kept] == ["r2-0", "r2-1"]

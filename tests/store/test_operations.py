@@ -1,12 +1,15 @@
-"""Operations data (deployments, log batches, alerts) on SQLite and PostgreSQL.
+"""The operations stores of a workspace (deployments, log batches, alerts) on SQLite,
+PostgreSQL and in memory: one contract.
 
-:class:`OperationsContract` holds the tests; each backend's class provides ``store_url``,
-a fresh, empty database per test. The alert race starts real processes (``spawn``).
+:class:`OperationsContract` holds the tests; each backend's class provides
+``workspace``, a fresh, empty one per test. The SQL alert race starts real processes
+(``spawn``); the memory store's races threads.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +22,7 @@ import pytest
 
 from ctloop.errors import NotFoundError, StoreError
 from ctloop.store import operations as ops
-from ctloop.store.sql import SqlMetadataStore
+from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact
 
 PROCESSES = 4
@@ -28,10 +31,10 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 def alert_worker(barrier: Any, url: str, key: str) -> bool:
     """Record one alert with ``key`` as soon as every process is ready."""
-    ops.list_alerts(url)  # connect and migrate before the race
+    alerts = ops.SqlAlertStore(url)
+    alerts.list()  # connect and migrate before the race
     barrier.wait(timeout=120)
-    record = ops.record_alert(
-        url,
+    record = alerts.record(
         source="monitor",
         subject="flights",
         severity="warning",
@@ -51,24 +54,21 @@ def processes() -> Iterator[tuple[Pool, SyncManager]]:
 
 
 class OperationsContract:
-    """Tests the operations functions pass on every database."""
+    """Tests the operations stores pass on every backend."""
 
     @pytest.fixture
-    def store_url(self) -> str:
+    def workspace(self) -> Iterator[Workspace]:
         raise NotImplementedError
 
     @pytest.fixture
-    def artifact_ids(self, store_url: str) -> Iterator[list[str]]:
-        store = SqlMetadataStore(store_url)
+    def artifact_ids(self, workspace: Workspace) -> list[str]:
         records = [make_artifact() for _ in range(4)]
-        store.put_artifacts(records)
-        yield [r.id for r in records]
-        store.close()
+        workspace.metadata.put_artifacts(records)
+        return [r.id for r in records]
 
     # -- deployments --------------------------------------------------------------------
-    def test_deployment_history_latest_and_list(self, store_url: str) -> None:
-        ops.record_deployment(
-            store_url,
+    def test_deployment_history_latest_and_list(self, workspace: Workspace) -> None:
+        workspace.deployments.record(
             name="flights",
             model="flights",
             action="deploy",
@@ -76,44 +76,40 @@ class OperationsContract:
             reason="first release",
             user="ana",
         )
-        canary = ops.record_deployment(
-            store_url,
+        canary = workspace.deployments.record(
             name="flights",
             model="flights",
             action="canary",
             state={"primary": "champion", "canary": {"version": 4, "traffic": 10.0}},
             reason="v4 beats v3",
         )
-        ops.record_deployment(
-            store_url, name="taxi", model="taxi", action="deploy", state={}, reason=""
+        workspace.deployments.record(
+            name="taxi", model="taxi", action="deploy", state={}, reason=""
         )
-        history = ops.deployment_history(store_url, "flights")
+        history = workspace.deployments.history("flights")
         assert [r.action for r in history] == ["deploy", "canary"]
         assert history[0].created_by == "ana" and history[0].reason == "first release"
         assert history[1] == canary
         assert history[1].state["canary"] == {"version": 4, "traffic": 10.0}
         assert history[1].created_at.tzinfo is not None and history[1].host
-        assert [r.action for r in ops.deployment_history(store_url, "flights", limit=1)] == [
-            "canary"
-        ]
-        assert ops.latest_deployment(store_url, "flights") == canary
-        assert ops.latest_deployment(store_url, "nothing") is None
-        assert [(r.name, r.action) for r in ops.list_deployments(store_url)] == [
+        assert [r.action for r in workspace.deployments.history("flights", limit=1)] == ["canary"]
+        assert workspace.deployments.latest("flights") == canary
+        assert workspace.deployments.latest("nothing") is None
+        assert [(r.name, r.action) for r in workspace.deployments.list()] == [
             ("flights", "canary"),
             ("taxi", "deploy"),
         ]
 
     # -- log batches --------------------------------------------------------------------
     def test_prediction_logs_overlapping_a_window(
-        self, store_url: str, artifact_ids: list[str]
+        self, workspace: Workspace, artifact_ids: list[str]
     ) -> None:
         hour = timedelta(hours=1)
         spans = [(T0, T0 + hour), (T0 + 2 * hour, T0 + 3 * hour), (T0 + 4 * hour, T0 + 5 * hour)]
         for (first, last), artifact_id, version in zip(
             spans, artifact_ids, (1, 2, 2), strict=False
         ):
-            ops.add_prediction_log(
-                store_url,
+            workspace.logs.add_predictions(
                 model="flights",
                 version=version,
                 deployment="flights",
@@ -122,8 +118,7 @@ class OperationsContract:
                 first_at=first,
                 last_at=last,
             )
-        ops.add_prediction_log(
-            store_url,
+        workspace.logs.add_predictions(
             model="taxi",
             version=1,
             deployment=None,
@@ -132,83 +127,72 @@ class OperationsContract:
             first_at=T0.timestamp(),
             last_at=T0.timestamp(),
         )
-        every = ops.prediction_logs(store_url, "flights")
+        every = workspace.logs.predictions("flights")
         assert [b.artifact_id for b in every] == artifact_ids[:3]
         assert every[0].first_at == T0 and every[0].rows == 10
         # 1:30 to 2:30 overlaps only the second batch; epoch seconds work as bounds
-        window = ops.prediction_logs(
-            store_url, "flights", start=T0 + 1.5 * hour, end=(T0 + 2.5 * hour).timestamp()
+        window = workspace.logs.predictions(
+            "flights", start=T0 + 1.5 * hour, end=(T0 + 2.5 * hour).timestamp()
         )
         assert [b.artifact_id for b in window] == [artifact_ids[1]]
-        assert [b.version for b in ops.prediction_logs(store_url, "flights", version=2)] == [2, 2]
-        assert ops.prediction_logs(store_url, "flights", start=T0 + 6 * hour) == []
+        assert [b.version for b in workspace.logs.predictions("flights", version=2)] == [2, 2]
+        assert workspace.logs.predictions("flights", start=T0 + 6 * hour) == []
         with pytest.raises(ValueError, match="no time zone"):
-            ops.prediction_logs(store_url, "flights", start=datetime(2026, 1, 1))
+            workspace.logs.predictions("flights", start=datetime(2026, 1, 1))
 
     def test_feedback_logs_of_a_model_include_unattributed_ones(
-        self, store_url: str, artifact_ids: list[str]
+        self, workspace: Workspace, artifact_ids: list[str]
     ) -> None:
         for model, artifact_id in zip(("flights", None, "taxi"), artifact_ids, strict=False):
-            batch = ops.add_feedback_log(
-                store_url, model=model, artifact_id=artifact_id, rows=3, first_at=T0, last_at=T0
+            batch = workspace.logs.add_feedback(
+                model=model, artifact_id=artifact_id, rows=3, first_at=T0, last_at=T0
             )
             assert batch.version is None and batch.deployment is None
-        assert [b.model for b in ops.feedback_logs(store_url, "flights")] == ["flights", None]
-        assert len(ops.feedback_logs(store_url)) == 3
-        assert ops.feedback_logs(store_url, "flights", end=T0 - timedelta(seconds=1)) == []
+        assert [b.model for b in workspace.logs.feedback("flights")] == ["flights", None]
+        assert len(workspace.logs.feedback()) == 3
+        assert workspace.logs.feedback("flights", end=T0 - timedelta(seconds=1)) == []
 
-    def test_a_batch_must_name_a_stored_artifact(self, store_url: str) -> None:
+    def test_a_batch_must_name_a_stored_artifact(self, workspace: Workspace) -> None:
         with pytest.raises(StoreError):
-            ops.add_feedback_log(
-                store_url, model="flights", artifact_id="0" * 32, rows=1, first_at=T0, last_at=T0
+            workspace.logs.add_feedback(
+                model="flights", artifact_id="0" * 32, rows=1, first_at=T0, last_at=T0
             )
 
     # -- alerts -------------------------------------------------------------------------
     def test_alerts_are_deduplicated_within_the_cooldown(
-        self, store_url: str, artifact_ids: list[str]
+        self, workspace: Workspace, artifact_ids: list[str]
     ) -> None:
-        first = _alert(store_url, "drift:flights", cooldown_s=3600, report=artifact_ids[0])
+        first = _alert(workspace, "drift:flights", cooldown_s=3600, report=artifact_ids[0])
         assert first is not None and first.report_artifact_id == artifact_ids[0]
         assert first.details == {"psi": 0.3} and first.delivery == {}
-        assert _alert(store_url, "drift:flights", cooldown_s=3600) is None
-        assert _alert(store_url, "drift:taxi", cooldown_s=3600) is not None
+        assert _alert(workspace, "drift:flights", cooldown_s=3600) is None
+        assert _alert(workspace, "drift:taxi", cooldown_s=3600) is not None
         # no cooldown: every alert is recorded; a tiny one has passed by now
-        assert _alert(store_url, "drift:flights", cooldown_s=0) is not None
+        assert _alert(workspace, "drift:flights", cooldown_s=0) is not None
         time.sleep(0.05)
-        assert _alert(store_url, "drift:flights", cooldown_s=0.01) is not None
-        assert len(ops.list_alerts(store_url, subject="flights")) == 3
-        assert len(ops.list_alerts(store_url)) == 4
-        assert ops.list_alerts(store_url, since=time.time() + 60) == []
+        assert _alert(workspace, "drift:flights", cooldown_s=0.01) is not None
+        assert len(workspace.alerts.list(subject="flights")) == 3
+        assert len(workspace.alerts.list()) == 4
+        assert workspace.alerts.list(since=time.time() + 60) == []
 
-    def test_alert_delivery_is_recorded_per_sink(self, store_url: str) -> None:
-        alert = _alert(store_url, "k", cooldown_s=0)
+    def test_alert_delivery_is_recorded_per_sink(self, workspace: Workspace) -> None:
+        alert = _alert(workspace, "k", cooldown_s=0)
         assert alert is not None
-        ops.update_alert_delivery(store_url, alert.id, "slack", "failed", 1, "HTTP 500")
-        updated = ops.update_alert_delivery(store_url, alert.id, "webhook", "sent", 1)
+        workspace.alerts.update_delivery(alert.id, "slack", "failed", 1, "HTTP 500")
+        updated = workspace.alerts.update_delivery(alert.id, "webhook", "sent", 1)
         assert updated.delivery["slack"]["last_error"] == "HTTP 500"
         assert updated.delivery["webhook"]["status"] == "sent"
-        stored = ops.list_alerts(store_url)[0]
+        stored = workspace.alerts.list()[0]
         assert stored.delivery["slack"]["status"] == "failed"
         assert stored.delivery["webhook"]["attempts"] == 1
         with pytest.raises(NotFoundError, match="alert 999"):
-            ops.update_alert_delivery(store_url, 999, "slack", "sent", 1)
-
-    def test_concurrent_writers_record_one_alert(
-        self, store_url: str, processes: tuple[Pool, SyncManager]
-    ) -> None:
-        pool, manager = processes
-        barrier = manager.Barrier(PROCESSES)
-        jobs = [(barrier, store_url, "drift:flights")] * PROCESSES
-        recorded = pool.starmap_async(alert_worker, jobs).get(timeout=300)
-        assert sorted(recorded) == [False] * (PROCESSES - 1) + [True]
-        assert len(ops.list_alerts(store_url)) == 1
+            workspace.alerts.update_delivery(999, "slack", "sent", 1)
 
 
 def _alert(
-    url: str, key: str, *, cooldown_s: float, report: str | None = None
+    workspace: Workspace, key: str, *, cooldown_s: float, report: str | None = None
 ) -> ops.AlertRecord | None:
-    return ops.record_alert(
-        url,
+    return workspace.alerts.record(
         source="monitor",
         subject=key.split(":")[-1],
         severity="warning",
@@ -220,7 +204,30 @@ def _alert(
     )
 
 
-class TestSqliteOperations(OperationsContract):
+class SqlOperationsContract(OperationsContract):
+    """What only a database can show: writers in separate processes."""
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def workspace(self, store_url: str, tmp_path: Path) -> Iterator[Workspace]:
+        with Workspace.open(store_url, artifacts=str(tmp_path / "artifacts")) as workspace:
+            yield workspace
+
+    def test_concurrent_writers_record_one_alert(
+        self, store_url: str, workspace: Workspace, processes: tuple[Pool, SyncManager]
+    ) -> None:
+        pool, manager = processes
+        barrier = manager.Barrier(PROCESSES)
+        jobs = [(barrier, store_url, "drift:flights")] * PROCESSES
+        recorded = pool.starmap_async(alert_worker, jobs).get(timeout=300)
+        assert sorted(recorded) == [False] * (PROCESSES - 1) + [True]
+        assert len(workspace.alerts.list()) == 1
+
+
+class TestSqliteOperations(SqlOperationsContract):
     """On a SQLite file (the default)."""
 
     @pytest.fixture
@@ -228,12 +235,37 @@ class TestSqliteOperations(OperationsContract):
         return f"sqlite:///{tmp_path / 'metadata.db'}"
 
 
-class TestPostgresOperations(OperationsContract):
+class TestPostgresOperations(SqlOperationsContract):
     """On a real PostgreSQL server."""
 
     @pytest.fixture
     def store_url(self, fresh_postgres_url: str) -> str:
         return fresh_postgres_url
+
+
+class TestMemoryOperations(OperationsContract):
+    """In memory (:meth:`Workspace.in_memory`)."""
+
+    @pytest.fixture
+    def workspace(self) -> Iterator[Workspace]:
+        with Workspace.in_memory() as workspace:
+            yield workspace
+
+    def test_concurrent_writers_record_one_alert(self, workspace: Workspace) -> None:
+        barrier = threading.Barrier(PROCESSES)
+        recorded: list[bool] = []
+
+        def write() -> None:
+            barrier.wait(timeout=30)
+            recorded.append(_alert(workspace, "drift:flights", cooldown_s=3600) is not None)
+
+        threads = [threading.Thread(target=write) for _ in range(PROCESSES)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(recorded) == [False] * (PROCESSES - 1) + [True]
+        assert len(workspace.alerts.list()) == 1
 
 
 def test_to_utc_reads_epoch_seconds_and_aware_datetimes() -> None:

@@ -98,24 +98,19 @@ class ServerState:
         from ctloop.serve.prediction_log import PredictionLogger
 
         c = self.config
+        workspace = self.pool.workspace
         logger = PredictionLogger(
-            c.store_url,
-            c.artifact_url,
+            workspace,
             self.pool.name,
             flush_rows=c.log_flush_rows,
             flush_seconds=c.log_flush_seconds,
             max_queue_rows=c.log_max_queue_rows,
-            artifact_options=c.artifact_options,
         )
         self.service.logger = logger
         self.metrics.watch_log(lambda: float(logger.errors), lambda: float(logger.dropped))
         self.metrics.watch_rows("prediction_log", logger.counts)
         self.feedback = FeedbackLogger(
-            c.store_url,
-            c.artifact_url,
-            self.pool.name,
-            flush_seconds=c.log_flush_seconds,
-            artifact_options=c.artifact_options,
+            workspace, self.pool.name, flush_seconds=c.log_flush_seconds
         )
         self.metrics.watch_rows("feedback", self.feedback.counts)
 
@@ -164,9 +159,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     if pool is None:
         pool = ModelPool(
             config.reference,
-            store_url=config.store_url,
-            artifact_url=config.artifact_url,
-            artifact_options=config.artifact_options,
+            workspace=config.open_workspace(),
             cache_dir=config.cache_path(),
             deployment=config.deployment,
         )

@@ -11,7 +11,10 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 __all__ = ["ServeConfig"]
 
@@ -49,6 +52,14 @@ class ServeConfig:
         if self.cache_dir is not None:
             return Path(self.cache_dir)
         return Path(tempfile.gettempdir()) / "ctloop-serve-cache"
+
+    def open_workspace(self) -> Workspace:
+        """The workspace the served model and the logs live in."""
+        from ctloop.store.workspace import Workspace
+
+        return Workspace.open(
+            self.store_url, artifacts=self.artifact_url, artifact_options=self.artifact_options
+        )
 
     def to_json(self) -> str:
         """This config as JSON (what worker processes read)."""

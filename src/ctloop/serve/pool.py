@@ -11,7 +11,7 @@ canary is sticky and a key is given, else at random); a shadow version gets a co
 every request after the answer. The pool tracks the canary's errors and latency over a
 window and routes everything back to the primary when a rollback bound is exceeded.
 
->>> pool = ModelPool("flights@champion", store_url=url, artifact_url=art,
+>>> pool = ModelPool("flights@champion", workspace=Workspace.open(),
 ...                  cache_dir=tmp)  # doctest: +SKIP
 >>> pool.refresh(); pool.route("customer-7").target.version  # doctest: +SKIP
 3
@@ -34,6 +34,7 @@ from ctloop.errors import ServingError
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
+    from ctloop.store.workspace import Workspace
 
 __all__ = ["CanaryTracker", "LoadedVersion", "ModelPool", "Route", "Routing"]
 
@@ -130,20 +131,16 @@ class ModelPool:
         self,
         reference: str,
         *,
-        store_url: str,
-        artifact_url: str,
+        workspace: Workspace,
         cache_dir: Path,
-        artifact_options: dict[str, Any] | None = None,
         deployment: str | None = None,
         seed: int | None = None,
     ) -> None:
-        from ctloop.registry import parse_reference
+        from ctloop.store.registry import parse_reference
 
         self.name, selector = parse_reference(reference)
         self.selector: str | int | None = selector
-        self.store_url = store_url
-        self.artifact_url = artifact_url
-        self.artifact_options = dict(artifact_options or {})
+        self.workspace = workspace
         self.cache_dir = Path(cache_dir)
         self.deployment = deployment or self.name
         self._random = random.Random(seed)
@@ -199,11 +196,9 @@ class ModelPool:
         log.info("serving %s: %s", self.name, describe(routing))
 
     def _deployment_state(self) -> Any:
-        try:
-            from ctloop.serve.deployments import load_deployment
-        except ImportError:  # deployments are optional
-            return None
-        return load_deployment(self.store_url, self.deployment)
+        from ctloop.store.deployments import load_deployment
+
+        return load_deployment(self.workspace, self.deployment)
 
     def _routing_for(self, state: Any) -> Routing:
         primary_selector = self.selector
@@ -232,25 +227,14 @@ class ModelPool:
         )
 
     def _resolve(self, selector: str | int | None) -> int:
-        from ctloop.registry import open_registry
-
-        registry = open_registry(self.store_url)
-        try:
-            suffix = "" if selector is None else f"@{selector}"
-            return registry.resolve(f"{self.name}{suffix}").version
-        finally:
-            registry.close()
+        suffix = "" if selector is None else f"@{selector}"
+        return self.workspace.registry.resolve(f"{self.name}{suffix}").version
 
     def _load(self, version: int) -> LoadedVersion:
         loaded = self._loaded.get(version)
         if loaded is None:
             loaded = self._loaded[version] = load_version(
-                self.name,
-                version,
-                store_url=self.store_url,
-                artifact_url=self.artifact_url,
-                artifact_options=self.artifact_options,
-                cache_dir=self.cache_dir,
+                self.workspace, self.name, version, cache_dir=self.cache_dir
             )
         return loaded
 
@@ -298,22 +282,22 @@ class ModelPool:
 
     def _report_rollback(self, state: Any, version: int, reason: str) -> None:
         try:
-            report_rollback(self.store_url, self.deployment, state, version, reason)
+            report_rollback(self.workspace, self.deployment, state, version, reason)
         except Exception:  # the rollback itself is done; a failed record must not crash
             log.exception("could not record the rollback of %s", self.deployment)
 
 
-def report_rollback(store_url: str, deployment: str, state: Any, version: int, reason: str) -> None:
+def report_rollback(
+    workspace: Workspace, deployment: str, state: Any, version: int, reason: str
+) -> None:
     """Write the automatic rollback to the deployment history and raise an alert."""
-    from ctloop.serve.deployments import record_change
-    from ctloop.store.operations import record_alert
+    from ctloop.store.deployments import record_change
 
     new_state = state
     if dataclasses.is_dataclass(state) and not isinstance(state, type):
         new_state = dataclasses.replace(state, canary=None)
-    record_change(store_url, deployment, "auto-rollback", new_state, reason)
-    record_alert(
-        store_url,
+    record_change(workspace, deployment, "auto-rollback", new_state, reason)
+    workspace.alerts.record(
         source="serve",
         subject=deployment,
         severity="critical",
@@ -324,28 +308,15 @@ def report_rollback(store_url: str, deployment: str, state: Any, version: int, r
 
 
 def load_version(
-    name: str,
-    version: int,
-    *,
-    store_url: str,
-    artifact_url: str,
-    cache_dir: Path,
-    artifact_options: dict[str, Any] | None = None,
+    workspace: Workspace, name: str, version: int, *, cache_dir: Path
 ) -> LoadedVersion:
-    """Version ``version`` of model ``name``, loaded from the stores."""
+    """Version ``version`` of model ``name``, loaded from ``workspace``."""
     from ctloop.artifacts import load_value
     from ctloop.artifacts.model import Model
-    from ctloop.registry import open_registry
-    from ctloop.store import open_artifact_store, open_metadata_store
 
-    registry = open_registry(store_url)
-    try:
-        found = registry.get_version(name, version)
-    finally:
-        registry.close()
-    record = open_metadata_store(store_url).get_artifact(found.artifact_id)
-    store = open_artifact_store(artifact_url, artifact_options)
-    value = load_value(record, store, cache_dir=Path(cache_dir))
+    found = workspace.registry.get_version(name, version)
+    record = workspace.metadata.get_artifact(found.artifact_id)
+    value = load_value(record, workspace.artifacts, cache_dir=Path(cache_dir))
     if not isinstance(value, Model):
         raise ServingError(
             f"version {version} of model {name!r} is a {record.type} artifact, not a Model; "

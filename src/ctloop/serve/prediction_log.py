@@ -9,40 +9,32 @@ background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
 will not take after retries are kept, one JSON object a line, in a dead-letter file of
 the artifact store: ``dead-letter/<model>/predictions-<UTC time>-<id>.jsonl``.
 
->>> logger = PredictionLogger(store_url, artifact_url, "flights")  # doctest: +SKIP
+>>> logger = PredictionLogger(workspace, "flights")  # doctest: +SKIP
 >>> logger.log(3, "flights", ["r1"], frame, np.array([0.82]), time.time())  # doctest: +SKIP
 >>> logger.close()  # doctest: +SKIP
->>> read_predictions(store_url, artifact_url, "flights").prediction.tolist()  # doctest: +SKIP
+>>> read_predictions(workspace, "flights").prediction.tolist()  # doctest: +SKIP
 [0.82]
 """
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.artifacts.logs import BASE_COLUMNS, LogWriter, iso_time
 from ctloop.errors import ServingError
 from ctloop.serve.batch_log import BatchLogger, Queued
-from ctloop.store.operations import When, add_prediction_log, prediction_logs, to_utc
+from ctloop.store.operations import to_utc
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from ctloop.store import ArtifactStore
-    from ctloop.store.operations_records import LogBatchRecord
+    from ctloop.store.workspace import Workspace
 
-__all__ = ["BASE_COLUMNS", "PredictionLogger", "read_predictions"]
+__all__ = ["PendingRows", "PredictionLogger"]
 
-#: the columns every prediction batch has besides the features and ``prediction``
-BASE_COLUMNS = ("request_id", "timestamp", "model_version", "deployment")
 
 
 @dataclass(frozen=True)
@@ -55,75 +47,6 @@ class _Logged:
     timestamp: float
 
 
-class ArtifactWriter:
-    """Stores DataFrames as ``Dataset`` artifacts in the project's stores, opened on
-    first use (so that a bad URL is a write error, not a constructor error)."""
-
-    def __init__(
-        self, store_url: str, artifact_url: str, artifact_options: dict[str, Any] | None
-    ) -> None:
-        self.store_url = store_url
-        self.artifact_url = artifact_url
-        self.artifact_options = artifact_options
-        self._staging = Path(tempfile.mkdtemp(prefix="ctloop-log-"))
-        self._artifacts: ArtifactStore | None = None
-
-    def save(self, frame: pd.DataFrame) -> str:
-        """Store ``frame``; returns the registered artifact's id."""
-        from ctloop.artifacts import save_value
-        from ctloop.store import open_artifact_store, open_metadata_store
-
-        if self._artifacts is None:
-            self._artifacts = open_artifact_store(self.artifact_url, self.artifact_options)
-        record = save_value(frame, self._artifacts, staging_root=self._staging)
-        open_metadata_store(self.store_url).put_artifacts([record])
-        return record.id
-
-    def dead_letter(self, model: str | None, kind: str, rows: Sequence[Mapping[str, Any]]) -> str:
-        """Keep ``rows`` (JSON-able records; other values become their ``str``) in a new
-        dead-letter file ``dead-letter/<model>/<kind>-<UTC time>-<id>.jsonl``, written
-        atomically by the artifact store; returns its URL."""
-        import orjson
-
-        from ctloop.store import open_artifact_store
-
-        if self._artifacts is None:
-            self._artifacts = open_artifact_store(self.artifact_url, self.artifact_options)
-        folder = re.sub(r"[^A-Za-z0-9._-]", "_", model or "any").lstrip(".") or "any"
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        key = f"dead-letter/{folder}/{kind}-{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-        option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-        data = b"".join(orjson.dumps(dict(row), default=_plain, option=option) for row in rows)
-        return self._artifacts.write_object(key, data)
-
-    def cleanup(self) -> None:
-        """Remove the staging folder."""
-        shutil.rmtree(self._staging, ignore_errors=True)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON form of what orjson does not know: numpy scalars as Python values,
-    timestamps in ISO 8601, anything else as its ``str``."""
-    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            plain = item()
-        except (TypeError, ValueError):
-            return str(value)
-        if isinstance(plain, bool | int | float | str) or plain is None:
-            return plain
-    return str(value)
-
-
-def iso_time(timestamp: float) -> str:
-    """Seconds since the epoch as an ISO 8601 UTC time (what dead-letter rows carry)."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
-
-
 class PredictionLogger(BatchLogger):
     """Log served predictions of ``model`` in batches, from a background thread.
 
@@ -133,7 +56,7 @@ class PredictionLogger(BatchLogger):
     store takes are written and the others kept in a dead-letter file (see
     :class:`~ctloop.serve.batch_log.BatchLogger`).
 
-    >>> with PredictionLogger(store_url, artifact_url, "flights") as logger:  # doctest: +SKIP
+    >>> with PredictionLogger(workspace, "flights") as logger:  # doctest: +SKIP
     ...     logger.log(3, "flights", ["r1", "r2"], frame, predictions, time.time())
     >>> logger.logged_rows, logger.dropped, logger.errors  # doctest: +SKIP
     (2, 0, 0)
@@ -141,8 +64,7 @@ class PredictionLogger(BatchLogger):
 
     def __init__(
         self,
-        store_url: str,
-        artifact_url: str,
+        workspace: Workspace,
         model: str,
         *,
         flush_rows: int = 1000,
@@ -150,10 +72,9 @@ class PredictionLogger(BatchLogger):
         max_queue_rows: int = 100_000,
         max_attempts: int = 3,
         retry_seconds: float = 0.5,
-        artifact_options: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
-        self._writer = ArtifactWriter(store_url, artifact_url, artifact_options)
+        self._writer = LogWriter(workspace)
         super().__init__(
             flush_rows=flush_rows,
             flush_seconds=flush_seconds,
@@ -225,8 +146,7 @@ class PredictionLogger(BatchLogger):
             ignore_index=True,
         )
         artifact_id = self._writer.save(frame)
-        add_prediction_log(
-            self._writer.store_url,
+        self._writer.workspace.logs.add_predictions(
             model=self.model,
             version=version,
             deployment=deployment,
@@ -336,57 +256,3 @@ def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([base, features], axis=1).assign(prediction=values)
 
 
-def read_predictions(
-    store_url: str,
-    artifact_url: str,
-    model: str,
-    start: When | None = None,
-    end: When | None = None,
-    version: int | None = None,
-    *,
-    artifact_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Logged predictions of ``model`` stamped within ``[start, end]`` (datetimes or
-    epoch seconds; open-ended when ``None``), of one ``version`` if given, oldest first.
-
-    >>> read_predictions(store_url, artifact_url, "flights", start=time.time() - 3600)  # doctest: +SKIP
-    """
-    batches = prediction_logs(store_url, model, start, end, version)
-    return read_batches(
-        store_url, artifact_url, batches, start, end, BASE_COLUMNS, artifact_options
-    )
-
-
-def read_batches(
-    store_url: str,
-    artifact_url: str,
-    batches: list[LogBatchRecord],
-    start: When | None,
-    end: When | None,
-    columns: Sequence[str],
-    artifact_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """The rows of ``batches`` stamped within ``[start, end]``, in one frame (empty, with
-    ``columns``, when there are none)."""
-    import pandas as pd
-
-    from ctloop.artifacts import load_value
-    from ctloop.store import open_artifact_store, open_metadata_store
-
-    if not batches:
-        return pd.DataFrame(columns=list(columns))
-    metadata = open_metadata_store(store_url)
-    artifacts = open_artifact_store(artifact_url, artifact_options)
-    with tempfile.TemporaryDirectory(prefix="ctloop-read-") as cache:
-        records = metadata.list_artifacts([b.artifact_id for b in batches])
-        by_id = {r.id: r for r in records}
-        frames = [
-            load_value(by_id[b.artifact_id], artifacts, cache_dir=Path(cache)) for b in batches
-        ]
-    frame = pd.concat(frames, ignore_index=True)
-    keep = pd.Series(True, index=frame.index)
-    if start is not None:
-        keep &= frame["timestamp"] >= pd.Timestamp(to_utc(start))
-    if end is not None:
-        keep &= frame["timestamp"] <= pd.Timestamp(to_utc(end))
-    return frame[keep].sort_values("timestamp", kind="stable").reset_index(drop=True)

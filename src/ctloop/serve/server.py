@@ -81,9 +81,7 @@ def open_pool(config: ServeConfig) -> ModelPool:
 
     pool = ModelPool(
         config.reference,
-        store_url=config.store_url,
-        artifact_url=config.artifact_url,
-        artifact_options=config.artifact_options,
+        workspace=config.open_workspace(),
         cache_dir=config.cache_path(),
         deployment=config.deployment,
     )
@@ -102,15 +100,9 @@ def check_servable(config: ServeConfig) -> None:
     Traceback (most recent call last):
     ctloop.errors.ModelNotFoundError: model 'nosuch' is not registered; ...
     """
-    from ctloop.registry import open_registry
-    from ctloop.store import open_metadata_store
-
-    registry = open_registry(config.store_url)
-    try:
-        found = registry.resolve(config.reference)
-    finally:
-        registry.close()
-    record = open_metadata_store(config.store_url).get_artifact(found.artifact_id)
+    workspace = config.open_workspace()
+    found = workspace.registry.resolve(config.reference)
+    record = workspace.metadata.get_artifact(found.artifact_id)
     if record.type != "Model":
         raise ServingError(
             f"{found.reference} is a {record.type} artifact, not a Model; register the output "

@@ -6,19 +6,24 @@ traffic, an optional ``shadow`` that sees a copy of every request without answer
 the policy that rolls a failing canary back. Each change is one row of the
 ``deployments`` table with who, when and why; the current state is the latest row.
 
->>> deploy(url, "flights", "flights")  # doctest: +SKIP
->>> start_canary(url, "flights", "challenger", traffic=10, reason="v4 beats v3 offline")  # doctest: +SKIP
->>> promote_canary(url, "flights", reason="no errors in a day")  # doctest: +SKIP
+Every function takes the workspace whose registry and deployment history it reads and
+writes::
+
+    deploy(workspace, "flights", "flights")
+    start_canary(workspace, "flights", "challenger", traffic=10, reason="v4 beats v3 offline")
+    promote_canary(workspace, "flights", reason="no errors in a day")
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import DeploymentError
-from ctloop.store.operations import latest_deployment, record_deployment
 from ctloop.store.operations_records import DeploymentRecord
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 __all__ = [
     "CanarySpec",
@@ -29,6 +34,7 @@ __all__ = [
     "load_deployment",
     "promote_canary",
     "record_change",
+    "resolve_version",
     "rollback_canary",
     "start_canary",
     "start_shadow",
@@ -110,18 +116,18 @@ class DeploymentState:
         )
 
 
-def load_deployment(store_url: str, name: str) -> DeploymentState | None:
+def load_deployment(workspace: Workspace, name: str) -> DeploymentState | None:
     """The current state of deployment ``name``, or ``None`` if it was never deployed.
 
-    >>> load_deployment(url, "flights").primary  # doctest: +SKIP
+    >>> load_deployment(workspace, "flights").primary  # doctest: +SKIP
     'champion'
     """
-    record = latest_deployment(store_url, name)
+    record = workspace.deployments.latest(name)
     return None if record is None else DeploymentState.from_dict(record.state)
 
 
 def record_change(
-    store_url: str,
+    workspace: Workspace,
     name: str,
     action: str,
     state: DeploymentState,
@@ -130,8 +136,7 @@ def record_change(
 ) -> DeploymentRecord:
     """Record a change of deployment ``name`` (``action``: ``deploy``, ``canary``,
     ``shadow``, ``promote``, ``rollback``, ``auto-rollback``, ``stop``) to ``state``."""
-    return record_deployment(
-        store_url,
+    return workspace.deployments.record(
         name=name,
         model=state.model,
         action=action,
@@ -142,7 +147,7 @@ def record_change(
 
 
 def deploy(
-    store_url: str,
+    workspace: Workspace,
     name: str,
     model: str,
     primary: str = "champion",
@@ -154,19 +159,19 @@ def deploy(
     ``name``; an existing deployment keeps its rollback policy but loses its canary and
     shadow. ``primary`` must exist in the registry.
 
-    >>> deploy(url, "flights", "flights", "champion", reason="first release").primary  # doctest: +SKIP
+    >>> deploy(workspace, "flights", "flights", "champion", reason="first release").primary  # doctest: +SKIP
     'champion'
     """
-    resolve_version(store_url, model, primary)  # a typo fails now, not at serving time
-    current = load_deployment(store_url, name)
+    resolve_version(workspace, model, primary)  # a typo fails now, not at serving time
+    current = load_deployment(workspace, name)
     policy = current.rollback if current is not None else RollbackPolicy()
     state = DeploymentState(model=model, primary=str(primary), rollback=policy)
-    record_change(store_url, name, "deploy", state, reason, user)
+    record_change(workspace, name, "deploy", state, reason, user)
     return state
 
 
 def start_canary(
-    store_url: str,
+    workspace: Workspace,
     name: str,
     version_or_alias: int | str,
     traffic: float,
@@ -179,7 +184,7 @@ def start_canary(
     """Send ``traffic`` percent of deployment ``name``'s requests to a version (a number,
     or an alias such as ``challenger`` resolved now in the registry).
 
-    >>> start_canary(url, "flights", "challenger", 10).canary  # doctest: +SKIP
+    >>> start_canary(workspace, "flights", "challenger", 10).canary  # doctest: +SKIP
     CanarySpec(version=4, traffic=10.0, sticky=True)
     """
     if not 0 <= traffic <= 100:
@@ -187,16 +192,16 @@ def start_canary(
             f"canary traffic {traffic!r} for deployment {name!r} is not a percentage; "
             "give a number from 0 to 100"
         )
-    current = _current(store_url, name)
-    version = resolve_version(store_url, current.model, version_or_alias)
+    current = _current(workspace, name)
+    version = resolve_version(workspace, current.model, version_or_alias)
     canary = CanarySpec(version=version, traffic=float(traffic), sticky=sticky)
     state = replace(current, canary=canary, rollback=policy or current.rollback)
-    record_change(store_url, name, "canary", state, reason, user)
+    record_change(workspace, name, "canary", state, reason, user)
     return state
 
 
 def start_shadow(
-    store_url: str,
+    workspace: Workspace,
     name: str,
     version_or_alias: int | str,
     *,
@@ -204,41 +209,39 @@ def start_shadow(
     user: str | None = None,
 ) -> DeploymentState:
     """Mirror every request of deployment ``name`` to a version (a number or an alias)."""
-    current = _current(store_url, name)
-    version = resolve_version(store_url, current.model, version_or_alias)
+    current = _current(workspace, name)
+    version = resolve_version(workspace, current.model, version_or_alias)
     state = replace(current, shadow=ShadowSpec(version=version))
-    record_change(store_url, name, "shadow", state, reason, user)
+    record_change(workspace, name, "shadow", state, reason, user)
     return state
 
 
 def promote_canary(
-    store_url: str, name: str, *, reason: str = "", user: str | None = None
+    workspace: Workspace, name: str, *, reason: str = "", user: str | None = None
 ) -> DeploymentState:
     """Make the canary the champion: the registry's ``champion`` alias moves to the
     canary's version, and the canary is cleared (a primary given as a version number
     becomes the canary's version)."""
-    from ctloop.registry import open_registry
-
-    current = _current(store_url, name)
+    current = _current(workspace, name)
     canary = _require_canary(current, name, "promote")
-    open_registry(store_url).set_alias(
+    workspace.registry.set_alias(
         current.model, "champion", canary.version, by=user, reason=reason or f"promoted in {name}"
     )
     primary = current.primary if current.primary == "champion" else str(canary.version)
     state = replace(current, primary=primary, canary=None)
-    record_change(store_url, name, "promote", state, reason, user)
+    record_change(workspace, name, "promote", state, reason, user)
     return state
 
 
 def stop_canary(
-    store_url: str, name: str, *, reason: str = "", user: str | None = None
+    workspace: Workspace, name: str, *, reason: str = "", user: str | None = None
 ) -> DeploymentState:
     """Stop the canary of deployment ``name``: all traffic goes to the primary."""
-    return _drop_canary(store_url, name, "stop", reason, user)
+    return _drop_canary(workspace, name, "stop", reason, user)
 
 
 def rollback_canary(
-    store_url: str,
+    workspace: Workspace,
     name: str,
     *,
     reason: str = "",
@@ -247,44 +250,41 @@ def rollback_canary(
 ) -> DeploymentState:
     """Roll the canary of deployment ``name`` back (action ``rollback``, or
     ``auto-rollback`` when its policy tripped: pass ``automatic=True``)."""
-    return _drop_canary(store_url, name, "auto-rollback" if automatic else "rollback", reason, user)
+    return _drop_canary(workspace, name, "auto-rollback" if automatic else "rollback", reason, user)
 
 
 def stop_shadow(
-    store_url: str, name: str, *, reason: str = "", user: str | None = None
+    workspace: Workspace, name: str, *, reason: str = "", user: str | None = None
 ) -> DeploymentState:
     """Stop mirroring requests of deployment ``name``."""
-    current = _current(store_url, name)
+    current = _current(workspace, name)
     if current.shadow is None:
         raise DeploymentError(f"deployment {name!r} has no shadow to stop")
     state = replace(current, shadow=None)
-    record_change(store_url, name, "stop", state, reason, user)
+    record_change(workspace, name, "stop", state, reason, user)
     return state
 
 
-def resolve_version(store_url: str, model: str, version_or_alias: int | str) -> int:
+def resolve_version(workspace: Workspace, model: str, version_or_alias: int | str) -> int:
     """The version number ``version_or_alias`` names for ``model`` (``"4"``, ``4`` or
     an alias such as ``"challenger"``, looked up in the registry)."""
-    from ctloop.registry import open_registry
-
     if isinstance(version_or_alias, int) or str(version_or_alias).isdigit():
-        version = int(version_or_alias)
-        return open_registry(store_url).get_version(model, version).version
-    return open_registry(store_url).get_by_alias(model, str(version_or_alias)).version
+        return workspace.registry.get_version(model, int(version_or_alias)).version
+    return workspace.registry.get_by_alias(model, str(version_or_alias)).version
 
 
 def _drop_canary(
-    store_url: str, name: str, action: str, reason: str, user: str | None
+    workspace: Workspace, name: str, action: str, reason: str, user: str | None
 ) -> DeploymentState:
-    current = _current(store_url, name)
+    current = _current(workspace, name)
     _require_canary(current, name, action)
     state = replace(current, canary=None)
-    record_change(store_url, name, action, state, reason, user)
+    record_change(workspace, name, action, state, reason, user)
     return state
 
 
-def _current(store_url: str, name: str) -> DeploymentState:
-    state = load_deployment(store_url, name)
+def _current(workspace: Workspace, name: str) -> DeploymentState:
+    state = load_deployment(workspace, name)
     if state is None:
         raise DeploymentError(
             f"deployment {name!r} does not exist; create it with `ctloop deploy {name}`"

@@ -8,31 +8,30 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import AliasNotFoundError, DeploymentError, ModelNotFoundError
-from ctloop.registry import ModelRegistry, SqlModelRegistry
-from ctloop.serve import deployments as d
-from ctloop.store import operations as ops
-from ctloop.store.sql import SqlMetadataStore
+from ctloop.store import deployments as d
+from ctloop.store.registry import ModelRegistry
+from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'metadata.db'}"
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
+        yield workspace
 
 
 @pytest.fixture
-def registry(store_url: str) -> Iterator[ModelRegistry]:
+def registry(workspace: Workspace) -> ModelRegistry:
     """'flights' with versions 1 (champion), 2 (challenger) and 3."""
-    metadata = SqlMetadataStore(store_url)
     artifacts = [make_artifact(type="Model") for _ in range(3)]
-    metadata.put_artifacts(artifacts)
-    registry = SqlModelRegistry(store_url)
+    workspace.metadata.put_artifacts(artifacts)
+    registry = workspace.registry
     for artifact in artifacts:
         registry.register_version("flights", artifact.id)
     registry.set_alias("flights", "champion", 1)
     registry.set_alias("flights", "challenger", 2)
-    yield registry
-    metadata.close()
+    return registry
 
 
 def test_a_state_round_trips_through_its_dict() -> None:
@@ -52,17 +51,17 @@ def test_a_state_round_trips_through_its_dict() -> None:
 
 
 def test_a_canary_lifecycle_is_recorded_and_promotion_moves_the_champion(
-    store_url: str, registry: ModelRegistry
+    workspace: Workspace, registry: ModelRegistry
 ) -> None:
-    assert d.load_deployment(store_url, "flights") is None
-    d.deploy(store_url, "flights", "flights", reason="first release", user="ana")
+    assert d.load_deployment(workspace, "flights") is None
+    d.deploy(workspace, "flights", "flights", reason="first release", user="ana")
     policy = d.RollbackPolicy(max_error_rate=0.02, max_p99_ms=80)
-    state = d.start_canary(store_url, "flights", "challenger", 10, policy=policy, reason="v2")
+    state = d.start_canary(workspace, "flights", "challenger", 10, policy=policy, reason="v2")
     assert state.canary == d.CanarySpec(version=2, traffic=10.0, sticky=True)
-    assert d.load_deployment(store_url, "flights") == state
-    shadowed = d.start_shadow(store_url, "flights", 3, reason="try v3 quietly")
+    assert d.load_deployment(workspace, "flights") == state
+    shadowed = d.start_shadow(workspace, "flights", 3, reason="try v3 quietly")
     assert shadowed.shadow == d.ShadowSpec(3) and shadowed.canary == state.canary
-    promoted = d.promote_canary(store_url, "flights", reason="no errors in a day", user="bo")
+    promoted = d.promote_canary(workspace, "flights", reason="no errors in a day", user="bo")
     assert (promoted.primary, promoted.canary, promoted.shadow) == (
         "champion",
         None,
@@ -70,39 +69,41 @@ def test_a_canary_lifecycle_is_recorded_and_promotion_moves_the_champion(
     )
     assert promoted.rollback == policy
     assert registry.get_by_alias("flights", "champion").version == 2
-    history = ops.deployment_history(store_url, "flights")
+    history = workspace.deployments.history("flights")
     assert [r.action for r in history] == ["deploy", "canary", "shadow", "promote"]
     assert [r.created_by for r in history][::3] == ["ana", "bo"]
     assert history[-1].reason == "no errors in a day"
 
 
 def test_stopping_and_rolling_back_clear_the_canary(
-    store_url: str, registry: ModelRegistry
+    workspace: Workspace, registry: ModelRegistry
 ) -> None:
-    d.deploy(store_url, "flights", "flights", primary="1")
-    d.start_canary(store_url, "flights", "2", 50, sticky=False)
-    assert d.stop_canary(store_url, "flights").canary is None
-    d.start_canary(store_url, "flights", "challenger", 5)
-    state = d.rollback_canary(store_url, "flights", reason="p99 200 ms > 80 ms", automatic=True)
+    d.deploy(workspace, "flights", "flights", primary="1")
+    d.start_canary(workspace, "flights", "2", 50, sticky=False)
+    assert d.stop_canary(workspace, "flights").canary is None
+    d.start_canary(workspace, "flights", "challenger", 5)
+    state = d.rollback_canary(workspace, "flights", reason="p99 200 ms > 80 ms", automatic=True)
     assert state.canary is None and state.primary == "1"
-    actions = [r.action for r in ops.deployment_history(store_url, "flights")]
+    actions = [r.action for r in workspace.deployments.history("flights")]
     assert actions == ["deploy", "canary", "stop", "canary", "auto-rollback"]
     assert registry.get_by_alias("flights", "champion").version == 1
 
 
-def test_bad_changes_are_refused_with_the_fix(store_url: str, registry: ModelRegistry) -> None:
+def test_bad_changes_are_refused_with_the_fix(
+    workspace: Workspace, registry: ModelRegistry
+) -> None:
     with pytest.raises(DeploymentError, match=r"'flights' does not exist.*ctloop deploy flights"):
-        d.start_canary(store_url, "flights", "challenger", 10)
+        d.start_canary(workspace, "flights", "challenger", 10)
     with pytest.raises(ModelNotFoundError):
-        d.deploy(store_url, "taxi", "taxi")
-    d.deploy(store_url, "flights", "flights")
+        d.deploy(workspace, "taxi", "taxi")
+    d.deploy(workspace, "flights", "flights")
     with pytest.raises(DeploymentError, match=r"traffic 150 .* from 0 to 100"):
-        d.start_canary(store_url, "flights", "challenger", 150)
+        d.start_canary(workspace, "flights", "challenger", 150)
     with pytest.raises(AliasNotFoundError):
-        d.start_canary(store_url, "flights", "staging", 10)
+        d.start_canary(workspace, "flights", "staging", 10)
     with pytest.raises(DeploymentError, match="no canary to promote"):
-        d.promote_canary(store_url, "flights")
+        d.promote_canary(workspace, "flights")
     with pytest.raises(DeploymentError, match="no shadow to stop"):
-        d.stop_shadow(store_url, "flights")
-    assert [r.action for r in ops.deployment_history(store_url, "flights")] == ["deploy"]
-    assert ops.deployment_history(store_url, "taxi") == []
+        d.stop_shadow(workspace, "flights")
+    assert [r.action for r in workspace.deployments.history("flights")] == ["deploy"]
+    assert workspace.deployments.history("taxi") == []

@@ -1,0 +1,212 @@
+"""In-memory deployments, log batches and alerts: the fakes of
+:mod:`ctloop.store.operations`, passing the same contract tests as the SQL stores."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from ctloop.errors import IntegrityError
+from ctloop.store.operations import (
+    AlertStore,
+    DeploymentStore,
+    LogStore,
+    When,
+    batch_values,
+    delivery_entry,
+    deployment_values,
+    missing_alert,
+    to_utc,
+)
+from ctloop.store.operations_records import AlertRecord, DeploymentRecord, LogBatchRecord
+from ctloop.store.records import utcnow
+
+__all__ = ["MemoryAlertStore", "MemoryDeploymentStore", "MemoryLogStore"]
+
+
+class MemoryDeploymentStore(DeploymentStore):
+    """Deployment changes in a list.
+
+    >>> store = MemoryDeploymentStore()
+    >>> store.record(name="f", model="f", action="deploy", state={}, reason="").id
+    1
+    """
+
+    def __init__(self) -> None:
+        self._records: list[DeploymentRecord] = []
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        name: str,
+        model: str,
+        action: str,
+        state: dict[str, Any],
+        reason: str,
+        user: str | None = None,
+    ) -> DeploymentRecord:
+        values = deployment_values(name, model, action, state, reason, user)
+        with self._lock:
+            record = DeploymentRecord(id=len(self._records) + 1, **values)
+            self._records.append(record)
+        return record
+
+    def history(self, name: str, limit: int | None = None) -> list[DeploymentRecord]:
+        with self._lock:
+            found = [r for r in self._records if r.name == name]
+        if limit is not None:
+            found = found[max(len(found) - limit, 0) :]
+        return found
+
+    def list(self) -> list[DeploymentRecord]:
+        with self._lock:
+            latest = {r.name: r for r in self._records}
+        return [latest[name] for name in sorted(latest)]
+
+
+class MemoryLogStore(LogStore):
+    """Log batches in lists; ``artifact_exists`` says whether a batch's artifact is
+    registered (the metadata store's artifacts), as the database's foreign key does."""
+
+    def __init__(self, artifact_exists: Callable[[str], bool]) -> None:
+        self._artifact_exists = artifact_exists
+        self._predictions: list[LogBatchRecord] = []
+        self._feedback: list[LogBatchRecord] = []
+        self._lock = threading.Lock()
+
+    def add_predictions(
+        self,
+        *,
+        model: str,
+        version: int | None,
+        deployment: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+    ) -> LogBatchRecord:
+        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        return self._add(self._predictions, dict(values, version=version, deployment=deployment))
+
+    def add_feedback(
+        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+    ) -> LogBatchRecord:
+        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        return self._add(self._feedback, dict(values, version=None, deployment=None))
+
+    def _add(self, into: list[LogBatchRecord], values: dict[str, Any]) -> LogBatchRecord:
+        if not self._artifact_exists(values["artifact_id"]):
+            raise IntegrityError(
+                f"log batch names artifact {values['artifact_id']!r}, which is not "
+                "registered; store the batch's Dataset artifact first"
+            )
+        with self._lock:
+            record = LogBatchRecord(id=len(into) + 1, **values)
+            into.append(record)
+        return record
+
+    def predictions(
+        self,
+        model: str,
+        start: When | None = None,
+        end: When | None = None,
+        version: int | None = None,
+    ) -> list[LogBatchRecord]:
+        with self._lock:
+            found = [b for b in self._predictions if b.model == model]
+        if version is not None:
+            found = [b for b in found if b.version == version]
+        return _window(found, start, end)
+
+    def feedback(
+        self, model: str | None = None, start: When | None = None, end: When | None = None
+    ) -> list[LogBatchRecord]:
+        with self._lock:
+            found = list(self._feedback)
+        if model is not None:
+            found = [b for b in found if b.model in (model, None)]
+        return _window(found, start, end)
+
+
+def _window(
+    batches: list[LogBatchRecord], start: When | None, end: When | None
+) -> list[LogBatchRecord]:
+    if start is not None:
+        low = to_utc(start)
+        batches = [b for b in batches if b.last_at >= low]
+    if end is not None:
+        high = to_utc(end)
+        batches = [b for b in batches if b.first_at <= high]
+    return sorted(batches, key=lambda b: (b.first_at, b.id))
+
+
+class MemoryAlertStore(AlertStore):
+    """Alerts in a list; one lock makes the cooldown check and the insert atomic."""
+
+    def __init__(self) -> None:
+        self._alerts: list[AlertRecord] = []
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        source: str,
+        subject: str,
+        severity: str,
+        cause: str,
+        details: dict[str, Any],
+        dedup_key: str,
+        report_artifact_id: str | None = None,
+        cooldown_s: float = 0,
+    ) -> AlertRecord | None:
+        with self._lock:
+            now = utcnow()
+            since = now - timedelta(seconds=cooldown_s)
+            if cooldown_s > 0 and any(
+                a.dedup_key == dedup_key and a.created_at > since for a in self._alerts
+            ):
+                return None
+            alert = AlertRecord(
+                id=len(self._alerts) + 1,
+                source=source,
+                subject=subject,
+                severity=severity,
+                cause=cause,
+                dedup_key=dedup_key,
+                details=dict(details),
+                report_artifact_id=report_artifact_id,
+                delivery={},
+                created_at=now,
+            )
+            self._alerts.append(alert)
+        return alert
+
+    def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
+        with self._lock:
+            found = list(self._alerts)
+        if subject is not None:
+            found = [a for a in found if a.subject == subject]
+        if since is not None:
+            low = to_utc(since)
+            found = [a for a in found if a.created_at >= low]
+        return sorted(found, key=lambda a: (a.created_at, a.id))
+
+    def update_delivery(
+        self,
+        alert_id: int,
+        sink: str,
+        status: str,
+        attempts: int,
+        last_error: str | None = None,
+    ) -> AlertRecord:
+        with self._lock:
+            if not 1 <= alert_id <= len(self._alerts):
+                raise missing_alert(alert_id)
+            alert = self._alerts[alert_id - 1]
+            delivery = {**alert.delivery, sink: delivery_entry(status, attempts, last_error)}
+            self._alerts[alert_id - 1] = changed = replace(alert, delivery=delivery)
+        return changed

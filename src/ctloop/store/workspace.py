@@ -1,0 +1,165 @@
+"""The workspace: the one object through which ctloop reaches its state.
+
+A workspace groups the small stores of one project — runs and artifacts metadata, artifact
+bytes, the model registry, deployments, prediction and feedback logs, alerts, trigger
+state — opened once from settings and passed down explicitly. Every store is an interface
+with a SQL implementation (SQLite or PostgreSQL, plus a local folder or S3 for bytes) and
+an in-memory fake shipped here, and both pass one contract suite::
+
+    >>> ws = Workspace.in_memory()
+    >>> ws.registry.list_models(), ws.deployments.list(), ws.alerts.list()
+    ([], [], [])
+
+Opening the project's workspace (``ctloop.yaml``, ``CTLOOP_STORE_URL``,
+``CTLOOP_ARTIFACT_URL``, else ``.ctloop/``)::
+
+    ws = Workspace.open()
+    ws = Workspace.open("postgresql+psycopg://ctloop@db/ctloop", artifacts="s3://ml/ctloop")
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctloop.config import Settings
+    from ctloop.store.artifact_store import ArtifactStore
+    from ctloop.store.metadata import MetadataStore
+    from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
+    from ctloop.store.registry import ModelRegistry
+    from ctloop.store.triggers import TriggerStore
+
+__all__ = ["Workspace"]
+
+
+@dataclass(frozen=True, eq=False)
+class Workspace:
+    """The stores of one project. Build one with :meth:`open`, :meth:`from_settings` or
+    :meth:`in_memory`; pass it to whatever reads or writes state.
+
+    ``store_url``, ``artifact_url`` and ``artifact_options`` say how to open the same
+    workspace again in another process (a worker, a served model); they are ``None`` for
+    an in-memory workspace, which lives in one process only.
+    """
+
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    registry: ModelRegistry
+    deployments: DeploymentStore
+    logs: LogStore
+    alerts: AlertStore
+    triggers: TriggerStore
+    store_url: str | None = None
+    artifact_url: str | None = None
+    artifact_options: dict[str, Any] = field(default_factory=dict)
+    _cleanup: tuple[Path, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        artifacts: str | None = None,
+        artifact_options: dict[str, Any] | None = None,
+    ) -> Workspace:
+        """The workspace on the metadata database at ``url`` and the artifact store at
+        ``artifacts``; what is not given comes from the project's settings.
+
+        >>> Workspace.open("sqlite:///:memory:", artifacts="/tmp/ctloop-doc").store_url
+        'sqlite:///:memory:'
+        """
+        if url is None or artifacts is None:
+            from ctloop.config import Settings
+
+            settings = Settings.load()
+            url = url or settings.store_url
+            artifacts = artifacts or settings.artifact_url
+            if artifact_options is None:
+                artifact_options = settings.artifact_options
+        return cls._on_sql(url, artifacts, dict(artifact_options or {}))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Workspace:
+        """The workspace that ``settings`` (``ctloop.yaml`` and the environment) name."""
+        return cls._on_sql(
+            settings.store_url, settings.artifact_url, dict(settings.artifact_options)
+        )
+
+    @classmethod
+    def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
+        from ctloop.store import open_artifact_store, open_metadata_store
+        from ctloop.store.operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
+        from ctloop.store.registry import SqlModelRegistry
+        from ctloop.store.triggers import SqlTriggerStore
+
+        return cls(
+            metadata=open_metadata_store(url),
+            artifacts=open_artifact_store(artifacts, options),
+            registry=SqlModelRegistry(url),
+            deployments=SqlDeploymentStore(url),
+            logs=SqlLogStore(url),
+            alerts=SqlAlertStore(url),
+            triggers=SqlTriggerStore(url),
+            store_url=url,
+            artifact_url=artifacts,
+            artifact_options=options,
+        )
+
+    @classmethod
+    def in_memory(cls, artifacts: str | Path | None = None) -> Workspace:
+        """A workspace that lives in this process: every store in memory, artifact bytes
+        in ``artifacts`` (default: a temporary folder removed by :meth:`close`). The
+        test seam, like httpx's ``MockTransport``: fast, isolated, and held to the same
+        contract as the SQL stores."""
+        from ctloop.store.fs_artifacts import LocalArtifactStore
+        from ctloop.store.memory import (
+            MemoryAlertStore,
+            MemoryDeploymentStore,
+            MemoryLogStore,
+            MemoryMetadataStore,
+            MemoryModelRegistry,
+            MemoryTriggerStore,
+        )
+
+        cleanup: tuple[Path, ...] = ()
+        if artifacts is None:
+            folder = Path(tempfile.mkdtemp(prefix="ctloop-workspace-"))
+            cleanup = (folder,)
+        else:
+            folder = Path(artifacts)
+        metadata = MemoryMetadataStore()
+        return cls(
+            metadata=metadata,
+            artifacts=LocalArtifactStore(folder),
+            registry=MemoryModelRegistry(metadata),
+            deployments=MemoryDeploymentStore(),
+            logs=MemoryLogStore(metadata.has_artifact),
+            alerts=MemoryAlertStore(),
+            triggers=MemoryTriggerStore(),
+            _cleanup=cleanup,
+        )
+
+    @property
+    def location(self) -> str:
+        """Where the workspace is, for messages (passwords masked)."""
+        if self.store_url is None:
+            return "an in-memory workspace"
+        from ctloop.store.sql_engine import mask_url
+
+        return f"{mask_url(self.store_url)} with artifacts in {self.artifact_url}"
+
+    def close(self) -> None:
+        """Release connections and remove a temporary artifact folder."""
+        self.registry.close()
+        for folder in self._cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
