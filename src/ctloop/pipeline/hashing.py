@@ -2,27 +2,30 @@
 
 A step's cache key is the sha256 of its normalised code, its parameter values, the
 digests of its input artifacts and the versions of their materializers. The code hash
-covers the step function *and* the module-level functions and classes of the same
-module that it calls (transitively), so editing a helper invalidates the steps that use
-it. Normalisation parses the source and drops comments, formatting, docstrings and
-decorators: reformatting a step keeps its cache.
+covers the step function *and* the functions, classes and constants it uses, followed
+transitively through its own module and every module of the user's it imports, so
+editing a function a step calls, here or in another file, invalidates that step;
+installed packages count by distribution name and version. Normalisation parses the
+source and drops comments, formatting, docstrings and decorators: reformatting a step
+keeps its cache.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import inspect
 import json
-import textwrap
+import sys
 import types
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ctloop.errors import MissingInputError, ParameterError
+from ctloop.pipeline._origins import Origin, installed_pins, origin_of
+from ctloop.pipeline._sources import normalised_source
 from ctloop.pipeline.params import FilePath
 
 CACHE_FORMAT = "1"
@@ -35,80 +38,188 @@ def sha256_text(text: str | bytes) -> str:
 
 
 def code_hash(fn: Callable[..., Any]) -> str:
-    """Hash of ``fn``'s normalised source and the same-module code it uses."""
-    seen: set[int] = set()
-    parts: list[str] = []
-    _collect_code(fn, fn.__module__, seen, parts)
-    return sha256_text("\n".join(parts))
+    """Hash of ``fn``'s normalised source and of the user's code it uses (see
+    :func:`code_fingerprint`).
+
+    >>> def double(x):
+    ...     return x * 2  # comments and formatting do not count
+    >>> len(code_hash(double))
+    64
+    """
+    fingerprint = code_fingerprint(fn)
+    return sha256_text("\n".join([*fingerprint.sources, *fingerprint.distributions]))
 
 
-def normalised_source(obj: Any) -> str:
-    """The AST dump of a function or class, without docstrings or decorators."""
+@dataclass(frozen=True)
+class CodeFingerprint:
+    """What a function's code hash is made of: the normalised sources (and constants,
+    as ``name=value``) of the function and of the user's code it reaches, and
+    ``name==version`` of the installed distributions it reaches."""
+
+    sources: tuple[str, ...]
+    distributions: tuple[str, ...]
+
+
+def code_fingerprint(fn: Callable[..., Any]) -> CodeFingerprint:
+    """Follow ``fn`` through the functions, classes, constants and modules it names.
+
+    The function's own module and every module of the user's (outside site-packages
+    and the standard library; see :mod:`ctloop.pipeline._origins`) count by source,
+    transitively and through ``import module`` as well as ``from module import name``;
+    installed packages count by distribution and version; the standard library and
+    other steps (whose outputs, not code, feed this one) count not at all.
+
+    >>> import math
+    >>> def area(r):
+    ...     return math.pi * r * r
+    >>> code_fingerprint(area).distributions
+    ()
+    """
+    walk = _CodeWalk(getattr(fn, "fn", fn).__module__)
+    walk.code(getattr(fn, "fn", fn))  # a Step wraps its function
+    return CodeFingerprint(tuple(walk.parts), tuple(installed_pins(walk.installed.values())))
+
+
+class _CodeWalk:
+    """One traversal from a step function; ``seen`` ends cycles between modules."""
+
+    def __init__(self, root_module: str) -> None:
+        self.root_module = root_module
+        self.seen: set[int] = set()
+        self.seen_modules: set[tuple[int, frozenset[str]]] = set()
+        self.parts: list[str] = []
+        self.installed: dict[str, Origin] = {}
+
+    def code(self, obj: Any) -> None:
+        """Add a user function's or class's source and follow what it names."""
+        if id(obj) in self.seen:
+            return
+        self.seen.add(id(obj))
+        self.parts.append(normalised_source(obj))
+        if isinstance(obj, type):
+            for base in obj.__bases__:
+                self.value(base.__name__, base, frozenset())
+            for member in _members(obj):
+                self.references(member)
+        else:
+            self.references(obj)
+
+    def references(self, fn: types.FunctionType) -> None:
+        names = _all_names(fn.__code__)
+        glb = fn.__globals__
+        for name in sorted(names.intersection(glb)):
+            self.value(name, glb[name], names)
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            self.value(name, contents, names)
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is not None:
+            self.value(fn.__name__, wrapped, names)
+
+    def value(self, name: str, value: Any, names: frozenset[str]) -> None:
+        """Follow one named value: a module, a function or class, a constant, an object."""
+        if isinstance(value, types.ModuleType):
+            self.module(value, names)
+        elif _is_step(value):
+            return  # another step: its outputs, not its code, feed this one
+        elif isinstance(value, types.FunctionType | type):
+            self.defined_in(value.__module__, value)
+        elif isinstance(wrapped := _attribute(value, "__wrapped__"), types.FunctionType):
+            self.value(name, wrapped, names)  # functools.cache and the like
+        elif (text := _constant(value)) is not None:
+            if not name.startswith("__"):
+                self.parts.append(f"{name}={text}")
+        else:
+            self.defined_in(type(value).__module__, type(value))
+
+    def module(self, module: types.ModuleType, names: frozenset[str]) -> None:
+        """``import scaling`` then ``scaling.scale``: follow the attributes the code names."""
+        key = (id(module), names)
+        if key in self.seen_modules:
+            return
+        self.seen_modules.add(key)
+        if module.__name__ != self.root_module and not self._note(origin_of(module)):
+            return
+        attributes = vars(module)
+        for name in sorted(names.intersection(attributes)):
+            if not name.startswith("__"):
+                self.value(name, attributes[name], names)
+
+    def defined_in(self, module_name: str | None, obj: Any) -> None:
+        if module_name == self.root_module:
+            self.code(obj)
+            return
+        module = sys.modules.get(module_name or "")
+        if module is None or self._note(origin_of(module)):
+            self.code(obj)
+
+    def _note(self, origin: Origin) -> bool:
+        """Record an installed package; True when the origin is the user's own code."""
+        if origin.kind == "installed":
+            self.installed.setdefault(origin.package, origin)
+        return origin.kind == "user"
+
+
+def _is_step(value: Any) -> bool:
+    if isinstance(value, type):
+        return bool(vars(value).get("__ctloop_step__", False))
+    return any(vars(klass).get("__ctloop_step__", False) for klass in type(value).__mro__)
+
+
+def _attribute(value: Any, name: str) -> Any:
+    """``getattr`` that survives objects whose ``__getattr__`` raises anything at all."""
     try:
-        source = textwrap.dedent(inspect.getsource(obj))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError):
-        code = getattr(obj, "__code__", None)
-        if code is None:
-            return repr(obj)
-        return f"{code.co_code.hex()}:{code.co_consts!r}:{code.co_names!r}"
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            node.decorator_list = []
-            _drop_docstring(node)
-    return ast.dump(tree, include_attributes=False)
+        return getattr(value, name, None)
+    except Exception:
+        return None
 
 
-def _drop_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
-    body = node.body
-    first = body[0] if body else None
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        node.body = body[1:] or [ast.Pass()]
+def _members(cls: type) -> list[types.FunctionType]:
+    """The functions of a class: methods, class and static methods, properties, and
+    those of classes nested in it."""
+    found: list[Any] = []
+    for member in vars(cls).values():
+        if isinstance(member, staticmethod | classmethod):
+            member = member.__func__
+        if isinstance(member, property):
+            found.extend([member.fget, member.fset, member.fdel])
+        elif isinstance(member, types.FunctionType):
+            found.append(member)
+        elif isinstance(member, type) and member.__qualname__.startswith(cls.__qualname__):
+            found.extend(_members(member))
+    return [f for f in found if isinstance(f, types.FunctionType)]
 
 
-def _collect_code(obj: Any, module: str, seen: set[int], parts: list[str]) -> None:
-    target = getattr(obj, "fn", obj)  # a Step wraps its function
-    if id(target) in seen:
-        return
-    seen.add(id(target))
-    parts.append(normalised_source(target))
-    for name, value in sorted(_referenced_globals(target).items()):
-        if isinstance(value, types.FunctionType | type) and value.__module__ == module:
-            if getattr(value, "__ctloop_step__", False):
-                continue  # another step: its outputs, not its code, feed this one
-            _collect_code(value, module, seen, parts)
-        elif isinstance(value, int | float | str | bool | bytes) and not name.startswith("__"):
-            parts.append(f"{name}={value!r}")
+def _constant(value: Any, depth: int = 0) -> str | None:
+    """A canonical text of a plain constant (numbers, strings, and lists, tuples, sets
+    and dicts of them), or None for anything else."""
+    if value is None or isinstance(value, int | float | str | bytes):  # bool is an int
+        return repr(value)
+    if depth > 6 or not isinstance(value, list | tuple | set | frozenset | dict):
+        return None
+    if isinstance(value, dict):
+        pairs = [(_constant(k, depth + 1), _constant(v, depth + 1)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+    items = [_constant(item, depth + 1) for item in value]
+    if any(item is None for item in items):
+        return None
+    texts = [t for t in items if t is not None]
+    if isinstance(value, set | frozenset):
+        texts.sort()
+    return f"{type(value).__name__}({', '.join(texts)})"
 
 
-def _referenced_globals(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, type):
-        names: dict[str, Any] = {}
-        for member in vars(obj).values():
-            if isinstance(member, types.FunctionType):
-                names.update(_referenced_globals(member))
-        return names
-    code = getattr(obj, "__code__", None)
-    glb = getattr(obj, "__globals__", {})
-    if code is None:
-        return {}
-    found: dict[str, Any] = {}
-    for name in _all_names(code):
-        if name in glb:
-            found[name] = glb[name]
-    return found
-
-
-def _all_names(code: types.CodeType) -> set[str]:
+def _all_names(code: types.CodeType) -> frozenset[str]:
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _all_names(const)
-    return names
+    return frozenset(names)
 
 
 def file_digest(path: Path) -> str:
