@@ -7,6 +7,7 @@ real ``ctloop`` command.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -136,3 +138,72 @@ def test_every_command_the_docs_name_exists() -> None:
     assert not missing, "commands named in the docs that `ctloop --help` lacks: " + ", ".join(
         missing
     )
+
+
+# -- the README ----------------------------------------------------------------------------
+
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def test_every_relative_link_in_the_readme_points_to_a_file() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [match.group(1) for match in _LINK.finditer(readme)]
+    relative = [t for t in targets if not re.match(r"^[a-z][a-z0-9+.-]*:|^#", t)]
+    assert len(relative) >= 10, "the README links to the docs pages"
+    broken = [t for t in relative if not (ROOT / t.split("#")[0]).exists()]
+    assert not broken, f"README.md links to files that do not exist: {broken}"
+
+
+def marked_block(path: Path, name: str) -> str:
+    """The fenced block between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``."""
+    text = path.read_text(encoding="utf-8")
+    marked = re.search(rf"<!-- {name}:start -->\n```\w*\n(.*?)```\n<!-- {name}:end -->", text, re.S)
+    assert marked, f"{path.name} has no {name} block between <!-- {name}:start/end --> markers"
+    return marked.group(1)
+
+
+def test_the_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
+    code = marked_block(ROOT / "README.md", "quickstart")
+    commands = marked_block(ROOT / "README.md", "quickstart-commands")
+    assert code == marked_block(DOCS / "getting-started.md", "quickstart")
+    assert commands == marked_block(DOCS / "getting-started.md", "quickstart-commands")
+    (tmp_path / "quickstart.py").write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    programs = {"python": sys.executable, "ctloop": CTLOOP}
+
+    outputs = []
+    for line in commands.splitlines():
+        words = line.split("#")[0].split()
+        done = subprocess.run(
+            [programs.get(words[0], words[0]), *words[1:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, f"{line.strip()}\n{done.stdout}\n{done.stderr}"
+        outputs.append(done.stdout)
+
+    assert outputs[0].split()[-1] == "succeeded"  # python quickstart.py
+    assert (tmp_path / ".ctloop" / "metadata.db").is_file()  # state under .ctloop/ of the folder
+    listed = subprocess.run(
+        [CTLOOP, "runs", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, check=True
+    )
+    runs = sorted(json.loads(listed.stdout), key=lambda run: run["started_at"])
+    assert [run["status"] for run in runs] == ["succeeded"] * 3
+    assert [run["parameters"] for run in runs] == [{"C": 1.0}, {"C": 1.0}, {"C": 0.5}]
+
+    def steps(run: dict[str, Any]) -> dict[str, str]:
+        shown = subprocess.run(
+            [CTLOOP, "runs", "show", run["id"], "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        return {e["step"]: e["status"] for e in json.loads(shown.stdout)["executions"]}
+
+    assert steps(runs[0]) == {"load": "succeeded", "train": "succeeded"}
+    assert steps(runs[1]) == {"load": "cached", "train": "cached"}  # run again: cache hits
+    assert steps(runs[2]) == {"load": "cached", "train": "succeeded"}  # a new parameter
