@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
     from ctloop.artifacts.model.signature import ColumnSpec
 
-__all__ = ["records_to_frame"]
+__all__ = [
+    "FLOAT_RANGE",
+    "INT64_MAX",
+    "INT64_MIN",
+    "INT64_RANGE",
+    "in_int64",
+    "records_to_frame",
+    "too_large_for_float",
+]
 
 _FAST_TYPES = {"integer", "float", "boolean", "string", "category"}
 
@@ -89,30 +97,64 @@ def _bool(value: Any) -> bool:
     return isinstance(value, bool) or type(value).__name__ == "bool_"
 
 
-def _reject(spec: ColumnSpec, row: int, value: Any) -> SignatureError:
+def _reject(spec: ColumnSpec, row: int, value: Any, reason: str = "") -> SignatureError:
     return SignatureError(
         f"column {spec.name!r} expects {spec.type} values but row {row} has {value!r} "
-        f"({type(value).__name__})",
+        f"({type(value).__name__}){reason}",
         field=spec.name,
     )
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The range of an integer column (int64); a number outside it is refused, not wrapped."""
+
+INT64_RANGE = f", outside the 64-bit integer range {INT64_MIN} to {INT64_MAX}"
+"""What a refusal of a number outside :data:`INT64_MIN` .. :data:`INT64_MAX` adds."""
+
+FLOAT_RANGE = ", too large for a 64-bit float"
+"""What a refusal of a number past the float range adds."""
+
+
+def in_int64(value: Any) -> bool:
+    """Whether the whole number ``value`` fits an integer column. A float must lie
+    strictly inside the range: orjson reads an integer past 64 bits as a float, and
+    one just below the range rounds to -2**63."""
+    if isinstance(value, float):
+        return -(2.0**63) < value < 2.0**63
+    return bool(INT64_MIN <= value <= INT64_MAX)
+
+
+def too_large_for_float(value: Any) -> bool:
+    """Whether the number ``value`` has no float (an integer past about 1.8e308)."""
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def _numbers(values: list[Any], spec: ColumnSpec) -> Any:
     import numpy as np
 
+    integer = spec.type == "integer"
     has_null = False
     for i, value in enumerate(values):
         if _null(value):
             has_null = True
-        elif (
-            _bool(value)
-            or not isinstance(value, numbers.Real)
-            or (spec.type == "integer" and value % 1 != 0)
-        ):
+        elif _bool(value) or not isinstance(value, numbers.Real):
             raise _reject(spec, i, value)
-    if spec.type == "integer" and not has_null:
+        elif integer and not (isinstance(value, int) and INT64_MIN <= value <= INT64_MAX):
+            if value % 1 != 0:
+                raise _reject(spec, i, value)
+            if not in_int64(value):
+                raise _reject(spec, i, value, INT64_RANGE)
+    if integer and not has_null:
         return np.array(values, dtype="int64")
-    return np.array([np.nan if _null(v) else v for v in values], dtype="float64")
+    try:
+        return np.array([np.nan if _null(v) else v for v in values], dtype="float64")
+    except OverflowError:
+        row = next(i for i, v in enumerate(values) if too_large_for_float(v))
+        raise _reject(spec, row, values[row], FLOAT_RANGE) from None
 
 
 def _booleans(values: list[Any], spec: ColumnSpec) -> Any:

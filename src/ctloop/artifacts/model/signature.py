@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from ctloop.artifacts.model import records_fast
 from ctloop.errors import SignatureError
 
 if TYPE_CHECKING:
@@ -102,8 +103,8 @@ class Signature:
         ``data`` is a DataFrame, a list of records (dicts) or a dict of columns (lists).
         Extra columns are an error unless ``allow_extra`` (then they are dropped).
         """
-        from ctloop.artifacts.model import records_fast
-
+        if _is_rows(data):
+            data = self._records_of_rows(data)
         if _is_records(data) and records_fast.supports(self.inputs):
             return records_fast.records_to_frame(data, self.inputs, allow_extra=allow_extra)
         frame = _as_frame(data)
@@ -112,6 +113,22 @@ class Signature:
 
         columns = {spec.name: _convert(frame[spec.name], spec) for spec in self.inputs}
         return pd.DataFrame(columns, index=frame.index)
+
+    def _records_of_rows(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Rows of values in the input order (MLflow's tensor input) as records."""
+        names = self.input_names
+        for i, row in enumerate(rows):
+            if not isinstance(row, list | tuple):
+                raise SignatureError(
+                    f"row {i} is {type(row).__name__}, but row 0 is a list of values; send "
+                    "every row as a list of values, or every row as an object"
+                )
+            if len(row) != len(names):
+                raise SignatureError(
+                    f"row {i} has {len(row)} values, but a row of values needs one per input "
+                    f"column, {len(names)} in this order: {', '.join(names)}"
+                )
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def _check_columns(self, frame: pd.DataFrame, allow_extra: bool) -> None:
         names = [str(c) for c in frame.columns]
@@ -170,6 +187,10 @@ def _column_spec(name: str, column: pd.Series) -> ColumnSpec:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return ColumnSpec(name, "datetime")
     return ColumnSpec(name, "string")
+
+
+def _is_rows(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and isinstance(data[0], list | tuple)
 
 
 def _is_records(data: Any) -> bool:
@@ -236,14 +257,36 @@ def _numeric(column: pd.Series, spec: ColumnSpec) -> pd.Series:
         bad = ~column.map(_is_number_or_null)
         if bad.any():
             _reject(column, bad, spec)
-    values = pd.to_numeric(column, errors="coerce")
+    try:
+        values = pd.to_numeric(column, errors="coerce")
+    except OverflowError:  # an integer past the float range
+        _reject(
+            column, column.map(records_fast.too_large_for_float), spec, records_fast.FLOAT_RANGE
+        )
     if spec.type == "integer":
         fractional = values.notna() & (values % 1 != 0)
         if fractional.any():
             _reject(column, fractional, spec)
+        outside = _outside_int64(column, values)
+        if outside.any():
+            _reject(column, outside, spec, records_fast.INT64_RANGE)
         if not values.isna().any():
             return values.astype("int64")
     return values.astype("float64")
+
+
+def _outside_int64(column: pd.Series, values: pd.Series) -> pd.Series:
+    """Where ``values`` (``column`` as numbers) leave the int64 range; the original
+    Python integers decide, as their float or unsigned forms round or wrap."""
+    import pandas as pd
+
+    if column.dtype == object:
+        return column.map(lambda v: not _is_null(v) and not records_fast.in_int64(v))
+    if values.dtype.kind == "u":
+        return values > records_fast.INT64_MAX
+    if values.dtype.kind == "f":
+        return values.abs() >= 2.0**63
+    return pd.Series(False, index=values.index, dtype=bool)
 
 
 def _boolean(column: pd.Series, spec: ColumnSpec) -> pd.Series:
@@ -292,12 +335,14 @@ _CONVERTERS = {
 }
 
 
-def _reject(column: pd.Series, bad: pd.Series, spec: ColumnSpec) -> None:
+def _reject(column: pd.Series, bad: pd.Series, spec: ColumnSpec, reason: str = "") -> NoReturn:
     position = int(bad.to_numpy().nonzero()[0][0])
     value = column.iloc[position]
+    if hasattr(value, "item"):  # a numpy scalar reads as the Python number it holds
+        value = value.item()
     raise SignatureError(
         f"column {spec.name!r} expects {spec.type} values but row {position} has "
-        f"{value!r} ({type(value).__name__})",
+        f"{value!r} ({type(value).__name__}){reason}",
         field=spec.name,
     )
 
