@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / ".bench"
+sys.path.append(str(ROOT))  # the virtual environments are made as the tests make them
 
+from tests.fixtures.venvs import BENCH, ensure_venv, run_child  # noqa: E402
 
-def run_child(
-    cmd: list[str], env: dict[str, str] | None, cwd: Path | str | None, timeout: float = 1800
-) -> None:
-    """Run ``cmd``; raise ``RuntimeError`` with the tail of its output if it fails."""
-    proc = subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n" + "\n".join(tail))
+__all__ = [
+    "BENCH",
+    "ROOT",
+    "best_timings",
+    "clean_env",
+    "ensure_venv",
+    "offline_prefix",
+    "run_child",
+]
 
 
 def offline_prefix() -> list[str]:
@@ -47,22 +47,6 @@ def clean_env(*prefixes: str) -> dict[str, str]:
     (``CTLOOP_*``, ``PYTHON*`` and the given prefixes)."""
     drop = ("CTLOOP_", "PYTHON", *prefixes)
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-
-
-def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
-    """The Python of ``.bench/<name>``, created with ``requirements`` on first use;
-    ``probe`` is an import statement that succeeds once they are installed."""
-    venv = BENCH / name
-    python = venv / "bin" / "python"
-    check = [str(python), "-c", probe]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    print(f"installing {' '.join(requirements)} into {venv} (once) …", file=sys.stderr)
-    run_child([shutil.which("python3") or sys.executable, "-m", "venv", str(venv)], None, ROOT)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--upgrade"]
-    run_child([*pip, "pip"], dict(os.environ), ROOT, timeout=600)
-    run_child([*pip, *requirements], dict(os.environ), ROOT)
-    return python
 
 
 def best_timings(samples: list[dict[str, Any]], digits: int = 3) -> dict[str, Any]:

@@ -259,3 +259,82 @@ def test_a_compiled_model_answers_plain_records_and_logs_their_inputs(
     assert logged["x"].tolist() == pytest.approx([r["x"] for r in rows])
     assert logged["color"].tolist() == [r["color"] for r in rows]
     assert logged["prediction"].tolist() == pytest.approx(got, abs=1e-6)
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict", '{"records": [{"x": %s, "n": 3, "color": "red", "flag": true}]}'),
+        ("/invocations", '{"dataframe_split": {"columns": ["x"], "data": [[%s]]}}'),
+        ("/v2/models/flights/infer", '{"inputs": [{"name": "x", "shape": [1], "data": %s}]}'),
+        ("/feedback", '{"request_id": "r1", "label": %s}'),
+    ],
+)
+def test_deeply_nested_json_is_a_400_not_a_crash(server: LiveServer, path: str, body: str) -> None:
+    for levels in (950, 1010):
+        answer = server.client.post(
+            path, content=body % _deep(levels), headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        assert "more than 64 levels" in answer.json()["error"]
+    assert server.client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64, -(2**63) - 1], ids=str)
+def test_an_integer_past_64_bits_is_a_422_naming_column_and_row(
+    server: LiveServer, value: int
+) -> None:
+    rows = [ROW, {**ROW, "n": value}]
+    split = {"columns": COLUMNS, "data": [[row[c] for c in COLUMNS] for row in rows]}
+    csv = f"x,n,color,flag\n0.1,3,red,True\n0.1,{value},red,True\n"
+    answers = [
+        server.client.post("/predict", json={"records": rows}),
+        server.client.post(
+            "/predict", json={"columns": {c: [r[c] for r in rows] for c in COLUMNS}}
+        ),
+        server.client.post("/invocations", json={"dataframe_split": split}),
+        server.client.post("/invocations", content=csv, headers={"content-type": "text/csv"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        document = answer.json()
+        assert document["field"] == "n" and "row 1" in document["error"], document
+        assert "64-bit" in document["error"]
+
+
+def test_invocations_refuse_other_content_types_with_415(server: LiveServer) -> None:
+    answer = server.client.post(
+        "/invocations", content='{"dataframe_records": []}', headers={"content-type": "text/plain"}
+    )
+    assert answer.status_code == 415
+    document = answer.json()
+    assert document["field"] == "content-type"
+    assert "application/json" in document["error"] and "text/csv" in document["error"]
+
+
+def test_unknown_routes_and_methods_answer_with_error_and_field(server: LiveServer) -> None:
+    missing = server.client.get("/predictions")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": missing.json()["error"], "field": None}
+    assert "GET /predictions" in missing.json()["error"]
+    wrong = server.client.get("/predict")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["field"] is None and "POST" in wrong.json()["error"]
+    v2 = server.client.get("/v2/nothing")  # the V2 routes answer in their own form
+    assert v2.status_code == 404 and v2.json()["error"]
+
+
+def test_a_malformed_parameter_answers_with_error_and_field(server: LiveServer) -> None:
+    # FastAPI checks typed parameters itself; its answer takes the same form
+    @server.app.get("/echo-rows")
+    async def echo(rows: int) -> dict[str, int]:
+        return {"rows": rows}
+
+    answer = server.client.get("/echo-rows", params={"rows": "many"})
+    assert answer.status_code == 422
+    document = answer.json()
+    assert document["field"] == "rows" and "integer" in document["error"]

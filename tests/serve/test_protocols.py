@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -124,3 +125,68 @@ def test_feedback_one_or_many() -> None:
         with pytest.raises(PredictionRequestError) as raised:
             p.parse_feedback(bad)
         assert raised.value.field == field
+
+
+def _nested(levels: int, leaf: bytes = b"1") -> bytes:
+    """A JSON value of ``levels`` nested arrays around ``leaf``."""
+    return b"[" * levels + leaf + b"]" * levels
+
+
+@pytest.mark.parametrize(
+    ("parse", "template"),
+    [
+        (p.parse_native, b'{"records": [{"x": %s}]}'),
+        (lambda b: p.parse_mlflow(b, "application/json"), b'{"dataframe_records": [{"x": %s}]}'),
+        (p.parse_v2, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": %s}]}'),
+        (p.parse_feedback, b'{"request_id": "r", "label": %s}'),
+    ],
+    ids=["native", "mlflow", "v2", "feedback"],
+)
+def test_json_nested_too_deeply_is_a_400_before_anything_walks_it(
+    parse: Callable[[bytes], object], template: bytes
+) -> None:
+    for levels in (70, 1000, 1023):
+        with pytest.raises(PredictionRequestError) as raised:
+            parse(template % _nested(levels))
+        assert raised.value.status == 400 and raised.value.field == "body"
+        assert f"more than {p.MAX_DEPTH} levels" in str(raised.value)
+
+
+def test_the_depth_limit_counts_structure_not_brackets_in_strings() -> None:
+    # the deepest document allowed, with brackets in a string that do not pair up
+    inner = _nested(p.MAX_DEPTH, b'"]]]{{"')
+    assert p.decode_json(inner) is not None
+    with pytest.raises(PredictionRequestError):
+        p.decode_json(b"[" + inner + b"]")
+    shallow = b'{"records": [{"c": "' + b"[" * 500 + b'"}]}'
+    assert p.parse_native(shallow).data == [{"c": "[" * 500}]
+    # a string that closes brackets cannot hide a deep document
+    hidden = b'["' + b"]" * 200 + b'", ' + _nested(200) + b"]"
+    with pytest.raises(PredictionRequestError, match="levels"):
+        p.decode_json(hidden)
+
+
+def test_mlflow_reads_nan_and_infinity_as_its_client_writes_them() -> None:
+    body = (
+        b'{"dataframe_split": {"index": [0, 1], "columns": ["a", "b", "c"],'
+        b' "data": [[NaN, Infinity, "NaN"], [-Infinity, 1, null]]}}'
+    )
+    data = p.parse_mlflow(body, "application/json").data
+    assert math.isnan(data["a"][0]) and data["a"][1] == -math.inf
+    assert data["b"] == [math.inf, 1] and data["c"] == ["NaN", None]
+    with pytest.raises(PredictionRequestError, match="levels"):
+        p.parse_mlflow(b'{"inputs": {"a": [NaN, ' + _nested(1000) + b"]}}", "application/json")
+    with pytest.raises(PredictionRequestError, match="not valid JSON"):
+        p.parse_mlflow(b'{"inputs": {"a": [NaN, }', "application/json")
+    # the native protocol stays strict JSON
+    with pytest.raises(PredictionRequestError, match="not valid JSON"):
+        p.parse_native(b'{"records": [{"a": NaN}]}')
+
+
+def test_mlflow_refuses_a_content_type_it_does_not_read_with_415() -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        with pytest.raises(PredictionRequestError) as raised:
+            p.parse_mlflow(b'{"inputs": {"a": [1]}}', content_type)
+        assert raised.value.status == 415 and raised.value.field == "content-type"
+        assert "application/json" in str(raised.value) and "text/csv" in str(raised.value)
+    assert p.parse_mlflow(b'{"inputs": {"a": [1]}}', "application/json; charset=utf-8").data

@@ -125,8 +125,9 @@ def test_every_v2_failure_is_an_error_sentence(
     assert words in document["error"] and "detail" not in document
 
 
-def test_routes_outside_v2_keep_their_usual_errors(server: LiveServer) -> None:
-    assert server.client.get("/nothing").json() == {"detail": "Not Found"}
+def test_routes_outside_v2_answer_in_the_native_form(server: LiveServer) -> None:
+    document = server.client.get("/nothing").json()
+    assert document["field"] is None and "GET /nothing" in document["error"]
 
 
 @pytest.mark.parametrize(

@@ -184,6 +184,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     from ctloop.serve.v2_routes import add_v2_routes
 
     add_v2_routes(app, state)
+    _add_error_handlers(app)  # after the V2 routes', which answer under /v2
     return app
 
 
@@ -240,6 +241,60 @@ def _error(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 500, {"error": str(exc), "field": None}
     log.error("unexpected failure answering a request", exc_info=exc)
     return 500, {"error": f"the server failed: {type(exc).__name__}: {exc}", "field": None}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Answer FastAPI's own failures (an unknown route, a wrong method, a malformed
+    parameter) like every other error, ``{"error": sentence, "field": name}``; under
+    ``/v2`` the handler registered before (the V2 routes') answers."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    answers: dict[type[Exception], Callable[[Request, Any], Response]] = {
+        HTTPException: _routing_error,
+        RequestValidationError: _parameter_error,
+    }
+    for kind, answer in answers.items():
+        app.add_exception_handler(kind, _outside_v2(answer, app.exception_handlers.get(kind)))
+
+
+def _outside_v2(
+    answer: Callable[[Request, Any], Response], v2: Callable[..., Any] | None
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if v2 is not None and (path == "/v2" or path.startswith("/v2/")):
+            response: Response = await v2(request, exc)
+            return response
+        return answer(request, exc)
+
+    return handle
+
+
+def _routing_error(request: Request, exc: Any) -> Response:
+    method, path = request.method, request.url.path
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        message = (
+            f"there is no endpoint {method} {path} on this server; it answers POST /predict, "
+            "POST /invocations, POST /feedback and the /v2 endpoints (see /docs)"
+        )
+    elif exc.status_code == 405:
+        allowed = {k.lower(): v for k, v in headers.items()}.get("allow", "another method")
+        message = f"{path} does not answer {method}; send {allowed}"
+    else:
+        message = str(exc.detail)
+    response = _plain({"error": message, "field": None}, exc.status_code)
+    response.headers.update(headers)
+    return response
+
+
+def _parameter_error(request: Request, exc: Any) -> Response:
+    problem = exc.errors()[0]
+    names = [str(part) for part in problem.get("loc", ()) if part not in ("query", "path")]
+    field = names[-1] if names else None
+    message = f"the request's {field or 'input'} is invalid: {problem.get('msg', exc)}"
+    return _plain({"error": message, "field": field}, 422)
 
 
 def _json(answer: Answer, status: int, request_id: str) -> Response:

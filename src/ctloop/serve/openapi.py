@@ -13,6 +13,8 @@ __all__ = ["FEEDBACK_BODY", "MLFLOW_BODY", "NATIVE_BODY", "V2_BODY"]
 _VALUE: dict[str, Any] = {"type": ["number", "string", "boolean", "null"]}
 _RECORDS = {"type": "array", "items": {"type": "object", "additionalProperties": _VALUE}}
 _COLUMNS = {"type": "object", "additionalProperties": {"type": "array", "items": _VALUE}}
+_ROWS = {"type": "array", "items": {"type": "array", "items": _VALUE}}
+"""Rows of values in the signature's column order (MLflow's tensor input)."""
 _ERRORS = {
     "400": {"description": "Malformed request (the body names the field)"},
     "413": {"description": "Body over the size limit"},
@@ -20,10 +22,14 @@ _ERRORS = {
 }
 
 
-def _body(schema: dict[str, Any], media: tuple[str, ...] = ("application/json",)) -> dict[str, Any]:
+def _body(
+    schema: dict[str, Any],
+    media: tuple[str, ...] = ("application/json",),
+    errors: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {m: {"schema": schema} for m in media}},
-        "responses": _ERRORS,
+        "responses": {**_ERRORS, **(errors or {})},
     }
 
 
@@ -51,10 +57,11 @@ MLFLOW_BODY = _body(
                 },
             },
             "dataframe_records": _RECORDS,
-            "instances": {"oneOf": [_RECORDS, _COLUMNS]},
-            "inputs": {"oneOf": [_RECORDS, _COLUMNS]},
+            "instances": {"oneOf": [_RECORDS, _COLUMNS, _ROWS]},
+            "inputs": {"oneOf": [_RECORDS, _COLUMNS, _ROWS]},
         },
-    }
+    },
+    errors={"415": {"description": "A body that is neither application/json nor text/csv"}},
 )
 
 _TENSOR = {

@@ -21,9 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ctloop.errors import PredictionRequestError
+from ctloop.serve._json_body import MAX_DEPTH, decode_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from ctloop.artifacts.model.signature import Signature
 
 __all__ = [
+    "MAX_DEPTH",
     "PredictionRequest",
     "V2Request",
     "decode_json",
@@ -67,18 +67,8 @@ class PredictionRequest:
     key: str | None = None
 
 
-def decode_json(body: bytes) -> Any:
-    """The JSON document in ``body``; :class:`PredictionRequestError` (400) otherwise."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PredictionRequestError(
-            f"the request body is not valid JSON ({exc}); send a JSON object", field="body"
-        ) from exc
-
-
-def _object(body: bytes, example: str) -> dict[str, Any]:
-    document = decode_json(body)
+def _object(body: bytes, example: str, *, non_finite: bool = False) -> dict[str, Any]:
+    document = decode_json(body, non_finite=non_finite)
     if not isinstance(document, dict):
         raise PredictionRequestError(
             f"the request body must be a JSON object, not {type(document).__name__}; "
@@ -133,10 +123,21 @@ def _check_shape(data: Any, name: str) -> None:
 
 
 def parse_mlflow(body: bytes, content_type: str) -> PredictionRequest:
-    """An MLflow ``/invocations`` body (JSON in one of four layouts, or CSV)."""
-    if content_type.split(";")[0].strip().lower() == "text/csv":
+    """An MLflow ``/invocations`` body (JSON in one of four layouts, or CSV). JSON may
+    hold ``NaN`` (a missing value), ``Infinity`` and ``-Infinity``, as MLflow's client
+    writes them; ``inputs`` and ``instances`` may be rows of values in the signature's
+    column order."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "text/csv":
         return PredictionRequest(_csv_frame(body))
-    document = _object(body, '{"dataframe_records": [{"x": 1}]}')
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise PredictionRequestError(
+            f"/invocations reads application/json or text/csv, not {media_type!r}; send "
+            "the body with one of those Content-Type headers",
+            status=415,
+            field="content-type",
+        )
+    document = _object(body, '{"dataframe_records": [{"x": 1}]}', non_finite=True)
     present = [k for k in _MLFLOW_KEYS if k in document]
     if len(present) != 1:
         raise PredictionRequestError(
