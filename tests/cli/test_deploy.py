@@ -8,30 +8,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ctloop.registry import SqlModelRegistry
-from ctloop.store import operations as ops
-from ctloop.store.sql import SqlMetadataStore
+from ctloop.store.workspace import Workspace
 from tests.cli.conftest import Cli
 from tests.store.test_metadata_contract import make_artifact
 
 
 @pytest.fixture
-def store_url(cli: Cli) -> str:
-    """The CLI home's database, with 'flights' v1 (champion) and v2 (challenger)."""
-    url = f"sqlite:///{Path(cli.env['CTLOOP_HOME']) / 'metadata.db'}"
-    metadata = SqlMetadataStore(url)
+def workspace(cli: Cli) -> Workspace:
+    """The CLI home's workspace, with 'flights' v1 (champion) and v2 (challenger)."""
+    home = Path(cli.env["CTLOOP_HOME"])
+    workspace = Workspace.open(
+        f"sqlite:///{home / 'metadata.db'}", artifacts=str(home / "artifacts")
+    )
     artifacts = [make_artifact(type="Model") for _ in range(2)]
-    metadata.put_artifacts(artifacts)
-    registry = SqlModelRegistry(url)
+    workspace.metadata.put_artifacts(artifacts)
     for artifact in artifacts:
-        registry.register_version("flights", artifact.id)
-    registry.set_alias("flights", "champion", 1)
-    registry.set_alias("flights", "challenger", 2)
-    metadata.close()
-    return url
+        workspace.registry.register_version("flights", artifact.id)
+    workspace.registry.set_alias("flights", "champion", 1)
+    workspace.registry.set_alias("flights", "challenger", 2)
+    return workspace
 
 
-def test_deploy_canary_promote_and_history(cli: Cli, store_url: str) -> None:
+def test_deploy_canary_promote_and_history(cli: Cli, workspace: Workspace) -> None:
     first = json.loads(cli("deploy", "flights", "--reason", "first release", "--json").stdout)
     assert (first["name"], first["model"], first["primary"], first["canary"]) == (
         "flights",
@@ -58,14 +56,14 @@ def test_deploy_canary_promote_and_history(cli: Cli, store_url: str) -> None:
     assert [h["action"] for h in history] == ["deploy", "canary", "promote"]
     assert history[-1]["reason"] == "no errors in a day" and history[-1]["created_by"]
     assert history[-1]["state"]["canary"] is None
-    assert SqlModelRegistry(store_url).get_by_alias("flights", "champion").version == 2
+    assert workspace.registry.get_by_alias("flights", "champion").version == 2
     table = cli("deployments", "history", "flights").stdout
     assert "promote" in table and "no errors in a day" in table
     listed = json.loads(cli("deployments", "list", "--json").stdout)
     assert [(d["name"], d["action"]) for d in listed] == [("flights", "promote")]
 
 
-def test_shadow_stop_and_refusals(cli: Cli, store_url: str) -> None:
+def test_shadow_stop_and_refusals(cli: Cli, workspace: Workspace) -> None:
     cli("deploy", "flights", "--primary", "1")
     shadow = json.loads(cli("deploy", "flights", "--shadow", "challenger", "--json").stdout)
     assert shadow["shadow"] == {"version": 2} and shadow["primary"] == "1"
@@ -74,7 +72,7 @@ def test_shadow_stop_and_refusals(cli: Cli, store_url: str) -> None:
     both = cli("deploy", "flights", "--stop-canary", "--stop-shadow", check=False)
     assert both.returncode == 1 and "one change per command" in both.stderr
     cli("deploy", "flights", "--stop-shadow")
-    assert [r.action for r in ops.deployment_history(store_url, "flights")] == [
+    assert [r.action for r in workspace.deployments.history("flights")] == [
         "deploy",
         "shadow",
         "stop",
@@ -83,9 +81,9 @@ def test_shadow_stop_and_refusals(cli: Cli, store_url: str) -> None:
     assert missing.returncode == 1 and "'taxi' does not exist" in missing.stderr
 
 
-def test_feedback_ingest(cli: Cli, store_url: str, tmp_path: Path) -> None:
+def test_feedback_ingest(cli: Cli, workspace: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     pd.DataFrame({"request_id": ["a", "b", "c"], "label": [1, 0, 1]}).to_csv(path, index=False)
     out = json.loads(cli("feedback", "ingest", str(path), "--model", "flights", "--json").stdout)
     assert out["rows"] == 3 and out["model"] == "flights"
-    assert [b.rows for b in ops.feedback_logs(store_url, "flights")] == [3]
+    assert [b.rows for b in workspace.logs.feedback("flights")] == [3]

@@ -7,8 +7,11 @@ from pathlib import Path
 import yaml
 
 from ctloop.demo.loop import DemoConfig, DemoSummary, WeekResult, _fresh_workdir
+from ctloop.demo.loop import _summary as summarise
 from ctloop.demo.replay import request_ids
 from ctloop.demo.report import auc_chart, write_report
+from ctloop.store.triggers import FiringClaim
+from ctloop.store.workspace import Workspace
 from ctloop.triggers.spec import pipeline_specs
 
 
@@ -73,3 +76,25 @@ def test_the_chart_puts_the_better_week_higher() -> None:
 
 def test_request_ids_name_the_week() -> None:
     assert request_ids(2, week=40) == ["w40-0", "w40-1"]
+
+
+def test_the_summary_counts_what_the_workspace_recorded(tmp_path: Path) -> None:
+    workspace = Workspace.open(f"sqlite:///{tmp_path / 'm.db'}", artifacts=str(tmp_path / "a"))
+    workspace.alerts.record(
+        source="monitor", subject="flights", severity="critical", cause="auc dropped",
+        details={}, dedup_key="flights:degraded:auc",
+    )  # fmt: skip
+    claim = FiringClaim("flights-retrain/decay", "flights-retrain", "monitor", "m:1", "degraded")
+    workspace.triggers.claim(claim)
+    for action, by in (("deploy", "me"), ("canary", "me"), ("promote", "monitor")):
+        workspace.deployments.record(
+            name="flights", model="flights", action=action, state={}, reason=action, user=by
+        )
+    weeks = [WeekResult(9, "2013-03-05", 1200, 0.74, 0.74, [1], 0)]
+
+    summary = summarise(workspace, weeks, 3.0)
+
+    assert [a["cause"] for a in summary.alerts] == ["auc dropped"]
+    assert [f["trigger"] for f in summary.firings] == ["flights-retrain/decay"]
+    assert (summary.retrains, summary.promotions, summary.count("canary")) == (1, 1, 1)
+    assert [d["by"] for d in summary.deployments] == ["me", "me", "monitor"]

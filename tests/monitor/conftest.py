@@ -15,6 +15,7 @@ from ctloop import pipeline, step
 from ctloop.artifacts.model import Model
 from ctloop.config import Settings
 from ctloop.evaluate import Evaluation
+from ctloop.store.workspace import Workspace
 
 END = datetime(2026, 3, 2, tzinfo=UTC)  # the end of the monitored day in the tests
 FEATURES = ["signal", "weak", "carrier"]
@@ -63,10 +64,11 @@ def training(rows: int = 3000) -> None:
 
 @dataclass
 class Project:
-    """A ctloop home with model ``flights`` version 1 as champion."""
+    """A ctloop home with model ``flights`` version 1 as champion, and its workspace."""
 
     home: Path
     settings: Settings
+    workspace: Workspace
     model: Model
     model_artifact_id: str
     evaluation: Evaluation
@@ -77,11 +79,10 @@ class Project:
         from ctloop.serve.feedback import FeedbackLogger
         from ctloop.serve.prediction_log import PredictionLogger
 
-        urls = self.settings.store_url, self.settings.artifact_url
         ids = [f"r{start.timestamp():.0f}-{i}" for i in range(len(frame))]
         predictions = self.model.predict(frame[FEATURES])
         chunks = np.array_split(np.arange(len(frame)), 10)
-        with PredictionLogger(*urls, "flights", flush_rows=10**6) as logger:
+        with PredictionLogger(self.workspace, "flights", flush_rows=10**6) as logger:
             for k, index in enumerate(chunks):
                 moment = start + span * (k + 0.5) / len(chunks)
                 logger.log(
@@ -93,14 +94,12 @@ class Project:
                     moment.timestamp(),
                 )
         if labels:
-            with FeedbackLogger(*urls, "flights", flush_rows=10**6) as feedback:
+            with FeedbackLogger(self.workspace, "flights", flush_rows=10**6) as feedback:
                 feedback.log(ids, frame["label"].tolist(), (start + span).timestamp())
 
 
 @pytest.fixture
 def project(home: Path) -> Project:
-    from ctloop.registry import open_registry
-
     result = training.run()
     model, evaluation = (
         result.load("train_and_evaluate", "model"),
@@ -108,7 +107,7 @@ def project(home: Path) -> Project:
     )
     artifact_id = result.outputs["train_and_evaluate"]["model"].id
     settings = Settings.load()
-    registry = open_registry(settings.store_url)
-    version = registry.register_version("flights", artifact_id, run_id=result.run_id)
-    registry.set_alias("flights", "champion", version.version, reason="first")
-    return Project(home, settings, model, artifact_id, evaluation)
+    workspace = Workspace.from_settings(settings)
+    version = workspace.registry.register_version("flights", artifact_id, run_id=result.run_id)
+    workspace.registry.set_alias("flights", "champion", version.version, reason="first")
+    return Project(home, settings, workspace, model, artifact_id, evaluation)

@@ -18,8 +18,7 @@ import yaml
 from ctloop.config import Settings
 from ctloop.monitor.alerts import deliver_pending, raise_alerts
 from ctloop.monitor.report import MonitorReport
-from ctloop.store import open_metadata_store
-from ctloop.store.operations import list_alerts
+from ctloop.store.workspace import Workspace
 
 
 def drift_report(*features: str) -> MonitorReport:
@@ -39,11 +38,10 @@ def drift_report(*features: str) -> MonitorReport:
     )
 
 
-def configure(tmp_path: Path, alerts: dict[str, Any]) -> Settings:
+def configure(tmp_path: Path, alerts: dict[str, Any]) -> tuple[Workspace, Settings]:
     (tmp_path / "ctloop.yaml").write_text(yaml.safe_dump({"alerts": alerts}))
     settings = Settings.load(tmp_path)
-    open_metadata_store(settings.store_url).close()  # creates the database
-    return settings
+    return Workspace.from_settings(settings), settings
 
 
 class Receiver:
@@ -83,30 +81,30 @@ def receiver_port() -> Iterator[int]:
 
 
 def test_one_drift_raises_one_alert_within_the_cooldown(home: Path, tmp_path: Path) -> None:
-    settings = configure(tmp_path, {"cooldown_s": 3600, "sinks": [{"type": "log"}]})
+    workspace, settings = configure(tmp_path, {"cooldown_s": 3600, "sinks": [{"type": "log"}]})
 
-    first = raise_alerts(drift_report("distance"), None, settings=settings)
-    again = raise_alerts(drift_report("distance"), None, settings=settings)
-    other = raise_alerts(drift_report("distance", "hour"), None, settings=settings)
+    first = raise_alerts(workspace, drift_report("distance"), None, settings=settings)
+    again = raise_alerts(workspace, drift_report("distance"), None, settings=settings)
+    other = raise_alerts(workspace, drift_report("distance", "hour"), None, settings=settings)
 
     assert len(first) == 1 and first[0].delivery["log"]["status"] == "sent"
     assert again == ()
     assert [a.dedup_key for a in other] == ["flights:drift:distance,hour"]
-    assert len(list_alerts(settings.store_url, subject="flights")) == 2
+    assert len(workspace.alerts.list(subject="flights")) == 2
 
 
 def test_without_cooldown_every_report_alerts(home: Path, tmp_path: Path) -> None:
-    settings = configure(tmp_path, {"cooldown_s": 0, "sinks": []})
+    workspace, settings = configure(tmp_path, {"cooldown_s": 0, "sinks": []})
     for _ in range(3):
-        raise_alerts(drift_report("distance"), None, settings=settings)
-    assert len(list_alerts(settings.store_url)) == 3
+        raise_alerts(workspace, drift_report("distance"), None, settings=settings)
+    assert len(workspace.alerts.list()) == 3
 
 
 def test_file_sink_writes_json_lines(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "out" / "alerts.jsonl"
-    settings = configure(tmp_path, {"sinks": [{"type": "file", "path": str(path)}]})
-    raise_alerts(drift_report("distance"), None, settings=settings)
-    raise_alerts(drift_report("carrier"), None, settings=settings)
+    workspace, settings = configure(tmp_path, {"sinks": [{"type": "file", "path": str(path)}]})
+    raise_alerts(workspace, drift_report("distance"), None, settings=settings)
+    raise_alerts(workspace, drift_report("carrier"), None, settings=settings)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["dedup_key"] for line in lines] == [
         "flights:drift:distance",
@@ -119,24 +117,24 @@ def test_webhook_down_then_up_delivers_later(
     home: Path, tmp_path: Path, receiver_port: int
 ) -> None:
     url = f"http://127.0.0.1:{receiver_port}/hook"
-    settings = configure(
+    workspace, settings = configure(
         tmp_path,
         {
             "backoff_s": 60,
             "sinks": [{"type": "webhook", "url": url, "timeout_s": 2}, {"type": "log"}],
         },
     )
-    (alert,) = raise_alerts(drift_report("distance"), None, settings=settings)
+    (alert,) = raise_alerts(workspace, drift_report("distance"), None, settings=settings)
     assert alert.delivery["webhook"]["status"] == "pending"
     assert alert.delivery["webhook"]["attempts"] == 1
     assert alert.delivery["log"]["status"] == "sent"
 
     receiver = Receiver(receiver_port)
     try:
-        assert deliver_pending(settings=settings) == []  # backoff not over yet
+        assert deliver_pending(workspace, settings=settings) == []  # backoff not over yet
         later = datetime.now(UTC) + timedelta(minutes=2)
-        (retried,) = deliver_pending(settings=settings, now=later)
-        assert deliver_pending(settings=settings, now=later + timedelta(hours=1)) == []
+        (retried,) = deliver_pending(workspace, settings=settings, now=later)
+        assert deliver_pending(workspace, settings=settings, now=later + timedelta(hours=1)) == []
     finally:
         receiver.stop()
 
@@ -154,10 +152,12 @@ def test_webhook_gives_up_after_max_attempts(
     home: Path, tmp_path: Path, receiver_port: int
 ) -> None:
     url = f"http://127.0.0.1:{receiver_port}/hook"
-    settings = configure(
+    workspace, settings = configure(
         tmp_path, {"max_attempts": 2, "backoff_s": 1, "sinks": [{"type": "webhook", "url": url}]}
     )
-    raise_alerts(drift_report("distance"), None, settings=settings)
-    (retried,) = deliver_pending(settings=settings, now=datetime.now(UTC) + timedelta(hours=1))
+    raise_alerts(workspace, drift_report("distance"), None, settings=settings)
+    (retried,) = deliver_pending(
+        workspace, settings=settings, now=datetime.now(UTC) + timedelta(hours=1)
+    )
     assert retried.delivery["webhook"]["status"] == "failed"
     assert "cannot be reached" in retried.delivery["webhook"]["last_error"]

@@ -10,14 +10,15 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from ctloop.components.registry import RegisteredVersion, release
+from ctloop.config import Settings
 from ctloop.errors import MonitorError
 from ctloop.monitor.canary import CanarySettings, active_canaries, judge_canary, settle_canary
 from ctloop.monitor.settings import MonitorSettings
-from ctloop.registry import open_registry
-from ctloop.registry.steps import RegisteredVersion, release
-from ctloop.serve.deployments import deploy, load_deployment, start_canary
-from ctloop.store.operations import deployment_history, list_alerts
+from ctloop.pipeline.tracking import use_workspace
+from ctloop.store.deployments import deploy, load_deployment, start_canary
 from ctloop.store.records import utcnow
+from ctloop.store.workspace import Workspace
 from ctloop.triggers import Scheduler
 from tests.monitor.conftest import FEATURES, Project, make_rows
 from tests.monitor.test_cli import ctloop
@@ -27,11 +28,10 @@ from tests.monitor.test_cli import ctloop
 def canary(project: Project) -> Project:
     """``flights`` v1 champion and v2 (the same artifact) as a 30 % canary of deployment
     ``flights``; the judge wants 200 labelled requests a side."""
-    registry = open_registry(project.settings.store_url)
-    registry.register_version("flights", project.model_artifact_id)
-    url = project.settings.store_url
-    deploy(url, "flights", "flights", reason="first release")
-    start_canary(url, "flights", 2, traffic=30, reason="v2 passed the gate")
+    workspace = project.workspace
+    workspace.registry.register_version("flights", project.model_artifact_id)
+    deploy(workspace, "flights", "flights", reason="first release")
+    start_canary(workspace, "flights", 2, traffic=30, reason="v2 passed the gate")
     monitoring = {"min_rows": 50, "canary": {"min_rows": 200, "allowed_drop": 0.02}}
     return replace(project, settings=replace(project.settings, monitoring=monitoring))
 
@@ -55,29 +55,28 @@ def serve(
     if invert:
         predictions = 1.0 - np.asarray(predictions)
     ids = [f"v{version}-{seed}-{i}" for i in range(rows)]
-    urls = project.settings.store_url, project.settings.artifact_url
     now = utcnow().timestamp()
-    with PredictionLogger(*urls, "flights", flush_rows=10**6) as logger:
+    with PredictionLogger(project.workspace, "flights", flush_rows=10**6) as logger:
         features = frame[FEATURES].reset_index(drop=True)
         logger.log(version, deployment, ids, features, np.asarray(predictions), now)
-    with FeedbackLogger(*urls, "flights", flush_rows=10**6) as feedback:
+    with FeedbackLogger(project.workspace, "flights", flush_rows=10**6) as feedback:
         feedback.log(ids, frame["label"].tolist(), now)
 
 
 def champion(project: Project) -> int:
-    return open_registry(project.settings.store_url).get_by_alias("flights", "champion").version
+    return project.workspace.registry.get_by_alias("flights", "champion").version
 
 
 def test_too_few_labels_means_wait_and_nothing_changes(canary: Project) -> None:
     serve(canary, 1, 400, seed=20)
     serve(canary, 2, 60, seed=21)
 
-    judged = settle_canary("flights", settings=canary.settings)
+    judged = settle_canary(canary.workspace, "flights", settings=canary.settings)
 
     assert judged is not None and judged.decision == "wait"
     assert (judged.primary_rows, judged.canary_rows) == (400, 60)
     assert "judging at 200" in judged.reason
-    assert load_deployment(canary.settings.store_url, "flights").canary is not None
+    assert load_deployment(canary.workspace, "flights").canary is not None
     assert champion(canary) == 1
 
 
@@ -85,48 +84,54 @@ def test_a_canary_as_good_as_the_primary_is_promoted(canary: Project) -> None:
     serve(canary, 1, 600, seed=22)
     serve(canary, 2, 300, seed=23)
 
-    judged = settle_canary("flights", settings=canary.settings)
+    judged = settle_canary(canary.workspace, "flights", settings=canary.settings)
 
     assert judged is not None and judged.decision == "promote", judged.reason
     assert judged.metric == "auc" and judged.canary_value is not None
     assert abs(judged.canary_value - judged.primary_value) < 0.02
     assert champion(canary) == 2
-    state = load_deployment(canary.settings.store_url, "flights")
+    state = load_deployment(canary.workspace, "flights")
     assert state is not None and state.canary is None
-    last = deployment_history(canary.settings.store_url, "flights")[-1]
+    last = canary.workspace.deployments.history("flights")[-1]
     assert (last.action, last.created_by) == ("promote", "monitor")
     assert "auc" in last.reason and "300 and 600 labelled requests" in last.reason
-    assert active_canaries(canary.settings.store_url) == []
+    assert active_canaries(canary.workspace) == []
 
 
 def test_a_worse_canary_is_rolled_back_with_an_alert(canary: Project) -> None:
     serve(canary, 1, 600, seed=24)
     serve(canary, 2, 300, seed=25, invert=True)
 
-    judged = settle_canary("flights", settings=canary.settings)
+    judged = settle_canary(canary.workspace, "flights", settings=canary.settings)
 
     assert judged is not None and judged.decision == "rollback"
     assert judged.better is False and "worse by" in judged.reason
     assert champion(canary) == 1
-    last = deployment_history(canary.settings.store_url, "flights")[-1]
+    last = canary.workspace.deployments.history("flights")[-1]
     assert last.action == "auto-rollback" and last.state["canary"] is None
-    (alert,) = list_alerts(canary.settings.store_url, subject="flights")
+    (alert,) = canary.workspace.alerts.list(subject="flights")
     assert alert.cause == "canary flights@2 rolled back"
     assert alert.details["canary_value"] == judged.canary_value
-    assert settle_canary("flights", settings=canary.settings) is None  # nothing left to judge
+    assert (
+        settle_canary(canary.workspace, "flights", settings=canary.settings) is None
+    )  # nothing left to judge
 
 
 def test_a_canary_without_labels_is_rolled_back_after_max_wait(canary: Project) -> None:
     serve(canary, 1, 300, seed=26)
     settings = replace(canary.settings, monitoring={"canary": {"min_rows": 200, "max_wait": "2d"}})
 
-    soon = judge_canary("flights", settings=settings, now=utcnow() + timedelta(days=1))
-    late = settle_canary("flights", settings=settings, now=utcnow() + timedelta(days=3))
+    soon = judge_canary(
+        canary.workspace, "flights", settings=settings, now=utcnow() + timedelta(days=1)
+    )
+    late = settle_canary(
+        canary.workspace, "flights", settings=settings, now=utcnow() + timedelta(days=3)
+    )
 
     assert soon is not None and soon.decision == "wait"
     assert late is not None and late.decision == "rollback"
     assert "within max_wait 48.0 h" in late.reason
-    assert load_deployment(canary.settings.store_url, "flights").canary is None
+    assert load_deployment(canary.workspace, "flights").canary is None
 
 
 def test_the_scheduler_settles_every_active_canary(canary: Project) -> None:
@@ -134,7 +139,7 @@ def test_the_scheduler_settles_every_active_canary(canary: Project) -> None:
     serve(canary, 2, 250, seed=28)
     events = []
 
-    Scheduler([], settings=canary.settings, on_event=events.append).evaluate()
+    Scheduler([], canary.workspace, settings=canary.settings, on_event=events.append).evaluate()
 
     (event,) = [e for e in events if e.trigger == "canary/flights"]
     assert event.outcome == "promoted" and "auc" in event.detail
@@ -153,20 +158,21 @@ def test_the_cli_shows_the_judgement_and_applies_it(canary: Project) -> None:
     found = json.loads(shown.stdout)
     assert (found["decision"], found["applied"], found["canary_version"]) == ("rollback", False, 2)
     assert applied.stdout.startswith("rollback: canary v2 vs v1")
-    assert load_deployment(canary.settings.store_url, "flights").canary is None
+    assert load_deployment(canary.workspace, "flights").canary is None
 
 
 def test_release_starts_a_canary_or_promotes_directly(project: Project) -> None:
-    registry = open_registry(project.settings.store_url)
+    registry = project.workspace.registry
     second = registry.register_version("flights", project.model_artifact_id)
     third = registry.register_version("flights", project.model_artifact_id)
     as_version = lambda v: RegisteredVersion("flights", v.version, v.artifact_id)  # noqa: E731
 
-    started = release(as_version(second), strategy="canary", traffic=25)
-    direct = release(as_version(third), strategy="direct", reason="hotfix")
+    with use_workspace(project.workspace):
+        started = release(as_version(second), strategy="canary", traffic=25)
+        direct = release(as_version(third), strategy="direct", reason="hotfix")
 
     assert started == "canary flights@2 (25% of flights)"
-    history = deployment_history(project.settings.store_url, "flights")
+    history = project.workspace.deployments.history("flights")
     assert [r.action for r in history] == ["deploy", "canary"]
     assert history[-1].state["canary"] == {"version": 2, "traffic": 25.0, "sticky": True}
     assert direct == "champion flights@3" and champion(project) == 3
@@ -177,12 +183,14 @@ def test_release_without_a_champion_is_direct(home: object) -> None:
 
     result = training.run()
     artifact_id = result.outputs["train_and_evaluate"]["model"].id
-    first = open_registry().register_version("flights", artifact_id)
+    workspace = Workspace.from_settings(Settings.load())
+    first = workspace.registry.register_version("flights", artifact_id)
 
-    done = release(RegisteredVersion("flights", first.version, artifact_id), strategy="canary")
+    with use_workspace(workspace):
+        done = release(RegisteredVersion("flights", first.version, artifact_id), strategy="canary")
 
     assert done == "champion flights@1"
-    assert open_registry().get_by_alias("flights", "champion").version == 1
+    assert workspace.registry.get_by_alias("flights", "champion").version == 1
 
 
 def test_bad_canary_settings_are_refused_with_the_key() -> None:
@@ -200,7 +208,7 @@ def test_requests_of_other_deployments_do_not_count(canary: Project) -> None:
     serve(canary, 2, 250, seed=32)
     serve(canary, 2, 400, seed=33, invert=True, deployment="flights-eu")
 
-    judged = judge_canary("flights", settings=canary.settings)
+    judged = judge_canary(canary.workspace, "flights", settings=canary.settings)
 
     assert judged is not None and (judged.primary_rows, judged.canary_rows) == (500, 250)
     assert judged.decision == "promote"

@@ -8,9 +8,7 @@ import pytest
 
 from ctloop.errors import MonitorError
 from ctloop.monitor import run_monitor
-from ctloop.store import open_metadata_store
 from ctloop.store.lineage import upstream
-from ctloop.store.operations import prediction_logs
 from tests.monitor.conftest import END, Project, make_rows
 
 DAY = timedelta(days=1)
@@ -20,19 +18,19 @@ def test_stable_day_is_ok_and_the_report_has_lineage_to_the_model(project: Proje
     project.log(make_rows(400, 10), END - 2 * DAY, DAY, labels=True)
     project.log(make_rows(400, 11), END - DAY, DAY, labels=True)
 
-    result = run_monitor("flights", "1d", end=END, trigger="schedule")
+    result = run_monitor(project.workspace, "flights", "1d", end=END, trigger="schedule")
 
     assert result.verdict == "ok", result.report.reasons
     assert result.report.window["rows"] == 400
     assert result.report.performance is not None and result.report.drift is not None
     assert result.alerts == ()
-    meta = open_metadata_store(project.settings.store_url)
+    meta = project.workspace.metadata
     assert meta.get_run(result.run_id).trigger == "schedule"
     assert meta.get_artifact(result.report_artifact_id).properties["record_type"] == "MonitorReport"
     assert result.report.performance["baseline"] == project.evaluation.metrics["auc"]
     ancestors = {node.id for node in upstream(meta, result.report_artifact_id).nodes.values()}
     assert project.model_artifact_id in ancestors
-    batches = prediction_logs(project.settings.store_url, "flights")
+    batches = project.workspace.logs.predictions("flights")
     assert len(batches) == 2 and {b.artifact_id for b in batches} <= ancestors
 
 
@@ -40,7 +38,7 @@ def test_drifted_feature_is_named_and_alerted(project: Project) -> None:
     project.log(make_rows(400, 10), END - 2 * DAY, DAY, labels=False)
     project.log(make_rows(400, 11, shift=1.5), END - DAY, DAY, labels=False)
 
-    result = run_monitor("flights", "1d", end=END)
+    result = run_monitor(project.workspace, "flights", "1d", end=END)
 
     assert result.verdict == "drift"
     assert result.report.drifted_features[0] == "signal"
@@ -53,7 +51,7 @@ def test_drifted_feature_is_named_and_alerted(project: Project) -> None:
 def test_empty_window_is_no_data_without_alerts(project: Project) -> None:
     project.log(make_rows(400, 10, shift=3.0), END - 5 * DAY, DAY, labels=False)
 
-    result = run_monitor("flights", "1d", end=END)
+    result = run_monitor(project.workspace, "flights", "1d", end=END)
 
     assert result.verdict == "no-data"
     assert result.report.window["rows"] == 0
@@ -65,7 +63,7 @@ def test_labels_show_degradation_against_the_evaluation(project: Project) -> Non
     window["label"] = 1 - window["label"]  # the world turned: the model is now wrong
     project.log(window, END - DAY, DAY, labels=True)
 
-    result = run_monitor("flights@1", "1d", end=END)
+    result = run_monitor(project.workspace, "flights@1", "1d", end=END)
 
     assert result.verdict == "degraded"
     perf = result.report.performance
@@ -76,7 +74,7 @@ def test_labels_show_degradation_against_the_evaluation(project: Project) -> Non
 def test_explicit_baseline_and_request_window(project: Project) -> None:
     project.log(make_rows(700, 13), END - DAY, DAY, labels=True)
 
-    result = run_monitor("flights", "300", end=END, baseline={"auc": 0.999})
+    result = run_monitor(project.workspace, "flights", "300", end=END, baseline={"auc": 0.999})
 
     assert result.report.window["rows"] == 300
     assert result.report.drift is not None  # the 300 requests before are the previous window
@@ -91,9 +89,9 @@ def test_monitoring_settings_come_from_ctloop_yaml(project: Project) -> None:
     config = project.home.parent / "ctloop.yaml"
     config.write_text("monitoring:\n  features:\n    signal: {ignore: true}\n")
 
-    result = run_monitor("flights", "1d", end=END)
+    result = run_monitor(project.workspace, "flights", "1d", end=END)
 
     assert "signal" not in result.report.drifted_features
     config.write_text("monitoring:\n  min_row: 10\n")
     with pytest.raises(MonitorError, match="min_row"):
-        run_monitor("flights", "1d", end=END)
+        run_monitor(project.workspace, "flights", "1d", end=END)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ctloop.config import Settings
+from ctloop.store.workspace import Workspace
 from ctloop.triggers import Scheduler, load_specs
 
 PIPELINES = Path(__file__).resolve().parent / "pipelines.py"
@@ -34,7 +35,8 @@ class Project:
 
     def scheduler(self, **kwargs: Any) -> Scheduler:
         settings = Settings.load(self.root)
-        return Scheduler(load_specs(settings), settings=settings, **kwargs)
+        workspace = Workspace.from_settings(settings)
+        return Scheduler(load_specs(settings), workspace, settings=settings, **kwargs)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(

@@ -9,9 +9,9 @@ import signal
 import subprocess
 
 from ctloop.config import Settings
-from ctloop.store import open_metadata_store
 from ctloop.store.records import utcnow
-from ctloop.store.triggers import SqlTriggerStore
+from ctloop.store.triggers import TriggerStore
+from ctloop.store.workspace import Workspace
 from tests.triggers.conftest import PIPELINES, Project, eventually
 
 
@@ -32,8 +32,12 @@ def _configure(project: Project) -> None:
     )
 
 
-def _store() -> SqlTriggerStore:
-    return SqlTriggerStore(Settings.load().store_url)
+def _workspace() -> Workspace:
+    return Workspace.from_settings(Settings.load())
+
+
+def _store() -> TriggerStore:
+    return _workspace().triggers
 
 
 def _evaluated_after(moment: object) -> bool:
@@ -76,7 +80,7 @@ def test_a_scheduler_killed_mid_run_and_restarted_neither_loses_nor_repeats(
     out = _stop(restarted)
     assert "scheduler stopped" in out
     assert [f.status for f in _store().list_firings()] == ["succeeded"]
-    runs = open_metadata_store(Settings.load().store_url).list_runs()
+    runs = _workspace().metadata.list_runs()
     assert [r.id for r in runs] == [done[0].run_id] and runs[0].trigger == "new-data"
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from ctloop.config import Settings
 from ctloop.errors import TriggerBusyError
-from ctloop.store import open_metadata_store
 from ctloop.store.records import ArtifactRecord
+from ctloop.store.workspace import Workspace
 from ctloop.triggers import Scheduler, Verdict
 from tests.triggers.conftest import PIPELINES, Project, eventually
 
@@ -52,7 +52,7 @@ def test_new_files_start_one_run_with_the_files_and_the_trigger(project: Project
     sched.wait()
     firing = sched.store.get_firing(event.firing_id)
     assert firing.status == "succeeded" and firing.run_id is not None
-    meta = open_metadata_store(Settings.load().store_url)
+    meta = sched.workspace.metadata
     run = meta.get_run(firing.run_id)
     assert run.trigger == "new-data" and run.status == "succeeded"
     new = [str(project.root / "in" / n) for n in ("a.csv", "b.csv")]
@@ -88,7 +88,7 @@ def test_a_failing_pipeline_fails_its_firing_not_the_scheduler(project: Project)
     sched.wait()
     done = sched.store.get_firing(firing.id)
     assert done.status == "failed" and "the training data is broken" in done.reason
-    assert open_metadata_store(Settings.load().store_url).get_run(done.run_id).trigger == "manual"
+    assert sched.workspace.metadata.get_run(done.run_id).trigger == "manual"
 
 
 def _gated(project: Project, **extra: object) -> Path:
@@ -147,7 +147,7 @@ def test_a_run_that_dies_is_retried_once_and_resumed(project: Project) -> None:
     release.write_text("go")
     sched.wait()
     assert sched.store.get_firing(retry.id).status == "succeeded"
-    run = open_metadata_store(Settings.load().store_url).get_run(lost.run_id)
+    run = sched.workspace.metadata.get_run(lost.run_id)
     assert run.status == "succeeded"  # the same run, resumed
 
 
@@ -190,7 +190,7 @@ def test_drift_fires_once_links_the_report_and_cools_down(project: Project) -> N
     sched.wait()
     firing = sched.store.get_firing(fired.firing_id)
     assert firing.cause_artifact_id == report and firing.status == "succeeded"
-    meta = open_metadata_store(Settings.load().store_url)
+    meta = sched.workspace.metadata
     assert meta.get_run(firing.run_id).trigger == "drift"
     assert {t.key: t.value for t in meta.get_tags(firing.run_id)}["ctloop.trigger.cause"] == report
 
@@ -206,7 +206,7 @@ def _report_artifact() -> str:
         size=0,
         files=(),
     )
-    open_metadata_store(Settings.load().store_url).put_artifacts([record])
+    Workspace.from_settings(Settings.load()).metadata.put_artifacts([record])
     return record.id
 
 

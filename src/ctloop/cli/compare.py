@@ -146,13 +146,9 @@ def _number(value: float | None) -> str:
 # -- plumbing ---------------------------------------------------------------------------
 def _metadata() -> MetadataStore:
     """The configured metadata store, with runs whose process died marked failed."""
-    from ctloop.config import Settings
-    from ctloop.pipeline.liveness import reconcile_stale_runs
-    from ctloop.store import open_metadata_store
+    from ctloop.cli.workspace import open_workspace
 
-    store = open_metadata_store(Settings.load().store_url)
-    reconcile_stale_runs(store)
-    return store
+    return open_workspace(reconcile=True).metadata
 
 
 def _print(renderable: Any) -> None:

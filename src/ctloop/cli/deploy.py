@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from ctloop.serve.deployments import DeploymentState, RollbackPolicy
+    from ctloop.store.deployments import DeploymentState, RollbackPolicy
     from ctloop.store.operations_records import DeploymentRecord
+    from ctloop.store.workspace import Workspace
 
 deployments_app = typer.Typer(
     help="Deployments: what each endpoint serves (primary, canary, shadow) and its history.",
@@ -39,10 +40,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 NameArg = Annotated[str, typer.Argument(help="Deployment name, e.g. flights.")]
 
 
-def _store_url() -> str:
-    from ctloop.config import Settings
+def _workspace() -> Workspace:
+    from ctloop.cli.workspace import open_workspace
 
-    return Settings.load().store_url
+    return open_workspace()
 
 
 def _emit(value: Any) -> None:
@@ -101,9 +102,8 @@ def deploy(
 ) -> None:
     """Create or change a deployment: primary, canary, shadow, promote, stop."""
     from ctloop.errors import DeploymentError
-    from ctloop.serve import deployments as d
+    from ctloop.store import deployments as d
 
-    url = _store_url()
     chosen = [
         flag
         for flag, on in (
@@ -120,26 +120,27 @@ def deploy(
         raise DeploymentError(
             f"options {' and '.join(chosen)} were given together; make one change per command"
         )
-    policy = _policy(url, name, max_error_rate, max_p99_ms, window, min_requests)
+    workspace = _workspace()
+    policy = _policy(workspace, name, max_error_rate, max_p99_ms, window, min_requests)
     if canary is not None:
-        state = d.start_canary(url, name, canary, traffic, sticky, policy, reason=reason)
+        state = d.start_canary(workspace, name, canary, traffic, sticky, policy, reason=reason)
     elif shadow is not None:
-        state = d.start_shadow(url, name, shadow, reason=reason)
+        state = d.start_shadow(workspace, name, shadow, reason=reason)
     elif promote_canary:
-        state = d.promote_canary(url, name, reason=reason)
+        state = d.promote_canary(workspace, name, reason=reason)
     elif stop_canary:
-        state = d.stop_canary(url, name, reason=reason)
+        state = d.stop_canary(workspace, name, reason=reason)
     elif rollback_canary:
-        state = d.rollback_canary(url, name, reason=reason)
+        state = d.rollback_canary(workspace, name, reason=reason)
     elif stop_shadow:
-        state = d.stop_shadow(url, name, reason=reason)
+        state = d.stop_shadow(workspace, name, reason=reason)
     else:
-        state = _deploy(url, name, model, primary, policy, reason)
+        state = _deploy(workspace, name, model, primary, policy, reason)
     _show_state(name, state, as_json)
 
 
 def _policy(
-    url: str,
+    workspace: Workspace,
     name: str,
     max_error_rate: float | None,
     max_p99_ms: float | None,
@@ -148,7 +149,7 @@ def _policy(
 ) -> RollbackPolicy | None:
     from dataclasses import replace
 
-    from ctloop.serve.deployments import RollbackPolicy, load_deployment
+    from ctloop.store.deployments import RollbackPolicy, load_deployment
 
     given: dict[str, Any] = {
         "max_error_rate": max_error_rate,
@@ -159,12 +160,12 @@ def _policy(
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         return None
-    current = load_deployment(url, name)
+    current = load_deployment(workspace, name)
     return replace(current.rollback if current else RollbackPolicy(), **changes)
 
 
 def _deploy(
-    url: str,
+    workspace: Workspace,
     name: str,
     model: str | None,
     primary: str | None,
@@ -173,14 +174,14 @@ def _deploy(
 ) -> DeploymentState:
     from dataclasses import replace
 
-    from ctloop.serve import deployments as d
+    from ctloop.store import deployments as d
 
-    current = d.load_deployment(url, name)
+    current = d.load_deployment(workspace, name)
     chosen_model = model or (current.model if current else name)
-    state = d.deploy(url, name, chosen_model, primary or "champion", reason=reason)
+    state = d.deploy(workspace, name, chosen_model, primary or "champion", reason=reason)
     if policy is not None and policy != state.rollback:
         state = replace(state, rollback=policy)
-        d.record_change(url, name, "deploy", state, reason or "rollback policy changed")
+        d.record_change(workspace, name, "deploy", state, reason or "rollback policy changed")
     return state
 
 
@@ -205,9 +206,7 @@ def _describe(state: dict[str, Any]) -> str:
 @deployments_app.command("list")
 def deployments_list(as_json: JsonOpt = False) -> None:
     """List deployments with their current routing."""
-    from ctloop.store.operations import list_deployments
-
-    records = list_deployments(_store_url())
+    records = _workspace().deployments.list()
     if as_json:
         _emit([_record_dict(r) for r in records])
         return
@@ -224,9 +223,8 @@ def deployments_list(as_json: JsonOpt = False) -> None:
 def deployments_show(name: NameArg, as_json: JsonOpt = False) -> None:
     """Show the current state of a deployment."""
     from ctloop.errors import DeploymentError
-    from ctloop.store.operations import latest_deployment
 
-    record = latest_deployment(_store_url(), name)
+    record = _workspace().deployments.latest(name)
     if record is None:
         raise DeploymentError(
             f"deployment {name!r} does not exist; create it with `ctloop deploy {name}`"
@@ -246,9 +244,7 @@ def deployments_history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every change of a deployment, oldest first: who, when, why."""
-    from ctloop.store.operations import deployment_history
-
-    records = deployment_history(_store_url(), name, limit)
+    records = _workspace().deployments.history(name, limit)
     if as_json:
         _emit([_record_dict(r) for r in records])
         return
@@ -273,19 +269,9 @@ def feedback_ingest(
     """Store a file of ground-truth labels as one feedback batch."""
     from dataclasses import asdict
 
-    from ctloop.config import Settings
-    from ctloop.serve.feedback import ingest_feedback_file
+    from ctloop.artifacts.logs import ingest_feedback_file
 
-    settings = Settings.load()
-    batch = ingest_feedback_file(
-        settings.store_url,
-        settings.artifact_url,
-        file,
-        model,
-        id_column,
-        label_column,
-        artifact_options=settings.artifact_options,
-    )
+    batch = ingest_feedback_file(_workspace(), file, model, id_column, label_column)
     if as_json:
         _emit(asdict(batch))
         return

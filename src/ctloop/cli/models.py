@@ -57,9 +57,9 @@ def _short(identifier: str | None) -> str:
 
 
 def _registry() -> ModelRegistry:
-    from ctloop.registry import open_registry
+    from ctloop.cli.workspace import open_workspace
 
-    return open_registry()
+    return open_workspace().registry
 
 
 @models_app.command("list")
@@ -229,16 +229,16 @@ def models_card(
 
 
 def _card(reference: str) -> ModelCard:
+    from ctloop.cli.workspace import open_workspace
     from ctloop.config import Settings
-    from ctloop.registry import open_registry
     from ctloop.registry.card import model_card
-    from ctloop.store import open_artifact_store, open_metadata_store
 
     settings = Settings.load()
+    workspace = open_workspace(settings)
     return model_card(
-        open_registry(settings.store_url),
-        open_metadata_store(settings.store_url),
-        open_artifact_store(settings.artifact_url, settings.artifact_options),
+        workspace.registry,
+        workspace.metadata,
+        workspace.artifacts,
         reference,
         cache_dir=settings.home / "cache",
     )

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from ctloop.config import Settings
     from ctloop.monitor import MonitorReport
-    from ctloop.pipeline.runner import Stores
+    from ctloop.store.workspace import Workspace
 
 monitor_app = typer.Typer(
     help="Monitor served models: drift, skew, performance and attributions per window.",
@@ -48,6 +49,12 @@ def _emit(value: Any) -> None:
     emit_json(value)
 
 
+def _workspace(settings: Settings | None = None) -> Workspace:
+    from ctloop.cli.workspace import open_workspace
+
+    return open_workspace(settings)
+
+
 @monitor_app.command("run")
 def run(
     model: Annotated[str, typer.Argument(help="Model: NAME (its champion), NAME@ALIAS or NAME@N.")],
@@ -63,9 +70,20 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the monitoring pipeline on one window and print its verdict."""
+    from ctloop.config import Settings
     from ctloop.monitor.job import run_monitor
 
-    result = run_monitor(model, window, end, trigger=trigger, data=data, alert=not no_alerts)
+    settings = Settings.load()
+    result = run_monitor(
+        _workspace(settings),
+        model,
+        window,
+        end,
+        trigger=trigger,
+        data=data,
+        settings=settings,
+        alert=not no_alerts,
+    )
     if as_json:
         _emit(
             {
@@ -91,9 +109,12 @@ def canary(
     as_json: JsonOpt = False,
 ) -> None:
     """Judge a canary on its labelled traffic against the primary version."""
+    from ctloop.config import Settings
     from ctloop.monitor.canary import judge_canary, settle_canary
 
-    found = settle_canary(deployment) if apply else judge_canary(deployment)
+    settings = Settings.load()
+    judge = settle_canary if apply else judge_canary
+    found = judge(_workspace(settings), deployment, settings=settings)
     if found is None:
         if as_json:
             _emit(None)
@@ -117,11 +138,12 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a monitoring report (the latest by default)."""
-    from ctloop.pipeline.runner import Stores
+    from ctloop.config import Settings
 
-    stores = Stores.open()
-    artifact_id = _latest_report_id(stores, None) if report == "latest" else report
-    found = _load_report(stores, artifact_id)
+    settings = Settings.load()
+    workspace = _workspace(settings)
+    artifact_id = _latest_report_id(workspace, None) if report == "latest" else report
+    found = _load_report(workspace, artifact_id, settings.home / "cache")
     if html is not None:
         from ctloop.monitor.html import render_monitor_report
 
@@ -145,12 +167,13 @@ def list_reports(
     as_json: JsonOpt = False,
 ) -> None:
     """List monitoring runs and their verdicts, newest first."""
-    from ctloop.pipeline.runner import Stores
+    from ctloop.config import Settings
 
-    stores = Stores.open()
+    settings = Settings.load()
+    workspace = _workspace(settings)
     rows = []
-    for run_id, artifact_id in _report_ids(stores, model)[:limit]:
-        found = _load_report(stores, artifact_id)
+    for run_id, artifact_id in _report_ids(workspace, model)[:limit]:
+        found = _load_report(workspace, artifact_id, settings.home / "cache")
         rows.append({"run_id": run_id, "report": artifact_id, **found.summary()})
     if as_json:
         _emit(rows)
@@ -169,11 +192,9 @@ def list_alerts(
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded alerts, oldest first, with their delivery state."""
-    from ctloop.config import Settings
     from ctloop.monitor.alerts import alert_payload
-    from ctloop.store.operations import list_alerts as stored
 
-    records = stored(Settings.load().store_url, subject=subject)
+    records = _workspace().alerts.list(subject=subject)
     if as_json:
         _emit([{**alert_payload(r), "delivery": r.delivery} for r in records])
         return
@@ -185,53 +206,54 @@ def list_alerts(
 @alerts_app.command("deliver")
 def deliver(as_json: JsonOpt = False) -> None:
     """Retry alert deliveries that are still pending and whose backoff has passed."""
+    from ctloop.config import Settings
     from ctloop.monitor.alerts import deliver_pending
 
-    retried = deliver_pending()
+    settings = Settings.load()
+    retried = deliver_pending(_workspace(settings), settings=settings)
     if as_json:
         _emit([{"id": r.id, "delivery": r.delivery} for r in retried])
         return
     _print(f"retried {len(retried)} alert(s)")
 
 
-def _report_ids(stores: Stores, model: str | None) -> list[tuple[str, str]]:
+def _report_ids(workspace: Workspace, model: str | None) -> list[tuple[str, str]]:
     """(run id, report artifact id) of successful monitoring runs, newest first."""
     from ctloop.monitor.job import PIPELINE_NAME
 
+    meta = workspace.metadata
     found = []
-    for run in stores.metadata.list_runs(pipeline=PIPELINE_NAME, status="succeeded"):
+    for run in meta.list_runs(pipeline=PIPELINE_NAME, status="succeeded"):
         if model is not None and run.parameters.get("request", {}).get("model") != model:
             continue
-        for execution in stores.metadata.list_executions(run.id):
+        for execution in meta.list_executions(run.id):
             if execution.step != "monitor_report":
                 continue
-            for event in stores.metadata.events_of_execution(execution.id):
+            for event in meta.events_of_execution(execution.id):
                 if event.kind == "output" and event.name == "report":
                     found.append((run.id, event.artifact_id))
     return found
 
 
-def _latest_report_id(stores: Stores, model: str | None) -> str:
+def _latest_report_id(workspace: Workspace, model: str | None) -> str:
     from ctloop.errors import MonitorError
 
-    found = _report_ids(stores, model)
+    found = _report_ids(workspace, model)
     if not found:
         raise MonitorError("there is no monitoring report yet; run `ctloop monitor run MODEL`")
     return found[0][1]
 
 
-def _load_report(stores: Stores, artifact_id: str) -> MonitorReport:
+def _load_report(workspace: Workspace, artifact_id: str, cache_dir: Path) -> MonitorReport:
     from ctloop.artifacts import load_value
     from ctloop.errors import MonitorError
     from ctloop.monitor.job import record_type
 
-    record = stores.metadata.get_artifact(artifact_id)
+    record = workspace.metadata.get_artifact(artifact_id)
     if record_type(record) != "MonitorReport":
         raise MonitorError(
             f"artifact {artifact_id} is a {record_type(record)}, not a MonitorReport; "
             "list reports with `ctloop monitor list`"
         )
-    value: MonitorReport = load_value(
-        record, stores.artifacts, cache_dir=stores.settings.home / "cache"
-    )
+    value: MonitorReport = load_value(record, workspace.artifacts, cache_dir=cache_dir)
     return value

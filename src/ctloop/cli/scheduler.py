@@ -11,6 +11,7 @@ declared in ``ctloop.yaml``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -41,10 +42,8 @@ def scheduler(
     """Evaluate triggers and launch pipeline runs until stopped (SIGTERM or Ctrl-C: exit 0)."""
     import signal
 
-    from ctloop.triggers import Scheduler, load_specs
-
     printer = _json_line if as_json else _event_line
-    sched = Scheduler(load_specs(), on_event=lambda e: None if e.outcome in _QUIET else printer(e))
+    sched = _scheduler(on_event=lambda e: None if e.outcome in _QUIET else printer(e))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: sched.stop())
     if once:
@@ -54,6 +53,17 @@ def scheduler(
     _say(f"scheduler started: {_count(sched)} trigger(s), every {interval:g} s", as_json)
     sched.run_forever(interval)
     _say("scheduler stopped; runs still going finish on their own", as_json)
+
+
+def _scheduler(on_event: Callable[[TriggerEvent], None] | None = None) -> Scheduler:
+    """The scheduler of the working directory: its triggers and its workspace."""
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.config import Settings
+    from ctloop.triggers import Scheduler, load_specs
+
+    settings = Settings.load()
+    workspace = open_workspace(settings)
+    return Scheduler(load_specs(settings), workspace, settings=settings, on_event=on_event)
 
 
 def _wait(sched: Scheduler) -> None:
@@ -70,10 +80,13 @@ def _count(sched: Scheduler) -> int:
 @triggers_app.command("list")
 def triggers_list(as_json: JsonOpt = False) -> None:
     """List declared triggers with their last firing, cooldown and active runs."""
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.config import Settings
     from ctloop.triggers import load_specs
     from ctloop.triggers.views import trigger_rows
 
-    rows = trigger_rows(load_specs())
+    settings = Settings.load()
+    rows = trigger_rows(open_workspace(settings), load_specs(settings))
     if as_json:
         _emit(rows)
         return
@@ -93,12 +106,10 @@ def triggers_fire(
     as_json: JsonOpt = False,
 ) -> None:
     """Fire a trigger now (on demand); wait for its run unless --no-wait."""
-    from ctloop.triggers import Scheduler, load_specs
     from ctloop.triggers.views import firing_row, parse_fire_params
 
-    specs = load_specs()
-    sched = Scheduler(specs)
-    firing = sched.fire(name, parse_fire_params(specs, name, param or []))
+    sched = _scheduler()
+    firing = sched.fire(name, parse_fire_params(sched.specs, name, param or []))
     if not no_wait:
         _wait(sched)
         firing = sched.store.get_firing(firing.id)
@@ -119,11 +130,10 @@ def triggers_history(
     as_json: JsonOpt = False,
 ) -> None:
     """List firings, newest first: why each fired, its run and how it ended."""
-    from ctloop.config import Settings
-    from ctloop.store.triggers import SqlTriggerStore
+    from ctloop.cli.workspace import open_workspace
     from ctloop.triggers.views import firing_row
 
-    store = SqlTriggerStore(Settings.load().store_url)
+    store = open_workspace().triggers
     rows = [firing_row(f) for f in store.list_firings(trigger=trigger, limit=limit)]
     if as_json:
         _emit(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -14,26 +14,22 @@ from ctloop.cli.output import console, emit_json, seconds, short, styled, when
 from ctloop.errors import CtloopError, DataVersionError, NotFoundError, ParameterError
 from ctloop.store.metadata import resolve_run
 
-
-def _stores() -> Any:
-    from ctloop.pipeline.runner import Stores
-
-    return Stores.open()
+if TYPE_CHECKING:
+    from ctloop.config import Settings
+    from ctloop.store.workspace import Workspace
 
 
-def _meta_reconciled() -> Any:
-    from ctloop.pipeline.liveness import reconcile_stale_runs
+def _workspace(settings: Settings | None = None, *, reconcile: bool = False) -> Workspace:
+    from ctloop.cli.workspace import open_workspace
 
-    stores = _stores()
-    reconcile_stale_runs(stores.metadata)
-    return stores
+    return open_workspace(settings, reconcile=reconcile)
 
 
 # -- runs ------------------------------------------------------------------------------
 def runs_list(*, pipeline: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """``ctloop runs list``."""
-    stores = _meta_reconciled()
-    runs = stores.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)
+    workspace = _workspace(reconcile=True)
+    runs = workspace.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)
     if as_json:
         emit_json([_run_dict(r) for r in runs])
         return
@@ -61,8 +57,8 @@ def _run_dict(run: Any) -> dict[str, Any]:
 
 def runs_show(run_id: str, *, as_json: bool) -> None:
     """``ctloop runs show``."""
-    stores = _meta_reconciled()
-    meta = stores.metadata
+    workspace = _workspace(reconcile=True)
+    meta = workspace.metadata
     run = resolve_run(meta, run_id)
     executions = meta.list_executions(run.id)
     events = {x.id: meta.events_of_execution(x.id) for x in executions}
@@ -146,9 +142,9 @@ def _source_metrics(meta: Any, executions: list[Any]) -> list[Any]:
 
 def runs_logs(run_id: str, step: str, *, as_json: bool = False) -> None:
     """``ctloop runs logs``: the latest attempt's log (a cached step's source log)."""
-    stores = _stores()
-    run = resolve_run(stores.metadata, run_id)
-    executions = stores.metadata.list_executions(run.id)
+    workspace = _workspace()
+    run = resolve_run(workspace.metadata, run_id)
+    executions = workspace.metadata.list_executions(run.id)
     attempts = [x for x in executions if x.step == step]
     if not attempts:
         steps = sorted({x.step for x in executions})
@@ -159,9 +155,9 @@ def runs_logs(run_id: str, step: str, *, as_json: bool = False) -> None:
     note = ""
     if execution.status == "cached" and execution.cached_from:
         note = f"(cached: the log of execution {short(execution.cached_from)})"
-        execution = stores.metadata.get_execution(execution.cached_from)
+        execution = workspace.metadata.get_execution(execution.cached_from)
     if execution.log_uri:
-        text = stores.artifacts.read_object(execution.log_uri).decode(errors="replace")
+        text = workspace.artifacts.read_object(execution.log_uri).decode(errors="replace")
     elif execution.status in ("succeeded", "failed"):
         text = ""
     else:
@@ -187,7 +183,7 @@ def runs_logs(run_id: str, step: str, *, as_json: bool = False) -> None:
 # -- artifacts and lineage -----------------------------------------------------------------
 def artifact_show(artifact_id: str, *, as_json: bool) -> None:
     """``ctloop artifacts show``."""
-    meta = _stores().metadata
+    meta = _workspace().metadata
     artifact = meta.get_artifact(artifact_id)
     events = meta.events_of_artifact(artifact.id)
     uses = []
@@ -233,8 +229,7 @@ def lineage(identifier: str, *, as_json: bool) -> None:
     """``ctloop lineage``: artifact id, run id or data NAME@VERSION."""
     from ctloop.store import lineage as lin
 
-    meta = _stores().metadata
-    graph = _lineage_of(meta, identifier, lin)
+    graph = _lineage_of(_workspace(), identifier, lin)
     if as_json:
         emit_json(
             {
@@ -250,14 +245,14 @@ def lineage(identifier: str, *, as_json: bool) -> None:
         console.print(tree)
 
 
-def _lineage_of(meta: Any, identifier: str, lin: Any) -> Any:
+def _lineage_of(workspace: Workspace, identifier: str, lin: Any) -> Any:
+    meta = workspace.metadata
     if "@" in identifier:
         from ctloop.errors import ModelNotFoundError
-        from ctloop.registry import open_registry
         from ctloop.registry.lineage import model_lineage
 
         try:
-            return model_lineage(open_registry(meta.url), meta, identifier).graph
+            return model_lineage(workspace.registry, meta, identifier).graph
         except ModelNotFoundError:
             pass  # not a registered model: a data set NAME@VERSION
         from ctloop.artifacts.data_versions import resolve
@@ -310,14 +305,16 @@ def data_add(
 ) -> None:
     """``ctloop data add``."""
     from ctloop.artifacts.data_versions import add_data_version
+    from ctloop.config import Settings
 
-    stores = _stores()
+    settings = Settings.load()
+    workspace = _workspace(settings)
     added = add_data_version(
         name,
         path,
-        metadata=stores.metadata,
-        artifacts=stores.artifacts,
-        staging_root=stores.settings.home / "tmp",
+        metadata=workspace.metadata,
+        artifacts=workspace.artifacts,
+        staging_root=settings.home / "tmp",
         message=message,
         follow_links=follow_links,
     )
@@ -346,7 +343,7 @@ def data_add(
 
 def data_versions(name: str | None, *, as_json: bool) -> None:
     """``ctloop data versions``."""
-    meta = _stores().metadata
+    meta = _workspace().metadata
     versions = meta.list_data_versions(name)
     if name and not versions:
         raise NotFoundError(
@@ -387,20 +384,22 @@ def data_versions(name: str | None, *, as_json: bool) -> None:
 def data_get(ref: str, dest: Path, *, as_json: bool) -> None:
     """``ctloop data get``."""
     from ctloop.artifacts.data_versions import get_data_version
+    from ctloop.config import Settings
 
     if dest.exists() and not dest.is_dir():
         raise DataVersionError(
             f"cannot write {ref} into {str(dest)!r}: it is an existing file, not a folder; "
             "pass a folder (a missing one is created) or remove the file"
         )
-    stores = _stores()
+    settings = Settings.load()
+    workspace = _workspace(settings)
     try:
         written = get_data_version(
             ref,
             dest,
-            metadata=stores.metadata,
-            artifacts=stores.artifacts,
-            cache_dir=stores.settings.home / "cache",
+            metadata=workspace.metadata,
+            artifacts=workspace.artifacts,
+            cache_dir=settings.home / "cache",
         )
     except OSError as exc:  # a file where the snapshot has a folder, no permission, ...
         where = exc.filename or dest
@@ -426,10 +425,10 @@ def gc(
     grace_age = parse_duration(grace, "--grace", error=ParameterError)
     if keep_last is not None and keep_last < 0:
         raise ParameterError(f"--keep-last must be ≥ 0, got {keep_last}")
-    stores = _meta_reconciled()
+    workspace = _workspace(reconcile=True)
     report = collect_garbage(
-        stores.metadata,
-        stores.artifacts,
+        workspace.metadata,
+        workspace.artifacts,
         older_than=age,
         keep_last=keep_last,
         grace=grace_age,

@@ -30,7 +30,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctloop.config import Settings
+    from ctloop.store.workspace import Workspace
 
 __all__ = ["DemoConfig", "DemoSummary", "WeekResult", "run_demo"]
 
@@ -122,11 +126,15 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
 def _replay(
     config: DemoConfig, weeks: Any, landing: Path, server: _Server, console: Any, started: float
 ) -> DemoSummary:
+    from ctloop.config import Settings
     from ctloop.demo.report import write_report
+    from ctloop.store.workspace import Workspace
 
-    static = _load_version(1)
+    settings = Settings.load()
+    workspace = Workspace.from_settings(settings)
+    static = _load_version(workspace, settings, 1)
     flights = _example_module(config.example)
-    scheduler = _scheduler()
+    scheduler = _scheduler(workspace, settings)
     results: list[WeekResult] = []
     sent: dict[int, tuple[list[str], list[int]]] = {}
     console.print(
@@ -141,8 +149,8 @@ def _replay(
             time.sleep(1.5)  # the server writes logged labels every 0.5 s
             _land(weeks, previous, landing)
             if previous == config.broken_week:
-                events += _broken_week(weeks, previous, landing, scheduler)
-        events += _tick(scheduler, server)
+                events += _broken_week(workspace, weeks, previous, landing, scheduler)
+        events += _tick(workspace, scheduler, server)
         frame = _sample(weeks, week, config)
         if frame is None:
             continue
@@ -151,7 +159,7 @@ def _replay(
         result.events = events
         results.append(result)
         _print_week(console, result)
-    summary = _summary(results, time.perf_counter() - started)
+    summary = _summary(workspace, results, time.perf_counter() - started)
     summary.report = write_report(summary, Path.cwd() / "report.html")
     return summary
 
@@ -334,52 +342,49 @@ def _auc(labels: list[int], scores: list[float]) -> float:
 # -- the scheduler and the registry ---------------------------------------------------
 
 
-def _scheduler() -> Any:
-    from ctloop.config import Settings
+def _scheduler(workspace: Workspace, settings: Settings) -> Any:
     from ctloop.triggers import Scheduler, load_specs
 
-    settings = Settings.load()
-    return Scheduler(load_specs(settings), settings=settings)
+    return Scheduler(load_specs(settings), workspace, settings=settings)
 
 
-def _tick(scheduler: Any, server: _Server) -> list[str]:
+def _tick(workspace: Workspace, scheduler: Any, server: _Server) -> list[str]:
     """One evaluation of every trigger; waits for the runs it starts."""
-    before = _champion()
+    before = _champion(workspace)
     events = scheduler.evaluate()
     if scheduler.has_children():
         events += scheduler.wait(timeout_s=600)
     notes = [_describe(e) for e in events if _describe(e)]
-    after = _champion()
+    after = _champion(workspace)
     if after != before:
         swapped = server.wait_for_version(after)
         notes.append(f"champion v{before} → v{after}" + ("" if swapped else " (server late)"))
     return notes
 
 
-def _broken_week(weeks: Any, week: int, landing: Path, scheduler: Any) -> list[str]:
+def _broken_week(
+    workspace: Workspace, weeks: Any, week: int, landing: Path, scheduler: Any
+) -> list[str]:
     """Land ``week`` with ``carrier`` renamed, retrain on it, show the stop, repair."""
-    before = _champion()
+    before = _champion(workspace)
     _land(weeks, week, landing, rename={"carrier": "airline"})
     firing = scheduler.fire("flights-retrain/manual")
     scheduler.wait(timeout_s=600)
     run_id = scheduler.store.get_firing(firing.id).run_id
     _land(weeks, week, landing)
-    kept = _champion() == before
+    kept = _champion(workspace) == before
     return [
         f"week {week} arrived with 'carrier' renamed to 'airline': retraining run "
-        f"{(run_id or '?')[:8]} {_failed_step(run_id)}; champion "
+        f"{(run_id or '?')[:8]} {_failed_step(workspace, run_id)}; champion "
         f"{'kept' if kept else 'CHANGED'} (v{before})"
     ]
 
 
-def _failed_step(run_id: str | None) -> str:
+def _failed_step(workspace: Workspace, run_id: str | None) -> str:
     """``stopped at STEP (first line of its error)`` for a failed run, else its status."""
-    from ctloop.config import Settings
-    from ctloop.store import open_metadata_store
-
     if run_id is None:
         return "did not start"
-    metadata = open_metadata_store(Settings.load().store_url)
+    metadata = workspace.metadata
     failed = [e for e in metadata.list_executions(run_id) if e.status == "failed"]
     if not failed:
         return metadata.get_run(run_id).status
@@ -400,29 +405,16 @@ def _describe(event: Any) -> str:
     return f"{trigger}: {outcome}" + (f" ({detail})" if detail else "")
 
 
-def _champion() -> int:
-    from ctloop.registry import open_registry
-
-    registry = open_registry()
-    try:
-        return registry.resolve("flights@champion").version
-    finally:
-        close = getattr(registry, "close", None)
-        if close:
-            close()
+def _champion(workspace: Workspace) -> int:
+    return workspace.registry.resolve("flights@champion").version
 
 
-def _load_version(version: int) -> Any:
+def _load_version(workspace: Workspace, settings: Settings, version: int) -> Any:
     from ctloop.artifacts import load_value
-    from ctloop.config import Settings
-    from ctloop.registry import open_registry
-    from ctloop.store import open_artifact_store, open_metadata_store
 
-    settings = Settings.load()
-    reference = open_registry().resolve(f"flights@{version}")
-    record = open_metadata_store(settings.store_url).get_artifact(reference.artifact_id)
-    artifacts = open_artifact_store(settings.artifact_url, settings.artifact_options)
-    return load_value(record, artifacts, cache_dir=settings.home / "cache")
+    reference = workspace.registry.resolve(f"flights@{version}")
+    record = workspace.metadata.get_artifact(reference.artifact_id)
+    return load_value(record, workspace.artifacts, cache_dir=settings.home / "cache")
 
 
 def _ctloop(*args: str) -> None:
@@ -459,15 +451,10 @@ def _print_week(console: Any, result: WeekResult) -> None:
         console.print(f"      [cyan]↳ {event}[/cyan]")
 
 
-def _summary(results: list[WeekResult], seconds: float) -> DemoSummary:
-    from ctloop.config import Settings
-    from ctloop.store import operations
-    from ctloop.store.triggers import SqlTriggerStore
-
-    settings = Settings.load()
+def _summary(workspace: Workspace, results: list[WeekResult], seconds: float) -> DemoSummary:
     alerts = [
         {"created_at": a.created_at.isoformat(), "severity": a.severity, "cause": a.cause}
-        for a in operations.list_alerts(settings.store_url)
+        for a in workspace.alerts.list()
     ]
     firings = [
         {
@@ -477,7 +464,7 @@ def _summary(results: list[WeekResult], seconds: float) -> DemoSummary:
             "run_id": f.run_id,
             "reason": f.reason,
         }
-        for f in SqlTriggerStore(settings.store_url).list_firings()
+        for f in workspace.triggers.list_firings()
     ]
     retrains = sum(1 for f in firings if str(f["trigger"]).endswith("/decay"))
     deployments = [
@@ -487,7 +474,7 @@ def _summary(results: list[WeekResult], seconds: float) -> DemoSummary:
             "by": d.created_by,
             "reason": d.reason,
         }
-        for d in operations.deployment_history(settings.store_url, "flights")
+        for d in workspace.deployments.history("flights")
     ]
     promotions = sum(1 for d in deployments if d["action"] == "promote")
     return DemoSummary(results, retrains, promotions, alerts, firings, Path(), seconds, deployments)

@@ -5,7 +5,9 @@ One drift raises one alert: the de-duplication key is model + cause + feature se
 alert with the same key inside ``alerts.cooldown_s`` is not recorded again. Every delivery
 is kept in the ``alerts`` table, per sink; a sink that fails is retried by
 ``deliver_pending`` (the scheduler calls it each tick) with exponential backoff, up to
-``alerts.max_attempts`` tries, so an alert is not lost while a receiver is down.
+``alerts.max_attempts`` tries, so an alert is not lost while a receiver is down. Alerts
+and their delivery state live in the workspace's alert store; the sinks and their retry
+policy come from the settings.
 
 >>> from ctloop.monitor.report import MonitorReport
 >>> report = MonitorReport("flights", 3, "a1", "drift", {"rows": 500},
@@ -31,6 +33,7 @@ from ctloop.monitor.settings import AlertSettings
 if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.store.operations_records import AlertRecord
+    from ctloop.store.workspace import Workspace
 
 logger = logging.getLogger("ctloop.alerts")
 SOURCE = "monitor"
@@ -89,17 +92,19 @@ def alerts_for(report: MonitorReport, report_artifact_id: str | None) -> list[Al
 
 
 def raise_alerts(
-    report: MonitorReport, report_artifact_id: str | None, *, settings: Settings | None = None
+    workspace: Workspace,
+    report: MonitorReport,
+    report_artifact_id: str | None,
+    *,
+    settings: Settings | None = None,
 ) -> tuple[AlertRecord, ...]:
-    """Record the report's alerts (skipping those in cooldown) and deliver them."""
-    from ctloop.store.operations import record_alert
-
+    """Record the report's alerts in ``workspace`` (skipping those in cooldown) and
+    deliver them to the sinks of ``settings`` (default: ``ctloop.yaml`` ``alerts:``)."""
     settings = _settings(settings)
     config = AlertSettings.from_mapping(settings.alerts)
     recorded = []
     for alert in alerts_for(report, report_artifact_id):
-        record = record_alert(
-            settings.store_url,
+        record = workspace.alerts.record(
             source=alert.source,
             subject=alert.subject,
             severity=alert.severity,
@@ -110,25 +115,27 @@ def raise_alerts(
             cooldown_s=config.cooldown_s,
         )
         if record is not None:
-            recorded.append(deliver(record, settings=settings))
+            recorded.append(deliver(workspace, record, settings=settings))
     return tuple(recorded)
 
 
-def deliver(record: AlertRecord, *, settings: Settings | None = None) -> AlertRecord:
-    """Send ``record`` to every configured sink it has not reached yet; keep the state."""
-    settings = _settings(settings)
-    config = AlertSettings.from_mapping(settings.alerts)
+def deliver(
+    workspace: Workspace, record: AlertRecord, *, settings: Settings | None = None
+) -> AlertRecord:
+    """Send ``record`` to every configured sink it has not reached yet; keep the state in
+    ``workspace``."""
+    config = AlertSettings.from_mapping(_settings(settings).alerts)
     for sink in config.sinks:
         name = sink_name(sink)
         state = record.delivery.get(name) or {"status": PENDING, "attempts": 0}
         if state["status"] != PENDING:
             continue
-        record = _attempt(record, sink, int(state["attempts"]) + 1, settings, config)
+        record = _attempt(workspace, record, sink, int(state["attempts"]) + 1, config)
     return record
 
 
 def deliver_pending(
-    store_url: str | None = None,
+    workspace: Workspace,
     *,
     settings: Settings | None = None,
     now: datetime | None = None,
@@ -136,24 +143,17 @@ def deliver_pending(
     """Retry every delivery still pending whose backoff has passed; return the alerts
     retried. Alerts of the last seven days are looked at.
 
-    >>> deliver_pending()  # doctest: +SKIP
+    >>> deliver_pending(workspace)  # doctest: +SKIP
     [AlertRecord(id=3, ..., delivery={'webhook': {'status': 'sent', 'attempts': 2, ...}})]
     """
-    from dataclasses import replace
-
-    from ctloop.store.operations import list_alerts
-
-    settings = _settings(settings)
-    if store_url is not None:
-        settings = replace(settings, store_url=store_url)
-    config = AlertSettings.from_mapping(settings.alerts)
+    config = AlertSettings.from_mapping(_settings(settings).alerts)
     moment = now or datetime.now(UTC)
     retried = []
-    for record in list_alerts(settings.store_url, since=moment - timedelta(days=7)):
+    for record in workspace.alerts.list(since=moment - timedelta(days=7)):
         due = [s for s in config.sinks if _due(record.delivery.get(sink_name(s)), moment, config)]
         for sink in due:
             attempts = int(record.delivery.get(sink_name(sink), {}).get("attempts", 0)) + 1
-            record = _attempt(record, sink, attempts, settings, config)
+            record = _attempt(workspace, record, sink, attempts, config)
         if due:
             retried.append(record)
     return retried
@@ -233,14 +233,12 @@ def _post(sink: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 def _attempt(
+    workspace: Workspace,
     record: AlertRecord,
     sink: dict[str, Any],
     attempts: int,
-    settings: Settings,
     config: AlertSettings,
 ) -> AlertRecord:
-    from ctloop.store.operations import update_alert_delivery
-
     try:
         send(sink, alert_payload(record))
     except AlertError as exc:
@@ -248,10 +246,10 @@ def _attempt(
         logger.warning(
             "alert %s not delivered to %s (try %d): %s", record.id, sink_name(sink), attempts, exc
         )
-        return update_alert_delivery(
-            settings.store_url, record.id, sink_name(sink), status, attempts, str(exc)
+        return workspace.alerts.update_delivery(
+            record.id, sink_name(sink), status, attempts, str(exc)
         )
-    return update_alert_delivery(settings.store_url, record.id, sink_name(sink), SENT, attempts)
+    return workspace.alerts.update_delivery(record.id, sink_name(sink), SENT, attempts)
 
 
 def _due(state: dict[str, Any] | None, now: datetime, config: AlertSettings) -> bool:

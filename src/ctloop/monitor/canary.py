@@ -13,9 +13,10 @@ since the canary started — same period, same traffic, split by the router — 
 
 :func:`settle_canary` carries the decision out (``promote_canary`` moves ``champion``;
 ``rollback_canary`` records an automatic rollback and raises an alert), so a decision is
-a deployment record with its numbers in the reason. The scheduler settles every active
+a deployment record with its numbers in the reason. Both take the workspace whose
+deployments, logs and registry they read and write; the scheduler settles every active
 canary on each evaluation. The server's own guard (error rate and p99 latency over a
-window, see :mod:`ctloop.serve.deployments`) acts within seconds; this one judges
+window, see :mod:`ctloop.serve`) acts within seconds; this one judges
 quality, which needs labels. Settings, under ``monitoring:`` in ``ctloop.yaml``::
 
     monitoring:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ctloop.config import Settings
-    from ctloop.serve.deployments import DeploymentState
+    from ctloop.store.workspace import Workspace
 
 __all__ = [
     "CanaryJudgement",
@@ -134,38 +135,40 @@ class CanaryJudgement:
         return asdict(self)
 
 
-def active_canaries(store_url: str) -> list[str]:
-    """Names of the deployments that have a canary now.
+def active_canaries(workspace: Workspace) -> list[str]:
+    """Names of the deployments of ``workspace`` that have a canary now.
 
-    >>> active_canaries(url)  # doctest: +SKIP
+    >>> active_canaries(workspace)  # doctest: +SKIP
     ['flights']
     """
-    from ctloop.store.operations import list_deployments
-
-    return [r.name for r in list_deployments(store_url) if (r.state or {}).get("canary")]
+    return [r.name for r in workspace.deployments.list() if (r.state or {}).get("canary")]
 
 
 def judge_canary(
-    deployment: str, *, settings: Settings | None = None, now: datetime | None = None
+    workspace: Workspace,
+    deployment: str,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> CanaryJudgement | None:
     """Judge the canary of ``deployment`` (see the module docstring); ``None`` when the
-    deployment has no canary.
+    deployment has no canary. ``settings`` give ``monitoring:`` (default: ``ctloop.yaml``).
 
-    >>> judge_canary("flights").decision  # doctest: +SKIP
+    >>> judge_canary(workspace, "flights").decision  # doctest: +SKIP
     'wait'
     """
-    from ctloop.serve.deployments import load_deployment
+    from ctloop.store.deployments import load_deployment, resolve_version
     from ctloop.store.records import utcnow
 
     settings = _settings(settings)
-    state = load_deployment(settings.store_url, deployment)
+    state = load_deployment(workspace, deployment)
     if state is None or state.canary is None:
         return None
     config = _canary_settings(settings)
-    since = _canary_started(settings.store_url, deployment, state.canary.version)
-    primary = _primary_version(settings.store_url, state)
-    task, metric = _task_and_metric(settings, state.model, state.canary.version, config)
-    labelled = _labelled_requests(settings, deployment, state.model, since)
+    since = _canary_started(workspace, deployment, state.canary.version)
+    primary = resolve_version(workspace, state.model, state.primary)
+    task, metric = _task_and_metric(workspace, settings, state.model, state.canary.version, config)
+    labelled = _labelled_requests(workspace, deployment, state.model, since)
     scored = {v: _score(labelled, v, task, metric) for v in (primary, state.canary.version)}
     age = ((now or utcnow()) - since).total_seconds()
     decision, reason = _decide(scored[primary], scored[state.canary.version], metric, age, config)
@@ -186,33 +189,37 @@ def judge_canary(
 
 
 def settle_canary(
-    deployment: str, *, settings: Settings | None = None, now: datetime | None = None
+    workspace: Workspace,
+    deployment: str,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> CanaryJudgement | None:
     """Judge the canary of ``deployment`` and carry the decision out: ``promote`` moves
     ``champion`` to it, ``rollback`` sends all traffic back to the primary and records
     an alert. A canary that changed meanwhile (another scheduler, a person) is left alone.
 
-    >>> settle_canary("flights").decision  # doctest: +SKIP
+    >>> settle_canary(workspace, "flights").decision  # doctest: +SKIP
     'promote'
     """
-    from ctloop.serve.deployments import load_deployment, promote_canary, rollback_canary
+    from ctloop.store.deployments import load_deployment, promote_canary, rollback_canary
 
     settings = _settings(settings)
-    judgement = judge_canary(deployment, settings=settings, now=now)
+    judgement = judge_canary(workspace, deployment, settings=settings, now=now)
     if judgement is None or judgement.decision == "wait":
         return judgement
-    current = load_deployment(settings.store_url, deployment)
+    current = load_deployment(workspace, deployment)
     if current is None or current.canary is None:
         return None
     if current.canary.version != judgement.canary_version:
         return None
     if judgement.decision == "promote":
-        promote_canary(settings.store_url, deployment, reason=judgement.reason, user="monitor")
+        promote_canary(workspace, deployment, reason=judgement.reason, user="monitor")
     else:
         rollback_canary(
-            settings.store_url, deployment, reason=judgement.reason, user="monitor", automatic=True
+            workspace, deployment, reason=judgement.reason, user="monitor", automatic=True
         )
-        _alert(settings, judgement)
+        _alert(workspace, settings, judgement)
     return judgement
 
 
@@ -266,30 +273,25 @@ def _score(
 
 
 def _labelled_requests(
-    settings: Settings, deployment: str, model: str, since: datetime
+    workspace: Workspace, deployment: str, model: str, since: datetime
 ) -> pd.DataFrame:
     """The deployment's logged requests since ``since`` that have a label."""
-    from ctloop.serve.feedback import join_feedback, read_feedback
-    from ctloop.serve.prediction_log import read_predictions
+    from ctloop.artifacts.logs import join_feedback, read_feedback, read_predictions
 
-    urls = settings.store_url, settings.artifact_url
-    options = dict(settings.artifact_options) or None
-    frame = read_predictions(*urls, model, start=since, artifact_options=options)
+    frame = read_predictions(workspace, model, start=since)
     if frame.empty:
         return frame.assign(label=[])
     frame = frame[frame["deployment"].isna() | (frame["deployment"] == deployment)]
-    feedback = read_feedback(*urls, model, start=since, artifact_options=options)
+    feedback = read_feedback(workspace, model, start=since)
     if feedback.empty:
         return frame.iloc[:0].assign(label=[])
     return join_feedback(frame, feedback, how="inner")
 
 
-def _canary_started(store_url: str, deployment: str, version: int) -> datetime:
+def _canary_started(workspace: Workspace, deployment: str, version: int) -> datetime:
     """When the current canary (``version``) started taking traffic."""
-    from ctloop.store.operations import deployment_history
-
     started = None
-    for record in deployment_history(store_url, deployment):
+    for record in workspace.deployments.history(deployment):
         canary = (record.state or {}).get("canary") or {}
         if canary.get("version") == version:
             started = started or record.created_at
@@ -300,28 +302,14 @@ def _canary_started(store_url: str, deployment: str, version: int) -> datetime:
     return started
 
 
-def _primary_version(store_url: str, state: DeploymentState) -> int:
-    from ctloop.serve.deployments import resolve_version
-
-    return resolve_version(store_url, state.model, state.primary)
-
-
 def _task_and_metric(
-    settings: Settings, model: str, version: int, config: CanarySettings
+    workspace: Workspace, settings: Settings, model: str, version: int, config: CanarySettings
 ) -> tuple[str, str]:
     from ctloop.monitor.checks import DEFAULT_METRIC
     from ctloop.monitor.settings import MonitorSettings
-    from ctloop.registry import open_registry
-    from ctloop.store import open_metadata_store
 
-    registry = open_registry(settings.store_url)
-    metadata = open_metadata_store(settings.store_url)
-    try:
-        artifact_id = registry.get_version(model, version).artifact_id
-        task = str(metadata.get_artifact(artifact_id).properties.get("task") or "")
-    finally:
-        registry.close()
-        metadata.close()
+    artifact_id = workspace.registry.get_version(model, version).artifact_id
+    task = str(workspace.metadata.get_artifact(artifact_id).properties.get("task") or "")
     if task not in DEFAULT_METRIC:
         raise MonitorError(
             f"cannot judge the canary {model}@{version}: its task {task!r} has no metric; "
@@ -331,12 +319,10 @@ def _task_and_metric(
     return task, config.metric or monitoring.metric or DEFAULT_METRIC[task]
 
 
-def _alert(settings: Settings, judgement: CanaryJudgement) -> None:
+def _alert(workspace: Workspace, settings: Settings, judgement: CanaryJudgement) -> None:
     from ctloop.monitor.alerts import deliver
-    from ctloop.store.operations import record_alert
 
-    record = record_alert(
-        settings.store_url,
+    record = workspace.alerts.record(
         source="monitor",
         subject=judgement.deployment,
         severity="warning",
@@ -345,7 +331,7 @@ def _alert(settings: Settings, judgement: CanaryJudgement) -> None:
         dedup_key=f"canary-rollback:{judgement.deployment}:{judgement.canary_version}",
     )
     if record is not None:
-        deliver(record, settings=settings)
+        deliver(workspace, record, settings=settings)
 
 
 def _settings(settings: Settings | None) -> Settings:

@@ -3,9 +3,10 @@
 Steps: ``load_window`` → ``window_statistics`` → ``skew_and_drift`` → ``model_performance``
 → ``monitor_report``. The run is recorded like any other (with its trigger), the report is
 a ``MonitorReport`` artifact, and lineage links it to the model version's artifact and the
-prediction-log batches it read.
+prediction-log batches it read. The job reads and writes the workspace it is given; each
+step reopens that workspace from the store parameters of its ``request``.
 
->>> result = run_monitor("flights", "1d")  # doctest: +SKIP
+>>> result = run_monitor(Workspace.open(), "flights", "1d")  # doctest: +SKIP
 >>> result.verdict, result.report.drifted_features  # doctest: +SKIP
 ('drift', ('distance',))
 """
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
 
     from ctloop.config import Settings
     from ctloop.data import DatasetStatistics
-    from ctloop.registry import ModelVersion
     from ctloop.store.operations_records import AlertRecord
+    from ctloop.store.registry import ModelVersion
+    from ctloop.store.workspace import Workspace
 
 PIPELINE_NAME = "monitor"
 
@@ -50,10 +52,10 @@ class MonitorResult:
 
 
 def run_monitor(
+    workspace: Workspace,
     model: str,
     window: str,
     end: datetime | str | None = None,
-    store_url: str | None = None,
     trigger: str = "manual",
     *,
     baseline: Mapping[str, float] | None = None,
@@ -62,26 +64,25 @@ def run_monitor(
     alert: bool = True,
 ) -> MonitorResult:
     """Monitor ``model`` (``NAME``: its champion, else its latest version; or
-    ``NAME@ALIAS`` / ``NAME@VERSION``) over ``window`` ending at ``end`` (default now).
+    ``NAME@ALIAS`` / ``NAME@VERSION``) of ``workspace`` over ``window`` ending at ``end``
+    (default now).
 
     ``baseline`` gives the metric values to hold the model to (default: the Evaluation of
     the run that made the version); ``data`` a Parquet file of logged predictions to read
     instead of the prediction log. With ``alert`` a drift or degradation records alerts and
-    sends them to the sinks of ``ctloop.yaml`` ``alerts:``.
+    sends them to the sinks of ``alerts:``. ``settings`` give ``monitoring:`` and
+    ``alerts:`` (default: ``ctloop.yaml``).
 
-    >>> run_monitor("flights", "1d", end="2026-01-02T00:00:00Z").verdict  # doctest: +SKIP
+    >>> run_monitor(workspace, "flights", "1d", end="2026-01-02T00:00:00Z").verdict  # doctest: +SKIP
     'ok'
     """
     from ctloop.config import Settings
-    from ctloop.pipeline.runner import Stores, run_pipeline
+    from ctloop.pipeline.runner import run_pipeline
 
-    settings = settings or Settings.load()
-    if store_url is not None:
-        settings = replace(settings, store_url=store_url)
+    settings = _on_workspace(settings or Settings.load(), workspace)
     MonitorSettings.from_mapping(settings.monitoring)  # a bad setting fails before the run
-    stores = Stores.open(settings)
-    version = _resolve_version(model, settings.store_url)
-    found_baseline, attribution = _training_baseline(stores, version)
+    version = _resolve_version(workspace, model)
+    found_baseline, attribution = _training_baseline(workspace, version, settings.home / "cache")
     request = {
         "model": version.model,
         "version": version.version,
@@ -94,14 +95,14 @@ def run_monitor(
         **_store_params(settings),
     }
     result = run_pipeline(monitor, {"request": request}, trigger=trigger, settings=settings)
-    _link_inputs(stores, result.run_id, request)
+    _link_inputs(workspace, result.run_id, request)
     report = result.load("monitor_report", "report")
     report_id = result.outputs["monitor_report"]["report"].id
     alerts: tuple[AlertRecord, ...] = ()
     if alert and report.verdict in ("drift", "degraded"):
         from ctloop.monitor.alerts import raise_alerts
 
-        alerts = raise_alerts(report, report_id, settings=settings)
+        alerts = raise_alerts(workspace, report, report_id, settings=settings)
     return MonitorResult(report, report.verdict, result.run_id, alerts, report_id)
 
 
@@ -113,9 +114,10 @@ def load_window(request: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The window's and the previous window's rows, and the training statistics."""
     from ctloop.data import DatasetStatistics
 
-    frame = read_logged(request)
+    workspace = _workspace(request)
+    frame = read_logged(workspace, request)
     current, previous = split_window(frame, request["bounds"])
-    stats = _load_model(request).training_statistics
+    stats = _load_model(workspace, request).training_statistics
     reference = DatasetStatistics.from_dict(stats) if stats else DatasetStatistics(0, ())
     return current.reset_index(drop=True), previous.reset_index(drop=True), reference
 
@@ -123,7 +125,7 @@ def load_window(request: dict[str, Any]) -> tuple[Any, Any, Any]:
 @step(outputs=("current_statistics", "previous_statistics"))
 def window_statistics(current: Any, previous: Any, request: dict[str, Any]) -> tuple[Any, Any]:
     """Mergeable statistics of both windows' features and predictions."""
-    features = _features(request)
+    features = _features(_workspace(request), request)
     return (
         analysis.window_statistics(current, features),
         analysis.window_statistics(previous, features),
@@ -142,7 +144,7 @@ def skew_and_drift(
         current_statistics,
         reference=reference,
         previous=previous_statistics,
-        features=_features(request),
+        features=_features(_workspace(request), request),
         settings=_settings(request),
     )
     return {"skew": skew, "drift": drift}
@@ -151,7 +153,7 @@ def skew_and_drift(
 @step
 def model_performance(current: pd.DataFrame, request: dict[str, Any]) -> dict[str, Any]:
     """The metric on the labelled rows against the baseline, and attribution shift."""
-    model = _load_model(request)
+    model = _load_model(_workspace(request), request)
     settings = _settings(request)
     if len(current) < settings.min_rows:
         return {"performance": None, "attribution": None}
@@ -213,8 +215,23 @@ def _settings(request: Mapping[str, Any]) -> MonitorSettings:
     return MonitorSettings.from_mapping(request.get("monitoring") or {})
 
 
-def _features(request: Mapping[str, Any]) -> list[str]:
-    return list(_load_model(request).signature.input_names)
+def _features(workspace: Workspace, request: Mapping[str, Any]) -> list[str]:
+    return list(_load_model(workspace, request).signature.input_names)
+
+
+def _on_workspace(settings: Settings, workspace: Workspace) -> Settings:
+    """``settings`` pointed at ``workspace``, so the run is recorded where the job reads."""
+    if workspace.store_url is None or workspace.artifact_url is None:
+        raise MonitorError(
+            f"cannot run the monitoring job on {workspace.location}: its steps reopen the "
+            "workspace, so open one on a database and an artifact store (Workspace.open)"
+        )
+    return replace(
+        settings,
+        store_url=workspace.store_url,
+        artifact_url=workspace.artifact_url,
+        artifact_options=dict(workspace.artifact_options),
+    )
 
 
 def _store_params(settings: Settings) -> dict[str, Any]:
@@ -226,25 +243,29 @@ def _store_params(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _load_model(request: Mapping[str, Any]) -> Any:
+def _workspace(request: Mapping[str, Any]) -> Workspace:
+    """The workspace a step of the job reads: the one its request names."""
+    from ctloop.store.workspace import Workspace
+
+    return Workspace.open(
+        request["store_url"],
+        artifacts=request["artifact_url"],
+        artifact_options=request.get("artifact_options") or {},
+    )
+
+
+def _load_model(workspace: Workspace, request: Mapping[str, Any]) -> Any:
     """The Model artifact of the monitored version."""
     from ctloop.artifacts import load_value
-    from ctloop.store import open_artifact_store, open_metadata_store
 
-    meta = open_metadata_store(request["store_url"])
-    try:
-        record = meta.get_artifact(request["model_artifact_id"])
-    finally:
-        meta.close()
-    artifacts = open_artifact_store(request["artifact_url"], request["artifact_options"])
-    return load_value(record, artifacts, cache_dir=Path(request["home"]) / "cache")
+    record = workspace.metadata.get_artifact(request["model_artifact_id"])
+    cache = Path(request["home"]) / "cache"
+    return load_value(record, workspace.artifacts, cache_dir=cache)
 
 
-def _resolve_version(model: str, store_url: str) -> ModelVersion:
+def _resolve_version(workspace: Workspace, model: str) -> ModelVersion:
     """``NAME@X`` as given; a bare ``NAME`` means its champion, else its latest version."""
-    from ctloop.registry import open_registry
-
-    registry = open_registry(store_url)
+    registry = workspace.registry
     if "@" not in model:
         try:
             return registry.resolve(f"{model}@champion")
@@ -259,7 +280,7 @@ def _resolve_version(model: str, store_url: str) -> ModelVersion:
 
 
 def _training_baseline(
-    stores: Any, version: ModelVersion
+    workspace: Workspace, version: ModelVersion, cache_dir: Path
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """Metrics and attribution shares of the Evaluation made in the version's run, else
     the run's logged metrics (last value of each) and no attributions."""
@@ -268,15 +289,13 @@ def _training_baseline(
 
     if version.run_id is None:
         return {}, None
-    meta = stores.metadata
+    meta = workspace.metadata
     for execution in meta.list_executions(version.run_id):
         for event in meta.events_of_execution(execution.id):
             artifact = meta.get_artifact(event.artifact_id)
             if event.kind != "output" or record_type(artifact) != "Evaluation":
                 continue
-            evaluation = load_value(
-                artifact, stores.artifacts, cache_dir=stores.settings.home / "cache"
-            )
+            evaluation = load_value(artifact, workspace.artifacts, cache_dir=cache_dir)
             metrics = {k: float(v) for k, v in evaluation.metrics.items() if v is not None}
             found = {a.feature: a.mean_drop for a in evaluation.attributions}
             return metrics, (shares(found) if found else None)
@@ -288,15 +307,15 @@ def record_type(artifact: Any) -> str:
     return str(artifact.properties.get("record_type") or artifact.type)
 
 
-def _link_inputs(stores: Any, run_id: str, request: Mapping[str, Any]) -> None:
+def _link_inputs(workspace: Workspace, run_id: str, request: Mapping[str, Any]) -> None:
     """Record the model artifact and the prediction-log batches as inputs of the run's
     ``load_window`` execution, so lineage walks from the report to them."""
     from ctloop.store.records import EventRecord
 
-    meta = stores.metadata
+    meta = workspace.metadata
     execution = next(e for e in meta.list_executions(run_id) if e.step == "load_window")
     events = [EventRecord(execution.id, request["model_artifact_id"], "input", "model")]
-    known = {a.id for a in meta.list_artifacts(logged_batches(request))}
+    known = {a.id for a in meta.list_artifacts(logged_batches(workspace, request))}
     events += [
         EventRecord(execution.id, artifact_id, "input", f"predictions_{i}")
         for i, artifact_id in enumerate(sorted(known))

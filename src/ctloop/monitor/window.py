@@ -23,6 +23,8 @@ from ctloop.errors import MonitorError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctloop.store.workspace import Workspace
+
 _REQUESTS = re.compile(r"^(\d+)\s*(req|requests)?$")
 
 
@@ -95,9 +97,10 @@ def split_window(frame: pd.DataFrame, bounds: dict[str, Any]) -> tuple[pd.DataFr
     return current, previous
 
 
-def read_logged(request: Mapping[str, Any]) -> pd.DataFrame:
+def read_logged(workspace: Workspace, request: Mapping[str, Any]) -> pd.DataFrame:
     """Logged predictions of the request's model version from the earliest time either
-    window needs to its end, with a ``label`` column where feedback arrived.
+    window needs to its end, with a ``label`` column where feedback arrived, read from
+    ``workspace``'s prediction and feedback logs.
 
     ``request["data"]`` names a Parquet file of logged predictions to read instead of the
     prediction log (columns ``timestamp``, the features, ``prediction``, optional
@@ -109,43 +112,34 @@ def read_logged(request: Mapping[str, Any]) -> pd.DataFrame:
     if request.get("data"):
         frame = pd.read_parquet(Path(request["data"]))
     else:
-        frame = _from_prediction_log(request, bounds)
+        frame = _from_prediction_log(workspace, request["model"], bounds)
     if "model_version" in frame.columns:
         version = frame["model_version"]
         frame = frame[version.isna() | (version.astype("Int64") == int(request["version"]))]
     return frame
 
 
-def logged_batches(request: Mapping[str, Any]) -> list[str]:
+def logged_batches(workspace: Workspace, request: Mapping[str, Any]) -> list[str]:
     """Artifact ids of the prediction-log batches the window read (for lineage)."""
     if request.get("data"):
         return []
-    from ctloop.store.operations import prediction_logs
-
     bounds = request["bounds"]
     start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
-    batches = prediction_logs(
-        request["store_url"], request["model"], start=start, end=parse_time(bounds["end"])
-    )
+    batches = workspace.logs.predictions(request["model"], start, parse_time(bounds["end"]))
     return [b.artifact_id for b in batches]
 
 
-def _from_prediction_log(request: Mapping[str, Any], bounds: Mapping[str, Any]) -> pd.DataFrame:
-    from ctloop.serve.prediction_log import read_predictions
+def _from_prediction_log(
+    workspace: Workspace, model: str, bounds: Mapping[str, Any]
+) -> pd.DataFrame:
+    from ctloop.artifacts.logs import join_feedback, read_feedback, read_predictions
 
     start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
-    end = parse_time(bounds["end"])
-    urls = request["store_url"], request["artifact_url"]
-    options = request.get("artifact_options") or None
-    frame = read_predictions(
-        *urls, request["model"], start=start, end=end, artifact_options=options
-    )
+    frame = read_predictions(workspace, model, start=start, end=parse_time(bounds["end"]))
     if frame.empty:
         return frame
-    from ctloop.serve.feedback import join_feedback, read_feedback
-
     # labels arrive after their predictions: read them up to now, not to the window's end
-    feedback = read_feedback(*urls, request["model"], start=start, artifact_options=options)
+    feedback = read_feedback(workspace, model, start=start)
     if feedback.empty:
         return frame
     return join_feedback(frame, feedback, how="left")

@@ -7,7 +7,7 @@ metadata store, so a restart neither misses nor repeats a firing.
 
 >>> from ctloop.config import Settings
 >>> specs = load_specs(Settings.load())  # doctest: +SKIP
->>> Scheduler(specs).evaluate()  # doctest: +SKIP
+>>> Scheduler(specs, Workspace.from_settings(Settings.load())).evaluate()  # doctest: +SKIP
 [TriggerEvent(trigger='flights-training/nightly', outcome='baseline', ...)]
 """
 

@@ -1,12 +1,12 @@
 """The process that runs one firing's pipeline: ``python -m ctloop.triggers.child ID``.
 
 The scheduler starts one per firing, so that a crashing pipeline never takes the
-scheduler down. The child reads the firing (pipeline reference, parameters, the
-``trigger`` to record on the run), runs the pipeline, links the run to the firing (the
-firing's ``run_id``; the run's tags ``ctloop.trigger``, ``ctloop.trigger.firing`` and
-``ctloop.trigger.cause``) and records the outcome on the firing. A child killed before it
-records an outcome leaves its firing ``running``; the scheduler finds it (its process is
-gone) and retries or reports it.
+scheduler down. The child opens the workspace of its working directory's settings, reads
+the firing (pipeline reference, parameters, the ``trigger`` to record on the run), runs
+the pipeline, links the run to the firing (the firing's ``run_id``; the run's tags
+``ctloop.trigger``, ``ctloop.trigger.firing`` and ``ctloop.trigger.cause``) and records
+the outcome on the firing. A child killed before it records an outcome leaves its firing
+``running``; the scheduler finds it (its process is gone) and retries or reports it.
 """
 
 from __future__ import annotations
@@ -15,25 +15,25 @@ import signal
 import sys
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctloop.config import Settings
 from ctloop.store.records import RunRecord, TagRecord
-from ctloop.store.triggers import FiringRecord, SqlTriggerStore
+from ctloop.store.triggers import FiringRecord
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 
 class FiringListener:
-    """Links the run to its firing as soon as the run exists."""
+    """Links the run to its firing (in ``workspace``) as soon as the run exists."""
 
-    def __init__(self, store: SqlTriggerStore, firing: FiringRecord, settings: Settings) -> None:
-        self._store = store
+    def __init__(self, workspace: Workspace, firing: FiringRecord) -> None:
+        self._workspace = workspace
         self._firing = firing
-        self._settings = settings
 
     def on_run_start(self, *, run: RunRecord, steps: list[str]) -> None:
-        from ctloop.store import open_metadata_store
-
-        self._store.update_firing(self._firing.id, run_id=run.id)
+        self._workspace.triggers.update_firing(self._firing.id, run_id=run.id)
         tags = {
             "ctloop.trigger": self._firing.trigger,
             "ctloop.trigger.firing": str(self._firing.id),
@@ -41,7 +41,7 @@ class FiringListener:
         if self._firing.cause_artifact_id:
             tags["ctloop.trigger.cause"] = self._firing.cause_artifact_id
         records = [TagRecord(run.id, key, value) for key, value in tags.items()]
-        open_metadata_store(self._settings.store_url).log_batch(tags=records)
+        self._workspace.metadata.log_batch(tags=records)
 
     def on_step_start(self, *, step: str) -> None:
         return None
@@ -57,13 +57,17 @@ def run_firing(firing_id: int, settings: Settings | None = None) -> str:
     """Run the pipeline of a firing and record its outcome; return the final status.
 
     A retried firing whose first run exists resumes that run (its finished steps are
-    reused) instead of starting over.
+    reused) instead of starting over. The firing and the run live in the workspace that
+    ``settings`` (default: ``ctloop.yaml`` and the environment) name.
     """
+    from ctloop.store.workspace import Workspace
+
     settings = settings or Settings.load()
-    store = SqlTriggerStore(settings.store_url)
+    workspace = Workspace.from_settings(settings)
+    store = workspace.triggers
     firing = store.get_firing(firing_id)
     try:
-        _run(firing, store, settings)
+        _run(firing, workspace, settings)
     except KeyboardInterrupt:
         store.finish_firing(firing_id, "failed", reason=f"{firing.reason}; interrupted")
         return "interrupted"
@@ -75,12 +79,12 @@ def run_firing(firing_id: int, settings: Settings | None = None) -> str:
     return "succeeded"
 
 
-def _run(firing: FiringRecord, store: SqlTriggerStore, settings: Settings) -> None:
+def _run(firing: FiringRecord, workspace: Workspace, settings: Settings) -> None:
     from ctloop.pipeline.loading import load_pipeline
     from ctloop.pipeline.runner import resume_run, run_pipeline
 
     details = firing.details
-    listener = FiringListener(store, firing, settings)
+    listener = FiringListener(workspace, firing)
     if details.get("resume_run_id"):
         resume_run(details["resume_run_id"], listener=listener, settings=settings)
         return

@@ -4,13 +4,13 @@ One evaluation (:meth:`Scheduler.evaluate`) first settles firings whose process 
 (a claimed firing whose run died is retried once or reported, per the trigger's
 ``on_lost``), judges every active canary on its labelled traffic (promoting or rolling
 it back, :mod:`ctloop.monitor.canary`), then checks every trigger and fires its
-occasions. All state lives in the
-metadata store, so a restarted scheduler neither misses nor repeats a firing, and two
-schedulers on one store fire each occasion once. Each run is a child process
-(:mod:`ctloop.triggers.child`) in its own session: a crashing pipeline never takes the
-scheduler down, and a stopped scheduler leaves its runs to finish and record themselves.
+occasions. All state lives in the workspace (its trigger store), so a restarted scheduler
+neither misses nor repeats a firing, and two schedulers on one store fire each occasion
+once. Each run is a child process (:mod:`ctloop.triggers.child`) in its own session: a
+crashing pipeline never takes the scheduler down, and a stopped scheduler leaves its runs
+to finish and record themselves.
 
->>> scheduler = Scheduler([], settings=Settings.load())  # doctest: +SKIP
+>>> scheduler = Scheduler([], Workspace.open(), settings=Settings.load())  # doctest: +SKIP
 >>> scheduler.evaluate()  # doctest: +SKIP
 []
 """
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctloop.config import Settings
 from ctloop.errors import TriggerBusyError, TriggerError
@@ -37,10 +37,13 @@ from ctloop.store.triggers import (
     ClaimResult,
     FiringClaim,
     FiringRecord,
-    SqlTriggerStore,
+    TriggerStore,
 )
 from ctloop.triggers import sources
 from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 _CANARY_OUTCOMES = {"wait": "canary-waiting", "promote": "promoted", "rollback": "rolled-back"}
 #: a claimed firing with no live process after this long is lost (another host's claim)
@@ -61,7 +64,11 @@ class TriggerEvent:
 
 
 class Scheduler:
-    """Evaluates the triggers of ``specs`` against the store of ``settings``.
+    """Evaluates the triggers of ``specs`` against ``workspace``: its trigger store holds
+    what each trigger saw and every firing, and the monitor judges its canaries and
+    delivers its alerts. ``settings`` give the home (run logs), ``monitoring:`` and
+    ``alerts:`` (default: ``ctloop.yaml``); the runs it launches open the workspace of
+    the settings of their working directory, so give a workspace opened from them.
 
     ``verdicts`` runs monitoring jobs (default: :func:`ctloop.monitor.run_monitor`);
     ``clock`` gives the time (UTC); ``on_event`` hears every :class:`TriggerEvent`.
@@ -70,6 +77,7 @@ class Scheduler:
     def __init__(
         self,
         specs: list[PipelineSpec],
+        workspace: Workspace,
         *,
         settings: Settings | None = None,
         verdicts: sources.VerdictSource | None = None,
@@ -78,8 +86,9 @@ class Scheduler:
     ) -> None:
         self.specs = specs
         self.settings = settings or Settings.load()
-        self.store = SqlTriggerStore(self.settings.store_url)
-        self._verdicts = verdicts or sources.monitor_verdicts(self.settings)
+        self.workspace = workspace
+        self.store: TriggerStore = workspace.triggers
+        self._verdicts = verdicts or sources.monitor_verdicts(workspace, self.settings)
         self._clock = clock
         self._on_event = on_event
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -135,9 +144,11 @@ class Scheduler:
         from ctloop.monitor.canary import active_canaries, settle_canary
 
         events = []
-        for name in active_canaries(self.settings.store_url):
+        for name in active_canaries(self.workspace):
             try:
-                found = settle_canary(name, settings=self.settings, now=self._clock())
+                found = settle_canary(
+                    self.workspace, name, settings=self.settings, now=self._clock()
+                )
             except Exception as exc:  # one deployment's trouble must not stop the others
                 events.append(self._emit(f"canary/{name}", "error", f"{type(exc).__name__}: {exc}"))
                 continue
@@ -151,7 +162,7 @@ class Scheduler:
         try:
             from ctloop.monitor.alerts import deliver_pending
 
-            retried = deliver_pending(settings=self.settings)
+            retried = deliver_pending(self.workspace, settings=self.settings)
         except Exception as exc:  # alerting trouble must not stop the scheduler
             return [self._emit("alerts", "error", f"{type(exc).__name__}: {exc}")]
         return (
@@ -314,9 +325,8 @@ class Scheduler:
         """Reap finished runs; mark a firing whose process died ``lost`` and retry it once
         (``on_lost: retry``, resuming its run) or only report it (``on_lost: report``)."""
         from ctloop.pipeline.liveness import reconcile_stale_runs
-        from ctloop.store import open_metadata_store
 
-        meta = open_metadata_store(self.settings.store_url)
+        meta = self.workspace.metadata
         reconcile_stale_runs(meta)
         events: list[TriggerEvent] = []
         for firing in self.store.list_firings(statuses=ACTIVE_STATUSES):

@@ -20,12 +20,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctloop.config import Settings
 from ctloop.durations import parse_duration
 from ctloop.errors import TriggerConfigError, TriggerError
 from ctloop.triggers.spec import RUN_TRIGGER, TriggerSpec
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 DEFAULT_GRACE = timedelta(minutes=10)
 DEFAULT_MONITOR_EVERY = "1h"
@@ -216,18 +219,19 @@ def check_monitor(
     )
 
 
-def monitor_verdicts(settings: Settings) -> VerdictSource:
-    """The verdict source that runs :func:`ctloop.monitor.run_monitor` (its run is
-    recorded with trigger ``schedule``; its alerts go to the sinks of ``alerts:``)."""
+def monitor_verdicts(workspace: Workspace, settings: Settings) -> VerdictSource:
+    """The verdict source that runs :func:`ctloop.monitor.run_monitor` on ``workspace``
+    (its run is recorded with trigger ``schedule``; its alerts go to the sinks of
+    ``alerts:``)."""
 
     def run(spec: TriggerSpec) -> Verdict:
         from ctloop.monitor import run_monitor
 
         options = spec.source
         result = run_monitor(
+            workspace,
             options["model"],
             str(options.get("window", "1d")),
-            store_url=settings.store_url,
             trigger="schedule",
             settings=settings,
         )

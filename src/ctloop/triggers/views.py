@@ -9,18 +9,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ctloop.config import Settings
-from ctloop.store.triggers import ACTIVE_STATUSES, FiringRecord, SqlTriggerStore
+from ctloop.store.triggers import ACTIVE_STATUSES, FiringRecord
 from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger
 
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
-def trigger_rows(
-    specs: list[PipelineSpec], settings: Settings | None = None
-) -> list[dict[str, Any]]:
-    """One row per declared trigger: what it watches and what its state says."""
-    store = SqlTriggerStore((settings or Settings.load()).store_url)
+
+def trigger_rows(workspace: Workspace, specs: list[PipelineSpec]) -> list[dict[str, Any]]:
+    """One row per declared trigger: what it watches and what the trigger store of
+    ``workspace`` says of it."""
+    store = workspace.triggers
     states = {s.name: s for s in store.list_states()}
     active = store.list_firings(statuses=ACTIVE_STATUSES)
     rows = []
