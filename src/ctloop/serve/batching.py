@@ -153,12 +153,16 @@ class MicroBatcher:
             return
         self._report(sum(p.rows for p in live))
         loop = asyncio.get_running_loop()
+        payloads = [p.payload for p in live]
         try:
-            results = await loop.run_in_executor(
-                self.executor, live[0].run, [p.payload for p in live]
-            )
-        except Exception as exc:  # the whole batch failed: every request sees it
-            results = [exc] * len(live)
+            results = await loop.run_in_executor(self.executor, live[0].run, payloads)
+        except Exception as exc:
+            if len(live) == 1:
+                results = [exc]
+            else:  # one request's input may have failed the whole batch: judge each alone
+                results = await loop.run_in_executor(
+                    self.executor, _one_by_one, live[0].run, payloads
+                )
         for item, result in zip(live, results, strict=True):
             if item.future.done():
                 continue
@@ -189,6 +193,17 @@ def frames_runner(predict: PredictFn) -> BatchFn:
         return split_rows(result, [len(f) for f in frames])
 
     return run
+
+
+def _one_by_one(run: BatchFn, payloads: list[Any]) -> list[Any]:
+    """Each payload run as a batch of its own: its result, or the exception it raised."""
+    results: list[Any] = []
+    for payload in payloads:
+        try:
+            results.append(run([payload])[0])
+        except Exception as exc:  # handed to this request alone
+            results.append(exc)
+    return results
 
 
 def split_rows(values: Any, sizes: list[int]) -> list[Any]:

@@ -157,14 +157,27 @@ class PredictionService:
         except SignatureError:
             raise
         except Exception as exc:
-            raise self._failed(target, len(records), exc) from exc
+            raise self._failed(target, records, exc) from exc
         self.metrics.rows.labels(str(target.version)).inc(len(records))
         return frame, predictions
 
-    def _failed(self, target: LoadedVersion, rows: int, exc: Exception) -> ModelFailedError:
+    def _failed(self, target: LoadedVersion, data: Any, exc: Exception) -> Exception:
+        """The error for a model that raised on ``data`` (records or a frame): the
+        client's (a :class:`SignatureError` naming the column) when ``data`` has a
+        missing value, which models without missing-value support refuse; else the
+        model's own failure (HTTP 500)."""
+        missing = _first_missing(data)
+        if missing is not None:
+            column, row = missing
+            return SignatureError(
+                f"column {column!r} has no value in row {row}, and model version "
+                f"{target.version} cannot predict without it ({type(exc).__name__}: "
+                f"{_first_line(exc)}); send a value for {column!r}",
+                field=column,
+            )
         self.metrics.errors.labels("model", str(target.version)).inc()
         return ModelFailedError(
-            f"model version {target.version} failed to predict {rows} row(s): "
+            f"model version {target.version} failed to predict {len(data)} row(s): "
             f"{type(exc).__name__}: {exc}"
         )
 
@@ -185,7 +198,7 @@ class PredictionService:
                 predict = self._timed(target, target.model.predict_frame)
                 predictions = await predict_in_thread(predict, frame, self.executor)
         except Exception as exc:  # the model's own failure, not the client's
-            raise self._failed(target, len(frame), exc) from exc
+            raise self._failed(target, frame, exc) from exc
         self.metrics.rows.labels(str(target.version)).inc(len(frame))
         return predictions
 
@@ -277,3 +290,23 @@ def _row_count(data: Any) -> int:
         first: Any = next(iter(data.values()), [])
         return len(first) if isinstance(first, list) else 1
     return len(data) if hasattr(data, "__len__") else _INLINE_ROWS + 1
+
+
+def _first_missing(data: Any) -> tuple[str, int] | None:
+    """The first (column, row) without a value in ``data`` (records or a DataFrame)."""
+    if isinstance(data, list):
+        for row, record in enumerate(data):
+            for column, value in record.items():
+                if value is None or (isinstance(value, float) and value != value):
+                    return str(column), row
+        return None
+    missing = data.isna()
+    for column in data.columns:
+        rows = missing[column].to_numpy().nonzero()[0]
+        if len(rows):
+            return str(column), int(rows[0])
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
