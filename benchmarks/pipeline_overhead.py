@@ -64,10 +64,10 @@ def measure_ctloop_once() -> dict[str, Any]:
         for _ in range(STEPS - 1):
             value = increment(value)
 
-    from ctloop.pipeline.runner import Stores
+    from ctloop.store.workspace import Workspace
 
     t = time.perf_counter()
-    Stores.open().metadata.list_runs()  # create the store, as ZenML's is created apart
+    Workspace.open().metadata.list_runs()  # create the store, as ZenML's is created apart
     store_init_s = time.perf_counter() - t
     t = time.perf_counter()
     first = chain.run(executor="local", cache=True)

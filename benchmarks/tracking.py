@@ -69,11 +69,11 @@ def measure_ctloop_once() -> dict[str, Any]:
     """All ctloop figures of one sample, in this (fresh) process and home."""
     t = time.perf_counter()
     import ctloop
-    from ctloop.pipeline.runner import Stores
+    from ctloop.store.workspace import Workspace
 
     import_s = time.perf_counter() - t
     tracked, untracked = _bench_pipelines()
-    store = Stores.open().metadata
+    store = Workspace.open().metadata
     store.list_runs(limit=1)  # create the store before any clock starts
     untracked.run(executor="local", cache=False)  # warm-up: imports, code hashing
     tracked_s = untracked_s = 0.0

@@ -31,8 +31,15 @@ import pandas as pd
 
 from ctloop import FilePath, log_metric, pipeline, step
 from ctloop.artifacts.model import Model
-from ctloop.components import evaluate, gate, statistics, validate
-from ctloop.registry.steps import champion_model, register, release
+from ctloop.components import (
+    champion_model,
+    evaluate,
+    gate,
+    register,
+    release,
+    statistics,
+    validate,
+)
 
 HERE = Path(__file__).resolve().parent
 

@@ -38,8 +38,17 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from ctloop import FilePath, pipeline, step
-from ctloop.components import evaluate, fit, gate, statistics, tune, validate
-from ctloop.registry.steps import champion_model, promote, register
+from ctloop.components import (
+    champion_model,
+    evaluate,
+    fit,
+    gate,
+    promote,
+    register,
+    statistics,
+    tune,
+    validate,
+)
 
 DELAY_MINUTES = 15
 """A flight is late when it arrives more than this many minutes after schedule."""

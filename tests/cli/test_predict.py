@@ -11,9 +11,9 @@ import pytest
 
 from ctloop.artifacts.model import Model
 from ctloop.registry import open_registry
+from tests.artifacts.test_batch_predict import train_and_score
 from tests.artifacts.test_onnx import fit_flights_like, flights_like
 from tests.cli.conftest import Cli, damage_parquet_pages
-from tests.serve.test_batch import train_and_score
 
 
 @pytest.fixture

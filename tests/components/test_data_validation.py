@@ -13,7 +13,7 @@ from ctloop.components import detect_drift, infer_schema, statistics, validate
 from ctloop.data import Anomalies, DatasetStatistics, DriftReport, Schema, compute_statistics
 from ctloop.data import infer_schema as infer_schema_from
 from ctloop.errors import StepError
-from ctloop.pipeline.runner import Stores
+from ctloop.store.workspace import Workspace
 
 
 @step
@@ -102,7 +102,7 @@ def test_a_string_in_a_numeric_column_names_the_column_and_both_types(
     broken.loc[7, "distance"] = "far"
     error = fail(tmp_path, broken, flights)
     assert "column 'distance': type_mismatch: expected type float, saw type string" in str(error)
-    stores = Stores.open()
+    stores = Workspace.open()
     executions = {e.step: e for e in stores.metadata.list_executions(error.run_id)}
     assert executions["validate"].status == "failed"
     assert executions["train"].status == "skipped"
@@ -117,7 +117,7 @@ def test_warnings_are_counted_and_shown_without_failing(
     write_schema(tmp_path, flights)
     result = checked()
     assert result.step_status["train"] == "succeeded"
-    stores = Stores.open()
+    stores = Workspace.open()
     execution = next(
         e for e in stores.metadata.list_executions(result.run_id) if e.step == "validate"
     )

@@ -18,7 +18,8 @@ from ctloop.artifacts.model import Model
 from ctloop.components import tune
 from ctloop.components.training import PARENT_TAG, make_estimator
 from ctloop.errors import CtloopError, ParameterError, StepError
-from ctloop.pipeline.runner import Stores, resume_run
+from ctloop.pipeline.runner import resume_run
+from ctloop.store.workspace import Workspace
 from ctloop.train import SearchSpace
 from tests.components import training_pipelines as tp
 
@@ -36,7 +37,7 @@ def test_fit_step_stores_a_model_and_logs_training_metrics(home: Path) -> None:
     assert model.estimator.get_booster().num_boosted_rounds() == 40
     assert list(model.signature.input_names) == ["delay", "distance"]
     assert model.training_statistics is not None
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     metrics = {m.key: m.value for m in meta.get_metrics(result.run_id)}
     assert metrics["auc"] > 0.8 and metrics["resumed_from"] == 0
     assert metrics["ctloop.checkpoint"] == 30, "checkpoints every 10 rounds, recorded at once"
@@ -51,7 +52,7 @@ def test_tune_records_every_trial_as_a_child_execution(home: Path, executor: str
     assert SearchSpace.parse(tp.SPACE).contains(best_params)
     assert isinstance(model, Model) and model.estimator.max_depth == best_params["max_depth"]
 
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     executions = meta.list_executions(result.run_id)
     parent = next(x for x in executions if x.step == "tune")
     trials = sorted(
@@ -98,7 +99,7 @@ def test_make_fit_step_fits_an_estimator_built_in_code(home: Path, executor: str
     model = result.load("fit_scaled_tree")
     assert isinstance(model, Model) and model.task == "classification"
     assert model.estimator.steps[-1][1].get_depth() <= 2
-    metrics = {m.key for m in Stores.open().metadata.get_metrics(result.run_id)}
+    metrics = {m.key for m in Workspace.open().metadata.get_metrics(result.run_id)}
     assert {"auc", "accuracy"} <= metrics
 
 
@@ -126,7 +127,7 @@ def test_a_user_loop_resumes_from_its_last_checkpoint(
     run_id = info.value.run_id
     result = resume_run(run_id)
     assert result.load("epochs") == {"weights": 6.0, "started_at": 3}
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     retry = [x for x in meta.list_executions(run_id) if x.step == "epochs"][-1]
     tags = {t.key: t.value for t in meta.get_tags(run_id) if t.execution_id == retry.id}
     assert tags["ctloop.resumed_from"] == "3"
@@ -183,7 +184,7 @@ def test_a_killed_training_step_resumes_from_its_checkpoint(tmp_path: Path) -> N
 
     os.environ["CTLOOP_HOME"] = str(home)
     try:
-        stores = Stores.open()
+        stores = Workspace.open()
     finally:
         del os.environ["CTLOOP_HOME"]
     meta = stores.metadata

@@ -12,7 +12,7 @@ import pytest
 from ctloop import pipeline
 from ctloop.components import tune
 from ctloop.components.training import PARENT_TAG
-from ctloop.pipeline.runner import Stores
+from ctloop.store.workspace import Workspace
 from tests.components import training_pipelines as tp
 
 
@@ -37,7 +37,7 @@ def test_trials_run_where_the_run_runs_and_are_all_recorded(
     if executor == "ray":
         request.getfixturevalue("ray_cluster")
     result = tune_tree.run(n_trials=6, executor=executor)
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     executions = meta.list_executions(result.run_id)
     parent = next(x for x in executions if x.step == "tune")
     trials = sorted(x.step for x in executions if x.step.startswith("tune/trial-"))

@@ -7,19 +7,21 @@ from pathlib import Path
 import pytest
 
 from ctloop.artifacts.data_versions import add_data_version
+from ctloop.config import Settings
 from ctloop.errors import DataVersionError, StepError
-from ctloop.pipeline.runner import Stores, resume_run
+from ctloop.pipeline.runner import resume_run
 from ctloop.store.lineage import upstream
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 
 
-def _add(folder: Path, stores: Stores):
+def _add(folder: Path, stores: Workspace):
     return add_data_version(
         "raw",
         folder,
         metadata=stores.metadata,
         artifacts=stores.artifacts,
-        staging_root=stores.settings.home / "tmp",
+        staging_root=Settings.load().home / "tmp",
     )
 
 
@@ -27,7 +29,7 @@ def test_pipeline_reads_latest_version_and_lineage_names_it(home: Path, tmp_path
     folder = tmp_path / "raw"
     folder.mkdir()
     (folder / "a.csv").write_text("x\n1\n2\n")
-    stores = Stores.open()
+    stores = Workspace.open()
     first = _add(folder, stores)
     assert first.version.version == 1
 
@@ -52,7 +54,7 @@ def test_pipeline_reads_latest_version_and_lineage_names_it(home: Path, tmp_path
 def test_unknown_data_version_fails_before_the_run(home: Path) -> None:
     with pytest.raises(DataVersionError, match="ctloop data add nothing"):
         sp.versioned.run(ref="nothing")
-    assert Stores.open().metadata.list_runs() == []
+    assert Workspace.open().metadata.list_runs() == []
 
 
 def test_resume_reads_the_version_the_run_started_with(
@@ -61,7 +63,7 @@ def test_resume_reads_the_version_the_run_started_with(
     folder = tmp_path / "raw"
     folder.mkdir()
     (folder / "a.csv").write_text("x\n1\n2\n")
-    stores = Stores.open()
+    stores = Workspace.open()
     _add(folder, stores)
     broken = tmp_path / "broken"
     broken.write_text("1")

@@ -8,7 +8,7 @@ import pytest
 
 from ctloop import pipeline, step
 from ctloop.errors import PipelineDefinitionError
-from ctloop.pipeline.runner import Stores
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 
 
@@ -16,7 +16,7 @@ def test_independent_steps_overlap_in_time(home: Path, calls) -> None:
     result = sp.parallel.run(seconds=1.5, executor="process")
     assert result.status == "succeeded"
     assert result.load("total") == 1
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     sleepers = [x for x in meta.list_executions(result.run_id) if x.step.startswith("slow")]
     assert len(sleepers) == 4
     overlapping = [
@@ -33,8 +33,8 @@ def test_process_executor_matches_local_results(home: Path, calls, csv_path: Pat
     local = sp.regression.run(path=csv_path, cache=False)
     pooled = sp.regression.run(path=csv_path, cache=False, executor="process")
     assert pooled.load("score") == local.load("score")
-    log_uri = Stores.open().metadata.list_executions(pooled.run_id)[0].log_uri
-    assert f"loading {csv_path}" in Stores.open().artifacts.read_object(log_uri).decode()
+    log_uri = Workspace.open().metadata.list_executions(pooled.run_id)[0].log_uri
+    assert f"loading {csv_path}" in Workspace.open().artifacts.read_object(log_uri).decode()
 
 
 def test_step_defined_in_a_function_is_refused_clearly(home: Path) -> None:
@@ -48,5 +48,5 @@ def test_step_defined_in_a_function_is_refused_clearly(home: Path) -> None:
 
     with pytest.raises(PipelineDefinitionError, match="defined inside a function"):
         local_only.run(executor="process")
-    assert Stores.open().metadata.list_runs() == []  # refused before a run was recorded
+    assert Workspace.open().metadata.list_runs() == []  # refused before a run was recorded
     assert local_only.run(executor="local").load("inner") == 1

@@ -12,7 +12,7 @@ import pytest
 from ctloop import pipeline, step
 from ctloop.config import Settings
 from ctloop.errors import ConfigError, RunFailedError, StepError
-from ctloop.pipeline.runner import Stores
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")  # one local Ray for the module
@@ -41,13 +41,13 @@ def test_ray_runs_steps_and_caches_them_like_local(home: Path, calls, csv_path: 
     assert second.cached_steps == ["load", "split", "fit", "score"]
     assert calls.take() == [], "cached steps do not run again"
 
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     assert meta.get_run(first.run_id).executor == "ray"
     metrics = {m.key: m.value for m in meta.get_metrics(first.run_id)}
     assert metrics["train_rows"] == 150, "tracking calls in Ray workers are recorded"
     load = next(x for x in meta.list_executions(first.run_id) if x.step == "load")
     assert load.log_uri is not None
-    assert f"loading {csv_path}" in Stores.open().artifacts.read_object(load.log_uri).decode()
+    assert f"loading {csv_path}" in Workspace.open().artifacts.read_object(load.log_uri).decode()
 
 
 @pytest.mark.parametrize("home", ["sqlite"], indirect=True)
@@ -56,7 +56,7 @@ def test_a_failing_step_fails_the_run_and_other_branches_finish(home: Path, call
         sp.branches.run(executor="ray")
     assert "ValueError: bad value 3" in caught.value.traceback_text
     assert calls.take().count("total") == 1, "the healthy branch finished"
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     status = {x.step: x.status for x in meta.list_executions(caught.value.run_id)}
     assert (status["boom"], status["total"], status["total_2"]) == (
         "failed",
@@ -69,7 +69,7 @@ def test_a_failing_step_fails_the_run_and_other_branches_finish(home: Path, call
 def test_a_killed_ray_worker_is_a_failed_step(home: Path) -> None:
     with pytest.raises(RunFailedError, match="the Ray worker running step 'kill_own_worker' died"):
         dies.run(executor="ray")
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     run = meta.list_runs()[0]
     execution = meta.list_executions(run.id)[0]
     assert (run.status, execution.status) == ("failed", "failed")

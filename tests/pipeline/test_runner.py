@@ -14,7 +14,8 @@ from ctloop.errors import (
     StepError,
     UnsupportedTypeError,
 )
-from ctloop.pipeline.runner import Stores, resume_run
+from ctloop.pipeline.runner import resume_run
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 
 
@@ -23,7 +24,7 @@ def test_run_records_steps_outputs_and_metadata(home: Path, calls, csv_path: Pat
     assert result.status == "succeeded"
     assert calls.take() == ["load", "split", "fit", "score"]
     assert result.load("score")["mse"] < 0.05
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     run = meta.get_run(result.run_id)
     assert run.pipeline == "regression" and run.trigger == "manual" and run.status == "succeeded"
     assert run.parameters["path"] == str(csv_path) and run.parameters["degree"] == 1
@@ -47,7 +48,7 @@ def test_second_run_is_fully_cached(home: Path, calls, csv_path: Path) -> None:
     second = sp.regression.run(path=csv_path)
     assert calls.take() == []
     assert second.cached_steps == ["load", "split", "fit", "score"]
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     cached = meta.list_executions(second.run_id)
     originals = {x.step: x.id for x in meta.list_executions(first.run_id)}
     assert all(x.status == "cached" and x.cached_from == originals[x.step] for x in cached)
@@ -81,7 +82,7 @@ def test_cache_off_per_run(home: Path, calls, csv_path: Path) -> None:
 def test_cache_hit_with_deleted_blobs_recomputes(home: Path, calls, csv_path: Path) -> None:
     first = sp.regression.run(path=csv_path)
     calls.take()
-    stores = Stores.open()
+    stores = Workspace.open()
     fit_output = first.outputs["fit"]["output"]
     for entry in fit_output.files:
         stores.artifacts.delete_blob(entry.digest)
@@ -100,7 +101,7 @@ def test_failure_stops_dependents_and_other_branches_finish(home: Path, calls) -
     assert "Traceback" in err.traceback_text
     ran = calls.take()
     assert "boom" in ran and ran.count("total") == 1  # the healthy branch's total ran
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     run = meta.get_run(err.run_id)
     assert run.status == "failed" and "boom" in (run.error or "")
     status = {x.step: x.status for x in meta.list_executions(run.id)}
@@ -128,7 +129,7 @@ def test_resume_reruns_only_what_did_not_succeed(
     result = resume_run(run_id[:8])
     assert result.status == "succeeded" and result.run_id == run_id
     assert sorted(calls.take()) == ["boom", "total"]
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     assert meta.get_run(run_id).status == "succeeded"
     attempts = [(x.status, x.attempt) for x in meta.list_executions(run_id) if x.step == "boom"]
     assert attempts == [("failed", 1), ("succeeded", 2)]
@@ -140,7 +141,7 @@ def test_unsupported_return_type_names_type_and_fix(home: Path) -> None:
         sp.unsupported.run()
     message = str(caught.value)
     assert "Opaque" in message and "register_materializer" in message
-    stores = Stores.open()
+    stores = Workspace.open()
     run = stores.metadata.list_runs()[0]
     assert run.status == "failed"
     assert stores.metadata.list_artifacts() == []
@@ -149,7 +150,7 @@ def test_unsupported_return_type_names_type_and_fix(home: Path) -> None:
 def test_cycle_is_rejected_before_anything_runs(home: Path) -> None:
     with pytest.raises(PipelineDefinitionError, match="cycle"):
         sp.cyclic.run()
-    assert not (home / "metadata.db").exists() or Stores.open().metadata.list_runs() == []
+    assert not (home / "metadata.db").exists() or Workspace.open().metadata.list_runs() == []
 
 
 def test_unknown_parameter_names_it_and_lists_known(home: Path) -> None:
@@ -166,7 +167,7 @@ def test_missing_input_file_fails_before_the_run(home: Path, tmp_path: Path) -> 
 
 def test_tracking_calls_are_recorded(home: Path, csv_path: Path) -> None:
     result = sp.regression.run(path=csv_path, degree=2)
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     metrics = meta.get_metrics(result.run_id)
     mse = [m for m in metrics if m.key == "mse"]
     assert [m.step for m in mse] == [0, 1, 2]
@@ -177,7 +178,7 @@ def test_tracking_calls_are_recorded(home: Path, csv_path: Path) -> None:
 
 def test_step_logs_are_captured(home: Path, csv_path: Path) -> None:
     result = sp.regression.run(path=csv_path)
-    stores = Stores.open()
+    stores = Workspace.open()
     load_exec = stores.metadata.list_executions(result.run_id)[0]
     log = stores.artifacts.read_object(load_exec.log_uri).decode()
     assert f"loading {csv_path}" in log
@@ -192,7 +193,7 @@ def test_a_failure_skips_every_step_downstream(home: Path, calls, tmp_path: Path
     empty.write_text("")
     with pytest.raises(StepError, match="step 'load'"):
         sp.regression.run(path=empty, executor="process")
-    meta = Stores.open().metadata
+    meta = Workspace.open().metadata
     run = meta.list_runs()[0]
     status = {x.step: x.status for x in meta.list_executions(run.id)}
     assert status == {"load": "failed", "split": "skipped", "fit": "skipped", "score": "skipped"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.pipeline.runner import Stores
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 
 
@@ -25,8 +25,8 @@ def team_home(
 def test_run_cache_and_recompute_on_postgres_and_s3(team_home: Path, calls, csv_path: Path) -> None:
     first = sp.regression.run(path=csv_path)
     assert first.status == "succeeded"
-    stores = Stores.open()
-    assert stores.settings.artifact_url.startswith("s3://")
+    stores = Workspace.open()
+    assert stores.artifact_url.startswith("s3://")
     assert stores.metadata.get_run(first.run_id).executor == "process"
     assert sorted(calls.take()) == ["fit", "load", "score", "split"]
 

@@ -10,8 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ctloop import pipeline, step
 from ctloop.artifacts.model import Model
-from ctloop.components import evaluate, gate
-from ctloop.registry.steps import champion_model, promote, register
+from ctloop.components import champion_model, evaluate, gate, promote, register
 
 MODEL = "flights"
 CARRIERS = ["AA", "DL", "UA"]

@@ -28,7 +28,10 @@ import typer
 from ctloop.pipeline import FilePath, pipeline
 
 if TYPE_CHECKING:
-    from ctloop.serve.batch import BatchResult
+    from ctloop.artifacts.model import BatchResult
+    from ctloop.artifacts.model_versions import LoadedVersion
+    from ctloop.config import Settings
+    from ctloop.store.workspace import Workspace
 
 ModelArg = Annotated[str, typer.Argument(help="Registered model: NAME@ALIAS, NAME@N or NAME.")]
 
@@ -44,7 +47,7 @@ def batch_scoring(
 ) -> None:
     """Score ``input`` with the registered ``model`` into ``output`` (``ctloop predict
     --record``)."""
-    from ctloop.registry.batch_steps import batch_predict
+    from ctloop.components import batch_predict
 
     batch_predict(
         model,
@@ -79,14 +82,29 @@ def predict(
     if record:
         _predict_recorded(model, input, output, id_column, keep or [], chunk_rows, as_json)
         return
-    from ctloop.registry.batch_steps import load_registered_model
-
-    loaded, version, _ = load_registered_model(model)
+    found = _load_registered(model)
+    loaded, version = found.model, found.reference
     _choose_runtime(loaded, runtime, model)
     result = _predict_with_progress(
         loaded, input, output, id_column, keep or [], chunk_rows, version
     )
     _report(result.to_dict(), as_json)
+
+
+def _settings_and_workspace() -> tuple[Settings, Workspace]:
+    from ctloop.config import Settings
+    from ctloop.store.workspace import Workspace
+
+    settings = Settings.load()
+    return settings, Workspace.from_settings(settings)
+
+
+def _load_registered(reference: str) -> LoadedVersion:
+    """The version ``reference`` (``NAME@ALIAS``, ``NAME@N``, ``NAME``) names, loaded."""
+    from ctloop.artifacts.model_versions import load_version
+
+    settings, workspace = _settings_and_workspace()
+    return load_version(workspace, reference, cache_dir=settings.home / "cache")
 
 
 def _choose_runtime(model: Any, runtime: str, reference: str) -> None:
@@ -113,8 +131,8 @@ def _predict_with_progress(
 ) -> BatchResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from ctloop.artifacts.model import predict_file
     from ctloop.cli.output import err_console
-    from ctloop.serve.batch import predict_file
 
     total = _total_rows(input, chunk_rows)
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -133,7 +151,7 @@ def _predict_with_progress(
 
 
 def _total_rows(path: Path, chunk_rows: int) -> int | None:
-    from ctloop.serve.batch import BatchSource
+    from ctloop.artifacts.model import BatchSource
 
     try:
         return BatchSource(path, [], chunk_rows=chunk_rows).total_rows
@@ -189,9 +207,9 @@ def models_compile(
 ) -> None:
     """Compile a version to ONNX; register it as a new version when it matches."""
     from ctloop.artifacts.model.onnx import compile_onnx
-    from ctloop.registry.batch_steps import load_registered_model
 
-    loaded, version, _ = load_registered_model(model)
+    found = _load_registered(model)
+    loaded, version = found.model, found.reference
     result = compile_onnx(loaded, _read_rows(validation, loaded, rows), tolerance=tolerance)
     report: dict[str, Any] = {"model": version, **result.to_dict(), "new_version": None}
     if result.accepted:
@@ -204,9 +222,9 @@ def models_compile(
 def _read_rows(path: Path, model: Any, rows: int) -> Any:
     import pyarrow as pa
 
-    from ctloop.serve.batch import open_source, to_model_frame
+    from ctloop.artifacts.model import open_batch_source, to_model_frame
 
-    source = open_source(model, path, [], chunk_rows=min(rows, 100_000))
+    source = open_batch_source(model, path, [], chunk_rows=min(rows, 100_000))
     batches, count = [], 0
     for batch in source.batches():
         batches.append(batch.slice(0, rows - count))
@@ -219,15 +237,11 @@ def _read_rows(path: Path, model: Any, rows: int) -> Any:
 
 def _register_compiled(model: Any, version: str, diff: float | None) -> str:
     from ctloop.artifacts import save_value
-    from ctloop.config import Settings
-    from ctloop.registry import open_registry
-    from ctloop.store import open_artifact_store, open_metadata_store
 
-    settings = Settings.load()
-    store = open_artifact_store(settings.artifact_url, settings.artifact_options)
-    record = save_value(model, store, staging_root=settings.home / "tmp")
-    open_metadata_store(settings.store_url).put_artifacts([record])
-    registry = open_registry(settings.store_url)
+    settings, workspace = _settings_and_workspace()
+    record = save_value(model, workspace.artifacts, staging_root=settings.home / "tmp")
+    workspace.metadata.put_artifacts([record])
+    registry = workspace.registry
     name, _, number = version.partition("@")
     source = registry.get_version(name, int(number))
     tags = {"compiled_from": version, "runtime": "onnx", "onnx_max_abs_diff": f"{diff:.3g}"}

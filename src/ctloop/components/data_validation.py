@@ -14,7 +14,6 @@ fails its step when the data breaks the schema, so the steps after it do not run
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from ctloop.data import (
@@ -29,8 +28,9 @@ from ctloop.data import (
 from ctloop.data import detect_drift as detect_drift_between
 from ctloop.data import infer_schema as infer_schema_from
 from ctloop.data import validate as validate_against
-from ctloop.errors import AnomaliesFoundError, CtloopError, ParameterError
-from ctloop.pipeline import FilePath, log_metric, set_tag, step
+from ctloop.errors import AnomaliesFoundError, ParameterError
+from ctloop.pipeline import FilePath, step
+from ctloop.pipeline.tracking import track_metric, track_tag
 
 __all__ = ["describe_anomalies", "detect_drift", "infer_schema", "statistics", "validate"]
 
@@ -111,10 +111,10 @@ def detect_drift(
     per_column = {name: ColumnTest(test) for name, test in (tests or {}).items()}
     config = DriftConfig(tests=per_column, drift_share=drift_share, exclude=tuple(exclude or ()))
     report = detect_drift_between(reference, current, config=config)
-    _track_metric("drifted_share", report.drifted_share)
-    _track_metric("drifted", float(report.drifted))
+    track_metric("drifted_share", report.drifted_share)
+    track_metric("drifted", float(report.drifted))
     for column in report.columns:
-        _track_metric(f"drift.{column.column}", column.score)
+        track_metric(f"drift.{column.column}", column.score)
     return report
 
 
@@ -156,18 +156,7 @@ def _record(anomalies: Anomalies) -> None:
     """Count anomalies as metrics; print and tag the warnings (shown by ``ctloop runs logs``)."""
     for warning in anomalies.warnings:
         print(f"warning: {warning.description}")
-    _track_metric("anomaly_errors", len(anomalies.errors))
-    _track_metric("anomaly_warnings", len(anomalies.warnings))
+    track_metric("anomaly_errors", len(anomalies.errors))
+    track_metric("anomaly_warnings", len(anomalies.warnings))
     if anomalies.warnings:
-        _track_tag("anomaly_warnings", "; ".join(a.description for a in anomalies.warnings))
-
-
-def _track_metric(key: str, value: float) -> None:
-    # called as a plain function, outside a run, there is nothing to record
-    with suppress(CtloopError):
-        log_metric(key, value)
-
-
-def _track_tag(key: str, value: str) -> None:
-    with suppress(CtloopError):
-        set_tag(key, value)
+        track_tag("anomaly_warnings", "; ".join(a.description for a in anomalies.warnings))

@@ -8,12 +8,12 @@ returns a ``Blessing`` artifact that says whether the model may go on, with ever
 comparison and its numbers.
 
 A failed gate is stored like a passed one, so it can be inspected (``ctloop models card``,
-``ctloop runs show``); ``ctloop.registry.steps.register`` refuses a model whose blessing
+``ctloop runs show``); ``ctloop.components.register`` refuses a model whose blessing
 failed, which fails the run there: nothing is registered. Pass ``fail=True`` to ``gate``
 to fail the run at the gate itself (the blessing is then only in the step's log and tags).
 
 >>> from ctloop import pipeline
->>> from ctloop.registry.steps import champion_model, promote, register
+>>> from ctloop.components import champion_model, promote, register
 >>> @pipeline
 ... def training(path: str = "flights.parquet"):
 ...     train_rows, test_rows = split(load(path))  # doctest: +SKIP
@@ -26,15 +26,15 @@ to fail the run at the gate itself (the blessing is then only in the step's log 
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from ctloop.artifacts.model import Model
 from ctloop.artifacts.model.infra import InfraResult, check_model_in_subprocess
-from ctloop.errors import CtloopError, ParameterError
+from ctloop.errors import ParameterError
 from ctloop.evaluate import Blessing, Evaluation, SliceSpec, evaluate_model
 from ctloop.evaluate import gate as gate_evaluation
-from ctloop.pipeline import log_metric, set_tag, step
+from ctloop.pipeline import step
+from ctloop.pipeline.tracking import track_metric, track_tag
 
 __all__ = ["describe_blessing", "evaluate", "gate", "slice_specs"]
 
@@ -120,8 +120,8 @@ def gate(
         infra=infra,
     )
     print(describe_blessing(blessing))
-    _track_metric("gate.passed", 1.0 if blessing.passed else 0.0)
-    _track_tag("gate", "passed" if blessing.passed else "failed")
+    track_metric("gate.passed", 1.0 if blessing.passed else 0.0)
+    track_tag("gate", "passed" if blessing.passed else "failed")
     if fail:
         blessing.raise_for_failure()
     return blessing
@@ -193,15 +193,4 @@ def _frame(data: Any) -> Any:
 def _log_metrics(prefix: str, metrics: dict[str, float | None]) -> None:
     for name, value in metrics.items():
         if value is not None:
-            _track_metric(f"{prefix}.{name}", value)
-
-
-def _track_metric(key: str, value: float) -> None:
-    # called as a plain function, outside a run, there is nothing to record
-    with suppress(CtloopError):
-        log_metric(key, value)
-
-
-def _track_tag(key: str, value: str) -> None:
-    with suppress(CtloopError):
-        set_tag(key, value)
+            track_metric(f"{prefix}.{name}", value)

@@ -38,10 +38,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ctloop.errors import CtloopError, ParameterError
-from ctloop.pipeline import FilePath, log_metric, log_param, step
-from ctloop.pipeline.tracking import current_execution, current_executor
-from ctloop.store.records import ExecutionRecord, MetricRecord, ParamRecord, TagRecord, new_id
+from ctloop.errors import ParameterError
+from ctloop.pipeline import FilePath, step
+from ctloop.pipeline.tracking import (
+    PARENT_EXECUTION_TAG,
+    ChildExecutions,
+    child_executions,
+    current_execution,
+    current_executor,
+    track_metric,
+    track_param,
+)
 from ctloop.store.records import utcnow as _utcnow
 from ctloop.train import SearchSpace, Trial
 from ctloop.train import fit as fit_estimator
@@ -49,11 +56,11 @@ from ctloop.train import tune as tune_estimator
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
-    from ctloop.pipeline.checkpoints import StepCheckpoints, StepContext
+    from ctloop.pipeline.checkpoints import StepCheckpoints
 
 __all__ = ["fit", "make_estimator", "make_fit_step", "tune"]
 
-PARENT_TAG = "ctloop.parent_execution"
+PARENT_TAG = PARENT_EXECUTION_TAG
 TRIAL_STATUS = {"complete": "succeeded", "failed": "failed", "pruned": "skipped"}
 PARALLEL_OF_EXECUTOR = {"local": "threads", "process": "processes", "ray": "ray"}
 
@@ -87,9 +94,9 @@ def fit(
         checkpoint_every=checkpoint_every,
         metadata={"estimator": estimator},
     )
-    _log("resumed_from", result.resumed_from)
+    track_metric("resumed_from", result.resumed_from)
     for key, value in result.metrics.items():
-        _log(key, value)
+        track_metric(key, value)
     if checkpoints is not None:
         checkpoints.clear()  # the model is the step's output now
     return result.model
@@ -126,7 +133,7 @@ def tune(
     base = make_estimator(estimator, params)
     recorder = _TrialRecorder.for_running_step()
     parallel = _parallel(parallel, n_jobs)
-    _safely(log_param, "parallel", parallel)
+    track_param("parallel", parallel)
     result = tune_estimator(
         base,
         train,
@@ -145,11 +152,11 @@ def tune(
         on_trial=recorder,
         parallel=parallel,
     )
-    _log(f"best_{result.metric}", result.best_score)
-    _log("trials", len(result.trials))
-    _log("trials_pruned", len(result.pruned))
+    track_metric(f"best_{result.metric}", result.best_score)
+    track_metric("trials", len(result.trials))
+    track_metric("trials_pruned", len(result.pruned))
     for key, value in result.best_params.items():
-        _safely(log_param, f"best.{key}", value)
+        track_param(f"best.{key}", value)
     assert result.best_model is not None
     return dict(result.best_params), result.best_model
 
@@ -193,7 +200,7 @@ def make_fit_step(factory: Callable[..., Any], *, name: str) -> Any:
     def fit_with_factory(data: Any, label: str, params: dict[str, Any] | None = None) -> Any:
         result = fit_estimator(factory(**(params or {})), data, label)
         for key, value in result.metrics.items():
-            _log(key, value)
+            track_metric(key, value)
         return result.model
 
     fit_with_factory.__name__ = fit_with_factory.__qualname__ = name
@@ -205,69 +212,48 @@ def make_fit_step(factory: Callable[..., Any], *, name: str) -> Any:
 
 
 class _TrialRecorder:
-    """Writes each finished trial as an execution of the running step's run."""
+    """Writes each finished trial as a child execution of the running step."""
 
-    def __init__(self, context: StepContext | None) -> None:
-        self.context = context
+    def __init__(self, children: ChildExecutions | None) -> None:
+        self.children = children
 
     @classmethod
     def for_running_step(cls) -> _TrialRecorder:
         if current_execution() is None:
             return cls(None)  # called as a plain function: nothing to record
-        from ctloop.pipeline.checkpoints import current_step
-
-        return cls(current_step())
+        return cls(child_executions())
 
     def __call__(self, trial: Trial) -> None:
-        context = self.context
-        if context is None:
+        if self.children is None:
             return
         ended = _utcnow()
-        execution = ExecutionRecord(
-            id=new_id(),
-            run_id=context.run_id,
-            step=f"{context.step}/trial-{trial.number}",
+        self.children.record(
+            f"trial-{trial.number}",
             function=f"{__name__}.tune",
-            code_hash="",
-            cache_key="",
-            status="running",
-            parameters=dict(trial.params),
-            started_at=ended - timedelta(seconds=trial.duration),
-        )
-        context.metadata.create_execution(execution)
-        context.metadata.complete_execution(
-            execution.id,
             status=TRIAL_STATUS.get(trial.state, "failed"),
+            started_at=ended - timedelta(seconds=trial.duration),
             ended_at=ended,
-            params=[
-                ParamRecord(context.run_id, k, str(v), execution.id)
-                for k, v in trial.params.items()
-            ],
-            metrics=_trial_metrics(context.run_id, execution.id, trial),
-            tags=_trial_tags(context, execution.id, trial),
+            parameters=dict(trial.params),
+            metrics=_trial_metrics(trial),
+            tags=_trial_tags(trial),
             error=trial.error or (_pruned_at(trial) if trial.state == "pruned" else None),
         )
 
 
-def _trial_metrics(run_id: str, execution_id: str, trial: Trial) -> list[MetricRecord]:
-    metrics = [
-        MetricRecord(run_id, "intermediate_score", value, step, execution_id)
-        for step, value in sorted(trial.intermediate.items())
+def _trial_metrics(trial: Trial) -> list[tuple[str, float, int | None]]:
+    metrics: list[tuple[str, float, int | None]] = [
+        ("intermediate_score", value, step) for step, value in sorted(trial.intermediate.items())
     ]
     if trial.score is not None:
-        metrics.append(MetricRecord(run_id, "score", trial.score, None, execution_id))
+        metrics.append(("score", trial.score, None))
     return metrics
 
 
-def _trial_tags(context: StepContext, execution_id: str, trial: Trial) -> list[TagRecord]:
-    values = {
-        PARENT_TAG: context.execution_id,
-        "ctloop.trial_number": str(trial.number),
-        "ctloop.trial_state": trial.state,
-    }
+def _trial_tags(trial: Trial) -> dict[str, str]:
+    tags = {"ctloop.trial_number": str(trial.number), "ctloop.trial_state": trial.state}
     if trial.worker:
-        values["ctloop.trial_worker"] = trial.worker
-    return [TagRecord(context.run_id, k, v, execution_id) for k, v in values.items()]
+        tags["ctloop.trial_worker"] = trial.worker
+    return tags
 
 
 def _pruned_at(trial: Trial) -> str:
@@ -301,16 +287,3 @@ def _step_checkpoints() -> StepCheckpoints | None:
     from ctloop.pipeline.checkpoints import current_checkpoints
 
     return current_checkpoints()
-
-
-def _log(key: str, value: float) -> None:
-    _safely(log_metric, key, value)
-
-
-def _safely(call: Callable[..., None], *args: Any) -> None:
-    # called as a plain function, outside a run, there is nothing to record
-    try:
-        call(*args)
-    except CtloopError:
-        if current_execution() is not None:
-            raise

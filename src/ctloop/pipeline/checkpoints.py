@@ -29,9 +29,9 @@ killed process never reaches) as metric ``ctloop.checkpoint`` (value and step: t
 step); a step that finds a checkpoint gets tag ``ctloop.resumed_from`` (the step it
 resumes from).
 
-The running step is found from its tracking context; the stores are the ones the
-process's settings name (``CTLOOP_HOME``, ``CTLOOP_STORE_URL``, ``ctloop.yaml``), which the
-process executor passes on to its workers.
+The running step is found from its tracking context, and so are its run's workspace
+(:func:`~ctloop.pipeline.tracking.current_workspace`, reopened by worker processes) and
+home (scratch files under ``tmp/``).
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import CheckpointError, CtloopError, NotFoundError
-from ctloop.pipeline.tracking import current_execution
+from ctloop.pipeline.tracking import current_execution, current_home, current_workspace
 from ctloop.store.records import MetricRecord, TagRecord, utcnow
 
 if TYPE_CHECKING:
-    from ctloop.config import Settings
     from ctloop.store.artifact_store import ArtifactStore
     from ctloop.store.metadata import MetadataStore
+    from ctloop.store.workspace import Workspace
     from ctloop.train.checkpointing import Checkpoint
 
 __all__ = ["StepCheckpoints", "StepContext", "checkpoint", "current_checkpoints", "current_step"]
@@ -63,15 +63,25 @@ _INDEX = "latest.json"
 
 @dataclass(frozen=True)
 class StepContext:
-    """The running step: its run, execution, invocation name, cache key and stores."""
+    """The running step: its run, execution, invocation name, cache key, its run's
+    workspace and home."""
 
     run_id: str
     execution_id: str
     step: str
     cache_key: str
-    settings: Settings
-    metadata: MetadataStore
-    artifacts: ArtifactStore
+    workspace: Workspace
+    home: Path
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The run's metadata store."""
+        return self.workspace.metadata
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The run's artifact store."""
+        return self.workspace.artifacts
 
 
 _contexts: dict[str, StepContext] = {}
@@ -100,15 +110,10 @@ def current_step() -> StepContext:
 
 
 def _open_context(run_id: str, execution_id: str) -> StepContext:
-    from ctloop.config import Settings
-    from ctloop.store import open_artifact_store, open_metadata_store
-
-    settings = Settings.load()
-    metadata = open_metadata_store(settings.store_url)
-    execution = metadata.get_execution(execution_id)
-    artifacts = open_artifact_store(settings.artifact_url, settings.artifact_options)
+    workspace = current_workspace()
+    execution = workspace.metadata.get_execution(execution_id)
     return StepContext(
-        run_id, execution_id, execution.step, execution.cache_key, settings, metadata, artifacts
+        run_id, execution_id, execution.step, execution.cache_key, workspace, current_home()
     )
 
 
@@ -121,7 +126,7 @@ def current_checkpoints() -> StepCheckpoints:
         metadata=context.metadata,
         run_id=context.run_id,
         execution_id=context.execution_id,
-        scratch=context.settings.home / "tmp",
+        scratch=context.home / "tmp",
     )
 
 

@@ -23,10 +23,13 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ctloop.errors import ParameterError, PipelineDefinitionError
 from ctloop.pipeline.params import coerce_file_paths
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 _builder: contextvars.ContextVar[GraphBuilder | None] = contextvars.ContextVar(
     "ctloop_graph_builder", default=None
@@ -290,16 +293,22 @@ class Pipeline:
         executor: str | None = None,
         cache: bool = True,
         trigger: str = "manual",
+        workspace: Workspace | None = None,
         **params: Any,
     ) -> Any:
-        """Run the pipeline and return a :class:`~ctloop.pipeline.runner.RunResult`.
+        """Run the pipeline on ``workspace`` (default: the project's, from settings) and
+        return a :class:`~ctloop.pipeline.runner.RunResult`.
 
         Raises :class:`~ctloop.errors.StepError` when a step's code raised (after the
         other branches finished), with ``run_id`` set for ``ctloop resume``.
+
+        >>> train_flights.run(workspace=Workspace.open(), path="flights.parquet")  # doctest: +SKIP
         """
         from ctloop.pipeline.runner import run_pipeline
 
-        return run_pipeline(self, params, executor=executor, cache=cache, trigger=trigger)
+        return run_pipeline(
+            self, params, executor=executor, cache=cache, trigger=trigger, workspace=workspace
+        )
 
     def __call__(self, **params: Any) -> Any:
         if _builder.get() is not None:

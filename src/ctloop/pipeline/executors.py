@@ -1,6 +1,8 @@
-"""Executors: where steps run. ``local`` runs them one by one in this process;
-``process`` runs independent steps in parallel in a pool of worker processes; ``ray``
-runs them as Ray tasks (:mod:`ctloop.pipeline.ray_executor`, imported when chosen).
+"""Executors: where steps run. ``local`` runs them one by one in this process, on the
+run's workspace object; ``process`` runs independent steps in parallel in a pool of
+worker processes; ``ray`` runs them as Ray tasks (:mod:`ctloop.pipeline.ray_executor`,
+imported when chosen). Workers reopen the run's workspace from its URLs, so an
+in-memory workspace runs on ``local`` only (:func:`check_executor_reaches`).
 
 Error contract: ``submit`` never raises for a step's own failure — the returned future
 resolves to a failed :class:`~ctloop.pipeline.worker.StepOutcome`; a worker that dies
@@ -17,12 +19,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ctloop.errors import ConfigError
+from ctloop.errors import ConfigError, PipelineError
 from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker, run_step
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
+    from ctloop.store.workspace import Workspace
 
 
 class Executor(ABC):
@@ -38,11 +41,14 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """Runs each step synchronously in the calling process."""
+    """Runs each step synchronously in the calling process, on ``workspace``."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
 
     def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
         future: Future[StepOutcome] = Future()
-        future.set_result(run_step(task, step_obj))
+        future.set_result(run_step(task, step_obj, self.workspace))
         return future
 
 
@@ -67,19 +73,37 @@ class ProcessExecutor(Executor):
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def make_executor(name: str, settings: Settings | None = None) -> Executor:
-    """The executor called ``name`` (``local``, ``process`` or ``ray``); ``settings`` say
-    where the run's stores and Ray are (default: ``Settings.load()``).
+EXECUTORS = ("local", "process", "ray")
 
-    >>> type(make_executor("local")).__name__
+
+def check_executor_reaches(name: str, workspace: Workspace) -> None:
+    """Refuse an executor whose workers could not reopen ``workspace``: one in memory
+    lives in this process only.
+
+    >>> check_executor_reaches("local", workspace)  # doctest: +SKIP
+    """
+    if name not in EXECUTORS:
+        raise ConfigError(f"executor {name!r} is unknown; use 'local', 'process' or 'ray'")
+    if name != "local" and (workspace.store_url is None or workspace.artifact_url is None):
+        raise PipelineError(
+            f"executor {name!r} runs steps in other processes, which cannot reach "
+            f"{workspace.location}; use executor='local', or a workspace on a database "
+            "and an artifact store (Workspace.open(url, artifacts=...))"
+        )
+
+
+def make_executor(name: str, workspace: Workspace, settings: Settings | None = None) -> Executor:
+    """The executor called ``name`` (``local``, ``process`` or ``ray``) for a run on
+    ``workspace``; ``settings`` say where Ray is (default: ``Settings.load()``).
+
+    >>> type(make_executor("local", Workspace.in_memory())).__name__  # doctest: +SKIP
     'LocalExecutor'
     """
+    check_executor_reaches(name, workspace)
     if name == "local":
-        return LocalExecutor()
+        return LocalExecutor(workspace)
     if name == "process":
         return ProcessExecutor()
-    if name == "ray":
-        from ctloop.pipeline.ray_executor import RayExecutor
+    from ctloop.pipeline.ray_executor import RayExecutor
 
-        return RayExecutor(settings)
-    raise ConfigError(f"executor {name!r} is unknown; use 'local', 'process' or 'ray'")
+    return RayExecutor(settings)

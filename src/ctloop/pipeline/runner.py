@@ -5,6 +5,13 @@ result (``resume``) or a cached result when allowed and its artifacts are still 
 store; otherwise run it on the executor and record outputs, tracking data and logs in
 one transaction. A failed step stops its dependents (recorded as ``skipped``); other
 branches finish. The run's heartbeat lets other processes see if this one dies.
+
+A run reads and writes one workspace (:class:`~ctloop.store.workspace.Workspace`),
+given or the one the settings name; its steps reach it with
+:func:`ctloop.pipeline.tracking.current_workspace`::
+
+    with Workspace.open("sqlite:///team.db", artifacts="/data/ctloop") as workspace:
+        result = train_flights.run(workspace=workspace, path="flights.parquet")
 """
 
 from __future__ import annotations
@@ -18,19 +25,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ctloop import errors
 from ctloop.config import Settings
 from ctloop.errors import CtloopError, DataVersionError, NotFoundError, RunFailedError, StepError
 from ctloop.pipeline.dsl import DataInput, Invocation, OutputHandle, Pipeline, PipelineGraph
-from ctloop.pipeline.executors import Executor, make_executor
+from ctloop.pipeline.executors import Executor, check_executor_reaches, make_executor
 from ctloop.pipeline.hashing import cache_key, param_fingerprint
 from ctloop.pipeline.liveness import Heartbeat, reconcile_stale_runs
 from ctloop.pipeline.loading import reference_of
 from ctloop.pipeline.params import check_file_paths, to_json_param
 from ctloop.pipeline.worker import StepOutcome, StepRef, StepTask
-from ctloop.store import open_artifact_store, open_metadata_store
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import (
@@ -42,6 +48,9 @@ from ctloop.store.records import (
     new_id,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 
 class RunListener(Protocol):
@@ -55,22 +64,51 @@ class RunListener(Protocol):
     def on_run_end(self, *, run: RunRecord) -> None: ...
 
 
-@dataclass
-class Stores:
-    """The metadata and artifact stores of one process."""
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run keeps its state and its files: ``workspace`` (metadata, artifacts,
+    registry, …) and ``settings`` (the home with its ``cache/`` and ``tmp/`` folders, the
+    default executor, Ray's address).
 
+    >>> context = RunContext.open()  # the project's settings and workspace  # doctest: +SKIP
+    >>> context.metadata.list_runs(limit=1)  # doctest: +SKIP
+    []
+    """
+
+    workspace: Workspace
     settings: Settings
-    metadata: MetadataStore
-    artifacts: ArtifactStore
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Stores:
+    def open(
+        cls, settings: Settings | None = None, workspace: Workspace | None = None
+    ) -> RunContext:
+        """``workspace`` (default: the one ``settings`` name) with ``settings`` (default:
+        ``ctloop.yaml`` and the environment)."""
         settings = settings or Settings.load()
-        return cls(
-            settings,
-            open_metadata_store(settings.store_url),
-            open_artifact_store(settings.artifact_url, settings.artifact_options),
-        )
+        if workspace is None:
+            from ctloop.store.workspace import Workspace
+
+            workspace = Workspace.from_settings(settings)
+        return cls(workspace, settings)
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The workspace's runs, executions and artifacts records."""
+        return self.workspace.metadata
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The workspace's artifact bytes."""
+        return self.workspace.artifacts
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where loaded artifacts are cached on this machine."""
+        return self.settings.home / "cache"
+
+
+Stores = RunContext
+"""The earlier name of :class:`RunContext` (``Stores.open().metadata`` still works)."""
 
 
 @dataclass
@@ -81,7 +119,12 @@ class RunResult:
     status: str
     step_status: dict[str, str]
     outputs: dict[str, dict[str, ArtifactRecord]]
-    stores: Stores = field(repr=False)
+    context: RunContext = field(repr=False)
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace the run wrote to."""
+        return self.context.workspace
 
     @property
     def cached_steps(self) -> list[str]:
@@ -98,9 +141,7 @@ class RunResult:
         name = output or next(iter(outputs))
         if name not in outputs:
             raise NotFoundError(f"step {step!r} has no output {name!r}; it has {list(outputs)}")
-        return load_value(
-            outputs[name], self.stores.artifacts, cache_dir=self.stores.settings.home / "cache"
-        )
+        return load_value(outputs[name], self.context.artifacts, cache_dir=self.context.cache_dir)
 
 
 def run_pipeline(
@@ -113,16 +154,22 @@ def run_pipeline(
     listener: RunListener | None = None,
     settings: Settings | None = None,
     reference: str | None = None,
+    workspace: Workspace | None = None,
 ) -> RunResult:
-    """Build and run a pipeline; raise :class:`StepError` if a step failed."""
+    """Build and run a pipeline on ``workspace`` (default: the one ``settings`` name);
+    raise :class:`StepError` if a step failed.
+
+    >>> run_pipeline(train_flights, {"path": "flights.parquet"}, workspace=ws)  # doctest: +SKIP
+    """
     graph = pipeline_obj.build(params)
     check_file_paths(f"pipeline '{pipeline_obj.name}'", graph.params)
-    stores = Stores.open(settings)
-    data_inputs = _resolve_data_inputs(graph, stores.metadata)
-    chosen = executor or pipeline_obj.executor or stores.settings.executor
+    context = RunContext.open(settings, workspace)
+    chosen = executor or pipeline_obj.executor or context.settings.executor
+    check_executor_reaches(chosen, context.workspace)
+    data_inputs = _resolve_data_inputs(graph, context.metadata)
     _check_executor_can_import(graph, chosen)
-    run = _new_run(graph, stores, chosen, trigger, reference or reference_of(pipeline_obj))
-    runner = _Runner(graph, stores, chosen, cache, listener, data_inputs)
+    run = _new_run(graph, context, chosen, trigger, reference or reference_of(pipeline_obj))
+    runner = _Runner(graph, context, chosen, cache, listener, data_inputs)
     return runner.execute(run, previous={})
 
 
@@ -132,13 +179,16 @@ def resume_run(
     executor: str | None = None,
     listener: RunListener | None = None,
     settings: Settings | None = None,
+    workspace: Workspace | None = None,
 ) -> RunResult:
-    """Continue a failed or interrupted run: re-run only what did not succeed."""
+    """Continue a failed or interrupted run of ``workspace`` (default: the one
+    ``settings`` name): re-run only what did not succeed."""
     from ctloop.pipeline.loading import load_pipeline
 
-    stores = Stores.open(settings)
-    reconcile_stale_runs(stores.metadata)
-    run = resolve_run(stores.metadata, run_id)
+    context = RunContext.open(settings, workspace)
+    meta = context.metadata
+    reconcile_stale_runs(meta)
+    run = resolve_run(meta, run_id)
     if run.status == "running":
         raise errors.PipelineError(
             f"run {run.id[:8]} is still running (pid {run.pid} on {run.host}); wait for it "
@@ -147,9 +197,11 @@ def resume_run(
     pipeline_obj, _ = load_pipeline(run.reference)
     graph = pipeline_obj.build(_params_from_json(pipeline_obj, run.parameters))
     check_file_paths(f"pipeline '{pipeline_obj.name}'", graph.params)
-    previous = _latest_executions(stores.metadata.list_executions(run.id))
-    data_inputs = _resolve_data_inputs(graph, stores.metadata, previous)
-    stores.metadata.update_run(
+    chosen = executor or run.executor
+    check_executor_reaches(chosen, context.workspace)
+    previous = _latest_executions(meta.list_executions(run.id))
+    data_inputs = _resolve_data_inputs(graph, meta, previous)
+    meta.update_run(
         run.id,
         status="running",
         ended_at=None,
@@ -158,10 +210,9 @@ def resume_run(
         host=socket.gethostname(),
         heartbeat_at=utcnow(),
     )
-    run = stores.metadata.get_run(run.id)
-    chosen = executor or run.executor
+    run = meta.get_run(run.id)
     _check_executor_can_import(graph, chosen)
-    runner = _Runner(graph, stores, chosen, True, listener, data_inputs)
+    runner = _Runner(graph, context, chosen, True, listener, data_inputs)
     return runner.execute(run, previous=previous)
 
 
@@ -224,9 +275,9 @@ def _resolve_data_inputs(
 
 
 def _new_run(
-    graph: PipelineGraph, stores: Stores, executor: str, trigger: str, reference: str
+    graph: PipelineGraph, context: RunContext, executor: str, trigger: str, reference: str
 ) -> RunRecord:
-    reconcile_stale_runs(stores.metadata)
+    reconcile_stale_runs(context.metadata)
     now = utcnow()
     run = RunRecord(
         id=new_id(),
@@ -244,7 +295,7 @@ def _new_run(
         git_commit=_git_commit(reference),
         executor=executor,
     )
-    stores.metadata.create_run(run)
+    context.metadata.create_run(run)
     return run
 
 
@@ -287,15 +338,15 @@ class _Runner:
     def __init__(
         self,
         graph: PipelineGraph,
-        stores: Stores,
+        context: RunContext,
         executor: str,
         cache: bool,
         listener: RunListener | None,
         data_inputs: dict[str, ArtifactRecord],
     ) -> None:
         self.graph = graph
-        self.stores = stores
-        self.meta = stores.metadata
+        self.context = context
+        self.meta = context.metadata
         self.executor_name = executor
         self.cache = cache
         self.listener = listener
@@ -310,7 +361,7 @@ class _Runner:
         self.previous = previous
         if self.listener:
             self.listener.on_run_start(run=run, steps=order)
-        executor = make_executor(self.executor_name, self.stores.settings)
+        executor = make_executor(self.executor_name, self.context.workspace, self.context.settings)
         try:
             with Heartbeat(self.meta, run.id):
                 self._loop(order, executor)
@@ -391,9 +442,10 @@ class _Runner:
             step_ref=StepRef.of(inv.step),
             inputs=inputs,
             params=inv.params,
-            artifact_url=self.stores.settings.artifact_url,
-            artifact_options=self.stores.settings.artifact_options,
-            home=str(self.stores.settings.home),
+            store_url=self.context.workspace.store_url,
+            artifact_url=self.context.workspace.artifact_url,
+            artifact_options=dict(self.context.workspace.artifact_options),
+            home=str(self.context.settings.home),
             executor=self.executor_name,
         )
         return executor.submit(task, inv.step), (inv, execution)
@@ -455,7 +507,7 @@ class _Runner:
         outputs: dict[str, ArtifactRecord] = {}
         for event in events:
             record = records.get(event.artifact_id)
-            if record is None or not artifact_available(record, self.stores.artifacts):
+            if record is None or not artifact_available(record, self.context.artifacts):
                 return None
             try:
                 if materializer_named(record.materializer).version != record.materializer_version:
@@ -529,7 +581,7 @@ class _Runner:
         run = self.meta.get_run(self.run.id)
         if self.listener:
             self.listener.on_run_end(run=run)
-        result = RunResult(run.id, status, dict(self.status), self.outputs, self.stores)
+        result = RunResult(run.id, status, dict(self.status), self.outputs, self.context)
         if failed:
             raise _failure_error(run.id, self.failures, result)
         return result

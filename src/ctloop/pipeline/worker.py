@@ -1,9 +1,11 @@
 """Running one step: load inputs, call the user's function, save outputs, keep logs.
 
-This module runs inside the pipeline's process (``executor="local"``), inside a
-process-pool worker (``executor="process"``) or a Ray worker (``executor="ray"``); it
-never touches the metadata store. It returns a :class:`StepOutcome` that the runner
-records in one transaction.
+This module runs inside the pipeline's process (``executor="local"``, with the run's
+workspace object), inside a process-pool worker (``executor="process"``) or a Ray worker
+(``executor="ray"``), which reopen the same workspace from its URLs. It writes artifact
+bytes and logs, never the run's records: it returns a :class:`StepOutcome` that the
+runner records in one transaction. The step's code reaches the workspace through
+:func:`ctloop.pipeline.tracking.current_workspace`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import json
 import logging
 import os
 import sys
@@ -19,12 +22,15 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import CtloopError, PipelineError
 from ctloop.pipeline.dsl import DataInput, Step
 from ctloop.pipeline.tracking import tracking
 from ctloop.store.records import ArtifactRecord, MetricRecord, ParamRecord, TagRecord, utcnow
+
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,9 @@ def _import_module(name: str, file: str | None) -> Any:
 
 @dataclass(frozen=True)
 class StepTask:
-    """Everything a worker needs to run one step (picklable)."""
+    """Everything a worker needs to run one step (picklable). ``store_url``,
+    ``artifact_url`` and ``artifact_options`` reopen the run's workspace in a worker
+    process (``None`` for an in-memory workspace, which only the local executor runs)."""
 
     run_id: str
     execution_id: str
@@ -83,7 +91,8 @@ class StepTask:
     step_ref: StepRef
     inputs: dict[str, ArtifactRecord]
     params: dict[str, Any]
-    artifact_url: str
+    store_url: str | None
+    artifact_url: str | None
     artifact_options: dict[str, Any]
     home: str
     environment: dict[str, str] | None = None
@@ -120,6 +129,7 @@ def run_in_worker(task: StepTask) -> StepOutcome:
         os.environ.update(task.environment)
     try:
         step_obj = task.step_ref.resolve()
+        workspace = reopen_workspace(task)
     except Exception as exc:
         now = utcnow()
         return StepOutcome(
@@ -131,17 +141,47 @@ def run_in_worker(task: StepTask) -> StepOutcome:
             error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
             error_message=str(exc),
         )
-    return run_step(task, step_obj)
+    return run_step(task, step_obj, workspace)
 
 
-def run_step(task: StepTask, step_obj: Step) -> StepOutcome:
-    """Run one step with logs captured and tracking active."""
-    from ctloop.store import open_artifact_store
+_workspaces: dict[tuple[int, str, str, str], Workspace] = {}
 
-    store = open_artifact_store(task.artifact_url, task.artifact_options)
+
+def reopen_workspace(task: StepTask) -> Workspace:
+    """The run's workspace in this (worker) process, opened once per process from the
+    task's URLs."""
+    from ctloop.store.workspace import Workspace
+
+    if task.store_url is None or task.artifact_url is None:
+        raise PipelineError(
+            f"step '{task.invocation}' runs in a worker process, which cannot reach the "
+            "run's in-memory workspace; use executor='local' or a workspace on a database "
+            "(Workspace.open(url, artifacts=...))"
+        )
+    options = json.dumps(task.artifact_options, sort_keys=True, default=str)
+    key = (os.getpid(), task.store_url, task.artifact_url, options)
+    found = _workspaces.get(key)
+    if found is None:
+        found = _workspaces[key] = Workspace.open(
+            task.store_url, artifacts=task.artifact_url, artifact_options=task.artifact_options
+        )
+    return found
+
+
+def run_step(task: StepTask, step_obj: Step, workspace: Workspace) -> StepOutcome:
+    """Run one step with logs captured and tracking active on ``workspace``."""
+    store = workspace.artifacts
     started = utcnow()
     log = io.StringIO()
-    with tracking(task.run_id, task.execution_id, task.executor) as tracker, _capture(log):
+    context = tracking(
+        task.run_id,
+        task.execution_id,
+        task.executor,
+        workspace=workspace,
+        home=Path(task.home),
+        step=task.invocation,
+    )
+    with context as tracker, _capture(log):
         result = _execute(task, step_obj, store)
     log_uri = _write_log(store, task, log.getvalue())
     return StepOutcome(

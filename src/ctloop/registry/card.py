@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ctloop.components.registry import BLESSING_TAG, EVALUATION_TAG  # what register writes
 from ctloop.errors import CtloopError
 from ctloop.evaluate import Blessing, Evaluation
 from ctloop.store.artifact_store import ArtifactStore
@@ -35,8 +36,6 @@ from ctloop.store.registry import ModelRegistry, ModelVersion
 
 __all__ = ["DataSource", "ModelCard", "TrainingStep", "model_card"]
 
-BLESSING_TAG = "ctloop.blessing"  # the tags that ctloop.registry.steps.register writes
-EVALUATION_TAG = "ctloop.evaluation"
 _DATA_TYPES = frozenset({"Dataset", "DataSnapshot", "Files"})
 
 

@@ -30,24 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.artifacts.model_versions import LoadedVersion, load_version
 from ctloop.errors import ServingError
 
 if TYPE_CHECKING:
-    from ctloop.artifacts.model import Model
     from ctloop.store.workspace import Workspace
 
 __all__ = ["CanaryTracker", "LoadedVersion", "ModelPool", "Route", "Routing"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    """Version ``version`` of the served model, loaded."""
-
-    version: int
-    artifact_id: str
-    model: Model = dataclasses.field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -305,24 +296,6 @@ def report_rollback(
         details={"deployment": deployment, "canary_version": version, "reason": reason},
         dedup_key=f"auto-rollback:{deployment}:{version}",
     )
-
-
-def load_version(
-    workspace: Workspace, name: str, version: int, *, cache_dir: Path
-) -> LoadedVersion:
-    """Version ``version`` of model ``name``, loaded from ``workspace``."""
-    from ctloop.artifacts import load_value
-    from ctloop.artifacts.model import Model
-
-    found = workspace.registry.get_version(name, version)
-    record = workspace.metadata.get_artifact(found.artifact_id)
-    value = load_value(record, workspace.artifacts, cache_dir=Path(cache_dir))
-    if not isinstance(value, Model):
-        raise ServingError(
-            f"version {version} of model {name!r} is a {record.type} artifact, not a Model; "
-            "register the output of a step that returns ctloop.artifacts.model.Model"
-        )
-    return LoadedVersion(version, found.artifact_id, value)
 
 
 def describe(routing: Routing) -> str:

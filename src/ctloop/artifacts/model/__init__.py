@@ -6,11 +6,22 @@ input examples, training statistics and requirements, never pickle unless truste
 >>> model.predict([{"carrier": "UA", "hour": 7, ...}])  # doctest: +SKIP
 
 Return a :class:`Model` from a step and it is stored as a ``Model`` artifact; load one
-saved in a folder with :meth:`Model.load`.
+saved in a folder with :meth:`Model.load` (a registered version of a workspace with
+:func:`ctloop.artifacts.model_versions.load_version`). :func:`predict_file` scores a
+Parquet or CSV file of any size in bounded memory::
+
+    predict_file(model, "flights.parquet", "preds.parquet", id_column="flight_id")
 """
 
 from __future__ import annotations
 
+from ctloop.artifacts.model._batch import (
+    BatchResult,
+    BatchSource,
+    open_batch_source,
+    predict_file,
+)
+from ctloop.artifacts.model._batch_frames import to_model_frame
 from ctloop.artifacts.model.compat import check_requirements, version_notes
 from ctloop.artifacts.model.flavors import (
     ModelFlavor,
@@ -25,6 +36,8 @@ from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signat
 __all__ = [
     "MODEL_FILE",
     "TASKS",
+    "BatchResult",
+    "BatchSource",
     "ColumnSpec",
     "Model",
     "ModelFlavor",
@@ -34,6 +47,9 @@ __all__ = [
     "flavor_for",
     "flavor_named",
     "infer_signature",
+    "open_batch_source",
+    "predict_file",
     "register_flavor",
+    "to_model_frame",
     "version_notes",
 ]

@@ -1,8 +1,8 @@
 """Registry steps: ``champion_model``, ``register``, ``promote`` and ``release``.
 
-They bind the model registry to the pipeline DSL (they live here, not in
-``ctloop.components``, because components do not depend on services). A training
-pipeline wires them around ``evaluate`` and ``gate`` (:mod:`ctloop.components`)::
+They bind the workspace's model registry to the pipeline DSL; inside a run they use the
+run's workspace (:func:`~ctloop.pipeline.tracking.current_workspace`). A training
+pipeline wires them around ``evaluate`` and ``gate``::
 
     champion = champion_model(name="flights")           # the champion's Model, or None
     ev = evaluate(model, test, label="late", slices=["carrier"], baseline=champion)
@@ -18,35 +18,35 @@ A failed blessing makes ``register`` raise :class:`~ctloop.errors.GateFailedErro
 run fails there, nothing is registered, and the blessing stays stored as the gate's
 output for inspection (``ctloop models card``, ``ctloop runs show``).
 
+Called as plain functions, outside a run, they need a workspace to work on::
+
+    with use_workspace(Workspace.open()):
+        register(model, blessing, name="flights")
+
 >>> RegisteredVersion("flights", 3, "a1b2c3", "challenger").reference
 'flights@3'
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ctloop.artifacts.model import Model
-from ctloop.config import Settings
 from ctloop.errors import (
     AliasNotFoundError,
-    CtloopError,
     GateFailedError,
     ModelNotFoundError,
     RegistryError,
 )
 from ctloop.evaluate import Blessing
-from ctloop.pipeline import set_tag, step
-from ctloop.pipeline.tracking import current_execution
-from ctloop.registry.card import BLESSING_TAG, EVALUATION_TAG
-from ctloop.store import open_artifact_store, open_metadata_store
-from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.metadata import MetadataStore
+from ctloop.pipeline import step
+from ctloop.pipeline.tracking import current_execution, current_home, current_workspace, track_tag
 from ctloop.store.records import ArtifactRecord
 from ctloop.store.registry import ModelRegistry
+from ctloop.store.workspace import Workspace
 
 __all__ = [
     "BLESSING_TAG",
@@ -62,6 +62,9 @@ __all__ = [
 RELEASE_STRATEGIES = ("direct", "canary")
 
 # version tags: the Blessing that let the version in, the Evaluation the gate judged
+# (ctloop.registry.card reads them back)
+BLESSING_TAG = "ctloop.blessing"
+EVALUATION_TAG = "ctloop.evaluation"
 RUN_TAG = "ctloop.registered_by_run"
 """Version tag: the run whose ``register`` step recorded the version."""
 
@@ -97,32 +100,25 @@ class RegisteredVersion:
         return cls(**data)
 
 
-@dataclass
-class _Stores:
-    settings: Settings
-    metadata: MetadataStore
-    artifacts: ArtifactStore
-    registry: ModelRegistry
+@dataclass(frozen=True)
+class _Place:
+    """The workspace the step works on and the home for its cache and staging files."""
+
+    workspace: Workspace
+    home: Path
+
+    @classmethod
+    def current(cls) -> _Place:
+        return cls(current_workspace(), current_home())
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.workspace.registry
 
     def load(self, record: ArtifactRecord) -> Any:
         from ctloop.artifacts import load_value
 
-        return load_value(record, self.artifacts, cache_dir=self.settings.home / "cache")
-
-
-@contextmanager
-def _stores() -> Iterator[_Stores]:
-    from ctloop.registry import open_registry
-
-    settings = Settings.load()
-    metadata = open_metadata_store(settings.store_url)
-    registry = open_registry(settings.store_url)
-    try:
-        artifacts = open_artifact_store(settings.artifact_url, settings.artifact_options)
-        yield _Stores(settings, metadata, artifacts, registry)
-    finally:
-        registry.close()
-        metadata.close()
+        return load_value(record, self.workspace.artifacts, cache_dir=self.home / "cache")
 
 
 @step(cache=False)
@@ -133,16 +129,16 @@ def champion_model(name: str, alias: str = "champion") -> Model | None:
 
     >>> champion_model(name="flights")  # doctest: +SKIP
     """
-    with _stores() as stores:
-        try:
-            version = stores.registry.get_by_alias(name, alias)
-        except (ModelNotFoundError, AliasNotFoundError):
-            print(f"no {alias} of model {name!r} yet: the gate applies absolute thresholds only")
-            return None
-        print(f"{alias}: {version.reference} (artifact {version.artifact_id[:12]})")
-        _track_tag(alias, version.reference)
-        model: Model = stores.load(stores.metadata.get_artifact(version.artifact_id))
-        return model
+    place = _Place.current()
+    try:
+        version = place.registry.get_by_alias(name, alias)
+    except (ModelNotFoundError, AliasNotFoundError):
+        print(f"no {alias} of model {name!r} yet: the gate applies absolute thresholds only")
+        return None
+    print(f"{alias}: {version.reference} (artifact {version.artifact_id[:12]})")
+    track_tag(alias, version.reference)
+    model: Model = place.load(place.workspace.metadata.get_artifact(version.artifact_id))
+    return model
 
 
 @step(cache=False)
@@ -170,15 +166,15 @@ def register(
             blessing.raise_for_failure()
         except GateFailedError as exc:
             raise GateFailedError(f"model {name!r} was not registered: {exc}", blessing) from None
-    with _stores() as stores:
-        found = _gated_artifacts(stores, blessing) if current_execution() else {}
-        artifact_id = found.get("model") or _store_model(stores, model)
-        version_tags = {**_provenance(found), **dict(tags or {})}
-        version = _latest_or_new(stores.registry, name, artifact_id, description, version_tags)
-        if alias:
-            stores.registry.set_alias(name, alias, version.version, reason="blessed by the gate")
+    place = _Place.current()
+    found = _gated_artifacts(place, blessing) if current_execution() else {}
+    artifact_id = found.get("model") or _store_model(place, model)
+    version_tags = {**_provenance(found), **dict(tags or {})}
+    version = _latest_or_new(place.registry, name, artifact_id, description, version_tags)
+    if alias:
+        place.registry.set_alias(name, alias, version.version, reason="blessed by the gate")
     print(f"registered {version.reference}" + (f" as {alias}" if alias else ""))
-    _track_tag("registered", version.reference)
+    track_tag("registered", version.reference)
     return RegisteredVersion(name, version.version, artifact_id, alias, dict(version.tags))
 
 
@@ -190,10 +186,9 @@ def promote(version: RegisteredVersion, alias: str = "champion", reason: str = "
     >>> promote(register(model, blessing, name="flights"), reason="AUC 0.91 > 0.89")  # doctest: +SKIP
     """
     why = reason or f"{version.reference} passed the gate"
-    with _stores() as stores:
-        stores.registry.set_alias(version.model, alias, version.version, reason=why)
+    current_workspace().registry.set_alias(version.model, alias, version.version, reason=why)
     print(f"{alias}: {version.reference}")
-    _track_tag(f"promoted_{alias}", version.reference)
+    track_tag(f"promoted_{alias}", version.reference)
     return version.reference
 
 
@@ -219,30 +214,32 @@ def release(
             f"release strategy {strategy!r} is unknown; use one of {', '.join(RELEASE_STRATEGIES)}"
         )
     why = reason or f"{version.reference} passed the gate"
-    with _stores() as stores:
-        if strategy == "canary" and _has_alias(stores.registry, version.model, "champion"):
-            done = _start_canary(stores.settings.store_url, version, deployment, traffic, why)
-        else:
-            if strategy == "canary":
-                print(
-                    f"no champion of {version.model!r} yet: releasing {version.reference} directly"
-                )
-            stores.registry.set_alias(version.model, "champion", version.version, reason=why)
-            done = f"champion {version.reference}"
+    workspace = current_workspace()
+    if strategy == "canary" and _has_alias(workspace.registry, version.model, "champion"):
+        done = _start_canary(workspace, version, deployment, traffic, why)
+    else:
+        if strategy == "canary":
+            print(f"no champion of {version.model!r} yet: releasing {version.reference} directly")
+        workspace.registry.set_alias(version.model, "champion", version.version, reason=why)
+        done = f"champion {version.reference}"
     print(done)
-    _track_tag("released", done)
+    track_tag("released", done)
     return done
 
 
 def _start_canary(
-    store_url: str, version: RegisteredVersion, deployment: str | None, traffic: float, why: str
+    workspace: Workspace,
+    version: RegisteredVersion,
+    deployment: str | None,
+    traffic: float,
+    why: str,
 ) -> str:
-    from ctloop.serve.deployments import deploy, load_deployment, start_canary
+    from ctloop.store.deployments import deploy, load_deployment, start_canary
 
     name = deployment or version.model
-    if load_deployment(store_url, name) is None:
-        deploy(store_url, name, version.model, "champion", reason=f"created for {why}")
-    start_canary(store_url, name, version.version, traffic, reason=f"canary: {why}")
+    if load_deployment(workspace, name) is None:
+        deploy(workspace, name, version.model, "champion", reason=f"created for {why}")
+    start_canary(workspace, name, version.version, traffic, reason=f"canary: {why}")
     return f"canary {version.reference} ({traffic:g}% of {name})"
 
 
@@ -254,21 +251,22 @@ def _has_alias(registry: ModelRegistry, model: str, alias: str) -> bool:
     return True
 
 
-def _gated_artifacts(stores: _Stores, blessing: Blessing) -> dict[str, str]:
+def _gated_artifacts(place: _Place, blessing: Blessing) -> dict[str, str]:
     """Artifact ids (``model``, ``evaluation``, ``blessing``) of the gate step of this run
     whose output is ``blessing``."""
     ids = current_execution()
     assert ids is not None
-    for execution in stores.metadata.list_executions(ids[0]):
+    metadata = place.workspace.metadata
+    for execution in metadata.list_executions(ids[0]):
         if execution.status not in ("succeeded", "cached"):
             continue
-        events = stores.metadata.events_of_execution(execution.id)
+        events = metadata.events_of_execution(execution.id)
         outputs = [e for e in events if e.kind == "output"]
         for event in outputs:
-            record = stores.metadata.get_artifact(event.artifact_id)
+            record = metadata.get_artifact(event.artifact_id)
             if record.properties.get("record_type") != "Blessing":
                 continue
-            if stores.load(record) == blessing:
+            if place.load(record) == blessing:
                 found = {e.name: e.artifact_id for e in events if e.kind == "input"}
                 return {**found, "blessing": record.id}
     raise RegistryError(
@@ -277,11 +275,11 @@ def _gated_artifacts(stores: _Stores, blessing: Blessing) -> dict[str, str]:
     )
 
 
-def _store_model(stores: _Stores, model: Model) -> str:
+def _store_model(place: _Place, model: Model) -> str:
     from ctloop.artifacts import save_value
 
-    record = save_value(model, stores.artifacts, staging_root=stores.settings.home / "tmp")
-    stores.metadata.put_artifacts([record])
+    record = save_value(model, place.workspace.artifacts, staging_root=place.home / "tmp")
+    place.workspace.metadata.put_artifacts([record])
     return record.id
 
 
@@ -305,9 +303,3 @@ def _latest_or_new(
         if versions and versions[-1].artifact_id == artifact_id:
             return versions[-1]
     return registry.register_version(name, artifact_id, description=description, tags=tags)
-
-
-def _track_tag(key: str, value: str) -> None:
-    # called as a plain function, outside a run, there is nothing to record
-    with suppress(CtloopError):
-        set_tag(key, value)

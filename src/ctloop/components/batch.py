@@ -2,7 +2,7 @@
 
 The model is an upstream step's ``Model`` output (lineage then runs from the predictions
 through this step to that very model artifact) or a registry reference such as
-``"flights@champion"``, resolved when the step runs (the execution is then tagged with
+``"flights@champion"``, resolved in the run's workspace when the step runs (the execution is then tagged with
 ``model_version`` and ``model_artifact_id``, and the version's model artifact is recorded
 as its input ``model``, so lineage reaches it either way). The data is an upstream table, a data
 version (``data_version("flights")``, recorded as the step's input) or a file path::
@@ -17,7 +17,8 @@ version (``data_version("flights")``, recorded as the step's input) or a file pa
         batch_predict(model, data_version("flights"), id_column="flight_id")
 
 The output is a ``Files`` artifact: one Parquet file, ``predictions.parquet``, written in
-bounded memory chunk by chunk (see :mod:`ctloop.serve.batch`); it loads back as a path.
+bounded memory chunk by chunk (see :func:`ctloop.artifacts.model.predict_file`); it
+loads back as a path.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ctloop.artifacts.model import Model
+from ctloop.artifacts.model import Model, predict_file
+from ctloop.artifacts.model_versions import load_version
 from ctloop.errors import BatchPredictionError
 from ctloop.pipeline import log_metrics, set_tag, step
+from ctloop.pipeline.tracking import current_home, current_workspace, record_input
 
-__all__ = ["batch_predict", "load_registered_model"]
+__all__ = ["batch_predict"]
 
 OUTPUT_NAME = "predictions.parquet"
 
@@ -54,8 +57,6 @@ def batch_predict(
 
     >>> batch_predict("flights@champion", data, id_column="flight_id")  # doctest: +SKIP
     """
-    from ctloop.serve.batch import predict_file
-
     loaded, version = _model(model)
     folder = _scratch_folder()
     source = _as_file(data, folder)
@@ -74,64 +75,20 @@ def batch_predict(
     return target
 
 
-def load_registered_model(reference: str) -> tuple[Model, str, str]:
-    """The model ``reference`` (``NAME@ALIAS``, ``NAME@N`` or ``NAME``) names in the
-    project's registry, with its ``NAME@N`` and artifact id.
-
-    >>> model, version, artifact_id = load_registered_model("flights@champion")  # doctest: +SKIP
-    """
-    from ctloop.config import Settings
-    from ctloop.registry import open_registry
-    from ctloop.serve.pool import load_version
-
-    settings = Settings.load()
-    registry = open_registry(settings.store_url)
-    try:
-        found = registry.resolve(reference)
-    finally:
-        registry.close()
-    loaded = load_version(
-        found.model,
-        found.version,
-        store_url=settings.store_url,
-        artifact_url=settings.artifact_url,
-        cache_dir=settings.home / "cache",
-        artifact_options=settings.artifact_options,
-    )
-    return loaded.model, f"{found.model}@{found.version}", found.artifact_id
-
-
 def _model(model: Any) -> tuple[Model, str | None]:
     if isinstance(model, Model):
         return model, model.metadata.get("version")
     if isinstance(model, str):
-        loaded, version, artifact_id = load_registered_model(model)
-        set_tag("model_version", version)
-        set_tag("model_artifact_id", artifact_id)
-        _record_input(artifact_id)
-        return loaded, version
+        found = load_version(current_workspace(), model, cache_dir=current_home() / "cache")
+        set_tag("model_version", found.reference)
+        set_tag("model_artifact_id", found.artifact_id)
+        record_input("model", found.artifact_id)
+        return found.model, found.reference
     raise BatchPredictionError(
         f"batch_predict's model must be a ctloop Model or a reference like "
         f"'flights@champion', not {type(model).__name__}; wrap an estimator with "
         "Model.from_estimator"
     )
-
-
-def _record_input(artifact_id: str) -> None:
-    """Record the resolved model's artifact as an input of the running step."""
-    from ctloop.config import Settings
-    from ctloop.pipeline.tracking import current_execution
-    from ctloop.store import open_metadata_store
-    from ctloop.store.records import EventRecord
-
-    ids = current_execution()
-    if ids is None:
-        return  # called as a plain function: no execution to link
-    metadata = open_metadata_store(Settings.load().store_url)
-    try:
-        metadata.add_events([EventRecord(ids[1], artifact_id, "input", "model")])
-    finally:
-        metadata.close()
 
 
 def _as_file(data: Any, folder: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Batch prediction: score a Parquet or CSV file of any size, chunk by chunk.
+"""Batch prediction: apply a model to a Parquet or CSV file of any size, chunk by chunk.
 
 Rows stream from the input (``ParquetFile.iter_batches`` for a Parquet file or each
 file of a Parquet folder, found with ``pyarrow.dataset``,
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.artifacts.model._batch_frames import Where, to_model_frame
 from ctloop.errors import BatchPredictionError
-from ctloop.serve.batch_frames import Where, to_model_frame
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ctloop.artifacts.model import Model
 
-__all__ = ["BatchResult", "BatchSource", "predict_file", "to_model_frame"]
+__all__ = ["BatchResult", "BatchSource", "open_batch_source", "predict_file", "score_batch"]
 
 PREDICTION = "prediction"
 MODEL_VERSION = "model_version"
@@ -271,7 +271,7 @@ def predict_file(
     """
     passthrough = [c for c in dict.fromkeys([*([id_column] if id_column else []), *keep])]
     _check_passthrough(passthrough, model)
-    source = open_source(model, input, passthrough, chunk_rows=chunk_rows)
+    source = open_batch_source(model, input, passthrough, chunk_rows=chunk_rows)
     started = time.perf_counter()
     fallbacks_before = model.compiled_fallbacks
     with _AtomicWriter(Path(output)) as writer:
@@ -294,7 +294,7 @@ def predict_file(
     )
 
 
-def open_source(
+def open_batch_source(
     model: Model, input: Path | str, passthrough: Sequence[str], *, chunk_rows: int = 100_000
 ) -> BatchSource:
     """The chunks of ``input`` with the model's columns and ``passthrough`` columns (CSV

@@ -11,10 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ctloop.artifacts.model import Model
 from ctloop.components import evaluate, gate
-from ctloop.errors import GateFailedError, StepError
-from ctloop.evaluate import Blessing
-from ctloop.registry import open_registry
-from ctloop.registry.steps import (
+from ctloop.components.registry import (
     BLESSING_TAG,
     EVALUATION_TAG,
     RUN_TAG,
@@ -23,7 +20,12 @@ from ctloop.registry.steps import (
     promote,
     register,
 )
+from ctloop.errors import GateFailedError, StepError
+from ctloop.evaluate import Blessing
+from ctloop.pipeline.tracking import use_workspace
+from ctloop.registry import open_registry
 from ctloop.store.records import new_id
+from ctloop.store.workspace import Workspace
 from tests.registry.gated_training import MODEL, flights, gated_training
 
 
@@ -67,7 +69,8 @@ def test_first_model_worse_model_better_model(home: Path) -> None:
 
 
 def test_champion_model_is_none_without_a_champion(home: Path) -> None:
-    assert champion_model(name=MODEL) is None
+    with use_workspace(Workspace.open()):
+        assert champion_model(name=MODEL) is None
 
 
 def _blessed(passed: bool) -> tuple[Model, Blessing]:
@@ -89,13 +92,14 @@ def test_register_refuses_an_unblessed_model(home: Path) -> None:
 
 def test_register_and_promote_outside_a_pipeline(home: Path) -> None:
     model, blessing = _blessed(passed=True)
-    version = register(model, blessing, name=MODEL, alias=None, tags={"team": "ops"})
-    assert version.version == 1 and version.alias is None
-    assert version.tags == {"team": "ops"}  # no run: no provenance tags
-    registry = open_registry()
-    assert registry.get_version(MODEL, 1).artifact_id == version.artifact_id
-    assert champion_model(name=MODEL) is None  # registered, not promoted yet
-    assert promote(version, reason="manual review " + new_id()[:4]) == f"{MODEL}@1"
-    champion = champion_model(name=MODEL)
+    with use_workspace(Workspace.open()):
+        version = register(model, blessing, name=MODEL, alias=None, tags={"team": "ops"})
+        assert version.version == 1 and version.alias is None
+        assert version.tags == {"team": "ops"}  # no run: no provenance tags
+        registry = open_registry()
+        assert registry.get_version(MODEL, 1).artifact_id == version.artifact_id
+        assert champion_model(name=MODEL) is None  # registered, not promoted yet
+        assert promote(version, reason="manual review " + new_id()[:4]) == f"{MODEL}@1"
+        champion = champion_model(name=MODEL)
     assert isinstance(champion, Model) and champion.signature.input_names == ["dep_delay"]
     assert registry.alias_history(MODEL, "champion")[-1].reason.startswith("manual review")

@@ -12,15 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from ctloop.artifacts import load_value
-from ctloop.artifacts.model import Model
+from ctloop.artifacts.model import Model, predict_file
 from ctloop.artifacts.model.onnx import compile_onnx
+from ctloop.components import batch_predict
 from ctloop.errors import BatchPredictionError
 from ctloop.pipeline import FilePath, pipeline, step
-from ctloop.pipeline.runner import Stores
 from ctloop.registry import open_registry
-from ctloop.registry.batch_steps import batch_predict
-from ctloop.serve.batch import predict_file
 from ctloop.store.lineage import upstream
+from ctloop.store.workspace import Workspace
 from tests.artifacts.test_onnx import fit_flights_like, flights_like
 
 
@@ -170,7 +169,7 @@ def test_the_step_records_lineage_from_predictions_to_the_model(
     result = train_and_score.run(path=tmp_path / "score.parquet")
     model_artifact = result.outputs["train_flights_like"]["output"]
     predictions = result.outputs["batch_predict"]["output"]
-    stores = Stores.open()
+    stores = Workspace.open()
     graph = upstream(stores.metadata, predictions.id)
     assert model_artifact.id in graph.nodes and graph.nodes[model_artifact.id].label == "Model"
     path = load_value(predictions, stores.artifacts, cache_dir=tmp_path / "cache")
@@ -190,7 +189,7 @@ def test_the_step_scores_with_a_registered_version_and_tags_it(
     registry.register_version("delays", model_artifact.id)
     registry.set_alias("delays", "champion", 1)
     result = score_registered.run(path=tmp_path / "score.parquet")
-    stores = Stores.open()
+    stores = Workspace.open()
     tags = {t.key: t.value for t in stores.metadata.get_tags(result.run_id)}
     assert tags["model_version"] == "delays@1"
     assert tags["model_artifact_id"] == model_artifact.id
