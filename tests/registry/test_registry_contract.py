@@ -1,8 +1,10 @@
-"""The model registry contract: SQLite and PostgreSQL pass the same tests.
+"""The model registry contract: SQLite, PostgreSQL and the in-memory registry pass the
+same tests.
 
 :class:`ModelRegistryContract` holds the tests; each backend's class provides
-``store_url``, a fresh, empty database per test. Concurrency tests start real processes
-with the ``spawn`` method; their workers are module-level functions.
+``metadata`` and ``registry``, a fresh, empty pair per test. The SQL backends race real
+processes (``spawn``; their workers are module-level functions), the memory registry
+races threads.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from multiprocessing.managers import SyncManager
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -25,8 +28,11 @@ from ctloop.errors import (
     ModelVersionNotFoundError,
     NotFoundError,
     RollbackError,
+    StoreError,
 )
 from ctloop.registry import ModelRegistry, SqlModelRegistry, parse_reference, resolve
+from ctloop.store.memory import MemoryMetadataStore, MemoryModelRegistry
+from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import EventRecord
 from ctloop.store.sql import SqlMetadataStore
 from tests.store.test_metadata_contract import make_artifact, make_execution, make_run
@@ -70,29 +76,46 @@ def run_together(
     return pool.starmap_async(target, [(barrier, *a) for a in args]).get(timeout=300)
 
 
+def run_in_threads(targets: list[Callable[[], Any]]) -> list[Any]:
+    """Call each target in its own thread, all released at the same moment; returns
+    their results in the order they finished (re-raises a thread's exception)."""
+    barrier = threading.Barrier(len(targets))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(target: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(target())
+        except BaseException as exc:  # handed to the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    if errors:
+        raise errors[0]
+    return results
+
+
 # -- the contract ---------------------------------------------------------------------------
 class ModelRegistryContract:
     """Tests every :class:`ModelRegistry` backend must pass."""
 
     @pytest.fixture
-    def store_url(self) -> str:
-        """The URL of a fresh, empty database (one per test)."""
+    def metadata(self) -> Iterator[MetadataStore]:
+        """A fresh, empty metadata store (one per test)."""
         raise NotImplementedError
 
     @pytest.fixture
-    def metadata(self, store_url: str) -> Iterator[SqlMetadataStore]:
-        store = SqlMetadataStore(store_url)
-        try:
-            yield store
-        finally:
-            store.close()
+    def registry(self, metadata: MetadataStore) -> ModelRegistry:
+        """The registry beside ``metadata``."""
+        raise NotImplementedError
 
     @pytest.fixture
-    def registry(self, store_url: str, metadata: SqlMetadataStore) -> ModelRegistry:
-        return SqlModelRegistry(store_url)
-
-    @pytest.fixture
-    def artifacts(self, metadata: SqlMetadataStore) -> list[str]:
+    def artifacts(self, metadata: MetadataStore) -> list[str]:
         """Ids of five stored Model artifacts."""
         records = [make_artifact(type="Model") for _ in range(5)]
         metadata.put_artifacts(records)
@@ -150,7 +173,7 @@ class ModelRegistryContract:
         assert model.updated_at >= model.created_at
 
     def test_version_source_comes_from_lineage_or_the_caller(
-        self, registry: ModelRegistry, metadata: SqlMetadataStore
+        self, registry: ModelRegistry, metadata: MetadataStore
     ) -> None:
         run = make_run()
         metadata.create_run(run)
@@ -282,6 +305,87 @@ class ModelRegistryContract:
         with pytest.raises(ModelNotFoundError):
             registry.rollback("taxi")
 
+    # -- what a version keeps --------------------------------------------------------
+    def test_a_version_keeps_its_artifact_and_run_from_garbage_collection(
+        self, registry: ModelRegistry, metadata: MetadataStore, artifacts: list[str]
+    ) -> None:
+        run = make_run()
+        metadata.create_run(run)
+        registry.register_version("flights", artifacts[0], run_id=run.id)
+        assert metadata.pinned_run_ids() == {run.id}
+        assert metadata.pinned_artifact_ids() == {artifacts[0]}
+        assert metadata.referenced_artifact_ids() == {artifacts[0]}
+        with pytest.raises(StoreError):
+            metadata.delete_artifacts([artifacts[1], artifacts[0]])
+        assert {a.id for a in metadata.list_artifacts()} == set(artifacts)  # both kept
+        metadata.delete_artifacts([artifacts[1]])
+        assert {a.id for a in metadata.list_artifacts()} == set(artifacts) - {artifacts[1]}
+
+    def test_a_version_of_an_execution_names_its_run(
+        self, registry: ModelRegistry, metadata: MetadataStore, artifacts: list[str]
+    ) -> None:
+        run = make_run()
+        metadata.create_run(run)
+        execution = make_execution(run.id)
+        metadata.create_execution(execution)
+        version = registry.register_version("flights", artifacts[0], execution_id=execution.id)
+        assert (version.run_id, version.execution_id) == (run.id, execution.id)
+        with pytest.raises(NotFoundError, match=r"execution 'missing' does not exist"):
+            registry.register_version("flights", artifacts[0], execution_id="missing")
+        with pytest.raises(NotFoundError, match=r"cannot register a version of model 'taxi'"):
+            registry.register_version("taxi", "ffffffff")
+        with pytest.raises(ModelNotFoundError):
+            registry.get_model("taxi")  # a refused version creates no model
+        assert len(registry.list_versions("flights")) == 1
+
+    def test_records_handed_out_are_copies(
+        self, registry: ModelRegistry, artifacts: list[str]
+    ) -> None:
+        tags = {"algo": "gbm"}
+        version = registry.register_version("flights", artifacts[0], tags=tags)
+        tags["algo"] = "changed"
+        version.tags["algo"] = "changed too"
+        registry.set_alias("flights", "champion", 1)
+        model = registry.get_model("flights")
+        model.aliases["champion"] = 7
+        model.tags["team"] = "x"
+        assert registry.get_version("flights", 1).tags == {"algo": "gbm"}
+        assert registry.get_model("flights").aliases == {"champion": 1}
+        assert registry.get_model("flights").tags == {}
+
+    def test_a_model_without_versions_says_so(self, registry: ModelRegistry) -> None:
+        registry.create_model("flights")
+        with pytest.raises(
+            ModelVersionNotFoundError, match=r"no version 1 \(it has no versions yet\)"
+        ):
+            registry.get_version("flights", 1)
+        with pytest.raises(ModelVersionNotFoundError, match="has no versions yet"):
+            registry.resolve("flights")
+        with pytest.raises(ModelNotFoundError):
+            registry.alias_history("taxi")
+        assert registry.alias_history("flights") == []
+
+
+class SqlModelRegistryContract(ModelRegistryContract):
+    """The contract on a database, raced by real processes."""
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        """The URL of a fresh, empty database (one per test)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def metadata(self, store_url: str) -> Iterator[MetadataStore]:
+        store = SqlMetadataStore(store_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @pytest.fixture
+    def registry(self, store_url: str, metadata: MetadataStore) -> ModelRegistry:
+        return SqlModelRegistry(store_url)
+
     # -- concurrency --------------------------------------------------------------------
     def test_concurrent_registrations_get_distinct_numbers(
         self,
@@ -316,7 +420,7 @@ class ModelRegistryContract:
 
 
 # -- backends -------------------------------------------------------------------------------
-class TestSqliteModelRegistry(ModelRegistryContract):
+class TestSqliteModelRegistry(SqlModelRegistryContract):
     """The contract on a SQLite file (the default backend)."""
 
     @pytest.fixture
@@ -324,12 +428,57 @@ class TestSqliteModelRegistry(ModelRegistryContract):
         return f"sqlite:///{tmp_path / 'metadata.db'}"
 
 
-class TestPostgresModelRegistry(ModelRegistryContract):
+class TestPostgresModelRegistry(SqlModelRegistryContract):
     """The contract on a real PostgreSQL server."""
 
     @pytest.fixture
     def store_url(self, fresh_postgres_url: str) -> str:
         return fresh_postgres_url
+
+
+class TestMemoryModelRegistry(ModelRegistryContract):
+    """The contract in memory (the registry of :meth:`Workspace.in_memory`), raced by
+    threads."""
+
+    @pytest.fixture
+    def metadata(self) -> Iterator[MetadataStore]:
+        yield MemoryMetadataStore()
+
+    @pytest.fixture
+    def registry(self, metadata: MemoryMetadataStore) -> ModelRegistry:
+        return MemoryModelRegistry(metadata)
+
+    def test_concurrent_registrations_get_distinct_numbers(
+        self, registry: ModelRegistry, artifacts: list[str]
+    ) -> None:
+        def register() -> int:
+            return registry.register_version("flights", artifacts[0], by="racer").version
+
+        versions = run_in_threads([register] * PROCESSES)
+        assert sorted(versions) == list(range(1, PROCESSES + 1))
+        assert [v.version for v in registry.list_versions("flights")] == sorted(versions)
+
+    def test_concurrent_promotions_are_serialised_and_all_recorded(
+        self, registry: ModelRegistry, artifacts: list[str]
+    ) -> None:
+        for _ in range(PROCESSES):
+            registry.register_version("flights", artifacts[0])
+
+        def promote(version: int) -> Callable[[], int]:
+            def move() -> int:
+                moved = registry.set_alias("flights", "champion", version, by=f"racer{version}")
+                assert moved is not None
+                return moved.id
+
+            return move
+
+        run_in_threads([promote(version) for version in range(1, PROCESSES + 1)])
+        moves = registry.alias_history("flights", "champion")
+        assert len(moves) == PROCESSES
+        assert sorted(m.to_version for m in moves) == list(range(1, PROCESSES + 1))
+        assert [m.from_version for m in moves] == [None] + [m.to_version for m in moves[:-1]]
+        assert [m.moved_at for m in moves] == sorted(m.moved_at for m in moves)
+        assert registry.get_by_alias("flights", "champion").version == moves[-1].to_version
 
 
 def test_importing_the_registry_and_its_commands_loads_no_database_or_rich() -> None:

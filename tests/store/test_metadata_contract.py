@@ -1,12 +1,13 @@
 """The metadata store contract: every backend passes the same tests.
 
-:class:`MetadataStoreContract` holds the tests; a backend's class subclasses it and
-provides ``store_url``, the URL of a fresh, empty database for each test. SQLite uses a
-file under ``tmp_path``; PostgreSQL a new database on a real server (see
-``tests/fixtures/postgres.py``).
-
-Concurrency tests start real processes with the ``spawn`` method; their workers are
-module-level functions so that the children can import them.
+:class:`MetadataStoreContract` holds the tests of behaviour; a backend's class subclasses
+it and provides ``store``, a fresh, empty store for each test: SQLite on a file under
+``tmp_path``, PostgreSQL on a new database of a real server (see
+``tests/fixtures/postgres.py``), and the in-memory store. :class:`SqlMetadataStoreContract`
+adds what only a database shows (migrations, statements per step, several processes on
+one database); its concurrency tests start real processes with the ``spawn`` method, and
+their workers are module-level functions so that the children can import them. The
+memory store races threads instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -27,6 +29,7 @@ import pytest
 
 from ctloop.errors import ConfigError, NotFoundError, StoreError, StoreUnavailableError
 from ctloop.store import MetadataStore, open_metadata_store
+from ctloop.store.memory import MemoryMetadataStore
 from ctloop.store.records import (
     ArtifactRecord,
     EventRecord,
@@ -123,6 +126,30 @@ def run_together(
     return pool.starmap_async(target, [(barrier, *a) for a in args]).get(timeout=300)
 
 
+def run_in_threads(target: Callable[[], T], count: int = PROCESSES) -> list[T]:
+    """Call ``target()`` in ``count`` threads released at the same moment; returns their
+    results (re-raises a thread's exception)."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(target())
+        except BaseException as exc:  # handed to the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    if errors:
+        raise errors[0]
+    return results
+
+
 def add_data_version_worker(barrier: Any, url: str, artifact_id: str) -> int:
     """Add one version of 'flights' as soon as every process is ready."""
     store = SqlMetadataStore(url)
@@ -164,18 +191,9 @@ class MetadataStoreContract:
     """Tests every :class:`MetadataStore` backend must pass."""
 
     @pytest.fixture
-    def store_url(self) -> str:
-        """The URL of a fresh, empty database (one per test)."""
+    def store(self) -> Iterator[MetadataStore]:
+        """A fresh, empty store (one per test)."""
         raise NotImplementedError
-
-    @pytest.fixture
-    def store(self, store_url: str) -> Iterator[MetadataStore]:
-        """A store on a fresh database."""
-        store = SqlMetadataStore(store_url)
-        try:
-            yield store
-        finally:
-            store.close()
 
     # -- runs -------------------------------------------------------------------------
     def test_a_run_reads_back_as_written(self, store: MetadataStore) -> None:
@@ -523,17 +541,6 @@ class MetadataStoreContract:
         with pytest.raises(NotFoundError, match="missing"):
             store.add_data_version("flights", "missing", source="x")
 
-    def test_concurrent_data_versions_get_distinct_numbers(
-        self, store: MetadataStore, store_url: str, processes: tuple[Pool, SyncManager]
-    ) -> None:
-        artifact = make_artifact()
-        store.put_artifacts([artifact])
-        versions = run_together(
-            processes, add_data_version_worker, [(store_url, artifact.id)] * PROCESSES
-        )
-        assert sorted(versions) == list(range(1, PROCESSES + 1))
-        assert [v.version for v in store.list_data_versions("flights")] == sorted(versions)
-
     # -- values, concurrency, schema --------------------------------------------------
     def test_datetimes_come_back_timezone_aware_utc(self, store: MetadataStore) -> None:
         paris = timezone(timedelta(hours=2))
@@ -546,6 +553,117 @@ class MetadataStoreContract:
         assert store.list_runs(before=datetime(2024, 6, 1, 12, 31, tzinfo=UTC)) == [got]
         with pytest.raises(ValueError, match="no time zone"):
             store.create_run(make_run(started_at=datetime(2024, 1, 1)))
+        with pytest.raises(ValueError, match="no time zone"):
+            store.update_run(run.id, ended_at=datetime(2024, 6, 2))
+        with pytest.raises(ValueError, match="no time zone"):
+            store.list_runs(before=datetime(2024, 6, 2))
+        assert store.get_run(run.id) == got
+
+    def test_json_fields_come_back_as_json_and_are_copies(self, store: MetadataStore) -> None:
+        parameters: dict[str, Any] = {"lr": 0.1, "layers": (8, 4), "nested": {"a": [1]}}
+        run = make_run(parameters=parameters)
+        store.create_run(run)
+        parameters["nested"]["a"].append(2)  # the caller's dict is not the stored one
+        got = store.get_run(run.id)
+        assert got.parameters == {"lr": 0.1, "layers": [8, 4], "nested": {"a": [1]}}
+        got.parameters["lr"] = 99  # nor is the one handed out
+        assert store.list_runs()[0].parameters["lr"] == 0.1
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+        store.get_artifact(artifact.id).properties["rows"] = -1
+        assert store.list_artifacts()[0].properties["rows"] == 100
+
+    def test_records_must_name_what_is_stored(self, store: MetadataStore) -> None:
+        run = make_run()
+        store.create_run(run)
+        execution = make_execution(run.id)
+        store.create_execution(execution)
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+        with pytest.raises(StoreError):
+            store.create_run(replace(run, pipeline="again"))  # the id is taken
+        with pytest.raises(StoreError):
+            store.create_execution(make_execution(new_id()))
+        with pytest.raises(StoreError):
+            store.log_batch(params=[ParamRecord(new_id(), "lr", "0.1")])
+        with pytest.raises(StoreError):
+            store.log_batch(
+                tags=[TagRecord(run.id, "kept", "no")], metrics=[MetricRecord(new_id(), "auc", 1)]
+            )
+        with pytest.raises(StoreError):
+            store.log_batch(metrics=[MetricRecord(run.id, "auc", 0.5, None, new_id())])
+        with pytest.raises(StoreError):
+            store.add_events([EventRecord(new_id(), artifact.id, "input", "data")])
+        assert store.get_run(run.id) == run
+        assert store.list_executions(run.id) == [execution]
+        assert (store.get_tags(run.id), store.get_metrics(run.id)) == ([], [])
+        assert store.events_of_artifact(artifact.id) == []
+        store.delete_runs([new_id()])  # deleting what is not there is no error
+        store.delete_artifacts([new_id()])
+        assert store.get_run(run.id) == run
+
+    def test_metric_values_are_floats_and_run_params_overwrite_in_one_batch(
+        self, store: MetadataStore
+    ) -> None:
+        run = make_run()
+        store.create_run(run)
+        store.log_batch(
+            params=[ParamRecord(run.id, "lr", "0.1"), ParamRecord(run.id, "lr", "0.2", "")],
+            metrics=[MetricRecord(run.id, "rounds", 3, timestamp=T0)],
+        )
+        assert store.get_params(run.id) == [ParamRecord(run.id, "lr", "0.2")]
+        (metric,) = store.get_metrics(run.id)
+        assert isinstance(metric.value, float) and metric.value == 3.0
+
+
+def simulate_step(store: MetadataStore, run_id: str, width: int) -> None:
+    """What the runner does for one step: look for a cache hit, create the execution,
+    complete it with ``width`` outputs and tracking values of each kind."""
+    store.find_cached_execution(f"key-{width}")
+    execution = make_execution(run_id, f"step{width}")
+    store.create_execution(execution)
+    artifacts = [make_artifact() for _ in range(width)]
+    store.complete_execution(
+        execution.id,
+        status="succeeded",
+        ended_at=utcnow(),
+        artifacts=artifacts,
+        events=[
+            EventRecord(execution.id, a.id, "output", f"out{i}") for i, a in enumerate(artifacts)
+        ],
+        params=[ParamRecord(run_id, f"p{i}", str(i), execution.id) for i in range(width)],
+        metrics=[MetricRecord(run_id, f"m{i}", float(i), None, execution.id) for i in range(width)],
+        tags=[TagRecord(run_id, f"t{i}", "v", execution.id) for i in range(width)],
+    )
+
+
+class SqlMetadataStoreContract(MetadataStoreContract):
+    """What only a database shows: its schema, its statements, several processes on it."""
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        """The URL of a fresh, empty database (one per test)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, store_url: str) -> Iterator[MetadataStore]:
+        """A store on a fresh database."""
+        store = SqlMetadataStore(store_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def test_concurrent_data_versions_get_distinct_numbers(
+        self, store: MetadataStore, store_url: str, processes: tuple[Pool, SyncManager]
+    ) -> None:
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+        versions = run_together(
+            processes, add_data_version_worker, [(store_url, artifact.id)] * PROCESSES
+        )
+        assert sorted(versions) == list(range(1, PROCESSES + 1))
+        assert [v.version for v in store.list_data_versions("flights")] == sorted(versions)
 
     def test_concurrent_writers_all_succeed(
         self, store: MetadataStore, store_url: str, processes: tuple[Pool, SyncManager]
@@ -614,29 +732,8 @@ class MetadataStoreContract:
         assert wide <= 16, statements
 
 
-def simulate_step(store: MetadataStore, run_id: str, width: int) -> None:
-    """What the runner does for one step: look for a cache hit, create the execution,
-    complete it with ``width`` outputs and tracking values of each kind."""
-    store.find_cached_execution(f"key-{width}")
-    execution = make_execution(run_id, f"step{width}")
-    store.create_execution(execution)
-    artifacts = [make_artifact() for _ in range(width)]
-    store.complete_execution(
-        execution.id,
-        status="succeeded",
-        ended_at=utcnow(),
-        artifacts=artifacts,
-        events=[
-            EventRecord(execution.id, a.id, "output", f"out{i}") for i, a in enumerate(artifacts)
-        ],
-        params=[ParamRecord(run_id, f"p{i}", str(i), execution.id) for i in range(width)],
-        metrics=[MetricRecord(run_id, f"m{i}", float(i), None, execution.id) for i in range(width)],
-        tags=[TagRecord(run_id, f"t{i}", "v", execution.id) for i in range(width)],
-    )
-
-
 # -- backends -----------------------------------------------------------------------------
-class TestSqliteMetadataStore(MetadataStoreContract):
+class TestSqliteMetadataStore(SqlMetadataStoreContract):
     """The contract on a SQLite file (the default backend)."""
 
     @pytest.fixture
@@ -680,7 +777,7 @@ class TestSqliteMetadataStore(MetadataStoreContract):
         assert other.list_runs() == []
 
 
-class TestPostgresMetadataStore(MetadataStoreContract):
+class TestPostgresMetadataStore(SqlMetadataStoreContract):
     """The contract on a real PostgreSQL server."""
 
     @pytest.fixture
@@ -705,6 +802,50 @@ class TestPostgresMetadataStore(MetadataStoreContract):
         url = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
         with pytest.raises(StoreUnavailableError, match="no_such_db"):
             SqlMetadataStore(url).list_runs()
+
+
+class TestMemoryMetadataStore(MetadataStoreContract):
+    """The contract in memory (the store of :meth:`Workspace.in_memory`); its races are
+    threads on one store."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[MetadataStore]:
+        store = MemoryMetadataStore()
+        yield store
+        store.close()
+
+    def test_concurrent_data_versions_get_distinct_numbers(self, store: MetadataStore) -> None:
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+        versions = run_in_threads(
+            lambda: store.add_data_version("flights", artifact.id, source="race").version
+        )
+        assert sorted(versions) == list(range(1, PROCESSES + 1))
+        assert [v.version for v in store.list_data_versions("flights")] == sorted(versions)
+
+    def test_concurrent_writers_all_succeed(self, store: MetadataStore) -> None:
+        run = make_run()
+        store.create_run(run)
+        writes = 50
+
+        def write() -> int:
+            key = f"m{threading.get_ident()}"
+            for index in range(writes):
+                store.log_batch(metrics=[MetricRecord(run.id, key, float(index), index)])
+            return writes
+
+        assert run_in_threads(write) == [writes] * PROCESSES
+        assert len(store.get_metrics(run.id)) == writes * PROCESSES
+        assert len({m.key for m in store.get_metrics(run.id)}) == PROCESSES
+
+    def test_has_artifact_answers_for_the_full_id_only(self, store: MemoryMetadataStore) -> None:
+        artifact = make_artifact()
+        assert not store.has_artifact(artifact.id)
+        store.put_artifacts([artifact])
+        assert store.has_artifact(artifact.id)
+        assert not store.has_artifact(artifact.id[:8])
+        store.delete_artifacts([artifact.id])
+        assert not store.has_artifact(artifact.id)
 
 
 # -- opening stores -----------------------------------------------------------------------

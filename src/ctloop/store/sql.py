@@ -21,7 +21,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, case, delete, func, insert, select, union
 
-from ctloop.errors import NotFoundError
+from ctloop.store._metadata_rules import (
+    EXECUTION_CHANGES,
+    RUN_CHANGES,
+    check_changes,
+    check_status,
+    missing_data_version,
+    missing_execution,
+)
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
@@ -58,9 +65,7 @@ from ctloop.store.sql_engine import (
     writing,
 )
 from ctloop.store.sql_statements import (
-    EXECUTION_CHANGES,
     EXECUTION_FIELDS,
-    RUN_CHANGES,
     RUN_FIELDS,
     SELECT_ARTIFACTS,
     SELECT_DATA_VERSIONS,
@@ -69,8 +74,6 @@ from ctloop.store.sql_statements import (
     SELECT_RUNS,
     artifact_from_row,
     by_id_or_prefix,
-    check_changes,
-    check_status,
     chunks,
     insert_artifacts,
     insert_events,
@@ -207,10 +210,7 @@ class SqlMetadataStore(MetadataStore):
         query = SELECT_EXECUTIONS.where(EXECUTIONS.c.id == execution_id)
         row = self._read(lambda conn: conn.execute(query).first())
         if row is None:
-            raise NotFoundError(
-                f"execution {execution_id!r} does not exist; list a run's executions with "
-                "`ctloop runs show RUN`"
-            )
+            raise missing_execution(execution_id)
         return ExecutionRecord(*row)
 
     def list_executions(self, run_id: str) -> list[ExecutionRecord]:
@@ -406,11 +406,7 @@ class SqlMetadataStore(MetadataStore):
             query = query.where(DATA_VERSIONS.c.version == version)
         row = self._read(lambda conn: conn.execute(query).first())
         if row is None:
-            which = "no versions" if version is None else f"no version {version}"
-            raise NotFoundError(
-                f"data set {name!r} has {which}; list versions with `ctloop data list` or "
-                "add one with `ctloop data add`"
-            )
+            raise missing_data_version(name, version)
         return DataVersionRecord(*row)
 
     def list_data_versions(self, name: str | None = None) -> list[DataVersionRecord]:

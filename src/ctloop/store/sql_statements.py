@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ctloop.errors import NotFoundError, StoreError
+from ctloop.store._metadata_rules import (
+    PREFIX_MATCHES,
+    check_prefix,
+    data_version_artifacts,
+    missing_artifacts,
+    missing_record,
+    prefix_not_found,
+)
 from ctloop.store.records import (
     ArtifactRecord,
     DataVersionRecord,
@@ -40,16 +47,10 @@ from ctloop.store.schema import (
     to_utc,
 )
 
-MIN_PREFIX = 4
 _CHUNK = 500  # ids per IN (...) clause, well under every database's parameter limit
 RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
 EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 ARTIFACT_FIELDS = tuple(f.name for f in fields(ArtifactRecord))
-RUN_CHANGES = frozenset({"status", "ended_at", "heartbeat_at", "error", "pid", "host", "user"})
-EXECUTION_CHANGES = frozenset(
-    {"status", "started_at", "ended_at", "heartbeat_at", "error", "log_uri", "cache_key"}
-    | {"cached_from"}
-)
 SELECT_RUNS = select(*(RUNS.c[name] for name in RUN_FIELDS))
 SELECT_EXECUTIONS = select(*(EXECUTIONS.c[name] for name in EXECUTION_FIELDS))
 SELECT_ARTIFACTS = select(*(ARTIFACTS.c[name] for name in ARTIFACT_FIELDS))
@@ -70,29 +71,6 @@ def record_values(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
-def check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
-    """Refuse a status outside ``allowed`` with a ``ValueError`` that lists them."""
-    if status not in allowed:
-        raise ValueError(f"{what} status {status!r} is unknown; use one of {', '.join(allowed)}")
-
-
-def check_changes(
-    what: str,
-    changes: dict[str, Any],
-    allowed: frozenset[str],
-    statuses: tuple[str, ...],
-) -> None:
-    """Refuse updates of fields outside ``allowed`` (and unknown statuses)."""
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise ValueError(
-            f"cannot update {what} field(s) {', '.join(unknown)}; the fields that can "
-            f"change are {', '.join(sorted(allowed))}"
-        )
-    if "status" in changes:
-        check_status(changes["status"], statuses, what)
-
-
 def update_one(
     conn: Connection, table: Table, record_id: str, changes: dict[str, Any], what: str
 ) -> None:
@@ -103,40 +81,27 @@ def update_one(
     else:
         found = conn.execute(select(table.c.id).where(table.c.id == record_id)).first() is not None
     if not found:
-        raise NotFoundError(f"{what} {record_id!r} does not exist; check the id")
+        raise missing_record(what, record_id)
 
 
 def by_id_or_prefix(
     conn: Connection, query: Select[Any], table: Table, id_or_prefix: str, what: str
 ) -> Row[Any]:
-    """The row whose id is ``id_or_prefix`` or, failing that, starts with it
-    (at least :data:`MIN_PREFIX` characters; an ambiguous prefix lists the candidates)."""
+    """The row whose id is ``id_or_prefix`` or, failing that, the only one whose id
+    starts with it (see :func:`~ctloop.store._metadata_rules.prefix_not_found`)."""
     row = conn.execute(query.where(table.c.id == id_or_prefix)).first()
     if row is not None:
         return row
-    if len(id_or_prefix) < MIN_PREFIX:
-        raise NotFoundError(
-            f"{what} {id_or_prefix!r} does not exist; give the full id or a prefix of at "
-            f"least {MIN_PREFIX} characters"
-        )
+    check_prefix(id_or_prefix, what)
     matches = conn.execute(
         query.where(table.c.id.startswith(id_or_prefix, autoescape=True))
         .order_by(table.c.id)
-        .limit(20)
+        .limit(PREFIX_MATCHES)
     ).all()
     matches = [row for row in matches if row.id.startswith(id_or_prefix)]  # LIKE may ignore case
     if len(matches) == 1:
         return matches[0]
-    if not matches:
-        listing = (
-            "`ctloop runs list`" if what == "run" else f"`ctloop runs show RUN` for {what} ids"
-        )
-        raise NotFoundError(f"no {what} id starts with {id_or_prefix!r}; see {listing}")
-    candidates = ", ".join(row.id for row in matches[:10])
-    raise NotFoundError(
-        f"{what} id prefix {id_or_prefix!r} is ambiguous: it matches {candidates}"
-        f"{', …' if len(matches) > 10 else ''}; give more characters"
-    )
+    raise prefix_not_found(what, id_or_prefix, [row.id for row in matches])
 
 
 def artifact_from_row(row: Row[Any]) -> ArtifactRecord:
@@ -176,10 +141,7 @@ def require_artifacts(conn: Connection, artifact_ids: Iterable[str], needed_by: 
         )
     missing = [artifact_id for artifact_id in wanted if artifact_id not in found]
     if missing:
-        raise NotFoundError(
-            f"artifact(s) {', '.join(missing)} needed by {needed_by} are not stored; put the "
-            "artifacts first (put_artifacts, or pass them in the same complete_execution call)"
-        )
+        raise missing_artifacts(missing, needed_by)
 
 
 def insert_events(conn: Connection, events: Sequence[EventRecord]) -> None:
@@ -194,11 +156,7 @@ def refuse_data_version_artifacts(conn: Connection, chunk: list[str]) -> None:
     query = select(DATA_VERSIONS.c.name, DATA_VERSIONS.c.version, DATA_VERSIONS.c.artifact_id)
     kept = conn.execute(query.where(DATA_VERSIONS.c.artifact_id.in_(chunk)).limit(5)).all()
     if kept:
-        names = ", ".join(f"{row.artifact_id} ({row.name} v{row.version})" for row in kept)
-        raise StoreError(
-            f"artifact(s) {names} are data versions and cannot be deleted; leave them out "
-            "(referenced_artifact_ids lists the artifacts to keep)"
-        )
+        raise data_version_artifacts((row.artifact_id, row.name, row.version) for row in kept)
 
 
 def insert_tracking(

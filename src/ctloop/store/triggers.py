@@ -36,12 +36,16 @@ from ctloop.store.transactions import SqlTransactions
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "FIRING_CHANGES",
+    "FIRING_STATUSES",
     "ClaimResult",
     "FiringClaim",
     "FiringRecord",
     "SqlTriggerStore",
     "TriggerStateRecord",
     "TriggerStore",
+    "check_firing_changes",
+    "missing_firing",
 ]
 
 T = TypeVar("T")
@@ -166,8 +170,10 @@ class TriggerStore(ABC):
     def update_firing(
         self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
     ) -> bool:
-        """Change columns of a firing (``status``, ``run_id``, ``details``…), only while its
-        status is one of ``only_if`` when given; return whether it changed."""
+        """Change fields of a firing (:data:`FIRING_CHANGES`: ``status``, ``run_id``,
+        ``details``…), only while its status is one of ``only_if`` when given; return
+        whether it changed (``False`` for an id that is not there). Another field or an
+        unknown status raises ``ValueError``."""
 
     def finish_firing(self, firing_id: int, status: str, **changes: Any) -> bool:
         """Give an active firing its final ``status`` and ``ended_at`` (a firing that has
@@ -189,6 +195,28 @@ class TriggerStore(ABC):
         limit: int | None = None,
     ) -> list[FiringRecord]:
         """Firings, newest first, optionally of one trigger and in some statuses."""
+
+
+#: the fields of a firing that :meth:`TriggerStore.update_firing` may change
+FIRING_CHANGES = frozenset(
+    {"status", "reason", "run_id", "cause_artifact_id", "details", "ended_at"}
+)
+
+
+def check_firing_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse changes of a firing's other fields, and unknown statuses, with a
+    ``ValueError`` that names them."""
+    unknown = sorted(set(changes) - FIRING_CHANGES)
+    if unknown:
+        raise ValueError(
+            f"cannot update trigger firing field(s) {', '.join(map(repr, unknown))}; the "
+            f"fields that can change are {', '.join(sorted(FIRING_CHANGES))}"
+        )
+    status = changes.get("status", FIRING_STATUSES[0])
+    if status not in FIRING_STATUSES:
+        raise ValueError(
+            f"trigger firing status {status!r} is unknown; use one of {', '.join(FIRING_STATUSES)}"
+        )
 
 
 def missing_firing(firing_id: int) -> NotFoundError:
@@ -282,6 +310,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
     ) -> bool:
         """Change columns of a firing (``status``, ``run_id``, ``details``…), only while its
         status is one of ``only_if`` when given; return whether it changed."""
+        check_firing_changes(changes)
         stmt = update(TRIGGER_FIRINGS).where(TRIGGER_FIRINGS.c.id == firing_id)
         if only_if is not None:
             stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(only_if))

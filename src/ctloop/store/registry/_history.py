@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ctloop.errors import RollbackError
 from ctloop.store.registry._records import AliasMove
 
-__all__ = ["undo_target"]
+__all__ = ["rollback_target", "undo_target"]
 
 
 def undo_target(moves: Iterable[AliasMove]) -> AliasMove | None:
@@ -33,3 +34,22 @@ def undo_target(moves: Iterable[AliasMove]) -> AliasMove | None:
         else:
             stack.append(move)
     return stack[-1] if stack else None
+
+
+def rollback_target(model: str, alias: str, moves: Iterable[AliasMove]) -> int:
+    """The version a rollback of ``alias`` moves it to: the one it held before the move
+    :func:`undo_target` names. :class:`~ctloop.errors.RollbackError` when every move is
+    undone already, or when that move created the alias (it would be left empty)."""
+    undone = undo_target(moves)
+    if undone is None:
+        raise RollbackError(
+            f"alias {alias!r} of model {model!r} has no move to roll back; see "
+            f"`ctloop models history {model} --alias {alias}`"
+        )
+    if undone.from_version is None:
+        raise RollbackError(
+            f"alias {alias!r} of model {model!r} had no holder before v{undone.to_version} "
+            f"(it was created by move {undone.id}), so there is nothing to roll back to; "
+            f"point it elsewhere with `ctloop models alias {model} {alias} VERSION`"
+        )
+    return undone.from_version

@@ -15,13 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ctloop.errors import (
-    AliasNotFoundError,
-    ModelNotFoundError,
-    ModelVersionNotFoundError,
-    NotFoundError,
-)
+from ctloop.store._metadata_rules import missing_execution
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._rules import missing_version, model_not_found
 from ctloop.store.schema import (
     ALIAS_HISTORY,
     EVENTS,
@@ -31,7 +27,6 @@ from ctloop.store.schema import (
     MODEL_VERSIONS,
     REGISTERED_MODEL_TAGS,
     REGISTERED_MODELS,
-    RUNS,
 )
 
 _VERSION_COLUMNS = (
@@ -77,14 +72,6 @@ def touch_model(conn: Connection, name: str, now: datetime) -> None:
     """Set the model's ``updated_at``."""
     conn.execute(
         update(REGISTERED_MODELS).where(REGISTERED_MODELS.c.name == name).values(updated_at=now)
-    )
-
-
-def model_not_found(name: str) -> ModelNotFoundError:
-    """The error for a model that does not exist."""
-    return ModelNotFoundError(
-        f"model {name!r} is not registered; list models with `ctloop models list` or "
-        f"register a version with `ctloop models register {name} ARTIFACT_ID`"
     )
 
 
@@ -148,17 +135,8 @@ def execution_run(conn: Connection, execution_id: str) -> str:
     query = select(EXECUTIONS.c.run_id).where(EXECUTIONS.c.id == execution_id)
     run_id = conn.execute(query).scalar()
     if run_id is None:
-        raise NotFoundError(
-            f"execution {execution_id!r} does not exist; list a run's executions with "
-            "`ctloop runs show RUN`"
-        )
+        raise missing_execution(execution_id)
     return str(run_id)
-
-
-def require_run(conn: Connection, run_id: str) -> None:
-    """Raise NotFoundError when the run is not stored."""
-    if conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
-        raise NotFoundError(f"run {run_id!r} does not exist; list runs with `ctloop runs list`")
 
 
 def version_row(conn: Connection, model: str, version: int) -> Row[Any]:
@@ -170,11 +148,7 @@ def version_row(conn: Connection, model: str, version: int) -> Row[Any]:
     latest = next_version(conn, model) - 1
     if latest == 0 and not model_exists(conn, model):
         raise model_not_found(model)
-    have = f"versions 1 to {latest}" if latest else "no versions yet"
-    raise ModelVersionNotFoundError(
-        f"model {model!r} has no version {version} (it has {have}); list them with "
-        f"`ctloop models versions {model}`"
-    )
+    raise missing_version(model, version, latest)
 
 
 def model_exists(conn: Connection, model: str) -> bool:
@@ -230,14 +204,6 @@ def current_holder(conn: Connection, model: str, alias: str) -> int | None:
     )
     version = conn.execute(query).scalar()
     return None if version is None else int(version)
-
-
-def alias_not_found(model: str, alias: str) -> AliasNotFoundError:
-    """The error for an alias a model does not have."""
-    return AliasNotFoundError(
-        f"model {model!r} has no alias {alias!r}; see its aliases with "
-        f"`ctloop models show {model}` or set one with `ctloop models alias {model} {alias} VERSION`"
-    )
 
 
 def move_alias(

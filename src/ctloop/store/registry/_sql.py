@@ -13,19 +13,24 @@ UPDATE`` on the model's row), so version numbers and alias moves never race.
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, insert, update
 
-from ctloop.errors import NotFoundError, RollbackError
+from ctloop.errors import NotFoundError
 from ctloop.store.records import utcnow
 from ctloop.store.registry import _queries as q
 from ctloop.store.registry._base import ModelRegistry, check_alias, check_model_name
-from ctloop.store.registry._history import undo_target
+from ctloop.store.registry._history import rollback_target
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._rules import (
+    alias_not_found,
+    current_user,
+    model_not_found,
+    move_record,
+    unregistrable_artifact,
+)
 from ctloop.store.schema import (
     ARTIFACTS,
     MODEL_VERSION_TAGS,
@@ -41,14 +46,6 @@ from ctloop.store.transactions import SqlTransactions
 __all__ = ["SqlModelRegistry", "current_user"]
 
 T = TypeVar("T")
-
-
-def current_user() -> str:
-    """Who is acting: ``$USER``, else the login name, else ``unknown``."""
-    try:
-        return os.environ.get("USER") or getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
 
 
 class SqlModelRegistry(SqlTransactions, ModelRegistry):
@@ -77,7 +74,7 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
         """The model ``name`` with its tags, aliases and latest version number."""
         found = self._read(lambda conn: q.read_models(conn, check_model_name(name)))
         if not found:
-            raise q.model_not_found(name)
+            raise model_not_found(name)
         return found[0]
 
     def list_models(self) -> list[RegisteredModel]:
@@ -176,10 +173,7 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
                 by_id_or_prefix(conn, SELECT_ARTIFACTS, ARTIFACTS, artifact_id, "artifact").id
             )
         except NotFoundError as exc:
-            raise NotFoundError(
-                f"cannot register a version of model {model!r}: {exc} (the ids of a run's "
-                "outputs are listed by `ctloop runs show RUN`)"
-            ) from exc
+            raise unregistrable_artifact(model, exc) from exc
 
     @staticmethod
     def _source(
@@ -207,7 +201,7 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
             query = q.SELECT_VERSIONS.where(MODEL_VERSIONS.c.model == model)
             rows = list(conn.execute(query.order_by(MODEL_VERSIONS.c.version)))
             if not rows and not q.model_exists(conn, model):
-                raise q.model_not_found(model)
+                raise model_not_found(model)
             return q.read_versions(conn, rows)
 
         return self._read(work)
@@ -225,7 +219,7 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
             q.version_row(conn, model, version)
             if q.current_holder(conn, model, alias) == version:
                 return None
-            return q.move_alias(conn, model, alias, version, _move_record("set", by, reason))
+            return q.move_alias(conn, model, alias, version, move_record("set", by, reason))
 
         return self._write(work)
 
@@ -239,8 +233,8 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
         def work(conn: Connection) -> AliasMove:
             q.lock_model(conn, model)
             if q.current_holder(conn, model, alias) is None:
-                raise q.alias_not_found(model, alias)
-            return q.move_alias(conn, model, alias, None, _move_record("delete", by, reason))
+                raise alias_not_found(model, alias)
+            return q.move_alias(conn, model, alias, None, move_record("delete", by, reason))
 
         return self._write(work)
 
@@ -253,8 +247,8 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
             version = q.current_holder(conn, model, alias)
             if version is None:
                 if not q.model_exists(conn, model):
-                    raise q.model_not_found(model)
-                raise q.alias_not_found(model, alias)
+                    raise model_not_found(model)
+                raise alias_not_found(model, alias)
             return q.read_versions(conn, [q.version_row(conn, model, version)])[0]
 
         return self._read(work)
@@ -267,7 +261,7 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
 
         def work(conn: Connection) -> list[AliasMove]:
             if not q.model_exists(conn, model):
-                raise q.model_not_found(model)
+                raise model_not_found(model)
             return q.read_moves(conn, model, alias)
 
         return self._read(work)
@@ -281,20 +275,8 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
 
         def work(conn: Connection) -> AliasMove:
             q.lock_model(conn, model)
-            undone = undo_target(q.read_moves(conn, model, alias))
-            if undone is None:
-                raise RollbackError(
-                    f"alias {alias!r} of model {model!r} has no move to roll back; see "
-                    f"`ctloop models history {model} --alias {alias}`"
-                )
-            if undone.from_version is None:
-                raise RollbackError(
-                    f"alias {alias!r} of model {model!r} had no holder before v{undone.to_version} "
-                    f"(it was created by move {undone.id}), so there is nothing to roll back to; "
-                    f"point it elsewhere with `ctloop models alias {model} {alias} VERSION`"
-                )
-            target = undone.from_version
-            return q.move_alias(conn, model, alias, target, _move_record("rollback", by, reason))
+            target = rollback_target(model, alias, q.read_moves(conn, model, alias))
+            return q.move_alias(conn, model, alias, target, move_record("rollback", by, reason))
 
         return self._write(work)
 
@@ -305,8 +287,3 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
 
     def __repr__(self) -> str:
         return f"SqlModelRegistry({mask_url(self.url)!r})"
-
-
-def _move_record(kind: str, by: str | None, reason: str) -> dict[str, Any]:
-    # called inside the locked transaction, so that times follow the order of moves
-    return {"kind": kind, "moved_at": utcnow(), "moved_by": by or current_user(), "reason": reason}

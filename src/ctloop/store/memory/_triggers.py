@@ -1,0 +1,193 @@
+"""In-memory trigger state and firings: the fake of
+:class:`~ctloop.store.triggers.TriggerStore`, passing the same contract tests as the SQL
+store.
+
+One lock makes :meth:`MemoryTriggerStore.claim` atomic, as the SQL store's write
+transaction does: of several threads claiming one occasion, one gets ``claimed`` and the
+others ``duplicate`` (or ``moved``, when the cursor moved under them).
+
+>>> store = MemoryTriggerStore()
+>>> claim = FiringClaim("p/nightly", "p", "schedule", "slot:1", "cron")
+>>> store.claim(claim).outcome, store.claim(claim).outcome
+('claimed', 'duplicate')
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ctloop.store.memory._records import converted, json_copy
+from ctloop.store.records import utcnow
+from ctloop.store.schema import to_utc
+from ctloop.store.triggers import (
+    _UNSET,
+    ACTIVE_STATUSES,
+    ClaimResult,
+    FiringClaim,
+    FiringRecord,
+    TriggerStateRecord,
+    TriggerStore,
+    check_firing_changes,
+    missing_firing,
+)
+
+__all__ = ["MemoryTriggerStore"]
+
+
+class MemoryTriggerStore(TriggerStore):
+    """Trigger state and firings in dicts and a list behind one lock.
+
+    >>> MemoryTriggerStore().list_firings()
+    []
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, TriggerStateRecord] = {}
+        self._firings: list[FiringRecord] = []  # firing ``id`` is its place + 1
+        self._lock = threading.RLock()
+
+    # -- state ------------------------------------------------------------------------
+    def get_state(self, name: str) -> TriggerStateRecord | None:
+        """The state of trigger ``name``, ``None`` before its first evaluation."""
+        with self._lock:
+            state = self._states.get(name)
+        return None if state is None else _state_copy(state)
+
+    def list_states(self) -> list[TriggerStateRecord]:
+        """Every trigger's state, by name."""
+        with self._lock:
+            return [_state_copy(self._states[name]) for name in sorted(self._states)]
+
+    def save_state(
+        self,
+        name: str,
+        pipeline: str,
+        kind: str,
+        *,
+        cursor: dict[str, Any] | None = None,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        checked_at: datetime | None = None,
+    ) -> bool:
+        """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
+        ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
+        that value (compare-and-set); return whether the state was written."""
+        changes: dict[str, Any] = {"last_checked_at": to_utc(checked_at or utcnow())}
+        if cursor is not None:
+            changes["cursor"] = json_copy(cursor)
+        with self._lock:
+            current = self._state(name, pipeline, kind)
+            if expected_cursor is not _UNSET and current.cursor != (expected_cursor or {}):
+                return False
+            self._states[name] = replace(current, **changes, updated_at=utcnow())
+        return True
+
+    # -- firings ----------------------------------------------------------------------
+    def claim(
+        self,
+        claim: FiringClaim,
+        *,
+        expected_cursor: dict[str, Any] | None = _UNSET,
+        new_cursor: dict[str, Any] | None = None,
+        max_concurrent: int | None = None,
+        cooldown_until: datetime | None = None,
+    ) -> ClaimResult:
+        """Claim the occasion ``claim.fire_key`` of ``claim.trigger`` atomically (see
+        :meth:`TriggerStore.claim`)."""
+        cooldown = None if cooldown_until is None else to_utc(cooldown_until)
+        details = json_copy(claim.details)
+        with self._lock:
+            state = self._state(claim.trigger, claim.pipeline, claim.kind)
+            if expected_cursor is not _UNSET and state.cursor != (expected_cursor or {}):
+                return ClaimResult("moved")
+            mine = [f for f in self._firings if f.trigger == claim.trigger]
+            if any(f.fire_key == claim.fire_key for f in mine):
+                return ClaimResult("duplicate")
+            active = sum(f.status in ACTIVE_STATUSES for f in mine)
+            if max_concurrent is not None and active >= max_concurrent:
+                return ClaimResult("busy")
+            now = utcnow()
+            firing = FiringRecord(
+                id=len(self._firings) + 1,
+                trigger=claim.trigger,
+                pipeline=claim.pipeline,
+                kind=claim.kind,
+                fire_key=claim.fire_key,
+                status=claim.status,
+                reason=claim.reason,
+                run_id=None,
+                cause_artifact_id=claim.cause_artifact_id,
+                details=details,
+                fired_at=now,
+                ended_at=None if claim.status in ACTIVE_STATUSES else now,
+            )
+            self._firings.append(firing)
+            changes: dict[str, Any] = {"last_checked_at": now}
+            if claim.status in ACTIVE_STATUSES:
+                changes["last_fired_at"] = now
+            if cooldown is not None:
+                changes["cooldown_until"] = cooldown
+            if new_cursor is not None:
+                changes["cursor"] = json_copy(new_cursor)
+            self._states[claim.trigger] = replace(state, **changes, updated_at=utcnow())
+        return ClaimResult("claimed", _firing_copy(firing))
+
+    def update_firing(
+        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+    ) -> bool:
+        """Change fields of a firing (``status``, ``run_id``, ``details``…), only while its
+        status is one of ``only_if`` when given; return whether it changed."""
+        check_firing_changes(changes)
+        values = converted(changes)
+        if "details" in values:
+            values["details"] = json_copy(values["details"])
+        with self._lock:
+            if not 1 <= firing_id <= len(self._firings):
+                return False
+            firing = self._firings[firing_id - 1]
+            if only_if is not None and firing.status not in only_if:
+                return False
+            self._firings[firing_id - 1] = replace(firing, **values)
+        return True
+
+    def get_firing(self, firing_id: int) -> FiringRecord:
+        """The firing with this id; :class:`~ctloop.errors.NotFoundError` if none."""
+        with self._lock:
+            if not 1 <= firing_id <= len(self._firings):
+                raise missing_firing(firing_id)
+            return _firing_copy(self._firings[firing_id - 1])
+
+    def list_firings(
+        self,
+        *,
+        trigger: str | None = None,
+        statuses: tuple[str, ...] | None = None,
+        limit: int | None = None,
+    ) -> list[FiringRecord]:
+        """Firings, newest first, optionally of one trigger and in some statuses."""
+        with self._lock:
+            found = [
+                f
+                for f in reversed(self._firings)
+                if (trigger is None or f.trigger == trigger)
+                and (statuses is None or f.status in statuses)
+            ]
+        return [_firing_copy(f) for f in found[:limit]]
+
+    def _state(self, name: str, pipeline: str, kind: str) -> TriggerStateRecord:
+        """The state of ``name``, created when missing (call under the lock)."""
+        state = self._states.get(name)
+        if state is None:
+            state = TriggerStateRecord(name, pipeline, kind, {}, None, None, None, utcnow())
+            self._states[name] = state
+        return state
+
+
+def _state_copy(state: TriggerStateRecord) -> TriggerStateRecord:
+    return replace(state, cursor=json_copy(state.cursor))
+
+
+def _firing_copy(firing: FiringRecord) -> FiringRecord:
+    return replace(firing, details=json_copy(firing.details))
