@@ -40,8 +40,7 @@ def drift_report(*features: str) -> MonitorReport:
 
 def configure(tmp_path: Path, alerts: dict[str, Any]) -> tuple[Workspace, Settings]:
     (tmp_path / "ctloop.yaml").write_text(yaml.safe_dump({"alerts": alerts}))
-    settings = Settings.load(tmp_path)
-    return Workspace.from_settings(settings), settings
+    return Workspace.in_memory(tmp_path / "artifacts"), Settings.load(tmp_path)
 
 
 class Receiver:

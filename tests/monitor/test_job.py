@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from ctloop.config import Settings
 from ctloop.errors import MonitorError
 from ctloop.monitor import run_monitor
 from ctloop.store.lineage import upstream
-from tests.monitor.conftest import END, Project, make_rows
+from ctloop.store.workspace import Workspace
+from tests.monitor.conftest import END, Project, make_rows, training
 
 DAY = timedelta(days=1)
 
@@ -95,3 +98,21 @@ def test_monitoring_settings_come_from_ctloop_yaml(project: Project) -> None:
     config.write_text("monitoring:\n  min_row: 10\n")
     with pytest.raises(MonitorError, match="min_row"):
         run_monitor(project.workspace, "flights", "1d", end=END)
+
+
+def test_the_job_runs_on_an_in_memory_workspace(home: Path, tmp_path: Path) -> None:
+    with Workspace.in_memory(tmp_path / "artifacts") as workspace:
+        trained = training.run(workspace=workspace)
+        artifact_id = trained.outputs["train_and_evaluate"]["model"].id
+        workspace.registry.register_version("flights", artifact_id, run_id=trained.run_id)
+        model, evaluation = (trained.load("train_and_evaluate", o) for o in ("model", "evaluation"))
+        logged = Project(home, Settings.load(), workspace, model, artifact_id, evaluation)
+        logged.log(make_rows(400, 10), END - 2 * DAY, DAY, labels=True)
+        logged.log(make_rows(400, 11, shift=1.5), END - DAY, DAY, labels=True)
+
+        result = run_monitor(workspace, "flights", "1d", end=END)
+
+        assert result.verdict == "drift" and result.report.drifted_features[0] == "signal"
+        assert workspace.metadata.get_run(result.run_id).pipeline == "monitor"
+        recorded = [a.dedup_key for a in workspace.alerts.list()]
+        assert recorded == [a.dedup_key for a in result.alerts] and recorded

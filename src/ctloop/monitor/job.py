@@ -3,8 +3,9 @@
 Steps: ``load_window`` → ``window_statistics`` → ``skew_and_drift`` → ``model_performance``
 → ``monitor_report``. The run is recorded like any other (with its trigger), the report is
 a ``MonitorReport`` artifact, and lineage links it to the model version's artifact and the
-prediction-log batches it read. The job reads and writes the workspace it is given; each
-step reopens that workspace from the store parameters of its ``request``.
+prediction-log batches it read. The job reads and writes the workspace it is given: the
+run is recorded there and its steps reach it with
+:func:`~ctloop.pipeline.tracking.current_workspace`.
 
 >>> result = run_monitor(Workspace.open(), "flights", "1d")  # doctest: +SKIP
 >>> result.verdict, result.report.drifted_features  # doctest: +SKIP
@@ -14,7 +15,7 @@ step reopens that workspace from the store parameters of its ``request``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from ctloop.monitor.report import MonitorReport
 from ctloop.monitor.settings import MonitorSettings
 from ctloop.monitor.window import logged_batches, read_logged, split_window, window_bounds
 from ctloop.pipeline import pipeline, step
+from ctloop.pipeline.tracking import current_home, current_workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +81,7 @@ def run_monitor(
     from ctloop.config import Settings
     from ctloop.pipeline.runner import run_pipeline
 
-    settings = _on_workspace(settings or Settings.load(), workspace)
+    settings = settings or Settings.load()
     MonitorSettings.from_mapping(settings.monitoring)  # a bad setting fails before the run
     version = _resolve_version(workspace, model)
     found_baseline, attribution = _training_baseline(workspace, version, settings.home / "cache")
@@ -92,9 +94,10 @@ def run_monitor(
         "baseline": dict(baseline) if baseline is not None else found_baseline,
         "reference_attribution": attribution,
         "monitoring": dict(settings.monitoring),
-        **_store_params(settings),
     }
-    result = run_pipeline(monitor, {"request": request}, trigger=trigger, settings=settings)
+    result = run_pipeline(
+        monitor, {"request": request}, trigger=trigger, settings=settings, workspace=workspace
+    )
     _link_inputs(workspace, result.run_id, request)
     report = result.load("monitor_report", "report")
     report_id = result.outputs["monitor_report"]["report"].id
@@ -114,7 +117,7 @@ def load_window(request: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The window's and the previous window's rows, and the training statistics."""
     from ctloop.data import DatasetStatistics
 
-    workspace = _workspace(request)
+    workspace = current_workspace()
     frame = read_logged(workspace, request)
     current, previous = split_window(frame, request["bounds"])
     stats = _load_model(workspace, request).training_statistics
@@ -125,7 +128,7 @@ def load_window(request: dict[str, Any]) -> tuple[Any, Any, Any]:
 @step(outputs=("current_statistics", "previous_statistics"))
 def window_statistics(current: Any, previous: Any, request: dict[str, Any]) -> tuple[Any, Any]:
     """Mergeable statistics of both windows' features and predictions."""
-    features = _features(_workspace(request), request)
+    features = _features(current_workspace(), request)
     return (
         analysis.window_statistics(current, features),
         analysis.window_statistics(previous, features),
@@ -144,7 +147,7 @@ def skew_and_drift(
         current_statistics,
         reference=reference,
         previous=previous_statistics,
-        features=_features(_workspace(request), request),
+        features=_features(current_workspace(), request),
         settings=_settings(request),
     )
     return {"skew": skew, "drift": drift}
@@ -153,7 +156,7 @@ def skew_and_drift(
 @step
 def model_performance(current: pd.DataFrame, request: dict[str, Any]) -> dict[str, Any]:
     """The metric on the labelled rows against the baseline, and attribution shift."""
-    model = _load_model(_workspace(request), request)
+    model = _load_model(current_workspace(), request)
     settings = _settings(request)
     if len(current) < settings.min_rows:
         return {"performance": None, "attribution": None}
@@ -219,48 +222,12 @@ def _features(workspace: Workspace, request: Mapping[str, Any]) -> list[str]:
     return list(_load_model(workspace, request).signature.input_names)
 
 
-def _on_workspace(settings: Settings, workspace: Workspace) -> Settings:
-    """``settings`` pointed at ``workspace``, so the run is recorded where the job reads."""
-    if workspace.store_url is None or workspace.artifact_url is None:
-        raise MonitorError(
-            f"cannot run the monitoring job on {workspace.location}: its steps reopen the "
-            "workspace, so open one on a database and an artifact store (Workspace.open)"
-        )
-    return replace(
-        settings,
-        store_url=workspace.store_url,
-        artifact_url=workspace.artifact_url,
-        artifact_options=dict(workspace.artifact_options),
-    )
-
-
-def _store_params(settings: Settings) -> dict[str, Any]:
-    return {
-        "store_url": settings.store_url,
-        "artifact_url": settings.artifact_url,
-        "artifact_options": dict(settings.artifact_options),
-        "home": str(settings.home),
-    }
-
-
-def _workspace(request: Mapping[str, Any]) -> Workspace:
-    """The workspace a step of the job reads: the one its request names."""
-    from ctloop.store.workspace import Workspace
-
-    return Workspace.open(
-        request["store_url"],
-        artifacts=request["artifact_url"],
-        artifact_options=request.get("artifact_options") or {},
-    )
-
-
 def _load_model(workspace: Workspace, request: Mapping[str, Any]) -> Any:
     """The Model artifact of the monitored version."""
     from ctloop.artifacts import load_value
 
     record = workspace.metadata.get_artifact(request["model_artifact_id"])
-    cache = Path(request["home"]) / "cache"
-    return load_value(record, workspace.artifacts, cache_dir=cache)
+    return load_value(record, workspace.artifacts, cache_dir=current_home() / "cache")
 
 
 def _resolve_version(workspace: Workspace, model: str) -> ModelVersion:

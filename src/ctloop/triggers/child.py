@@ -86,7 +86,9 @@ def _run(firing: FiringRecord, workspace: Workspace, settings: Settings) -> None
     details = firing.details
     listener = FiringListener(workspace, firing)
     if details.get("resume_run_id"):
-        resume_run(details["resume_run_id"], listener=listener, settings=settings)
+        resume_run(
+            details["resume_run_id"], listener=listener, settings=settings, workspace=workspace
+        )
         return
     pipeline_obj, canonical = load_pipeline(details["reference"])
     run_pipeline(
@@ -96,6 +98,7 @@ def _run(firing: FiringRecord, workspace: Workspace, settings: Settings) -> None
         listener=listener,
         settings=settings,
         reference=canonical,
+        workspace=workspace,
     )
 
 
