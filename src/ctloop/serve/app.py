@@ -109,9 +109,7 @@ class ServerState:
         self.service.logger = logger
         self.metrics.watch_log(lambda: float(logger.errors), lambda: float(logger.dropped))
         self.metrics.watch_rows("prediction_log", logger.counts)
-        self.feedback = FeedbackLogger(
-            workspace, self.pool.name, flush_seconds=c.log_flush_seconds
-        )
+        self.feedback = FeedbackLogger(workspace, self.pool.name, flush_seconds=c.log_flush_seconds)
         self.metrics.watch_rows("feedback", self.feedback.counts)
 
     async def _poll(self) -> None:
@@ -179,6 +177,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.serving = state
+    app.openapi = _model_openapi(app, state)  # type: ignore[method-assign]
     _add_prediction_routes(app, state)
     _add_info_routes(app, state)
     from ctloop.serve.v2_routes import add_v2_routes
@@ -186,6 +185,40 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     add_v2_routes(app, state)
     _add_error_handlers(app)  # after the V2 routes', which answer under /v2
     return app
+
+
+def _model_openapi(app: FastAPI, state: ServerState) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document of ``app``, exact for the model it serves (request bodies
+    typed by the primary version's signature; see
+    :func:`ctloop.serve.openapi.describe_model`), rebuilt when the primary changes."""
+    from fastapi.openapi.utils import get_openapi
+
+    from ctloop.serve.feedback import label_type
+    from ctloop.serve.openapi import columns_taking_missing, describe_model
+
+    built: dict[int | None, dict[str, Any]] = {}
+
+    def document() -> dict[str, Any]:
+        pool = state.pool
+        primary = pool.routing.primary if pool.ready else None
+        key = None if primary is None else primary.version
+        if key not in built:
+            base = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            if primary is not None:
+                model = primary.model
+                base = describe_model(
+                    base,
+                    name=pool.name,
+                    versions=pool.versions,
+                    signature=model.signature,
+                    label=label_type(model),
+                    missing=columns_taking_missing(model),
+                )
+            built.clear()
+            built[key] = base
+        return built[key]
+
+    return document
 
 
 def _freeze_heap() -> None:

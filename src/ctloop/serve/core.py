@@ -22,7 +22,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ctloop.errors import ServingError, SignatureError
+from ctloop.errors import PredictionRequestError, ServingError, SignatureError
 from ctloop.serve.batching import MicroBatcher, frames_runner, predict_in_thread
 from ctloop.serve.fastpath import plain_records
 from ctloop.serve.prediction_log import PendingRows
@@ -91,6 +91,12 @@ class PredictionService:
     async def predict(self, request: PredictionRequest, request_id: str) -> Prediction:
         """Predict one request; raises ``SignatureError`` for bad input and
         :class:`ModelFailedError` when the serving version fails."""
+        if _row_count(request.data) == 0:
+            raise PredictionRequestError(
+                "the request has no rows; send at least one row to predict",
+                status=422,
+                field="body",
+            )
         route = self.pool.route(request.key)
         start = time.perf_counter_ns()
         try:
@@ -296,6 +302,8 @@ def _first_missing(data: Any) -> tuple[str, int] | None:
     """The first (column, row) without a value in ``data`` (records or a DataFrame)."""
     if isinstance(data, list):
         for row, record in enumerate(data):
+            if not isinstance(record, dict):
+                continue
             for column, value in record.items():
                 if value is None or (isinstance(value, float) and value != value):
                     return str(column), row

@@ -33,7 +33,6 @@ from ctloop.errors import FeedbackError, PredictionRequestError
 from ctloop.serve.batch_log import BatchLogger, Queued
 
 if TYPE_CHECKING:
-
     from ctloop.artifacts.model import Model
     from ctloop.store.workspace import Workspace
 
@@ -255,7 +254,9 @@ def _convert_label(label: Any, kind: str | None) -> Any:
             return None
     if kind == "integer":
         if isinstance(label, float):
-            if not label.is_integer():
+            # a JSON integer past 64 bits is read as the float nearest it, which may be
+            # exactly ±2**63: such a float is no trustworthy integer
+            if not label.is_integer() or not -(2.0**63) < label < 2.0**63:
                 return None
             label = int(label)
         return label if _INT64[0] <= label <= _INT64[1] else None
@@ -285,5 +286,3 @@ def log_feedback(
             logger.reject(len(request_ids))
         raise
     return logger is not None and logger.log(request_ids, labels, timestamp)
-
-

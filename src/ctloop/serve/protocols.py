@@ -54,6 +54,16 @@ V2_DATATYPES = {
 }
 """The KServe V2 tensor type of each signature column type."""
 
+V2_ACCEPTED = {
+    "integer": ("INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8"),
+    "float": ("FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8"),
+    "boolean": ("BOOL",),
+    "string": ("BYTES",),
+    "category": ("BYTES",),
+    "datetime": ("BYTES",),
+}
+"""The KServe V2 tensor types a client may send for each signature column type."""
+
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
@@ -84,6 +94,8 @@ def _optional_text(document: Mapping[str, Any], name: str) -> str | None:
         return None
     if isinstance(value, str | int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, float) and value.is_integer() and -(2.0**63) < value < 2.0**64:
+        return str(int(value))  # 181.0 is the JSON number 181
     raise PredictionRequestError(
         f"{name!r} must be a string, not {type(value).__name__}", field=name
     )
@@ -206,6 +218,21 @@ class V2Request(PredictionRequest):
     for the answer's tensors as binary data (the binary tensor extension)."""
 
     binary_outputs: bool = False
+    datatypes: Mapping[str, str] | None = None
+
+    def check_datatypes(self, signature: Signature) -> None:
+        """Refuse a tensor whose datatype cannot hold its column's values (an INT64
+        tensor for a string column, FP64 for an integer one): a 422 naming it."""
+        kinds = {c.name: c.type for c in signature.inputs}
+        for name, datatype in (self.datatypes or {}).items():
+            accepted = V2_ACCEPTED.get(kinds.get(name, ""), ())
+            if accepted and datatype not in accepted:
+                raise PredictionRequestError(
+                    f"tensor {name!r} has datatype {datatype!r}, but the model reads "
+                    f"{name!r} as {kinds[name]} values; send it as {' or '.join(accepted)}",
+                    status=422,
+                    field=name,
+                )
 
 
 def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
@@ -220,12 +247,14 @@ def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
     if not isinstance(tensors, list) or not tensors:
         raise PredictionRequestError("'inputs' must be a non-empty list of tensors", field="inputs")
     columns: dict[str, list[Any]] = {}
+    datatypes: dict[str, str] = {}
     offset = 0
     for tensor in tensors:
         name, values, offset = _v2_column(tensor, binary, offset)
         if name in columns:
             raise PredictionRequestError(f"tensor {name!r} is sent twice", field=name)
         columns[name] = values
+        datatypes[name] = _datatype(tensor, name)
     if offset != len(binary):
         raise PredictionRequestError(
             f"the request has {len(binary) - offset} bytes of binary data that no input's "
@@ -233,7 +262,22 @@ def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
             field=v2_binary.HEADER_LENGTH,
         )
     binary_outputs = _v2_binary_outputs(document)
-    return V2Request(columns, _optional_text(document, "id"), binary_outputs=binary_outputs)
+    return V2Request(
+        columns,
+        _optional_text(document, "id"),
+        binary_outputs=binary_outputs,
+        datatypes=datatypes,
+    )
+
+
+def _datatype(tensor: Mapping[str, Any], name: str) -> str:
+    datatype = tensor.get("datatype")
+    if not isinstance(datatype, str):
+        raise PredictionRequestError(
+            f"tensor {name!r} needs a 'datatype' such as FP64, INT64, BOOL or BYTES",
+            field=name,
+        )
+    return datatype
 
 
 def _v2_column(tensor: Any, binary: bytes, offset: int) -> tuple[str, list[Any], int]:
@@ -245,17 +289,20 @@ def _v2_column(tensor: Any, binary: bytes, offset: int) -> tuple[str, list[Any],
         )
     name = tensor["name"]
     shape = tensor.get("shape")
+    if isinstance(shape, list):  # 1.0 is the JSON number 1
+        shape = [int(d) if isinstance(d, float) and d.is_integer() else d for d in shape]
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise PredictionRequestError(f"tensor {name!r} needs a 'shape' list of sizes", field=name)
-    rows = shape[0] if shape else 1
-    if any(d != 1 for d in shape[1:]):
+    rows = shape[0] if shape else 0
+    if rows < 1 or len(shape) > 2 or any(d != 1 for d in shape[1:]):
         raise PredictionRequestError(
             f"tensor {name!r} has shape {shape}; send one value per row with shape [rows] "
             "or [rows, 1]",
             field=name,
         )
-    size = _parameters(tensor, name).get("binary_data_size")
-    if size is None:
+    parameters = _parameters(tensor, name)
+    size = parameters.get("binary_data_size")
+    if "binary_data_size" not in parameters:
         values = _flatten(tensor.get("data"), name)
     else:
         values, offset = _v2_binary_column(tensor, name, size, binary, offset, rows)
@@ -295,7 +342,9 @@ def _v2_binary_column(
 
 
 def _parameters(document: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    parameters = document.get("parameters", {})
+    parameters = document.get("parameters")
+    if parameters is None:  # null is no parameters
+        return {}
     if not isinstance(parameters, dict):
         raise PredictionRequestError(
             f"the 'parameters' of {name!r} must be an object, not {type(parameters).__name__}",
@@ -341,12 +390,20 @@ def _flag(parameters: Mapping[str, Any], name: str, field: str) -> bool:
 
 
 def _flatten(data: Any, name: str) -> list[Any]:
+    """A tensor's JSON ``data``: one value per row, each a value or a list of one value
+    (shape [rows] or [rows, 1])."""
     if not isinstance(data, list):
         raise PredictionRequestError(f"tensor {name!r} needs a 'data' list", field=name)
     flat: list[Any] = []
     for item in data:
         if isinstance(item, list):
-            flat.extend(_flatten(item, name))
+            if len(item) != 1 or isinstance(item[0], list | dict):
+                raise PredictionRequestError(
+                    f"tensor {name!r} has data {item!r} for one row; send one value per "
+                    "row, as a value or a list of one value",
+                    field=name,
+                )
+            flat.append(item[0])
         else:
             flat.append(item)
     return flat

@@ -307,6 +307,7 @@ def _add_infer_routes(router: APIRouter, state: ServerState) -> None:
             headers = request.headers
             body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
             parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
+            parsed.check_datatypes(pool.routing.primary.model.signature)
             p = await service.predict(parsed, parsed.request_id or request_id)
             return _inference_answer(pool.name, p, parsed, headers.get("accept-encoding"))
 
