@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["PendingRows", "PredictionLogger"]
 
 
-
 @dataclass(frozen=True)
 class _Logged:
     version: int
@@ -254,5 +253,3 @@ def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
     predictions = item.predictions
     values = list(predictions) if predictions.ndim > 1 else predictions
     return pd.concat([base, features], axis=1).assign(prediction=values)
-
-
