@@ -38,8 +38,8 @@ def test_a_fresh_import_holds_only_the_public_names() -> None:
     # like httpx's exported-members test, but on vars(): dir() answers __all__ anyway
     code = "import ctloop; print(' '.join(k for k in vars(ctloop) if not k.startswith('_')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    lazy = {"Materializer", "checkpoint"}  # bound on first use
-    assert set(out.stdout.split()) == PUBLIC - {"__version__"} - lazy
+    eager = {"CtloopError", "StepError", "register_materializer", "resume"}  # the rest on use
+    assert set(out.stdout.split()) == eager
 
 
 def test_other_names_in_vars_are_only_subpackages_imported_since() -> None:
@@ -74,3 +74,24 @@ def test_import_and_help_load_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_decorator_stays_ctloop_pipeline_after_the_subpackage_is_imported() -> None:
+    code = (
+        "import ctloop.pipeline.runner, ctloop\n"
+        "from ctloop import pipeline, step\n"
+        "print(callable(pipeline) and type(pipeline).__name__ != 'module', ctloop.pipeline is pipeline)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
+def test_serving_does_not_load_the_pipeline_engine() -> None:
+    # the contract at run time, where import-linter sees only the import statements
+    code = "import ctloop.serve.app"
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
+    assert "ctloop.serve.app" in loaded
+    assert not [m for m in loaded if m.startswith(("ctloop.pipeline", "ctloop.components"))]

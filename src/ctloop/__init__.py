@@ -14,27 +14,49 @@ Heavy libraries are imported where they are used, so ``import ctloop`` stays che
 
 from __future__ import annotations
 
+import sys as _sys
 import typing as _typing
 from types import ModuleType as _ModuleType
 
 from ctloop._version import __version__
 from ctloop.errors import CtloopError, StepError
 
-# the decorator `pipeline` shadows the subpackage `ctloop.pipeline` on purpose: it must be
-# bound after the subpackage is imported, so these imports are eager (and kept cheap)
-from ctloop.pipeline.dsl import data_version, pipeline, step
-from ctloop.pipeline.params import FilePath
-from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
-
 if _typing.TYPE_CHECKING:
     from ctloop.artifacts.materializer import Materializer
     from ctloop.pipeline.checkpoints import checkpoint
+    from ctloop.pipeline.dsl import data_version, pipeline, step
+    from ctloop.pipeline.params import FilePath
     from ctloop.pipeline.runner import RunResult
+    from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
 
+# Every public name loads on first use: `import ctloop.serve.app` must not load the
+# pipeline engine, and `ctloop --help` stays fast.
 _LAZY = {
     "Materializer": "ctloop.artifacts.materializer",
     "checkpoint": "ctloop.pipeline.checkpoints",
+    "data_version": "ctloop.pipeline.dsl",
+    "pipeline": "ctloop.pipeline.dsl",
+    "step": "ctloop.pipeline.dsl",
+    "FilePath": "ctloop.pipeline.params",
+    "log_metric": "ctloop.pipeline.tracking",
+    "log_metrics": "ctloop.pipeline.tracking",
+    "log_param": "ctloop.pipeline.tracking",
+    "set_tag": "ctloop.pipeline.tracking",
 }
+
+
+class _Package(_ModuleType):
+    """``ctloop`` itself: ``ctloop.pipeline`` is the decorator, so the import system's
+    binding of the subpackage of that name as an attribute is skipped (the subpackage
+    stays importable as ``ctloop.pipeline.*`` through ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "pipeline" and isinstance(value, _ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "CtloopError",
@@ -101,6 +123,7 @@ def _forget_helpers() -> None:
     for name, value in list(namespace.items()):
         if name == "annotations" or (isinstance(value, _ModuleType) and name[0] != "_"):
             del namespace[name]
+    del namespace["_sys"]
 
 
 _forget_helpers()
