@@ -44,8 +44,10 @@ __all__ = [
 
 
 def open_registry(url: str | None = None) -> ModelRegistry:
-    """The registry in the metadata database at ``url`` (default: the project's store,
-    ``CTLOOP_STORE_URL`` or ``ctloop.yaml``, else ``.ctloop/metadata.db``)."""
+    """The registry of the workspace on the metadata database at ``url`` (default: the
+    project's store, ``CTLOOP_STORE_URL`` or ``ctloop.yaml``, else
+    ``.ctloop/metadata.db``): a shorthand for ``Workspace.open(url).registry`` in
+    scripts; code that already holds a workspace uses its ``registry``."""
     from ctloop.store.registry import SqlModelRegistry
 
     if url is None:
