@@ -215,6 +215,30 @@ def delivery_entry(status: str, attempts: int, last_error: str | None) -> dict[s
     }
 
 
+def alert_values(
+    source: str,
+    subject: str,
+    severity: str,
+    cause: str,
+    details: dict[str, Any],
+    dedup_key: str,
+    report_artifact_id: str | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The columns of a new alert (not yet delivered anywhere)."""
+    return {
+        "source": source,
+        "subject": subject,
+        "severity": severity,
+        "cause": cause,
+        "dedup_key": dedup_key,
+        "details": dict(details),
+        "report_artifact_id": report_artifact_id,
+        "delivery": {},
+        "created_at": created_at,
+    }
+
+
 def missing_alert(alert_id: int) -> NotFoundError:
     """The error for an alert id that is not there."""
     return NotFoundError(f"alert {alert_id} does not exist; list alerts with `ctloop alerts list`")
@@ -384,17 +408,9 @@ class SqlAlertStore(_SqlOperations, AlertStore):
                 )
                 if conn.execute(recent.limit(1)).first() is not None:
                     return None
-            values: dict[str, Any] = {
-                "source": source,
-                "subject": subject,
-                "severity": severity,
-                "cause": cause,
-                "dedup_key": dedup_key,
-                "details": dict(details),
-                "report_artifact_id": report_artifact_id,
-                "delivery": {},
-                "created_at": now,
-            }
+            values = alert_values(
+                source, subject, severity, cause, details, dedup_key, report_artifact_id, now
+            )
             row_id = conn.execute(insert(ALERTS).returning(ALERTS.c.id), values).scalar_one()
             return AlertRecord(id=int(row_id), **values)
 

@@ -15,6 +15,7 @@ from ctloop.store.operations import (
     DeploymentStore,
     LogStore,
     When,
+    alert_values,
     batch_values,
     delivery_entry,
     deployment_values,
@@ -170,18 +171,10 @@ class MemoryAlertStore(AlertStore):
                 a.dedup_key == dedup_key and a.created_at > since for a in self._alerts
             ):
                 return None
-            alert = AlertRecord(
-                id=len(self._alerts) + 1,
-                source=source,
-                subject=subject,
-                severity=severity,
-                cause=cause,
-                dedup_key=dedup_key,
-                details=dict(details),
-                report_artifact_id=report_artifact_id,
-                delivery={},
-                created_at=now,
+            values = alert_values(
+                source, subject, severity, cause, details, dedup_key, report_artifact_id, now
             )
+            alert = AlertRecord(id=len(self._alerts) + 1, **values)
             self._alerts.append(alert)
         return alert
 
