@@ -7,11 +7,10 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import get_args
 
 import pytest
 
-from ctloop.store.records import ExecutionStatus
+from ctloop.store.statuses import ExecutionStatus
 from tests.cli.conftest import SAMPLES, Cli
 
 REGRESSION = f"{SAMPLES}:regression"
@@ -198,7 +197,7 @@ def test_sigterm_marks_the_run_failed_at_once_and_resume_finishes(cli: Cli, tmp_
 
 
 def test_every_status_a_run_reports_is_an_execution_status(cli: Cli, tmp_path: Path) -> None:
-    statuses = set(get_args(ExecutionStatus))
+    statuses = set(ExecutionStatus)
     marker = tmp_path / "release"
     proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
     started = Path(str(marker) + ".started")

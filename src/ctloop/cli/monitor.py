@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.store.statuses import RunStatus
+
 if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.monitor import MonitorReport
@@ -223,7 +225,7 @@ def _report_ids(workspace: Workspace, model: str | None) -> list[tuple[str, str]
 
     meta = workspace.metadata
     found = []
-    for run in meta.list_runs(pipeline=PIPELINE_NAME, status="succeeded"):
+    for run in meta.list_runs(pipeline=PIPELINE_NAME, status=RunStatus.SUCCEEDED):
         if model is not None and run.parameters.get("request", {}).get("model") != model:
             continue
         for execution in meta.list_executions(run.id):

@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ctloop.store.statuses import ExecutionStatus
+
 console = Console(file=sys.stdout, highlight=False)
 err_console = Console(file=sys.stderr, highlight=False)
 
@@ -56,13 +58,13 @@ def seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
-STATUS_STYLE = {
-    "succeeded": "green",
-    "cached": "cyan",
-    "running": "yellow",
-    "pending": "dim",
-    "failed": "bold red",
-    "skipped": "dim",
+STATUS_STYLE: dict[str, str] = {
+    ExecutionStatus.SUCCEEDED: "green",
+    ExecutionStatus.CACHED: "cyan",
+    ExecutionStatus.RUNNING: "yellow",
+    ExecutionStatus.PENDING: "dim",
+    ExecutionStatus.FAILED: "bold red",
+    ExecutionStatus.SKIPPED: "dim",
 }
 
 

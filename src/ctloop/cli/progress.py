@@ -9,8 +9,14 @@ from rich.table import Table
 
 from ctloop.cli.output import console, seconds, short, styled
 from ctloop.store.records import RunRecord
+from ctloop.store.statuses import ExecutionStatus
 
-_MARK = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "-"}
+_MARK: dict[str, str] = {
+    ExecutionStatus.SUCCEEDED: "✓",
+    ExecutionStatus.CACHED: "↺",
+    ExecutionStatus.FAILED: "✗",
+    ExecutionStatus.SKIPPED: "-",
+}
 
 
 class RichRunProgress:
@@ -24,18 +30,22 @@ class RichRunProgress:
 
     def on_run_start(self, *, run: RunRecord, steps: list[str]) -> None:
         self.title = f"run {short(run.id)} of [bold]{run.pipeline}[/] ({run.executor})"
-        self.rows = {s: ("pending", None) for s in steps}
+        self.rows = {s: (ExecutionStatus.PENDING, None) for s in steps}
         self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
         self.live.start()
 
     def on_step_start(self, *, step: str) -> None:
         self.started[step] = time.monotonic()
-        self.rows[step] = ("running", None)
+        self.rows[step] = (ExecutionStatus.RUNNING, None)
         self._refresh()
 
     def on_step_end(self, *, step: str, status: str, duration_s: float, error: str | None) -> None:
         began = self.started.get(step)
-        elapsed = time.monotonic() - began if began is not None and status != "skipped" else None
+        elapsed = (
+            time.monotonic() - began
+            if began is not None and status != ExecutionStatus.SKIPPED
+            else None
+        )
         self.rows[step] = (status, elapsed)
         self._refresh()
 
@@ -45,7 +55,7 @@ class RichRunProgress:
             self.live.stop()
             if not console.is_terminal:
                 console.print()
-        cached = sum(1 for s, _ in self.rows.values() if s == "cached")
+        cached = sum(1 for s, _ in self.rows.values() if s == ExecutionStatus.CACHED)
         total = len(self.rows)
         note = ""
         if cached == total:
@@ -68,8 +78,8 @@ class RichRunProgress:
         table.add_column("time", justify="right")
         now = time.monotonic()
         for step, (status, elapsed) in self.rows.items():
-            if status == "running":
+            if status == ExecutionStatus.RUNNING:
                 elapsed = now - self.started.get(step, now)
-            mark = _MARK.get(status, "…" if status == "running" else " ")
+            mark = _MARK.get(status, "…" if status == ExecutionStatus.RUNNING else " ")
             table.add_row(mark, step, styled(status), seconds(elapsed))
         return table

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.store.statuses import FiringStatus
+
 if TYPE_CHECKING:
     from ctloop.triggers import Scheduler, TriggerEvent
 
@@ -119,7 +121,7 @@ def triggers_fire(
     else:
         run = _cell("run_id", row["run_id"])
         _say(f"firing {row['id']} of {row['trigger']}: {row['status']}, run {run}", False)
-    if firing.status in ("failed", "lost"):
+    if firing.status in FiringStatus.unsuccessful():
         raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from rich.tree import Tree
 from ctloop.cli.output import console, emit_json, seconds, short, styled, when
 from ctloop.errors import CtloopError, DataVersionError, NotFoundError, ParameterError
 from ctloop.store.metadata import resolve_run
+from ctloop.store.statuses import ExecutionStatus
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
@@ -125,7 +126,7 @@ def runs_show(run_id: str, *, as_json: bool) -> None:
             mt.add_row(m.key, f"{m.value:.6g}", "" if m.step is None else str(m.step))
         console.print(mt)
     for x in executions:
-        if x.status == "failed" and x.error:
+        if x.status == ExecutionStatus.FAILED and x.error:
             console.print(f"\n[bold red]{x.step} failed:[/]")
             console.print(x.error.rstrip(), markup=False, highlight=False)
 
@@ -134,7 +135,7 @@ def _source_metrics(meta: Any, executions: list[Any]) -> list[Any]:
     """Metrics that cached steps' source executions logged (in their own runs)."""
     found = []
     for x in executions:
-        if x.status == "cached" and x.cached_from:
+        if x.status == ExecutionStatus.CACHED and x.cached_from:
             source = meta.get_execution(x.cached_from)
             found += [m for m in meta.get_metrics(source.run_id) if m.execution_id == source.id]
     return found
@@ -153,12 +154,12 @@ def runs_logs(run_id: str, step: str, *, as_json: bool = False) -> None:
         )
     execution = attempts[-1]
     note = ""
-    if execution.status == "cached" and execution.cached_from:
+    if execution.status == ExecutionStatus.CACHED and execution.cached_from:
         note = f"(cached: the log of execution {short(execution.cached_from)})"
         execution = workspace.metadata.get_execution(execution.cached_from)
     if execution.log_uri:
         text = workspace.artifacts.read_object(execution.log_uri).decode(errors="replace")
-    elif execution.status in ("succeeded", "failed"):
+    elif execution.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
         text = ""
     else:
         raise NotFoundError(

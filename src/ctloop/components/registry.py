@@ -46,6 +46,7 @@ from ctloop.pipeline import step
 from ctloop.pipeline.tracking import current_execution, current_home, current_workspace, track_tag
 from ctloop.store.records import ArtifactRecord
 from ctloop.store.registry import ModelRegistry
+from ctloop.store.statuses import ExecutionStatus
 from ctloop.store.workspace import Workspace
 
 __all__ = [
@@ -258,7 +259,7 @@ def _gated_artifacts(place: _Place, blessing: Blessing) -> dict[str, str]:
     assert ids is not None
     metadata = place.workspace.metadata
     for execution in metadata.list_executions(ids[0]):
-        if execution.status not in ("succeeded", "cached"):
+        if execution.status not in ExecutionStatus.done():
             continue
         events = metadata.events_of_execution(execution.id)
         outputs = [e for e in events if e.kind == "output"]

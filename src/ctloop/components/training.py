@@ -50,6 +50,7 @@ from ctloop.pipeline.tracking import (
     track_param,
 )
 from ctloop.store.records import utcnow as _utcnow
+from ctloop.store.statuses import ExecutionStatus
 from ctloop.train import SearchSpace, Trial
 from ctloop.train import fit as fit_estimator
 from ctloop.train import tune as tune_estimator
@@ -61,7 +62,11 @@ if TYPE_CHECKING:
 __all__ = ["fit", "make_estimator", "make_fit_step", "tune"]
 
 PARENT_TAG = PARENT_EXECUTION_TAG
-TRIAL_STATUS = {"complete": "succeeded", "failed": "failed", "pruned": "skipped"}
+TRIAL_STATUS = {
+    "complete": ExecutionStatus.SUCCEEDED,
+    "failed": ExecutionStatus.FAILED,
+    "pruned": ExecutionStatus.SKIPPED,
+}
 PARALLEL_OF_EXECUTOR = {"local": "threads", "process": "processes", "ray": "ray"}
 
 
@@ -230,7 +235,7 @@ class _TrialRecorder:
         self.children.record(
             f"trial-{trial.number}",
             function=f"{__name__}.tune",
-            status=TRIAL_STATUS.get(trial.state, "failed"),
+            status=TRIAL_STATUS.get(trial.state, ExecutionStatus.FAILED),
             started_at=ended - timedelta(seconds=trial.duration),
             ended_at=ended,
             parameters=dict(trial.params),

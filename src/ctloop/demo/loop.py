@@ -382,10 +382,12 @@ def _broken_week(
 
 def _failed_step(workspace: Workspace, run_id: str | None) -> str:
     """``stopped at STEP (first line of its error)`` for a failed run, else its status."""
+    from ctloop.store.statuses import ExecutionStatus
+
     if run_id is None:
         return "did not start"
     metadata = workspace.metadata
-    failed = [e for e in metadata.list_executions(run_id) if e.status == "failed"]
+    failed = [e for e in metadata.list_executions(run_id) if e.status == ExecutionStatus.FAILED]
     if not failed:
         return metadata.get_run(run_id).status
     lines = [line.strip() for line in (failed[0].error or "").splitlines()]

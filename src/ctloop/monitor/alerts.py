@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ctloop.errors import AlertError
 from ctloop.monitor.report import MonitorReport
 from ctloop.monitor.settings import AlertSettings
+from ctloop.store.statuses import DeliveryStatus
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ctloop.alerts")
 SOURCE = "monitor"
-PENDING, SENT, FAILED = "pending", "sent", "failed"
 _MAX_BACKOFF_S = 3600.0
 
 
@@ -127,8 +127,8 @@ def deliver(
     config = AlertSettings.from_mapping(_settings(settings).alerts)
     for sink in config.sinks:
         name = sink_name(sink)
-        state = record.delivery.get(name) or {"status": PENDING, "attempts": 0}
-        if state["status"] != PENDING:
+        state = record.delivery.get(name) or {"status": DeliveryStatus.PENDING, "attempts": 0}
+        if state["status"] != DeliveryStatus.PENDING:
             continue
         record = _attempt(workspace, record, sink, int(state["attempts"]) + 1, config)
     return record
@@ -242,19 +242,23 @@ def _attempt(
     try:
         send(sink, alert_payload(record))
     except AlertError as exc:
-        status = FAILED if attempts >= config.max_attempts else PENDING
+        status = (
+            DeliveryStatus.FAILED if attempts >= config.max_attempts else DeliveryStatus.PENDING
+        )
         logger.warning(
             "alert %s not delivered to %s (try %d): %s", record.id, sink_name(sink), attempts, exc
         )
         return workspace.alerts.update_delivery(
             record.id, sink_name(sink), status, attempts, str(exc)
         )
-    return workspace.alerts.update_delivery(record.id, sink_name(sink), SENT, attempts)
+    return workspace.alerts.update_delivery(
+        record.id, sink_name(sink), DeliveryStatus.SENT, attempts
+    )
 
 
 def _due(state: dict[str, Any] | None, now: datetime, config: AlertSettings) -> bool:
     """Whether a pending delivery's backoff (``backoff_s`` doubling per try) has passed."""
-    if not state or state.get("status") != PENDING:
+    if not state or state.get("status") != DeliveryStatus.PENDING:
         return False
     attempts = int(state.get("attempts", 0))
     updated = state.get("updated_at")

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ctloop.errors import CheckpointError, CtloopError, NotFoundError
 from ctloop.pipeline.tracking import current_execution, current_home, current_workspace
 from ctloop.store.records import MetricRecord, TagRecord, utcnow
+from ctloop.store.statuses import ExecutionStatus
 
 if TYPE_CHECKING:
     from ctloop.store.artifact_store import ArtifactStore
@@ -217,7 +218,7 @@ class StepCheckpoints:
         if self.metadata is None or not writer or writer == self.execution_id:
             return False
         try:
-            return self.metadata.get_execution(str(writer)).status == "succeeded"
+            return self.metadata.get_execution(str(writer)).status == ExecutionStatus.SUCCEEDED
         except NotFoundError:
             return False
 

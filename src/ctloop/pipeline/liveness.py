@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import RunRecord, utcnow
+from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 60.0
@@ -39,7 +40,7 @@ def is_stale(
     run: RunRecord, *, now: datetime | None = None, stale_after_s: float = STALE_AFTER_S
 ) -> bool:
     """Whether a ``running`` run's process has stopped without finishing it."""
-    if run.status != "running":
+    if run.status != RunStatus.RUNNING:
         return False
     if run.host == socket.gethostname() and not pid_alive(run.pid):
         return True
@@ -53,7 +54,7 @@ def reconcile_stale_runs(
     """Mark stale runs and their unfinished executions failed; return their ids."""
     failed: list[str] = []
     now = utcnow()
-    for run in store.list_runs(status="running"):
+    for run in store.list_runs(status=RunStatus.RUNNING):
         if not is_stale(run, now=now, stale_after_s=stale_after_s):
             continue
         reason = (
@@ -61,11 +62,14 @@ def reconcile_stale_runs(
             f"finishing; continue it with `ctloop resume {run.id[:8]}`"
         )
         for execution in store.list_executions(run.id):
-            if execution.status in ("running", "pending"):
+            if execution.status in ExecutionStatus.unfinished():
                 store.update_execution(
-                    execution.id, status="failed", ended_at=now, error="process died: " + reason
+                    execution.id,
+                    status=ExecutionStatus.FAILED,
+                    ended_at=now,
+                    error="process died: " + reason,
                 )
-        store.update_run(run.id, status="failed", ended_at=now, error=reason)
+        store.update_run(run.id, status=RunStatus.FAILED, ended_at=now, error=reason)
         failed.append(run.id)
     return failed
 

@@ -30,6 +30,7 @@ from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.executors import Executor
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker
 from ctloop.store.records import utcnow
+from ctloop.store.statuses import ExecutionStatus
 
 __all__ = ["RayExecutor", "run_on_ray"]
 
@@ -125,7 +126,7 @@ def _lost(task: StepTask, exc: BaseException) -> StepOutcome:
         message = f"the Ray worker running step '{task.invocation}' died ({type(exc).__name__})"
     return StepOutcome(
         task.execution_id,
-        "failed",
+        ExecutionStatus.FAILED,
         now,
         now,
         error=f"{message}\n{type(exc).__name__}: {exc}",

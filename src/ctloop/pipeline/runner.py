@@ -40,7 +40,6 @@ from ctloop.pipeline.worker import StepOutcome, StepRef, StepTask
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import (
-    DONE_STATUSES,
     ArtifactRecord,
     EventRecord,
     ExecutionRecord,
@@ -48,6 +47,7 @@ from ctloop.store.records import (
     new_id,
     utcnow,
 )
+from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
@@ -129,7 +129,7 @@ class RunResult:
     @property
     def cached_steps(self) -> list[str]:
         """Steps whose results were reused (cache hit or resumed)."""
-        return [s for s, st in self.step_status.items() if st == "cached"]
+        return [s for s, st in self.step_status.items() if st == ExecutionStatus.CACHED]
 
     def load(self, step: str, output: str | None = None) -> Any:
         """Load an output value of a step of this run."""
@@ -189,7 +189,7 @@ def resume_run(
     meta = context.metadata
     reconcile_stale_runs(meta)
     run = resolve_run(meta, run_id)
-    if run.status == "running":
+    if run.status == RunStatus.RUNNING:
         raise errors.PipelineError(
             f"run {run.id[:8]} is still running (pid {run.pid} on {run.host}); wait for it "
             "or stop that process first"
@@ -203,7 +203,7 @@ def resume_run(
     data_inputs = _resolve_data_inputs(graph, meta, previous)
     meta.update_run(
         run.id,
-        status="running",
+        status=RunStatus.RUNNING,
         ended_at=None,
         error=None,
         pid=os.getpid(),
@@ -289,7 +289,7 @@ def _new_run(
         user=_user(),
         host=socket.gethostname(),
         pid=os.getpid(),
-        status="running",
+        status=RunStatus.RUNNING,
         started_at=now,
         heartbeat_at=now,
         git_commit=_git_commit(reference),
@@ -397,11 +397,11 @@ class _Runner:
 
     def _ready(self, inv_id: str) -> bool:
         upstream = self.graph.invocations[inv_id].upstream()
-        return all(self.status.get(up) in DONE_STATUSES for up in upstream)
+        return all(self.status.get(up) in ExecutionStatus.done() for up in upstream)
 
     def _blocked(self, inv_id: str) -> bool:
         return any(
-            self.status.get(up) in ("failed", "skipped")
+            self.status.get(up) in ExecutionStatus.without_outputs()
             for up in self.graph.invocations[inv_id].upstream()
         )
 
@@ -429,7 +429,7 @@ class _Runner:
             self.run.id,
             inv,
             key,
-            "running",
+            ExecutionStatus.RUNNING,
             params,
             heartbeat_at=utcnow(),
             attempt=(previous.attempt + 1) if previous else 1,
@@ -462,14 +462,14 @@ class _Runner:
     def _reuse_previous(self, inv: Invocation, key: str) -> bool:
         """On resume: keep this run's finished result when nothing it depends on changed."""
         prev = self.previous.get(inv.id)
-        if prev is None or prev.status not in DONE_STATUSES or prev.cache_key != key:
+        if prev is None or prev.status not in ExecutionStatus.done() or prev.cache_key != key:
             return False
         outputs = self._outputs_of(prev.id)
         if outputs is None:
             return False
         # reported as cached (its outputs are reused, it does not run); the run keeps the
         # earlier execution record, so nothing new is written
-        self._done(inv.id, outputs, "cached", 0.0)
+        self._done(inv.id, outputs, ExecutionStatus.CACHED, 0.0)
         return True
 
     def _reuse_cached(
@@ -488,11 +488,11 @@ class _Runner:
         if outputs is None:
             return False  # artifacts gone from the store: recompute, never fail
         execution = _execution_record(
-            self.run.id, inv, key, "cached", params, ended=True, cached_from=source.id
+            self.run.id, inv, key, ExecutionStatus.CACHED, params, ended=True, cached_from=source.id
         )
         self.meta.create_execution(execution)
         self.meta.add_events(_events(execution.id, inputs, outputs))
-        self._done(inv.id, outputs, "cached", 0.0)
+        self._done(inv.id, outputs, ExecutionStatus.CACHED, 0.0)
         return True
 
     def _outputs_of(self, execution_id: str) -> dict[str, ArtifactRecord] | None:
@@ -532,14 +532,17 @@ class _Runner:
             log_uri=outcome.log_uri,
         )
         duration = (outcome.ended_at - (execution.started_at or outcome.started_at)).total_seconds()
-        if outcome.status == "succeeded":
-            self._done(inv.id, outcome.outputs, "succeeded", duration)
+        if outcome.status == ExecutionStatus.SUCCEEDED:
+            self._done(inv.id, outcome.outputs, ExecutionStatus.SUCCEEDED, duration)
             return
-        self.status[inv.id] = "failed"
+        self.status[inv.id] = ExecutionStatus.FAILED
         self.failures.append((inv.id, outcome, outcome.error_message or ""))
         if self.listener:
             self.listener.on_step_end(
-                step=inv.id, status="failed", duration_s=duration, error=outcome.error_message
+                step=inv.id,
+                status=ExecutionStatus.FAILED,
+                duration_s=duration,
+                error=outcome.error_message,
             )
 
     def _done(
@@ -557,20 +560,22 @@ class _Runner:
                 self.run.id,
                 inv,
                 "",
-                "skipped",
+                ExecutionStatus.SKIPPED,
                 to_json_param(inv.params),
                 ended=True,
                 error="an upstream step failed",
             )
         )
-        self.status[inv_id] = "skipped"
+        self.status[inv_id] = ExecutionStatus.SKIPPED
         if self.listener:
-            self.listener.on_step_end(step=inv_id, status="skipped", duration_s=0.0, error=None)
+            self.listener.on_step_end(
+                step=inv_id, status=ExecutionStatus.SKIPPED, duration_s=0.0, error=None
+            )
 
     # -- ending -----------------------------------------------------------------------
     def _finish(self) -> RunResult:
         failed = [name for name, _, _ in self.failures]
-        status = "failed" if failed else "succeeded"
+        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
         error = None
         if failed:
             error = "; ".join(
@@ -591,11 +596,11 @@ class _Runner:
         reason = f"the run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")
         try:
             for execution in self.meta.list_executions(self.run.id):
-                if execution.status in ("running", "pending"):
+                if execution.status in ExecutionStatus.unfinished():
                     self.meta.update_execution(
-                        execution.id, status="failed", ended_at=now, error=reason
+                        execution.id, status=ExecutionStatus.FAILED, ended_at=now, error=reason
                     )
-            self.meta.update_run(self.run.id, status="failed", ended_at=now, error=reason)
+            self.meta.update_run(self.run.id, status=RunStatus.FAILED, ended_at=now, error=reason)
         except Exception:  # the store itself may be what failed; staleness detection covers it
             pass
 
@@ -634,7 +639,7 @@ def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> Step
         now = utcnow()
         return StepOutcome(
             execution.id,
-            "failed",
+            ExecutionStatus.FAILED,
             execution.started_at or now,
             now,
             error=f"the worker process running this step died: {exc}",

@@ -40,6 +40,7 @@ from ctloop.store.records import (
     new_id,
     utcnow,
 )
+from ctloop.store.statuses import ExecutionStatus
 
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
@@ -348,7 +349,7 @@ class ChildExecutions:
             function=function,
             code_hash="",
             cache_key="",
-            status="running",
+            status=ExecutionStatus.RUNNING,
             parameters=json.loads(json.dumps(values, default=str)),
             started_at=started_at,
         )

@@ -28,6 +28,7 @@ from ctloop.errors import CtloopError, PipelineError
 from ctloop.pipeline.dsl import DataInput, Step
 from ctloop.pipeline.tracking import tracking
 from ctloop.store.records import ArtifactRecord, MetricRecord, ParamRecord, TagRecord, utcnow
+from ctloop.store.statuses import ExecutionStatus
 
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
@@ -101,7 +102,7 @@ class StepTask:
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What running one step produced."""
+    """What running one step produced; ``status`` is ``succeeded`` or ``failed``."""
 
     execution_id: str
     status: str
@@ -134,7 +135,7 @@ def run_in_worker(task: StepTask) -> StepOutcome:
         now = utcnow()
         return StepOutcome(
             task.execution_id,
-            "failed",
+            ExecutionStatus.FAILED,
             now,
             now,
             error="".join(traceback.format_exception(exc)),
@@ -224,7 +225,7 @@ def _execute(task: StepTask, step_obj: Step, store: Any) -> dict[str, Any]:
     except Exception as exc:
         print(f"ctloop: {exc}", file=sys.stderr)
         return _failure(exc, user=False)
-    return {"status": "succeeded", "outputs": records}
+    return {"status": ExecutionStatus.SUCCEEDED, "outputs": records}
 
 
 def _failure(exc: BaseException, *, user: bool) -> dict[str, Any]:
@@ -232,7 +233,7 @@ def _failure(exc: BaseException, *, user: bool) -> dict[str, Any]:
     if not user and isinstance(exc, CtloopError):
         text = str(exc)
     return {
-        "status": "failed",
+        "status": ExecutionStatus.FAILED,
         "error": text,
         "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "error_message": str(exc) or type(exc).__name__,

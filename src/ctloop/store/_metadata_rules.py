@@ -16,6 +16,7 @@ ctloop.errors.NotFoundError: run 'abc' does not exist; give the full id or a pre
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
 from typing import Any
 
 from ctloop.errors import NotFoundError, StoreError
@@ -47,9 +48,10 @@ EXECUTION_CHANGES = frozenset(
 )
 
 
-def check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
-    """Refuse a status outside ``allowed`` with a ``ValueError`` that lists them."""
-    if status not in allowed:
+def check_status(status: str, allowed: type[StrEnum], what: str) -> None:
+    """Refuse a status that is not a member of ``allowed`` with a ``ValueError`` that
+    lists them."""
+    if status not in set(allowed):
         raise ValueError(f"{what} status {status!r} is unknown; use one of {', '.join(allowed)}")
 
 
@@ -57,7 +59,7 @@ def check_changes(
     what: str,
     changes: dict[str, Any],
     allowed: frozenset[str],
-    statuses: tuple[str, ...],
+    statuses: type[StrEnum],
 ) -> None:
     """Refuse updates of fields outside ``allowed`` (and unknown statuses)."""
     unknown = sorted(set(changes) - allowed)

@@ -26,6 +26,7 @@ from typing import Any
 from ctloop.errors import NotFoundError, ParameterError
 from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import ExecutionRecord, MetricRecord, RunRecord
+from ctloop.store.statuses import ExecutionStatus
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def _sources(
     pairs = []
     for execution in executions:
         source = execution
-        if execution.status == "cached" and execution.cached_from:
+        if execution.status == ExecutionStatus.CACHED and execution.cached_from:
             try:
                 source = store.get_execution(execution.cached_from)
             except NotFoundError:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import ArtifactRecord, RunRecord, utcnow
+from ctloop.store.statuses import RunStatus
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def select_runs(
     }
     chosen = []
     for run in runs:
-        if run.status == "running" or run.id in kept_by_rank:
+        if run.status == RunStatus.RUNNING or run.id in kept_by_rank:
             continue
         if older_than is not None and run.started_at > now - older_than:
             continue

@@ -13,6 +13,7 @@ from typing import Any
 
 from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import ArtifactRecord, ExecutionRecord, RunRecord
+from ctloop.store.statuses import ExecutionStatus
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class _Walker:
         executions = [self.store.get_execution(e.execution_id) for e in outputs]
         if not executions:
             return None
-        original = [x for x in executions if x.status == "succeeded"]
+        original = [x for x in executions if x.status == ExecutionStatus.SUCCEEDED]
         return min(original or executions, key=lambda x: x.started_at or _EPOCH)
 
     def _artifact_node(self, artifact: ArtifactRecord) -> LineageNode:

@@ -201,8 +201,8 @@ class AlertStore(ABC):
         attempts: int,
         last_error: str | None = None,
     ) -> AlertRecord:
-        """Record the delivery of alert ``alert_id`` to ``sink`` (``status`` ``"sent"`` or
-        ``"failed"``); other sinks' entries are kept."""
+        """Record the delivery of alert ``alert_id`` to ``sink`` (``status`` a
+        :class:`~ctloop.store.statuses.DeliveryStatus`); other sinks' entries are kept."""
 
 
 def delivery_entry(status: str, attempts: int, last_error: str | None) -> dict[str, Any]:

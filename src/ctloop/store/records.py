@@ -16,22 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-RunStatus = Literal["running", "succeeded", "failed"]
-ExecutionStatus = Literal["pending", "running", "succeeded", "failed", "cached", "skipped"]
+# re-exported, so that code importing the statuses from here keeps working
+from ctloop.store.statuses import ExecutionStatus as ExecutionStatus
+from ctloop.store.statuses import RunStatus as RunStatus
+
 EventKind = Literal["input", "output"]
 Trigger = Literal["manual", "schedule", "new-data", "drift", "performance", "ci", "resume"]
-
-RUN_STATUSES: tuple[str, ...] = ("running", "succeeded", "failed")
-EXECUTION_STATUSES: tuple[str, ...] = (
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-    "cached",
-    "skipped",
-)
-#: executions whose outputs are complete and reusable by resume
-DONE_STATUSES: tuple[str, ...] = ("succeeded", "cached")
 
 
 def new_id() -> str:
@@ -76,7 +66,7 @@ class ArtifactRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One pipeline run."""
+    """One pipeline run; ``status`` is a :class:`~ctloop.store.statuses.RunStatus`."""
 
     id: str
     pipeline: str
@@ -105,7 +95,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """One step of a run (one attempt: a resumed step gets a new execution)."""
+    """One step of a run (one attempt: a resumed step gets a new execution); ``status``
+    is an :class:`~ctloop.store.statuses.ExecutionStatus`."""
 
     id: str
     run_id: str

@@ -32,8 +32,6 @@ from ctloop.store._metadata_rules import (
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
-    EXECUTION_STATUSES,
-    RUN_STATUSES,
     ArtifactRecord,
     DataVersionRecord,
     EventRecord,
@@ -84,6 +82,7 @@ from ctloop.store.sql_statements import (
     require_artifacts,
     update_one,
 )
+from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 __all__ = ["SqlMetadataStore"]
 
@@ -149,13 +148,13 @@ class SqlMetadataStore(MetadataStore):
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run."""
-        check_status(run.status, RUN_STATUSES, "run")
+        check_status(run.status, RunStatus, "run")
         row = {name: getattr(run, name) for name in RUN_FIELDS}
         self._write(lambda conn: conn.execute(insert(RUNS), row))
 
     def update_run(self, run_id: str, **changes: Any) -> None:
         """Change fields of a run; unknown field names raise ``ValueError``."""
-        check_changes("run", changes, RUN_CHANGES, RUN_STATUSES)
+        check_changes("run", changes, RUN_CHANGES, RunStatus)
         self._write(lambda conn: update_one(conn, RUNS, run_id, changes, "run"))
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -195,14 +194,14 @@ class SqlMetadataStore(MetadataStore):
     # -- executions -------------------------------------------------------------------
     def create_execution(self, execution: ExecutionRecord) -> None:
         """Insert a new execution."""
-        check_status(execution.status, EXECUTION_STATUSES, "execution")
+        check_status(execution.status, ExecutionStatus, "execution")
         row = {name: getattr(execution, name) for name in EXECUTION_FIELDS}
         row["created_at"] = self._creation_time()
         self._write(lambda conn: conn.execute(insert(EXECUTIONS), row))
 
     def update_execution(self, execution_id: str, **changes: Any) -> None:
         """Change fields of an execution; unknown field names raise ``ValueError``."""
-        check_changes("execution", changes, EXECUTION_CHANGES, EXECUTION_STATUSES)
+        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
         self._write(lambda conn: update_one(conn, EXECUTIONS, execution_id, changes, "execution"))
 
     def get_execution(self, execution_id: str) -> ExecutionRecord:
@@ -239,7 +238,7 @@ class SqlMetadataStore(MetadataStore):
         changes: dict[str, Any] = {"status": status, "ended_at": ended_at}
         optional = {"error": error, "log_uri": log_uri, "cached_from": cached_from}
         changes.update({key: value for key, value in optional.items() if value is not None})
-        check_changes("execution", changes, EXECUTION_CHANGES, EXECUTION_STATUSES)
+        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
 
         def work(conn: Connection) -> None:
             update_one(conn, EXECUTIONS, execution_id, changes, "execution")
@@ -252,11 +251,11 @@ class SqlMetadataStore(MetadataStore):
     def find_cached_execution(self, cache_key: str) -> ExecutionRecord | None:
         """The newest ``succeeded`` execution with this cache key; when garbage collection
         deleted every one, the newest ``cached`` one (it recorded the same outputs)."""
-        succeeded_first = case((EXECUTIONS.c.status == "succeeded", 0), else_=1)
+        succeeded_first = case((EXECUTIONS.c.status == ExecutionStatus.SUCCEEDED, 0), else_=1)
         query = (
             SELECT_EXECUTIONS.where(
                 EXECUTIONS.c.cache_key == cache_key,
-                EXECUTIONS.c.status.in_(("succeeded", "cached")),
+                EXECUTIONS.c.status.in_(sorted(ExecutionStatus.done())),
             )
             .order_by(succeeded_first, EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
             .limit(1)

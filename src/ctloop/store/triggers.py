@@ -21,7 +21,7 @@ the UNIQUE (trigger, fire_key) constraint backs this up.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -32,12 +32,11 @@ from sqlalchemy.engine import RowMapping
 from ctloop.errors import NotFoundError
 from ctloop.store.records import utcnow
 from ctloop.store.schema import TRIGGER_FIRINGS, TRIGGER_STATE
+from ctloop.store.statuses import FiringStatus
 from ctloop.store.transactions import SqlTransactions
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "FIRING_CHANGES",
-    "FIRING_STATUSES",
     "ClaimResult",
     "FiringClaim",
     "FiringRecord",
@@ -49,12 +48,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: firing statuses that hold a concurrency slot: claimed (launching) and running
-ACTIVE_STATUSES = ("claimed", "running")
-#: every firing status: ``skipped`` is an occasion passed over (a busy trigger), ``lost``
-#: a firing whose process died before it could record an outcome
-FIRING_STATUSES = ("claimed", "running", "succeeded", "failed", "skipped", "lost")
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,8 @@ class TriggerStateRecord:
 
 @dataclass(frozen=True)
 class FiringRecord:
-    """One firing of a trigger and, once launched, the run it started."""
+    """One firing of a trigger and, once launched, the run it started; ``status`` is a
+    :class:`~ctloop.store.statuses.FiringStatus`."""
 
     id: int
     trigger: str
@@ -100,7 +94,7 @@ class FiringClaim:
     reason: str
     cause_artifact_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    status: str = "claimed"
+    status: str = FiringStatus.CLAIMED
 
 
 @dataclass(frozen=True)
@@ -168,7 +162,7 @@ class TriggerStore(ABC):
 
     @abstractmethod
     def update_firing(
-        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+        self, firing_id: int, *, only_if: Collection[str] | None = None, **changes: Any
     ) -> bool:
         """Change fields of a firing (:data:`FIRING_CHANGES`: ``status``, ``run_id``,
         ``details``…), only while its status is one of ``only_if`` when given; return
@@ -179,7 +173,7 @@ class TriggerStore(ABC):
         """Give an active firing its final ``status`` and ``ended_at`` (a firing that has
         one already keeps it); return whether it changed."""
         return self.update_firing(
-            firing_id, only_if=ACTIVE_STATUSES, status=status, ended_at=utcnow(), **changes
+            firing_id, only_if=FiringStatus.active(), status=status, ended_at=utcnow(), **changes
         )
 
     @abstractmethod
@@ -191,7 +185,7 @@ class TriggerStore(ABC):
         self,
         *,
         trigger: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: Collection[str] | None = None,
         limit: int | None = None,
     ) -> list[FiringRecord]:
         """Firings, newest first, optionally of one trigger and in some statuses."""
@@ -212,10 +206,10 @@ def check_firing_changes(changes: Mapping[str, Any]) -> None:
             f"cannot update trigger firing field(s) {', '.join(map(repr, unknown))}; the "
             f"fields that can change are {', '.join(sorted(FIRING_CHANGES))}"
         )
-    status = changes.get("status", FIRING_STATUSES[0])
-    if status not in FIRING_STATUSES:
+    status = changes.get("status", FiringStatus.CLAIMED)
+    if status not in set(FiringStatus):
         raise ValueError(
-            f"trigger firing status {status!r} is unknown; use one of {', '.join(FIRING_STATUSES)}"
+            f"trigger firing status {status!r} is unknown; use one of {', '.join(FiringStatus)}"
         )
 
 
@@ -294,7 +288,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
             now = utcnow()
             firing_id = _insert_firing(conn, claim, now)
             changes: dict[str, Any] = {"last_checked_at": now}
-            if claim.status in ACTIVE_STATUSES:
+            if claim.status in FiringStatus.active():
                 changes["last_fired_at"] = now
             if cooldown_until is not None:
                 changes["cooldown_until"] = cooldown_until
@@ -306,14 +300,14 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
         return self._write(work)
 
     def update_firing(
-        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+        self, firing_id: int, *, only_if: Collection[str] | None = None, **changes: Any
     ) -> bool:
         """Change columns of a firing (``status``, ``run_id``, ``details``…), only while its
         status is one of ``only_if`` when given; return whether it changed."""
         check_firing_changes(changes)
         stmt = update(TRIGGER_FIRINGS).where(TRIGGER_FIRINGS.c.id == firing_id)
         if only_if is not None:
-            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(only_if))
+            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(sorted(only_if)))
         stmt = stmt.values(**changes)
         return bool(self._write(lambda conn: conn.execute(stmt).rowcount))
 
@@ -328,7 +322,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
         self,
         *,
         trigger: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: Collection[str] | None = None,
         limit: int | None = None,
     ) -> list[FiringRecord]:
         """Firings, newest first, optionally of one trigger and in some statuses."""
@@ -336,7 +330,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
         if trigger is not None:
             stmt = stmt.where(TRIGGER_FIRINGS.c.trigger == trigger)
         if statuses is not None:
-            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(statuses))
+            stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(sorted(statuses)))
         if limit is not None:
             stmt = stmt.limit(limit)
         return self._read(lambda conn: [_firing(r) for r in conn.execute(stmt).mappings()])
@@ -379,13 +373,14 @@ def _find_firing(conn: Connection, trigger: str, fire_key: str) -> int | None:
 
 def _count_active(conn: Connection, trigger: str) -> int:
     stmt = select(func.count()).where(
-        TRIGGER_FIRINGS.c.trigger == trigger, TRIGGER_FIRINGS.c.status.in_(ACTIVE_STATUSES)
+        TRIGGER_FIRINGS.c.trigger == trigger,
+        TRIGGER_FIRINGS.c.status.in_(sorted(FiringStatus.active())),
     )
     return int(conn.execute(stmt).scalar() or 0)
 
 
 def _insert_firing(conn: Connection, claim: FiringClaim, now: datetime) -> int:
-    ended = None if claim.status in ACTIVE_STATUSES else now
+    ended = None if claim.status in FiringStatus.active() else now
     result = conn.execute(
         insert(TRIGGER_FIRINGS)
         .values(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.config import Settings
 from ctloop.store.records import RunRecord, TagRecord
+from ctloop.store.statuses import FiringStatus
 from ctloop.store.triggers import FiringRecord
 
 if TYPE_CHECKING:
@@ -69,14 +70,16 @@ def run_firing(firing_id: int, settings: Settings | None = None) -> str:
     try:
         _run(firing, workspace, settings)
     except KeyboardInterrupt:
-        store.finish_firing(firing_id, "failed", reason=f"{firing.reason}; interrupted")
+        store.finish_firing(firing_id, FiringStatus.FAILED, reason=f"{firing.reason}; interrupted")
         return "interrupted"
     except Exception as exc:  # the child's job is to record every failure on the firing
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        store.finish_firing(firing_id, "failed", reason=f"{firing.reason}; failed: {first}")
-        return "failed"
-    store.finish_firing(firing_id, "succeeded")
-    return "succeeded"
+        store.finish_firing(
+            firing_id, FiringStatus.FAILED, reason=f"{firing.reason}; failed: {first}"
+        )
+        return FiringStatus.FAILED
+    store.finish_firing(firing_id, FiringStatus.SUCCEEDED)
+    return FiringStatus.SUCCEEDED
 
 
 def _run(firing: FiringRecord, workspace: Workspace, settings: Settings) -> None:
@@ -137,7 +140,7 @@ def main(argv: list[str]) -> int:
     """Entry point: ``python -m ctloop.triggers.child FIRING_ID``; exit 0 on success."""
     signal.signal(signal.SIGTERM, _interrupt)
     status = run_firing(int(argv[0]))
-    return {"succeeded": 0, "interrupted": 130}.get(status, 1)
+    return {FiringStatus.SUCCEEDED: 0, "interrupted": 130}.get(status, 1)
 
 
 def _interrupt(signum: int, frame: object) -> None:

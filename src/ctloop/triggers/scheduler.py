@@ -32,8 +32,8 @@ from ctloop.config import Settings
 from ctloop.errors import TriggerBusyError, TriggerError
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import new_id, utcnow
+from ctloop.store.statuses import FiringStatus, RunStatus
 from ctloop.store.triggers import (
-    ACTIVE_STATUSES,
     ClaimResult,
     FiringClaim,
     FiringRecord,
@@ -110,7 +110,7 @@ class Scheduler:
             if proc.poll() is None:
                 firing = self.store.get_firing(firing_id)
                 details = {**firing.details, "detached": True}
-                self.store.update_firing(firing_id, only_if=ACTIVE_STATUSES, details=details)
+                self.store.update_firing(firing_id, only_if=FiringStatus.active(), details=details)
                 detached.append(firing_id)
             del self._children[firing_id]
         return detached
@@ -250,7 +250,9 @@ class Scheduler:
             # a slot or verdict passed over while the last run is still going: record it
             reason = f"{occasion.reason}; skipped: {trigger.max_concurrent} run(s) still active"
             skipped = replace(occasion, reason=reason)
-            self._claim(pipeline, trigger, skipped, expect=True, cursor=cursor, status="skipped")
+            self._claim(
+                pipeline, trigger, skipped, expect=True, cursor=cursor, status=FiringStatus.SKIPPED
+            )
             return self._emit(name, "skipped", reason)
         if result.firing is None:
             return self._emit(name, result.outcome, occasion.reason)
@@ -265,7 +267,7 @@ class Scheduler:
         *,
         expect: bool,
         cursor: dict[str, Any] | None = None,
-        status: str = "claimed",
+        status: str = FiringStatus.CLAIMED,
     ) -> ClaimResult:
         details = {
             "reference": pipeline.reference,
@@ -291,7 +293,7 @@ class Scheduler:
         return self.store.claim(
             claim,
             new_cursor=occasion.cursor if expect else None,
-            max_concurrent=trigger.max_concurrent if status == "claimed" else None,
+            max_concurrent=trigger.max_concurrent if status == FiringStatus.CLAIMED else None,
             cooldown_until=now + trigger.cooldown if trigger.cooldown and expect else None,
             **extra,
         )
@@ -311,14 +313,18 @@ class Scheduler:
                     cwd=Path.cwd(),
                 )
         except OSError as exc:
-            self.store.finish_firing(firing.id, "failed", reason=f"{firing.reason}; {exc}")
+            self.store.finish_firing(
+                firing.id, FiringStatus.FAILED, reason=f"{firing.reason}; {exc}"
+            )
             raise TriggerError(
                 f"the run of firing {firing.id} ({firing.trigger}) could not be started: {exc}; "
                 f"check that {sys.executable} can run and {log_dir} is writable"
             ) from exc
         self._children[firing.id] = proc
         details = {**firing.details, "pid": proc.pid, "host": socket.gethostname()}
-        self.store.update_firing(firing.id, only_if=("claimed",), status="running", details=details)
+        self.store.update_firing(
+            firing.id, only_if=(FiringStatus.CLAIMED,), status=FiringStatus.RUNNING, details=details
+        )
         return self.store.get_firing(firing.id)
 
     def settle(self) -> list[TriggerEvent]:
@@ -329,14 +335,14 @@ class Scheduler:
         meta = self.workspace.metadata
         reconcile_stale_runs(meta)
         events: list[TriggerEvent] = []
-        for firing in self.store.list_firings(statuses=ACTIVE_STATUSES):
+        for firing in self.store.list_firings(statuses=FiringStatus.active()):
             proc = self._children.get(firing.id)
             running = proc.poll() is None if proc is not None else self._alive(firing, meta)
             if running:
                 continue
             self._children.pop(firing.id, None)
             fresh = self.store.get_firing(firing.id)
-            if fresh.status in ACTIVE_STATUSES:
+            if fresh.status in FiringStatus.active():
                 events.append(self._lost(fresh, meta))
         for firing_id, proc in list(self._children.items()):
             if proc.poll() is not None:
@@ -356,18 +362,18 @@ class Scheduler:
                 return claimer != os.getpid() and claimer > 0 and pid_alive(claimer)
             return pid_alive(int(pid))
         if firing.run_id:  # another host: its run's heartbeat says
-            return meta.get_run(firing.run_id).status == "running"
+            return meta.get_run(firing.run_id).status == RunStatus.RUNNING
         return self._clock() - firing.fired_at < LOST_AFTER
 
     def _lost(self, firing: FiringRecord, meta: MetadataStore) -> TriggerEvent:
         run = meta.get_run(firing.run_id) if firing.run_id else None
-        if run is not None and run.status == "succeeded":
-            self.store.finish_firing(firing.id, "succeeded")
-            return self._emit(firing.trigger, "finished", "succeeded", firing.id)
+        if run is not None and run.status == RunStatus.SUCCEEDED:
+            self.store.finish_firing(firing.id, FiringStatus.SUCCEEDED)
+            return self._emit(firing.trigger, "finished", FiringStatus.SUCCEEDED, firing.id)
         where = f"pid {firing.details.get('pid', '?')} on {firing.details.get('host', '?')}"
         what = f"its run {run.id[:8]} failed" if run is not None else "before its run started"
         reason = f"{firing.reason}; lost: the process running it ({where}) died, {what}"
-        if not self.store.finish_firing(firing.id, "lost", reason=reason):
+        if not self.store.finish_firing(firing.id, FiringStatus.LOST, reason=reason):
             return self._emit(firing.trigger, "finished", "settled elsewhere", firing.id)
         found = self._find(firing.trigger)
         attempt = int(firing.details.get("attempt", 1))

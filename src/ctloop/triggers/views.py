@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from ctloop.store.triggers import ACTIVE_STATUSES, FiringRecord
+from ctloop.store.statuses import FiringStatus
+from ctloop.store.triggers import FiringRecord
 from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def trigger_rows(workspace: Workspace, specs: list[PipelineSpec]) -> list[dict[s
     ``workspace`` says of it."""
     store = workspace.triggers
     states = {s.name: s for s in store.list_states()}
-    active = store.list_firings(statuses=ACTIVE_STATUSES)
+    active = store.list_firings(statuses=FiringStatus.active())
     rows = []
     for pipeline in specs:
         for trigger in pipeline.triggers:

@@ -47,8 +47,6 @@ from ctloop.store.memory._records import (
 )
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import (
-    EXECUTION_STATUSES,
-    RUN_STATUSES,
     ArtifactRecord,
     DataVersionRecord,
     EventRecord,
@@ -60,6 +58,7 @@ from ctloop.store.records import (
     utcnow,
 )
 from ctloop.store.schema import to_utc
+from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 __all__ = ["MemoryMetadataStore", "MetadataReferences"]
 
@@ -113,7 +112,7 @@ class MemoryMetadataStore(MetadataStore):
     # -- runs -------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run."""
-        check_status(run.status, RUN_STATUSES, "run")
+        check_status(run.status, RunStatus, "run")
         record = stored(run)
         with self.lock:
             refuse_duplicate(self._runs, record.id, "run")
@@ -121,7 +120,7 @@ class MemoryMetadataStore(MetadataStore):
 
     def update_run(self, run_id: str, **changes: Any) -> None:
         """Change fields of a run; unknown field names raise ``ValueError``."""
-        check_changes("run", changes, RUN_CHANGES, RUN_STATUSES)
+        check_changes("run", changes, RUN_CHANGES, RunStatus)
         self._update(self._runs, run_id, converted(changes), "run")
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -176,7 +175,7 @@ class MemoryMetadataStore(MetadataStore):
     # -- executions -------------------------------------------------------------------
     def create_execution(self, execution: ExecutionRecord) -> None:
         """Insert a new execution of a stored run."""
-        check_status(execution.status, EXECUTION_STATUSES, "execution")
+        check_status(execution.status, ExecutionStatus, "execution")
         record = stored(execution)
         with self.lock:
             refuse_duplicate(self._executions, record.id, "execution")
@@ -185,7 +184,7 @@ class MemoryMetadataStore(MetadataStore):
 
     def update_execution(self, execution_id: str, **changes: Any) -> None:
         """Change fields of an execution; unknown field names raise ``ValueError``."""
-        check_changes("execution", changes, EXECUTION_CHANGES, EXECUTION_STATUSES)
+        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
         self._update(self._executions, execution_id, converted(changes), "execution")
 
     def get_execution(self, execution_id: str) -> ExecutionRecord:
@@ -220,7 +219,7 @@ class MemoryMetadataStore(MetadataStore):
         changes: dict[str, Any] = {"status": status, "ended_at": ended_at}
         optional = {"error": error, "log_uri": log_uri, "cached_from": cached_from}
         changes.update({key: value for key, value in optional.items() if value is not None})
-        check_changes("execution", changes, EXECUTION_CHANGES, EXECUTION_STATUSES)
+        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
         changes = converted(changes)
         new_artifacts = [stored(artifact) for artifact in artifacts]
         new_metrics = [stored(metric) for metric in metrics]
@@ -243,7 +242,7 @@ class MemoryMetadataStore(MetadataStore):
             newest_first = [
                 e for e in reversed(self._executions.values()) if e.cache_key == cache_key
             ]
-        for wanted in ("succeeded", "cached"):
+        for wanted in (ExecutionStatus.SUCCEEDED, ExecutionStatus.CACHED):
             for execution in newest_first:
                 if execution.status == wanted:
                     return copied(execution)
@@ -328,7 +327,7 @@ class MemoryMetadataStore(MetadataStore):
             ]
         if not writers:
             return None, None
-        first = min(writers, key=lambda x: (x.status != "succeeded", order[x.id]))
+        first = min(writers, key=lambda x: (x.status != ExecutionStatus.SUCCEEDED, order[x.id]))
         return first.run_id, first.id
 
     def referenced_artifact_ids(self) -> set[str]:

@@ -15,6 +15,7 @@ others ``duplicate`` (or ``moved``, when the cursor moved under them).
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,9 +23,9 @@ from typing import Any
 from ctloop.store.memory._records import converted, json_copy
 from ctloop.store.records import utcnow
 from ctloop.store.schema import to_utc
+from ctloop.store.statuses import FiringStatus
 from ctloop.store.triggers import (
     _UNSET,
-    ACTIVE_STATUSES,
     ClaimResult,
     FiringClaim,
     FiringRecord,
@@ -105,7 +106,7 @@ class MemoryTriggerStore(TriggerStore):
             mine = [f for f in self._firings if f.trigger == claim.trigger]
             if any(f.fire_key == claim.fire_key for f in mine):
                 return ClaimResult("duplicate")
-            active = sum(f.status in ACTIVE_STATUSES for f in mine)
+            active = sum(f.status in FiringStatus.active() for f in mine)
             if max_concurrent is not None and active >= max_concurrent:
                 return ClaimResult("busy")
             now = utcnow()
@@ -121,11 +122,11 @@ class MemoryTriggerStore(TriggerStore):
                 cause_artifact_id=claim.cause_artifact_id,
                 details=details,
                 fired_at=now,
-                ended_at=None if claim.status in ACTIVE_STATUSES else now,
+                ended_at=None if claim.status in FiringStatus.active() else now,
             )
             self._firings.append(firing)
             changes: dict[str, Any] = {"last_checked_at": now}
-            if claim.status in ACTIVE_STATUSES:
+            if claim.status in FiringStatus.active():
                 changes["last_fired_at"] = now
             if cooldown is not None:
                 changes["cooldown_until"] = cooldown
@@ -135,7 +136,7 @@ class MemoryTriggerStore(TriggerStore):
         return ClaimResult("claimed", _firing_copy(firing))
 
     def update_firing(
-        self, firing_id: int, *, only_if: tuple[str, ...] | None = None, **changes: Any
+        self, firing_id: int, *, only_if: Collection[str] | None = None, **changes: Any
     ) -> bool:
         """Change fields of a firing (``status``, ``run_id``, ``details``…), only while its
         status is one of ``only_if`` when given; return whether it changed."""
@@ -163,7 +164,7 @@ class MemoryTriggerStore(TriggerStore):
         self,
         *,
         trigger: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: Collection[str] | None = None,
         limit: int | None = None,
     ) -> list[FiringRecord]:
         """Firings, newest first, optionally of one trigger and in some statuses."""

@@ -28,6 +28,7 @@ from ctloop.store.schema import (
     REGISTERED_MODEL_TAGS,
     REGISTERED_MODELS,
 )
+from ctloop.store.statuses import ExecutionStatus
 
 _VERSION_COLUMNS = (
     "model",
@@ -123,7 +124,7 @@ def producer_of(conn: Connection, artifact_id: str) -> tuple[str | None, str | N
         select(EXECUTIONS.c.run_id, EXECUTIONS.c.id)
         .join(EVENTS, EVENTS.c.execution_id == EXECUTIONS.c.id)
         .where(EVENTS.c.artifact_id == artifact_id, EVENTS.c.kind == "output")
-        .order_by((EXECUTIONS.c.status != "succeeded"), EXECUTIONS.c.created_at)
+        .order_by((EXECUTIONS.c.status != ExecutionStatus.SUCCEEDED), EXECUTIONS.c.created_at)
         .limit(1)
     )
     row = conn.execute(query).first()
