@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from ctloop.store.artifact_store import ArtifactStore
+from ctloop.store.audit import AuditLog
 from ctloop.store.fs_artifacts import LocalArtifactStore
+from ctloop.store.keys import KeyStore
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
 from ctloop.store.records import FileEntry
@@ -29,6 +31,8 @@ INTERFACES: dict[str, type] = {
     "logs": LogStore,
     "alerts": AlertStore,
     "triggers": TriggerStore,
+    "keys": KeyStore,
+    "audit": AuditLog,
 }
 
 

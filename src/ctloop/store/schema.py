@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -484,6 +484,43 @@ class TriggerFiring(Base):
     ended_at: Mapped[datetime | None]
 
 
+class ApiKey(Base):
+    """An API key of the team server: who it is (``name``), what it may do (``role``) and
+    its life (expiry, last use, revocation). Only the SHA-256 of the key is kept;
+    ``prefix`` (the key's first characters) is what lists show."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    prefix: Mapped[str]
+    hash: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One write through the team server: who (key and name), what (``action`` on
+    ``object``, ``detail``), when, from where (``remote``) and its HTTP ``status``."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "action", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    key_id: Mapped[str | None] = mapped_column(index=True)
+    actor: Mapped[str]
+    action: Mapped[str]
+    object: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    remote: Mapped[str]
+    status: Mapped[int] = mapped_column(Integer)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -508,6 +545,8 @@ FEEDBACK_LOGS = _table(FeedbackLog)
 ALERTS = _table(Alert)
 TRIGGER_STATE = _table(TriggerState)
 TRIGGER_FIRINGS = _table(TriggerFiring)
+API_KEYS = _table(ApiKey)
+AUDIT_LOG = _table(AuditEntry)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.store.artifact_store import ArtifactStore
+    from ctloop.store.audit import AuditLog
+    from ctloop.store.keys import KeyStore
     from ctloop.store.metadata import MetadataStore
     from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
     from ctloop.store.registry import ModelRegistry
@@ -53,6 +55,8 @@ class Workspace:
     logs: LogStore
     alerts: AlertStore
     triggers: TriggerStore
+    keys: KeyStore
+    audit: AuditLog
     store_url: str | None = None
     artifact_url: str | None = None
     artifact_options: dict[str, Any] = field(default_factory=dict)
@@ -92,6 +96,8 @@ class Workspace:
     @classmethod
     def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
         from ctloop.store import open_artifact_store, open_metadata_store
+        from ctloop.store.audit import SqlAuditLog
+        from ctloop.store.keys import SqlKeyStore
         from ctloop.store.operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
         from ctloop.store.registry import SqlModelRegistry
         from ctloop.store.triggers import SqlTriggerStore
@@ -104,6 +110,8 @@ class Workspace:
             logs=SqlLogStore(url),
             alerts=SqlAlertStore(url),
             triggers=SqlTriggerStore(url),
+            keys=SqlKeyStore(url),
+            audit=SqlAuditLog(url),
             store_url=url,
             artifact_url=artifacts,
             artifact_options=options,
@@ -118,7 +126,9 @@ class Workspace:
         from ctloop.store.fs_artifacts import LocalArtifactStore
         from ctloop.store.memory import (
             MemoryAlertStore,
+            MemoryAuditLog,
             MemoryDeploymentStore,
+            MemoryKeyStore,
             MemoryLogStore,
             MemoryMetadataStore,
             MemoryModelRegistry,
@@ -140,6 +150,8 @@ class Workspace:
             logs=MemoryLogStore(metadata.has_artifact),
             alerts=MemoryAlertStore(),
             triggers=MemoryTriggerStore(),
+            keys=MemoryKeyStore(),
+            audit=MemoryAuditLog(),
             _cleanup=cleanup,
         )
 

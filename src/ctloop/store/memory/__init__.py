@@ -11,6 +11,7 @@ the whole product on :meth:`ctloop.store.workspace.Workspace.in_memory`.
 
 from __future__ import annotations
 
+from ctloop.store.memory._keys import MemoryAuditLog, MemoryKeyStore
 from ctloop.store.memory._metadata import MemoryMetadataStore
 from ctloop.store.memory._operations import MemoryAlertStore, MemoryDeploymentStore, MemoryLogStore
 from ctloop.store.memory._registry import MemoryModelRegistry
@@ -18,7 +19,9 @@ from ctloop.store.memory._triggers import MemoryTriggerStore
 
 __all__ = [
     "MemoryAlertStore",
+    "MemoryAuditLog",
     "MemoryDeploymentStore",
+    "MemoryKeyStore",
     "MemoryLogStore",
     "MemoryMetadataStore",
     "MemoryModelRegistry",
