@@ -28,6 +28,7 @@ if _typing.TYPE_CHECKING:
     from ctloop.pipeline.params import FilePath
     from ctloop.pipeline.runner import RunResult
     from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
+    from ctloop.store.workspace import Workspace
 
 # Every public name loads on first use: `import ctloop.serve.app` must not load the
 # pipeline engine, and `ctloop --help` stays fast.
@@ -84,11 +85,17 @@ def register_materializer(materializer: Materializer, *, first: bool = True) -> 
     _register(materializer, first=first)
 
 
-def resume(run_id: str, *, executor: str | None = None) -> RunResult:
-    """Continue a failed or interrupted run (like ``ctloop resume RUN``)."""
+def resume(
+    run_id: str, *, executor: str | None = None, workspace: Workspace | None = None
+) -> RunResult:
+    """Continue a failed or interrupted run of ``workspace`` (default: the project's, from
+    settings), like ``ctloop resume RUN``: only what did not succeed runs again.
+
+    >>> ctloop.resume("3f2a9c1e", workspace=Workspace.open())  # doctest: +SKIP
+    """
     from ctloop.pipeline.runner import resume_run
 
-    return resume_run(run_id, executor=executor)
+    return resume_run(run_id, executor=executor, workspace=workspace)
 
 
 def __getattr__(name: str) -> _typing.Any:

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
+import ctloop
 from ctloop.config import Settings
-from ctloop.errors import CtloopError, ModelNotFoundError, NotFoundError, PipelineError
+from ctloop.errors import (
+    CtloopError,
+    ModelNotFoundError,
+    NotFoundError,
+    PipelineError,
+    StepError,
+)
 from ctloop.pipeline.runner import resume_run, run_pipeline
 from ctloop.pipeline.tracking import current_workspace, use_workspace
 from ctloop.store.workspace import Workspace
@@ -90,6 +97,18 @@ def test_resume_runs_on_the_given_workspace(default_home: Path, tmp_path: Path) 
         resume_run(first.run_id)  # the default store has no such run
     again = resume_run(first.run_id, workspace=workspace)
     assert again.run_id == first.run_id and again.workspace is workspace
+
+
+def test_ctloop_resume_continues_a_run_of_the_given_workspace(default_home: Path) -> None:
+    with Workspace.in_memory() as workspace:
+        with pytest.raises(StepError, match="ready") as caught:
+            wp.needs_model.run(workspace=workspace)
+        workspace.registry.create_model("ready")
+        resumed = ctloop.resume(caught.value.run_id, workspace=workspace)
+        assert resumed.run_id == caught.value.run_id and resumed.workspace is workspace
+        assert resumed.load("model_named") == "ready"
+        assert workspace.metadata.get_run(resumed.run_id).status == "succeeded"
+    assert not (default_home / "metadata.db").exists(), "the project's store is untouched"
 
 
 def test_an_in_memory_workspace_runs_on_the_local_executor_only(default_home: Path) -> None:

@@ -31,3 +31,14 @@ def count_runs(info: dict) -> int:
 @pipeline
 def locate(tag: str = "from-a-step") -> None:
     count_runs(where_am_i(tag))
+
+
+@step(cache=False)
+def model_named(name: str) -> str:
+    """Fails until the run's workspace has a registered model called ``name``."""
+    return current_workspace().registry.get_model(name).name
+
+
+@pipeline
+def needs_model(name: str = "ready") -> None:
+    model_named(name)

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from ctloop.artifacts import load_value
-from ctloop.pipeline.runner import Stores
 from ctloop.registry import SqlModelRegistry
 from ctloop.registry.lineage import model_lineage
 from ctloop.store.gc import collect_garbage
 from ctloop.store.records import RunRecord
 from ctloop.store.sql import SqlMetadataStore
+from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 from tests.store.test_metadata_contract import make_artifact, make_run
 
@@ -30,15 +30,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def stores(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stores:
-    """A private ctloop home whose metadata lives at ``store_url``."""
+def workspace(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """The workspace of a private ctloop home whose metadata lives at ``store_url``."""
     monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CTLOOP_STORE_URL", store_url)
     monkeypatch.delenv("CTLOOP_ARTIFACT_URL", raising=False)
     monkeypatch.delenv("CTLOOP_EXECUTOR", raising=False)
     monkeypatch.delenv("CALLS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)
-    return Stores.open()
+    return Workspace.open()
 
 
 @pytest.fixture
@@ -52,14 +52,14 @@ def csv_path(tmp_path: Path) -> Path:
 
 
 def test_lineage_of_a_version_reaches_data_code_and_parameters(
-    stores: Stores, store_url: str, csv_path: Path
+    workspace: Workspace, csv_path: Path
 ) -> None:
-    result = sp.regression.run(path=csv_path, degree=2)
+    result = sp.regression.run(path=csv_path, degree=2, workspace=workspace)
     model_artifact = next(iter(result.outputs["fit"].values()))
-    registry = SqlModelRegistry(store_url)
+    registry = workspace.registry
     registry.register_version("curve", model_artifact.id)
     registry.set_alias("curve", "champion", 1)
-    found = model_lineage(registry, stores.metadata, "curve@champion")
+    found = model_lineage(registry, workspace.metadata, "curve@champion")
     assert found.version.run_id == result.run_id
     assert found.graph.roots == [model_artifact.id]
     steps = {n.label: n.details for n in found.graph.nodes.values() if n.kind == "execution"}
@@ -71,17 +71,17 @@ def test_lineage_of_a_version_reaches_data_code_and_parameters(
 
 
 def test_gc_keeps_the_artifacts_of_model_versions(
-    stores: Stores, store_url: str, csv_path: Path
+    workspace: Workspace, tmp_path: Path, csv_path: Path
 ) -> None:
-    registered = sp.regression.run(path=csv_path, degree=1)
-    unregistered = sp.regression.run(path=csv_path, degree=2)
+    registered = sp.regression.run(path=csv_path, degree=1, workspace=workspace)
+    unregistered = sp.regression.run(path=csv_path, degree=2, workspace=workspace)
     model_artifact = next(iter(registered.outputs["fit"].values()))
     other_artifact = next(iter(unregistered.outputs["fit"].values()))
-    registry = SqlModelRegistry(store_url)
+    registry = workspace.registry
     registry.register_version("curve", model_artifact.id)
 
-    dry = collect_garbage(stores.metadata, stores.artifacts, keep_last=0, dry_run=True)
-    report = collect_garbage(stores.metadata, stores.artifacts, keep_last=0)
+    dry = collect_garbage(workspace.metadata, workspace.artifacts, keep_last=0, dry_run=True)
+    report = collect_garbage(workspace.metadata, workspace.artifacts, keep_last=0)
     assert (dry.runs_deleted, dry.artifacts_deleted) == (
         report.runs_deleted,
         report.artifacts_deleted,
@@ -89,14 +89,14 @@ def test_gc_keeps_the_artifacts_of_model_versions(
 
     # the run that made a registered version is kept, so the model's lineage stays whole
     assert report.runs_deleted == [unregistered.run_id]
-    kept = stores.metadata.get_artifact(model_artifact.id)
-    coef = load_value(kept, stores.artifacts, cache_dir=stores.settings.home / "fresh-cache")
+    kept = workspace.metadata.get_artifact(model_artifact.id)
+    coef = load_value(kept, workspace.artifacts, cache_dir=tmp_path / "fresh-cache")
     assert coef.shape == (2,) and abs(coef[0] - 3) < 0.1
-    remaining = {a.id for a in stores.metadata.list_artifacts()}
+    remaining = {a.id for a in workspace.metadata.list_artifacts()}
     assert other_artifact.id not in remaining and model_artifact.id in remaining
     version = registry.get_version("curve", 1)
     assert (version.artifact_id, version.run_id) == (model_artifact.id, registered.run_id)
-    assert stores.metadata.get_run(registered.run_id).status == "succeeded"
+    assert workspace.metadata.get_run(registered.run_id).status == "succeeded"
 
 
 def test_a_0001_database_with_data_upgrades_in_place(store_url: str) -> None:

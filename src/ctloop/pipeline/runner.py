@@ -107,10 +107,6 @@ class RunContext:
         return self.settings.home / "cache"
 
 
-Stores = RunContext
-"""The earlier name of :class:`RunContext` (``Stores.open().metadata`` still works)."""
-
-
 @dataclass
 class RunResult:
     """What a run did: its id, status and each step's outputs."""
