@@ -43,6 +43,8 @@ The hierarchy::
     ├── SearchSpaceError             a search space that does not parse: bad kind, bounds or choices
     ├── TuningError                  a study that cannot run or found no successful trial
     └── CheckpointError              a checkpoint that cannot be saved or read back
+    FeatureError                     the feature store (ctloop.features)
+    └── FeatureDefinitionError       an entity, feature view or service that is invalid
     TriggerError                     triggers and the scheduler (ctloop.triggers)
     ├── TriggerConfigError           a `pipelines:`/`triggers:` entry in ctloop.yaml that is invalid
     └── TriggerBusyError             a firing refused: the trigger's runs are at max_concurrent
@@ -275,6 +277,14 @@ class TuningError(TrainingError):
 
 class CheckpointError(TrainingError):
     """A training checkpoint cannot be saved or read back."""
+
+
+class FeatureError(CtloopError):
+    """Features could not be defined, joined, applied or served."""
+
+
+class FeatureDefinitionError(FeatureError):
+    """An entity, feature view, on-demand transform or feature service is invalid."""
 
 
 class TriggerError(CtloopError):

@@ -1,0 +1,30 @@
+"""The feature store's domain: features defined once (entities, feature views, on-demand
+transforms, feature services) and point-in-time correct training sets built from them.
+
+>>> from ctloop.features import Entity, FeatureView, Field
+>>> FeatureView("weather_hourly", entities=[Entity("origin")], source="weather.parquet",
+...             timestamp="time_hour", fields=[Field("temp", float)]).join_keys
+('origin',)
+"""
+
+from __future__ import annotations
+
+from ctloop.features._definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    OnDemandFeatureView,
+    on_demand,
+)
+from ctloop.features._historical import get_historical_features
+
+__all__ = [
+    "Entity",
+    "FeatureService",
+    "FeatureView",
+    "Field",
+    "OnDemandFeatureView",
+    "get_historical_features",
+    "on_demand",
+]
