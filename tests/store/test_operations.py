@@ -22,6 +22,7 @@ import pytest
 
 from ctloop.errors import NotFoundError, StoreError
 from ctloop.store import operations as ops
+from ctloop.store.gc import collect_garbage
 from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact
 
@@ -187,6 +188,30 @@ class OperationsContract:
         assert stored.delivery["webhook"]["attempts"] == 1
         with pytest.raises(NotFoundError, match="alert 999"):
             workspace.alerts.update_delivery(999, "slack", "sent", 1)
+
+    # -- garbage collection -------------------------------------------------------------
+    def test_gc_keeps_the_artifacts_of_log_batches_and_alert_reports(
+        self, workspace: Workspace, artifact_ids: list[str]
+    ) -> None:
+        predictions, feedback, report, loose = artifact_ids
+        workspace.logs.add_predictions(
+            model="flights",
+            version=1,
+            deployment="prod",
+            artifact_id=predictions,
+            rows=3,
+            first_at=T0,
+            last_at=T0,
+        )
+        workspace.logs.add_feedback(
+            model="flights", artifact_id=feedback, rows=3, first_at=T0, last_at=T0
+        )
+        _alert(workspace, "drift:flights", cooldown_s=0, report=report)
+        assert {predictions, feedback, report} <= workspace.metadata.pinned_artifact_ids()
+        gc = collect_garbage(workspace.metadata, workspace.artifacts, keep_last=0)
+        assert gc.artifacts_deleted == 1, f"only {loose} is referenced by nothing"
+        remaining = {a.id for a in workspace.metadata.list_artifacts()}
+        assert remaining == {predictions, feedback, report}
 
 
 def _alert(

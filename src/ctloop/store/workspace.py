@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.store.artifact_store import ArtifactStore
     from ctloop.store.audit import AuditLog
+    from ctloop.store.features import FeatureRegistry
     from ctloop.store.keys import KeyStore
     from ctloop.store.metadata import MetadataStore
     from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
@@ -57,6 +58,7 @@ class Workspace:
     triggers: TriggerStore
     keys: KeyStore
     audit: AuditLog
+    features: FeatureRegistry
     store_url: str | None = None
     artifact_url: str | None = None
     artifact_options: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +99,7 @@ class Workspace:
     def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
         from ctloop.store import open_artifact_store, open_metadata_store
         from ctloop.store.audit import SqlAuditLog
+        from ctloop.store.features import SqlFeatureRegistry
         from ctloop.store.keys import SqlKeyStore
         from ctloop.store.operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
         from ctloop.store.registry import SqlModelRegistry
@@ -112,6 +115,7 @@ class Workspace:
             triggers=SqlTriggerStore(url),
             keys=SqlKeyStore(url),
             audit=SqlAuditLog(url),
+            features=SqlFeatureRegistry(url),
             store_url=url,
             artifact_url=artifacts,
             artifact_options=options,
@@ -134,6 +138,7 @@ class Workspace:
             MemoryModelRegistry,
             MemoryTriggerStore,
         )
+        from ctloop.store.memory._features import MemoryFeatureRegistry
 
         cleanup: tuple[Path, ...] = ()
         if artifacts is None:
@@ -142,16 +147,20 @@ class Workspace:
         else:
             folder = Path(artifacts)
         metadata = MemoryMetadataStore()
+        logs, alerts = MemoryLogStore(metadata.has_artifact), MemoryAlertStore()
+        for references in (logs, alerts):  # their artifacts are kept, as foreign keys keep them
+            metadata.add_references(references)
         return cls(
             metadata=metadata,
             artifacts=LocalArtifactStore(folder),
             registry=MemoryModelRegistry(metadata),
             deployments=MemoryDeploymentStore(),
-            logs=MemoryLogStore(metadata.has_artifact),
-            alerts=MemoryAlertStore(),
+            logs=logs,
+            alerts=alerts,
             triggers=MemoryTriggerStore(),
             keys=MemoryKeyStore(),
             audit=MemoryAuditLog(),
+            features=MemoryFeatureRegistry(),
             _cleanup=cleanup,
         )
 

@@ -132,6 +132,24 @@ class MemoryLogStore(LogStore):
             found = [b for b in found if b.model in (model, None)]
         return _window(found, start, end)
 
+    # -- what the metadata store asks (see MetadataReferences) --------------------------
+    def referenced_artifacts(self) -> dict[str, str]:
+        """Artifact id → the first log batch that names it (garbage collection keeps it)."""
+        with self._lock:
+            batches = [("prediction", b) for b in self._predictions]
+            batches += [("feedback", b) for b in self._feedback]
+        kept: dict[str, str] = {}
+        for kind, batch in batches:
+            kept.setdefault(batch.artifact_id, f"{kind} log batch {batch.id}")
+        return kept
+
+    def referenced_runs(self) -> set[str]:
+        """None: a log batch names no run."""
+        return set()
+
+    def forget_runs(self, run_ids: set[str], execution_ids: set[str]) -> None:
+        """Nothing to forget: a log batch names no run."""
+
 
 def _window(
     batches: list[LogBatchRecord], start: When | None, end: When | None
@@ -203,3 +221,21 @@ class MemoryAlertStore(AlertStore):
             delivery = {**alert.delivery, sink: delivery_entry(status, attempts, last_error)}
             self._alerts[alert_id - 1] = changed = replace(alert, delivery=delivery)
         return changed
+
+    # -- what the metadata store asks (see MetadataReferences) --------------------------
+    def referenced_artifacts(self) -> dict[str, str]:
+        """Artifact id → the first alert whose report it is (garbage collection keeps it)."""
+        with self._lock:
+            alerts = list(self._alerts)
+        kept: dict[str, str] = {}
+        for alert in alerts:
+            if alert.report_artifact_id is not None:
+                kept.setdefault(alert.report_artifact_id, f"the report of alert {alert.id}")
+        return kept
+
+    def referenced_runs(self) -> set[str]:
+        """None: an alert names no run."""
+        return set()
+
+    def forget_runs(self, run_ids: set[str], execution_ids: set[str]) -> None:
+        """Nothing to forget: an alert names no run."""
