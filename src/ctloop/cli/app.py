@@ -46,6 +46,13 @@ _add_models()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+def _load(module: str) -> Any:
+    """A command module, imported where it is registered (each keeps its imports lazy)."""
+    import importlib
+
+    return importlib.import_module(module)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"ctloop {__version__}")
@@ -452,6 +459,8 @@ def _add_scheduler() -> None:
 
 
 _add_scheduler()
+app.add_typer(_load("ctloop.cli.server").server_app, name="server")
+app.add_typer(_load("ctloop.cli.keys").keys_app, name="keys")
 
 
 # -- predict (batch), models compile ---------------------------------------------------

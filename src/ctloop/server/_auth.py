@@ -1,0 +1,133 @@
+"""Who is calling: API keys in ``Authorization: Bearer ctl_…``, checked against the
+workspace's :class:`~ctloop.store.keys.KeyStore`, and the role each route needs.
+
+A missing, unknown, expired or revoked key is a 401; a key whose role is too low a 403.
+The key itself is never logged or stored: only its SHA-256 is looked up. ``last_used_at``
+is written at most once a minute per key, so a busy client costs no write per request.
+
+>>> Caller.anonymous().role
+<Role.ADMIN: 'admin'>
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ctloop.server._errors import AuthenticationError, PermissionDeniedError
+from ctloop.store.keys import KEY_PREFIX, ApiKeyRecord, Role
+from ctloop.store.records import utcnow
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from ctloop.store.keys import KeyStore
+
+__all__ = ["Authenticator", "Caller"]
+
+#: seconds between two writes of one key's ``last_used_at``
+TOUCH_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The key a request came with (``None`` when the server runs without auth)."""
+
+    key: ApiKeyRecord | None
+    role: Role
+
+    @classmethod
+    def anonymous(cls) -> Caller:
+        """Anyone, on a server started with ``--no-auth``: may do everything."""
+        return cls(None, Role.ADMIN)
+
+    @property
+    def name(self) -> str:
+        """The key's name, ``anonymous`` without auth."""
+        return "anonymous" if self.key is None else self.key.name
+
+    @property
+    def key_id(self) -> str | None:
+        """The key's id, ``None`` without auth."""
+        return None if self.key is None else self.key.id
+
+
+class Authenticator:
+    """Finds the caller of a request and refuses a role that is too low.
+
+    >>> Authenticator(None, enabled=False).caller("")  # doctest: +ELLIPSIS
+    Caller(key=None, role=<Role.ADMIN: 'admin'>)
+    """
+
+    def __init__(self, keys: KeyStore | None, *, enabled: bool = True) -> None:
+        self.keys = keys
+        self.enabled = enabled
+        self._touched: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def caller(self, authorization: str) -> Caller:
+        """The caller whose ``Authorization`` header is ``authorization``."""
+        if not self.enabled or self.keys is None:
+            return Caller.anonymous()
+        secret = _bearer(authorization)
+        key = self.keys.find(secret)
+        if key is None:
+            raise AuthenticationError(
+                "the API key is not known to this server; create one with `ctloop keys create`"
+            )
+        refusal = key.refusal()
+        if refusal is not None:
+            raise AuthenticationError(f"{refusal}; create a new key with `ctloop keys create`")
+        self._touch(key.id, utcnow())
+        return Caller(key, Role(key.role))
+
+    def require(self, caller: Caller, needed: Role, what: str) -> None:
+        """Refuse ``caller`` (403) unless its role allows ``needed``; ``what`` names the
+        request in the sentence."""
+        if not caller.role.allows(needed):
+            raise PermissionDeniedError(
+                f"{what} needs the {needed} role; key {caller.key.prefix if caller.key else ''}… "
+                f"({caller.name!r}) has the {caller.role} role"
+            )
+
+    def _touch(self, key_id: str, now: datetime) -> None:
+        tick = time.monotonic()
+        with self._lock:
+            last = self._touched.get(key_id)
+            if last is not None and tick - last < TOUCH_EVERY_S:
+                return
+            self._touched[key_id] = tick
+        assert self.keys is not None
+        self.keys.touch(key_id, now)
+
+
+def _bearer(authorization: str) -> str:
+    scheme, _, secret = authorization.strip().partition(" ")
+    if not authorization.strip():
+        raise AuthenticationError(
+            "this request needs an API key: send `Authorization: Bearer ctl_…` "
+            "(create a key with `ctloop keys create`)"
+        )
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret.startswith(KEY_PREFIX):
+        raise AuthenticationError(
+            f"the Authorization header must be `Bearer {KEY_PREFIX}…`, with a ctloop API key; "
+            f"got {_kind(scheme)}"
+        )
+    return secret
+
+
+def _kind(scheme: str) -> str:
+    """What the header held, without repeating what might be a secret."""
+    if scheme.isalpha() and len(scheme) <= 16:
+        return f"a {scheme!r} header"
+    return "a header without a scheme"
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller the auth dependency found for ``request``."""
+    caller: Caller = request.state.caller
+    return caller
