@@ -11,6 +11,7 @@ import pytest
 
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.audit import AuditLog
+from ctloop.store.features import FeatureRegistry
 from ctloop.store.fs_artifacts import LocalArtifactStore
 from ctloop.store.keys import KeyStore
 from ctloop.store.metadata import MetadataStore
@@ -33,6 +34,7 @@ INTERFACES: dict[str, type] = {
     "triggers": TriggerStore,
     "keys": KeyStore,
     "audit": AuditLog,
+    "features": FeatureRegistry,
 }
 
 

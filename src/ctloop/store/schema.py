@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -521,6 +521,23 @@ class AuditEntry(Base):
     status: Mapped[int] = mapped_column(Integer)
 
 
+class FeatureDefinition(Base):
+    """One version of a feature store definition (an entity, feature view, on-demand
+    view or feature service): its ``spec`` as applied and the ``digest`` of that spec."""
+
+    __tablename__ = "feature_definitions"
+    __table_args__ = (UniqueConstraint("kind", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str]
+    name: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str]
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applied_at: Mapped[datetime]
+    applied_by: Mapped[str]
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -547,6 +564,7 @@ TRIGGER_STATE = _table(TriggerState)
 TRIGGER_FIRINGS = _table(TriggerFiring)
 API_KEYS = _table(ApiKey)
 AUDIT_LOG = _table(AuditEntry)
+FEATURE_DEFINITIONS = _table(FeatureDefinition)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (

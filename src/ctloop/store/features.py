@@ -1,0 +1,215 @@
+"""Versioned feature store definitions (table ``feature_definitions`` of migration 0005).
+
+A definition is a kind (``entity``, ``feature_view``, ``on_demand``, ``feature_service``),
+a name and a JSON ``spec``. Applying a set of definitions records a new version of each
+one whose spec changed, and nothing for the others, all in one transaction; readers see
+the new versions at once (nothing is cached).
+
+>>> store = SqlFeatureRegistry("sqlite://")
+>>> [d.version for d in store.apply([DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})])]
+[1]
+>>> store.apply([DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})])
+[]
+>>> store.get("origin").version
+1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.engine import RowMapping
+
+from ctloop.errors import NotFoundError
+from ctloop.store.records import utcnow
+from ctloop.store.schema import FEATURE_DEFINITIONS
+from ctloop.store.transactions import SqlTransactions
+
+__all__ = [
+    "KINDS",
+    "DefinitionDraft",
+    "FeatureDefinitionRecord",
+    "FeatureRegistry",
+    "SqlFeatureRegistry",
+    "spec_digest",
+]
+
+#: the kinds of definition, in the order ``ctloop features list`` shows them
+KINDS = ("entity", "feature_view", "on_demand", "feature_service")
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    """The SHA-256 (hex) of ``spec`` as canonical JSON: equal specs, equal digests.
+
+    >>> spec_digest({"a": 1, "b": 2}) == spec_digest({"b": 2, "a": 1})
+    True
+    """
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DefinitionDraft:
+    """A definition to apply: its kind, name and spec."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"definition kind {self.kind!r} is unknown; use one of {', '.join(KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class FeatureDefinitionRecord:
+    """One stored version of a definition."""
+
+    kind: str
+    name: str
+    version: int
+    digest: str
+    spec: dict[str, Any]
+    applied_at: datetime
+    applied_by: str
+
+
+def missing_definition(name: str, version: int | None = None) -> NotFoundError:
+    """The error for a definition (or one version of it) that is not there."""
+    what = (
+        f"version {version} of feature definition {name!r}"
+        if version
+        else f"feature definition {name!r}"
+    )
+    return NotFoundError(f"{what} does not exist; list definitions with `ctloop features list`")
+
+
+class FeatureRegistry(ABC):
+    """The feature store definitions of a workspace, every version kept.
+
+    Errors: :meth:`get` of a name (or version) that is not there raises
+    :class:`~ctloop.errors.NotFoundError`; a draft of an unknown kind raises
+    ``ValueError`` before anything is written; an unreachable backend raises
+    :class:`~ctloop.errors.StoreUnavailableError`. :meth:`apply` writes all or nothing.
+    Names are unique per kind; :meth:`get` looks a name up in :data:`KINDS` order.
+    """
+
+    @abstractmethod
+    def apply(
+        self, drafts: Sequence[DefinitionDraft], *, applied_by: str = ""
+    ) -> list[FeatureDefinitionRecord]:
+        """Record a new version of each draft whose spec differs from its latest one;
+        return the new versions (an empty list when nothing changed)."""
+
+    @abstractmethod
+    def history(self, name: str, kind: str | None = None) -> list[FeatureDefinitionRecord]:
+        """Every version of the definition ``name``, oldest first (empty if none)."""
+
+    @abstractmethod
+    def list(self) -> list[FeatureDefinitionRecord]:
+        """The latest version of every definition, by kind then name."""
+
+    def get(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> FeatureDefinitionRecord:
+        """The latest (or the given) version of the definition ``name``."""
+        versions = self.history(name, kind)
+        if version is not None:
+            versions = [v for v in versions if v.version == version]
+        if not versions:
+            raise missing_definition(name, version)
+        return versions[-1]
+
+
+def changed(
+    drafts: Sequence[DefinitionDraft],
+    latest: dict[tuple[str, str], FeatureDefinitionRecord],
+    applied_by: str,
+) -> list[FeatureDefinitionRecord]:
+    """The new version records for the drafts whose digest differs from ``latest``."""
+    at, made = utcnow(), []
+    for draft in drafts:
+        digest, before = spec_digest(draft.spec), latest.get((draft.kind, draft.name))
+        if before is not None and before.digest == digest:
+            continue
+        version = 1 if before is None else before.version + 1
+        made.append(
+            FeatureDefinitionRecord(
+                draft.kind, draft.name, version, digest, draft.spec, at, applied_by
+            )
+        )
+    return made
+
+
+class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
+    """Feature definitions in the metadata database at ``url``.
+
+    >>> SqlFeatureRegistry("sqlite://").list()
+    []
+    """
+
+    retry_integrity = True  # two appliers taking one version number: the retry reads again
+
+    def apply(
+        self, drafts: Sequence[DefinitionDraft], *, applied_by: str = ""
+    ) -> list[FeatureDefinitionRecord]:
+        """Record a new version of each changed draft, all in one transaction."""
+        drafts = list(drafts)
+
+        def work(conn: Connection) -> list[FeatureDefinitionRecord]:
+            made = changed(drafts, {(r.kind, r.name): r for r in _latest(conn)}, applied_by)
+            if made:
+                conn.execute(insert(FEATURE_DEFINITIONS), [r.__dict__ for r in made])
+            return made
+
+        return self._write(work)
+
+    def history(self, name: str, kind: str | None = None) -> list[FeatureDefinitionRecord]:
+        """Every version of ``name``, oldest first."""
+        table = FEATURE_DEFINITIONS
+        stmt = select(*_COLUMNS).where(table.c.name == name)
+        stmt = stmt.where(table.c.kind == (kind or _first_kind(self, name))).order_by(
+            table.c.version
+        )
+        return self._read(lambda conn: [_record(r) for r in conn.execute(stmt).mappings()])
+
+    def list(self) -> list[FeatureDefinitionRecord]:
+        """The latest version of every definition, by kind then name."""
+        return sorted(self._read(_latest), key=lambda r: (KINDS.index(r.kind), r.name))
+
+
+_COLUMNS = [c for c in FEATURE_DEFINITIONS.c if c.name != "id"]
+
+
+def _first_kind(store: SqlFeatureRegistry, name: str) -> str:
+    kinds = {r.kind for r in store.list() if r.name == name}
+    return next((k for k in KINDS if k in kinds), "")
+
+
+def _latest(conn: Connection) -> list[FeatureDefinitionRecord]:
+    table = FEATURE_DEFINITIONS
+    newest = (
+        select(table.c.kind, table.c.name, func.max(table.c.version).label("version"))
+        .group_by(table.c.kind, table.c.name)
+        .subquery()
+    )
+    stmt = select(*_COLUMNS).join(
+        newest,
+        (table.c.kind == newest.c.kind)
+        & (table.c.name == newest.c.name)
+        & (table.c.version == newest.c.version),
+    )
+    return [_record(r) for r in conn.execute(stmt).mappings()]
+
+
+def _record(row: RowMapping) -> FeatureDefinitionRecord:
+    return FeatureDefinitionRecord(**dict(row))

@@ -1,0 +1,58 @@
+"""Feature store definitions in memory, held to the contract of the SQL registry."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Sequence
+
+from ctloop.store.features import (
+    KINDS,
+    DefinitionDraft,
+    FeatureDefinitionRecord,
+    FeatureRegistry,
+    changed,
+)
+
+__all__ = ["MemoryFeatureRegistry"]
+
+
+class MemoryFeatureRegistry(FeatureRegistry):
+    """Feature definitions in a list behind a lock.
+
+    >>> MemoryFeatureRegistry().list()
+    []
+    """
+
+    def __init__(self) -> None:
+        self._versions: list[FeatureDefinitionRecord] = []
+        self._lock = threading.Lock()
+
+    def apply(
+        self, drafts: Sequence[DefinitionDraft], *, applied_by: str = ""
+    ) -> builtins.list[FeatureDefinitionRecord]:
+        """Record a new version of each changed draft, all at once."""
+        with self._lock:
+            made = changed(list(drafts), {(r.kind, r.name): r for r in self._latest()}, applied_by)
+            self._versions.extend(made)
+        return made
+
+    def history(self, name: str, kind: str | None = None) -> builtins.list[FeatureDefinitionRecord]:
+        """Every version of ``name``, oldest first."""
+        with self._lock:
+            found = [r for r in self._versions if r.name == name]
+        kinds = {r.kind for r in found}
+        wanted = kind or next((k for k in KINDS if k in kinds), "")
+        return sorted((r for r in found if r.kind == wanted), key=lambda r: r.version)
+
+    def list(self) -> list[FeatureDefinitionRecord]:
+        """The latest version of every definition, by kind then name."""
+        with self._lock:
+            latest = self._latest()
+        return sorted(latest, key=lambda r: (KINDS.index(r.kind), r.name))
+
+    def _latest(self) -> builtins.list[FeatureDefinitionRecord]:
+        newest: dict[tuple[str, str], FeatureDefinitionRecord] = {}
+        for record in self._versions:
+            newest[(record.kind, record.name)] = record
+        return list(newest.values())

@@ -1,0 +1,134 @@
+"""Feature store definitions on SQLite, PostgreSQL and in memory: one contract.
+
+:class:`FeatureRegistryContract` holds the tests; each backend's class provides
+``workspace``, a fresh, empty one per test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctloop.errors import NotFoundError
+from ctloop.store.features import DefinitionDraft, spec_digest
+from ctloop.store.workspace import Workspace
+
+ORIGIN = DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})
+
+
+def weather(ttl: int = 21600) -> DefinitionDraft:
+    return DefinitionDraft("feature_view", "weather", {"source": "w.parquet", "ttl_seconds": ttl})
+
+
+class FeatureRegistryContract:
+    """Tests every feature registry passes."""
+
+    @pytest.fixture
+    def workspace(self) -> Iterator[Workspace]:
+        raise NotImplementedError
+
+    def test_applying_records_version_one_of_each_definition(self, workspace: Workspace) -> None:
+        made = workspace.features.apply([weather(), ORIGIN], applied_by="ana")
+        assert [(r.kind, r.name, r.version, r.applied_by) for r in made] == [
+            ("feature_view", "weather", 1, "ana"),
+            ("entity", "origin", 1, "ana"),
+        ]
+        assert [r.name for r in workspace.features.list()] == ["origin", "weather"]
+        assert workspace.features.get("weather").spec == weather().spec
+        assert workspace.features.get("weather").digest == spec_digest(weather().spec)
+
+    def test_an_unchanged_apply_writes_nothing_and_a_change_a_new_version(
+        self, workspace: Workspace
+    ) -> None:
+        workspace.features.apply([ORIGIN, weather()])
+        assert workspace.features.apply([ORIGIN, weather()]) == []
+        made = workspace.features.apply([ORIGIN, weather(ttl=3600)])
+        assert [(r.name, r.version) for r in made] == [("weather", 2)]
+        assert workspace.features.get("weather").spec["ttl_seconds"] == 3600
+        assert workspace.features.get("weather", version=1).spec["ttl_seconds"] == 21600
+        assert [r.version for r in workspace.features.history("weather")] == [1, 2]
+        assert [r.version for r in workspace.features.list()] == [1, 2]
+
+    def test_a_name_may_be_used_once_per_kind(self, workspace: Workspace) -> None:
+        workspace.features.apply(
+            [ORIGIN, DefinitionDraft("feature_service", "origin", {"views": []})]
+        )
+        assert workspace.features.get("origin").kind == "entity"
+        assert workspace.features.get("origin", kind="feature_service").spec == {"views": []}
+        assert len(workspace.features.list()) == 2
+
+    def test_missing_definitions_and_unknown_kinds_are_named(self, workspace: Workspace) -> None:
+        with pytest.raises(NotFoundError, match="feature definition 'nope' does not exist"):
+            workspace.features.get("nope")
+        workspace.features.apply([ORIGIN])
+        with pytest.raises(NotFoundError, match="version 7 of feature definition 'origin'"):
+            workspace.features.get("origin", version=7)
+        with pytest.raises(ValueError, match="definition kind 'table' is unknown"):
+            DefinitionDraft("table", "t", {})
+        assert workspace.features.history("nope") == []
+
+    def test_concurrent_applies_of_changes_number_versions_without_gaps(
+        self, workspace: Workspace
+    ) -> None:
+        def apply(ttl: int) -> None:
+            workspace.features.apply([weather(ttl)])
+
+        threads = [threading.Thread(target=apply, args=(60 * (i + 1),)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        versions = [r.version for r in workspace.features.history("weather")]
+        assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 1
+
+
+class TestSqliteFeatureRegistry(FeatureRegistryContract):
+    """On a SQLite file."""
+
+    @pytest.fixture
+    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
+        url = f"sqlite:///{tmp_path / 'ctloop.db'}"
+        with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
+            yield workspace
+
+
+class TestPostgresFeatureRegistry(FeatureRegistryContract):
+    """On PostgreSQL."""
+
+    @pytest.fixture
+    def workspace(self, fresh_postgres_url: str, tmp_path: Path) -> Iterator[Workspace]:
+        with Workspace.open(fresh_postgres_url, artifacts=str(tmp_path / "artifacts")) as workspace:
+            yield workspace
+
+
+class TestMemoryFeatureRegistry(FeatureRegistryContract):
+    """In memory (:meth:`Workspace.in_memory`)."""
+
+    @pytest.fixture
+    def workspace(self) -> Iterator[Workspace]:
+        with Workspace.in_memory() as workspace:
+            yield workspace
+
+
+def test_migration_0005_adds_the_table_to_a_0004_database_and_removes_it_again(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from ctloop.store.migrations import alembic_config, current_revision
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0004")
+        assert not inspect(connection).has_table("feature_definitions")
+        command.upgrade(alembic_config(connection), "0005")
+        assert inspect(connection).has_table("feature_definitions")
+        assert inspect(connection).has_table("api_keys")
+        command.downgrade(alembic_config(connection), "0004")
+        assert not inspect(connection).has_table("feature_definitions")
+        assert current_revision(connection) == "0004"
+    engine.dispose()
