@@ -461,6 +461,7 @@ def _add_scheduler() -> None:
 _add_scheduler()
 app.add_typer(_load("ctloop.cli.server").server_app, name="server")
 app.add_typer(_load("ctloop.cli.keys").keys_app, name="keys")
+app.add_typer(_load("ctloop.cli.features").features_app, name="features")
 
 
 # -- predict (batch), models compile ---------------------------------------------------

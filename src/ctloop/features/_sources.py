@@ -55,10 +55,32 @@ def source_columns(view: FeatureView, con: duckdb.DuckDBPyConnection) -> dict[st
     return {str(name): str(kind) for name, kind, *_ in rows}
 
 
+#: the DuckDB types a source column of each field type may have
+_COMPATIBLE = {
+    "int64": ("INT", "BIGINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "HUGEINT"),
+    "float64": ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT"),
+    "string": ("VARCHAR",), "bool": ("BOOLEAN",), "timestamp": ("TIMESTAMP", "DATE"),
+}  # fmt: skip
+_COMPATIBLE["int32"], _COMPATIBLE["float32"] = _COMPATIBLE["int64"], _COMPATIBLE["float64"]
+
+
 def check_source(view: FeatureView, con: duckdb.DuckDBPyConnection) -> None:
     """Raise a :class:`~ctloop.errors.FeatureDefinitionError` naming the first column
-    ``view`` declares (key, timestamp, created or feature) that its source lacks."""
+    ``view`` declares (key, timestamp, created or feature) that its source lacks, or
+    whose type in the source cannot hold the declared one."""
     columns = source_columns(view, con)
+    _check_present(view, columns)
+    typed = [(f.name, f.dtype) for f in view.fields] + [(view.timestamp, "timestamp")]
+    typed += [(view.created, "timestamp")] if view.created else []
+    for name, dtype in typed:
+        if not columns[name].upper().startswith(_COMPATIBLE[dtype]):
+            raise FeatureDefinitionError(
+                f"column {name!r} of feature view {view.name!r} is {columns[name]} in its source "
+                f"{view.source!r}, which cannot be read as {dtype}; fix the declared type or the source"
+            )
+
+
+def _check_present(view: FeatureView, columns: dict[str, str]) -> None:
     wanted = [
         *view.join_keys,
         view.timestamp,

@@ -1,0 +1,76 @@
+"""``ctloop features apply / list / show`` through the real command, on a SQLite workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cli.conftest import REPO, Cli
+
+DEFINITIONS = """
+from ctloop.features import Entity, FeatureService, FeatureView, Field, on_demand
+
+airport = Entity("origin", join_keys=["origin"])
+weather = FeatureView("weather_hourly", entities=[airport], source="weather.parquet",
+                      timestamp="time_hour", ttl="{ttl}", fields=[Field("temp", float), Field("{extra}", int)])
+
+@on_demand(inputs=[weather], request=[Field("sched_dep_time", int)], outputs=[Field("cold", bool)])
+def dep_features(df):
+    return df.assign(cold=df.temp < 0)
+
+flights_v1 = FeatureService("flights_v1", [weather, dep_features])
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    env["CTLOOP_HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "200"
+    pq.write_table(
+        pa.table(
+            {"origin": ["EWR"], "time_hour": [datetime(2024, 1, 1)], "temp": [1.0], "visib": [10]}
+        ),
+        tmp_path / "weather.parquet",
+    )
+    return Cli(tmp_path, env)
+
+
+def write(cli: Cli, ttl: str = "6h", extra: str = "visib") -> str:
+    (cli.cwd / "features.py").write_text(DEFINITIONS.format(ttl=ttl, extra=extra))
+    return "features.py"
+
+
+def test_apply_versions_only_what_changed_and_readers_see_it_at_once(cli: Cli) -> None:
+    first = cli("features", "apply", write(cli))
+    assert "feature view weather_hourly: version 1" in first.stdout
+    assert "4 of 4 definitions changed" in first.stderr
+    assert "0 of 4 definitions changed" in cli("features", "apply", write(cli)).stderr
+    second = cli("features", "apply", write(cli, ttl="2h"), "--json")
+    assert [(r["name"], r["version"]) for r in json.loads(second.stdout)] == [("weather_hourly", 2)]
+    listed = json.loads(cli("features", "list", "--json").stdout)
+    assert [(r["kind"], r["name"], r["version"]) for r in listed] == [
+        ("entity", "origin", 1),
+        ("feature_view", "weather_hourly", 2),
+        ("on_demand", "dep_features", 1),
+        ("feature_service", "flights_v1", 1),
+    ]
+    shown = json.loads(cli("features", "show", "weather_hourly", "--version", "1").stdout)
+    assert shown["spec"]["ttl_seconds"] == 6 * 3600
+    assert "flights_v1" in cli("features", "list").stdout
+
+
+def test_a_view_whose_source_lacks_a_column_applies_nothing(cli: Cli) -> None:
+    failed = cli("features", "apply", write(cli, extra="wind"), check=False)
+    assert failed.returncode != 0
+    assert "feature view 'weather_hourly' declares column 'wind'" in failed.stderr
+    assert json.loads(cli("features", "list", "--json").stdout) == []
+    missing = cli("features", "show", "weather_hourly", check=False)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr
