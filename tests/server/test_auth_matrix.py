@@ -1,0 +1,85 @@
+"""Every endpoint of the OpenAPI document × every role × no key: 401 or 403 where it
+must be, never a 500."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import LiveServer
+
+#: the least role each (method, path) needs
+ADMIN_ONLY = re.compile(r"^/api/v1/(keys|audit)")
+BODY = {"value": "v", "version": 1, "name": "probe", "role": "viewer"}
+RANKS = {"viewer": 0, "editor": 1, "admin": 2}
+
+
+def needed(method: str, path: str) -> str:
+    """The role the API promises each endpoint needs."""
+    if ADMIN_ONLY.match(path):
+        return "admin"
+    return "viewer" if method == "get" else "editor"
+
+
+def endpoints(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, concrete path) of every operation, path parameters filled in."""
+    found = []
+    for path, operations in document["paths"].items():
+        concrete = path.replace("{version}", "1").replace("{alias}", "staging")
+        concrete = re.sub(r"\{[^}]+\}", "missing", concrete)
+        found += [(method, concrete) for method in operations]
+    return found
+
+
+def test_the_openapi_document_is_served_and_lists_every_resource(live: LiveServer) -> None:
+    with live.client() as client:
+        document = client.get("/openapi.json").json()
+    paths = set(document["paths"])
+    for expected in (
+        "/api/v1/runs",
+        "/api/v1/artifacts/{artifact_id}/download",
+        "/api/v1/audit",
+        "/api/v1/models/{name}/aliases/{alias}",
+        "/api/v1/triggers/firings",
+    ):
+        assert expected in paths
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("caller", [None, "expired", "revoked", "viewer", "editor", "admin"])
+def test_every_endpoint_refuses_what_it_must_and_never_fails(
+    live: LiveServer, caller: str | None
+) -> None:
+    with live.client() as anonymous:
+        document = anonymous.get("/openapi.json").json()
+    with live.client(caller) as client:
+        for method, path in endpoints(document):
+            body = BODY if method in ("put", "post") else None
+            response = client.request(method, path.removeprefix("/api/v1"), json=body)
+            status = response.status_code
+            assert status < 500, (method, path, response.text)
+            assert set(response.json()) >= {"error"} or status < 400, (method, path)
+            if caller in (None, "expired", "revoked"):
+                assert status == 401, (method, path, status)
+                assert response.headers["www-authenticate"] == "Bearer"
+            elif RANKS[caller] < RANKS[needed(method, path)]:
+                assert status == 403, (method, path, status)
+            else:
+                assert status not in (401, 403), (method, path, response.text)
+
+
+def test_expired_and_revoked_keys_are_refused_with_the_reason(live: LiveServer) -> None:
+    with live.client("expired") as expired, live.client("revoked") as revoked:
+        assert "expired" in expired.get("/runs").json()["error"]
+        assert "revoked" in revoked.get("/runs").json()["error"]
+
+
+def test_a_malformed_header_is_a_401_that_does_not_repeat_it(live: LiveServer) -> None:
+    secret = live.keys["admin"]
+    with live.client() as client:
+        for header in (secret, f"Basic {secret}", "Bearer nope", "Bearer"):
+            response = client.get("/runs", headers={"Authorization": header})
+            assert response.status_code == 401
+            assert secret not in response.text

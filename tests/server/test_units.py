@@ -1,0 +1,85 @@
+"""Pure parts of the server (cursors, downsampling, the bind rule) and the API on an
+in-memory workspace, in process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ctloop.errors import ConfigError
+from ctloop.server import check_bind, is_loopback
+from ctloop.server._errors import BadRequestError
+from ctloop.server._paging import decode_cursor, encode_cursor, page_of
+from ctloop.server._runs import downsample
+from ctloop.store.workspace import Workspace
+from tests.server._data import run_with_model
+from tests.server.conftest import in_process
+
+
+def test_downsampling_keeps_the_ends_and_spreads_the_rest() -> None:
+    points = list(range(101))
+    assert downsample(points, 5) == [0, 25, 50, 75, 100]
+    assert downsample(points, 1) == [100]
+    assert downsample(points[:3], 10) == [0, 1, 2]
+
+
+def test_pages_of_a_sorted_list_cover_it_once() -> None:
+    items = list(range(10))
+    seen, cursor = [], None
+    while True:
+        page = page_of(items, key=lambda n: [n], cursor=cursor, limit=3)
+        seen += page["items"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == items
+    assert decode_cursor(encode_cursor(["a", 1])) == ["a", 1]
+    for garbage in ("!!", encode_cursor([]), "e30"):
+        with pytest.raises(BadRequestError, match="cursor"):
+            decode_cursor(garbage)
+
+
+def test_without_auth_only_loopback_addresses_are_allowed() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.3.2.1", "::1", "localhost", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.com"))
+    check_bind("0.0.0.0", auth=True)
+    with pytest.raises(ConfigError, match=r"refusing to serve without auth on 0\.0\.0\.0"):
+        check_bind("0.0.0.0", auth=False)
+
+
+def test_the_api_runs_on_an_in_memory_workspace(
+    memory_app: tuple[Any, Workspace, dict[str, str]],
+) -> None:
+    client, workspace, keys = memory_app
+    run, artifact, _ = run_with_model(workspace)
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    assert client.get("/api/v1/runs").status_code == 401
+    page = client.get("/api/v1/runs", headers=admin).json()
+    assert [item["id"] for item in page["items"]] == [run.id] and page["next_cursor"] is None
+    models = client.get("/api/v1/models", headers=admin).json()["items"]
+    assert [m["name"] for m in models] == ["flights"]
+    assert (
+        client.get("/api/v1/models/flights/versions/1", headers=admin).json()["artifact_id"]
+        == artifact.id
+    )
+    for path in (
+        "/api/v1/deployments",
+        "/api/v1/alerts",
+        "/api/v1/triggers",
+        "/api/v1/triggers/firings",
+    ):
+        assert client.get(path, headers=admin).json() == {"items": [], "next_cursor": None}
+    assert client.get("/api/v1/models/taxi", headers=admin).status_code == 404
+    wrong = client.post("/api/v1/runs", headers=admin)
+    assert wrong.status_code == 405 and wrong.json()["field"] is None
+
+
+def test_without_auth_anyone_may_write_and_is_audited_as_anonymous() -> None:
+    from ctloop.server import create_app
+
+    with Workspace.in_memory() as workspace:
+        run_with_model(workspace)
+        client = in_process(create_app(workspace, auth=False, production_aliases={"live"}))
+        assert client.put("/api/v1/models/flights/aliases/champion", json={"version": 1}).is_success
+        entry = workspace.audit.list()[0]
+        assert (entry.actor, entry.action, entry.key_id) == ("anonymous", "alias.set", None)
