@@ -127,7 +127,7 @@ def _figures(seconds: float, best: float, trials: int, pruned: int) -> dict[str,
 
 def run(rows: int, trials: int) -> dict[str, Any]:
     """Every measurement, as one JSON-able dict."""
-    from ctloop.config import connect_ray
+    from ctloop.workers import connect_ray
 
     train, valid = flights(rows)
     figures: dict[str, Any] = {}

@@ -23,7 +23,6 @@ Example ``ctloop.yaml``::
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,32 +85,6 @@ class Settings:
             alerts=_section(file_values, "alerts", cwd),
             pipelines=_section(file_values, "pipelines", cwd),
         )
-
-
-def connect_ray(address: str | None = None) -> None:
-    """Attach this process to Ray, once: to ``address``, else the ``ray_address`` setting,
-    else a local Ray (one started with ``ray start`` or, failing that, a new one that ends
-    with this process). Quiet: no dashboard, Ray's own logs at ERROR, and workers' output
-    kept in Ray's session logs (steps keep theirs in their step log). Inside a Ray worker,
-    or after the user's own ``ray.init``, the existing connection is used.
-
-    >>> connect_ray()  # doctest: +SKIP
-    """
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(
-            "Ray is not installed; install it with `pip install 'ctloop[ray]'`, or run "
-            "steps with executor 'process' and trials with parallel='processes'"
-        ) from exc
-    if ray.is_initialized():
-        return
-    ray.init(
-        address=address or Settings.load().ray_address,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:

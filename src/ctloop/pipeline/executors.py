@@ -1,76 +1,104 @@
-"""Executors: where steps run. ``local`` runs them one by one in this process, on the
-run's workspace object; ``process`` runs independent steps in parallel in a pool of
-worker processes; ``ray`` runs them as Ray tasks (:mod:`ctloop.pipeline.ray_executor`,
-imported when chosen). Workers reopen the run's workspace from its URLs, so an
-in-memory workspace runs on ``local`` only (:func:`check_executor_reaches`).
+"""Executors: where steps run, each on a :class:`~ctloop.workers.WorkerPool`. ``local``
+runs them one by one in this process, on the run's workspace object; ``process`` runs
+independent steps in parallel in a pool of worker processes; ``ray`` runs them as Ray
+tasks (:mod:`ctloop.pipeline.ray_executor`, imported when chosen). Workers reopen the
+run's workspace from its URLs, so an in-memory workspace runs on ``local`` only
+(:func:`check_executor_reaches`).
 
 Error contract: ``submit`` never raises for a step's own failure — the returned future
 resolves to a failed :class:`~ctloop.pipeline.worker.StepOutcome`; a worker that dies
-makes the future raise ``BrokenProcessPool`` (process pool) or resolve to a failed
-outcome (Ray), which the runner records as a failure.
+resolves it to a failed outcome naming the step, which the runner records.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from abc import ABC, abstractmethod
-from concurrent.futures import Future, ProcessPoolExecutor
+import traceback
+from concurrent.futures import Future
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import ConfigError, PipelineError
 from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker, run_step
+from ctloop.store.records import utcnow
+from ctloop.store.statuses import ExecutionStatus
+from ctloop.workers import InProcessPool, ProcessPool, WorkerLostError, WorkerPool
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.store.workspace import Workspace
 
 
-class Executor(ABC):
-    """Runs step tasks."""
+class Executor:
+    """Runs step tasks on ``pool``; subclasses say what a task runs (:meth:`call`)."""
 
-    @abstractmethod
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def call(self, task: StepTask, step_obj: Step) -> tuple[Any, ...]:
+        """The function that runs ``task`` in a worker, and its arguments."""
+        return run_in_worker, replace(task, environment=dict(os.environ))
+
     def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
         """Start running a step; the future resolves to its outcome."""
+        fn, *args = self.call(task, step_obj)
+        outcome: Future[StepOutcome] = Future()
+        running = self.pool.submit(fn, *args)
+        running.add_done_callback(lambda done: outcome.set_result(self._outcome(task, done)))
+        # _outcome never raises: a callback's error would leave ``outcome`` unresolved
+        return outcome
+
+    def _outcome(self, task: StepTask, done: Future[StepOutcome]) -> StepOutcome:
+        try:
+            return done.result()
+        except BaseException as exc:  # the worker died, or the task failed around the step
+            return failed_outside(task, self.pool.worker, exc)
 
     def shutdown(self, *, cancel: bool = False) -> None:
-        """Release workers (``cancel`` drops tasks not yet started); none by default."""
-        return None
+        """Release workers (``cancel`` stops steps in flight and drops those not started)."""
+        self.pool.shutdown(cancel=cancel)
 
 
 class LocalExecutor(Executor):
     """Runs each step synchronously in the calling process, on ``workspace``."""
 
     def __init__(self, workspace: Workspace) -> None:
+        super().__init__(InProcessPool())
         self.workspace = workspace
 
     def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
-        future: Future[StepOutcome] = Future()
-        future.set_result(run_step(task, step_obj, self.workspace))
-        return future
+        # an error of the engine itself is the future's, raised to the runner as it is
+        return self.pool.submit(run_step, task, step_obj, self.workspace)
 
 
 class ProcessExecutor(Executor):
-    """Runs steps in a pool of worker processes (forkserver on Linux)."""
+    """Runs steps in a pool of worker processes (forkserver on Linux), each step on this
+    machine's CPUs shared among the workers."""
 
     def __init__(self, max_workers: int | None = None) -> None:
-        method = (
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        context = multiprocessing.get_context(method)
-        workers = max_workers or max(1, min(os.cpu_count() or 1, 8))
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        super().__init__(ProcessPool(max_workers or max(1, min(os.cpu_count() or 1, 8))))
 
-    def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
-        return self._pool.submit(run_in_worker, replace(task, environment=dict(os.environ)))
 
-    def shutdown(self, *, cancel: bool = False) -> None:
-        if cancel:  # an interrupted run: stop steps in flight instead of waiting for them
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
+def failed_outside(task: StepTask, worker: str, exc: BaseException) -> StepOutcome:
+    """The failed outcome of a step whose worker died (``WorkerLostError``) or whose task
+    failed around the step."""
+    now, cause = utcnow(), exc.__cause__ if isinstance(exc, WorkerLostError) else exc
+    if isinstance(exc, WorkerLostError):
+        message = f"the {worker} running step '{task.invocation}' died"
+        error = f"{message} ({type(cause).__name__})\n{type(cause).__name__}: {cause}"
+    else:
+        message = f"the task of step '{task.invocation}' failed outside the step: {exc}"
+        error = f"{message}\n{''.join(traceback.format_exception(exc))}"
+    return StepOutcome(
+        task.execution_id,
+        ExecutionStatus.FAILED,
+        now,
+        now,
+        error=error,
+        error_type=f"{type(cause).__module__}.{type(cause).__qualname__}",
+        error_message=message,
+    )
 
 
 EXECUTORS = ("local", "process", "ray")

@@ -2,7 +2,7 @@
 
 The first run that uses it attaches this process to Ray (``CTLOOP_RAY_ADDRESS`` or
 ``ray_address:`` in ``ctloop.yaml``; without one a local Ray, see
-:func:`ctloop.config.connect_ray`). Ray then stays up for the life of the process, like
+:func:`ctloop.workers.connect_ray`). Ray then stays up for the life of the process, like
 a pool: later runs reuse it. A step takes one CPU and is never retried by Ray
 (``ctloop resume`` decides what runs again). It sees the run's settings (home and stores)
 and this process's environment variables, less those that describe a machine (``PATH``,
@@ -12,7 +12,7 @@ machine must reach the stores: PostgreSQL and S3, not SQLite and a local folder.
 Error contract (:class:`~ctloop.pipeline.executors.Executor`): a step's own failure is a
 failed :class:`~ctloop.pipeline.worker.StepOutcome`; a Ray worker that dies (killed, out
 of memory, its machine lost) resolves to a failed outcome naming the step, which the
-runner records.
+runner records. The Ray plumbing is :class:`ctloop.workers.RayPool`.
 
 >>> train_flights.run(executor="ray")  # doctest: +SKIP
 """
@@ -20,17 +20,13 @@ runner records.
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from ctloop.config import Settings, connect_ray
+from ctloop.config import Settings
 from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.executors import Executor
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker
-from ctloop.store.records import utcnow
-from ctloop.store.statuses import ExecutionStatus
 
 __all__ = ["RayExecutor", "run_on_ray"]
 
@@ -51,41 +47,14 @@ class RayExecutor(Executor):
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
+        from ctloop.workers import RayPool
+
         settings = settings or Settings.load()
-        connect_ray(settings.ray_address)
-        import ray
-
-        self._task = ray.remote(run_on_ray).options(num_cpus=1, max_retries=0)
+        super().__init__(RayPool(settings.ray_address, cores=1))
         self._environment = _step_environment(settings)
-        self._running: dict[Any, Future[StepOutcome]] = {}
-        self._lock = threading.Lock()
 
-    def submit(self, task: StepTask, step_obj: Step) -> Future[StepOutcome]:
-        ref = self._task.remote(replace(task, environment=self._environment))
-        outcome: Future[StepOutcome] = Future()
-        with self._lock:
-            self._running[ref] = outcome
-        ref.future().add_done_callback(lambda done: self._settle(ref, task, done, outcome))
-        return outcome
-
-    def _settle(
-        self, ref: Any, task: StepTask, done: Future[StepOutcome], outcome: Future[StepOutcome]
-    ) -> None:
-        with self._lock:
-            self._running.pop(ref, None)
-        try:
-            outcome.set_result(done.result())
-        except BaseException as exc:  # the worker died, or the task was cancelled
-            outcome.set_result(_lost(task, exc))
-
-    def shutdown(self, *, cancel: bool = False) -> None:
-        """Cancel steps in flight (``cancel``); Ray itself stays up for later runs."""
-        import ray
-
-        with self._lock:
-            running = list(self._running)
-        for ref in running if cancel else []:
-            ray.cancel(ref, force=True)
+    def call(self, task: StepTask, step_obj: Step) -> tuple[Any, ...]:
+        return run_on_ray, replace(task, environment=self._environment)
 
 
 def run_on_ray(task: StepTask) -> StepOutcome:
@@ -115,21 +84,3 @@ def _step_environment(settings: Settings) -> dict[str, str]:
     if endpoint:
         environment["CTLOOP_S3_ENDPOINT_URL"] = str(endpoint)
     return environment
-
-
-def _lost(task: StepTask, exc: BaseException) -> StepOutcome:
-    now = utcnow()
-    cause = getattr(exc, "cause", None)  # a RayTaskError: the task failed around the step
-    if cause is not None:
-        message = f"the Ray task of step '{task.invocation}' failed outside the step: {cause}"
-    else:
-        message = f"the Ray worker running step '{task.invocation}' died ({type(exc).__name__})"
-    return StepOutcome(
-        task.execution_id,
-        ExecutionStatus.FAILED,
-        now,
-        now,
-        error=f"{message}\n{type(exc).__name__}: {exc}",
-        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        error_message=message,
-    )

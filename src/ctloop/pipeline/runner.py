@@ -22,7 +22,6 @@ import os
 import socket
 import subprocess
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -629,19 +628,8 @@ def _execution_record(
 
 
 def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> StepOutcome:
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:
-        now = utcnow()
-        return StepOutcome(
-            execution.id,
-            ExecutionStatus.FAILED,
-            execution.started_at or now,
-            now,
-            error=f"the worker process running this step died: {exc}",
-            error_type="concurrent.futures.process.BrokenProcessPool",
-            error_message=f"the worker process running step '{execution.step}' died",
-        )
+    # the executor turns a worker that died into a failed outcome (see its error contract)
+    return future.result()
 
 
 def _events(

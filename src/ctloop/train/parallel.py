@@ -13,7 +13,8 @@ CPUs: a worker process gets ``cpu_count // n_jobs`` threads, a Ray task one CPU,
 estimator left to take every CPU (``n_jobs=None``) is given that share. A worker that
 dies (killed, out of memory) stops the others and fails the study with a
 :class:`~ctloop.errors.TuningError`; the trial it was running is recorded as failed.
-The workers themselves are in :mod:`ctloop.train.workers`.
+The workers themselves are in :mod:`ctloop.train.workers`, on a
+:class:`ctloop.workers.WorkerPool`.
 
 >>> runner = TrialRunner(lambda params, reporter: params["x"], SearchSpace.parse(
 ...     {"x": {"int": [0, 4]}}))
@@ -36,14 +37,14 @@ from typing import Any
 from ctloop.errors import TuningError
 from ctloop.train.space import SearchSpace
 from ctloop.train.workers import (
-    ProcessWorkers,
-    RayWorkers,
     StudyPlan,
+    StudyWorkers,
     in_budget,
     ray_cpus,
     run_worker,
     worker_threads,
 )
+from ctloop.workers import ProcessPool, WorkerPool
 
 __all__ = [
     "PARALLEL",
@@ -208,12 +209,11 @@ def _run_in_workers(
             study_name=plan.study_name,
             direction=plan.direction,  # type: ignore[arg-type]  # checked by the caller
         )
-        workers: ProcessWorkers | RayWorkers
-        if settings.parallel == "processes":
-            workers = ProcessWorkers(plan, runner, count, describe)
-        else:
-            workers = RayWorkers(plan, runner, count, describe)
-        kept = _drive(workers, study, on_finished)
+        kept = _drive(
+            StudyWorkers(plan, runner, count, describe, _pool(settings, plan, count)),
+            study,
+            on_finished,
+        )
         trials = [t for t in study.get_trials(deepcopy=False) if in_budget(t)]
     return StudyOutcome(trials, [k for k in kept if k is not None])
 
@@ -232,6 +232,16 @@ def _plan(settings: StudySettings, folder: str) -> StudyPlan:
     )
 
 
+def _pool(settings: StudySettings, plan: StudyPlan, count: int) -> WorkerPool:
+    """``count`` worker processes, or Ray tasks of one CPU each."""
+    if settings.parallel == "processes":
+        return ProcessPool(count)
+    ray_cpus(plan)  # first: it explains a missing Ray, or a journal on several machines
+    from ctloop.workers import RayPool
+
+    return RayPool(cores=1)
+
+
 def _new_name() -> str:
     return f"ctloop-{uuid.uuid4().hex[:12]}"
 
@@ -246,7 +256,7 @@ def _worker_count(settings: StudySettings) -> int:
 
 
 def _drive(
-    workers: ProcessWorkers | RayWorkers,
+    workers: StudyWorkers,
     study: Any,
     on_finished: Callable[[Any], None] | None,
 ) -> list[Any]:

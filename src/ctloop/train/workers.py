@@ -1,10 +1,10 @@
 """The tuning workers: worker processes or Ray tasks that each join one shared study.
 
 Each worker loads the study a :class:`StudyPlan` names and runs trials until the study's
-``n_trials`` or ``timeout`` is spent (:func:`run_worker`). :class:`ProcessWorkers` starts
-them as processes of this machine (forkserver on Linux), :class:`RayWorkers` as Ray tasks;
-both hand back what each worker's trial function kept, and turn a worker that died into
-a :class:`~ctloop.errors.TuningError`. A trial may ask :func:`worker_threads` how many
+``n_trials`` or ``timeout`` is spent (:func:`run_worker`). :class:`StudyWorkers` starts
+them on a :class:`ctloop.workers.WorkerPool` (processes of this machine, or Ray tasks),
+hands back what each worker's trial function kept, and turns a worker that died into a
+:class:`~ctloop.errors.TuningError`. A trial may ask :func:`worker_threads` how many
 CPUs it has: workers share the machine.
 
 >>> worker_threads() is None  # not in a tuning worker
@@ -13,24 +13,20 @@ True
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import pickle
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import TuningError
+from ctloop.workers import ProcessPool, WorkerLostError, WorkerPool, task_cores
 
 if TYPE_CHECKING:
     from ctloop.train.parallel import TrialRunner
 
 __all__ = [
-    "ProcessWorkers",
-    "RayWorkers",
     "StudyPlan",
+    "StudyWorkers",
     "in_budget",
     "ray_cpus",
     "run_worker",
@@ -74,9 +70,6 @@ class StudyPlan:
         return JournalStorage(JournalFileBackend(self.storage))
 
 
-_threads: int | None = None
-
-
 def worker_threads() -> int | None:
     """The CPUs a trial may use in the tuning worker running here: this machine's CPUs
     shared among the worker processes, or a Ray task's one CPU; ``None`` elsewhere.
@@ -84,22 +77,16 @@ def worker_threads() -> int | None:
     >>> worker_threads() is None
     True
     """
-    return _threads
+    return task_cores()
 
 
-def run_worker(plan: StudyPlan, runner: TrialRunner, index: int, threads: int) -> Any:
+def run_worker(plan: StudyPlan, runner: TrialRunner, index: int) -> Any:
     """Join the study ``plan`` names, run trials until its trials or time are spent,
-    and give back what the trial function kept (the entry point of a worker process or
-    Ray task).
+    and give back what the trial function kept (the task each pool worker runs).
 
-    >>> run_worker(plan, runner, index=0, threads=4)  # doctest: +SKIP
+    >>> run_worker(plan, runner, index=0)  # doctest: +SKIP
     """
-    global _threads
-    _threads = threads
-    try:
-        return _run_share(plan, runner, index)
-    finally:
-        _threads = None
+    return _run_share(plan, runner, index)
 
 
 def _run_share(plan: StudyPlan, runner: TrialRunner, index: int) -> Any:
@@ -116,14 +103,6 @@ def _run_share(plan: StudyPlan, runner: TrialRunner, index: int) -> Any:
     )
     study.optimize(_Budget(runner, plan.n_trials, plan.timeout), catch=(Exception,))
     return runner.kept()
-
-
-def _process_worker(plan: StudyPlan, blob: bytes, index: int, threads: int) -> Any:
-    from threadpoolctl import threadpool_limits
-
-    runner = pickle.loads(blob)  # imports the estimator's libraries: limit them after
-    with threadpool_limits(limits=threads):  # workers share the CPUs, as Ray's tasks do
-        return run_worker(plan, runner, index, threads)
 
 
 class _OverBudget(Exception):
@@ -188,27 +167,32 @@ def _worker_failed(exc: BaseException) -> TuningError:
     )
 
 
-class ProcessWorkers:
-    """``count`` worker processes (forkserver on Linux), one study share each; the trial
-    function goes to each pickled, and must be defined at module level.
+class StudyWorkers:
+    """``count`` workers on ``pool``, one study share each; the trial function goes to
+    them once (:meth:`~ctloop.workers.WorkerPool.share`), so it must be picklable: defined
+    at module level. Default pool: ``count`` processes of this machine.
 
-    >>> workers = ProcessWorkers(plan, runner, 2, "objective 'f'")  # doctest: +SKIP
+    >>> workers = StudyWorkers(plan, runner, 2, "objective 'f'")  # doctest: +SKIP
     >>> while not workers.wait(0.2): ...  # doctest: +SKIP
     >>> workers.close(cancel=False); workers.results  # doctest: +SKIP
     """
 
-    def __init__(self, plan: StudyPlan, runner: TrialRunner, count: int, describe: str) -> None:
+    def __init__(
+        self,
+        plan: StudyPlan,
+        runner: TrialRunner,
+        count: int,
+        describe: str,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        self._pool = pool or ProcessPool(count)
         try:
-            blob = pickle.dumps(runner, protocol=pickle.HIGHEST_PROTOCOL)
+            shared = self._pool.share(runner)
         except Exception as exc:
-            raise TuningError(unsendable(describe, "worker processes", exc)) from exc
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
-        threads = max(1, (os.cpu_count() or 1) // count)
-        self._pending: set[Future[Any]] = {
-            self._pool.submit(_process_worker, plan, blob, index, threads) for index in range(count)
-        }
+            self._pool.shutdown()
+            raise TuningError(unsendable(describe, f"a {self._pool.worker}", exc)) from exc
+        arguments = [(plan, shared, index) for index in range(count)]
+        self._pending: set[Future[Any]] = set(self._pool.map(run_worker, arguments))
         self.results: list[Any] = []
 
     def wait(self, timeout: float) -> bool:
@@ -217,61 +201,15 @@ class ProcessWorkers:
         for future in done:
             try:
                 self.results.append(future.result())
-            except BrokenProcessPool as exc:
-                raise TuningError(_DIED) from exc
+            except WorkerLostError as exc:
+                raise TuningError(f"{_DIED} ({type(exc.__cause__).__name__})") from exc
             except Exception as exc:
                 raise _worker_failed(exc) from exc
         return not self._pending
 
     def close(self, *, cancel: bool) -> None:
-        """Stop the pool (``cancel``: kill workers still running)."""
-        if cancel:
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                process.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
-
-
-class RayWorkers:
-    """``count`` Ray tasks of one CPU each; the trial function travels once through the
-    object store. The same ``wait`` / ``close`` / ``results`` as :class:`ProcessWorkers`.
-
-    >>> workers = RayWorkers(plan, runner, 2, "objective 'f'")  # doctest: +SKIP
-    """
-
-    def __init__(self, plan: StudyPlan, runner: TrialRunner, count: int, describe: str) -> None:
-        ray_cpus(plan)  # first: it explains a missing Ray
-        import ray
-
-        try:
-            payload = ray.put(runner)
-        except Exception as exc:
-            raise TuningError(unsendable(describe, "Ray workers", exc)) from exc
-        task = ray.remote(run_worker).options(num_cpus=1, max_retries=0)
-        self._pending = [task.remote(plan, payload, index, 1) for index in range(count)]
-        self.results: list[Any] = []
-
-    def wait(self, timeout: float) -> bool:
-        """Collect the tasks that finished within ``timeout``; whether all have."""
-        import ray
-
-        ready, self._pending = ray.wait(
-            self._pending, num_returns=len(self._pending), timeout=timeout
-        )
-        for ref in ready:
-            try:
-                self.results.append(ray.get(ref))
-            except ray.exceptions.RayTaskError as exc:
-                raise _worker_failed(exc.cause or exc) from exc
-            except ray.exceptions.RayError as exc:
-                raise TuningError(f"{_DIED} ({type(exc).__name__})") from exc
-        return not self._pending
-
-    def close(self, *, cancel: bool) -> None:
-        """Cancel the tasks still running (``cancel``)."""
-        import ray
-
-        for ref in self._pending if cancel else []:
-            ray.cancel(ref, force=True)
+        """Release the pool (``cancel``: stop workers still running)."""
+        self._pool.shutdown(cancel=cancel)
 
 
 def ray_cpus(plan: StudyPlan | None) -> int:
@@ -280,7 +218,7 @@ def ray_cpus(plan: StudyPlan | None) -> int:
     >>> ray_cpus(None)  # doctest: +SKIP
     8
     """
-    from ctloop.config import connect_ray
+    from ctloop.workers import connect_ray
 
     connect_ray()
     import ray
