@@ -166,3 +166,16 @@ def doubled(rows: int) -> int:
 @pipeline
 def versioned(ref: str = "raw"):
     doubled(count_rows(data_version(ref)))
+
+
+@step(cache=False)
+def cores_given() -> dict:
+    """The cores the pool gave this step, and what its native thread pools may take."""
+    from ctloop.workers import task_cores
+
+    return {"cores": task_cores(), "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+@pipeline
+def cores() -> None:
+    cores_given()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,14 @@ def test_process_executor_matches_local_results(home: Path, calls, csv_path: Pat
     assert pooled.load("score") == local.load("score")
     log_uri = Workspace.open().metadata.list_executions(pooled.run_id)[0].log_uri
     assert f"loading {csv_path}" in Workspace.open().artifacts.read_object(log_uri).decode()
+
+
+def test_a_step_in_a_worker_process_is_held_to_its_cores(home: Path) -> None:
+    seen = sp.cores.run(executor="process").load("cores_given")
+    cores = max(1, (os.cpu_count() or 1) // max(1, min(os.cpu_count() or 1, 8)))
+    assert seen == {"cores": cores, "omp": str(cores)}
+    local = sp.cores.run(executor="local").load("cores_given")
+    assert local["cores"] is None, "a step in this process is given no share"
 
 
 def test_step_defined_in_a_function_is_refused_clearly(home: Path) -> None:

@@ -23,7 +23,13 @@ from ctloop.pipeline.dsl import Step
 from ctloop.pipeline.worker import StepOutcome, StepTask, run_in_worker, run_step
 from ctloop.store.records import utcnow
 from ctloop.store.statuses import ExecutionStatus
-from ctloop.workers import InProcessPool, ProcessPool, WorkerLostError, WorkerPool
+from ctloop.workers import (
+    InProcessPool,
+    ProcessPool,
+    WorkerLostError,
+    WorkerPool,
+    thread_variables,
+)
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
@@ -78,6 +84,11 @@ class ProcessExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(ProcessPool(max_workers or max(1, min(os.cpu_count() or 1, 8))))
+
+    def call(self, task: StepTask, step_obj: Step) -> tuple[Any, ...]:
+        # this process's environment, with the thread pools held to the step's cores
+        environment = {**os.environ, **thread_variables(self.pool.cores)}
+        return run_in_worker, replace(task, environment=environment)
 
 
 def failed_outside(task: StepTask, worker: str, exc: BaseException) -> StepOutcome:

@@ -388,7 +388,7 @@ class _Runner:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 inv, execution = running.pop(future)
-                self._record(inv, execution, _outcome_of(future, execution))
+                self._record(inv, execution, future.result())  # a lost worker: a failed outcome
 
     def _ready(self, inv_id: str) -> bool:
         upstream = self.graph.invocations[inv_id].upstream()
@@ -625,11 +625,6 @@ def _execution_record(
         ended_at=now if ended else None,
         **extra,
     )
-
-
-def _outcome_of(future: Future[StepOutcome], execution: ExecutionRecord) -> StepOutcome:
-    # the executor turns a worker that died into a failed outcome (see its error contract)
-    return future.result()
 
 
 def _events(

@@ -23,6 +23,7 @@ from ctloop.workers._pool import (
     WorkerLostError,
     WorkerPool,
     task_cores,
+    thread_variables,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "WorkerPool",
     "connect_ray",
     "task_cores",
+    "thread_variables",
 ]
 
 

@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 
 from ctloop.errors import CtloopError
 
-__all__ = ["InProcessPool", "ProcessPool", "WorkerLostError", "WorkerPool", "task_cores"]
+__all__ = [
+    "InProcessPool",
+    "ProcessPool",
+    "WorkerLostError",
+    "WorkerPool",
+    "task_cores",
+    "thread_variables",
+]
 
 T = TypeVar("T")
 #: the variables native thread pools (OpenMP, OpenBLAS, MKL…) read when they start
@@ -188,10 +195,18 @@ def _thread_limits(cores: int) -> Iterator[None]:
         yield
 
 
+def thread_variables(cores: int) -> dict[str, str]:
+    """The environment variables that hold native thread pools started later to ``cores``.
+
+    >>> thread_variables(2)["OMP_NUM_THREADS"]
+    '2'
+    """
+    return dict.fromkeys(THREAD_VARIABLES, str(cores))
+
+
 def _limit_threads(cores: int) -> None:
     """Worker start-up: thread pools loaded later read these variables."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(cores)
+    os.environ.update(thread_variables(cores))
 
 
 def relay(inner: Future[Any], lost: Callable[[BaseException], BaseException | None]) -> Future[Any]:
