@@ -181,25 +181,41 @@ def _join_view(
         f"CREATE TEMP TABLE {src} AS SELECT {keys}, {ts} AS __ts, {created} AS __created, {feats} "
         f"FROM {source_relation(view.source)} WHERE {_ident(view.timestamp)} IS NOT NULL"
     )
-    available = "__ts" if tiebreak_only else "greatest(__ts, __created)"
-    packed = ", ".join(f"{_ident(f.name)} := {_ident(f.name)}" for f in view.fields)
-    con.execute(
-        f"CREATE TEMP TABLE {best} AS SELECT DISTINCT ON ({keys}, __avail) * FROM ("
-        f"SELECT {keys}, {available} AS __avail, arg_max(struct_pack(__ts := __ts, {packed}), "
-        f"[epoch_us(__ts), epoch_us(__created), rowid]) OVER (PARTITION BY {keys} ORDER BY {available} "
-        f"RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __best FROM {src})"
-    )
+    con.execute(f"CREATE TEMP TABLE {best} AS {_best_rows(view, src, tiebreak_only)}")
     on = " AND ".join(f"e.{_ident(k)} = b.{_ident(k)}" for k in view.join_keys)
     event = f"CAST(e.{_ident(timestamp)} AS TIMESTAMPTZ)"
-    fresh = f"b.__best.__ts > {event} - to_microseconds({_micros(view)})" if view.ttl else "TRUE"
+    fresh = f"b.__best_ts > {event} - to_microseconds({_micros(view)})" if view.ttl else "TRUE"
     columns = ", ".join(
-        f"CASE WHEN {fresh} THEN b.__best.{_ident(f.name)} END AS {_ident(f.name)}"
-        for f in view.fields
+        f"CASE WHEN {fresh} THEN b.{_ident(f.name)} END AS {_ident(f.name)}" for f in view.fields
     )
     return con.sql(
         f"SELECT {columns} FROM __ctloop_entities e ASOF LEFT JOIN {best} b "
         f"ON {on} AND {event} >= b.__avail ORDER BY e.{_ROW}"
     ).to_arrow_table()
+
+
+def _best_rows(view: FeatureView, src: str, tiebreak_only: bool) -> str:
+    """A query of the rows to ASOF-join: per key, from each ``__avail`` time on, the row
+    that wins among those available by then, with its timestamp as ``__best_ts``."""
+    keys = ", ".join(_ident(k) for k in view.join_keys)
+    # A row may win from the time it is available (its creation, or with Feast's rule
+    # its timestamp) until a higher-ranked row is: the running maximum of the rank.
+    available = "__ts" if tiebreak_only else "greatest(__ts, __created)"
+    ranked = (
+        f"SELECT *, {available} AS __avail, row_number() OVER "
+        f"(PARTITION BY {keys} ORDER BY __ts, __created, rowid) AS __rank FROM {src}"
+    )
+    tops = (
+        f"SELECT DISTINCT ON ({keys}, __avail) {keys}, __avail, max(__rank) OVER (PARTITION BY {keys} "
+        f"ORDER BY __avail RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __top FROM ranked"
+    )
+    on = " AND ".join(f"t.{_ident(k)} = r.{_ident(k)}" for k in view.join_keys)
+    picked = ", ".join(f"r.{_ident(f.name)}" for f in view.fields)
+    keys_t = ", ".join(f"t.{_ident(k)}" for k in view.join_keys)
+    return (
+        f"WITH ranked AS ({ranked}), tops AS ({tops}) SELECT {keys_t}, t.__avail, r.__ts AS __best_ts, "
+        f"{picked} FROM tops t JOIN ranked r ON {on} AND r.__rank = t.__top"
+    )
 
 
 def _micros(view: FeatureView) -> int:

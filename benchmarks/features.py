@@ -1,0 +1,203 @@
+"""Point-in-time join: N entity rows × M feature rows, 5 features, ctloop against the
+bare DuckDB ASOF join and, with ``--with-peers``, Feast's file offline store.
+
+    python benchmarks/features.py                                  # 100,000 × 1,000,000
+    python benchmarks/features.py --entities 10000 --features 100000
+    python benchmarks/features.py --with-peers                     # adds Feast 0.67
+
+Prints one JSON line:
+
+- ``ctloop_s``: ``get_historical_features`` from the Parquet file (best of ``--repeat``),
+  with ctloop's rule (a row counts once created); ``ctloop_feast_rule_s``: the same with
+  ``created_as_tiebreak_only=True``, Feast's rule.
+- ``asof_s``: one bare DuckDB ASOF join of the same files (no ttl, no created column, no
+  ties): the floor any DuckDB-based join stands on.
+- ``peak_rss_mib``: this process's peak resident memory (Linux ``VmHWM``).
+- with ``--with-peers``, ``feast``: Feast's ``get_historical_features(...).to_df()`` on a
+  local repository over the same Parquet file, in a fresh process of a throwaway virtual
+  environment (``.bench/feast-venv``, made on first use): ``historical_s``, ``rows``
+  (entity rows it returned), ``peak_rss_mib``; and ``agree``: the share of entity rows
+  Feast returned whose five values equal ctloop's under Feast's rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.append(str(Path(__file__).resolve().parent))
+
+FEATURES = [f"f{i}" for i in range(5)]
+START = 1_704_067_200  # 2024-01-01, seconds
+SPAN = 30 * 86400
+
+FEAST_CHILD = r"""
+import json, sys, time, resource
+from datetime import timedelta
+from pathlib import Path
+import pandas as pd
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast.types import Float64
+folder, ttl_s = Path(sys.argv[1]), int(sys.argv[2])
+config = RepoConfig(project="bench", registry=str(folder / "registry.db"), provider="local",
+                    online_store={"type": "sqlite", "path": str(folder / "online.db")},
+                    offline_store={"type": "file"}, entity_key_serialization_version=3)
+store = FeatureStore(config=config)
+key = Entity(name="key", join_keys=["key"])
+source = FileSource(path=str(folder / "features.parquet"), timestamp_field="ts", created_timestamp_column="created")
+view = FeatureView(name="stats", entities=[key], ttl=timedelta(seconds=ttl_s),
+                   schema=[Field(name=f"f{i}", dtype=Float64) for i in range(5)], source=source)
+store.apply([key, view])
+entities = pd.read_parquet(folder / "entities.parquet")
+start = time.perf_counter()
+result = store.get_historical_features(entity_df=entities, features=[f"stats:f{i}" for i in range(5)]).to_df()
+took = time.perf_counter() - start
+result[["row", *[f"f{i}" for i in range(5)]]].to_parquet(folder / "feast_result.parquet")
+print(json.dumps({"historical_s": round(took, 3), "rows": len(result),
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+
+
+def make_data(folder: Path, entities: int, features: int, keys: int, seed: int = 0) -> None:
+    """Write ``features.parquet`` and ``entities.parquet`` with random keys and times."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    ts = START + rng.integers(0, SPAN, features)
+    table = {
+        "key": rng.integers(0, keys, features),
+        "ts": _times(ts),
+        "created": _times(ts + rng.integers(0, 3600, features)),
+    }
+    table |= {name: rng.normal(size=features) for name in FEATURES}
+    pq.write_table(pa.table(table), folder / "features.parquet")
+    when = _times(START + rng.integers(0, SPAN, entities))
+    frame = {
+        "row": np.arange(entities),
+        "key": rng.integers(0, keys, entities),
+        "event_timestamp": when,
+    }
+    pq.write_table(pa.table(frame), folder / "entities.parquet")
+
+
+def _times(seconds: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.array(seconds * 1_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+
+
+def time_ctloop(folder: Path, ttl_s: int, repeat: int, feast_rule: bool) -> tuple[float, Any]:
+    """Best seconds of ``get_historical_features`` over the files, and its last result."""
+    import pyarrow.parquet as pq
+
+    from ctloop.features import Entity, FeatureView, Field, get_historical_features
+
+    view = FeatureView("stats", entities=[Entity("key")], source=str(folder / "features.parquet"),
+                       timestamp="ts", created="created", ttl=ttl_s, fields=[Field(n, float) for n in FEATURES])  # fmt: skip
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        entities = pq.read_table(folder / "entities.parquet")
+        start = time.perf_counter()
+        result = get_historical_features(entities, [view], created_as_tiebreak_only=feast_rule)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def time_asof(folder: Path, repeat: int) -> float:
+    """Best seconds of one bare DuckDB ASOF join of the same files."""
+    import duckdb
+
+    query = (
+        f"SELECT e.row, {', '.join('f.' + n for n in FEATURES)} FROM read_parquet('{folder}/entities.parquet') e "
+        f"ASOF LEFT JOIN read_parquet('{folder}/features.parquet') f ON e.key = f.key AND e.event_timestamp >= f.ts"
+    )
+    best = float("inf")
+    for _ in range(repeat):
+        with duckdb.connect() as con:
+            start = time.perf_counter()
+            con.sql(query).to_arrow_table()
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_feast(folder: Path, ttl_s: int, ours: Any) -> dict[str, Any]:
+    """Feast's figures in its own virtual environment, and how often it agrees with ctloop."""
+    from peers import clean_env, ensure_venv, offline_prefix
+
+    try:
+        python = ensure_venv("feast-venv", ["feast==0.67.0"], "import feast")
+        import subprocess
+
+        proc = subprocess.run([*offline_prefix(), str(python), "-c", FEAST_CHILD, str(folder), str(ttl_s)],
+                              capture_output=True, text=True, env=clean_env("FEAST_"), timeout=3600)  # fmt: skip
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1:]}
+        figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except Exception as exc:  # a peer that cannot be installed or run is reported, not fatal
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    figures["agree"] = _agreement(folder / "feast_result.parquet", ours)
+    return figures
+
+
+def _agreement(path: Path, ours: Any) -> float:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    theirs = pq.read_table(path).to_pandas().set_index("row").sort_index()
+    mine = ours.to_pandas().set_index("row").loc[theirs.index]
+    same = np.ones(len(theirs), dtype=bool)
+    for name in FEATURES:
+        a, b = mine[name].to_numpy(dtype=float), theirs[name].to_numpy(dtype=float)
+        same &= np.isclose(a, b, equal_nan=True)
+    return round(float(same.mean()) if len(same) else 1.0, 4)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (``VmHWM``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def main() -> None:
+    """Parse the options, run each side and print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--features", type=int, default=1_000_000)
+    parser.add_argument("--keys", type=int, default=1_000)
+    parser.add_argument("--ttl", type=int, default=86_400, help="ttl in seconds")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--with-peers", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_data(folder, args.entities, args.features, args.keys)
+        ctloop_s, _ = time_ctloop(folder, args.ttl, args.repeat, feast_rule=False)
+        feast_rule_s, feast_rule_result = time_ctloop(
+            folder, args.ttl, args.repeat, feast_rule=True
+        )
+        line: dict[str, Any] = {
+            "benchmark": "features_historical", "entities": args.entities, "feature_rows": args.features,
+            "keys": args.keys, "features": len(FEATURES), "ctloop_s": round(ctloop_s, 3),
+            "ctloop_feast_rule_s": round(feast_rule_s, 3), "asof_s": round(time_asof(folder, args.repeat), 3),
+            "peak_rss_mib": peak_rss_mib(),
+        }  # fmt: skip
+        if args.with_peers:
+            line["feast"] = run_feast(folder, args.ttl, feast_rule_result)
+            if "historical_s" in line["feast"]:
+                line["speed_ratio"] = round(line["feast"]["historical_s"] / ctloop_s, 1)
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
