@@ -58,3 +58,35 @@ def test_bootstrap_prints_one_admin_key_once_and_keys_are_created_listed_revoked
         assert revoked.returncode == 0 and "revoked" in revoked.stdout
         assert workspace.keys.get(keys["ci"].id).revoked_at is not None
     assert ctloop("keys", "revoke", "nope", cwd=tmp_path).returncode != 0
+
+
+def test_ctloop_server_serves_the_workspace_with_keys(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    secret = ctloop("server", "bootstrap", cwd=tmp_path).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    command = [sys.executable, "-m", "ctloop", "server", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/api/v1/runs"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                anonymous = httpx.get(url, timeout=5)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert anonymous.status_code == 401
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {secret}"}, timeout=5)
+        assert answer.json() == {"items": [], "next_cursor": None}
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert secret not in stderr and f"127.0.0.1:{port}/api/v1" in stderr

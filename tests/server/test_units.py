@@ -83,3 +83,10 @@ def test_without_auth_anyone_may_write_and_is_audited_as_anonymous() -> None:
         assert client.put("/api/v1/models/flights/aliases/champion", json={"version": 1}).is_success
         entry = workspace.audit.list()[0]
         assert (entry.actor, entry.action, entry.key_id) == ("anonymous", "alias.set", None)
+
+
+def test_the_package_exports_exactly_its_public_names() -> None:
+    import ctloop.server
+
+    public = {name for name in vars(ctloop.server) if not name.startswith("_")}
+    assert public - {"annotations"} == set(ctloop.server.__all__)

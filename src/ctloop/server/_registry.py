@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ctloop.server._auth import Authenticator, Caller
 from ctloop.server._deps import audit_write, needs, render, workspace_of
+from ctloop.server._errors import PermissionDeniedError
 from ctloop.server._paging import MAX_LIMIT, page_of
 from ctloop.store.keys import Role
 from ctloop.store.registry import AliasMove, ModelVersion, RegisteredModel
@@ -108,9 +109,9 @@ def _check_production(request: Request, caller: Caller, alias: str) -> None:
         auth: Authenticator = request.app.state.auth
         try:
             auth.require(caller, Role.ADMIN, f"moving the production alias {alias!r}")
-        except Exception as exc:
+        except PermissionDeniedError:
             audit_write(request, caller, "refused", request.url.path, status=403)
-            raise exc
+            raise
 
 
 def _model_key(model: RegisteredModel) -> list[Any]:
