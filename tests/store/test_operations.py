@@ -23,8 +23,9 @@ import pytest
 from ctloop.errors import NotFoundError, StoreError
 from ctloop.store import operations as ops
 from ctloop.store.gc import collect_garbage
+from ctloop.store.triggers import FiringClaim
 from ctloop.store.workspace import Workspace
-from tests.store.test_metadata_contract import make_artifact
+from tests.store.test_metadata_contract import make_artifact, make_run
 
 PROCESSES = 4
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -212,6 +213,21 @@ class OperationsContract:
         assert gc.artifacts_deleted == 1, f"only {loose} is referenced by nothing"
         remaining = {a.id for a in workspace.metadata.list_artifacts()}
         assert remaining == {predictions, feedback, report}
+
+    def test_gc_keeps_a_firing_s_cause_and_the_firing_forgets_its_deleted_run(
+        self, workspace: Workspace, artifact_ids: list[str]
+    ) -> None:
+        run = make_run(status="succeeded")
+        workspace.metadata.create_run(run)
+        claim = FiringClaim("flights/drift", "flights", "drift", "k1", "drift", artifact_ids[0])
+        firing = workspace.triggers.claim(claim).firing
+        assert firing is not None
+        workspace.triggers.update_firing(firing.id, run_id=run.id)
+        assert artifact_ids[0] in workspace.metadata.pinned_artifact_ids()
+        gc = collect_garbage(workspace.metadata, workspace.artifacts, keep_last=0)
+        assert gc.runs_deleted == [run.id]
+        assert artifact_ids[0] in {a.id for a in workspace.metadata.list_artifacts()}
+        assert workspace.triggers.get_firing(firing.id).run_id is None
 
 
 def _alert(

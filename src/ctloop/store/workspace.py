@@ -148,7 +148,9 @@ class Workspace:
             folder = Path(artifacts)
         metadata = MemoryMetadataStore()
         logs, alerts = MemoryLogStore(metadata.has_artifact), MemoryAlertStore()
-        for references in (logs, alerts):  # their artifacts are kept, as foreign keys keep them
+        triggers = MemoryTriggerStore()
+        # what they name is kept, as the database's foreign keys keep it
+        for references in (logs, alerts, triggers):
             metadata.add_references(references)
         return cls(
             metadata=metadata,
@@ -157,7 +159,7 @@ class Workspace:
             deployments=MemoryDeploymentStore(),
             logs=logs,
             alerts=alerts,
-            triggers=MemoryTriggerStore(),
+            triggers=triggers,
             keys=MemoryKeyStore(),
             audit=MemoryAuditLog(),
             features=MemoryFeatureRegistry(),

@@ -177,6 +177,27 @@ class MemoryTriggerStore(TriggerStore):
             ]
         return [_firing_copy(f) for f in found[:limit]]
 
+    # -- what the metadata store asks (see MetadataReferences) --------------------------
+    def referenced_artifacts(self) -> dict[str, str]:
+        """Artifact id → the first firing it caused (garbage collection keeps it)."""
+        kept: dict[str, str] = {}
+        with self._lock:
+            for firing in self._firings:
+                if firing.cause_artifact_id is not None:
+                    kept.setdefault(firing.cause_artifact_id, f"the cause of firing {firing.id}")
+        return kept
+
+    def referenced_runs(self) -> set[str]:
+        """None kept: a firing's run may be deleted (the firing then names no run)."""
+        return set()
+
+    def forget_runs(self, run_ids: set[str], execution_ids: set[str]) -> None:
+        """Deleted runs: the firings that started them name no run, as in the database."""
+        with self._lock:
+            for index, firing in enumerate(self._firings):
+                if firing.run_id in run_ids:
+                    self._firings[index] = replace(firing, run_id=None)
+
     def _state(self, name: str, pipeline: str, kind: str) -> TriggerStateRecord:
         """The state of ``name``, created when missing (call under the lock)."""
         state = self._states.get(name)
