@@ -115,3 +115,12 @@ def test_bad_input_is_named(tmp_path: Path, weather_table: pa.Table) -> None:
         get_historical_features(flights, [weather_view(str(tmp_path / "missing.parquet"))])
     with pytest.raises(FeatureDefinitionError, match="which the entity frame already has"):
         get_historical_features(flights, [weather_view(source, fields=[Field("delay")])])
+
+
+def test_join_keys_of_different_types_are_named(tmp_path: Path, weather_table: pa.Table) -> None:
+    pq.write_table(weather_table, tmp_path / "w.parquet")
+    numbered = flights.set_column(0, "origin", pa.array([datetime(2024, 1, 1)] * flights.num_rows))
+    with pytest.raises(
+        FeatureError, match="feature view 'weather' cannot be joined to the entity frame"
+    ):
+        get_historical_features(numbered, [weather_view(str(tmp_path / "w.parquet"))])

@@ -145,6 +145,7 @@ def _join(
     names: dict[tuple[str, str], str],
     tiebreak_only: bool,
 ) -> pa.Table:
+    import duckdb
     import pyarrow as pa
 
     keys = sorted({key for view in plain for key in view.join_keys})
@@ -158,7 +159,14 @@ def _join(
     joined: dict[str, pa.Table] = {}
     for index, view in enumerate(plain):
         check_source(view, con)
-        joined[view.name] = _join_view(con, view, index, timestamp, tiebreak_only)
+        try:
+            joined[view.name] = _join_view(con, view, index, timestamp, tiebreak_only)
+        except duckdb.Error as exc:
+            raise FeatureError(
+                f"feature view {view.name!r} cannot be joined to the entity frame: "
+                f"{str(exc).splitlines()[0]}; check that its join keys {list(view.join_keys)} "
+                "and timestamps have the same types in both"
+            ) from exc
     return _assemble(entities, views, joined, names)
 
 
