@@ -67,7 +67,7 @@ def write(folder: Path, name: str, rows, keys) -> str:  # type: ignore[no-untype
     return str(path)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(feature_rows, feature_rows, entity_rows, ttls, ttls, st.booleans())
 def test_join_matches_the_brute_force_rule(rows_a, rows_b, entities, ttl_a, ttl_b, strict) -> None:  # type: ignore[no-untyped-def]
     by_origin = [((o,), ts, d, v) for o, _, ts, d, v in rows_a]

@@ -203,26 +203,25 @@ def _join_view(
 
 
 def _best_rows(view: FeatureView, src: str, tiebreak_only: bool) -> str:
-    """A query of the rows to ASOF-join: per key, from each ``__avail`` time on, the row
-    that wins among those available by then, with its timestamp as ``__best_ts``."""
+    """A query of the rows to ASOF-join: per key, the rows that win at the time they
+    become available (``__avail``), with their timestamp as ``__best_ts``.
+
+    A row is available at its creation (with Feast's rule, at its timestamp). Rows are
+    ranked by timestamp, created, then source order; a row whose rank is below the best
+    rank available by its own availability never wins at any time and is dropped. Each
+    kept row wins from its ``__avail`` until the next kept row's, which is what the ASOF
+    join looks up."""
     keys = ", ".join(_ident(k) for k in view.join_keys)
-    # A row may win from the time it is available (its creation, or with Feast's rule
-    # its timestamp) until a higher-ranked row is: the running maximum of the rank.
     available = "__ts" if tiebreak_only else "greatest(__ts, __created)"
     ranked = (
         f"SELECT *, {available} AS __avail, row_number() OVER "
         f"(PARTITION BY {keys} ORDER BY __ts, __created, rowid) AS __rank FROM {src}"
     )
-    tops = (
-        f"SELECT DISTINCT ON ({keys}, __avail) {keys}, __avail, max(__rank) OVER (PARTITION BY {keys} "
-        f"ORDER BY __avail RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __top FROM ranked"
-    )
-    on = " AND ".join(f"t.{_ident(k)} = r.{_ident(k)}" for k in view.join_keys)
-    picked = ", ".join(f"r.{_ident(f.name)}" for f in view.fields)
-    keys_t = ", ".join(f"t.{_ident(k)}" for k in view.join_keys)
+    feats = ", ".join(_ident(f.name) for f in view.fields)
     return (
-        f"WITH ranked AS ({ranked}), tops AS ({tops}) SELECT {keys_t}, t.__avail, r.__ts AS __best_ts, "
-        f"{picked} FROM tops t JOIN ranked r ON {on} AND r.__rank = t.__top"
+        f"WITH ranked AS ({ranked}) SELECT {keys}, __avail, __ts AS __best_ts, {feats} FROM ranked "
+        f"QUALIFY __rank = max(__rank) OVER (PARTITION BY {keys} ORDER BY __avail "
+        f"RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
 
 
