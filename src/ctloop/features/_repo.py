@@ -22,12 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from ctloop.errors import FeatureDefinitionError
-from ctloop.features._definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView
+from ctloop.features._definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    OnDemandFeatureView,
+)
 
-__all__ = ["FeatureRepo", "load_definitions"]
+__all__ = ["FeatureRepo", "load_definitions", "to_spec", "view_from_spec"]
 
 Definition = Entity | FeatureView | OnDemandFeatureView | FeatureService
 _KIND = {Entity: "entity", FeatureView: "feature_view", OnDemandFeatureView: "on_demand", FeatureService: "feature_service"}  # fmt: skip
+
+_PLURAL = {"entity": "entities", "feature_view": "feature views", "on_demand": "on-demand views", "feature_service": "feature services"}  # fmt: skip
 
 
 @dataclass
@@ -45,7 +53,7 @@ class FeatureRepo:
         before = self.found[kind].get(definition.name)
         if before is not None and before is not definition and before != definition:
             raise FeatureDefinitionError(
-                f"{self.origin} defines two different {kind.replace('_', ' ')}s named "
+                f"{self.origin} defines two different {_PLURAL[kind]} named "
                 f"{definition.name!r}; rename one"
             )
         self.found[kind][definition.name] = definition
@@ -97,6 +105,31 @@ def to_spec(definition: Definition) -> dict[str, Any]:
             "code": _source_code(definition),
         }
     return {"views": [v.name for v in definition.views], "features": list(definition.feature_refs)}
+
+
+def view_from_spec(
+    name: str, spec: dict[str, Any], entities: dict[str, dict[str, Any]]
+) -> FeatureView:
+    """The feature view a stored ``spec`` describes (the inverse of :func:`to_spec`);
+    ``entities`` maps each entity name to its stored spec.
+
+    >>> from ctloop.features import Entity, Field
+    >>> view = FeatureView("v", entities=[Entity("k")], source="v.csv", timestamp="ts", fields=[Field("x", int)], ttl="1h")
+    >>> view_from_spec("v", to_spec(view), {"k": to_spec(Entity("k"))}) == view
+    True
+    """
+    missing = [e for e in spec["entities"] if e not in entities]
+    if missing:
+        raise FeatureDefinitionError(
+            f"feature view {name!r} uses entity {missing[0]!r}, which is not defined; apply it with the view"
+        )
+    return FeatureView(
+        name,
+        entities=[Entity(e, entities[e]["join_keys"], entities[e].get("description", "")) for e in spec["entities"]],
+        source=spec["source"], timestamp=spec["timestamp"], created=spec["created"],
+        ttl=spec["ttl_seconds"], fields=[Field(f["name"], f["dtype"]) for f in spec["fields"]],
+        description=spec.get("description", ""),
+    )  # fmt: skip
 
 
 def _source_code(view: OnDemandFeatureView) -> str:
