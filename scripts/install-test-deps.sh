@@ -26,6 +26,27 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     }
 fi
 
+# redis-server backs the Redis online store tests in tests/store/test_online_contract.py.
+if ! command -v redis-server >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps: redis-server is missing and apt-get is not available; install" \
+             "Redis so that 'redis-server' is on PATH" >&2
+        exit 1
+    fi
+    redis_sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        redis_sudo="sudo"
+    fi
+    echo "install-test-deps: installing the Debian package 'redis-server' (for the online store tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    $redis_sudo apt-get update -qq
+    $redis_sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    # the tests start their own server on a free port; stop the package's one if it runs
+    if command -v service >/dev/null 2>&1; then
+        $redis_sudo service redis-server stop >/dev/null 2>&1 || true
+    fi
+fi
+
 have_postgres() {
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
