@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -538,6 +538,24 @@ class FeatureDefinition(Base):
     applied_by: Mapped[str]
 
 
+class FeatureMaterialization(Base):
+    """One materialization of a feature view into the online store: the event time range
+    ``(start, end]`` it read, how many rows it read and wrote, and when. The latest ``end``
+    of a view is its watermark."""
+
+    __tablename__ = "feature_materializations"
+    __table_args__ = (Index(None, "view", "end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    view: Mapped[str]
+    start: Mapped[datetime | None]
+    end: Mapped[datetime]
+    rows_read: Mapped[int] = mapped_column(BigInteger)
+    rows_written: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    by: Mapped[str]
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -565,6 +583,7 @@ TRIGGER_FIRINGS = _table(TriggerFiring)
 API_KEYS = _table(ApiKey)
 AUDIT_LOG = _table(AuditEntry)
 FEATURE_DEFINITIONS = _table(FeatureDefinition)
+FEATURE_MATERIALIZATIONS = _table(FeatureMaterialization)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (
