@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from ctloop.errors import NotFoundError
-from ctloop.store.features import DefinitionDraft, spec_digest
+from ctloop.store.features import DefinitionDraft, MaterializationRecord, spec_digest
 from ctloop.store.workspace import Workspace
 
 ORIGIN = DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})
@@ -84,6 +85,38 @@ class FeatureRegistryContract:
         versions = [r.version for r in workspace.features.history("weather")]
         assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 1
 
+    def test_the_watermark_is_the_latest_end_materialized(self, workspace: Workspace) -> None:
+        features = workspace.features
+        assert features.watermark("weather") is None
+        assert features.materializations() == []
+        first = datetime(2024, 1, 2, tzinfo=UTC)
+        features.record_materialization(
+            MaterializationRecord("weather", None, first, 10, 10, first, "ana")
+        )
+        earlier = MaterializationRecord(
+            "weather", first - timedelta(days=5), first - timedelta(days=1), 3, 0, first
+        )
+        features.record_materialization(earlier)
+        features.record_materialization(
+            MaterializationRecord("other", None, first + timedelta(days=9), 1, 1, first)
+        )
+        assert features.watermark("weather") == first
+        assert features.watermark("weather").tzinfo is not None  # type: ignore[union-attr]
+        assert [r.rows_read for r in features.materializations("weather")] == [10, 3]
+        assert features.materializations("weather")[0].start is None
+        assert features.materializations("weather")[1] == earlier
+        assert len(features.materializations()) == 3
+
+    def test_a_watermark_in_another_zone_reads_back_as_the_same_instant_in_utc(
+        self, workspace: Workspace
+    ) -> None:
+        end = datetime(2024, 1, 2, 3, tzinfo=timezone(timedelta(hours=2)))
+        workspace.features.record_materialization(
+            MaterializationRecord("weather", None, end, 1, 1, end)
+        )
+        assert workspace.features.watermark("weather") == end
+        assert workspace.features.watermark("weather").utcoffset() == timedelta(0)  # type: ignore[union-attr]
+
 
 class TestSqliteFeatureRegistry(FeatureRegistryContract):
     """On a SQLite file."""
@@ -131,4 +164,25 @@ def test_migration_0005_adds_the_table_to_a_0004_database_and_removes_it_again(
         command.downgrade(alembic_config(connection), "0004")
         assert not inspect(connection).has_table("feature_definitions")
         assert current_revision(connection) == "0004"
+    engine.dispose()
+
+
+def test_migration_0006_adds_the_materializations_table_to_a_0005_database_and_removes_it(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from ctloop.store.migrations import alembic_config, current_revision
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+        assert not inspect(connection).has_table("feature_materializations")
+        command.upgrade(alembic_config(connection), "0006")
+        assert inspect(connection).has_table("feature_materializations")
+        assert inspect(connection).has_table("feature_definitions")
+        command.downgrade(alembic_config(connection), "0005")
+        assert not inspect(connection).has_table("feature_materializations")
+        assert current_revision(connection) == "0005"
     engine.dispose()

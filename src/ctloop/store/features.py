@@ -5,6 +5,10 @@ a name and a JSON ``spec``. Applying a set of definitions records a new version 
 one whose spec changed, and nothing for the others, all in one transaction; readers see
 the new versions at once (nothing is cached).
 
+Each materialization of a feature view into the online store is recorded too (table
+``feature_materializations`` of migration 0006); the latest ``end`` of a view is its
+watermark, where the next incremental materialization starts.
+
 >>> store = SqlFeatureRegistry("sqlite://")
 >>> [d.version for d in store.apply([DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})])]
 [1]
@@ -16,6 +20,7 @@ the new versions at once (nothing is cached).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -29,7 +34,7 @@ from sqlalchemy.engine import RowMapping
 
 from ctloop.errors import NotFoundError
 from ctloop.store.records import utcnow
-from ctloop.store.schema import FEATURE_DEFINITIONS
+from ctloop.store.schema import FEATURE_DEFINITIONS, FEATURE_MATERIALIZATIONS, to_utc
 from ctloop.store.transactions import SqlTransactions
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "DefinitionDraft",
     "FeatureDefinitionRecord",
     "FeatureRegistry",
+    "MaterializationRecord",
     "SqlFeatureRegistry",
     "spec_digest",
 ]
@@ -81,6 +87,21 @@ class FeatureDefinitionRecord:
     spec: dict[str, Any]
     applied_at: datetime
     applied_by: str
+
+
+@dataclass(frozen=True)
+class MaterializationRecord:
+    """One materialization of the feature view ``view``: the event times ``(start, end]``
+    it read (``start`` ``None``: from the beginning), the latest rows per key it found
+    (``rows_read``) and how many of them changed the online store (``rows_written``)."""
+
+    view: str
+    start: datetime | None
+    end: datetime
+    rows_read: int
+    rows_written: int
+    at: datetime
+    by: str = ""
 
 
 def missing_definition(name: str, version: int | None = None) -> NotFoundError:
@@ -128,6 +149,20 @@ class FeatureRegistry(ABC):
         if not versions:
             raise missing_definition(name, version)
         return versions[-1]
+
+    @abstractmethod
+    def record_materialization(self, record: MaterializationRecord) -> None:
+        """Record a materialization that has been written to the online store; its
+        ``end`` becomes the view's watermark if it is later than the one before."""
+
+    @abstractmethod
+    def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
+        """The materializations of ``view`` (of every view if ``None``), oldest first."""
+
+    def watermark(self, view: str) -> datetime | None:
+        """The latest ``end`` materialized for ``view``, or ``None`` if it never was."""
+        ends = [r.end for r in self.materializations(view)]
+        return max(ends) if ends else None
 
 
 def changed(
@@ -185,6 +220,28 @@ class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
     def list(self) -> list[FeatureDefinitionRecord]:
         """The latest version of every definition, by kind then name."""
         return sorted(self._read(_latest), key=lambda r: (KINDS.index(r.kind), r.name))
+
+    def record_materialization(self, record: MaterializationRecord) -> None:
+        """Record ``record`` in one transaction."""
+        row = {**record.__dict__, "end": to_utc(record.end), "at": to_utc(record.at)}
+        self._write(lambda conn: conn.execute(insert(FEATURE_MATERIALIZATIONS), [row]))
+
+    def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
+        """The materializations of ``view`` (or all), oldest first."""
+        table = FEATURE_MATERIALIZATIONS
+        stmt = select(*[c for c in table.c if c.name != "id"]).order_by(table.c.id)
+        if view is not None:
+            stmt = stmt.where(table.c.view == view)
+        return self._read(
+            lambda conn: [MaterializationRecord(**dict(r)) for r in conn.execute(stmt).mappings()]
+        )
+
+    def watermark(self, view: str) -> datetime | None:
+        """The latest ``end`` materialized for ``view`` (one query)."""
+        table = FEATURE_MATERIALIZATIONS
+        stmt = select(func.max(table.c.end)).where(table.c.view == view)
+        value: datetime | None = self._read(lambda conn: conn.execute(stmt).scalar())
+        return value
 
 
 _COLUMNS = [c for c in FEATURE_DEFINITIONS.c if c.name != "id"]

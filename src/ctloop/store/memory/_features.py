@@ -5,14 +5,17 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ctloop.store.features import (
     KINDS,
     DefinitionDraft,
     FeatureDefinitionRecord,
     FeatureRegistry,
+    MaterializationRecord,
     changed,
 )
+from ctloop.store.schema import to_utc
 
 __all__ = ["MemoryFeatureRegistry"]
 
@@ -26,6 +29,7 @@ class MemoryFeatureRegistry(FeatureRegistry):
 
     def __init__(self) -> None:
         self._versions: list[FeatureDefinitionRecord] = []
+        self._materializations: list[MaterializationRecord] = []
         self._lock = threading.Lock()
 
     def apply(
@@ -50,6 +54,18 @@ class MemoryFeatureRegistry(FeatureRegistry):
         with self._lock:
             latest = self._latest()
         return sorted(latest, key=lambda r: (KINDS.index(r.kind), r.name))
+
+    def record_materialization(self, record: MaterializationRecord) -> None:
+        """Record ``record``, its times in UTC as the database keeps them."""
+        start = None if record.start is None else to_utc(record.start)
+        utc = replace(record, start=start, end=to_utc(record.end), at=to_utc(record.at))
+        with self._lock:
+            self._materializations.append(utc)
+
+    def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
+        """The materializations of ``view`` (or all), oldest first."""
+        with self._lock:
+            return [r for r in self._materializations if view is None or r.view == view]
 
     def _latest(self) -> builtins.list[FeatureDefinitionRecord]:
         newest: dict[tuple[str, str], FeatureDefinitionRecord] = {}
