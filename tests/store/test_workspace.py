@@ -15,6 +15,7 @@ from ctloop.store.features import FeatureRegistry
 from ctloop.store.fs_artifacts import LocalArtifactStore
 from ctloop.store.keys import KeyStore
 from ctloop.store.metadata import MetadataStore
+from ctloop.store.online import OnlineStore
 from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
 from ctloop.store.records import FileEntry
 from ctloop.store.registry import ModelRegistry
@@ -35,6 +36,7 @@ INTERFACES: dict[str, type] = {
     "keys": KeyStore,
     "audit": AuditLog,
     "features": FeatureRegistry,
+    "online": OnlineStore,
 }
 
 

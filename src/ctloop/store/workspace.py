@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ctloop.store.features import FeatureRegistry
     from ctloop.store.keys import KeyStore
     from ctloop.store.metadata import MetadataStore
+    from ctloop.store.online import OnlineStore
     from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
     from ctloop.store.registry import ModelRegistry
     from ctloop.store.triggers import TriggerStore
@@ -59,6 +60,7 @@ class Workspace:
     keys: KeyStore
     audit: AuditLog
     features: FeatureRegistry
+    online: OnlineStore = field(default_factory=lambda: _memory_online_store())
     store_url: str | None = None
     artifact_url: str | None = None
     artifact_options: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class Workspace:
         from ctloop.store.audit import SqlAuditLog
         from ctloop.store.features import SqlFeatureRegistry
         from ctloop.store.keys import SqlKeyStore
+        from ctloop.store.online import default_online_url, open_online_store
         from ctloop.store.operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
         from ctloop.store.registry import SqlModelRegistry
         from ctloop.store.triggers import SqlTriggerStore
@@ -116,6 +119,7 @@ class Workspace:
             keys=SqlKeyStore(url),
             audit=SqlAuditLog(url),
             features=SqlFeatureRegistry(url),
+            online=open_online_store(default_online_url(url)),
             store_url=url,
             artifact_url=artifacts,
             artifact_options=options,
@@ -178,6 +182,7 @@ class Workspace:
     def close(self) -> None:
         """Release connections and remove a temporary artifact folder."""
         self.registry.close()
+        self.online.close()
         for folder in self._cleanup:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -186,3 +191,9 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _memory_online_store() -> OnlineStore:
+    from ctloop.store.online import MemoryOnlineStore
+
+    return MemoryOnlineStore()
