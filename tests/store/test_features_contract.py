@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import NotFoundError
-from ctloop.store.features import DefinitionDraft, MaterializationRecord, spec_digest
+from ctloop.store.features import DefinitionDraft, spec_digest
 from ctloop.store.workspace import Workspace
 
 ORIGIN = DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})
@@ -90,21 +90,20 @@ class FeatureRegistryContract:
         assert features.watermark("weather") is None
         assert features.materializations() == []
         first = datetime(2024, 1, 2, tzinfo=UTC)
-        features.record_materialization(
-            MaterializationRecord("weather", None, first, 10, 10, first, "ana")
+        made = features.record_materialization(
+            "weather", start=None, end=first, rows_read=10, rows_written=10, by="ana"
         )
-        earlier = MaterializationRecord(
-            "weather", first - timedelta(days=5), first - timedelta(days=1), 3, 0, first
-        )
-        features.record_materialization(earlier)
+        earlier = features.record_materialization(
+            "weather", start=first - timedelta(days=5), end=first - timedelta(days=1),
+            rows_read=3, rows_written=0,
+        )  # fmt: skip
         features.record_materialization(
-            MaterializationRecord("other", None, first + timedelta(days=9), 1, 1, first)
+            "other", start=None, end=first + timedelta(days=9), rows_read=1, rows_written=1
         )
         assert features.watermark("weather") == first
-        assert features.watermark("weather").tzinfo is not None  # type: ignore[union-attr]
-        assert [r.rows_read for r in features.materializations("weather")] == [10, 3]
-        assert features.materializations("weather")[0].start is None
-        assert features.materializations("weather")[1] == earlier
+        assert features.materializations("weather") == [made, earlier]
+        assert (made.view, made.start, made.rows_read, made.by) == ("weather", None, 10, "ana")
+        assert made.at.tzinfo is not None
         assert len(features.materializations()) == 3
 
     def test_a_watermark_in_another_zone_reads_back_as_the_same_instant_in_utc(
@@ -112,10 +111,20 @@ class FeatureRegistryContract:
     ) -> None:
         end = datetime(2024, 1, 2, 3, tzinfo=timezone(timedelta(hours=2)))
         workspace.features.record_materialization(
-            MaterializationRecord("weather", None, end, 1, 1, end)
+            "weather", start=None, end=end, rows_read=1, rows_written=1
         )
-        assert workspace.features.watermark("weather") == end
-        assert workspace.features.watermark("weather").utcoffset() == timedelta(0)  # type: ignore[union-attr]
+        watermark = workspace.features.watermark("weather")
+        assert watermark == end and watermark is not None
+        assert watermark.utcoffset() == timedelta(0)
+
+    def test_a_naive_time_is_refused_before_anything_is_recorded(
+        self, workspace: Workspace
+    ) -> None:
+        with pytest.raises(ValueError, match="has no time zone"):
+            workspace.features.record_materialization(
+                "weather", start=None, end=datetime(2024, 1, 2), rows_read=1, rows_written=1
+            )
+        assert workspace.features.materializations() == []
 
 
 class TestSqliteFeatureRegistry(FeatureRegistryContract):

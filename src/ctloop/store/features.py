@@ -150,10 +150,29 @@ class FeatureRegistry(ABC):
             raise missing_definition(name, version)
         return versions[-1]
 
-    @abstractmethod
-    def record_materialization(self, record: MaterializationRecord) -> None:
+    def record_materialization(
+        self,
+        view: str,
+        *,
+        start: datetime | None,
+        end: datetime,
+        rows_read: int,
+        rows_written: int,
+        by: str = "",
+    ) -> MaterializationRecord:
         """Record a materialization that has been written to the online store; its
-        ``end`` becomes the view's watermark if it is later than the one before."""
+        ``end`` becomes the view's watermark if it is later than the one before. Times
+        must be timezone-aware (``ValueError`` otherwise); they are kept in UTC."""
+        record = MaterializationRecord(
+            view, None if start is None else to_utc(start), to_utc(end),
+            rows_read, rows_written, utcnow(), by,
+        )  # fmt: skip
+        self._add_materialization(record)
+        return record
+
+    @abstractmethod
+    def _add_materialization(self, record: MaterializationRecord) -> None:
+        """Store ``record`` (its times in UTC)."""
 
     @abstractmethod
     def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
@@ -221,10 +240,8 @@ class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
         """The latest version of every definition, by kind then name."""
         return sorted(self._read(_latest), key=lambda r: (KINDS.index(r.kind), r.name))
 
-    def record_materialization(self, record: MaterializationRecord) -> None:
-        """Record ``record`` in one transaction."""
-        row = {**record.__dict__, "end": to_utc(record.end), "at": to_utc(record.at)}
-        self._write(lambda conn: conn.execute(insert(FEATURE_MATERIALIZATIONS), [row]))
+    def _add_materialization(self, record: MaterializationRecord) -> None:
+        self._write(lambda conn: conn.execute(insert(FEATURE_MATERIALIZATIONS), [record.__dict__]))
 
     def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
         """The materializations of ``view`` (or all), oldest first."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 from ctloop.store.features import (
     KINDS,
@@ -15,7 +14,6 @@ from ctloop.store.features import (
     MaterializationRecord,
     changed,
 )
-from ctloop.store.schema import to_utc
 
 __all__ = ["MemoryFeatureRegistry"]
 
@@ -55,12 +53,9 @@ class MemoryFeatureRegistry(FeatureRegistry):
             latest = self._latest()
         return sorted(latest, key=lambda r: (KINDS.index(r.kind), r.name))
 
-    def record_materialization(self, record: MaterializationRecord) -> None:
-        """Record ``record``, its times in UTC as the database keeps them."""
-        start = None if record.start is None else to_utc(record.start)
-        utc = replace(record, start=start, end=to_utc(record.end), at=to_utc(record.at))
+    def _add_materialization(self, record: MaterializationRecord) -> None:
         with self._lock:
-            self._materializations.append(utc)
+            self._materializations.append(record)
 
     def materializations(self, view: str | None = None) -> builtins.list[MaterializationRecord]:
         """The materializations of ``view`` (or all), oldest first."""
