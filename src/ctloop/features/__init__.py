@@ -18,6 +18,8 @@ from ctloop.features._definitions import (
     on_demand,
 )
 from ctloop.features._historical import get_historical_features
+from ctloop.features._materialize import materialize, materialize_incremental
+from ctloop.features._online import get_online_features
 
 __all__ = [
     "Entity",
@@ -26,5 +28,8 @@ __all__ = [
     "Field",
     "OnDemandFeatureView",
     "get_historical_features",
+    "get_online_features",
+    "materialize",
+    "materialize_incremental",
     "on_demand",
 ]

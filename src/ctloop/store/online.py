@@ -92,7 +92,8 @@ class OnlineStore(ABC):
     @abstractmethod
     def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
         """Store each row that is newer than the one stored for its key (the last of
-        equal keys in ``rows`` counts); return how many keys changed."""
+        equal keys in ``rows`` counts); return how many keys changed. Rows may be plain
+        ``(key, event_us, created_us, payload)`` tuples."""
 
     @abstractmethod
     def read(self, keys: Mapping[str, Sequence[str]]) -> dict[str, list[OnlineValue | None]]:
@@ -123,7 +124,7 @@ class MemoryOnlineStore(OnlineStore):
         """Store the newer rows, all at once after reading every row."""
         pending: dict[str, OnlineRow] = {}
         for row in rows:
-            pending[row.key] = row
+            pending[row[0]] = OnlineRow(*row)
         with self._lock:
             stored = self._views.setdefault(view, {})
             changed = {

@@ -38,8 +38,8 @@ return changed
 """
 
 
-def _encode(row: OnlineRow) -> str:
-    return f"{row.event_us:020d}{row.created_us:020d}{row.payload}"
+def _encode(event_us: int, created_us: int, payload: str) -> str:
+    return f"{event_us:020d}{created_us:020d}{payload}"
 
 
 class RedisOnlineStore(OnlineStore):
@@ -91,8 +91,8 @@ class RedisOnlineStore(OnlineStore):
         """One transaction of batched compare-and-set calls."""
         client = self._redis()
         latest: dict[str, str] = {}
-        for row in rows:
-            latest[self._key(view, row.key)] = _encode(row)
+        for key, event_us, created_us, payload in rows:
+            latest[self._key(view, key)] = _encode(event_us, created_us, payload)
 
         def work() -> int:
             self._script.sha = client.script_load(_UPSERT)

@@ -1,0 +1,136 @@
+"""Online features: the latest materialized values of entity keys, read from the
+workspace's online store in one query per view (one round trip on Redis), with
+on-demand features computed at read time and values older than a view's ttl left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ctloop.errors import FeatureError
+from ctloop.features._definitions import FeatureService, FeatureView, OnDemandFeatureView
+from ctloop.features._stored import Selection, Workspace, select_features
+
+__all__ = ["get_online_features", "online_features"]
+
+_SEPARATOR = "\x1f"
+
+
+def _key_text(value: object) -> str:
+    # the text DuckDB's CAST(... AS VARCHAR) gives, as materialization stores keys
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def get_online_features(
+    workspace: Workspace,
+    features: str | FeatureService | Sequence[str],
+    entity_rows: Sequence[Mapping[str, Any]],
+    *,
+    full_feature_names: bool = False,
+) -> dict[str, list[Any]]:
+    """The latest online value of each feature for each entity row, as columns: the
+    rows' own columns first, then each feature (``view__feature`` with
+    ``full_feature_names``). A key never materialized, or whose value is older than its
+    view's ttl, gives ``None``.
+
+    ``features`` is the name of an applied feature service, a :class:`FeatureService`,
+    or references ``"view:feature"`` (or ``"view"`` for all of a view's features) to
+    applied views.
+
+    >>> from ctloop.store.workspace import Workspace
+    >>> with Workspace.in_memory() as ws:
+    ...     get_online_features(ws, [], [{"origin": "EWR"}])
+    {'origin': ['EWR']}
+    """
+    return online_features(workspace, select_features(workspace, features), entity_rows,
+                           full_feature_names=full_feature_names)  # fmt: skip
+
+
+def online_features(
+    workspace: Workspace,
+    selection: Selection,
+    entity_rows: Sequence[Mapping[str, Any]],
+    *,
+    full_feature_names: bool = False,
+) -> dict[str, list[Any]]:
+    """:func:`get_online_features` of an already resolved :class:`Selection` (what a
+    server resolves once and reads many times)."""
+    rows = list(entity_rows)
+    keys = {view.name: _entity_keys(view, rows) for view in selection.lookups}
+    stored = workspace.online.read(keys) if keys else {}
+    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+    values = {view.name: _decode(view, stored[view.name], now_us) for view in selection.lookups}
+    for view in selection.on_demand:
+        values[view.name] = _on_demand(view, rows, values)
+    out: dict[str, list[Any]] = {}
+    for row in rows:
+        for column in row:
+            out.setdefault(column, [])
+    for column in out:
+        out[column] = [row.get(column) for row in rows]
+    for view_name, feature in selection.wanted:
+        name = f"{view_name}__{feature}" if full_feature_names else feature
+        out[name] = values[view_name][feature]
+    return out
+
+
+def _entity_keys(view: FeatureView, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys = []
+    for i, row in enumerate(rows):
+        try:
+            parts = [row[k] for k in view.join_keys]
+        except KeyError as exc:
+            raise FeatureError(
+                f"entity row {i} has no {exc.args[0]!r}, a join key of feature view "
+                f"{view.name!r} (it has {', '.join(row) or 'no columns'}); add it"
+            ) from None
+        keys.append(_SEPARATOR.join(_key_text(p) for p in parts))
+    return keys
+
+
+def _decode(view: FeatureView, stored: Sequence[Any], now_us: int) -> dict[str, list[Any]]:
+    ttl_us = None if view.ttl is None else int(view.ttl.total_seconds() * 1_000_000)
+    columns: list[list[Any]] = [[] for _ in view.fields]
+    timestamps = [i for i, f in enumerate(view.fields) if f.dtype == "timestamp"]
+    for value in stored:
+        if value is None or (ttl_us is not None and now_us - value[0] > ttl_us):
+            for column in columns:
+                column.append(None)
+            continue
+        decoded = json.loads(value[1])
+        for i in timestamps:
+            if decoded[i] is not None:
+                decoded[i] = datetime.fromisoformat(decoded[i]).replace(tzinfo=UTC)
+        for column, item in zip(columns, decoded, strict=True):
+            column.append(item)
+    return dict(zip(view.feature_names, columns, strict=True))
+
+
+def _on_demand(
+    view: OnDemandFeatureView,
+    rows: Sequence[Mapping[str, Any]],
+    values: dict[str, dict[str, list[Any]]],
+) -> dict[str, list[Any]]:
+    import pyarrow as pa
+
+    from ctloop.features._on_demand import _ARROW, run_on_demand
+
+    if not rows:
+        return {name: [] for name in view.feature_names}
+    typed = {f.name: pa.type_for_alias(_ARROW[f.dtype]) for f in view.request}
+    keys = [k for source in view.inputs for k in source.join_keys]
+    columns = [c for c in dict.fromkeys([*keys, *typed]) if all(c in row for row in rows)]
+    entities = pa.table({c: pa.array([row[c] for row in rows], type=typed.get(c)) for c in columns})
+    joined = {
+        source.name: pa.table(
+            {f.name: pa.array(values[source.name][f.name], type=pa.type_for_alias(_ARROW[f.dtype]))
+             for f in source.fields}
+        )
+        for source in view.inputs
+    }  # fmt: skip
+    return run_on_demand(view, entities, joined).to_pydict()

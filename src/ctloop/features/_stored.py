@@ -1,0 +1,203 @@
+"""Feature definitions as the workspace stores them, rebuilt into views, and the few
+store methods materialization and online reads use (as protocols: domain code is handed
+a workspace and never imports the store).
+
+An on-demand view is rebuilt from its stored source code: the function is run again
+without its decorator, in a namespace holding ``pd`` (pandas), ``np`` (numpy) and
+``math``. A transform that needs anything else imports it in its body.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ctloop.errors import FeatureDefinitionError, FeatureError
+from ctloop.features._definitions import (
+    FeatureService,
+    FeatureView,
+    Field,
+    OnDemandFeatureView,
+)
+from ctloop.features._repo import view_from_spec
+
+__all__ = ["Selection", "Workspace", "select_features", "stored_view", "stored_views"]
+
+View = FeatureView | OnDemandFeatureView
+
+
+class _Record(Protocol):
+    kind: str
+    name: str
+    spec: dict[str, Any]
+
+
+class _Definitions(Protocol):
+    def get(self, name: str, version: int | None = None, kind: str | None = None) -> _Record: ...
+
+    def list(self) -> Sequence[_Record]: ...
+
+    def watermark(self, view: str) -> datetime | None: ...
+
+    def record_materialization(
+        self,
+        view: str,
+        *,
+        start: datetime | None,
+        end: datetime,
+        rows_read: int,
+        rows_written: int,
+        by: str = "",
+    ) -> Any: ...
+
+
+class _Online(Protocol):
+    def write(self, view: str, rows: Iterable[tuple[str, int, int, str]]) -> int: ...
+
+    def read(self, keys: Mapping[str, Sequence[str]]) -> Mapping[str, Sequence[Any]]: ...
+
+
+class Workspace(Protocol):
+    """What the feature store needs of a :class:`ctloop.store.workspace.Workspace`."""
+
+    @property
+    def features(self) -> _Definitions: ...
+
+    @property
+    def online(self) -> _Online: ...
+
+
+def _latest(workspace: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r.kind, r.name): r.spec for r in workspace.features.list()}
+
+
+def stored_view(name: str, specs: dict[tuple[str, str], dict[str, Any]]) -> View:
+    """The feature view or on-demand view ``name`` as last applied."""
+    entities = {n: spec for (kind, n), spec in specs.items() if kind == "entity"}
+    if ("feature_view", name) in specs:
+        return view_from_spec(name, specs[("feature_view", name)], entities)
+    if ("on_demand", name) in specs:
+        return _on_demand_from_spec(name, specs[("on_demand", name)], specs)
+    known = sorted(n for (kind, n) in specs if kind in {"feature_view", "on_demand"})
+    raise FeatureError(
+        f"feature view {name!r} is not applied in this workspace (applied: "
+        f"{', '.join(known) or 'none'}); apply it with `ctloop features apply FILE`"
+    )
+
+
+def stored_views(workspace: Workspace, names: Sequence[str] | None = None) -> list[FeatureView]:
+    """The stored feature views ``names`` (every one if ``None``), rebuilt."""
+    specs = _latest(workspace)
+    if names is None:
+        names = sorted(n for (kind, n) in specs if kind == "feature_view")
+    views = [stored_view(n, specs) for n in names]
+    for view in views:
+        if not isinstance(view, FeatureView):
+            raise FeatureError(
+                f"{view.name!r} is an on-demand feature view, computed when read; "
+                "materialize the feature views it uses instead"
+            )
+    return [v for v in views if isinstance(v, FeatureView)]
+
+
+def _on_demand_from_spec(
+    name: str, spec: dict[str, Any], specs: dict[tuple[str, str], dict[str, Any]]
+) -> OnDemandFeatureView:
+    inputs = []
+    for input_name in spec["inputs"]:
+        view = stored_view(input_name, specs)
+        assert isinstance(view, FeatureView)
+        inputs.append(view)
+    fields = [[Field(f["name"], f["dtype"]) for f in spec[part]] for part in ("request", "outputs")]
+    return OnDemandFeatureView(
+        name, tuple(inputs), tuple(fields[0]), tuple(fields[1]), _transform(name, spec["code"])
+    )
+
+
+def _transform(name: str, code: str) -> Any:
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+        function = next(
+            n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        )
+    except (SyntaxError, StopIteration) as exc:
+        raise FeatureDefinitionError(
+            f"the stored code of on-demand feature view {name!r} is not a function; "
+            "apply its definitions file again"
+        ) from exc
+    function.decorator_list = []
+    namespace: dict[str, Any] = {"math": math, **_libraries()}
+    exec(compile(ast.Module([function], []), f"<on-demand view {name}>", "exec"), namespace)
+    return namespace[function.name]
+
+
+def _libraries() -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    return {"np": np, "numpy": np, "pd": pd, "pandas": pd}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What an online read fetches: the views to look up (on-demand views' inputs
+    included) and the requested ``(view, feature)`` pairs in order."""
+
+    lookups: tuple[FeatureView, ...]
+    on_demand: tuple[OnDemandFeatureView, ...]
+    wanted: tuple[tuple[str, str], ...]
+
+
+def select_features(
+    workspace: Workspace, features: str | FeatureService | Sequence[str]
+) -> Selection:
+    """Resolve ``features`` (a service name, a :class:`FeatureService`, or references
+    ``view:feature`` and ``view``) against the stored definitions."""
+    if isinstance(features, FeatureService):
+        views: list[View] = list(features.views)
+        wanted = [(v.name, f) for v in views for f in v.feature_names]
+        return _selection(views, wanted)
+    specs = _latest(workspace)
+    refs: Sequence[str] = features if not isinstance(features, str) else ()
+    if isinstance(features, str):
+        if ("feature_service", features) not in specs:
+            services = sorted(n for (kind, n) in specs if kind == "feature_service")
+            raise FeatureError(
+                f"feature service {features!r} is not applied in this workspace (applied: "
+                f"{', '.join(services) or 'none'}); apply it or give view:feature references"
+            )
+        refs = specs[("feature_service", features)]["features"]
+    by_name: dict[str, View] = {}
+    pairs: list[tuple[str, str]] = []
+    for ref in refs:
+        view_name, _, feature = ref.partition(":")
+        if view_name not in by_name:
+            by_name[view_name] = stored_view(view_name, specs)
+        view = by_name[view_name]
+        names = [feature] if feature else list(view.feature_names)
+        for name in names:
+            if name not in view.feature_names:
+                raise FeatureError(
+                    f"feature view {view_name!r} has no feature {name!r} (it has "
+                    f"{', '.join(view.feature_names)}); fix the reference {ref!r}"
+                )
+            pairs.append((view_name, name))
+    return _selection(list(by_name.values()), pairs)
+
+
+def _selection(views: list[View], wanted: list[tuple[str, str]]) -> Selection:
+    lookups: dict[str, FeatureView] = {}
+    on_demand = []
+    for view in views:
+        if isinstance(view, OnDemandFeatureView):
+            on_demand.append(view)
+            lookups.update((v.name, v) for v in view.inputs)
+        else:
+            lookups[view.name] = view
+    return Selection(tuple(lookups.values()), tuple(on_demand), tuple(dict.fromkeys(wanted)))
