@@ -74,3 +74,42 @@ def test_a_view_whose_source_lacks_a_column_applies_nothing(cli: Cli) -> None:
     assert json.loads(cli("features", "list", "--json").stdout) == []
     missing = cli("features", "show", "weather_hourly", check=False)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_materialize_then_get_online_features_by_service_and_by_reference(cli: Cli) -> None:
+    cli("features", "apply", write(cli, ttl="100000d"))
+    first = cli("features", "materialize", "--end", "2024-01-02")
+    assert (
+        "weather_hourly: 1 keys read, 1 written (the first row to 2024-01-02T00:00:00+00:00)"
+        in first.stdout
+    )
+    again = json.loads(cli("features", "materialize", "--incremental", "--json").stdout)
+    assert [(r["view"], r["rows_read"], r["start"][:10]) for r in again] == [
+        ("weather_hourly", 0, "2024-01-02")
+    ]
+    got = cli("features", "get", "--entity", "origin=EWR,sched_dep_time=700", "--entity",
+              "origin=SFO,sched_dep_time=800", "--service", "flights_v1", "--json")  # fmt: skip
+    assert json.loads(got.stdout) == {
+        "origin": ["EWR", "SFO"], "sched_dep_time": [700, 800], "temp": [1.0, None],
+        "visib": [10, None], "cold": [False, False],
+    }  # fmt: skip
+    table = cli("features", "get", "--entity", "origin=EWR", "weather_hourly:temp").stdout
+    assert "temp" in table and "1.0" in table
+
+
+def test_materialize_and_get_mistakes_are_one_sentence(cli: Cli) -> None:
+    cli("features", "apply", write(cli))
+    cases = [
+        (("materialize", "--start", "yesterday"), "'yesterday' is not a date or time"),
+        (("materialize", "--incremental", "--start", "2024-01-01"), "drop --start or --incremental"),
+        (("materialize", "nope"), "feature view 'nope' is not applied"),
+        (("get", "--entity", "origin", "weather_hourly:temp"), "is not a list of column=value pairs"),
+        (("get", "--entity", "origin=EWR", "weather_hourly:tmp"), "has no feature 'tmp'"),
+        (("get", "--entity", "origin=EWR"), "give either FEATURES"),
+        (("get", "weather_hourly:temp"), "at least one --entity"),
+    ]  # fmt: skip
+    for args, message in cases:
+        failed = cli("features", *args, check=False)
+        assert failed.returncode != 0, args
+        assert message in failed.stderr, (args, failed.stderr)
+        assert "Traceback" not in failed.stderr

@@ -4,12 +4,16 @@ in the workspace's metadata store, listed and shown.
     ctloop features apply features.py     # checks every view against its source first
     ctloop features list [--json]
     ctloop features show weather_hourly [--version 2] [--kind feature_view]
+    ctloop features materialize [VIEW…] (--start 2024-01-01 --end 2024-02-01 | --incremental)
+    ctloop features get --entity origin=EWR --entity origin=JFK weather_hourly:temp
+    ctloop features get --entity origin=EWR,sched_dep_time=700 --service flights_v1
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,3 +93,122 @@ def show(
     from ctloop.cli.workspace import open_workspace
 
     emit_json(open_workspace().features.get(name, version=version, kind=kind))
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date or time; give one such as 2024-01-31 or "
+            "2024-01-31T06:00:00+00:00 (no zone: UTC)",
+            param_hint=option,
+        ) from None
+
+
+@features_app.command("materialize")
+def materialize(
+    views: Annotated[
+        list[str] | None, typer.Argument(help="Feature views (default: every applied one).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First event time to read (default: the first row).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Last event time to read (default: now).")] = None,
+    incremental: Annotated[
+        bool, typer.Option("--incremental", help="Start at each view's watermark.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the latest value per entity key of each view into the online store, from
+    --start to --end, or with --incremental from where the last run ended."""
+    from ctloop.cli.output import emit_json
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.features import materialize as run
+    from ctloop.features import materialize_incremental
+    from ctloop.store.operations import current_user
+
+    if incremental and start is not None:
+        raise typer.BadParameter(
+            "--incremental starts at each view's watermark; drop --start or --incremental",
+            param_hint="--start",
+        )
+    workspace = open_workspace()
+    end_at, by = _when(end, "--end"), current_user()
+    if incremental:
+        records = materialize_incremental(workspace, views or None, end_at, by=by)
+    else:
+        records = run(workspace, views or None, _when(start, "--start"), end_at, by=by)
+    if as_json:
+        emit_json(records)
+        return
+    for r in records:
+        since = "the first row" if r.start is None else r.start.isoformat()
+        typer.echo(
+            f"{r.view}: {r.rows_read} keys read, {r.rows_written} written "
+            f"({since} to {r.end.isoformat()})"
+        )
+
+
+def _entity_row(text: str) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(
+                f"{text!r} is not a list of column=value pairs; give one such as "
+                "origin=EWR or origin=EWR,dest=ORD",
+                param_hint="--entity",
+            )
+        row[name.strip()] = _value(value.strip())
+    return row
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@features_app.command("get")
+def get(
+    features: Annotated[
+        list[str] | None, typer.Argument(help="Features as view:feature (or a view's name).")
+    ] = None,
+    entity: Annotated[
+        list[str] | None,
+        typer.Option(help="One entity row, column=value[,column=value…]; repeat for more."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option(help="A feature service instead of FEATURES.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read online features of some entity rows: the latest materialized values, None
+    for keys with none (or older than the view's ttl)."""
+    if bool(features) == bool(service):
+        raise typer.BadParameter(
+            "give either FEATURES (view:feature …) or --service NAME", param_hint="FEATURES"
+        )
+    if not entity:
+        raise typer.BadParameter("give at least one --entity column=value", param_hint="--entity")
+    from ctloop.cli.output import console, emit_json
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.features import get_online_features
+
+    rows = [_entity_row(text) for text in entity]
+    columns = get_online_features(open_workspace(), service or features or [], rows)
+    if as_json:
+        emit_json(columns)
+        return
+    from rich.table import Table
+
+    table = Table(*columns)
+    for i in range(len(rows)):
+        table.add_row(*("" if v[i] is None else str(v[i]) for v in columns.values()))
+    console.print(table)

@@ -31,9 +31,14 @@ View = FeatureView | OnDemandFeatureView
 
 
 class _Record(Protocol):
-    kind: str
-    name: str
-    spec: dict[str, Any]
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> dict[str, Any]: ...
 
 
 class _Definitions(Protocol):

@@ -39,6 +39,7 @@ __all__ = [
     "OnlineRow",
     "OnlineStore",
     "OnlineValue",
+    "Row",
     "SqliteOnlineStore",
     "default_online_url",
     "entity_key",
@@ -74,6 +75,10 @@ class OnlineRow(NamedTuple):
     payload: str
 
 
+#: what :meth:`OnlineStore.write` takes: an :class:`OnlineRow` or the same plain tuple
+Row = tuple[str, int, int, str]
+
+
 class OnlineValue(NamedTuple):
     """One entity's stored feature values, as read (``payload`` is a JSON array)."""
 
@@ -90,7 +95,7 @@ class OnlineStore(ABC):
     """
 
     @abstractmethod
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[Row]) -> int:
         """Store each row that is newer than the one stored for its key (the last of
         equal keys in ``rows`` counts); return how many keys changed. Rows may be plain
         ``(key, event_us, created_us, payload)`` tuples."""
@@ -120,7 +125,7 @@ class MemoryOnlineStore(OnlineStore):
         self._views: dict[str, dict[str, OnlineRow]] = {}
         self._lock = threading.Lock()
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[Row]) -> int:
         """Store the newer rows, all at once after reading every row."""
         pending: dict[str, OnlineRow] = {}
         for row in rows:
@@ -156,7 +161,7 @@ def _table(view: str) -> str:
     return '"fv_' + view.replace('"', '""') + '"'
 
 
-def _batches(rows: Iterable[OnlineRow], size: int = BATCH) -> Iterator[list[OnlineRow]]:
+def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -210,7 +215,7 @@ class SqliteOnlineStore(OnlineStore):
             )
             self._tables.add(view)
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[Row]) -> int:
         """Upsert the newer rows in one transaction (rolled back if anything fails)."""
         conn = self._connection()
         statement = (

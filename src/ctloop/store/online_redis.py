@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ctloop.errors import StoreError, StoreUnavailableError
-from ctloop.store.online import BATCH, OnlineRow, OnlineStore, OnlineValue
+from ctloop.store.online import BATCH, OnlineStore, OnlineValue, Row
 
 __all__ = ["RedisOnlineStore"]
 
@@ -87,7 +87,7 @@ class RedisOnlineStore(OnlineStore):
         except redis.RedisError as exc:
             raise StoreError(f"the Redis online store failed while {what}: {exc}") from exc
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[Row]) -> int:
         """One transaction of batched compare-and-set calls."""
         client = self._redis()
         latest: dict[str, str] = {}
