@@ -5,6 +5,8 @@ bare DuckDB ASOF join and, with ``--with-peers``, Feast's file offline store.
     python benchmarks/features.py --entities 10000 --features 100000
     python benchmarks/features.py --with-peers                     # adds Feast 0.67
 
+    python benchmarks/features.py --online --with-peers           # the online part instead
+
 Prints one JSON line:
 
 - ``ctloop_s``: ``get_historical_features`` from the Parquet file (best of ``--repeat``),
@@ -18,6 +20,17 @@ Prints one JSON line:
   environment (``.bench/feast-venv``, made on first use): ``historical_s``, ``rows``
   (entity rows it returned), ``peak_rss_mib``; and ``agree``: the share of entity rows
   Feast returned whose five values equal ctloop's under Feast's rule.
+
+With ``--online`` (``--online-rows`` feature rows, default 1,000,000, over ``--online-keys``
+keys, default as many), one JSON line ``features_online`` instead:
+
+- ``sqlite`` and ``redis`` (a redis-server started on a free loopback port): ``materialize_s``
+  and ``rows_per_s`` (feature rows read per second) of ``materialize`` into that online
+  store, and ``p50_ms``/``p99_ms`` of ``get_online_features`` by feature service name (the
+  definitions read from the workspace on every call) for 1 and 100 entity rows
+  (``--calls`` calls each, random keys);
+- with ``--with-peers``, ``feast``: the same figures of Feast 0.67 with its SQLite online
+  store (``materialize`` and ``get_online_features(...).to_dict()``), in its own process.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +175,178 @@ def _agreement(path: Path, ours: Any) -> float:
     return round(float(same.mean()) if len(same) else 1.0, 4)
 
 
+FEAST_ONLINE_CHILD = r"""
+import json, sys, time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+import numpy as np
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast.types import Float64, Int64
+folder, keys, calls = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+config = RepoConfig(project="bench_online", registry=str(folder / "feast_registry.db"), provider="local",
+                    online_store={"type": "sqlite", "path": str(folder / "feast_online.db")},
+                    offline_store={"type": "file"}, entity_key_serialization_version=3)
+store = FeatureStore(config=config)
+key = Entity(name="key", join_keys=["key"])
+source = FileSource(path=str(folder / "online.parquet"), timestamp_field="ts", created_timestamp_column="created")
+view = FeatureView(name="stats", entities=[key], ttl=timedelta(days=36500), source=source,
+                   schema=[Field(name="key", dtype=Int64), *[Field(name=f"f{i}", dtype=Float64) for i in range(5)]])
+store.apply([key, view])
+utc = timezone.utc
+start = time.perf_counter()
+store.materialize(start_date=datetime(2023, 12, 1, tzinfo=utc), end_date=datetime(2024, 3, 1, tzinfo=utc))
+out = {"materialize_s": round(time.perf_counter() - start, 3)}
+rng = np.random.default_rng(1)
+refs = [f"stats:f{i}" for i in range(5)]
+for rows in (1, 100):
+    took = []
+    for _ in range(calls):
+        entity_rows = [{"key": int(k)} for k in rng.integers(0, keys, rows)]
+        t = time.perf_counter()
+        store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
+        took.append(time.perf_counter() - t)
+    ms = np.array(took) * 1000
+    out[f"rows_{rows}"] = {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+check = store.get_online_features(features=refs, entity_rows=[{"key": 0}]).to_dict()
+out["key_0"] = [check[f"f{i}"][0] for i in range(5)]
+print(json.dumps(out))
+"""
+
+SERVICE = """
+from ctloop.features import Entity, FeatureService, FeatureView, Field
+stats = FeatureView("stats", entities=[Entity("key")], source={source!r}, timestamp="ts", created="created",
+                    ttl="36500d", fields=[Field(f"f{{i}}", float) for i in range(5)])
+bench = FeatureService("bench", [stats])
+"""
+
+
+def make_online_data(folder: Path, rows: int, keys: int, seed: int = 0) -> None:
+    """``online.parquet``: ``rows`` feature rows, every key of ``0..keys-1`` at least once
+    when ``keys <= rows``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    key = np.arange(rows) % keys
+    rng.shuffle(key)
+    ts = START + rng.integers(0, SPAN, rows)
+    table = {"key": key, "ts": _times(ts), "created": _times(ts + rng.integers(0, 3600, rows))}
+    table |= {name: rng.normal(size=rows) for name in FEATURES}
+    pq.write_table(pa.table(table), folder / "online.parquet")
+
+
+def _percentiles(took: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    ms = np.array(took) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}  # fmt: skip
+
+
+def time_online(workspace: Any, rows: int, keys: int, calls: int) -> dict[str, Any]:
+    """Materialize into ``workspace.online`` and time online reads of the service."""
+    import numpy as np
+
+    from ctloop.features import get_online_features, materialize
+
+    start = time.perf_counter()
+    [record] = materialize(workspace, ["stats"], end=datetime(2024, 3, 1, tzinfo=UTC))
+    took = time.perf_counter() - start
+    out: dict[str, Any] = {"materialize_s": round(took, 3), "rows_per_s": round(rows / took),
+                           "keys_written": record.rows_written}  # fmt: skip
+    rng = np.random.default_rng(1)
+    for count in (1, 100):
+        samples = []
+        for _ in range(calls):
+            entity_rows = [{"key": int(k)} for k in rng.integers(0, keys, count)]
+            begin = time.perf_counter()
+            get_online_features(workspace, "bench", entity_rows)
+            samples.append(time.perf_counter() - begin)
+        out[f"rows_{count}"] = _percentiles(samples)
+    got = get_online_features(workspace, "bench", [{"key": 0}])
+    out["key_0"] = [got[name][0] for name in FEATURES]
+    return out
+
+
+def _start_redis(folder: Path) -> tuple[Any, str]:
+    import shutil
+    import socket
+    import subprocess
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed; run scripts/install-test-deps.sh")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def run_online(folder: Path, rows: int, keys: int, calls: int, with_peers: bool) -> dict[str, Any]:
+    """The ``features_online`` line: ctloop on SQLite and Redis, Feast beside."""
+    import dataclasses
+
+    from ctloop.features._repo import load_definitions
+    from ctloop.store.features import DefinitionDraft
+    from ctloop.store.online_redis import RedisOnlineStore
+    from ctloop.store.workspace import Workspace
+
+    make_online_data(folder, rows, keys)
+    (folder / "bench_features.py").write_text(SERVICE.format(source=str(folder / "online.parquet")))
+    line: dict[str, Any] = {"benchmark": "features_online", "feature_rows": rows, "keys": keys,
+                            "features": len(FEATURES), "calls": calls}  # fmt: skip
+    url = f"sqlite:///{folder / 'metadata.db'}"
+    with Workspace.open(url, artifacts=str(folder / "artifacts")) as workspace:
+        specs = load_definitions(folder / "bench_features.py").specs()
+        workspace.features.apply([DefinitionDraft(*spec) for spec in specs])
+        line["sqlite"] = time_online(workspace, rows, keys, calls)
+        redis, redis_url = _start_redis(folder)
+        try:
+            online = RedisOnlineStore(redis_url, prefix="bench")
+            line["redis"] = time_online(
+                dataclasses.replace(workspace, online=online), rows, keys, calls
+            )
+            online.close()
+        finally:
+            redis.terminate()
+            redis.wait(10)
+    if with_peers:
+        line["feast"] = _feast_online(folder, keys, calls)
+        if "materialize_s" in line["feast"]:
+            line["feast"]["rows_per_s"] = round(rows / line["feast"]["materialize_s"])
+            line["feast_agrees"] = line["feast"].pop("key_0") == line["sqlite"]["key_0"]
+    for side in ("sqlite", "redis"):
+        line[side].pop("key_0", None)
+    return line
+
+
+def _feast_online(folder: Path, keys: int, calls: int) -> dict[str, Any]:
+    from peers import clean_env, ensure_venv, offline_prefix
+
+    try:
+        python = ensure_venv("feast-venv", ["feast==0.67.0"], "import feast")
+        import subprocess
+
+        proc = subprocess.run([*offline_prefix(), str(python), "-c", FEAST_ONLINE_CHILD, str(folder), str(keys), str(calls)],
+                              capture_output=True, text=True, env=clean_env("FEAST_"), timeout=3600)  # fmt: skip
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1:]}
+        figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return figures
+    except Exception as exc:  # a peer that cannot be installed or run is reported, not fatal
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB (``VmHWM``)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -178,9 +364,19 @@ def main() -> None:
     parser.add_argument("--ttl", type=int, default=86_400, help="ttl in seconds")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--with-peers", action="store_true")
+    parser.add_argument("--online", action="store_true", help="the online part instead")
+    parser.add_argument("--online-rows", type=int, default=1_000_000)
+    parser.add_argument("--online-keys", type=int, default=None, help="default: --online-rows")
+    parser.add_argument("--calls", type=int, default=2_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.online:
+            keys = args.online_keys or args.online_rows
+            print(
+                json.dumps(run_online(folder, args.online_rows, keys, args.calls, args.with_peers))
+            )
+            return
         make_data(folder, args.entities, args.features, args.keys)
         ctloop_s, _ = time_ctloop(folder, args.ttl, args.repeat, feast_rule=False)
         feast_rule_s, feast_rule_result = time_ctloop(

@@ -228,3 +228,15 @@ def test_the_same_reads_through_a_real_redis_server(workspace: Workspace, redis_
     )
     assert (got["temp"], got["cold_morning"]) == ([5.0, None], [False, False])
     online.close()
+
+
+def test_a_new_apply_is_seen_by_the_next_read(workspace: Workspace) -> None:
+    materialize(workspace, end=NOW)
+    rows = [{"origin": "EWR", "sched_dep_time": 700}]
+    assert get_online_features(workspace, "flights_v1", rows)["temp"] == [2.0]
+    service = dict(workspace.features.get("flights_v1", kind="feature_service").spec)
+    service["features"] = ["weather:visib"]
+    workspace.features.apply([DefinitionDraft("feature_service", "flights_v1", service)])
+    assert get_online_features(workspace, "flights_v1", rows) == {
+        "origin": ["EWR"], "sched_dep_time": [700], "visib": [9],
+    }  # fmt: skip

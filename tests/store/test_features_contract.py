@@ -53,6 +53,18 @@ class FeatureRegistryContract:
         assert [r.version for r in workspace.features.history("weather")] == [1, 2]
         assert [r.version for r in workspace.features.list()] == [1, 2]
 
+    def test_the_revision_grows_with_every_version_applied_and_only_then(
+        self, workspace: Workspace
+    ) -> None:
+        assert workspace.features.revision() == 0
+        workspace.features.apply([ORIGIN, weather()])
+        first = workspace.features.revision()
+        assert first > 0
+        workspace.features.apply([ORIGIN, weather()])
+        assert workspace.features.revision() == first
+        workspace.features.apply([weather(ttl=60)])
+        assert workspace.features.revision() > first
+
     def test_a_name_may_be_used_once_per_kind(self, workspace: Workspace) -> None:
         workspace.features.apply(
             [ORIGIN, DefinitionDraft("feature_service", "origin", {"views": []})]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import math
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,8 @@ class _Definitions(Protocol):
     def get(self, name: str, version: int | None = None, kind: str | None = None) -> _Record: ...
 
     def list(self) -> Sequence[_Record]: ...
+
+    def revision(self) -> int: ...
 
     def watermark(self, view: str) -> datetime | None: ...
 
@@ -159,15 +163,44 @@ class Selection:
     wanted: tuple[tuple[str, str], ...]
 
 
+#: selections rebuilt from each registry, with the registry revision they were built at
+_BUILT: weakref.WeakKeyDictionary[Any, tuple[int, dict[object, Selection]]] = (
+    weakref.WeakKeyDictionary()
+)
+_BUILT_LOCK = threading.Lock()
+
+
 def select_features(
     workspace: Workspace, features: str | FeatureService | Sequence[str]
 ) -> Selection:
     """Resolve ``features`` (a service name, a :class:`FeatureService`, or references
-    ``view:feature`` and ``view``) against the stored definitions."""
+    ``view:feature`` and ``view``) against the stored definitions.
+
+    What was rebuilt is kept while the registry's revision stays the same, so a read
+    costs one small query and still sees an apply at once.
+    """
     if isinstance(features, FeatureService):
         views: list[View] = list(features.views)
         wanted = [(v.name, f) for v in views for f in v.feature_names]
         return _selection(views, wanted)
+    registry = workspace.features
+    revision = registry.revision()
+    key: object = features if isinstance(features, str) else tuple(features)
+    with _BUILT_LOCK:
+        built_at, built = _BUILT.get(registry, (-1, {}))
+        if built_at == revision and key in built:
+            return built[key]
+    selection = _select(workspace, features)
+    with _BUILT_LOCK:
+        built_at, built = _BUILT.get(registry, (-1, {}))
+        if built_at != revision:
+            built = {}
+            _BUILT[registry] = (revision, built)
+        built[key] = selection
+    return selection
+
+
+def _select(workspace: Workspace, features: str | Sequence[str]) -> Selection:
     specs = _latest(workspace)
     refs: Sequence[str] = features if not isinstance(features, str) else ()
     if isinstance(features, str):

@@ -139,6 +139,12 @@ class FeatureRegistry(ABC):
     def list(self) -> list[FeatureDefinitionRecord]:
         """The latest version of every definition, by kind then name."""
 
+    @abstractmethod
+    def revision(self) -> int:
+        """A number that grows with every version applied (``0`` before any): readers
+        that keep rebuilt definitions check it to see a change at once, in one small
+        query."""
+
     def get(
         self, name: str, version: int | None = None, kind: str | None = None
     ) -> FeatureDefinitionRecord:
@@ -239,6 +245,11 @@ class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
     def list(self) -> list[FeatureDefinitionRecord]:
         """The latest version of every definition, by kind then name."""
         return sorted(self._read(_latest), key=lambda r: (KINDS.index(r.kind), r.name))
+
+    def revision(self) -> int:
+        """The highest row id of the definitions table (rows are only ever added)."""
+        stmt = select(func.coalesce(func.max(FEATURE_DEFINITIONS.c.id), 0))
+        return int(self._read(lambda conn: conn.execute(stmt).scalar_one()))
 
     def _add_materialization(self, record: MaterializationRecord) -> None:
         self._write(lambda conn: conn.execute(insert(FEATURE_MATERIALIZATIONS), [record.__dict__]))

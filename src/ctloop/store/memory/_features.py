@@ -53,6 +53,11 @@ class MemoryFeatureRegistry(FeatureRegistry):
             latest = self._latest()
         return sorted(latest, key=lambda r: (KINDS.index(r.kind), r.name))
 
+    def revision(self) -> int:
+        """How many versions were applied."""
+        with self._lock:
+            return len(self._versions)
+
     def _add_materialization(self, record: MaterializationRecord) -> None:
         with self._lock:
             self._materializations.append(record)
