@@ -90,7 +90,7 @@ def test_materialize_then_get_online_features_by_service_and_by_reference(cli: C
     got = cli("features", "get", "--entity", "origin=EWR,sched_dep_time=700", "--entity",
               "origin=SFO,sched_dep_time=800", "--service", "flights_v1", "--json")  # fmt: skip
     assert json.loads(got.stdout) == {
-        "origin": ["EWR", "SFO"], "sched_dep_time": [700, 800], "temp": [1.0, None],
+        "origin": ["EWR", "SFO"], "sched_dep_time": ["700", "800"], "temp": [1.0, None],
         "visib": [10, None], "cold": [False, False],
     }  # fmt: skip
     table = cli("features", "get", "--entity", "origin=EWR", "weather_hourly:temp").stdout

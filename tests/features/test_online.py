@@ -240,3 +240,40 @@ def test_a_new_apply_is_seen_by_the_next_read(workspace: Workspace) -> None:
     assert get_online_features(workspace, "flights_v1", rows) == {
         "origin": ["EWR"], "sched_dep_time": [700], "visib": [9],
     }  # fmt: skip
+
+
+def test_keys_and_request_fields_typed_as_text_find_their_values(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    materialize(workspace, end=NOW)
+    got = get_online_features(workspace, "flights_v1", [{"origin": "EWR", "sched_dep_time": "700"}])
+    assert (got["temp"], got["cold_morning"]) == ([2.0], [True])
+    with pytest.raises(FeatureError, match=r"request values \['soon'\] cannot be read as int64"):
+        get_online_features(workspace, "flights_v1", [{"origin": "EWR", "sched_dep_time": "soon"}])
+
+
+def test_integer_keys_and_timezone_aware_timestamps_round_trip(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    pq.write_table(
+        pa.table({
+            "id": [7, 7, 8], "ts": pa.array([hours_ago(3), hours_ago(1), hours_ago(2)], pa.timestamp("us", tz="UTC")),
+            "seen": pa.array([hours_ago(3)] * 3, pa.timestamp("us", tz="UTC")), "n": [1, 2, 3],
+        }),
+        tmp_path / "ids.parquet",
+    )  # fmt: skip
+    from ctloop.features import Entity, FeatureView, Field
+
+    view = FeatureView("ids", entities=[Entity("id")], source=str(tmp_path / "ids.parquet"),
+                       timestamp="ts", fields=[Field("n", int), Field("seen", "timestamp")])  # fmt: skip
+    from ctloop.features._repo import to_spec
+
+    workspace.features.apply(
+        [DefinitionDraft("entity", "id", {"join_keys": ["id"], "description": ""}),
+         DefinitionDraft("feature_view", "ids", to_spec(view))]
+    )  # fmt: skip
+    [record] = materialize(workspace, ["ids"], end=NOW)
+    assert record.rows_written == 2
+    got = get_online_features(workspace, ["ids"], [{"id": 7}, {"id": "8"}, {"id": 9}])
+    assert got["n"] == [2, 3, None]
+    assert got["seen"][:2] == [hours_ago(3).replace(tzinfo=UTC)] * 2

@@ -162,17 +162,9 @@ def _entity_row(text: str) -> dict[str, Any]:
                 "origin=EWR or origin=EWR,dest=ORD",
                 param_hint="--entity",
             )
-        row[name.strip()] = _value(value.strip())
+        # text as typed: keys match as text, request fields are parsed to their types
+        row[name.strip()] = value.strip()
     return row
-
-
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 @features_app.command("get")

@@ -152,7 +152,10 @@ def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool
     where = [f"{ts} <= $end", *(f"{k} IS NOT NULL" for k in keys)]
     if start is not None:
         where.append(f"{ts} {'>=' if inclusive else '>'} $start")
-    payload = ", ".join(_ident(f) for f in view.feature_names)
+    payload = ", ".join(
+        f"CAST({_ident(f.name)} AS TIMESTAMP)" if f.dtype == "timestamp" else _ident(f.name)
+        for f in view.fields
+    )
     key = keys[0] if len(keys) == 1 else f"concat_ws(chr(31), {', '.join(keys)})"
     return (
         f"SELECT CAST({key} AS VARCHAR) AS key, epoch_us({ts}) AS event_us, "

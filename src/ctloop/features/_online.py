@@ -111,6 +111,20 @@ def _decode(view: FeatureView, stored: Sequence[Any], now_us: int) -> dict[str, 
     return dict(zip(view.feature_names, columns, strict=True))
 
 
+def _column(pa: Any, values: list[Any], kind: Any) -> Any:
+    """``values`` as an Arrow array of ``kind``; text (as typed on a command line) is
+    parsed, so ``"700"`` is a valid int request field."""
+    array = pa.array(values)
+    if kind is None or array.type == kind:
+        return array
+    try:
+        return array.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise FeatureError(
+            f"request values {values[:3]!r} cannot be read as {kind}: {exc}; fix the entity rows"
+        ) from exc
+
+
 def _on_demand(
     view: OnDemandFeatureView,
     rows: Sequence[Mapping[str, Any]],
@@ -125,7 +139,7 @@ def _on_demand(
     typed = {f.name: pa.type_for_alias(_ARROW[f.dtype]) for f in view.request}
     keys = [k for source in view.inputs for k in source.join_keys]
     columns = [c for c in dict.fromkeys([*keys, *typed]) if all(c in row for row in rows)]
-    entities = pa.table({c: pa.array([row[c] for row in rows], type=typed.get(c)) for c in columns})
+    entities = pa.table({c: _column(pa, [row[c] for row in rows], typed.get(c)) for c in columns})
     joined = {
         source.name: pa.table(
             {f.name: pa.array(values[source.name][f.name], type=pa.type_for_alias(_ARROW[f.dtype]))
