@@ -277,3 +277,61 @@ def test_integer_keys_and_timezone_aware_timestamps_round_trip(
     got = get_online_features(workspace, ["ids"], [{"id": 7}, {"id": "8"}, {"id": 9}])
     assert got["n"] == [2, 3, None]
     assert got["seen"][:2] == [hours_ago(3).replace(tzinfo=UTC)] * 2
+
+
+KILLED_CHILD = """
+import sys
+from datetime import datetime
+from ctloop.features import materialize
+from ctloop.store.workspace import Workspace
+with Workspace.open(sys.argv[1], artifacts=sys.argv[2]) as ws:
+    materialize(ws, ["big"], end=datetime(2030, 1, 1))
+"""
+
+
+def test_a_materialization_killed_mid_write_leaves_no_values_and_no_watermark(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    rows = 3_000_000
+    pq.write_table(
+        pa.table({"k": np.arange(rows), "ts": pa.array(np.full(rows, 1_700_000_000_000_000), pa.timestamp("us")),
+                  "x": np.ones(rows)}),
+        tmp_path / "big.parquet",
+    )  # fmt: skip
+    from ctloop.features import Entity, FeatureView, Field
+    from ctloop.features._repo import to_spec
+
+    view = FeatureView("big", entities=[Entity("k")], source=str(tmp_path / "big.parquet"),
+                       timestamp="ts", fields=[Field("x", float)])  # fmt: skip
+    workspace.features.apply(
+        [DefinitionDraft("entity", "k", {"join_keys": ["k"], "description": ""}),
+         DefinitionDraft("feature_view", "big", to_spec(view))]
+    )  # fmt: skip
+    wal = tmp_path / "online.db-wal"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, f"sqlite:///{tmp_path / 'metadata.db'}", str(tmp_path / "artifacts")],
+        stdout=subprocess.DEVNULL, env={**os.environ, "CTLOOP_ONLINE_STORE_URL": ""},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (wal.exists() and wal.stat().st_size > 1_000_000):
+        assert child.poll() is None, "the materialization ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert workspace.features.watermark("big") is None
+    assert get_online_features(workspace, ["big:x"], [{"k": 0}, {"k": rows - 1}])["x"] == [
+        None,
+        None,
+    ]
+    [record] = materialize_incremental(workspace, ["big"], end=NOW)
+    assert record.rows_written == rows
+    assert get_online_features(workspace, ["big:x"], [{"k": 0}])["x"] == [1.0]

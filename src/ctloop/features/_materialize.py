@@ -161,7 +161,8 @@ def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool
         f"SELECT CAST({key} AS VARCHAR) AS key, epoch_us({ts}) AS event_us, "
         f"coalesce(epoch_us({created}), 0) AS created_us, CAST(json_array({payload}) AS VARCHAR) "
         f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)} "
-        "QUALIFY row_number() OVER (PARTITION BY key ORDER BY event_us DESC, created_us DESC) = 1"
+        "QUALIFY row_number() OVER (PARTITION BY key ORDER BY event_us DESC, created_us DESC) = 1 "
+        "ORDER BY key"  # in key order, the online store's index grows at its end
     )
 
 

@@ -248,8 +248,7 @@ class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
 
     def revision(self) -> int:
         """The highest row id of the definitions table (rows are only ever added)."""
-        stmt = select(func.coalesce(func.max(FEATURE_DEFINITIONS.c.id), 0))
-        return int(self._read(lambda conn: conn.execute(stmt).scalar_one()))
+        return int(self._read(lambda conn: conn.execute(_REVISION).scalar_one()))
 
     def _add_materialization(self, record: MaterializationRecord) -> None:
         self._write(lambda conn: conn.execute(insert(FEATURE_MATERIALIZATIONS), [record.__dict__]))
@@ -273,6 +272,8 @@ class SqlFeatureRegistry(SqlTransactions, FeatureRegistry):
 
 
 _COLUMNS = [c for c in FEATURE_DEFINITIONS.c if c.name != "id"]
+# built once: online reads run it on every call
+_REVISION = select(func.coalesce(func.max(FEATURE_DEFINITIONS.c.id), 0))
 
 
 def _first_kind(store: SqlFeatureRegistry, name: str) -> str:
