@@ -59,6 +59,7 @@ def create_app(
 def _include_routers(app: FastAPI) -> None:
     from ctloop.server._admin import admin_router
     from ctloop.server._artifacts import artifacts_router
+    from ctloop.server._mlflow import include_mlflow
     from ctloop.server._operations import operations_router
     from ctloop.server._registry import registry_router
     from ctloop.server._runs import runs_router
@@ -71,3 +72,4 @@ def _include_routers(app: FastAPI) -> None:
         admin_router(),
     ):
         app.include_router(router, prefix=API_PREFIX)
+    include_mlflow(app)

@@ -1,0 +1,570 @@
+"""MLflow's tracking API: experiments, runs, params, metrics and tags.
+
+``runs/log-batch`` writes its metrics, params and tags in one transaction of the
+metadata store and checks MLflow's limits first (1,000 metrics, 100 params, 100 tags,
+1,000 items in all). A param, once logged, keeps its value, as in MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ctloop.server._auth import Caller
+from ctloop.server._deps import audit_write, needs
+from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, Experiment
+from ctloop.server._mlflow._protocol import (
+    MlflowError,
+    MlflowRoute,
+    from_ms,
+    integer,
+    json_number,
+    number,
+    payload,
+    text,
+    to_ms,
+)
+from ctloop.server._mlflow._search import matches, parse_filter, parse_order
+from ctloop.store.keys import Role
+from ctloop.store.records import MetricRecord, ParamRecord, RunRecord, TagRecord, utcnow
+from ctloop.store.statuses import RunStatus
+
+__all__ = ["bridge_of", "render_run", "tracking_router"]
+
+MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ITEMS = 1000, 100, 100, 1000
+MAX_PARAM_VALUE, MAX_KEY = 6000, 250
+_TO_CTLOOP = {
+    "RUNNING": RunStatus.RUNNING,
+    "SCHEDULED": RunStatus.RUNNING,
+    "FINISHED": RunStatus.SUCCEEDED,
+    "FAILED": RunStatus.FAILED,
+    "KILLED": RunStatus.FAILED,
+}
+_KILLED = "killed from the MLflow client"
+
+
+def bridge_of(request: Request) -> Bridge:
+    """The bridge of the server's workspace (made on first use)."""
+    state = request.app.state
+    if not hasattr(state, "mlflow_bridge"):
+        state.mlflow_bridge = Bridge(state.workspace)
+    bridge: Bridge = state.mlflow_bridge
+    return bridge
+
+
+def mlflow_status(run: RunRecord) -> str:
+    """A ctloop run's status as MLflow names it."""
+    if run.status == RunStatus.SUCCEEDED:
+        return "FINISHED"
+    if run.status == RunStatus.FAILED:
+        return "KILLED" if run.error == _KILLED else "FAILED"
+    return "RUNNING"
+
+
+def render_run(bridge: Bridge, run: RunRecord) -> dict[str, Any]:
+    """MLflow's JSON of a run: info, data (params, latest metrics, tags), inputs, outputs."""
+    store = bridge.workspace.metadata
+    experiment = bridge.experiment_of(run)
+    tags = {t.key: t.value for t in store.get_tags(run.id) if t.execution_id is None}
+    latest: dict[str, MetricRecord] = {}
+    for metric in store.get_metrics(run.id):
+        if metric.execution_id is not None:
+            continue
+        held = latest.get(metric.key)
+        if held is None or (metric.step or 0, metric.timestamp) >= (held.step or 0, held.timestamp):
+            latest[metric.key] = metric
+    params = [p for p in store.get_params(run.id) if p.execution_id is None]
+    models = [e for e in store.list_executions(run.id) if e.step == MODEL_STEP]
+    return {
+        "info": {
+            "run_id": run.id,
+            "run_uuid": run.id,
+            "run_name": tags.get("mlflow.runName", ""),
+            "experiment_id": experiment.id,
+            "user_id": run.user,
+            "status": mlflow_status(run),
+            "start_time": to_ms(run.started_at),
+            "end_time": to_ms(run.ended_at),
+            "artifact_uri": f"mlflow-artifacts:/{experiment.id}/{run.id}/artifacts",
+            "lifecycle_stage": "deleted" if tags.get(DELETED) == "true" else "active",
+        },
+        "data": {
+            "metrics": [_metric(m) for _, m in sorted(latest.items())],
+            "params": [{"key": p.key, "value": p.value} for p in params],
+            "tags": [
+                {"key": k, "value": v} for k, v in sorted(tags.items()) if not k.startswith(HIDDEN)
+            ],
+        },
+        "inputs": {},
+        "outputs": {"model_outputs": [{"model_id": m.id, "step": 0} for m in models]},
+    }
+
+
+def _metric(metric: MetricRecord) -> dict[str, Any]:
+    return {
+        "key": metric.key,
+        "value": json_number(metric.value),
+        "timestamp": to_ms(metric.timestamp),
+        "step": metric.step or 0,
+    }
+
+
+def tracking_router() -> APIRouter:
+    """The routes of MLflow's tracking API (mounted under ``/api/2.0/mlflow``)."""
+    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
+    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
+    body = Depends(payload)
+
+    # -- experiments ------------------------------------------------------------------
+    @router.post("/experiments/create")
+    def create_experiment(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        name = text(data, "name")
+        if data.get("artifact_location"):
+            raise MlflowError.invalid(
+                "artifact_location cannot be chosen: this server keeps artifacts in its "
+                "workspace's artifact store (leave it out)"
+            )
+        experiment = bridge_of(request).create_experiment(name, _tags(data.get("tags")))
+        audit_write(request, caller, "mlflow.experiment.create", f"experiment {experiment.id}")
+        return {"experiment_id": experiment.id}
+
+    @router.get("/experiments/get", dependencies=[viewer])
+    def get_experiment(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        experiment = bridge_of(request).experiment(text(data, "experiment_id"))
+        return {"experiment": experiment.render()}
+
+    @router.get("/experiments/get-by-name", dependencies=[viewer])
+    def get_experiment_by_name(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        experiment = bridge_of(request).experiment_named(text(data, "experiment_name"))
+        return {"experiment": experiment.render()}
+
+    @router.post("/experiments/search", dependencies=[viewer])
+    @router.get("/experiments/search", dependencies=[viewer])
+    def search_experiments(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        clauses = parse_filter(data.get("filter"))
+        view = str(data.get("view_type") or "ACTIVE_ONLY")
+        found = [
+            e
+            for e in bridge_of(request).experiments()
+            if _in_view(e.deleted, view) and matches(clauses, _experiment_value(e))
+        ]
+        order = parse_order(data.get("order_by")) or [("attributes", "creation_time", False)]
+        for _, key, ascending in reversed(order):
+            found.sort(key=partial(_experiment_sort, key=key), reverse=not ascending)
+        page, token = _page(found, data, default=1000)
+        return {"experiments": [e.render() for e in page], **token}
+
+    @router.post("/experiments/update")
+    def update_experiment(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        experiment_id, name = text(data, "experiment_id"), text(data, "new_name")
+        if any(e.name == name and e.id != experiment_id for e in bridge.experiments()):
+            raise MlflowError.exists(f"experiment {name!r}")
+        bridge.change_experiment(experiment_id, name=name)
+        audit_write(request, caller, "mlflow.experiment.update", f"experiment {experiment_id}")
+        return {}
+
+    @router.post("/experiments/delete")
+    @router.post("/experiments/restore")
+    def delete_experiment(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        deleting = request.url.path.endswith("/delete")
+        experiment_id = text(data, "experiment_id")
+        if deleting and experiment_id == "0":
+            raise MlflowError.invalid("the Default experiment cannot be deleted")
+        bridge_of(request).change_experiment(experiment_id, deleted=deleting)
+        action = "delete" if deleting else "restore"
+        audit_write(request, caller, f"mlflow.experiment.{action}", f"experiment {experiment_id}")
+        return {}
+
+    @router.post("/experiments/set-experiment-tag")
+    def set_experiment_tag(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        experiment = bridge.experiment(text(data, "experiment_id"))
+        key, value = text(data, "key"), text(data, "value", required=False)
+        bridge.change_experiment(experiment.id, tags={**experiment.tags, key: value})
+        audit_write(request, caller, "mlflow.experiment.tag", f"experiment {experiment.id}")
+        return {}
+
+    # -- runs -------------------------------------------------------------------------
+    @router.post("/runs/create")
+    def create_run(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        experiment = bridge.experiment(text(data, "experiment_id", required=False, default="0"))
+        if experiment.deleted:
+            raise MlflowError.invalid(f"experiment {experiment.name!r} is deleted")
+        tags = _tags(data.get("tags"))
+        if data.get("run_name"):
+            tags["mlflow.runName"] = str(data["run_name"])
+        user = text(data, "user_id", required=False) or tags.get("mlflow.user") or caller.name
+        run = bridge.create_run(
+            experiment, user=user, start_ms=integer(data, "start_time"), tags=tags
+        )
+        audit_write(request, caller, "mlflow.run.create", f"run {run.id}")
+        return {"run": render_run(bridge, run)}
+
+    @router.get("/runs/get", dependencies=[viewer])
+    def get_run(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        run_id = text(data, "run_id", required=False) or text(data, "run_uuid")
+        return {"run": render_run(bridge, bridge.run(run_id))}
+
+    @router.post("/runs/update")
+    def update_run(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        run = bridge.run(text(data, "run_id", required=False) or text(data, "run_uuid"))
+        changes: dict[str, Any] = {}
+        status = data.get("status")
+        if status:
+            if status not in _TO_CTLOOP:
+                raise MlflowError.invalid(
+                    f"status {status!r} is not one of {', '.join(sorted(_TO_CTLOOP))}"
+                )
+            changes["status"] = _TO_CTLOOP[status]
+            if status == "KILLED":
+                changes["error"] = _KILLED
+        end = integer(data, "end_time")
+        if end is not None:
+            changes["ended_at"] = from_ms(end)
+        elif changes.get("status") in RunStatus.finished():
+            changes["ended_at"] = utcnow()
+        store = bridge.workspace.metadata
+        if changes:
+            store.update_run(run.id, **changes)
+        if data.get("run_name"):
+            store.log_batch(tags=[TagRecord(run.id, "mlflow.runName", str(data["run_name"]))])
+        audit_write(request, caller, "mlflow.run.update", f"run {run.id}", {"status": status})
+        return {"run_info": render_run(bridge, store.get_run(run.id))["info"]}
+
+    @router.post("/runs/delete")
+    @router.post("/runs/restore")
+    def delete_run(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        run = bridge.run(text(data, "run_id"))
+        deleting = request.url.path.endswith("/delete")
+        tag = TagRecord(run.id, DELETED, "true" if deleting else "false")
+        bridge.workspace.metadata.log_batch(tags=[tag])
+        action = "delete" if deleting else "restore"
+        audit_write(request, caller, f"mlflow.run.{action}", f"run {run.id}")
+        return {}
+
+    @router.post("/runs/search", dependencies=[viewer])
+    def search_runs(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        ids = data.get("experiment_ids") or []
+        experiments = [bridge.experiment(str(i)) for i in ([ids] if isinstance(ids, str) else ids)]
+        clauses = parse_filter(data.get("filter"))
+        view = str(data.get("run_view_type") or "ACTIVE_ONLY")
+        rendered = []
+        for run in bridge.runs_of(experiments):
+            shown = render_run(bridge, run)
+            deleted = shown["info"]["lifecycle_stage"] == "deleted"
+            if _in_view(deleted, view) and matches(clauses, _run_value(shown)):
+                rendered.append(shown)
+        for kind, key, ascending in reversed(parse_order(data.get("order_by"))):
+            present = [r for r in rendered if _run_value(r)(kind, key) is not None]
+            absent = [r for r in rendered if _run_value(r)(kind, key) is None]
+            present.sort(key=partial(_run_sort, kind=kind, key=key), reverse=not ascending)
+            rendered = present + absent
+        page, token = _page(rendered, data, default=1000)
+        return {"runs": page, **token}
+
+    @router.post("/runs/log-parameter")
+    def log_param(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        run = _writable(request, data)
+        param = _param(run.id, {"key": data.get("key"), "value": data.get("value")})
+        _log(request, run, params=[param])
+        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"params": 1})
+        return {}
+
+    @router.post("/runs/log-metric")
+    def log_metric(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        run = _writable(request, data)
+        _log(request, run, metrics=[_metric_record(run.id, data)])
+        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"metrics": 1})
+        return {}
+
+    @router.post("/runs/set-tag")
+    def set_tag(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        run = _writable(request, data)
+        _log(request, run, tags=[_tag(run.id, data)])
+        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"tags": 1})
+        return {}
+
+    @router.post("/runs/delete-tag")
+    def delete_tag(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        raise MlflowError(
+            "BAD_REQUEST",
+            "deleting a run's tag is not supported by this server; set it to another value",
+        )
+
+    @router.post("/runs/log-batch")
+    def log_batch(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        run = _writable(request, data)
+        metrics, params, tags = (_items(data, k) for k in ("metrics", "params", "tags"))
+        for name, items, most in (
+            ("metrics", metrics, MAX_METRICS),
+            ("params", params, MAX_PARAMS),
+            ("tags", tags, MAX_TAGS),
+        ):
+            if len(items) > most:
+                raise MlflowError.invalid(
+                    f"a batch may hold at most {most} {name}; got {len(items)}"
+                )
+        if len(metrics) + len(params) + len(tags) > MAX_ITEMS:
+            raise MlflowError.invalid(
+                f"a batch may hold at most {MAX_ITEMS} metrics, params and tags in all; got "
+                f"{len(metrics) + len(params) + len(tags)}"
+            )
+        _log(
+            request,
+            run,
+            params=[_param(run.id, p) for p in params],
+            metrics=[_metric_record(run.id, m) for m in metrics],
+            tags=[_tag(run.id, t) for t in tags],
+        )
+        counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
+        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", counts)
+        return {}
+
+    @router.post("/runs/log-inputs")
+    @router.post("/runs/outputs")
+    @router.post("/runs/log-model")
+    def log_inputs(
+        request: Request, data: dict[str, Any] = body, caller: Caller = editor
+    ) -> dict[str, Any]:
+        run = bridge_of(request).run(text(data, "run_id"))
+        what = request.url.path.rsplit("/", 1)[-1]
+        audit_write(request, caller, f"mlflow.run.{what}", f"run {run.id}")
+        return {}
+
+    @router.get("/metrics/get-history", dependencies=[viewer])
+    def metric_history(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
+        bridge = bridge_of(request)
+        run = bridge.run(text(data, "run_id", required=False) or text(data, "run_uuid"))
+        key = text(data, "metric_key")
+        points = [
+            m for m in bridge.workspace.metadata.get_metrics(run.id, key) if m.execution_id is None
+        ]
+        page, token = _page(points, data, default=25_000)
+        return {"metrics": [_metric(m) for m in page], **token}
+
+    return router
+
+
+def _writable(request: Request, data: dict[str, Any]) -> RunRecord:
+    """The run a write names (MLflow lets a finished run be written to as well)."""
+    return bridge_of(request).run(text(data, "run_id", required=False) or text(data, "run_uuid"))
+
+
+def _log(
+    request: Request,
+    run: RunRecord,
+    *,
+    params: Sequence[ParamRecord] = (),
+    metrics: Sequence[MetricRecord] = (),
+    tags: Sequence[TagRecord] = (),
+) -> None:
+    """Write in one transaction; a param logged before must keep its value. A metric
+    naming a logged model (``model_id``) is that model's, not the run's history."""
+    bridge = bridge_of(request)
+    store = bridge.workspace.metadata
+    linked = [m for m in metrics if m.execution_id is not None]
+    if linked:
+        metrics = _with_run_copies(bridge, run, metrics, linked)
+    if params:
+        held = {p.key: p.value for p in store.get_params(run.id) if p.execution_id is None}
+        seen: dict[str, str] = {}
+        for param in params:
+            before = held.get(param.key, seen.get(param.key))
+            if before is not None and before != param.value:
+                raise MlflowError.invalid(
+                    f"changing param values is not allowed: param {param.key!r} of run "
+                    f"{run.id} was logged as {before!r}, now {param.value!r}"
+                )
+            seen[param.key] = param.value
+    store.log_batch(params=params, metrics=metrics, tags=tags)
+
+
+def _with_run_copies(
+    bridge: Bridge, run: RunRecord, metrics: Sequence[MetricRecord], linked: list[MetricRecord]
+) -> list[MetricRecord]:
+    """A metric of a logged model is the run's too, as in MLflow, where logging the same
+    point again (the client does, when it links a run's metrics to a model) adds nothing."""
+    for model_id in {m.execution_id for m in linked}:
+        assert model_id is not None
+        if bridge.logged_model(model_id).run_id != run.id:
+            raise MlflowError.invalid(f"logged model {model_id} was not logged by run {run.id}")
+    held = {
+        _point_key(m)
+        for m in bridge.workspace.metadata.get_metrics(run.id)
+        if m.execution_id is None
+    }
+    found = list(metrics)
+    for metric in linked:
+        copy = MetricRecord(
+            metric.run_id, metric.key, metric.value, metric.step, None, metric.timestamp
+        )
+        if _point_key(copy) not in held:
+            held.add(_point_key(copy))
+            found.append(copy)
+    return found
+
+
+def _point_key(metric: MetricRecord) -> tuple[Any, ...]:
+    value = "nan" if math.isnan(metric.value) else metric.value
+    return (metric.key, metric.step or 0, to_ms(metric.timestamp), value)
+
+
+def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = data.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise MlflowError.invalid(f"{key!r} must be a list of objects")
+    return items
+
+
+def _key(item: dict[str, Any], what: str) -> str:
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise MlflowError.invalid(f"a {what} needs a non-empty 'key'; got {key!r}")
+    if len(key) > MAX_KEY or key.startswith("/") or ".." in key.split("/"):
+        raise MlflowError.invalid(f"{what} key {key[:80]!r} is not valid (at most {MAX_KEY} chars)")
+    return key
+
+
+def _param(run_id: str, item: dict[str, Any]) -> ParamRecord:
+    key = _key(item, "param")
+    value = "" if item.get("value") is None else str(item["value"])
+    if len(value) > MAX_PARAM_VALUE:
+        raise MlflowError.invalid(
+            f"param {key!r} has a value of {len(value)} characters; at most {MAX_PARAM_VALUE}"
+        )
+    return ParamRecord(run_id, key, value)
+
+
+def _metric_record(run_id: str, item: dict[str, Any]) -> MetricRecord:
+    key = _key(item, "metric")
+    if "value" not in item:
+        raise MlflowError.invalid(f"metric {key!r} has no 'value'")
+    stamp = integer(item, "timestamp")
+    model_id = item.get("model_id") or None
+    return MetricRecord(
+        run_id,
+        key,
+        number(item["value"], key),
+        step=integer(item, "step", 0),
+        execution_id=None if model_id is None else str(model_id),
+        timestamp=utcnow() if stamp is None else from_ms(stamp),
+    )
+
+
+def _tag(run_id: str, item: dict[str, Any]) -> TagRecord:
+    key = _key(item, "tag")
+    if key.startswith(HIDDEN):
+        raise MlflowError.invalid(f"tag keys starting with {HIDDEN!r} are this server's own")
+    return TagRecord(run_id, key, "" if item.get("value") is None else str(item["value"]))
+
+
+def _tags(items: Any) -> dict[str, str]:
+    if not items:
+        return {}
+    if not isinstance(items, list):
+        raise MlflowError.invalid("'tags' must be a list of {key, value} objects")
+    return {_key(t, "tag"): "" if t.get("value") is None else str(t["value"]) for t in items}
+
+
+def _in_view(deleted: bool, view: str) -> bool:
+    view = view.upper()
+    if view in ("2", "DELETED_ONLY"):
+        return deleted
+    if view in ("3", "ALL"):
+        return True
+    return not deleted
+
+
+def _experiment_value(experiment: Experiment) -> Any:
+    def value(kind: str, key: str) -> Any:
+        if kind == "tags":
+            return experiment.tags.get(key)
+        if kind == "attributes":
+            return {
+                "name": experiment.name,
+                "experiment_id": experiment.id,
+                "creation_time": experiment.creation_ms,
+                "last_update_time": experiment.creation_ms,
+            }.get(key)
+        return None
+
+    return value
+
+
+def _experiment_sort(experiment: Experiment, key: str) -> Any:
+    return _experiment_value(experiment)("attributes", key) or 0
+
+
+def _run_sort(run: dict[str, Any], kind: str, key: str) -> Any:
+    return _run_value(run)(kind, key)
+
+
+def _run_value(run: dict[str, Any]) -> Any:
+    info, data = run["info"], run["data"]
+
+    def value(kind: str, key: str) -> Any:
+        if kind == "attributes":
+            key = {"run_name": "run_name", "run_id": "run_id", "created": "start_time"}.get(
+                key, key
+            )
+            if key == "Created":
+                key = "start_time"
+            return info.get(key)
+        items = data[kind]
+        for item in items:
+            if item["key"] == key:
+                found = item["value"]
+                if kind == "metrics" and isinstance(found, str):
+                    return math.nan
+                return found
+        return None
+
+    return value
+
+
+def _page(items: Sequence[Any], data: dict[str, Any], *, default: int) -> tuple[list[Any], dict]:
+    """One page of ``items`` and the ``next_page_token`` of the next (an offset)."""
+    size = integer(data, "max_results", default) or default
+    if size < 1 or size > 50_000:
+        raise MlflowError.invalid(f"max_results must be between 1 and 50000; got {size}")
+    token = data.get("page_token") or "0"
+    if not str(token).isdigit():
+        raise MlflowError.invalid(f"page_token {token!r} is not one this server gave")
+    start = int(token)
+    page = list(items[start : start + size])
+    more = start + size < len(items)
+    return page, ({"next_page_token": str(start + size)} if more else {})
