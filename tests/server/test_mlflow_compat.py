@@ -75,7 +75,12 @@ def client_run(python: Path, server: LiveServer, script: str, role: str = "admin
     env.pop("PYTHONPATH", None)
     code = PRELUDE + textwrap.dedent(script)
     proc = subprocess.run(
-        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=600
+        [str(python), "-c", code],
+        env=env,
+        cwd=Path(str(server.workspace.artifact_url)).parent,  # the files it writes stay there
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -389,3 +394,35 @@ def test_answers_are_mlflow_errors_never_500s(sqlite_app: Any) -> None:
         headers=headers,
     )
     assert upload.status_code in (400, 404) and "error_code" in upload.json()
+
+
+def test_a_pickled_mlflow_model_is_recorded_as_such_and_not_served(
+    python: Path, server: LiveServer
+) -> None:
+    from ctloop.errors import ServingError
+    from ctloop.serve.config import ServeConfig
+    from ctloop.serve.server import check_servable
+
+    client_run(
+        python,
+        server,
+        """
+        with mlflow.start_run():
+            model = LogisticRegression(max_iter=300).fit(X, y)
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="pickled",
+                                     serialization_format="cloudpickle")
+        out(done=True)
+        """,
+    )
+    workspace = server.workspace
+    version = workspace.registry.get_version("pickled", 1)
+    artifact = workspace.metadata.get_artifact(version.artifact_id)
+    assert artifact.properties["mlflow_format"] == "cloudpickle"
+    assert artifact.properties["needs_pickle"] is True
+    assert "sklearn" in artifact.properties["mlflow_flavors"]
+    assert workspace.store_url is not None and workspace.artifact_url is not None
+    config = ServeConfig(
+        "pickled@1", store_url=workspace.store_url, artifact_url=workspace.artifact_url
+    )
+    with pytest.raises(ServingError, match=r"mlflow\.model artifact, not a Model"):
+        check_servable(config)
