@@ -20,13 +20,16 @@ __all__ = ["include_mlflow"]
 def include_mlflow(app: FastAPI) -> None:
     """Mount MLflow's routes on ``app``."""
     from ctloop.server._mlflow._artifacts import artifacts_router
-    from ctloop.server._mlflow._models import models_router
+    from ctloop.server._mlflow._experiments import experiments_router
+    from ctloop.server._mlflow._models import logged_models_router
     from ctloop.server._mlflow._protocol import unknown_router
+    from ctloop.server._mlflow._registry import registry_router
     from ctloop.server._mlflow._tracking import tracking_router
 
-    tracking, models, artifacts = tracking_router(), models_router(), artifacts_router()
+    routers = (experiments_router(), tracking_router(), logged_models_router(), registry_router())
+    artifacts = artifacts_router()
     for root in ("/api/2.0", "/ajax-api/2.0"):
-        app.include_router(tracking, prefix=f"{root}/mlflow")
-        app.include_router(models, prefix=f"{root}/mlflow")
+        for router in routers:
+            app.include_router(router, prefix=f"{root}/mlflow")
         app.include_router(artifacts, prefix=f"{root}/mlflow-artifacts")
     app.include_router(unknown_router())

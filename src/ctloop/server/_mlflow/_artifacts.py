@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ctloop.server._auth import Caller
 from ctloop.server._deps import audit_write, needs
+from ctloop.server._mlflow._bridge import bridge_of
 from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute
-from ctloop.server._mlflow._tracking import bridge_of
 from ctloop.store.keys import Role
 
 __all__ = ["artifacts_router", "listing"]

@@ -39,9 +39,11 @@ from ctloop.store.records import (
 from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 if TYPE_CHECKING:
+    from fastapi import Request
+
     from ctloop.store.workspace import Workspace
 
-__all__ = ["ARTIFACTS_STEP", "HIDDEN", "MODEL_STEP", "Bridge", "Experiment"]
+__all__ = ["ARTIFACTS_STEP", "HIDDEN", "MODEL_STEP", "Bridge", "Experiment", "bridge_of"]
 
 #: the object holding the experiments
 EXPERIMENTS_KEY = "mlflow/experiments.json"
@@ -365,6 +367,15 @@ class Bridge:
         if execution is None or execution.step != MODEL_STEP:
             raise MlflowError.missing(f"logged model with id {model_id!r}")
         return execution
+
+
+def bridge_of(request: Request) -> Bridge:
+    """The bridge of the server's workspace (made on first use)."""
+    state = request.app.state
+    if not hasattr(state, "mlflow_bridge"):
+        state.mlflow_bridge = Bridge(state.workspace)
+    bridge: Bridge = state.mlflow_bridge
+    return bridge
 
 
 def artifacts_execution_id(run_id: str) -> str:

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Request
 
 from ctloop.server._auth import Caller
 from ctloop.server._deps import audit_write, needs
-from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, Experiment
+from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, bridge_of
+from ctloop.server._mlflow._fields import check_key, in_view, page_of, tag_map
 from ctloop.server._mlflow._protocol import (
     MlflowError,
     MlflowRoute,
@@ -33,10 +34,10 @@ from ctloop.store.keys import Role
 from ctloop.store.records import MetricRecord, ParamRecord, RunRecord, TagRecord, utcnow
 from ctloop.store.statuses import RunStatus
 
-__all__ = ["bridge_of", "render_run", "tracking_router"]
+__all__ = ["metric_json", "render_run", "tracking_router"]
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ITEMS = 1000, 100, 100, 1000
-MAX_PARAM_VALUE, MAX_KEY = 6000, 250
+MAX_PARAM_VALUE = 6000
 _TO_CTLOOP = {
     "RUNNING": RunStatus.RUNNING,
     "SCHEDULED": RunStatus.RUNNING,
@@ -45,15 +46,6 @@ _TO_CTLOOP = {
     "KILLED": RunStatus.FAILED,
 }
 _KILLED = "killed from the MLflow client"
-
-
-def bridge_of(request: Request) -> Bridge:
-    """The bridge of the server's workspace (made on first use)."""
-    state = request.app.state
-    if not hasattr(state, "mlflow_bridge"):
-        state.mlflow_bridge = Bridge(state.workspace)
-    bridge: Bridge = state.mlflow_bridge
-    return bridge
 
 
 def mlflow_status(run: RunRecord) -> str:
@@ -93,7 +85,7 @@ def render_run(bridge: Bridge, run: RunRecord) -> dict[str, Any]:
             "lifecycle_stage": "deleted" if tags.get(DELETED) == "true" else "active",
         },
         "data": {
-            "metrics": [_metric(m) for _, m in sorted(latest.items())],
+            "metrics": [metric_json(m) for _, m in sorted(latest.items())],
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [
                 {"key": k, "value": v} for k, v in sorted(tags.items()) if not k.startswith(HIDDEN)
@@ -104,7 +96,7 @@ def render_run(bridge: Bridge, run: RunRecord) -> dict[str, Any]:
     }
 
 
-def _metric(metric: MetricRecord) -> dict[str, Any]:
+def metric_json(metric: MetricRecord) -> dict[str, Any]:
     return {
         "key": metric.key,
         "value": json_number(metric.value),
@@ -114,88 +106,10 @@ def _metric(metric: MetricRecord) -> dict[str, Any]:
 
 
 def tracking_router() -> APIRouter:
-    """The routes of MLflow's tracking API (mounted under ``/api/2.0/mlflow``)."""
+    """The routes of runs and metrics (mounted under ``/api/2.0/mlflow``)."""
     router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
     viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
     body = Depends(payload)
-
-    # -- experiments ------------------------------------------------------------------
-    @router.post("/experiments/create")
-    def create_experiment(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        name = text(data, "name")
-        if data.get("artifact_location"):
-            raise MlflowError.invalid(
-                "artifact_location cannot be chosen: this server keeps artifacts in its "
-                "workspace's artifact store (leave it out)"
-            )
-        experiment = bridge_of(request).create_experiment(name, _tags(data.get("tags")))
-        audit_write(request, caller, "mlflow.experiment.create", f"experiment {experiment.id}")
-        return {"experiment_id": experiment.id}
-
-    @router.get("/experiments/get", dependencies=[viewer])
-    def get_experiment(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
-        experiment = bridge_of(request).experiment(text(data, "experiment_id"))
-        return {"experiment": experiment.render()}
-
-    @router.get("/experiments/get-by-name", dependencies=[viewer])
-    def get_experiment_by_name(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
-        experiment = bridge_of(request).experiment_named(text(data, "experiment_name"))
-        return {"experiment": experiment.render()}
-
-    @router.post("/experiments/search", dependencies=[viewer])
-    @router.get("/experiments/search", dependencies=[viewer])
-    def search_experiments(request: Request, data: dict[str, Any] = body) -> dict[str, Any]:
-        clauses = parse_filter(data.get("filter"))
-        view = str(data.get("view_type") or "ACTIVE_ONLY")
-        found = [
-            e
-            for e in bridge_of(request).experiments()
-            if _in_view(e.deleted, view) and matches(clauses, _experiment_value(e))
-        ]
-        order = parse_order(data.get("order_by")) or [("attributes", "creation_time", False)]
-        for _, key, ascending in reversed(order):
-            found.sort(key=partial(_experiment_sort, key=key), reverse=not ascending)
-        page, token = _page(found, data, default=1000)
-        return {"experiments": [e.render() for e in page], **token}
-
-    @router.post("/experiments/update")
-    def update_experiment(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        bridge = bridge_of(request)
-        experiment_id, name = text(data, "experiment_id"), text(data, "new_name")
-        if any(e.name == name and e.id != experiment_id for e in bridge.experiments()):
-            raise MlflowError.exists(f"experiment {name!r}")
-        bridge.change_experiment(experiment_id, name=name)
-        audit_write(request, caller, "mlflow.experiment.update", f"experiment {experiment_id}")
-        return {}
-
-    @router.post("/experiments/delete")
-    @router.post("/experiments/restore")
-    def delete_experiment(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        deleting = request.url.path.endswith("/delete")
-        experiment_id = text(data, "experiment_id")
-        if deleting and experiment_id == "0":
-            raise MlflowError.invalid("the Default experiment cannot be deleted")
-        bridge_of(request).change_experiment(experiment_id, deleted=deleting)
-        action = "delete" if deleting else "restore"
-        audit_write(request, caller, f"mlflow.experiment.{action}", f"experiment {experiment_id}")
-        return {}
-
-    @router.post("/experiments/set-experiment-tag")
-    def set_experiment_tag(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        bridge = bridge_of(request)
-        experiment = bridge.experiment(text(data, "experiment_id"))
-        key, value = text(data, "key"), text(data, "value", required=False)
-        bridge.change_experiment(experiment.id, tags={**experiment.tags, key: value})
-        audit_write(request, caller, "mlflow.experiment.tag", f"experiment {experiment.id}")
-        return {}
 
     # -- runs -------------------------------------------------------------------------
     @router.post("/runs/create")
@@ -206,7 +120,7 @@ def tracking_router() -> APIRouter:
         experiment = bridge.experiment(text(data, "experiment_id", required=False, default="0"))
         if experiment.deleted:
             raise MlflowError.invalid(f"experiment {experiment.name!r} is deleted")
-        tags = _tags(data.get("tags"))
+        tags = tag_map(data.get("tags"))
         if data.get("run_name"):
             tags["mlflow.runName"] = str(data["run_name"])
         user = text(data, "user_id", required=False) or tags.get("mlflow.user") or caller.name
@@ -276,14 +190,14 @@ def tracking_router() -> APIRouter:
         for run in bridge.runs_of(experiments):
             shown = render_run(bridge, run)
             deleted = shown["info"]["lifecycle_stage"] == "deleted"
-            if _in_view(deleted, view) and matches(clauses, _run_value(shown)):
+            if in_view(deleted, view) and matches(clauses, _run_value(shown)):
                 rendered.append(shown)
         for kind, key, ascending in reversed(parse_order(data.get("order_by"))):
             present = [r for r in rendered if _run_value(r)(kind, key) is not None]
             absent = [r for r in rendered if _run_value(r)(kind, key) is None]
             present.sort(key=partial(_run_sort, kind=kind, key=key), reverse=not ascending)
             rendered = present + absent
-        page, token = _page(rendered, data, default=1000)
+        page, token = page_of(rendered, data, default=1000)
         return {"runs": page, **token}
 
     @router.post("/runs/log-parameter")
@@ -373,8 +287,8 @@ def tracking_router() -> APIRouter:
         points = [
             m for m in bridge.workspace.metadata.get_metrics(run.id, key) if m.execution_id is None
         ]
-        page, token = _page(points, data, default=25_000)
-        return {"metrics": [_metric(m) for m in page], **token}
+        page, token = page_of(points, data, default=25_000)
+        return {"metrics": [metric_json(m) for m in page], **token}
 
     return router
 
@@ -450,17 +364,8 @@ def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
-def _key(item: dict[str, Any], what: str) -> str:
-    key = item.get("key")
-    if not isinstance(key, str) or not key:
-        raise MlflowError.invalid(f"a {what} needs a non-empty 'key'; got {key!r}")
-    if len(key) > MAX_KEY or key.startswith("/") or ".." in key.split("/"):
-        raise MlflowError.invalid(f"{what} key {key[:80]!r} is not valid (at most {MAX_KEY} chars)")
-    return key
-
-
 def _param(run_id: str, item: dict[str, Any]) -> ParamRecord:
-    key = _key(item, "param")
+    key = check_key(item, "param")
     value = "" if item.get("value") is None else str(item["value"])
     if len(value) > MAX_PARAM_VALUE:
         raise MlflowError.invalid(
@@ -470,7 +375,7 @@ def _param(run_id: str, item: dict[str, Any]) -> ParamRecord:
 
 
 def _metric_record(run_id: str, item: dict[str, Any]) -> MetricRecord:
-    key = _key(item, "metric")
+    key = check_key(item, "metric")
     if "value" not in item:
         raise MlflowError.invalid(f"metric {key!r} has no 'value'")
     stamp = integer(item, "timestamp")
@@ -486,47 +391,10 @@ def _metric_record(run_id: str, item: dict[str, Any]) -> MetricRecord:
 
 
 def _tag(run_id: str, item: dict[str, Any]) -> TagRecord:
-    key = _key(item, "tag")
+    key = check_key(item, "tag")
     if key.startswith(HIDDEN):
         raise MlflowError.invalid(f"tag keys starting with {HIDDEN!r} are this server's own")
     return TagRecord(run_id, key, "" if item.get("value") is None else str(item["value"]))
-
-
-def _tags(items: Any) -> dict[str, str]:
-    if not items:
-        return {}
-    if not isinstance(items, list):
-        raise MlflowError.invalid("'tags' must be a list of {key, value} objects")
-    return {_key(t, "tag"): "" if t.get("value") is None else str(t["value"]) for t in items}
-
-
-def _in_view(deleted: bool, view: str) -> bool:
-    view = view.upper()
-    if view in ("2", "DELETED_ONLY"):
-        return deleted
-    if view in ("3", "ALL"):
-        return True
-    return not deleted
-
-
-def _experiment_value(experiment: Experiment) -> Any:
-    def value(kind: str, key: str) -> Any:
-        if kind == "tags":
-            return experiment.tags.get(key)
-        if kind == "attributes":
-            return {
-                "name": experiment.name,
-                "experiment_id": experiment.id,
-                "creation_time": experiment.creation_ms,
-                "last_update_time": experiment.creation_ms,
-            }.get(key)
-        return None
-
-    return value
-
-
-def _experiment_sort(experiment: Experiment, key: str) -> Any:
-    return _experiment_value(experiment)("attributes", key) or 0
 
 
 def _run_sort(run: dict[str, Any], kind: str, key: str) -> Any:
@@ -554,17 +422,3 @@ def _run_value(run: dict[str, Any]) -> Any:
         return None
 
     return value
-
-
-def _page(items: Sequence[Any], data: dict[str, Any], *, default: int) -> tuple[list[Any], dict]:
-    """One page of ``items`` and the ``next_page_token`` of the next (an offset)."""
-    size = integer(data, "max_results", default) or default
-    if size < 1 or size > 50_000:
-        raise MlflowError.invalid(f"max_results must be between 1 and 50000; got {size}")
-    token = data.get("page_token") or "0"
-    if not str(token).isdigit():
-        raise MlflowError.invalid(f"page_token {token!r} is not one this server gave")
-    start = int(token)
-    page = list(items[start : start + size])
-    more = start + size < len(items)
-    return page, ({"next_page_token": str(start + size)} if more else {})
