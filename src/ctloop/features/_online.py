@@ -80,34 +80,45 @@ def online_features(
 
 
 def _entity_keys(view: FeatureView, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    keys = []
-    for i, row in enumerate(rows):
-        try:
-            parts = [row[k] for k in view.join_keys]
-        except KeyError as exc:
-            raise FeatureError(
-                f"entity row {i} has no {exc.args[0]!r}, a join key of feature view "
-                f"{view.name!r} (it has {', '.join(row) or 'no columns'}); add it"
-            ) from None
-        keys.append(_SEPARATOR.join(_key_text(p) for p in parts))
-    return keys
+    join_keys = view.join_keys
+    try:
+        if len(join_keys) == 1:
+            [only] = join_keys
+            return [_key_text(row[only]) for row in rows]
+        return [_SEPARATOR.join(_key_text(row[k]) for k in join_keys) for row in rows]
+    except KeyError as exc:
+        i, row = next((i, r) for i, r in enumerate(rows) if exc.args[0] not in r)
+        raise FeatureError(
+            f"entity row {i} has no {exc.args[0]!r}, a join key of feature view "
+            f"{view.name!r} (it has {', '.join(row) or 'no columns'}); add it"
+        ) from None
+
+
+def _parse(payloads: list[str]) -> list[list[Any]]:
+    """The JSON arrays, parsed in one call (orjson; json where a value is NaN)."""
+    import orjson
+
+    text = "[" + ",".join(payloads) + "]"
+    try:
+        parsed: list[list[Any]] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        parsed = json.loads(text)
+    return parsed
 
 
 def _decode(view: FeatureView, stored: Sequence[Any], now_us: int) -> dict[str, list[Any]]:
     ttl_us = None if view.ttl is None else int(view.ttl.total_seconds() * 1_000_000)
-    columns: list[list[Any]] = [[] for _ in view.fields]
-    timestamps = [i for i, f in enumerate(view.fields) if f.dtype == "timestamp"]
-    for value in stored:
-        if value is None or (ttl_us is not None and now_us - value[0] > ttl_us):
-            for column in columns:
-                column.append(None)
-            continue
-        decoded = json.loads(value[1])
-        for i in timestamps:
-            if decoded[i] is not None:
-                decoded[i] = datetime.fromisoformat(decoded[i]).replace(tzinfo=UTC)
-        for column, item in zip(columns, decoded, strict=True):
-            column.append(item)
+    live = [v is not None and (ttl_us is None or now_us - v[0] <= ttl_us) for v in stored]
+    parsed = iter(_parse([v[1] for v, ok in zip(stored, live, strict=True) if ok]))
+    empty = [None] * len(view.fields)
+    rows = [next(parsed) if ok else empty for ok in live]
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in view.fields]
+    for i, field in enumerate(view.fields):
+        if field.dtype == "timestamp":
+            columns[i] = [
+                None if t is None else datetime.fromisoformat(t).replace(tzinfo=UTC)
+                for t in columns[i]
+            ]
     return dict(zip(view.feature_names, columns, strict=True))
 
 

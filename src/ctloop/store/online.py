@@ -260,7 +260,7 @@ class SqliteOnlineStore(OnlineStore):
                     f"SELECT key, event_us, payload FROM {_table(view)} WHERE key IN ({marks})",
                     chunk,
                 )
-                found.update((k, OnlineValue(e, p)) for k, e, p in cursor)
+                found.update({k: OnlineValue(e, p) for k, e, p in cursor})
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise StoreError(
