@@ -209,6 +209,22 @@ def test_unknown_names_and_missing_keys_are_named(workspace: Workspace) -> None:
     assert workspace.features.materializations() == []
 
 
+def test_two_views_with_a_feature_of_the_same_name_need_full_names(
+    workspace: Workspace,
+) -> None:
+    from ctloop.features import Entity, FeatureService, FeatureView, Field
+
+    def view(name: str) -> FeatureView:
+        return FeatureView(name, entities=[Entity("origin")], source="x.parquet",
+                           timestamp="time_hour", fields=[Field("temp", float)])  # fmt: skip
+
+    both = FeatureService("both", [view("a"), view("b")])
+    with pytest.raises(FeatureError, match="'a' and 'b' both have a feature 'temp'"):
+        get_online_features(workspace, both, [{"origin": "EWR"}])
+    got = get_online_features(workspace, both, [{"origin": "EWR"}], full_feature_names=True)
+    assert got == {"origin": ["EWR"], "a__temp": [None], "b__temp": [None]}
+
+
 def test_no_entity_rows_give_empty_columns(workspace: Workspace) -> None:
     assert get_online_features(workspace, "flights_v1", []) == {
         "temp": [], "visib": [], "station": [], "observed": [], "cold_morning": [],

@@ -73,8 +73,15 @@ def online_features(
             out.setdefault(column, [])
     for column in out:
         out[column] = [row.get(column) for row in rows]
+    source: dict[str, str] = {}
     for view_name, feature in selection.wanted:
         name = f"{view_name}__{feature}" if full_feature_names else feature
+        if name in source:
+            raise FeatureError(
+                f"feature views {source[name]!r} and {view_name!r} both have a feature "
+                f"{name!r}; pass full_feature_names=True to name them view__feature"
+            )
+        source[name] = view_name
         out[name] = values[view_name][feature]
     return out
 
