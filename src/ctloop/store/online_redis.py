@@ -4,8 +4,11 @@ view and entity key, ``<prefix>:<view>:<entity key>``.
 A value is the event and created times (20 digits each, so that text order is time
 order) followed by the JSON array of feature values. A write sends one ``MULTI``/``EXEC``
 transaction of Lua calls that each store the newer of the stored and the given value for
-a batch of keys (standalone Redis, not Redis Cluster): all of it or, if the connection fails first, none of it. A read is one
-``MGET`` for every key of every view: one round trip.
+a batch of keys (standalone Redis, not Redis Cluster): all of it or, if the connection
+fails first, none of it. Redis applies a transaction in one go, so other clients wait
+while it runs (about 5 µs a row: a few ms for an hourly increment, seconds for a first
+materialization of millions of keys). A read is one ``MGET`` for every key of every
+view: one round trip.
 
     store = RedisOnlineStore("redis://127.0.0.1:6379/0?prefix=flights")
 """
@@ -64,6 +67,7 @@ class RedisOnlineStore(OnlineStore):
         rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
         self.url = urlunsplit(parts._replace(query=rest))
         self._client: Any = None
+        self._write_client: Any = None
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.url!r}, prefix={self.prefix!r})"
@@ -79,6 +83,13 @@ class RedisOnlineStore(OnlineStore):
                 ) from exc
             self._client = redis.Redis.from_url(self.url)
         return self._client
+
+    def _writer(self) -> Any:
+        if self._write_client is None:
+            import redis
+
+            self._write_client = redis.Redis.from_url(self.url, socket_timeout=None)
+        return self._write_client
 
     def _key(self, view: str, key: str) -> str:
         return f"{self.prefix}:{view}:{key}"
@@ -108,7 +119,8 @@ class RedisOnlineStore(OnlineStore):
 
         def work() -> int:
             sha = client.script_load(_UPSERT)
-            pipe = client.pipeline(transaction=True)
+            # the server answers EXEC only once it has applied all of it: no read timeout
+            pipe = self._writer().pipeline(transaction=True)
             for i in range(0, len(records), BATCH):
                 pipe.evalsha(sha, 0, prefix, b"".join(records[i : i + BATCH]))
             return sum(int(n) for n in pipe.execute())
@@ -149,6 +161,7 @@ class RedisOnlineStore(OnlineStore):
 
     def close(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in (self._client, self._write_client):
+            if client is not None:
+                client.close()
+        self._client = self._write_client = None
