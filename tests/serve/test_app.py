@@ -338,3 +338,53 @@ def test_a_malformed_parameter_answers_with_error_and_field(server: LiveServer) 
     assert answer.status_code == 422
     document = answer.json()
     assert document["field"] == "rows" and "integer" in document["error"]
+
+
+_V2_ROW = [
+    {"name": "x", "datatype": "FP64", "shape": [1], "data": [0.5]},
+    {"name": "n", "datatype": "INT64", "shape": [1], "data": [3]},
+    {"name": "color", "datatype": "BYTES", "shape": [1], "data": ["red"]},
+    {"name": "flag", "datatype": "BOOL", "shape": [1], "data": [True]},
+]
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["\x1f", "a\nb", "ok\n", " padded", "\u00ff\u00ab", "\U0001f600", "x" * 201],
+    ids=["control", "newline", "trailing-newline", "space", "latin-1", "emoji", "too-long"],
+)
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/predict", lambda rid: {"records": [ROW], "request_id": rid}, "request_id"),
+        ("/invocations", lambda rid: {"dataframe_records": [ROW], "request_id": rid}, "request_id"),
+        ("/v2/models/flights/infer", lambda rid: {"id": rid, "inputs": _V2_ROW}, "id"),
+        ("/feedback", lambda rid: {"request_id": rid, "label": 1}, "request_id"),
+    ],
+    ids=["native", "mlflow", "v2", "feedback"],
+)
+def test_a_request_id_that_cannot_be_a_header_is_a_400(
+    server: LiveServer, path: str, body: object, field: str, bad_id: str
+) -> None:
+    answer = server.client.post(path, json=body(bad_id))  # type: ignore[operator]
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field and "printable ASCII" in answer.json()["error"]
+    assert server.client.get("/ping").status_code == 200  # the connection and server live
+
+
+def test_a_request_id_of_printable_ascii_is_echoed_unchanged(server: LiveServer) -> None:
+    rid = "run 7/row:42 [a-b]"
+    answer = server.client.post("/predict", json={"records": [ROW], "request_id": rid})
+    assert answer.status_code == 200
+    assert answer.json()["request_id"] == answer.headers["x-request-id"] == rid
+
+
+def test_an_extreme_value_with_a_missing_optional_one_is_answered(server: LiveServer) -> None:
+    """A request the document calls valid (``color`` may be null, ``x`` any number) is
+    answered whatever the process's warning filters: numeric overflow inside the model is
+    its arithmetic, not the client's missing value."""
+    row = {**ROW, "x": 1e308, "color": None}
+    answer = server.client.post("/predict", json={"records": [row]})
+    assert answer.status_code == 200, answer.text
+    (prediction,) = answer.json()["predictions"]
+    assert 0.0 <= prediction <= 1.0

@@ -44,13 +44,19 @@ def _body(
     }
 
 
+REQUEST_ID_PATTERN = r"^[!-~]([ -~]{0,198}[!-~])?$"
+"""What a client's request id may be: 1 to 200 printable ASCII characters, no space at
+either end. It is echoed in the ``x-request-id`` header, which carries nothing else."""
+
+_REQUEST_ID = {"type": "string", "pattern": REQUEST_ID_PATTERN}
+
 NATIVE_BODY = _body(
     {
         "type": "object",
         "properties": {
             "records": _RECORDS,
             "columns": _COLUMNS,
-            "request_id": {"type": "string"},
+            "request_id": _REQUEST_ID,
             "key": {"type": "string"},
         },
     }
@@ -91,7 +97,7 @@ V2_BODY = _body(
         "type": "object",
         "required": ["inputs"],
         "properties": {
-            "id": {"type": "string"},
+            "id": _REQUEST_ID,
             "inputs": {"type": "array", "items": _TENSOR},
             "outputs": {"type": "array", "items": {"type": "object"}},
         },
@@ -101,7 +107,7 @@ V2_BODY = _body(
 _LABEL = {
     "type": "object",
     "required": ["request_id", "label"],
-    "properties": {"request_id": {"type": "string"}, "label": _VALUE},
+    "properties": {"request_id": _REQUEST_ID, "label": _VALUE},
 }
 
 FEEDBACK_BODY = _body({"oneOf": [_LABEL, {"type": "array", "items": _LABEL}]})
@@ -111,7 +117,8 @@ FEEDBACK_BODY = _body({"oneOf": [_LABEL, {"type": "array", "items": _LABEL}]})
 #: the prediction endpoints' request bodies, rebuilt from the served model's signature
 PREDICTION_PATHS = ("/predict", "/invocations", "/feedback")
 _INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
-_ID = {"type": ["string", "integer", "null"], "minimum": -(2**63), "maximum": 2**64 - 1}
+_KEY = {"type": ["string", "integer", "null"], "minimum": -(2**63), "maximum": 2**64 - 1}
+_ID = {**_KEY, "pattern": REQUEST_ID_PATTERN}
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -328,7 +335,7 @@ def _native(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "records": _rows(values),
             "columns": _columns(values),
             "request_id": _ID,
-            "key": _ID,
+            "key": _KEY,
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["records"]}, {"required": ["columns"]}],
@@ -387,11 +394,7 @@ def _feedback(label: str | None) -> dict[str, Any]:
         "type": "object",
         "required": ["request_id", "label"],
         "properties": {
-            "request_id": {
-                "type": ["string", "integer"],
-                "minimum": -(2**63),
-                "maximum": 2**64 - 1,
-            },
+            "request_id": {**_ID, "type": ["string", "integer"]},
             "label": value,
         },
     }

@@ -17,12 +17,14 @@ Three protocols share one prediction core:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import PredictionRequestError
 from ctloop.serve._json_body import MAX_DEPTH, decode_json
+from ctloop.serve.openapi import REQUEST_ID_PATTERN
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,6 +103,22 @@ def _optional_text(document: Mapping[str, Any], name: str) -> str | None:
     )
 
 
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+def _request_id(document: Mapping[str, Any], name: str) -> str | None:
+    """The client's request id under ``name``, checked so it can travel in a header."""
+    value = _optional_text(document, name)
+    if value is None or _REQUEST_ID.fullmatch(value):
+        return value
+    raise PredictionRequestError(
+        f"{name!r} is {value[:60]!r}{'…' if len(value) > 60 else ''}; a request id is 1 to "
+        "200 printable ASCII characters (letters, digits, punctuation; inner spaces), "
+        "because it is echoed in the x-request-id header",
+        field=name,
+    )
+
+
 def parse_native(body: bytes) -> PredictionRequest:
     """A native ``/predict`` body: ``records`` or ``columns``, ``request_id``, ``key``."""
     document = _object(body, '{"records": [{"x": 1}]}')
@@ -121,7 +139,7 @@ def parse_native(body: bytes) -> PredictionRequest:
     data = document["records"] if "records" in document else document["columns"]
     _check_shape(data, "records" if "records" in document else "columns")
     return PredictionRequest(
-        data, _optional_text(document, "request_id"), _optional_text(document, "key")
+        data, _request_id(document, "request_id"), _optional_text(document, "key")
     )
 
 
@@ -158,7 +176,7 @@ def parse_mlflow(body: bytes, content_type: str) -> PredictionRequest:
         )
     key = present[0]
     data = _mlflow_data(key, document[key])
-    return PredictionRequest(data, _optional_text(document, "request_id"))
+    return PredictionRequest(data, _request_id(document, "request_id"))
 
 
 def _mlflow_data(key: str, value: Any) -> Any:
@@ -264,7 +282,7 @@ def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
     binary_outputs = _v2_binary_outputs(document)
     return V2Request(
         columns,
-        _optional_text(document, "id"),
+        _request_id(document, "id"),
         binary_outputs=binary_outputs,
         datatypes=datatypes,
     )
@@ -483,7 +501,7 @@ def parse_feedback(body: bytes) -> tuple[list[str], list[Any]]:
                 'each feedback item must be an object {"request_id": "…", "label": …}',
                 field="label",
             )
-        request_id = _optional_text(item, "request_id")
+        request_id = _request_id(item, "request_id")
         if request_id is None:
             raise PredictionRequestError("a feedback item has no 'request_id'", field="request_id")
         label = item["label"]

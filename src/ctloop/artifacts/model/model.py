@@ -174,7 +174,18 @@ class Model:
             return None
 
     def predict_native(self, frame: pd.DataFrame) -> np.ndarray:
-        """:meth:`predict_frame` with the original estimator, never the compiled form."""
+        """:meth:`predict_frame` with the original estimator, never the compiled form.
+
+        Floating-point overflow or underflow inside the estimator (an extreme but valid
+        input) gives the IEEE result (``inf``, ``0``) without a warning, so an answer
+        never depends on the process's warning filters; ``numpy.errstate`` is local to
+        the calling thread."""
+        import numpy as np
+
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return self._predict_estimator(frame)
+
+    def _predict_estimator(self, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
 
         if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
