@@ -48,6 +48,7 @@ The hierarchy::
     TriggerError                     triggers and the scheduler (ctloop.triggers)
     ├── TriggerConfigError           a `pipelines:`/`triggers:` entry in ctloop.yaml that is invalid
     └── TriggerBusyError             a firing refused: the trigger's runs are at max_concurrent
+    WorkerLostError                  the worker running a task died (killed, out of memory, machine lost)
 
 A message is a sentence: it names the object, the bad value and the fix.
 """
@@ -302,3 +303,8 @@ class TriggerBusyError(TriggerError):
 class BatchPredictionError(ServingError):
     """Batch prediction cannot go on: an unreadable input, a missing column, a value of
     the wrong type (the message names the column, the chunk and the row)."""
+
+
+class WorkerLostError(CtloopError):
+    """The worker running a task died (killed, out of memory, its machine lost); the
+    original error is its ``__cause__``."""

@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ctloop.errors import CtloopError
+from ctloop.errors import WorkerLostError
 
 __all__ = [
     "InProcessPool",
@@ -33,11 +33,6 @@ THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )  # fmt: skip
-
-
-class WorkerLostError(CtloopError):
-    """The worker running a task died (killed, out of memory, its machine lost); the
-    original error is its ``__cause__``."""
 
 
 class WorkerPool(ABC):
