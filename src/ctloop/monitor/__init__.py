@@ -9,12 +9,12 @@ window and the model's validation metrics, store the ``MonitorReport``, and rais
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
 from ctloop.monitor.report import MonitorReport
 from ctloop.monitor.settings import AlertSettings, MonitorSettings
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ctloop.monitor.alerts import Alert, deliver_pending
     from ctloop.monitor.analysis import analyse_window
     from ctloop.monitor.job import MonitorResult, run_monitor

@@ -18,7 +18,7 @@ Typical use (``artifact_id`` is an output of a training run)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
 from ctloop.store.registry import (
     AliasMove,
@@ -28,7 +28,7 @@ from ctloop.store.registry import (
     parse_reference,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ctloop.store.registry import SqlModelRegistry
 
 __all__ = [
@@ -47,14 +47,11 @@ def open_registry(url: str | None = None) -> ModelRegistry:
     """The registry of the workspace on the metadata database at ``url`` (default: the
     project's store, ``CTLOOP_STORE_URL`` or ``ctloop.yaml``, else
     ``.ctloop/metadata.db``): a shorthand for ``Workspace.open(url).registry`` in
-    scripts; code that already holds a workspace uses its ``registry``."""
-    from ctloop.store.registry import SqlModelRegistry
+    scripts; code that already holds a workspace uses its ``registry``. With no
+    ``url`` and a ``server`` setting, it is the team server's registry."""
+    from ctloop.store.workspace import Workspace
 
-    if url is None:
-        from ctloop.config import Settings
-
-        url = Settings.load().store_url
-    return SqlModelRegistry(url)
+    return Workspace.open(url).registry
 
 
 def resolve(reference: str, registry: ModelRegistry | None = None) -> ModelVersion:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+import typing
 
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore
@@ -40,7 +40,7 @@ def open_metadata_store(url: str) -> MetadataStore:
     return store
 
 
-def open_artifact_store(url: str, options: dict[str, Any] | None = None) -> ArtifactStore:
+def open_artifact_store(url: str, options: dict[str, typing.Any] | None = None) -> ArtifactStore:
     """The artifact store at ``url``: a local folder, ``file://…`` or ``s3://bucket/prefix``;
     ``options`` go to the backend (e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``)."""
     from ctloop.store.fs_artifacts import open_artifact_store as _open

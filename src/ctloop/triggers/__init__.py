@@ -13,10 +13,14 @@ metadata store, so a restart neither misses nor repeats a firing.
 
 from __future__ import annotations
 
-from ctloop.config import Settings
+import typing
+
 from ctloop.triggers.scheduler import Scheduler, TriggerEvent
 from ctloop.triggers.sources import Verdict, VerdictSource
 from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger, pipeline_specs
+
+if typing.TYPE_CHECKING:
+    from ctloop.config import Settings
 
 __all__ = [
     "PipelineSpec",
@@ -33,4 +37,6 @@ __all__ = [
 
 def load_specs(settings: Settings | None = None) -> list[PipelineSpec]:
     """The pipelines and triggers declared in ``ctloop.yaml`` (of the working directory)."""
+    from ctloop.config import Settings
+
     return pipeline_specs((settings or Settings.load()).pipelines)

@@ -15,7 +15,7 @@ address, :mod:`ctloop.config`, so the pipeline engine and the domain code can bo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing
 
 from ctloop.workers._pool import (
     InProcessPool,
@@ -26,7 +26,7 @@ from ctloop.workers._pool import (
     thread_variables,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ctloop.workers._ray import RayPool, connect_ray
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     # Ray's pool loads when named, so that choosing another pool never imports it
     if name in ("RayPool", "connect_ray"):
         from ctloop.workers import _ray
