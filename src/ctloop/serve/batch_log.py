@@ -22,9 +22,9 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
-__all__ = ["OUTCOMES", "BatchLogger"]
+__all__ = ["OUTCOMES", "BatchLogger", "BatchOptions"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,17 @@ store nor the dead-letter file would take it)."""
 
 Queued = tuple[Any, int]
 """A queued item and its number of rows."""
+
+
+class BatchOptions(TypedDict, total=False):
+    """When a :class:`BatchLogger` writes, how much it queues and how it retries; the
+    keyword arguments of every logger built on it."""
+
+    flush_rows: int
+    flush_seconds: float
+    max_queue_rows: int
+    max_attempts: int
+    retry_seconds: float
 
 
 class BatchLogger(ABC):

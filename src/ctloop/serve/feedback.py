@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ctloop.artifacts.logs import (
     LogWriter,
@@ -30,7 +30,7 @@ from ctloop.artifacts.logs import (
     iso_time,
 )
 from ctloop.errors import FeedbackError, PredictionRequestError
-from ctloop.serve.batch_log import BatchLogger, Queued
+from ctloop.serve.batch_log import BatchLogger, BatchOptions, Queued
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
@@ -76,23 +76,11 @@ class FeedbackLogger(BatchLogger):
         self,
         workspace: Workspace,
         model: str | None = None,
-        *,
-        flush_rows: int = 1000,
-        flush_seconds: float = 5.0,
-        max_queue_rows: int = 100_000,
-        max_attempts: int = 3,
-        retry_seconds: float = 0.5,
+        **options: Unpack[BatchOptions],
     ) -> None:
         self.model = model
         self._writer = LogWriter(workspace)
-        super().__init__(
-            flush_rows=flush_rows,
-            flush_seconds=flush_seconds,
-            max_queue_rows=max_queue_rows,
-            max_attempts=max_attempts,
-            retry_seconds=retry_seconds,
-            thread_name=f"ctloop-feedback-log-{model or 'any'}",
-        )
+        super().__init__(thread_name=f"ctloop-feedback-log-{model or 'any'}", **options)
 
     def log(self, request_ids: list[str], labels: list[Any], timestamp: float) -> bool:
         """Queue the ``labels`` of ``request_ids`` (same length), stamped ``timestamp``

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ctloop.artifacts.logs import BASE_COLUMNS, LogWriter, iso_time
 from ctloop.errors import ServingError
-from ctloop.serve.batch_log import BatchLogger, Queued
+from ctloop.serve.batch_log import BatchLogger, BatchOptions, Queued
 from ctloop.store.operations import to_utc
 
 if TYPE_CHECKING:
@@ -65,23 +65,11 @@ class PredictionLogger(BatchLogger):
         self,
         workspace: Workspace,
         model: str,
-        *,
-        flush_rows: int = 1000,
-        flush_seconds: float = 5.0,
-        max_queue_rows: int = 100_000,
-        max_attempts: int = 3,
-        retry_seconds: float = 0.5,
+        **options: Unpack[BatchOptions],
     ) -> None:
         self.model = model
         self._writer = LogWriter(workspace)
-        super().__init__(
-            flush_rows=flush_rows,
-            flush_seconds=flush_seconds,
-            max_queue_rows=max_queue_rows,
-            max_attempts=max_attempts,
-            retry_seconds=retry_seconds,
-            thread_name=f"ctloop-prediction-log-{model}",
-        )
+        super().__init__(thread_name=f"ctloop-prediction-log-{model}", **options)
 
     def log(
         self,
