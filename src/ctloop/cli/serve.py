@@ -2,6 +2,7 @@
 
     ctloop serve flights@champion --port 8080 --workers 2 --max-batch-size 32
 
+With ``--auth`` it asks for the API keys of ``ctloop keys create``.
 The server follows the alias (a promotion or rollback is picked up within
 ``--poll-seconds``) and the deployment's canary and shadow set by ``ctloop deploy``.
 """
@@ -50,6 +51,14 @@ def serve(
     log_flush_seconds: Annotated[
         float, typer.Option(help="Write logged predictions and labels at least this often.")
     ] = 5.0,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require the workspace's API keys (as `ctloop server`): a viewer key to "
+            "predict, an editor key to post /feedback; health and /metrics stay open.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a registered model: /predict, /invocations, /v2/models/NAME/infer, /metrics."""
     import os
@@ -61,13 +70,14 @@ def serve(
     from ctloop.serve.config import ServeConfig
     from ctloop.serve.server import serve as run_server
 
-    if not _is_loopback(host):
+    if not auth and not _is_loopback(host):
         from ctloop.cli.output import err_console
 
         err_console.print(
             f"[bold yellow]warning:[/] the server will listen on {host}:{port} with no "
             "authentication: anyone who can reach that port can get predictions and post "
-            "labels; to limit who can, bind 127.0.0.1 behind an authenticating proxy",
+            "labels; to limit who can, start it with --auth (API keys from `ctloop keys create`) "
+            "or bind 127.0.0.1 behind an authenticating proxy",
             soft_wrap=True,
             highlight=False,
         )
@@ -87,6 +97,7 @@ def serve(
         threads=threads,
         log_predictions=log_predictions,
         log_flush_seconds=log_flush_seconds,
+        auth=auth,
     )
     run_server(config, host=host, port=port, workers=workers)
 

@@ -17,46 +17,28 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
-from ctloop.errors import PredictionRequestError, SignatureError
 from ctloop.serve import protocols
+from ctloop.serve._answers import Answer, answered, plain, read_request
+from ctloop.serve._errors import add_error_handlers
 from ctloop.serve.config import ServeConfig
-from ctloop.serve.core import ModelFailedError, PredictionService
+from ctloop.serve.core import PredictionService
 from ctloop.serve.metrics import CONTENT_TYPE, ServingMetrics
 from ctloop.serve.openapi import FEEDBACK_BODY, MLFLOW_BODY, NATIVE_BODY
+from ctloop.store.keys import Role
 
 if TYPE_CHECKING:
+    from ctloop.serve._auth import KeyGuard
     from ctloop.serve.pool import ModelPool
 
 __all__ = ["ServeConfig", "create_app"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Answer:
-    """A handler's result: the JSON ``document``, the model ``version`` that made it, and
-    what to run after the answer is sent (the shadow call). ``body``, when given, is sent
-    instead of the document (a binary or compressed answer), with ``headers`` and
-    ``media_type``."""
-
-    document: dict[str, Any]
-    version: int | None = None
-    after: Callable[[], Awaitable[None]] | None = None
-    body: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = "application/json"
-
-
-Handler = Callable[[bytes, "Request", str], Awaitable[Answer]]
 
 
 class ServerState:
@@ -70,7 +52,27 @@ class ServerState:
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="ctloop-load")
         self.service = PredictionService(pool, self.metrics, executor=self.executor)
         self.feedback: Any = None
+        self.guard: KeyGuard | None = None
+        if config.auth:
+            from ctloop.serve._auth import KeyGuard
+
+            # keys are read on asyncio's default threads: the loader may be busy loading
+            keys = pool.workspace.keys
+            self.guard = KeyGuard(keys, cache_seconds=config.key_cache_seconds)
         self._poller: asyncio.Task[None] | None = None
+
+    def router(self, role: Role | None) -> APIRouter:
+        """A router whose routes need a key allowing ``role`` when the server checks keys
+        (``--auth``); ``None``: open to anyone (health probes, metrics scrapes)."""
+        if role is None or self.guard is None:
+            return APIRouter()
+        from fastapi import Depends
+        from fastapi.security import HTTPBearer
+
+        from ctloop.serve._auth import needs
+
+        scheme = HTTPBearer(auto_error=False, description="a ctloop API key: ctl_…")
+        return APIRouter(dependencies=[Depends(scheme), Depends(needs(self.guard, role))])
 
     async def start(self) -> None:
         """Load the model, start batching, logging and alias polling."""
@@ -183,7 +185,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> FastAPI
     from ctloop.serve.v2_routes import add_v2_routes
 
     add_v2_routes(app, state)
-    _add_error_handlers(app)  # after the V2 routes', which answer under /v2
+    add_error_handlers(app)
     return app
 
 
@@ -236,159 +238,16 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-# -- answering ---------------------------------------------------------------------------
-
-
-async def _answer(
-    state: ServerState, protocol: str, request: Request, handler: Handler
-) -> Response:
-    """Run ``handler`` on the request body; every failure becomes a JSON error answer."""
-    start = time.perf_counter()
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    answer = Answer({})
-    try:
-        body = await _read_body(request, state.config.max_body_bytes)
-        answer = await handler(body, request, request_id)
-        document = answer.document
-        request_id = str(document.get("request_id") or document.get("id") or request_id)
-        status = 200
-    except Exception as exc:  # every failure is an answer; the server never dies on input
-        status, answer.document = _error(exc)
-        if not isinstance(exc, ModelFailedError):
-            state.metrics.errors.labels("client" if status < 500 else "server", "").inc()
-    label = "" if answer.version is None else str(answer.version)
-    state.metrics.observe_request(protocol, status, label, time.perf_counter() - start)
-    return _json(answer, status, request_id)
-
-
-def _error(exc: Exception) -> tuple[int, dict[str, Any]]:
-    from starlette.requests import ClientDisconnect
-
-    if isinstance(exc, ClientDisconnect):  # nobody is left to answer
-        return 499, {"error": "the client closed the connection", "field": None}
-    if isinstance(exc, PredictionRequestError):
-        return exc.status, {"error": str(exc), "field": exc.field}
-    if isinstance(exc, SignatureError):
-        return 422, {"error": str(exc), "field": exc.field}
-    if isinstance(exc, ModelFailedError):
-        return 500, {"error": str(exc), "field": None}
-    log.error("unexpected failure answering a request", exc_info=exc)
-    return 500, {"error": f"the server failed: {type(exc).__name__}: {exc}", "field": None}
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    """Answer FastAPI's own failures (an unknown route, a wrong method, a malformed
-    parameter) like every other error, ``{"error": sentence, "field": name}``; under
-    ``/v2`` the handler registered before (the V2 routes') answers."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException
-
-    answers: dict[type[Exception], Callable[[Request, Any], Response]] = {
-        HTTPException: _routing_error,
-        RequestValidationError: _parameter_error,
-    }
-    for kind, answer in answers.items():
-        app.add_exception_handler(kind, _outside_v2(answer, app.exception_handlers.get(kind)))
-
-
-def _outside_v2(
-    answer: Callable[[Request, Any], Response], v2: Callable[..., Any] | None
-) -> Callable[[Request, Exception], Awaitable[Response]]:
-    async def handle(request: Request, exc: Exception) -> Response:
-        path = request.url.path
-        if v2 is not None and (path == "/v2" or path.startswith("/v2/")):
-            response: Response = await v2(request, exc)
-            return response
-        return answer(request, exc)
-
-    return handle
-
-
-def _routing_error(request: Request, exc: Any) -> Response:
-    method, path = request.method, request.url.path
-    headers = dict(exc.headers or {})
-    if exc.status_code == 404:
-        message = (
-            f"there is no endpoint {method} {path} on this server; it answers POST /predict, "
-            "POST /invocations, POST /feedback and the /v2 endpoints (see /docs)"
-        )
-    elif exc.status_code == 405:
-        allowed = {k.lower(): v for k, v in headers.items()}.get("allow", "another method")
-        message = f"{path} does not answer {method}; send {allowed}"
-    else:
-        message = str(exc.detail)
-    response = _plain({"error": message, "field": None}, exc.status_code)
-    response.headers.update(headers)
-    return response
-
-
-def _parameter_error(request: Request, exc: Any) -> Response:
-    problem = exc.errors()[0]
-    names = [str(part) for part in problem.get("loc", ()) if part not in ("query", "path")]
-    field = names[-1] if names else None
-    message = f"the request's {field or 'input'} is invalid: {problem.get('msg', exc)}"
-    return _plain({"error": message, "field": field}, 422)
-
-
-def _json(answer: Answer, status: int, request_id: str) -> Response:
-    from starlette.background import BackgroundTask
-    from starlette.responses import Response
-
-    headers = {**answer.headers, "x-request-id": request_id}
-    if answer.version is not None:
-        headers["x-model-version"] = str(answer.version)
-    body = answer.body
-    if body is None:
-        body = orjson.dumps(answer.document, option=orjson.OPT_SERIALIZE_NUMPY)
-    return Response(
-        body,
-        status_code=status,
-        media_type=answer.media_type,
-        headers=headers,
-        background=None if answer.after is None else BackgroundTask(answer.after),
-    )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _too_large(int(length), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> PredictionRequestError:
-    return PredictionRequestError(
-        f"the request body has {size} bytes or more, over the server's limit of {limit}; "
-        "send fewer rows per request or start the server with a larger --max-body-bytes",
-        status=413,
-        field="body",
-    )
-
-
-def _plain(document: dict[str, Any], status: int = 200) -> Response:
-    from starlette.responses import Response
-
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
-
-
 # -- routes -------------------------------------------------------------------------------
 
 
 def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
-    service = state.service
+    service, metrics = state.service, state.metrics
+    limit = state.config.max_body_bytes
+    router = state.router(Role.VIEWER)
 
-    async def predicted(parsed: protocols.PredictionRequest, request_id: str) -> Any:
-        return await service.predict(parsed, parsed.request_id or request_id)
-
-    async def native(body: bytes, request: Request, request_id: str) -> Answer:
-        p = await predicted(protocols.parse_native(body), request_id)
+    async def predicted(parsed: protocols.PredictionRequest, request: Request) -> Answer:
+        p = await service.predict(parsed, parsed.request_id or request.state.request_id)
         document = {
             "predictions": protocols.predictions_list(p.predictions),
             "model_version": p.version,
@@ -396,55 +255,62 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
         }
         return Answer(document, p.version, p.follow_up)
 
-    async def mlflow(body: bytes, request: Request, request_id: str) -> Answer:
-        content_type = request.headers.get("content-type", "application/json")
-        p = await predicted(protocols.parse_mlflow(body, content_type), request_id)
-        document = {
-            "predictions": protocols.predictions_list(p.predictions),
-            "model_version": p.version,
-            "request_id": p.request_id,
-        }
-        return Answer(document, p.version, p.follow_up)
-
-    @app.post("/predict", openapi_extra=NATIVE_BODY, summary="Predict (native protocol)")
+    @router.post("/predict", openapi_extra=NATIVE_BODY, summary="Predict (native protocol)")
     async def predict(request: Request) -> Response:
-        return await _answer(state, "native", request, native)
+        body = await read_request(request, "native", limit)
+        return answered(metrics, request, await predicted(protocols.parse_native(body), request))
 
-    @app.post("/invocations", openapi_extra=MLFLOW_BODY, summary="Predict (MLflow protocol)")
+    @router.post("/invocations", openapi_extra=MLFLOW_BODY, summary="Predict (MLflow protocol)")
     async def invocations(request: Request) -> Response:
-        return await _answer(state, "mlflow", request, mlflow)
+        body = await read_request(request, "mlflow", limit)
+        content_type = request.headers.get("content-type", "application/json")
+        parsed = protocols.parse_mlflow(body, content_type)
+        return answered(metrics, request, await predicted(parsed, request))
 
-    @app.post("/feedback", openapi_extra=FEEDBACK_BODY, summary="Send ground-truth labels")
+    app.include_router(router)
+    writes = state.router(Role.EDITOR)
+
+    @writes.post("/feedback", openapi_extra=FEEDBACK_BODY, summary="Send ground-truth labels")
     async def feedback(request: Request) -> Response:
-        async def labels(body: bytes, request: Request, request_id: str) -> Answer:
-            from ctloop.serve.feedback import log_feedback
+        from ctloop.serve.feedback import log_feedback
 
-            ids, values = protocols.parse_feedback(body)
-            model = state.pool.routing.primary.model
-            # checked against the model's label type before the answer; not logged with
-            # --no-log-predictions or when the queue is full
-            logged = log_feedback(state.feedback, model, state.pool.name, ids, values, time.time())
-            return Answer({"accepted": len(ids), "logged": logged, "request_id": request_id})
+        body = await read_request(request, "feedback", limit)
+        ids, values = protocols.parse_feedback(body)
+        model = state.pool.routing.primary.model
+        # checked against the model's label type before the answer; not logged with
+        # --no-log-predictions or when the queue is full
+        logged = log_feedback(state.feedback, model, state.pool.name, ids, values, time.time())
+        document = {"accepted": len(ids), "logged": logged, "request_id": request.state.request_id}
+        return answered(metrics, request, Answer(document))
 
-        return await _answer(state, "feedback", request, labels)
+    app.include_router(writes)
 
 
 def _add_info_routes(app: FastAPI, state: ServerState) -> None:
     from ctloop._version import __version__
 
     pool = state.pool
+    probes = state.router(None)  # probes and scrapes carry no key
 
     async def health() -> Response:
         ready = pool.ready
-        return _plain({"status": "ok" if ready else "loading"}, 200 if ready else 503)
+        return plain({"status": "ok" if ready else "loading"}, 200 if ready else 503)
 
-    app.get("/ping", summary="Liveness (MLflow)")(health)
-    app.get("/health", summary="Readiness")(health)
+    probes.get("/ping", summary="Liveness (MLflow)")(health)
+    probes.get("/health", summary="Readiness")(health)
 
-    @app.get("/version", summary="Served model and versions")
+    @probes.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        from starlette.responses import Response
+
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+    reads = state.router(Role.VIEWER)
+
+    @reads.get("/version", summary="Served model and versions")
     async def version() -> Response:
         r = pool.routing
-        return _plain(
+        return plain(
             {
                 "model": pool.name,
                 "reference": state.config.reference,
@@ -456,8 +322,5 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
             }
         )
 
-    @app.get("/metrics", summary="Prometheus metrics")
-    async def metrics() -> Response:
-        from starlette.responses import Response
-
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+    app.include_router(probes)
+    app.include_router(reads)

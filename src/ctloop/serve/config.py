@@ -27,7 +27,10 @@ class ServeConfig:
     polling off), ``NAME@VERSION`` or ``NAME``. ``deployment`` names the deployment whose
     canary/shadow routing applies (default: the model name). Batching joins concurrent
     requests into frames of at most ``max_batch_size`` rows, waiting at most
-    ``max_wait_ms``. Bodies over ``max_body_bytes`` get a 413.
+    ``max_wait_ms``. Bodies over ``max_body_bytes`` get a 413. With ``auth`` every
+    request but health probes and metrics scrapes needs an API key of the workspace
+    (a viewer key to predict, an editor key to post labels); a revoked key stops working
+    within ``key_cache_seconds``.
     """
 
     reference: str
@@ -46,6 +49,8 @@ class ServeConfig:
     log_flush_rows: int = 1000
     log_flush_seconds: float = 5.0
     log_max_queue_rows: int = 100_000
+    auth: bool = False
+    key_cache_seconds: float = 5.0
 
     def cache_path(self) -> Path:
         """Where downloaded model files are kept (a temporary folder by default)."""

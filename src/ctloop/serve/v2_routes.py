@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
-from starlette.exceptions import HTTPException
 
 from ctloop.errors import PredictionRequestError
 from ctloop.serve import protocols, v2_binary
-from ctloop.serve.app import Answer, ServerState, _answer
+from ctloop.serve._answers import Answer, answered, plain, read_request
 from ctloop.serve.openapi import V2_BODY
+from ctloop.store.keys import Role
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
+    from ctloop.serve.app import ServerState
     from ctloop.serve.core import Prediction
     from ctloop.serve.pool import ModelPool
     from ctloop.serve.statistics import Duration, VersionStatistics
@@ -45,55 +46,16 @@ _CONFIG_TYPES = {"BYTES": "TYPE_STRING"}
 
 
 def add_v2_routes(app: FastAPI, state: ServerState) -> None:
-    """Serve the V2 endpoints of ``state``'s model on ``app``."""
-    router = APIRouter()
-    _add_health_routes(router, state)
-    _add_model_routes(router, state)
-    _add_infer_routes(router, state)
-    app.include_router(router)
-    app.add_exception_handler(PredictionRequestError, _request_error)
-    app.add_exception_handler(HTTPException, _http_error)
-
-
-# -- errors -------------------------------------------------------------------------------
-
-
-def _error(message: str, status: int, field: str | None = None) -> Response:
-    document = {"error": message, "field": field}
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
-
-
-async def _request_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PredictionRequestError)
-    return _error(str(exc), exc.status, exc.field)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Routing failures: ``{"error": …}`` under ``/v2``, FastAPI's usual answer elsewhere."""
-    from fastapi.exception_handlers import http_exception_handler
-
-    assert isinstance(exc, HTTPException)
-    path = request.url.path
-    if path != "/v2" and not path.startswith("/v2/"):
-        return await http_exception_handler(request, exc)
-    if exc.status_code == 404:
-        message = (
-            f"there is no endpoint {request.method} {path} on this server; see /docs for the "
-            "Open Inference Protocol endpoints it answers"
-        )
-    elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "another method")
-        message = f"{path} does not answer {request.method}; send {allowed}"
-    else:
-        message = str(exc.detail)
-    response = _error(message, exc.status_code)
-    for name, value in (exc.headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def _plain(document: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+    """Serve the V2 endpoints of ``state``'s model on ``app``: server metadata and health
+    open to anyone, the model's endpoints needing a viewer key under ``--auth``."""
+    probes = state.router(None)
+    _add_health_routes(probes, state)
+    models = state.router(Role.VIEWER)
+    _add_index_route(models, state)
+    _add_model_routes(models, state)
+    _add_infer_routes(models, state)
+    app.include_router(probes)
+    app.include_router(models)
 
 
 def _check_model(pool: ModelPool, name: str) -> None:
@@ -145,15 +107,19 @@ def _add_health_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.get("/v2", summary="Server metadata (KServe V2)")
     async def v2_server() -> Response:
-        return _plain({"name": "ctloop", "version": __version__, "extensions": EXTENSIONS})
+        return plain({"name": "ctloop", "version": __version__, "extensions": EXTENSIONS})
 
     @router.get("/v2/health/live", summary="Liveness (KServe V2)")
     async def v2_live() -> Response:
-        return _plain({"live": True})
+        return plain({"live": True})
 
     @router.get("/v2/health/ready", summary="Readiness (KServe V2)")
     async def v2_ready() -> Response:
-        return _plain({"ready": pool.ready}, 200 if pool.ready else 503)
+        return plain({"ready": pool.ready}, 200 if pool.ready else 503)
+
+
+def _add_index_route(router: APIRouter, state: ServerState) -> None:
+    pool = state.pool
 
     @router.post("/v2/repository/index", summary="Served model versions (KServe V2)")
     async def v2_index(request: Request) -> Response:
@@ -161,7 +127,7 @@ def _add_health_routes(router: APIRouter, state: ServerState) -> None:
         # every version listed is ready (one still loading is not routed to), so the
         # request's "ready" filter changes nothing
         versions = pool.versions if pool.ready else []
-        return _plain([{"name": pool.name, "version": str(v), "state": "READY"} for v in versions])
+        return plain([{"name": pool.name, "version": str(v), "state": "READY"} for v in versions])
 
 
 def _check_index_request(body: bytes) -> None:
@@ -182,26 +148,26 @@ def _add_model_routes(router: APIRouter, state: ServerState) -> None:
     # before /v2/models/{model_name}, which would take "stats" for a model name
     @router.get("/v2/models/stats", summary="Inference statistics of every model (KServe V2)")
     async def v2_all_stats() -> Response:
-        return _plain({"model_stats": _statistics(state, None) if pool.ready else []})
+        return plain({"model_stats": _statistics(state, None) if pool.ready else []})
 
     def metadata(model_name: str, version: str | None) -> Response:
         number = _served_version(pool, model_name, version)
         signature = _model(pool, number).signature
-        return _plain(protocols.v2_model_metadata(pool.name, pool.versions, signature))
+        return plain(protocols.v2_model_metadata(pool.name, pool.versions, signature))
 
     def ready(model_name: str, version: str | None) -> Response:
         if model_name == pool.name and not pool.ready:
-            return _plain({"name": pool.name, "ready": False}, 503)
+            return plain({"name": pool.name, "ready": False}, 503)
         _served_version(pool, model_name, version)
-        return _plain({"name": pool.name, "ready": True})
+        return plain({"name": pool.name, "ready": True})
 
     def config(model_name: str, version: str | None) -> Response:
         number = _served_version(pool, model_name, version)
-        return _plain(_config(pool, _model(pool, number)))
+        return plain(_config(pool, _model(pool, number)))
 
     def stats(model_name: str, version: str | None) -> Response:
         number = _served_version(pool, model_name, version)
-        return _plain({"model_stats": _statistics(state, number)})
+        return plain({"model_stats": _statistics(state, number)})
 
     _add_model_document(router, "", "Model metadata", metadata)
     _add_model_document(router, "/ready", "Model readiness", ready)
@@ -300,18 +266,17 @@ def _add_infer_routes(router: APIRouter, state: ServerState) -> None:
     limit = state.config.max_body_bytes
 
     async def infer(request: Request, model_name: str, version: str | None) -> Response:
-        async def v2(body: bytes, request: Request, request_id: str) -> Answer:
-            _check_model(pool, model_name)
-            if version is not None:
-                _check_routed(pool, version)
-            headers = request.headers
-            body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
-            parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
-            parsed.check_datatypes(pool.routing.primary.model.signature)
-            p = await service.predict(parsed, parsed.request_id or request_id)
-            return _inference_answer(pool.name, p, parsed, headers.get("accept-encoding"))
-
-        return await _answer(state, "v2", request, v2)
+        body = await read_request(request, "v2", limit)
+        _check_model(pool, model_name)
+        if version is not None:
+            _check_routed(pool, version)
+        headers = request.headers
+        body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
+        parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
+        parsed.check_datatypes(pool.routing.primary.model.signature)
+        p = await service.predict(parsed, parsed.request_id or request.state.request_id)
+        answer = _inference_answer(pool.name, p, parsed, headers.get("accept-encoding"))
+        return answered(state.metrics, request, answer)
 
     @router.post(
         "/v2/models/{model_name}/infer", openapi_extra=V2_BODY, summary="Infer (KServe V2)"
