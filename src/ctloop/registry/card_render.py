@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.evaluate.gate import Blessing
 from ctloop.evaluate.report import Evaluation
+from ctloop.pages import Markup, render
 
 if TYPE_CHECKING:
     from ctloop.registry.card import ModelCard
@@ -217,41 +218,30 @@ def _cell(text: str) -> str:
 
 
 # -- HTML ---------------------------------------------------------------------------------
-_STYLE = (
-    "body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
-    "table{border-collapse:collapse;margin:.5rem 0 1rem}"
-    "td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}"
-    "th{background:#f3f3f3}code{background:#f3f3f3}"
-)
-
-
 def html_page(card: ModelCard) -> str:
-    """The card as a self-contained HTML page; every value is escaped."""
-    body = []
-    for section in _sections(card):
-        body.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
-        for block in section.blocks:
-            body.append(_html_table(block) if isinstance(block, _Table) else _html_text(block))
-    title = html.escape(f"Model card: {card.version.reference}")
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    """The card as a self-contained HTML page (the house page kit); every value is escaped."""
+    title = f"Model card: {card.version.reference}"
+    return render("ctloop.registry/model_card.html", title=title, sections=_html_sections(card))
 
 
-def _html_table(table: _Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in table.rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def html_body(card: ModelCard) -> Markup:
+    """The card's content without the page around it, to place inside another page."""
+    return Markup(render("ctloop.registry/model_card_body.html", sections=_html_sections(card)))
 
 
-def _html_text(text: str) -> str:
+def _html_sections(card: ModelCard) -> list[_Section]:
+    return [
+        _Section(
+            s.title, s.level, [b if isinstance(b, _Table) else _html_text(b) for b in s.blocks]
+        )
+        for s in _sections(card)
+    ]
+
+
+def _html_text(text: str) -> Markup:
     escaped = html.escape(text)
     for marker, tag in (("**", "strong"), ("`", "code")):
         pieces = escaped.split(marker)
         if len(pieces) % 2 == 1:  # balanced markers only
             escaped = "".join(f"<{tag}>{p}</{tag}>" if i % 2 else p for i, p in enumerate(pieces))
-    return f"<p>{escaped}</p>"
+    return Markup(escaped)
