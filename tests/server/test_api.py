@@ -78,7 +78,9 @@ def test_artifacts_download_by_id_and_recorded_path_only(live: LiveServer) -> No
         assert got.status_code == 200 and got.content == b"hi"
         for path in ("../../../etc/passwd", "/etc/passwd", "sub/../model.json", "%2e%2e/x"):
             refused = client.get(f"/artifacts/{artifact.id}/download", params={"path": path})
-            assert refused.status_code == 404 and "has no file" in refused.json()["error"]
+            assert refused.status_code == 400 and refused.json()["field"] == "path"
+        missing = client.get(f"/artifacts/{artifact.id}/download", params={"path": "sub/x"})
+        assert missing.status_code == 404 and "has no file" in missing.json()["error"]
         several = client.get(f"/artifacts/{artifact.id}/download")
         assert several.status_code == 404 and "pass ?path=" in several.json()["error"]
         up = client.get(f"/artifacts/{artifact.id}/lineage").json()

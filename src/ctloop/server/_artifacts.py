@@ -3,7 +3,8 @@
 A file is downloaded by the artifact's id and the file's path *as recorded in the
 artifact* (``?path=`` must equal one of its ``files``); the bytes are found by that
 entry's digest, so no path a client sends ever reaches a file system: traversal is
-impossible, not filtered.
+impossible, not filtered. A path that could not be a file's (``..``, absolute, a
+backslash, NUL, the same URL-encoded) is still a 400 naming ``path``.
 
 Lineage is one hop each way, paged: ``upstream`` lists the executions that wrote the
 artifact, ``downstream`` those that read it (follow ``/executions/{id}`` for their other
@@ -18,7 +19,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ctloop.errors import NotFoundError
 from ctloop.server._deps import needs, render, workspace_of
+from ctloop.server._errors import BadRequestError
 from ctloop.server._paging import MAX_LIMIT, page_of
+from ctloop.server._paths import path_problem
 from ctloop.store.keys import Role
 from ctloop.store.records import ArtifactRecord, EventRecord
 
@@ -102,6 +105,9 @@ def _file_of(artifact: ArtifactRecord, path: str | None) -> tuple[str, str]:
         if not artifact.files:
             raise NotFoundError(f"artifact {artifact.id} has no files to download")
         raise _no_file(artifact, f"artifact {artifact.id} has several files; pass ?path=")
+    problem = path_problem(path)
+    if problem is not None:
+        raise BadRequestError(f"artifact path {path!r} cannot be a file's: {problem}", "path")
     for entry in artifact.files:
         if entry.path == path:
             return entry.path, entry.digest

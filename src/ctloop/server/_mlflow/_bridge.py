@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import NotFoundError
 from ctloop.server._mlflow._protocol import MlflowError, to_ms
+from ctloop.server._paths import path_problem
 from ctloop.store.records import (
     ArtifactRecord,
     EventRecord,
@@ -213,6 +214,10 @@ class Bridge:
         """The execution holding the artifact path ``<exp>/<run>/artifacts/<rest>`` or
         ``<exp>/models/<model>/artifacts/<rest>``, and ``<rest>``."""
         parts = path.strip("/").split("/")
+        for part in (path.strip("/"), "/".join(parts[3:]), "/".join(parts[4:])):
+            problem = path_problem(part) if part else None
+            if problem is not None:
+                raise MlflowError.invalid(f"artifact path {path!r} is not valid: {problem}")
         if len(parts) >= 3 and parts[2] == "artifacts" and parts[1] != "models":
             run = self.run(parts[1])
             self._ensure_artifacts_execution(run.id)
