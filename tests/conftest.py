@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.markers", "tests.fixtures.postgres", "tests.fixtures.s3"]
+pytest_plugins = [
+    "tests.fixtures.markers",
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+    "tests.fixtures.ctloop_server",
+]
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh ctloop home (SQLite, local artifacts, in-process steps) in ``tmp_path``."""
     monkeypatch.setenv("CTLOOP_HOME", str(tmp_path / "home"))
-    for name in ("CTLOOP_STORE_URL", "CTLOOP_ARTIFACT_URL", "CTLOOP_EXECUTOR"):
+    for name in ("CTLOOP_STORE_URL", "CTLOOP_ARTIFACT_URL", "CTLOOP_EXECUTOR", "CTLOOP_SERVER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path / "home"

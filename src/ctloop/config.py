@@ -11,6 +11,9 @@ working directory (or ``$CTLOOP_HOME``)::
     CTLOOP_EXECUTOR       local                        local | process | ray
     CTLOOP_RAY_ADDRESS                                 Ray cluster (ray://host:10001, auto);
                                                        none: start or attach a local Ray
+    CTLOOP_SERVER                                      a ctloop server (https://…): the
+                                                       workspace lives there, not here
+    CTLOOP_TOKEN                                       its API key (ctl_…), never in the file
 
 Example ``ctloop.yaml``::
 
@@ -32,8 +35,10 @@ from ctloop.errors import ConfigError
 
 EXECUTORS = ("local", "process", "ray")
 _KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor", "ray_address"}
+_KNOWN_KEYS |= {"server"}  # a team server holds the workspace (token: CTLOOP_TOKEN)
 _KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
 _KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
+_KNOWN_KEYS |= {"sources"}  # ingestion sources (ctloop.ingest)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class Settings:
     monitoring: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
     alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
     pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers.spec
+    sources: dict[str, Any] = field(default_factory=dict)  # see ctloop.ingest
+    root: Path = field(default_factory=Path.cwd)  # the folder of ctloop.yaml
+    server: str | None = None  # a ctloop server's URL: Workspace.open() talks to it
+    token: str | None = field(default=None, repr=False)  # its API key, from CTLOOP_TOKEN
 
     @classmethod
     def load(cls, cwd: Path | None = None) -> Settings:
@@ -84,6 +93,10 @@ class Settings:
             monitoring=_section(file_values, "monitoring", cwd),
             alerts=_section(file_values, "alerts", cwd),
             pipelines=_section(file_values, "pipelines", cwd),
+            sources=_section(file_values, "sources", cwd),
+            root=cwd,
+            server=_server(file_values, cwd),
+            token=os.environ.get("CTLOOP_TOKEN") or None,
         )
 
 
@@ -113,6 +126,20 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
             f"known: {', '.join(sorted(_KNOWN_KEYS))}"
         )
     return values
+
+
+def _server(values: dict[str, Any], cwd: Path) -> str | None:
+    """The team server's URL (``CTLOOP_SERVER`` over ``server:``), ``None`` for none."""
+    url = os.environ.get("CTLOOP_SERVER") or values.get("server")
+    if not url:
+        return None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        where = "CTLOOP_SERVER" if os.environ.get("CTLOOP_SERVER") else cwd / "ctloop.yaml"
+        raise ConfigError(
+            f"{where}: server {url!r} is not a URL; write the ctloop server's address, "
+            "e.g. server: https://ctloop.example.internal"
+        )
+    return url.rstrip("/")
 
 
 def _section(values: dict[str, Any], key: str, cwd: Path) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from ctloop.store.memory import MemoryMetadataStore, MemoryModelRegistry
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import EventRecord
 from ctloop.store.sql import SqlMetadataStore
+from ctloop.store.workspace import Workspace
+from tests.fixtures.ctloop_server import LiveServer
 from tests.store.test_metadata_contract import make_artifact, make_execution, make_run
 
 PROCESSES = 8
@@ -509,3 +511,30 @@ def test_references_name_a_version_an_alias_or_the_latest(
 def test_malformed_references_say_what_to_write(reference: str) -> None:
     with pytest.raises(ModelReferenceError, match=r"not valid|ends with '@'"):
         parse_reference(reference)
+
+
+class TestRemoteModelRegistry(ModelRegistryContract):
+    """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace; racing
+    clients each hold their own connection."""
+
+    @pytest.fixture
+    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
+        yield remote_workspace
+
+    @pytest.fixture
+    def metadata(self, workspace: Workspace) -> Iterator[MetadataStore]:
+        yield workspace.metadata
+
+    @pytest.fixture
+    def registry(self, workspace: Workspace) -> ModelRegistry:
+        return workspace.registry
+
+    def test_concurrent_registrations_get_distinct_numbers(
+        self, artifacts: list[str], live_server: LiveServer
+    ) -> None:
+        def register() -> int:
+            with Workspace.remote(live_server.url) as client:
+                return client.registry.register_version("flights", artifacts[0]).version
+
+        versions = run_in_threads([register] * PROCESSES)
+        assert sorted(versions) == list(range(1, PROCESSES + 1))

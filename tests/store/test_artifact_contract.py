@@ -37,6 +37,8 @@ from ctloop.store.fs_artifacts import (
     LocalArtifactStore,
     open_artifact_store,
 )
+from ctloop.store.workspace import Workspace
+from tests.fixtures.ctloop_server import LiveServer
 from tests.fixtures.s3 import S3Location, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -543,3 +545,78 @@ class TestS3ArtifactStore(ArtifactStoreContract):
         store = FsspecArtifactStore(location.url, options)
         assert store.fs.client_kwargs["region_name"] == "eu-west-1"
         assert store.get_bytes(store.put_bytes(b"ok")) == b"ok"
+
+
+# -- over HTTP ----------------------------------------------------------------------
+
+_REMOTE_STALLED_WRITER = """
+import sys, time
+from pathlib import Path
+import ctloop.store.remote as remote
+from ctloop.store.workspace import Workspace
+
+url, path, half = sys.argv[1], sys.argv[2], int(sys.argv[3])
+real_chunks = remote._chunks
+remote._CHUNK = 64 * 1024
+
+def chunks(path):
+    sent = 0
+    for chunk in real_chunks(path):
+        yield chunk
+        sent += len(chunk)
+        if sent >= half:
+            print("halfway", flush=True)
+            time.sleep(600)
+
+remote._chunks = chunks
+Workspace.remote(url).artifacts.put_file(Path(path))
+"""
+
+
+class TestRemoteArtifactStore(ArtifactStoreContract):
+    """Over HTTP, through a live ``ctloop server`` whose artifact store is a local folder:
+    blob bytes stream both ways in chunks, verified on arrival."""
+
+    @pytest.fixture
+    def store(self, remote_workspace: Workspace) -> ArtifactStore:
+        return remote_workspace.artifacts
+
+    @pytest.fixture
+    def behind(self, served_workspace: Workspace) -> LocalArtifactStore:
+        assert isinstance(served_workspace.artifacts, LocalArtifactStore)
+        return served_workspace.artifacts
+
+    @pytest.fixture(autouse=True)
+    def _remember(self, behind: LocalArtifactStore, live_server: LiveServer) -> None:
+        self._behind, self._url = behind, live_server.url
+
+    def tamper(self, store: ArtifactStore, digest: str, data: bytes) -> None:
+        TestLocalArtifactStore().tamper(self._behind, digest, data)
+
+    @contextmanager
+    def writer_stalled_halfway(
+        self, store: ArtifactStore, path: Path, tmp_path: Path
+    ) -> Iterator[subprocess.Popen[str]]:
+        half = str(path.stat().st_size // 2)
+        with _stalled(_run_script(_REMOTE_STALLED_WRITER, self._url, str(path), half)) as p:
+            yield p
+
+    def unreachable_store(self, tmp_path: Path) -> tuple[ArtifactStore, str]:
+        url = f"http://127.0.0.1:{free_port()}"
+        return Workspace.remote(url).artifacts, url
+
+    def test_blob_uri_is_where_the_server_keeps_the_blob(
+        self, store: ArtifactStore, behind: LocalArtifactStore
+    ) -> None:
+        digest = store.put_bytes(b"x")
+        assert store.url == behind.url
+        assert store.blob_uri(digest) == behind.blob_uri(digest)
+
+    def test_a_download_is_cached_and_read_only(
+        self, store: ArtifactStore, behind: LocalArtifactStore, tmp_path: Path
+    ) -> None:
+        digest = store.put_bytes(os.urandom(3 * 2**20))
+        path = store.local_path(digest, tmp_path / "cache")
+        assert path.parent.parent == tmp_path / "cache"
+        assert path.read_bytes() == behind.get_bytes(digest)
+        assert not path.stat().st_mode & stat.S_IWUSR

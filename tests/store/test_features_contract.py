@@ -167,6 +167,14 @@ class TestMemoryFeatureRegistry(FeatureRegistryContract):
             yield workspace
 
 
+class TestRemoteFeatureRegistry(FeatureRegistryContract):
+    """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
+
+    @pytest.fixture
+    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
+        yield remote_workspace
+
+
 def test_migration_0005_adds_the_table_to_a_0004_database_and_removes_it_again(
     tmp_path: Path,
 ) -> None:

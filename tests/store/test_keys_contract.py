@@ -179,3 +179,11 @@ class TestMemoryKeysAndAudit(Contracts):
     def workspace(self) -> Iterator[Workspace]:
         with Workspace.in_memory() as workspace:
             yield workspace
+
+
+class TestRemoteKeysAndAudit(Contracts):
+    """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
+
+    @pytest.fixture
+    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
+        yield remote_workspace

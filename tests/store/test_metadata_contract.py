@@ -43,6 +43,7 @@ from ctloop.store.records import (
     utcnow,
 )
 from ctloop.store.sql import SqlMetadataStore
+from ctloop.store.workspace import Workspace
 
 T = TypeVar("T")
 PROCESSES = 8
@@ -866,3 +867,12 @@ def test_an_unsupported_url_names_the_accepted_forms(url: str) -> None:
 def test_importing_ctloop_store_does_not_import_sqlalchemy() -> None:
     code = "import sys, ctloop.store; assert 'sqlalchemy' not in sys.modules, 'imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TestRemoteMetadataStore(MetadataStoreContract):
+    """The contract over HTTP: a :meth:`Workspace.remote` client of a live ``ctloop
+    server`` on a fresh SQLite workspace (tests/store/conftest.py)."""
+
+    @pytest.fixture
+    def store(self, remote_workspace: Workspace) -> Iterator[MetadataStore]:
+        yield remote_workspace.metadata

@@ -138,6 +138,14 @@ class TestMemoryOnlineStore(OnlineStoreContract):
         yield MemoryOnlineStore()
 
 
+class TestRemoteOnlineStore(OnlineStoreContract):
+    """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
+
+    @pytest.fixture
+    def store(self, remote_workspace: Workspace) -> Iterator[OnlineStore]:
+        yield remote_workspace.online
+
+
 class TestSqliteOnlineStore(OnlineStoreContract):
     """In a SQLite file."""
 

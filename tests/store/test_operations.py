@@ -312,3 +312,11 @@ class TestMemoryOperations(OperationsContract):
 def test_to_utc_reads_epoch_seconds_and_aware_datetimes() -> None:
     assert ops.to_utc(T0.timestamp()) == T0
     assert ops.to_utc(T0.astimezone(UTC)) == T0
+
+
+class TestRemoteOperations(OperationsContract):
+    """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
+
+    @pytest.fixture
+    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
+        yield remote_workspace

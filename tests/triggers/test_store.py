@@ -1,4 +1,4 @@
-"""Trigger state and firings: one contract on SQLite, PostgreSQL and in memory.
+"""Trigger state and firings: one contract on SQLite, PostgreSQL, in memory and over HTTP.
 
 The racing claims are SQL-only with threads on separate stores of one database file,
 and memory-only with threads on one store.
@@ -21,8 +21,11 @@ from ctloop.store.triggers import ClaimResult, FiringClaim, SqlTriggerStore, Tri
 RACERS = 6
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "memory"])
+@pytest.fixture(params=["sqlite", "postgresql", "memory", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TriggerStore:
+    if request.param == "remote":  # over HTTP, through a live ctloop server
+        triggers: TriggerStore = request.getfixturevalue("remote_workspace").triggers
+        return triggers
     if request.param == "postgresql":
         return SqlTriggerStore(request.getfixturevalue("fresh_postgres_url"))
     if request.param == "memory":

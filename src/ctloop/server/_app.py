@@ -63,6 +63,7 @@ def _include_routers(app: FastAPI) -> None:
     from ctloop.server._operations import operations_router
     from ctloop.server._registry import registry_router
     from ctloop.server._runs import runs_router
+    from ctloop.server._workspace_api import workspace_router
 
     for router in (
         runs_router(),
@@ -70,6 +71,7 @@ def _include_routers(app: FastAPI) -> None:
         registry_router(),
         operations_router(),
         admin_router(),
+        workspace_router(),
     ):
         app.include_router(router, prefix=API_PREFIX)
     include_mlflow(app)

@@ -15,10 +15,16 @@ Opening the project's workspace (``ctloop.yaml``, ``CTLOOP_STORE_URL``,
 
     ws = Workspace.open()
     ws = Workspace.open("postgresql+psycopg://ctloop@db/ctloop", artifacts="s3://ml/ctloop")
+
+A workspace on a team server (``CTLOOP_SERVER`` and ``CTLOOP_TOKEN``, or ``server:`` in
+``ctloop.yaml``; see :mod:`ctloop.store.remote`)::
+
+    ws = Workspace.remote("https://ctloop.example.internal", token="ctl_…")
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from ctloop.store.online import OnlineStore
     from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
     from ctloop.store.registry import ModelRegistry
+    from ctloop.store.remote import RemoteConnection
     from ctloop.store.triggers import TriggerStore
 
 __all__ = ["Workspace"]
@@ -65,6 +72,7 @@ class Workspace:
     artifact_url: str | None = None
     artifact_options: dict[str, Any] = field(default_factory=dict)
     _cleanup: tuple[Path, ...] = field(default=(), repr=False)
+    _connection: RemoteConnection | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -75,15 +83,21 @@ class Workspace:
         artifact_options: dict[str, Any] | None = None,
     ) -> Workspace:
         """The workspace on the metadata database at ``url`` and the artifact store at
-        ``artifacts``; what is not given comes from the project's settings.
+        ``artifacts``; what is not given comes from the project's settings. A ``url``
+        of ``http://`` or ``https://`` (or a ``server`` setting, when ``url`` is not
+        given) is a ctloop server: see :meth:`remote`.
 
         >>> Workspace.open("sqlite:///:memory:", artifacts="/tmp/ctloop-doc").store_url
         'sqlite:///:memory:'
         """
+        if url is not None and url.startswith(("http://", "https://")):
+            return cls.remote(url, token=os.environ.get("CTLOOP_TOKEN") or None)
         if url is None or artifacts is None:
             from ctloop.config import Settings
 
             settings = Settings.load()
+            if url is None and settings.server is not None:
+                return cls.remote(settings.server, token=settings.token)
             url = url or settings.store_url
             artifacts = artifacts or settings.artifact_url
             if artifact_options is None:
@@ -93,9 +107,23 @@ class Workspace:
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
         """The workspace that ``settings`` (``ctloop.yaml`` and the environment) name."""
+        if settings.server is not None:
+            return cls.remote(settings.server, token=settings.token)
         return cls._on_sql(
             settings.store_url, settings.artifact_url, dict(settings.artifact_options)
         )
+
+    @classmethod
+    def remote(cls, url: str, *, token: str | None = None) -> Workspace:
+        """The workspace served by ``ctloop server`` at ``url``, reached with the API key
+        ``token``: every store forwards its calls over HTTP, and blob bytes stream.
+
+        >>> Workspace.remote("http://127.0.0.1:8000").location
+        'the ctloop server at http://127.0.0.1:8000'
+        """
+        from ctloop.store.remote import open_remote_workspace
+
+        return open_remote_workspace(url, token)
 
     @classmethod
     def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
@@ -175,6 +203,8 @@ class Workspace:
         """Where the workspace is, for messages (passwords masked)."""
         if self.store_url is None:
             return "an in-memory workspace"
+        if self._connection is not None:
+            return f"the ctloop server at {self._connection.url}"
         from ctloop.store.sql_engine import mask_url
 
         return f"{mask_url(self.store_url)} with artifacts in {self.artifact_url}"
@@ -183,6 +213,8 @@ class Workspace:
         """Release connections and remove a temporary artifact folder."""
         self.registry.close()
         self.online.close()
+        if self._connection is not None:
+            self._connection.close()
         for folder in self._cleanup:
             shutil.rmtree(folder, ignore_errors=True)
 
