@@ -81,7 +81,8 @@ def artifacts_router() -> APIRouter:
         store = workspace_of(request).metadata
         artifact = store.get_artifact(artifact_id)
         kind = "output" if direction == "upstream" else "input"
-        events = [e for e in store.events_of_artifact(artifact.id) if e.kind == kind]
+        found = (e for e in store.events_of_artifact(artifact.id) if e.kind == kind)
+        events = sorted(found, key=_event_key)  # the cursor is a place in this order
         page = page_of(events, key=_event_key, cursor=cursor, limit=limit, render=render)
         return {"artifact_id": artifact.id, "direction": direction, **page}
 

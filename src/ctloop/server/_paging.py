@@ -110,7 +110,10 @@ def page_of_runs(
     """A page of runs, newest first, with the store's filters and ``keep``."""
     after = None if cursor is None else _run_cursor(cursor)
     found: list[RunRecord] = []
-    for run in _runs_after(store, after, pipeline, status, chunk=limit + 1):
+    # after a cursor the store's answer starts with the cursor's own run: one row more
+    # keeps a page to one query
+    chunk = limit + 1 if after is None else limit + 2
+    for run in _runs_after(store, after, pipeline, status, chunk=chunk):
         if keep(run):
             found.append(run)
             if len(found) > limit:
