@@ -20,6 +20,7 @@ PACKAGES = [
     "demo",
     "evaluate",
     "features",
+    "ingest",
     "monitor",
     "pipeline",
     "registry",

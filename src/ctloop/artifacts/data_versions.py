@@ -60,11 +60,13 @@ def add_data_version(
     staging_root: Path,
     message: str = "",
     follow_links: bool = False,
+    source: str | None = None,
 ) -> AddedVersion:
     """Snapshot ``path`` as the next version of ``name`` (no new version if unchanged).
 
     A symbolic link inside the folder that points outside it is refused unless
-    ``follow_links``, so a snapshot never stores a file from elsewhere by surprise."""
+    ``follow_links``, so a snapshot never stores a file from elsewhere by surprise.
+    ``source`` is recorded as where the data came from (default: ``path``)."""
     from ctloop.artifacts.snapshot import snapshot_path
 
     check_name(name)
@@ -83,7 +85,7 @@ def add_data_version(
             return AddedVersion(latest, previous, unchanged=True)
     metadata.put_artifacts([record])
     version = metadata.add_data_version(
-        name, record.id, source=str(path.resolve()), message=message
+        name, record.id, source=source or str(path.resolve()), message=message
     )
     return AddedVersion(version, record, unchanged=False)
 

@@ -1,0 +1,201 @@
+"""Finding a source's spans: which landed files belong to which span.
+
+A pattern such as ``landing/date={YYYY}-{MM}-{DD}/*.parquet`` is split into a fixed
+root (``landing``) and a regular expression over the paths below it; every file that
+matches belongs to the span its placeholders name (``2013-03-01``). Where the pattern
+has ``{VERSION}``, only the highest version of each span counts.
+
+Span keys sort in time order: ``2013-03-01``, ``2013-03-01T07`` (hours), ``2013-03``
+(months), or a zero-padded number for ``{SPAN}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ctloop.errors import ConfigError, DataVersionError
+from ctloop.ingest._spec import SourceSpec
+
+__all__ = [
+    "LandedFile",
+    "discover",
+    "expected_between",
+    "span_time",
+    "split_pattern",
+]
+
+_SPAN_DIGITS = 10  # {SPAN} keys are zero-padded so that they sort as numbers
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file of a span: its path inside the span, where it lies, and its size."""
+
+    name: str
+    location: str
+    size: int
+
+
+def split_pattern(pattern: str) -> tuple[str, re.Pattern[str]]:
+    """The fixed root of ``pattern`` and a regular expression over the paths below it.
+
+    >>> root, regex = split_pattern("/land/date={YYYY}-{MM}-{DD}/*.csv")
+    >>> root, regex.fullmatch("date=2013-03-01/a.csv").groupdict()
+    ('/land', {'YYYY': '2013', 'MM': '03', 'DD': '01'})
+    """
+    segments = pattern.split("/")
+    fixed = 0
+    while fixed < len(segments) - 1 and not re.search(r"[{*?\[]", segments[fixed]):
+        fixed += 1
+    root = "/".join(segments[:fixed]) or "/"
+    regex = "/".join(_segment_regex(segment) for segment in segments[fixed:])
+    return root, re.compile(regex)
+
+
+def _segment_regex(segment: str) -> str:
+    if segment == "**":
+        return "(?:.*)"
+    out = []
+    for token in re.split(r"(\{[A-Z]+\}|\*|\?)", segment):
+        if token == "*":
+            out.append("[^/]*")
+        elif token == "?":
+            out.append("[^/]")
+        elif token in ("{YYYY}",):
+            out.append(r"(?P<YYYY>\d{4})")
+        elif token in ("{MM}", "{DD}", "{HH}"):
+            out.append(rf"(?P<{token[1:-1]}>\d{{2}})")
+        elif token in ("{SPAN}", "{VERSION}"):
+            out.append(rf"(?P<{token[1:-1]}>\d+)")
+        else:
+            out.append(re.escape(token))
+    return "".join(out)
+
+
+def discover(spec: SourceSpec) -> dict[str, list[LandedFile]]:
+    """The landed files of ``spec`` by span key (the highest ``{VERSION}`` of each span
+    only), each span's files sorted by name."""
+    root, regex = split_pattern(spec.files)
+    found: dict[str, dict[int, list[LandedFile]]] = {}
+    for relative, location, size in _walk(root, spec.options):
+        match = regex.fullmatch(relative)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        key = _span_key(spec, groups, relative)
+        version = int(groups.get("VERSION") or 0)
+        name = _name_in_span(relative, match)
+        found.setdefault(key, {}).setdefault(version, []).append(LandedFile(name, location, size))
+    spans = {}
+    for key, versions in found.items():
+        files = versions[max(versions)]
+        spans[key] = sorted(files, key=lambda f: f.name)
+    return dict(sorted(spans.items()))
+
+
+def _name_in_span(relative: str, match: re.Match[str]) -> str:
+    """The file's path inside its span: what follows the last placeholder's segment."""
+    last = max(match.end(group) for group in match.groupdict() if match.group(group))
+    slash = relative.find("/", last)
+    return relative[slash + 1 :] if slash >= 0 else relative.rsplit("/", 1)[-1]
+
+
+def _walk(root: str, options: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """``(path relative to root, location, size)`` of every file below ``root``."""
+    if "://" not in root:
+        base = Path(root)
+        if not base.is_dir():
+            raise DataVersionError(
+                f"the source folder {root} does not exist; create it or fix 'files:' of "
+                "the source in ctloop.yaml"
+            )
+        files = []
+        for folder, dirs, names in os.walk(base):
+            dirs.sort()
+            for name in names:
+                path = Path(folder, name)
+                if path.is_file() and not name.startswith("."):
+                    files.append(
+                        (path.relative_to(base).as_posix(), str(path), path.stat().st_size)
+                    )
+        return files
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(root, **options)
+    fs.invalidate_cache()  # files land between runs: list what is there now
+    protocol = root.split("://", 1)[0]
+    listed = fs.find(path, detail=True)
+    return [
+        (name[len(path) :].lstrip("/"), f"{protocol}://{name}", int(info.get("size") or 0))
+        for name, info in sorted(listed.items())
+        if info.get("type") != "directory"
+    ]
+
+
+def _span_key(spec: SourceSpec, groups: dict[str, str | None], relative: str) -> str:
+    if spec.grain == "number":
+        return str(int(groups["SPAN"] or 0)).zfill(_SPAN_DIGITS)
+    parts = {k: int(v) for k, v in groups.items() if v is not None and k != "VERSION"}
+    try:
+        moment = datetime(parts["YYYY"], parts.get("MM", 1), parts.get("DD", 1), parts.get("HH", 0))
+    except ValueError as exc:
+        raise DataVersionError(
+            f"source {spec.name!r}: {relative} names no real date ({exc}); rename or remove it"
+        ) from exc
+    return _format(spec.grain, moment)
+
+
+def _format(grain: str, moment: datetime) -> str:
+    if grain == "hour":
+        return moment.strftime("%Y-%m-%dT%H")
+    if grain == "month":
+        return moment.strftime("%Y-%m")
+    return moment.strftime("%Y-%m-%d")
+
+
+def span_time(grain: str, key: str) -> datetime | int:
+    """The start of span ``key`` (a datetime, or the span's number)."""
+    if grain == "number":
+        return int(key)
+    formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
+    return datetime.strptime(key, formats[grain])
+
+
+def parse_span(grain: str, text: str, what: str) -> str:
+    """A span key from what a user typed (``2013-03-01``, ``2013-03``, ``17``)."""
+    try:
+        if grain == "number":
+            return str(int(text)).zfill(_SPAN_DIGITS)
+        moment = datetime.fromisoformat(text if grain != "month" or len(text) > 7 else text + "-01")
+    except ValueError as exc:
+        example = {"number": "17", "month": "2013-03", "hour": "2013-03-01T07"}.get(
+            grain, "2013-03-01"
+        )
+        raise ConfigError(f"{what} {text!r} is not a span; write one like {example}") from exc
+    return _format(grain, moment)
+
+
+def expected_between(grain: str, first: str, last: str) -> list[str]:
+    """Every span key from ``first`` to ``last`` (inclusive) at ``grain``."""
+    if grain == "number":
+        return [str(n).zfill(_SPAN_DIGITS) for n in range(int(first), int(last) + 1)]
+    start, end = span_time(grain, first), span_time(grain, last)
+    assert isinstance(start, datetime) and isinstance(end, datetime)
+    keys, moment = [], start
+    while moment <= end:
+        keys.append(_format(grain, moment))
+        if grain == "month":
+            moment = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1)
+        else:
+            moment += timedelta(hours=1) if grain == "hour" else timedelta(days=1)
+    return keys
+
+
+def display(grain: str, key: str) -> str:
+    """A span key as a person reads it (numbers without their padding)."""
+    return str(int(key)) if grain == "number" else key
