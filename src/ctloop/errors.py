@@ -7,7 +7,8 @@ The hierarchy::
     ├── StoreError                   metadata or artifact store
     │   ├── NotFoundError            a run, execution, artifact or data version that is not there
     │   ├── IntegrityError           bytes that do not match their digest, a path outside the root
-    │   └── StoreUnavailableError    the database or object store cannot be reached
+    │   ├── StoreUnavailableError    the database, object store or ctloop server cannot be reached
+    │   └── AccessDeniedError        a ctloop server refused the API key (none, unknown, revoked, role too low)
     ├── ArtifactError                typed artifacts and materializers
     │   ├── UnsupportedTypeError     a value no materializer handles
     │   └── ModelError               model artifacts: flavors, signatures, loading
@@ -79,7 +80,12 @@ class IntegrityError(StoreError):
 
 
 class StoreUnavailableError(StoreError):
-    """The database or the object store cannot be reached."""
+    """The database, the object store or the ctloop server cannot be reached."""
+
+
+class AccessDeniedError(StoreError):
+    """A ctloop server refused the API key: missing, unknown, expired, revoked (401) or of
+    a role too low for the call (403)."""
 
 
 class ArtifactError(CtloopError):

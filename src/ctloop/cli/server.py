@@ -8,9 +8,12 @@ ctloop server bootstrap                  # prints a one-time admin key
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ctloop.config import Settings
 
 server_app = typer.Typer(
     help="The team server: a REST API over this workspace, with API keys and an audit log.",
@@ -37,7 +40,7 @@ def server(
     from ctloop.server import check_bind, run_server
 
     check_bind(host, auth=not no_auth)  # refuse before opening anything
-    workspace = open_workspace()
+    workspace = open_workspace(_served_settings())
     if not no_auth and not workspace.keys.has_admin():
         err_console.print(
             "no admin key exists yet: create one with `ctloop server bootstrap`", soft_wrap=True
@@ -59,7 +62,7 @@ def bootstrap(
     from ctloop.store.keys import Role
     from ctloop.store.operations import current_user
 
-    workspace = open_workspace()
+    workspace = open_workspace(_served_settings())
     if workspace.keys.has_admin() and not force:
         raise ConfigError(
             "an admin key exists already; create more keys with it (`ctloop keys create`) "
@@ -72,3 +75,12 @@ def bootstrap(
         "now (for example CTLOOP_TOKEN)",
         err=True,
     )
+
+
+def _served_settings() -> Settings:
+    """This machine's workspace (``CTLOOP_SERVER`` names a server to use, not this one)."""
+    from dataclasses import replace
+
+    from ctloop.config import Settings
+
+    return replace(Settings.load(), server=None, token=None)

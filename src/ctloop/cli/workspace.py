@@ -23,7 +23,11 @@ def open_workspace(settings: Settings | None = None, *, reconcile: bool = False)
 
     workspace = Workspace.from_settings(settings or Settings.load())
     if reconcile:
+        from contextlib import suppress
+
+        from ctloop.errors import AccessDeniedError
         from ctloop.pipeline.liveness import reconcile_stale_runs
 
-        reconcile_stale_runs(workspace.metadata)
+        with suppress(AccessDeniedError):  # a viewer's key on a team server: runs as stored
+            reconcile_stale_runs(workspace.metadata)
     return workspace

@@ -156,9 +156,15 @@ async def _receive(request: Request) -> Path:
 
 
 def _detail(args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """What the audit log keeps of a call: the leading plain arguments, never records."""
-    plain = [a for a in args[:2] if isinstance(a, str | int | float | bool)]
-    return {"args": plain, "kwargs": sorted(kwargs)}
+    """What the audit log keeps of a call: the leading plain arguments (a record by its
+    id or type), and the names of the keyword arguments, never their values."""
+    return {"args": [_named(a) for a in args[:2]], "kwargs": sorted(kwargs)}
+
+
+def _named(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(getattr(value, "id", None) or type(value).__name__)
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> Response:

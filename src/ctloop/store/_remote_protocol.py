@@ -3,8 +3,8 @@ methods a client may call and the role each needs.
 
 One table serves both ends: the client forwards exactly these methods, the server's
 dispatcher accepts exactly these and refuses a caller whose role is too low. Reads need a
-viewer, writes an editor; keys, the audit log, deletions and garbage collection an admin
-(as the REST routes ask). Moving a production alias needs an admin too; the server knows
+viewer, writes an editor; keys, the audit log, deployments, deletions and garbage
+collection an admin (as the REST routes ask). Moving a production alias needs an admin too; the server knows
 which aliases are production ones.
 
 >>> role_needed("metadata", "get_run"), role_needed("metadata", "create_run")
@@ -52,6 +52,7 @@ _READS: dict[str, frozenset[str]] = {
             "pinned_run_ids",
             "get_params",
             "get_metrics",
+            "latest_metric_values",
             "get_tags",
             "get_data_version",
             "list_data_versions",
@@ -87,6 +88,9 @@ _ADMIN: dict[str, frozenset[str]] = {
     "artifacts": frozenset({"delete_blob", "delete_prefix", "clean_temp"}),
     "online": frozenset({"drop"}),
 }
+
+#: stores whose every write is an admin's: deployments change what serves production
+_ADMIN_WRITES = frozenset({"keys", "audit", "deployments"})
 
 #: registry methods that move an alias: an admin's when the alias is a production one
 ALIAS_MOVES = frozenset({"set_alias", "delete_alias", "rollback"})
@@ -127,9 +131,11 @@ def forwarded_methods(store: str) -> frozenset[str]:
 
 def role_needed(store: str, method: str) -> str:
     """``viewer``, ``editor`` or ``admin``: what calling ``store.method`` needs."""
-    if store in ("keys", "audit") or method in _ADMIN.get(store, frozenset()):
+    if method in _READS.get(store, frozenset()):
+        return "viewer"
+    if store in _ADMIN_WRITES or method in _ADMIN.get(store, frozenset()):
         return "admin"
-    return "viewer" if method in _READS.get(store, frozenset()) else "editor"
+    return "editor"
 
 
 def production_alias_of(method: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ctloop.errors import (
+    AccessDeniedError,
     ConfigError,
     CtloopError,
     IntegrityError,
     NotFoundError,
-    StoreError,
     StoreUnavailableError,
 )
 from ctloop.store._remote_codec import decode, encode
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from ctloop.store.workspace import Workspace
 
-__all__ = ["AccessDeniedError", "RemoteConnection", "open_remote_workspace", "remote_store"]
+__all__ = ["RemoteConnection", "open_remote_workspace", "remote_store"]
 
 #: where the workspace protocol lives on the server
 PROTOCOL_PATH = "/api/v1/workspace"
@@ -55,11 +55,6 @@ _BUILTIN_ERRORS: dict[str, type[Exception]] = {
     "KeyError": KeyError,
     "LookupError": LookupError,
 }
-
-
-class AccessDeniedError(StoreError):
-    """The server refused the token: missing, unknown, expired, revoked (401) or of a
-    role too low for the call (403)."""
 
 
 class RemoteConnection:
