@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -243,9 +244,67 @@ def test_a_source_in_s3_is_ingested_like_a_folder(
     }
     source = SourceSpec.parse("flights", entry, tmp_path)
     result = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    assert result.failed == {}
     assert result.new_spans == ["2013-03-01", "2013-03-02"]
     assert ingest_source(workspace, source, staging_root=tmp_path / "tmp").unchanged
     changed = land(tmp_path / "other", START + timedelta(days=1), value=7)
     client.upload_file(str(changed), s3_location.bucket, "landing/date=2013-03-02/part-0.parquet")
     late = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
     assert late.late_spans == ["2013-03-02"]
+
+
+def test_a_damaged_file_fails_its_span_alone_and_is_retried_next_run(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    landing = tmp_path / "landing"
+    land(landing, START)
+    broken = land(landing, START + timedelta(days=1))
+    broken.write_bytes(broken.read_bytes()[:-20])  # footer cut off
+    source = spec(tmp_path)
+    result = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    assert result.new_spans == ["2013-03-01"]
+    assert list(result.failed) == ["2013-03-02"]
+    assert "part-0.parquet of span 2013-03-02 cannot be read" in result.failed["2013-03-02"]
+    land(landing, START + timedelta(days=1))  # the upstream job writes it again
+    retried = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    assert (retried.new_spans, retried.failed) == (["2013-03-02"], {})
+
+
+def test_columns_that_break_the_schema_fail_the_span_naming_them(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    landing = tmp_path / "landing"
+    land(landing, START)
+    source = spec(tmp_path)
+    ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    odd = landing / "date=2013-03-02" / "part-0.parquet"
+    odd.parent.mkdir()
+    pd.DataFrame({"day": ["2013-03-02"], "x": ["seven"], "extra": [1]}).to_parquet(odd)
+    result = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    assert result.unchanged
+    assert re.search(
+        r"span 2013-03-02: 'x' is (large_)?string \(was int64\)", result.failed["2013-03-02"]
+    )
+    taken = ingest_source(workspace, source, staging_root=tmp_path / "tmp", accept_schema=True)
+    assert taken.new_spans == ["2013-03-02"]
+
+
+def test_an_unchanged_source_is_checked_without_reading_its_files(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for offset in range(3):
+        land(tmp_path / "landing", START + timedelta(days=offset))
+    source = spec(tmp_path)
+    ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    land(tmp_path / "landing", START + timedelta(days=3))
+    read: list[str] = []
+    real_put = type(workspace.artifacts).put_file
+
+    def counting_put(store: object, path: Path) -> tuple[str, int]:
+        read.append(Path(path).parent.name)
+        return real_put(store, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(workspace.artifacts), "put_file", counting_put)
+    result = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
+    assert result.new_spans == ["2013-03-04"]
+    assert read == ["date=2013-03-04"]  # the three kept spans were not read again

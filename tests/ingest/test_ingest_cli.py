@@ -128,3 +128,14 @@ def test_a_pipeline_reads_the_spans_it_names_with_lineage_to_the_version(project
     load = next(e for e in shown["executions"] if e["step"] == "load")
     (version,) = json.loads(ctloop(project, "data", "versions", "flights", "--json").stdout)
     assert load["inputs"]["data"] == version["artifact_id"]  # lineage: the exact version
+
+
+def test_a_damaged_file_is_named_and_the_run_exits_1(project: Path) -> None:
+    broken = project / "landing" / "date=2013-03-04" / "part-0.parquet"
+    broken.parent.mkdir()
+    broken.write_bytes(b"PAR1 not really")
+    out = ctloop(project, "ingest", "run", check=False)
+    assert out.returncode == 1
+    assert "3 new span(s)" in out.stdout  # the good spans went in
+    assert "span 2013-03-04 was not ingested" in out.stderr and "cannot be read" in out.stderr
+    assert "Traceback" not in out.stderr

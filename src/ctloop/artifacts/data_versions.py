@@ -75,6 +75,17 @@ def add_data_version(
     if not follow_links:
         check_links_stay_inside(path)
     record = snapshot_path(path, artifacts, staging_root=staging_root)
+    return record_data_version(
+        name, record, metadata=metadata, source=source or str(path.resolve()), message=message
+    )
+
+
+def record_data_version(
+    name: str, record: ArtifactRecord, *, metadata: MetadataStore, source: str, message: str = ""
+) -> AddedVersion:
+    """Record the snapshot ``record`` as the next version of ``name``, unless it holds
+    the same files as the latest version (then that one is returned, ``unchanged``)."""
+    check_name(name)
     try:
         latest = metadata.get_data_version(name)
     except NotFoundError:
@@ -84,9 +95,7 @@ def add_data_version(
         if previous.digest == record.digest:
             return AddedVersion(latest, previous, unchanged=True)
     metadata.put_artifacts([record])
-    version = metadata.add_data_version(
-        name, record.id, source=source or str(path.resolve()), message=message
-    )
+    version = metadata.add_data_version(name, record.id, source=source, message=message)
     return AddedVersion(version, record, unchanged=False)
 
 

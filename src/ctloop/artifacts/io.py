@@ -35,6 +35,7 @@ __all__ = [
     "artifact_available",
     "check_artifact_path",
     "load_value",
+    "record_files",
     "save_value",
 ]
 
@@ -155,7 +156,7 @@ def save_value(
             FileEntry(check_artifact_path(path), store.put_bytes(data), len(data))
             for path, data in sorted(contents.items())
         ]
-        return _record(chosen, store, entries, properties)
+        return record_files(chosen, store, entries, properties)
     if isinstance(chosen, FileTreeMaterializer):
         sources, properties = chosen.source_files(value)
         return _store_artifact(chosen, store, sources, properties)
@@ -206,16 +207,17 @@ def _store_artifact(
         check_artifact_path(relative)
         digest, size = store.put_file(source)
         entries.append(FileEntry(relative, digest, size))
-    return _record(materializer, store, entries, properties)
+    return record_files(materializer, store, entries, properties)
 
 
-def _record(
+def record_files(
     materializer: Materializer,
     store: ArtifactStore,
     entries: list[FileEntry],
     properties: Mapping[str, Any],
 ) -> ArtifactRecord:
-    """Store the manifest (last, once every file is in) and build the record."""
+    """The artifact made of ``entries``, blobs already in ``store``: its manifest is
+    stored (last, once every file is in) and its record built."""
     manifest = _manifest(materializer, entries)
     digest = store.put_bytes(manifest)
     return ArtifactRecord(

@@ -28,16 +28,18 @@ from ctloop.artifacts.io import (
     FileTreeMaterializer,
     check_artifact_path,
     link_or_copy,
+    record_files,
     save_value,
 )
 from ctloop.errors import ArtifactError, IntegrityError
 from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.records import ArtifactRecord
+from ctloop.store.records import ArtifactRecord, FileEntry
 
 __all__ = [
     "FilesMaterializer",
     "SnapshotMaterializer",
     "checkout_snapshot",
+    "snapshot_files",
     "snapshot_path",
 ]
 
@@ -97,6 +99,25 @@ def snapshot_path(path: Path, store: ArtifactStore, *, staging_root: Path) -> Ar
     properties: ``kind`` (``file`` or ``folder``), ``files`` (count), ``root_name``.
     """
     return save_value(Path(path), store, staging_root=staging_root, materializer=_SNAPSHOT)
+
+
+def snapshot_files(
+    root_name: str, entries: list[FileEntry], store: ArtifactStore
+) -> ArtifactRecord:
+    """A folder snapshot named ``root_name`` made of ``entries`` whose blobs are in
+    ``store`` already: files kept from an earlier snapshot cost no reading or hashing.
+    Every blob is checked to be there first, so the snapshot never names a missing one."""
+    absent = [e.path for e in entries if not store.has(e.digest)]
+    if absent:
+        raise IntegrityError(
+            f"snapshot {root_name!r} names {len(absent)} blob(s) the artifact store lacks "
+            f"(first: {absent[0]}); store their files first"
+        )
+    for entry in entries:
+        check_artifact_path(entry.path)
+    properties = {"kind": "folder", "files": len(entries), "root_name": root_name}
+    ordered = sorted(entries, key=lambda e: e.path)
+    return record_files(_SNAPSHOT, store, ordered, properties)
 
 
 def list_tree(path: Path) -> tuple[list[tuple[str, Path]], dict[str, Any]]:

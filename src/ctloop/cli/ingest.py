@@ -5,8 +5,9 @@ versioned data sets.
     ctloop ingest status [--json]                 # watermark, pending and missing spans
     ctloop ingest backfill flights --from 2013-03-01 --to 2013-03-31
 
-``run`` and ``backfill`` exit with 1 after ingesting when a source that expects every
-span (``expect: daily``) has a gap, naming the missing spans.
+``run`` and ``backfill`` exit with 1 after ingesting what they could when a source that
+expects every span (``expect: daily``) has a gap, or a span's file is damaged or breaks
+the source's columns, naming the spans and files.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ def run(
     sources: Annotated[
         list[str] | None, typer.Argument(help="Sources to ingest (default: every source).")
     ] = None,
+    accept_schema: Annotated[
+        bool, typer.Option("--accept-schema", help="Take new spans' columns as the schema.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest new spans, and spans changed within their late window, of each source."""
     settings, specs = _sources(sources)
-    _report([_ingest(settings, spec) for spec in specs], as_json)
+    _report([_ingest(settings, s, accept_schema=accept_schema) for s in specs], as_json)
 
 
 @ingest_app.command("backfill")
@@ -137,5 +141,8 @@ def _report(results: list[IngestResult], as_json: bool) -> None:
             f"{result.source} --from … --to …`",
             err=True,
         )
-    if gaps:
+    failed = [(r.source, span, why) for r in results for span, why in r.failed.items()]
+    for source, span, why in failed:
+        typer.echo(f"error: source {source!r}, span {span} was not ingested: {why}", err=True)
+    if gaps or failed:
         raise typer.Exit(1)

@@ -4,8 +4,9 @@ Each ingestion that finds something new makes the next version of the data set n
 after the source (``ctloop data versions flights``). A version is a folder with one
 subfolder per span (``span=2013-03-01/…``) and ``_spans.json``, which gives each span's
 own version: 1 when it first arrived, one more each time its files changed inside the
-source's ``late_window`` (a late re-ingest). Files are stored content-addressed, so a
-span that did not change costs no space in the next version.
+source's ``late_window`` (a late re-ingest), and the source's schema. Files are stored
+content-addressed, and a new version names the blobs of the spans it keeps, so a span
+that did not change is neither read, hashed nor stored again.
 
 What is looked at on each run: spans never ingested (all of them, so a backfill is the
 same command), and spans within ``late_window`` of the newest span. A span that
@@ -17,13 +18,17 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.artifacts.data_versions import record_data_version
+from ctloop.artifacts.snapshot import snapshot_files
 from ctloop.errors import DataVersionError, NotFoundError
+from ctloop.ingest._checks import file_schema, schema_break
 from ctloop.ingest._spans import (
     LandedFile,
     discover,
@@ -32,6 +37,7 @@ from ctloop.ingest._spans import (
     span_time,
 )
 from ctloop.ingest._spec import SourceSpec
+from ctloop.store.records import FileEntry
 
 if TYPE_CHECKING:
     from ctloop.store.records import ArtifactRecord
@@ -53,6 +59,7 @@ class IngestResult:
     new_spans: list[str] = field(default_factory=list)
     late_spans: list[str] = field(default_factory=list)  # re-ingested: files changed
     missing: list[str] = field(default_factory=list)  # expected but not there
+    failed: dict[str, str] = field(default_factory=dict)  # span → why it was not stored
     unchanged: bool = True
 
     def summary(self) -> str:
@@ -90,40 +97,116 @@ def ingest_source(
     staging_root: Path,
     start: str | None = None,
     end: str | None = None,
+    accept_schema: bool = False,
 ) -> IngestResult:
     """Ingest the new (and late-changed) spans of ``spec``, between span keys ``start``
     and ``end`` when given (a backfill; spans in that range are looked at again even
     outside the late window). Returns what changed; nothing is written when nothing did.
-    """
+
+    Each file of a span is checked first: a damaged file, or columns that break the
+    schema of the spans stored before (``accept_schema`` takes the new one), fail that
+    span alone (``failed``), which is then not stored and tried again next time."""
     landed = _in_range(discover(spec), start, end)
     previous = _previous(workspace, spec.name)
     stored = previous.spans if previous else {}
     versions = dict(previous.versions) if previous else {}
     recheck = _late_candidates(spec, stored, start, end)
-    new, late, chosen = [], [], {}
+    chosen: dict[str, list[LandedFile]] = {}
     for key, files in landed.items():
-        if key not in stored:
-            new.append(key)
-            chosen[key] = files
-        elif key in recheck and _changed(files, stored[key], spec.options):
-            late.append(key)
+        if key not in stored or (key in recheck and _changed(files, stored[key], spec.options)):
             chosen[key] = files
     missing = _missing(spec, set(stored) | set(landed), start, end)
     if not chosen:
         return IngestResult(spec.name, previous.version if previous else None, missing=missing)
+    schema = {} if accept_schema or previous is None else dict(previous.schema)
+    staging_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ingest-", dir=staging_root) as work:
+        entries, failed, schema = _store_spans(workspace, spec, chosen, schema, Path(work))
+    new = [k for k in chosen if k not in failed and k not in stored]
+    late = [k for k in chosen if k not in failed and k in stored]
+    shown_failed = {display(spec.grain, k): v for k, v in failed.items()}
+    if not new and not late:
+        version = previous.version if previous else None
+        return IngestResult(spec.name, version, missing=missing, failed=shown_failed)
     for key in new:
         versions[key] = 1
     for key in late:
         versions[key] = versions.get(key, 1) + 1
-    added = _write_version(workspace, spec, previous, chosen, versions, staging_root, new, late)
+    kept = [
+        FileEntry(f"{_PREFIX}{key}/{name}", digest, size)
+        for key, files in (previous.spans.items() if previous else ())
+        if key not in new and key not in late
+        for name, (digest, size) in files.items()
+    ]
+    manifest = {
+        "source": spec.name,
+        "span": spec.grain,
+        "expect": spec.expect,
+        "schema": schema,
+        "spans": {k: {"version": versions[k]} for k in sorted(versions)},
+    }
+    data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    entries = [e for e in entries if e.path.split("/", 1)[0][len(_PREFIX) :] not in failed]
+    entries += [*kept, FileEntry(MANIFEST, workspace.artifacts.put_bytes(data), len(data))]
+    record = snapshot_files(spec.name, entries, workspace.artifacts)
+    message = f"ingest: {len(new)} new span(s), {len(late)} late re-ingest(s)"
+    added = record_data_version(
+        spec.name, record, metadata=workspace.metadata, source=spec.files, message=message
+    )
     return IngestResult(
         spec.name,
-        added,
+        added.version.version,
         new_spans=[display(spec.grain, k) for k in new],
         late_spans=[display(spec.grain, k) for k in late],
         missing=missing,
+        failed=shown_failed,
         unchanged=False,
     )
+
+
+def _store_spans(
+    workspace: Workspace,
+    spec: SourceSpec,
+    chosen: Mapping[str, list[LandedFile]],
+    schema: dict[str, str],
+    work: Path,
+) -> tuple[list[FileEntry], dict[str, str], dict[str, str]]:
+    """Check each chosen span's files and put them into the artifact store: the new
+    entries, the spans that failed (key → sentence) and the schema they follow."""
+    entries: list[FileEntry] = []
+    failed: dict[str, str] = {}
+    for key, files in chosen.items():
+        span_entries = []
+        try:
+            for file in files:
+                local = _local(file, spec.options, work)
+                shown = (
+                    f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
+                )
+                found = file_schema(local, shown)
+                problem = schema_break(found, schema, shown) if schema else None
+                if problem:
+                    raise DataVersionError(problem)
+                schema = schema or found
+                digest, size = workspace.artifacts.put_file(local)
+                span_entries.append(FileEntry(f"{_PREFIX}{key}/{file.name}", digest, size))
+        except DataVersionError as exc:
+            failed[key] = str(exc)
+            continue
+        entries += span_entries
+    return entries, failed, schema
+
+
+def _local(file: LandedFile, options: dict[str, Any], work: Path) -> Path:
+    """A local path holding ``file``: where it lies, or a download into ``work``."""
+    if "://" not in file.location:
+        return Path(file.location)
+    import fsspec
+
+    target = work / f"{uuid.uuid4().hex}-{Path(file.name).name}"  # keeps the suffix
+    with fsspec.open(file.location, "rb", **options) as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return target
 
 
 def source_status(workspace: Workspace, spec: SourceSpec) -> SourceStatus:
@@ -154,6 +237,7 @@ class _Stored:
     record: ArtifactRecord
     spans: dict[str, dict[str, tuple[str, int]]]  # span → name → (digest, size)
     versions: dict[str, int]
+    schema: dict[str, str]
 
 
 def _previous(workspace: Workspace, name: str) -> _Stored | None:
@@ -176,7 +260,8 @@ def _previous(workspace: Workspace, name: str) -> _Stored | None:
             )
         spans.setdefault(head[len(_PREFIX) :], {})[rest] = (entry.digest, entry.size)
     versions = {k: int(v["version"]) for k, v in dict(manifest.get("spans") or {}).items()}
-    return _Stored(latest.version, record, spans, {k: versions.get(k, 1) for k in spans})
+    schema = {str(k): str(v) for k, v in dict(manifest.get("schema") or {}).items()}
+    return _Stored(latest.version, record, spans, {k: versions.get(k, 1) for k in spans}, schema)
 
 
 def _in_range(
@@ -239,70 +324,6 @@ def _missing(spec: SourceSpec, present: set[str], start: str | None, end: str | 
         for k in expected_between(spec.grain, first, last)
         if k not in present
     ]
-
-
-def _write_version(
-    workspace: Workspace,
-    spec: SourceSpec,
-    previous: _Stored | None,
-    chosen: Mapping[str, list[LandedFile]],
-    versions: Mapping[str, int],
-    staging_root: Path,
-    new: list[str],
-    late: list[str],
-) -> int:
-    """Lay out the next version (kept spans from their blobs, chosen ones from where
-    they landed) in a staging folder, snapshot it, and record it."""
-    from ctloop.artifacts.data_versions import add_data_version
-
-    staging_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="ingest-", dir=staging_root))
-    try:
-        folder = work / spec.name
-        if previous is not None:
-            for key, files in previous.spans.items():
-                if key in chosen:
-                    continue
-                for name, (digest, _) in files.items():
-                    local = workspace.artifacts.local_path(digest, work / "cache")
-                    _place(str(local), folder / f"{_PREFIX}{key}" / name, {})
-        for key, landed in chosen.items():
-            for file in landed:
-                _place(file.location, folder / f"{_PREFIX}{key}" / file.name, spec.options)
-        manifest = {
-            "source": spec.name,
-            "span": spec.grain,
-            "expect": spec.expect,
-            "spans": {k: {"version": versions[k]} for k in sorted(versions)},
-        }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        message = f"ingest: {len(new)} new span(s), {len(late)} late re-ingest(s)"
-        added = add_data_version(
-            spec.name,
-            folder,
-            metadata=workspace.metadata,
-            artifacts=workspace.artifacts,
-            staging_root=staging_root,
-            message=message,
-            source=spec.files,
-        )
-        return added.version.version
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _place(location: str, target: Path, options: dict[str, Any]) -> None:
-    """Put the file at ``location`` (a local path or an fsspec URL) at ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if "://" not in location:
-        from ctloop.artifacts.io import link_or_copy
-
-        link_or_copy(Path(location), target)
-        return
-    import fsspec
-
-    with fsspec.open(location, "rb", **options) as source, open(target, "wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
 
 
 def _range(keys: list[str]) -> str:
