@@ -38,6 +38,7 @@ _KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executo
 _KNOWN_KEYS |= {"server"}  # a team server holds the workspace (token: CTLOOP_TOKEN)
 _KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
 _KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
+_KNOWN_KEYS |= {"environments"}  # test/staging/prod (ctloop ci, ctloop env)
 _KNOWN_KEYS |= {"sources"}  # ingestion sources (ctloop.ingest)
 
 

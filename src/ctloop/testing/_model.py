@@ -108,10 +108,7 @@ def check_overfits_tiny_batch(
     under ``min_score``. A model that cannot memorise 20 rows has a bug."""
     frame = as_frame(rows)
     y = np.asarray(labels)
-    model = train(frame, y)
-    predicted = np.asarray(
-        model.predict(frame) if hasattr(model, "predict") else predict(model, frame)
-    )
+    predicted = _labels(train(frame, y), frame)
     if y.dtype.kind in "biuO" and len(np.unique(y)) <= 20:
         name, score = "accuracy", float((predicted == y).mean())
     else:
@@ -123,6 +120,19 @@ def check_overfits_tiny_batch(
             "overfits_tiny_batch",
             f"on the {len(frame)} rows it was trained on, {name} is {score:.4f} < {min_score}",
         )
+
+
+def _labels(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Classes of a classifier, values of a regressor (not probabilities)."""
+    from ctloop.artifacts.model import Model
+
+    if isinstance(model, Model):
+        if model.task == "classification":
+            return np.asarray(model.predict_labels(frame))
+        return np.asarray(model.predict(frame))
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(frame))
+    return np.asarray(predict(model, frame))
 
 
 def expect_invariant(
