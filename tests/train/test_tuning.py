@@ -147,6 +147,7 @@ def test_bad_settings_fail_before_any_trial(kwargs: dict, fragment: str) -> None
         "ctloop.train.workers",
         "ctloop.train.staging",
         "ctloop.train.objective",
+        "ctloop.train.threads",
     ],
 )
 def test_docstring_examples_pass(name: str) -> None:

@@ -45,3 +45,15 @@ def explode() -> dict:
 @pipeline
 def broken() -> None:
     explode()
+
+
+@step
+def note_cores() -> dict:
+    with open(os.environ["CALLS_FILE"], "a") as fh:
+        fh.write(f"cores {os.environ.get('CTLOOP_CORES')} {os.environ.get('OMP_NUM_THREADS')}\n")
+    return {"noted": True}
+
+
+@pipeline
+def cores() -> None:
+    note_cores()

@@ -91,6 +91,18 @@ def test_a_failing_pipeline_fails_its_firing_not_the_scheduler(project: Project)
     assert sched.workspace.metadata.get_run(done.run_id).trigger == "manual"
 
 
+def test_a_run_keeps_to_the_cores_the_scheduler_gives_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTLOOP_CORES", "2")
+    project.configure({"cores": {"pipeline": f"{PIPELINES}:cores"}})
+    sched = project.scheduler()
+    firing = sched.fire("cores")
+    sched.wait()
+    assert sched.store.get_firing(firing.id).details["cores"] == 2
+    assert project.calls == ["cores 2 2"]  # its fits' budget and its native pools' threads
+
+
 def _gated(project: Project, **extra: object) -> Path:
     release = project.root / "release"
     project.configure(

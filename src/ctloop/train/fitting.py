@@ -21,6 +21,7 @@ from ctloop.train.checkpointing import (
     boosting_library,
     fit_boosting_with_checkpoints,
 )
+from ctloop.train.threads import thread_budget, thread_limits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,6 +54,7 @@ def fit(
     checkpoint_every: int = 10,
     trusted: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    cores: int | None = None,
 ) -> FitResult:
     """Fit a copy of ``estimator`` on ``data`` (features plus the ``label`` column).
 
@@ -61,7 +63,8 @@ def fit(
     given. Metrics are the task's (:mod:`ctloop.evaluate.metrics`) on the training data,
     and on ``eval_data`` as ``eval_<name>`` when given. With ``checkpoints``, an XGBoost or
     LightGBM estimator saves its booster every ``checkpoint_every`` rounds and resumes
-    from the latest one.
+    from the latest one. The fit and its scoring run on ``cores`` threads (default: the
+    cores this process was given, :func:`ctloop.train.threads.cpu_budget`).
 
     >>> fit(LinearRegression(), frame, label="price").metrics["rmse"]  # doctest: +SKIP
     """
@@ -69,17 +72,19 @@ def fit(
     X, y = split_features(frame, label, features)
     model_estimator = clone_estimator(estimator)
     resumed = 0
-    if checkpoints is not None and boosting_library(model_estimator) is not None:
-        resumed = fit_boosting_with_checkpoints(
-            model_estimator, X, y, checkpoints, every=checkpoint_every
-        )
-    else:
-        _fit_plain(model_estimator, X, y)
+    with thread_budget(model_estimator, cores):
+        if checkpoints is not None and boosting_library(model_estimator) is not None:
+            resumed = fit_boosting_with_checkpoints(
+                model_estimator, X, y, checkpoints, every=checkpoint_every
+            )
+        else:
+            _fit_plain(model_estimator, X, y)
     model = build_model(model_estimator, X, task, training_statistics, trusted, metadata)
-    metrics = task_metrics(model, X, y)
-    if eval_data is not None:
-        X_eval, y_eval = split_features(_frame(eval_data, "eval_data"), label, X.columns)
-        metrics |= {f"eval_{k}": v for k, v in task_metrics(model, X_eval, y_eval).items()}
+    with thread_limits(cores):
+        metrics = task_metrics(model, X, y)
+        if eval_data is not None:
+            X_eval, y_eval = split_features(_frame(eval_data, "eval_data"), label, X.columns)
+            metrics |= {f"eval_{k}": v for k, v in task_metrics(model, X_eval, y_eval).items()}
     return FitResult(model, metrics, resumed)
 
 

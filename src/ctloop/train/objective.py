@@ -18,6 +18,7 @@ from ctloop.errors import TuningError
 from ctloop.train.fitting import clone_estimator
 from ctloop.train.parallel import TrialReporter
 from ctloop.train.staging import ValidationScorer, staged_fit
+from ctloop.train.threads import held_threads
 from ctloop.train.workers import worker_threads
 
 __all__ = ["EstimatorMaker", "FitAndScore", "best_kept", "rank"]
@@ -102,18 +103,20 @@ class FitAndScore:
         scorer: ValidationScorer,
         stages: int,
         direction: str,
+        trial_cores: int | None = None,
     ) -> None:
         self.make, self.X, self.y, self.scorer, self.stages = make, X, y, scorer, stages
         self.direction = direction
+        self.trial_cores = trial_cores
         self._best = _BestSoFar(direction)
 
     def __call__(self, params: dict[str, Any], reporter: TrialReporter) -> float:
         fitted = self.make(params)
-        shared = _share_cpus(fitted, params)
-        scored = staged_fit(fitted, self.X, self.y, self.scorer, reporter, self.stages)
-        score = self.scorer(fitted) if scored is None else scored
-        if shared:
-            fitted.set_params(n_jobs=None)  # the model keeps the user's setting
+        # a worker's share of the CPUs, or this process's shared among its trial threads;
+        # the model keeps the user's setting afterwards
+        with held_threads(fitted, worker_threads() or self.trial_cores):
+            scored = staged_fit(fitted, self.X, self.y, self.scorer, reporter, self.stages)
+            score = self.scorer(fitted) if scored is None else scored
         self._best.offer(reporter.number, score, fitted)
         return score
 
@@ -127,17 +130,3 @@ class FitAndScore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         vars(self).update(state)
         self._best = _BestSoFar(self.direction)
-
-
-def _share_cpus(estimator: Any, params: dict[str, Any]) -> bool:
-    """In a tuning worker, an estimator left to use every CPU (``n_jobs=None``: LightGBM,
-    XGBoost) uses the worker's share instead: workers would otherwise fight for the CPUs
-    (OpenMP threads spinning on each other make that ten times slower)."""
-    threads = worker_threads()
-    if threads is None or "n_jobs" in params or not hasattr(estimator, "get_params"):
-        return False
-    current = estimator.get_params(deep=False)
-    if "n_jobs" not in current or current["n_jobs"] is not None:
-        return False
-    estimator.set_params(n_jobs=threads)
-    return True

@@ -9,7 +9,8 @@ data, goes to each worker once (for Ray through the object store); trial numbers
 from the study, and ``n_trials`` and ``timeout`` hold for the study as a whole (the
 timeout counts from the first trial's start, so workers' start-up is not in it). This
 process hands each finished trial to ``on_finished`` as it finishes. Workers share the
-CPUs: a worker process gets ``cpu_count // n_jobs`` threads, a Ray task one CPU, and an
+CPUs: a worker process gets ``cores // n_jobs`` threads (the cores this process was
+given, :func:`ctloop.train.threads.cpu_budget`), a Ray task one CPU, and an
 estimator left to take every CPU (``n_jobs=None``) is given that share. A worker that
 dies (killed, out of memory) stops the others and fails the study with a
 :class:`~ctloop.errors.TuningError`; the trial it was running is recorded as failed.
@@ -36,6 +37,7 @@ from typing import Any
 
 from ctloop.errors import TuningError
 from ctloop.train.space import SearchSpace
+from ctloop.train.threads import cpu_budget, thread_limits
 from ctloop.train.workers import (
     StudyPlan,
     StudyWorkers,
@@ -181,14 +183,15 @@ def _run_in_threads(
         pruner=settings.pruner,
     )
     callbacks = [] if on_finished is None else [lambda _study, frozen: on_finished(frozen)]
-    study.optimize(
-        runner,
-        n_trials=settings.n_trials,
-        timeout=settings.timeout,
-        n_jobs=settings.n_jobs,
-        catch=(Exception,),
-        callbacks=callbacks,
-    )
+    with thread_limits():  # the trials' native pools stay within this process's cores
+        study.optimize(
+            runner,
+            n_trials=settings.n_trials,
+            timeout=settings.timeout,
+            n_jobs=settings.n_jobs,
+            catch=(Exception,),
+            callbacks=callbacks,
+        )
     kept = runner.kept()
     return StudyOutcome(list(study.trials), [] if kept is None else [kept])
 
@@ -235,7 +238,7 @@ def _plan(settings: StudySettings, folder: str) -> StudyPlan:
 def _pool(settings: StudySettings, plan: StudyPlan, count: int) -> WorkerPool:
     """``count`` worker processes, or Ray tasks of one CPU each."""
     if settings.parallel == "processes":
-        return ProcessPool(count)
+        return ProcessPool(count, cores=max(1, cpu_budget() // count))
     ray_cpus(plan)  # first: it explains a missing Ray, or a journal on several machines
     from ctloop.workers import RayPool
 
@@ -251,7 +254,7 @@ def _worker_count(settings: StudySettings) -> int:
     if count == -1 and settings.parallel == "ray":
         count = ray_cpus(None)
     elif count == -1:
-        count = os.cpu_count() or 1
+        count = cpu_budget()
     return max(1, min(count, settings.n_trials or count))
 
 

@@ -48,6 +48,7 @@ from ctloop.train.parallel import (
 )
 from ctloop.train.space import SearchSpace
 from ctloop.train.staging import ValidationScorer, staged_fit
+from ctloop.train.threads import cpu_budget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,7 +203,7 @@ def tune(
     metric = metric or ("auc" if task == "classification" else "rmse")
     direction = direction or ("maximize" if is_higher_better(metric) else "minimize")
     scorer = ValidationScorer(task, metric, X_valid, y_valid)
-    objective = FitAndScore(make, X, y, scorer, stages, direction)
+    objective = FitAndScore(make, X, y, scorer, stages, direction, _trial_cores(n_jobs))
     result, kept = _optimize(
         objective,
         space,
@@ -215,6 +216,13 @@ def tune(
     return TuneResult(
         result.best_params, result.best_score, result.trials, metric, direction, model
     )
+
+
+def _trial_cores(n_jobs: int) -> int:
+    """The threads one trial may use when ``n_jobs`` trials share this process's cores."""
+    cores = cpu_budget()
+    concurrent = cores if n_jobs == -1 else max(1, n_jobs)
+    return max(1, cores // concurrent)
 
 
 def _task(estimator: Any, y: pd.Series) -> str:

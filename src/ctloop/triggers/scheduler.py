@@ -302,6 +302,7 @@ class Scheduler:
     def _launch(self, firing: FiringRecord) -> FiringRecord:
         log_dir = self.settings.home / "triggers"
         log_dir.mkdir(parents=True, exist_ok=True)
+        cores = self._child_cores()
         try:
             with open(log_dir / f"firing-{firing.id}.log", "ab") as log:
                 proc = subprocess.Popen(
@@ -311,6 +312,7 @@ class Scheduler:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a signal to the scheduler is not one to its runs
                     cwd=Path.cwd(),
+                    env=_child_environment(cores),
                 )
         except OSError as exc:
             self.store.finish_firing(
@@ -321,11 +323,18 @@ class Scheduler:
                 f"check that {sys.executable} can run and {log_dir} is writable"
             ) from exc
         self._children[firing.id] = proc
-        details = {**firing.details, "pid": proc.pid, "host": socket.gethostname()}
+        details = {**firing.details, "pid": proc.pid, "host": socket.gethostname(), "cores": cores}
         self.store.update_firing(
             firing.id, only_if=(FiringStatus.CLAIMED,), status=FiringStatus.RUNNING, details=details
         )
         return self.store.get_firing(firing.id)
+
+    def _child_cores(self) -> int:
+        """The scheduler's cores shared among its runs going on, this new one included."""
+        from ctloop.train.threads import cpu_budget
+
+        running = sum(1 for proc in self._children.values() if proc.poll() is None)
+        return max(1, cpu_budget() // (running + 1))
 
     def settle(self) -> list[TriggerEvent]:
         """Reap finished runs; mark a firing whose process died ``lost`` and retry it once
@@ -419,3 +428,12 @@ class Scheduler:
         if self._on_event is not None:
             self._on_event(event)
         return event
+
+
+def _child_environment(cores: int) -> dict[str, str]:
+    """The environment of a run given ``cores``: its fits and native thread pools keep to
+    them (:func:`ctloop.train.threads.cpu_budget` reads ``CTLOOP_CORES``)."""
+    from ctloop.train.threads import CORES_VARIABLE
+    from ctloop.workers import thread_variables
+
+    return {**os.environ, **thread_variables(cores), CORES_VARIABLE: str(cores)}
