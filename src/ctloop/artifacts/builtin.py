@@ -125,9 +125,11 @@ class ArrowTableMaterializer(Materializer):
                 f"the Arrow table could not be written as Parquet ({exc}); cast the "
                 "offending column to a Parquet-compatible type"
             ) from exc
+        features = (value.schema.metadata or {}).get(b"ctloop.features")
         return {
             "rows": value.num_rows,
             "columns": [{"name": f.name, "dtype": str(f.type)} for f in value.schema],
+            **({} if features is None else {"features": json.loads(features)}),
         }
 
     def load(self, files: Mapping[str, Path], properties: Mapping[str, Any]) -> Any:

@@ -1,7 +1,7 @@
 """The standard steps: thin bindings of ctloop's domain functions to the pipeline DSL.
 
 Data (``statistics``, ``infer_schema``, ``validate``, ``detect_drift``), training
-(``fit``, ``tune``), evaluation (``evaluate``, ``gate``), the registry
+(``fit``, ``tune``), features (``historical_features``), evaluation (``evaluate``, ``gate``), the registry
 (``champion_model``, ``register``, ``promote``, ``release``) and batch scoring
 (``batch_predict``). Steps that read or write state use the run's workspace
 (:func:`ctloop.pipeline.tracking.current_workspace`).
@@ -19,6 +19,7 @@ from __future__ import annotations
 from ctloop.components.batch import batch_predict
 from ctloop.components.data_validation import detect_drift, infer_schema, statistics, validate
 from ctloop.components.evaluation import evaluate, gate
+from ctloop.components.features import historical_features
 from ctloop.components.registry import (
     RegisteredVersion,
     champion_model,
@@ -36,6 +37,7 @@ __all__ = [
     "evaluate",
     "fit",
     "gate",
+    "historical_features",
     "infer_schema",
     "promote",
     "register",

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ctloop.components.features import feature_service_of
 from ctloop.errors import ParameterError
 from ctloop.pipeline import FilePath, step
 from ctloop.pipeline.tracking import (
@@ -97,7 +98,7 @@ def fit(
         eval_data=eval_data,
         checkpoints=checkpoints,
         checkpoint_every=checkpoint_every,
-        metadata={"estimator": estimator},
+        metadata={"estimator": estimator, **feature_service_of(data)},
     )
     track_metric("resumed_from", result.resumed_from)
     for key, value in result.metrics.items():
