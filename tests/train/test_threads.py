@@ -99,3 +99,16 @@ def test_limits_nested_or_in_threads_are_restored_once() -> None:
     assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
     with pytest.raises(TrainingError, match="cores is 0"):
         cpu_budget(0)
+
+
+def test_predict_frame_on_raw_text_names_the_fix(table: pd.DataFrame) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    from ctloop.errors import SignatureError
+
+    carriers = np.array(["UA", "AA", "DL", "B6"])[np.arange(len(table)) % 4]
+    train = table.assign(carrier=pd.Categorical(carriers))
+    model = fit(lightgbm.LGBMClassifier(n_estimators=3, verbose=-1), train, label="late").model
+    raw = train.drop(columns="late").assign(carrier=carriers)  # text, not categories
+    with pytest.raises(SignatureError, match=r"'carrier' hold raw text.*allow_extra=True"):
+        model.predict_frame(raw)
+    assert model.predict(raw.to_dict("records"), allow_extra=True).shape == (len(raw),)

@@ -57,3 +57,19 @@ def note_cores() -> dict:
 @pipeline
 def cores() -> None:
     note_cores()
+
+
+@step
+def judge_candidate() -> dict:
+    from ctloop.evaluate import Evaluation, gate
+
+    print("candidate auc 0.61, champion auc 0.70")
+    champion = Evaluation("classification", "late", 500, {"auc": 0.70})
+    candidate = Evaluation("classification", "late", 500, {"auc": 0.61})
+    gate(candidate, champion, change=["auc may drop by 0.01"]).raise_for_failure()
+    return {"blessed": True}
+
+
+@pipeline
+def rejected() -> None:
+    judge_candidate()

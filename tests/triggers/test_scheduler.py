@@ -103,6 +103,19 @@ def test_a_run_keeps_to_the_cores_the_scheduler_gives_it(
     assert project.calls == ["cores 2 2"]  # its fits' budget and its native pools' threads
 
 
+def test_the_firing_log_holds_the_run_the_gate_rejected(project: Project) -> None:
+    project.configure({"rejected": {"pipeline": f"{PIPELINES}:rejected"}})
+    sched = project.scheduler()
+    firing = sched.fire("rejected")
+    sched.wait()
+    assert sched.store.get_firing(firing.id).status == "failed"
+    log = (sched.settings.home / "triggers" / f"firing-{firing.id}.log").read_text()
+    assert "step judge_candidate started" in log
+    assert "candidate auc 0.61, champion auc 0.70" in log  # the step's own output
+    assert "step judge_candidate failed" in log and "failed 1 gate check(s)" in log
+    assert f"run {sched.store.get_firing(firing.id).run_id} failed" in log
+
+
 def _gated(project: Project, **extra: object) -> Path:
     release = project.root / "release"
     project.configure(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import traceback
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 
 class FiringListener:
-    """Links the run to its firing (in ``workspace``) as soon as the run exists."""
+    """Links the run to its firing (in ``workspace``) as soon as the run exists, and
+    writes the run's progress to standard output (the firing's log,
+    ``.ctloop/triggers/firing-N.log``): its steps, each one's outcome and error."""
 
     def __init__(self, workspace: Workspace, firing: FiringRecord) -> None:
         self._workspace = workspace
@@ -43,15 +46,35 @@ class FiringListener:
             tags["ctloop.trigger.cause"] = self._firing.cause_artifact_id
         records = [TagRecord(run.id, key, value) for key, value in tags.items()]
         self._workspace.metadata.log_batch(tags=records)
+        _say(f"firing {self._firing.id} ({self._firing.trigger}): run {run.id} started, "
+             f"steps: {', '.join(steps) or 'none'}")  # fmt: skip
 
     def on_step_start(self, *, step: str) -> None:
-        return None
+        _say(f"step {step} started")
 
     def on_step_end(self, *, step: str, status: str, duration_s: float, error: str | None) -> None:
-        return None
+        _say(f"step {step} {status} in {duration_s:.2f} s" + (f": {error}" if error else ""))
 
     def on_run_end(self, *, run: RunRecord) -> None:
-        return None
+        self._print_step_logs(run.id)
+        _say(f"run {run.id} {run.status}")
+
+    def _print_step_logs(self, run_id: str) -> None:
+        """What each step printed or logged (the run keeps it as one object per step)."""
+        for execution in self._workspace.metadata.list_executions(run_id):
+            if not execution.log_uri:
+                continue
+            try:
+                text = self._workspace.artifacts.read_object(execution.log_uri).decode(
+                    errors="replace"
+                )
+            except Exception as exc:  # a lost log must not hide the run's outcome
+                text = f"(its log {execution.log_uri} could not be read: {exc})\n"
+            _say(f"--- output of step {execution.step} ---\n{text.rstrip()}")
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # the log is read while the run goes on
 
 
 def run_firing(firing_id: int, settings: Settings | None = None) -> str:
@@ -73,6 +96,8 @@ def run_firing(firing_id: int, settings: Settings | None = None) -> str:
         store.finish_firing(firing_id, FiringStatus.FAILED, reason=f"{firing.reason}; interrupted")
         return "interrupted"
     except Exception as exc:  # the child's job is to record every failure on the firing
+        traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         store.finish_firing(
             firing_id, FiringStatus.FAILED, reason=f"{firing.reason}; failed: {first}"

@@ -25,7 +25,7 @@ import orjson
 from ctloop.artifacts.model.compat import check_requirements
 from ctloop.artifacts.model.flavors import PythonModel, flavor_for, flavor_named
 from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signature
-from ctloop.errors import ModelError, UnsafeModelError
+from ctloop.errors import ModelError, SignatureError, UnsafeModelError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -183,7 +183,18 @@ class Model:
         import numpy as np
 
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            return self._predict_estimator(frame)
+            try:
+                return self._predict_estimator(frame)
+            except (ValueError, TypeError) as exc:
+                raw = _text_columns(frame)
+                if not raw:
+                    raise
+                raise SignatureError(
+                    f"the {self.flavor} model could not predict ({str(exc).splitlines()[0]}): "
+                    f"column(s) {', '.join(map(repr, raw))} hold raw text, but predict_frame "
+                    "takes rows already converted to the model's types; call "
+                    "Model.predict(rows, allow_extra=True), which checks and converts them"
+                ) from exc
 
     def _predict_estimator(self, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
@@ -329,3 +340,14 @@ def _task_of(estimator: Any) -> str:
     if estimator_type == "classifier" or hasattr(estimator, "predict_proba"):
         return "classification"
     return "regression" if estimator_type == "regressor" else "other"
+
+
+def _text_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` holding plain text (object or string dtype, not category)."""
+    import pandas as pd
+
+    return [
+        str(name)
+        for name, dtype in frame.dtypes.items()
+        if not isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(dtype)
+    ]
