@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ctloop.errors import PredictionRequestError, ServingError, SignatureError
+from ctloop.serve._features import with_online_features
 from ctloop.serve.batching import MicroBatcher, frames_runner, predict_in_thread
 from ctloop.serve.fastpath import plain_records
 from ctloop.serve.prediction_log import PendingRows
@@ -144,6 +145,7 @@ class PredictionService:
 
     async def _answer(self, target: LoadedVersion, data: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """The prepared frame and the predictions of ``target`` for ``data``."""
+        data = with_online_features(self.pool.workspace, target.model, data)
         if self.batcher is not None:
             records = plain_records(target.model.signature, data)
             if records is not None:  # plain values: validated and framed with the batch
