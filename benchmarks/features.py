@@ -6,6 +6,7 @@ bare DuckDB ASOF join and, with ``--with-peers``, Feast's file offline store.
     python benchmarks/features.py --with-peers                     # adds Feast 0.67
 
     python benchmarks/features.py --online --with-peers           # the online part instead
+    python benchmarks/features.py --serving --online-rows 100000  # what serving's lookup adds
 
 Prints one JSON line:
 
@@ -333,6 +334,56 @@ def run_online(folder: Path, rows: int, keys: int, calls: int, with_peers: bool)
     return line
 
 
+def run_serving(folder: Path, rows: int, keys: int, calls: int) -> dict[str, Any]:
+    """The ``features_serving`` line: one prediction of a model sent its 5 features
+    beside one of a model of the service sent only the key (its features read from the
+    SQLite online store by ``ctloop serve``'s lookup), p50 and p99 of each."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from ctloop.artifacts.model import Model
+    from ctloop.features import get_online_features, materialize
+    from ctloop.features._repo import load_definitions
+    from ctloop.serve._features import with_online_features
+    from ctloop.store.features import DefinitionDraft
+    from ctloop.store.workspace import Workspace
+
+    make_online_data(folder, rows, keys)
+    (folder / "bench_features.py").write_text(SERVICE.format(source=str(folder / "online.parquet")))
+    url = f"sqlite:///{folder / 'metadata.db'}"
+    with Workspace.open(url, artifacts=str(folder / "artifacts")) as workspace:
+        specs = load_definitions(folder / "bench_features.py").specs()
+        workspace.features.apply([DefinitionDraft(*spec) for spec in specs])
+        materialize(workspace, ["stats"], end=datetime(2024, 3, 1, tzinfo=UTC))
+        rng = np.random.default_rng(2)
+        X = pd.DataFrame({name: rng.normal(size=200) for name in FEATURES})
+        fitted = LinearRegression().fit(X, rng.normal(size=200))
+        service = {"name": "bench", "entity_keys": ["key"], "request": [],
+                   "full_feature_names": False, "features": [f"stats:{n}" for n in FEATURES]}  # fmt: skip
+        plain = Model.from_estimator(fitted, X)
+        served = Model.from_estimator(fitted, X, metadata={"feature_service": service})
+        sent, looked_up = [], []
+        for key in rng.integers(0, keys, calls):
+            row = {"key": int(key)}
+            values = get_online_features(workspace, "bench", [row])
+            features = [{name: values[name][0] for name in FEATURES}]
+            begin = time.perf_counter()
+            plain.predict(features)
+            sent.append(time.perf_counter() - begin)
+            begin = time.perf_counter()
+            served.predict(with_online_features(workspace, served, [row]))
+            looked_up.append(time.perf_counter() - begin)
+    line: dict[str, Any] = {"benchmark": "features_serving", "feature_rows": rows, "keys": keys,
+                            "features": len(FEATURES), "calls": calls,
+                            "features_sent": _percentiles(sent),
+                            "features_looked_up": _percentiles(looked_up)}  # fmt: skip
+    line["added_p50_ms"] = round(
+        line["features_looked_up"]["p50_ms"] - line["features_sent"]["p50_ms"], 3
+    )
+    return line
+
+
 def _online_agreement(theirs: list[list[Any]], ours: list[list[Any]]) -> float:
     """The share of the checked keys (every keys/1000th) whose five values agree."""
     import numpy as np
@@ -378,12 +429,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--with-peers", action="store_true")
     parser.add_argument("--online", action="store_true", help="the online part instead")
+    parser.add_argument(
+        "--serving", action="store_true", help="the lookup a served model adds instead"
+    )
     parser.add_argument("--online-rows", type=int, default=1_000_000)
     parser.add_argument("--online-keys", type=int, default=None, help="default: --online-rows")
     parser.add_argument("--calls", type=int, default=2_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.serving:
+            keys = args.online_keys or args.online_rows
+            print(json.dumps(run_serving(folder, args.online_rows, keys, args.calls)))
+            return
         if args.online:
             keys = args.online_keys or args.online_rows
             print(
