@@ -69,7 +69,9 @@ def test_schemathesis_finds_nothing_with_every_check(logged: LiveServer) -> None
         "1",
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.serve.spec_hooks", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(1800, 4 * EXAMPLES))
+    proc = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(1800, 4 * EXAMPLES)
+    )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report[-6000:]
     assert "Tested: 22" in report and "Stateful" in report
