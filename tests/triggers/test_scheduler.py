@@ -195,7 +195,7 @@ def test_drift_fires_once_links_the_report_and_cools_down(project: Project) -> N
                 "triggers": [
                     {
                         "name": "drift",
-                        "monitor": {"model": "flights"},
+                        "monitor": {"model": "flights", "on": ["drift", "degraded"]},
                         "cooldown": "6h",
                         "every": "1m",
                     }

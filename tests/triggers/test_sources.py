@@ -148,6 +148,12 @@ def test_monitor_fires_on_the_chosen_verdicts_only() -> None:
     assert asked == ["p/drift"] * 3
 
 
+def test_by_default_drift_alone_retrains_nothing() -> None:
+    spec = TriggerSpec("perf", "p", "monitor", {"model": "flights"})
+    check = check_monitor(spec, {}, at(1), lambda _: Verdict("drift", "r", None))
+    assert check.occasions == () and check.note == "verdict drift"
+
+
 def test_a_degraded_verdict_starts_a_performance_run() -> None:
     spec = TriggerSpec("perf", "p", "monitor", {"model": "flights"})
     check = check_monitor(spec, {}, at(1), lambda _: Verdict("degraded", "r", None))

@@ -185,7 +185,7 @@ def _fresh_workdir(config: DemoConfig) -> Path:
     pipeline = (config.example / "continuous.py").resolve()
     (workdir / "ctloop.yaml").write_text(
         "# Written by `ctloop demo`: monitoring and the retraining trigger of the loop.\n"
-        "monitoring:\n  min_rows: 200\n  allowed_drop: 0.03\n"
+        "monitoring:\n  min_rows: 200\n  allowed_drop: 0.03\n  drop_is: absolute\n  confidence: null\n"
         "  canary: {min_rows: 150, allowed_drop: 0.01, max_wait: 1d}\n"
         "pipelines:\n  flights-retrain:\n"
         f"    pipeline: {pipeline}:retrain\n"

@@ -72,38 +72,84 @@ def performance(
     """The window's metric on labelled rows, compared with ``baseline`` (same metric).
 
     ``degraded`` is True when the metric is worse than the baseline by more than
-    ``settings.allowed_drop`` (absolute); without a baseline it is False.
+    ``settings.allowed_drop`` — a share of the baseline (``drop_is: relative``, the
+    default) or in the metric's units (``absolute``) — and, with ``confidence`` set, the
+    baseline lies outside the window's bootstrap interval at that level (so a small
+    window's sampling noise is no alarm); without a baseline it is False.
 
     >>> performance([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3], task="classification",
     ...             baseline={"auc": 0.9}, settings=MonitorSettings())["degraded"]
     False
     """
-    from ctloop.evaluate.metrics import (
-        classification_metrics,
-        is_higher_better,
-        regression_metrics,
-    )
+    from ctloop.evaluate.metrics import is_higher_better
 
     metric = settings.metric or DEFAULT_METRIC.get(task, "rmse")
-    if task == "classification":
-        found = classification_metrics(_binary(labels), predictions, metrics=[metric])
-    else:
-        found = regression_metrics(labels, predictions, metrics=[metric])
-    value = found.values[metric]
+    score = _scorer(task, metric)
+    value, note = score(labels, predictions)
     reference = baseline.get(metric)
-    drop = None
+    drop = relative = None
+    beyond_noise = True
     if value is not None and reference is not None:
         drop = (reference - value) if is_higher_better(metric) else (value - reference)
+        relative = drop / abs(reference) if reference else None
+    measured = relative if settings.drop_is == "relative" and relative is not None else drop
+    over = measured is not None and measured > settings.allowed_drop
+    interval = None
+    if over and settings.confidence is not None:
+        interval = _bootstrap_interval(score, labels, predictions, settings)
+        if interval is not None and reference is not None:
+            low, high = interval
+            beyond_noise = (high < reference) if is_higher_better(metric) else (low > reference)
     return {
         "metric": metric,
         "value": value,
         "baseline": reference,
         "drop": drop,
+        "relative_drop": relative,
+        "drop_is": settings.drop_is,
         "allowed_drop": settings.allowed_drop,
-        "degraded": drop is not None and drop > settings.allowed_drop,
+        "interval": list(interval) if interval is not None else None,
+        "degraded": over and beyond_noise,
+        "within_noise": over and not beyond_noise,
         "rows": len(predictions),
-        "note": found.notes.get(metric),
+        "note": note,
     }
+
+
+def _scorer(task: str, metric: str) -> Any:
+    """``score(labels, predictions) -> (value, note)`` for the task's ``metric``."""
+    from ctloop.evaluate.metrics import classification_metrics, regression_metrics
+
+    def score(labels: Any, predictions: Any) -> tuple[float | None, str | None]:
+        if task == "classification":
+            found = classification_metrics(_binary(labels), predictions, metrics=[metric])
+        else:
+            found = regression_metrics(labels, predictions, metrics=[metric])
+        return found.values[metric], found.notes.get(metric)
+
+    return score
+
+
+def _bootstrap_interval(
+    score: Any, labels: Any, predictions: Any, settings: MonitorSettings
+) -> tuple[float, float] | None:
+    """The central ``confidence`` interval of the metric over bootstrap resamples of the
+    window's rows (seeded: one window always gets one answer); None when undefined."""
+    import numpy as np
+
+    y, p = np.asarray(labels), np.asarray(predictions, dtype=float)
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(settings.bootstrap_samples):
+        rows = rng.integers(0, len(y), len(y))
+        value, _note = score(y[rows], p[rows])
+        if value is not None:
+            values.append(value)
+    if len(values) < settings.bootstrap_samples // 2:
+        return None
+    tail = (1 - float(settings.confidence or 0.95)) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def attribution_shares(

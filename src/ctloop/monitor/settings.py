@@ -11,6 +11,9 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
         carrier: {ignore: true}
       metric: null               # null: auc (classification) or rmse (regression)
       allowed_drop: 0.05         # degraded when the metric is worse than baseline by more
+      drop_is: relative          # relative: a share of the baseline; absolute: in the metric's units
+      confidence: 0.95           # and only when the baseline is outside the window's bootstrap
+                                 # interval at this level (null: no noise check)
       attribution_threshold: 0.3 # total variation between importance shares
       attribution_rows: 2000     # rows sampled for permutation importance
       canary: {min_rows: 200, allowed_drop: 0.0, max_wait: 7d}  # see ctloop.monitor.canary
@@ -65,6 +68,9 @@ class MonitorSettings:
     features: Mapping[str, FeatureSetting] = field(default_factory=dict)
     metric: str | None = None
     allowed_drop: float = 0.05
+    drop_is: str = "relative"  # scale-free: 0.05 is 5 % of the baseline, whatever its units
+    confidence: float | None = 0.95  # small windows: a drop within sampling noise is no alarm
+    bootstrap_samples: int = 200
     attribution_threshold: float = 0.3
     attribution_rows: int = 2000
     canary: Mapping[str, Any] = field(default_factory=dict)  # see ctloop.monitor.canary
@@ -81,12 +87,26 @@ class MonitorSettings:
         CanarySettings.from_mapping(found["canary"])  # a bad canary setting fails here
         try:
             parsed = {str(k): FeatureSetting(**(v or {})) for k, v in features.items()}
-            return cls(features=parsed, **found)
+            settings = cls(features=parsed, **found)
         except TypeError as exc:
             raise MonitorError(
                 f"ctloop.yaml 'monitoring:' has a bad value ({exc}); a feature override "
                 "takes test, threshold and ignore"
             ) from exc
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse a drop rule that cannot be read, naming the key and the value."""
+        if self.drop_is not in ("relative", "absolute"):
+            raise MonitorError(
+                f"ctloop.yaml 'monitoring: drop_is' is {self.drop_is!r}; use relative or absolute"
+            )
+        if self.confidence is not None and not 0 < self.confidence < 1:
+            raise MonitorError(
+                f"ctloop.yaml 'monitoring: confidence' is {self.confidence!r}; use a level "
+                "between 0 and 1 (e.g. 0.95), or null for no noise check"
+            )
 
     def drift_test_for(self, feature: str, kind: str) -> tuple[str, float | None]:
         """The test and threshold for one feature of kind ``numeric`` or ``categorical``.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ctloop.config import Settings
 from ctloop.durations import parse_duration
 from ctloop.errors import TriggerConfigError, TriggerError
-from ctloop.triggers.spec import RUN_TRIGGER, TriggerSpec
+from ctloop.triggers.spec import DEFAULT_ON, RUN_TRIGGER, TriggerSpec
 
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
@@ -202,7 +202,7 @@ def check_monitor(
         return Check()
     verdict = source(spec)
     after = {"checked_at": now.isoformat(), "verdict": verdict.verdict, "run_id": verdict.run_id}
-    if verdict.verdict not in spec.source.get("on", ["drift", "degraded"]):
+    if verdict.verdict not in spec.source.get("on", DEFAULT_ON):
         return Check(cursor=after, note=f"verdict {verdict.verdict}")
     key = verdict.run_id or verdict.cause_artifact_id or now.isoformat()
     return Check(

@@ -10,8 +10,9 @@ Each trigger has one kind, chosen by the key it carries:
                            ``parameter:`` names the pipeline parameter that gets them
 ``new_rows: "SELECT …"``   a DuckDB query returning one value (``max(ts)``, ``count(*)``);
                            fires when the value changes
-``monitor: {model, …}``    a monitoring job; fires on the verdicts in ``on``
-                           (``drift``, ``degraded``) every ``every`` (default 1h)
+``monitor: {model, …}``    a monitoring job; fires on the verdicts in ``on`` (default
+                           ``degraded``: drift alone does not retrain) every ``every``
+                           (default 1h)
 ``manual: true``           only on demand (every pipeline can also be fired by name)
 ========================  ==========================================================
 
@@ -38,6 +39,9 @@ from ctloop.errors import TriggerConfigError
 KINDS = ("schedule", "new_files", "new_rows", "monitor", "manual")
 #: the ``trigger`` recorded on a run, per kind (``monitor`` depends on the verdict)
 RUN_TRIGGER = {"schedule": "schedule", "new_files": "new-data", "new_rows": "new-data"}
+#: the verdicts a monitor trigger fires on unless ``on`` says: a drift that costs the model
+#: nothing is no reason to retrain
+DEFAULT_ON = ("degraded",)
 _COMMON = {"name", "max_concurrent", "cooldown", "on_lost", "parameters"}
 _OPTIONS = {
     "schedule": {"catchup", "grace"},
@@ -174,7 +178,7 @@ def _check_source(kind: str, value: Any, where: str) -> Any:
             value = {**{k: v for k, v in value.items() if k is not True}, "on": value[True]}
         if not isinstance(value.get("model"), str):
             raise TriggerConfigError(f"{where} needs 'monitor: {{model: NAME, ...}}'")
-        on = value.get("on", ["drift", "degraded"])
+        on = value.get("on", list(DEFAULT_ON))
         bad = set(on) - {"drift", "degraded", "no-data"}
         if bad:
             raise TriggerConfigError(
