@@ -21,7 +21,13 @@ so lineage names the exact data version, and ``_spans.json`` inside it each span
 
 from __future__ import annotations
 
-from ctloop.ingest._ingest import IngestResult, SourceStatus, ingest_source, source_status
+from ctloop.ingest._ingest import (
+    IngestResult,
+    SourceStatus,
+    ingest_source,
+    source_status,
+    span_versions,
+)
 from ctloop.ingest._read import SpanSelection, read_spans, select_spans
 from ctloop.ingest._spec import SourceSpec, parse_sources
 
@@ -35,4 +41,5 @@ __all__ = [
     "read_spans",
     "select_spans",
     "source_status",
+    "span_versions",
 ]

@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from ctloop.store.records import ArtifactRecord
     from ctloop.store.workspace import Workspace
 
-__all__ = ["MANIFEST", "IngestResult", "SourceStatus", "ingest_source", "source_status"]
+__all__ = [
+    "MANIFEST",
+    "IngestResult",
+    "SourceStatus",
+    "ingest_source",
+    "source_status",
+    "span_versions",
+]
 
 #: the file in each version that describes its spans
 MANIFEST = "_spans.json"
@@ -229,6 +236,15 @@ def source_status(workspace: Workspace, spec: SourceSpec) -> SourceStatus:
             if v > 1
         },
     )
+
+
+def span_versions(workspace: Workspace, spec: SourceSpec) -> tuple[int | None, dict[str, int]]:
+    """The source's data set version now and each stored span's own version, spans as a
+    person writes them (``2013-03-01``): what a trigger compares to see new spans."""
+    previous = _previous(workspace, spec.name)
+    if previous is None:
+        return None, {}
+    return previous.version, {display(spec.grain, k): v for k, v in previous.versions.items()}
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,8 @@ class Scheduler:
             return sources.check_new_files(trigger, cursor)
         if trigger.kind == "new_rows":
             return sources.check_new_rows(trigger, cursor)
+        if trigger.kind == "new_spans":
+            return sources.check_new_spans(trigger, cursor, self.workspace, self.settings)
         return sources.check_monitor(trigger, cursor, now, self._verdicts)
 
     def _fire(

@@ -189,6 +189,55 @@ def query_value(sql: str, trigger: str) -> str | None:
     return row[0].isoformat() if hasattr(row[0], "isoformat") else str(row[0])
 
 
+def check_new_spans(
+    spec: TriggerSpec, cursor: dict[str, Any], workspace: Workspace, settings: Settings
+) -> Check:
+    """Ingest the new spans of the source ``spec.source`` (as ``ctloop ingest run`` does)
+    and fire when the source's data set holds a span it did not hold at the last check,
+    or a span in a newer version (a late change) - whoever ingested it. The first check
+    ingests what is there and records it as the baseline."""
+    from ctloop.ingest import ingest_source, parse_sources, span_versions
+
+    declared = parse_sources(settings.sources, settings.root)
+    source = declared.get(spec.source)
+    if source is None:
+        raise TriggerConfigError(
+            f"trigger {spec.qualified_name} watches source {spec.source!r}, which "
+            f"{settings.root / 'ctloop.yaml'} does not declare under 'sources:' "
+            f"(declared: {', '.join(declared) or 'none'})"
+        )
+    result = ingest_source(workspace, source, staging_root=settings.home / "tmp")
+    version, spans = span_versions(workspace, source)
+    problems = [f"span {span} failed: {why}" for span, why in result.failed.items()]
+    if result.missing:
+        problems.append(f"{len(result.missing)} span(s) missing: {_sample(result.missing)}")
+    note = "; ".join(problems)
+    now_seen = {"version": version, "spans": spans}
+    if "spans" not in cursor:
+        return Check(cursor=now_seen, note=f"baseline of {len(spans)} span(s); {note}".rstrip("; "))
+    seen = cursor["spans"]
+    new = sorted(s for s in spans if s not in seen)
+    late = sorted(s for s in spans if s in seen and spans[s] > seen[s])
+    if not new and not late:
+        return Check(cursor=now_seen if now_seen != cursor else None, note=note)
+    parameter = spec.options.get("parameter")
+    parts = [f"{len(new)} new span(s) ({_sample(new)})"] if new else []
+    parts += [f"{len(late)} late change(s) ({_sample(late)})"] if late else []
+    return Check(
+        (
+            Occasion(
+                fire_key=f"spans:{spec.source}:{version}",
+                reason=f"source {spec.source!r} version {version}: {', '.join(parts)}",
+                cursor=now_seen,
+                run_trigger=RUN_TRIGGER["new_spans"],
+                parameters={parameter: new + late} if parameter else {},
+                details={"version": version, "new_spans": new, "late_spans": late},
+            ),
+        ),
+        note=note,
+    )
+
+
 def check_monitor(
     spec: TriggerSpec, cursor: dict[str, Any], now: datetime, source: VerdictSource
 ) -> Check:

@@ -10,6 +10,8 @@ Each trigger has one kind, chosen by the key it carries:
                            ``parameter:`` names the pipeline parameter that gets them
 ``new_rows: "SELECT …"``   a DuckDB query returning one value (``max(ts)``, ``count(*)``);
                            fires when the value changes
+``new_spans: SOURCE``      a source of ``sources:`` (:mod:`ctloop.ingest`): ingests its new
+                           spans and fires when a span arrived or changed late
 ``monitor: {model, …}``    a monitoring job; fires on the verdicts in ``on`` (default
                            ``degraded``: drift alone does not retrain) every ``every``
                            (default 1h)
@@ -36,9 +38,14 @@ from typing import Any
 from ctloop.durations import parse_duration
 from ctloop.errors import TriggerConfigError
 
-KINDS = ("schedule", "new_files", "new_rows", "monitor", "manual")
+KINDS = ("schedule", "new_files", "new_rows", "new_spans", "monitor", "manual")
 #: the ``trigger`` recorded on a run, per kind (``monitor`` depends on the verdict)
-RUN_TRIGGER = {"schedule": "schedule", "new_files": "new-data", "new_rows": "new-data"}
+RUN_TRIGGER = {
+    "schedule": "schedule",
+    "new_files": "new-data",
+    "new_rows": "new-data",
+    "new_spans": "new-data",
+}
 #: the verdicts a monitor trigger fires on unless ``on`` says: a drift that costs the model
 #: nothing is no reason to retrain
 DEFAULT_ON = ("degraded",)
@@ -47,6 +54,7 @@ _OPTIONS = {
     "schedule": {"catchup", "grace"},
     "new_files": {"parameter", "storage_options"},
     "new_rows": {"parameter"},
+    "new_spans": {"parameter"},
     "monitor": {"every"},
     "manual": set(),
 }
@@ -184,7 +192,7 @@ def _check_source(kind: str, value: Any, where: str) -> Any:
             raise TriggerConfigError(
                 f"{where} fires on unknown verdict(s) {sorted(bad)}; use drift, degraded, no-data"
             )
-    elif kind in ("new_files", "new_rows") and not isinstance(value, str):
+    elif kind in ("new_files", "new_rows", "new_spans") and not isinstance(value, str):
         raise TriggerConfigError(f"{where} needs a text {kind} (got {value!r})")
     return value
 

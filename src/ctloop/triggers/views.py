@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.store.statuses import FiringStatus
 from ctloop.store.triggers import FiringRecord
-from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger
+from ctloop.triggers.spec import DEFAULT_ON, PipelineSpec, TriggerSpec, find_trigger
 
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
@@ -49,9 +49,11 @@ def watched(trigger: TriggerSpec) -> str:
     if trigger.kind == "schedule":
         return f"cron {trigger.source}"
     if trigger.kind == "monitor":
-        return f"monitor {trigger.source['model']} on {trigger.source.get('on', ['drift', 'degraded'])}"
+        return f"monitor {trigger.source['model']} on {list(trigger.source.get('on', DEFAULT_ON))}"
     if trigger.kind == "manual":
         return "on demand"
+    if trigger.kind == "new_spans":
+        return f"spans of source {trigger.source}"
     return str(trigger.source)
 
 
