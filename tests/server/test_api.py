@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from ctloop.store.records import TagRecord
+from ctloop.store.records import MetricRecord, TagRecord
 from tests.server._data import T0, make_run, run_with_model
 from tests.server.conftest import LiveServer
 
@@ -67,6 +67,37 @@ def test_a_run_comes_with_params_latest_metrics_tags_and_executions(live: LiveSe
         execution = client.get(f"/executions/{execution_id}").json()
         assert execution["events"][0]["artifact_id"] == artifact.id
         assert client.get("/runs/nonexistent-run").status_code == 404
+
+
+def test_runs_search_filters_by_metric_conditions_sorts_and_pages(live: LiveServer) -> None:
+    runs = [make_run(i, pipeline="searching") for i in range(6)]
+    for i, run in enumerate(runs):
+        live.workspace.metadata.create_run(run)
+        if i < 5:
+            metric = MetricRecord(run.id, "auc", 0.5 + i / 10, None, timestamp=T0)
+            live.workspace.metadata.log_batch(metrics=[metric])
+    with live.client("viewer") as client:
+        params = {"pipeline": "searching", "where": "auc > 0.65", "sort": "-metrics.auc"}
+        page = client.get("/runs/search", params={**params, "limit": 2}).json()
+        assert page["total"] == 3 and page["next_offset"] == 2
+        assert [item["id"] for item in page["items"]] == [runs[4].id, runs[3].id]
+        assert [item["metrics"]["auc"] for item in page["items"]] == [0.9, 0.8]
+        rest = client.get("/runs/search", params={**params, "limit": 2, "offset": 2}).json()
+        assert [item["id"] for item in rest["items"]] == [runs[2].id]
+        assert rest["next_offset"] is None
+        ascending = client.get(
+            "/runs/search", params={"pipeline": "searching", "sort": "metrics.auc"}
+        ).json()
+        # the run without the metric comes last
+        assert [item["id"] for item in ascending["items"]] == [r.id for r in runs]
+        bad = client.get("/runs/search", params={"where": "auc is high"})
+        assert bad.status_code == 400 and bad.json()["field"] == "where"
+        bad = client.get("/runs/search", params={"sort": "colour"})
+        assert bad.status_code == 400 and bad.json()["field"] == "sort"
+        compared = client.get("/runs/compare", params={"runs": f"{runs[0].id},{runs[4].id}"})
+        assert compared.status_code == 200
+        too_many = ",".join([r.id for r in runs] * 4)
+        assert client.get("/runs/compare", params={"runs": too_many}).status_code == 400
 
 
 def test_artifacts_download_by_id_and_recorded_path_only(live: LiveServer) -> None:

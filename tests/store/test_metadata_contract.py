@@ -523,6 +523,28 @@ class MetadataStoreContract:
         assert [m.value for m in store.get_metrics(run.id, "auc")] == [0.8]
         assert store.get_metrics(run.id, "auc") == [metrics[1]]
 
+    def test_latest_metric_values_take_each_runs_highest_step_then_newest(
+        self, store: MetadataStore
+    ) -> None:
+        first, second, bare = make_run(), make_run(), make_run()
+        for run in (first, second, bare):
+            store.create_run(run)
+        store.log_batch(
+            metrics=[
+                MetricRecord(first.id, "auc", 0.6, 1, timestamp=T0),
+                MetricRecord(first.id, "auc", 0.7, 3, timestamp=T0),
+                MetricRecord(first.id, "auc", 0.9, 3, timestamp=T0 + timedelta(seconds=1)),
+                MetricRecord(first.id, "auc", 0.5, 2, timestamp=T0 + timedelta(seconds=9)),
+                MetricRecord(second.id, "auc", 0.4, None, timestamp=T0),
+                MetricRecord(second.id, "loss", 0.2, None, timestamp=T0),
+                MetricRecord(bare.id, "loss", 0.1, None, timestamp=T0),
+            ]
+        )
+        assert store.latest_metric_values("auc") == {first.id: 0.9, second.id: 0.4}
+        assert store.latest_metric_values("auc", [second.id, bare.id]) == {second.id: 0.4}
+        assert store.latest_metric_values("auc", []) == {}
+        assert store.latest_metric_values("nothing") == {}
+
     # -- data versions ----------------------------------------------------------------
     def test_data_versions_are_numbered_per_name(self, store: MetadataStore) -> None:
         artifacts = [make_artifact() for _ in range(3)]

@@ -12,19 +12,36 @@ executions in five queries however big the run is; a metric's history is downsam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ctloop.server._deps import audit_write, needs, render, workspace_of
+from ctloop.server._errors import BadRequestError
 from ctloop.server._paging import MAX_LIMIT, page_of_runs
+from ctloop.server._run_search import search_runs
+from ctloop.store.compare import RunComparison, compare_runs
 from ctloop.store.keys import Role
+from ctloop.store.metadata import MetadataStore, metric_order
 from ctloop.store.records import MetricRecord, TagRecord
 from ctloop.store.statuses import RunStatus
 
-__all__ = ["downsample", "runs_router"]
+if TYPE_CHECKING:
+    from ctloop.store.workspace import Workspace
+
+__all__ = [
+    "compare",
+    "downsample",
+    "execution_detail",
+    "execution_log",
+    "metric_history",
+    "run_detail",
+    "runs_router",
+]
 
 T = TypeVar("T")
+#: the most runs one comparison holds
+MAX_COMPARED = 20
 
 
 def downsample(points: Sequence[T], max_points: int) -> list[T]:
@@ -44,13 +61,9 @@ def latest_metrics(metrics: Sequence[MetricRecord]) -> dict[str, dict[str, Any]]
     latest: dict[str, MetricRecord] = {}
     for metric in metrics:
         held = latest.get(metric.key)
-        if held is None or _order(metric) >= _order(held):
+        if held is None or metric_order(metric) >= metric_order(held):
             latest[metric.key] = metric
     return {key: render(m) for key, m in sorted(latest.items())}
-
-
-def _order(metric: MetricRecord) -> tuple[bool, int, float]:
-    return (metric.execution_id is None, metric.step or 0, metric.timestamp.timestamp())
 
 
 def runs_router() -> APIRouter:
@@ -78,31 +91,46 @@ def runs_router() -> APIRouter:
             render=render,
         )
 
+    @router.get("/runs/search", dependencies=[viewer], summary="Search, sort and page runs")
+    def search(
+        request: Request,
+        pipeline: str | None = None,
+        status: RunStatus | None = None,
+        trigger: str | None = None,
+        where: str | None = Query(None, description="metric conditions: auc > 0.7 and …"),
+        sort: str | None = Query(None, description="started_at, duration, metrics.KEY; -desc"),
+        metrics: str | None = Query(None, description="metric keys to return, comma-separated"),
+        offset: int = Query(0, ge=0),
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+    ) -> dict[str, Any]:
+        return search_runs(
+            workspace_of(request).metadata,
+            pipeline=pipeline,
+            status=None if status is None else str(status),
+            trigger=trigger,
+            where=where,
+            sort=sort,
+            offset=offset,
+            limit=limit,
+            metrics=[k.strip() for k in (metrics or "").split(",") if k.strip()],
+        )
+
+    @router.get("/runs/compare", dependencies=[viewer], summary="Compare runs side by side")
+    def compare_route(
+        request: Request,
+        runs: str = Query(..., description="two to twenty run ids, comma-separated"),
+    ) -> dict[str, Any]:
+        return render(compare(workspace_of(request).metadata, runs))
+
     @router.get("/runs/{run_id}", dependencies=[viewer], summary="One run, all it recorded")
     def get_run(request: Request, run_id: str) -> dict[str, Any]:
-        store = workspace_of(request).metadata
-        run = store.get_run(run_id)
-        return {
-            **render(run),
-            "params": {p.key: p.value for p in store.get_params(run.id) if p.execution_id is None},
-            "metrics": latest_metrics(store.get_metrics(run.id)),
-            "tags": _run_tags(store.get_tags(run.id)),
-            "executions": render(store.list_executions(run.id)),
-        }
+        return run_detail(workspace_of(request).metadata, run_id)
 
     @router.get("/runs/{run_id}/metrics/{key}", dependencies=[viewer], summary="A metric's history")
-    def metric_history(
+    def get_metric_history(
         request: Request, run_id: str, key: str, max_points: int = Query(1000, ge=1, le=10_000)
     ) -> dict[str, Any]:
-        store = workspace_of(request).metadata
-        run = store.get_run(run_id)
-        points = store.get_metrics(run.id, key)
-        return {
-            "run_id": run.id,
-            "key": key,
-            "count": len(points),
-            "points": [_point(p) for p in downsample(points, max_points)],
-        }
+        return metric_history(workspace_of(request).metadata, run_id, key, max_points)
 
     @router.put("/runs/{run_id}/tags/{key}", summary="Set a tag of a run (editor)")
     def set_run_tag(
@@ -122,12 +150,70 @@ def runs_router() -> APIRouter:
         "/executions/{execution_id}", dependencies=[viewer], summary="An execution and its events"
     )
     def get_execution(request: Request, execution_id: str) -> dict[str, Any]:
-        store = workspace_of(request).metadata
-        execution = store.get_execution(execution_id)
-        events = store.events_of_execution(execution.id)
-        return {**render(execution), "events": render(events)}
+        return execution_detail(workspace_of(request).metadata, execution_id)
+
+    @router.get(
+        "/executions/{execution_id}/log", dependencies=[viewer], summary="An execution's log"
+    )
+    def get_log(
+        request: Request, execution_id: str, tail: int = Query(200, ge=1, le=100_000)
+    ) -> dict[str, Any]:
+        return execution_log(workspace_of(request), execution_id, tail)
 
     return router
+
+
+def execution_detail(store: MetadataStore, execution_id: str) -> dict[str, Any]:
+    """An execution with the artifacts it read and wrote (``GET /executions/{id}``)."""
+    execution = store.get_execution(execution_id)
+    return {**render(execution), "events": render(store.events_of_execution(execution.id))}
+
+
+def execution_log(workspace: Workspace, execution_id: str, tail: int = 200) -> dict[str, Any]:
+    """The last ``tail`` lines of what an execution printed (empty when it kept no log)."""
+    execution = workspace.metadata.get_execution(execution_id)
+    text = ""
+    if execution.log_uri:
+        text = workspace.artifacts.read_object(execution.log_uri).decode(errors="replace")
+    lines = text.splitlines()
+    return {"execution_id": execution.id, "lines": lines[-tail:], "total_lines": len(lines)}
+
+
+def compare(store: MetadataStore, runs: str | Sequence[str]) -> RunComparison:
+    """Two to twenty runs side by side (``GET /runs/compare?runs=a,b``)."""
+    refs = [r.strip() for r in ([runs] if isinstance(runs, str) else runs) for r in r.split(",")]
+    refs = [r for r in refs if r]
+    if len(refs) > MAX_COMPARED:
+        raise BadRequestError(
+            f"compare at most {MAX_COMPARED} runs at once; got {len(refs)}", field="runs"
+        )
+    return compare_runs(store, refs)
+
+
+def run_detail(store: MetadataStore, run_id: str) -> dict[str, Any]:
+    """A run with its params, latest metrics, tags and executions (``GET /runs/{id}``)."""
+    run = store.get_run(run_id)
+    return {
+        **render(run),
+        "params": {p.key: p.value for p in store.get_params(run.id) if p.execution_id is None},
+        "metrics": latest_metrics(store.get_metrics(run.id)),
+        "tags": _run_tags(store.get_tags(run.id)),
+        "executions": render(store.list_executions(run.id)),
+    }
+
+
+def metric_history(
+    store: MetadataStore, run_id: str, key: str, max_points: int = 1000
+) -> dict[str, Any]:
+    """A metric's history, downsampled to ``max_points`` (``GET /runs/{id}/metrics/{key}``)."""
+    run = store.get_run(run_id)
+    points = store.get_metrics(run.id, key)
+    return {
+        "run_id": run.id,
+        "key": key,
+        "count": len(points),
+        "points": [_point(p) for p in downsample(points, max_points)],
+    }
 
 
 def _run_tags(tags: Sequence[TagRecord]) -> dict[str, str]:

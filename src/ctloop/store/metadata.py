@@ -35,6 +35,12 @@ from ctloop.store.records import (
 )
 
 
+def metric_order(metric: MetricRecord) -> tuple[bool, int, float]:
+    """The sort key that puts a run's latest value of a metric last: the run's own values
+    after its steps', then by ``step`` (none counts as before every index), then by time."""
+    return (metric.execution_id is None, metric.step or 0, metric.timestamp.timestamp())
+
+
 class MetadataStore(ABC):
     """Runs, executions, artifacts, events, tracking data and data versions."""
 
@@ -180,6 +186,20 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_tags(self, run_id: str) -> list[TagRecord]:
         """Tags of a run and its executions."""
+
+    def latest_metric_values(
+        self, key: str, run_ids: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Each run's latest value of metric ``key`` (of ``run_ids``, or of every run):
+        the run's own value if it logged one, else its steps'; the highest ``step``, then
+        the newest, wins. Runs without the metric are left out. Stores override this with
+        one query; this default reads run by run."""
+        found: dict[str, float] = {}
+        for run_id in run_ids if run_ids is not None else [r.id for r in self.list_runs()]:
+            points = self.get_metrics(run_id, key)
+            if points:
+                found[run_id] = max(points, key=metric_order).value
+        return found
 
     # -- data versions ----------------------------------------------------------------
     @abstractmethod

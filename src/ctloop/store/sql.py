@@ -29,7 +29,7 @@ from ctloop.store._metadata_rules import (
     missing_data_version,
     missing_execution,
 )
-from ctloop.store.metadata import MetadataStore
+from ctloop.store.metadata import MetadataStore, metric_order
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
     ArtifactRecord,
@@ -373,6 +373,36 @@ class SqlMetadataStore(MetadataStore):
             METRICS.c.id,
         )
         return [MetricRecord(run_id, *row) for row in self._read(lambda c: c.execute(query).all())]
+
+    def latest_metric_values(
+        self, key: str, run_ids: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Each run's latest value of metric ``key``, in one query (chunked by run ids)."""
+        columns = ("run_id", "key", "value", "step", "execution_id", "timestamp")
+        query = select(*(METRICS.c[name] for name in columns)).where(METRICS.c.key == key)
+        ids = None if run_ids is None else list(run_ids)
+        queries = (
+            [query]
+            if ids is None
+            else [
+                query.where(METRICS.c.run_id.in_(ids[start : start + 500]))
+                for start in range(0, len(ids), 500)
+            ]
+        )
+
+        def work(conn: Connection) -> list[Row[Any]]:
+            return [row for q in queries for row in conn.execute(q).all()]
+
+        rows = self._read(work)
+        latest: dict[str, MetricRecord] = {}
+        for row in rows:
+            metric = MetricRecord(
+                row.run_id, row.key, row.value, row.step, row.execution_id, row.timestamp
+            )
+            held = latest.get(metric.run_id)
+            if held is None or metric_order(metric) >= metric_order(held):
+                latest[metric.run_id] = metric
+        return {run_id: m.value for run_id, m in latest.items()}
 
     def get_tags(self, run_id: str) -> list[TagRecord]:
         """Tags of a run and its executions (run-level first, then by key)."""
