@@ -21,7 +21,9 @@ from ctloop.store.statuses import ExecutionStatus as ExecutionStatus
 from ctloop.store.statuses import RunStatus as RunStatus
 
 EventKind = Literal["input", "output"]
-Trigger = Literal["manual", "schedule", "new-data", "drift", "performance", "ci", "resume"]
+Trigger = Literal[
+    "manual", "schedule", "new-data", "drift", "performance", "ci", "resume", "backtest"
+]
 
 
 def new_id() -> str:

@@ -1,0 +1,32 @@
+"""Backtesting a training pipeline by rolling origin.
+
+For each cut-off between ``--from`` and ``--to`` (every ``--every``), the pipeline trains
+on the window before it (expanding, or sliding over a fixed length, with an optional
+``--gap`` for labels that arrive late) and scores the next period; each fold is a run,
+and a second, static line scores the first fold's model on every later period::
+
+    ctloop backtest pipeline.py:training --from 2013-03 --to 2013-12 --every 1w \\
+        --window sliding:8w --gap 1w
+
+The pipeline takes ``train_start``, ``train_end``, ``test_start`` and ``test_end`` (ISO
+dates, half-open periods) and logs its metrics on the test period.
+"""
+
+from __future__ import annotations
+
+from ctloop.backtest._backtest import PARAMETERS, BacktestResult, FoldResult, run_backtest
+from ctloop.backtest._folds import Fold, parse_period, parse_when, plan_folds
+from ctloop.backtest._report import metric_chart, write_report
+
+__all__ = [
+    "PARAMETERS",
+    "BacktestResult",
+    "Fold",
+    "FoldResult",
+    "metric_chart",
+    "parse_period",
+    "parse_when",
+    "plan_folds",
+    "run_backtest",
+    "write_report",
+]

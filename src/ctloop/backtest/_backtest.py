@@ -1,0 +1,240 @@
+"""Running a training pipeline once per fold, and once per fold on a fixed model.
+
+Each fold is a run of the user's own pipeline, with the fold's periods as its parameters
+``train_start``, ``train_end``, ``test_start`` and ``test_end`` (ISO dates; the training
+period is ``[train_start, train_end)``, ``train_start`` None meaning the beginning). The
+pipeline trains on the first period and logs its metrics on the second (the
+``evaluate`` step logs ``eval.<metric>``). With ``static`` on, every fold is run a second
+time with the first fold's training period, so the same model is scored on every later
+period: the answer to "what does retraining buy?". Its training steps are cache hits
+after the first fold, so the static line costs little more than scoring.
+
+Every run is tagged ``ctloop.backtest`` (the backtest's id), ``ctloop.backtest.fold`` and
+``ctloop.backtest.line`` (``retrained`` or ``static``), and recorded with trigger
+``backtest``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ctloop.backtest._folds import Fold
+from ctloop.errors import ConfigError, CtloopError
+from ctloop.store.records import TagRecord
+
+if TYPE_CHECKING:
+    from ctloop.pipeline import Pipeline
+    from ctloop.store.workspace import Workspace
+
+__all__ = ["PARAMETERS", "BacktestResult", "FoldResult", "run_backtest"]
+
+#: the parameters each fold gives the pipeline
+PARAMETERS = ("train_start", "train_end", "test_start", "test_end")
+#: the headline metric when none is named: the first of these a fold logged
+DEFAULT_METRICS = ("eval.auc", "auc", "eval.rmse", "rmse")
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold's runs and metrics (the latest value of each key its run logged)."""
+
+    fold: Fold
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    static_run_id: str | None = None
+    static_metrics: dict[str, float] = field(default_factory=dict)
+    static_error: str | None = None
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a backtest measured: per fold, the retrained and the static metric."""
+
+    id: str
+    reference: str
+    metric: str
+    higher_is_better: bool
+    folds: list[FoldResult]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def line(self, static: bool = False) -> list[float | None]:
+        """The headline metric per fold, retrained (or static)."""
+        return [(f.static_metrics if static else f.metrics).get(self.metric) for f in self.folds]
+
+    def mean(self, static: bool = False) -> float | None:
+        """The mean headline metric over the folds that have it."""
+        values = [v for v in self.line(static) if v is not None]
+        return sum(values) / len(values) if values else None
+
+    @property
+    def failed(self) -> list[FoldResult]:
+        """Folds whose retrained or static run failed."""
+        return [f for f in self.folds if f.error or f.static_error]
+
+    def summary(self) -> str:
+        """One line for a person: the mean metric of each line and the difference."""
+        retrained, static = self.mean(), self.mean(static=True)
+        text = f"backtest {self.id[:8]} of {self.reference}: {len(self.folds)} fold(s), "
+        text += f"mean {self.metric} retrained {_shown(retrained)}"
+        if static is not None:
+            gain = (retrained or 0.0) - static
+            better = gain if self.higher_is_better else -gain
+            text += f", static {_shown(static)} ({'+' if better >= 0 else ''}{better:.4f} "
+            text += "for retraining)"
+        if self.failed:
+            text += f"; {len(self.failed)} fold(s) failed"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the report's data)."""
+        return {
+            "id": self.id,
+            "reference": self.reference,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "mean_retrained": self.mean(),
+            "mean_static": self.mean(static=True),
+            "settings": self.settings,
+            "folds": [asdict(f) for f in self.folds],
+        }
+
+
+def run_backtest(
+    pipeline_obj: Pipeline,
+    folds: Sequence[Fold],
+    *,
+    workspace: Workspace,
+    reference: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    metric: str | None = None,
+    static: bool = True,
+    settings: Mapping[str, Any] | None = None,
+    on_fold: Callable[[FoldResult], None] | None = None,
+) -> BacktestResult:
+    """Run ``pipeline_obj`` on every fold (and on the static line) in ``workspace``.
+
+    A fold whose run fails is recorded with its error and the others go on; a pipeline
+    that lacks a fold parameter, or a ``metric`` no fold logged, raises
+    :class:`~ctloop.errors.ConfigError` naming it."""
+    from ctloop.pipeline.runner import run_pipeline
+
+    if not folds:
+        raise ConfigError("the backtest has no folds; check --from, --to and --every")
+    _check_parameters(pipeline_obj, params or {})
+    backtest_id = uuid.uuid4().hex
+    first = folds[0]
+    results: list[FoldResult] = []
+    for fold in folds:
+
+        def one(train: Fold, line: str, fold: Fold = fold) -> tuple[str | None, dict, str | None]:
+            values = {
+                **dict(params or {}),
+                "train_start": train.train_start,
+                "train_end": train.train_end,
+                "test_start": fold.test_start,
+                "test_end": fold.test_end,
+            }
+            try:
+                result = run_pipeline(
+                    pipeline_obj, values, trigger="backtest", reference=reference,
+                    workspace=workspace,
+                )  # fmt: skip
+            except CtloopError as exc:
+                run_id = getattr(exc, "run_id", None)
+                _tag(workspace, run_id, backtest_id, fold, line)
+                return run_id, {}, str(exc)
+            _tag(workspace, result.run_id, backtest_id, fold, line)
+            return result.run_id, _latest_metrics(workspace, result.run_id), None
+
+        run_id, metrics, error = one(fold, "retrained")
+        outcome = FoldResult(fold, run_id, metrics, error)
+        if static and fold is first:  # the first fold's model is the static one
+            outcome = FoldResult(fold, run_id, metrics, error, run_id, metrics, error)
+        elif static:
+            static_id, static_metrics, static_error = one(first, "static")
+            outcome = FoldResult(
+                fold, run_id, metrics, error, static_id, static_metrics, static_error
+            )
+        results.append(outcome)
+        if on_fold is not None:
+            on_fold(outcome)
+    chosen = _headline(metric, results)
+    return BacktestResult(
+        id=backtest_id,
+        reference=reference or pipeline_obj.name,
+        metric=chosen,
+        higher_is_better=_higher_is_better(chosen),
+        folds=results,
+        settings=dict(settings or {}),
+    )
+
+
+def _check_parameters(pipeline_obj: Pipeline, params: Mapping[str, Any]) -> None:
+    accepted = inspect.signature(pipeline_obj.fn).parameters
+    missing = [p for p in PARAMETERS if p not in accepted]
+    if missing:
+        raise ConfigError(
+            f"pipeline '{pipeline_obj.name}' takes no parameter {', '.join(missing)}; a "
+            "backtest gives each fold train_start, train_end, test_start and test_end "
+            "(ISO dates; train on [train_start, train_end), score [test_start, test_end))"
+        )
+    clash = [p for p in params if p in PARAMETERS]
+    if clash:
+        raise ConfigError(
+            f"-p {', '.join(clash)} is set by each fold of the backtest; leave it out"
+        )
+
+
+def _tag(workspace: Workspace, run_id: str | None, backtest: str, fold: Fold, line: str) -> None:
+    if run_id is None:
+        return
+    tags = {"ctloop.backtest": backtest, "ctloop.backtest.fold": str(fold.index)}
+    tags["ctloop.backtest.line"] = line
+    workspace.metadata.log_batch(tags=[TagRecord(run_id, k, v) for k, v in tags.items()])
+
+
+def _latest_metrics(workspace: Workspace, run_id: str) -> dict[str, float]:
+    latest: dict[str, tuple[tuple[int, float], float]] = {}
+    for point in workspace.metadata.get_metrics(run_id):
+        order = (point.step or 0, point.timestamp.timestamp())
+        held = latest.get(point.key)
+        if held is None or order >= held[0]:
+            latest[point.key] = (order, point.value)
+    return {key: value for key, (_, value) in sorted(latest.items())}
+
+
+def _headline(metric: str | None, results: Sequence[FoldResult]) -> str:
+    logged = sorted({k for r in results for k in (*r.metrics, *r.static_metrics)})
+    if metric is not None:
+        for name in (metric, f"eval.{metric}"):
+            if name in logged:
+                return name
+        if not logged and all(r.error for r in results):
+            return metric
+        raise ConfigError(
+            f"no fold logged the metric {metric!r}; logged: {', '.join(logged) or 'none'}"
+        )
+    for name in DEFAULT_METRICS:
+        if name in logged:
+            return name
+    if logged:
+        return logged[0]
+    return "eval.auc"  # every fold failed: the report shows the errors
+
+
+def _higher_is_better(metric: str) -> bool:
+    from ctloop.evaluate.metrics import is_higher_better
+
+    try:
+        return bool(is_higher_better(metric.rpartition(".")[2]))
+    except (KeyError, ValueError, CtloopError):
+        return True
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

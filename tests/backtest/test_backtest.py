@@ -1,0 +1,126 @@
+"""``ctloop backtest``: folds by rolling origin, each a run, a static line, a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctloop.backtest import plan_folds, run_backtest
+from ctloop.errors import ConfigError
+from ctloop.pipeline.loading import load_pipeline
+from ctloop.store.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINES = Path(__file__).resolve().parent / "pipelines.py"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    with Workspace.open(
+        f"sqlite:///{tmp_path / 'meta.db'}", artifacts=str(tmp_path / "artifacts")
+    ) as ws:
+        yield ws
+
+
+def test_folds_expand_or_slide_leave_a_gap_and_stop_at_the_end() -> None:
+    expanding = plan_folds("2024-02", "2024-03", every="1w", gap="3d", train_from="2024-01-01")
+    assert [(f.train_start, f.train_end, f.test_start) for f in expanding[:2]] == [
+        ("2024-01-01", "2024-01-29", "2024-02-01"),
+        ("2024-01-01", "2024-02-05", "2024-02-08"),
+    ]
+    assert expanding[-1].test_end == "2024-03-01" and len(expanding) == 5
+    monthly = plan_folds("2024-02", "2024-05", every="1mo", window="sliding:1mo")
+    assert [(f.train_start, f.test_start, f.test_end) for f in monthly] == [
+        ("2024-01-01", "2024-02-01", "2024-03-01"),
+        ("2024-02-01", "2024-03-01", "2024-04-01"),
+        ("2024-03-01", "2024-04-01", "2024-05-01"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"every": "soon"}, "--every 'soon' is not a period"),
+        ({"window": "rolling"}, "--window 'rolling' is not a window"),
+        ({"end": "2024-01"}, "--to 2024-01 must come after --from 2024-02"),
+        ({"end": "March"}, "--to 'March' is not a date"),
+        ({"every": "1d", "end": "2060-01"}, "more than 5000 folds"),
+    ],
+)
+def test_bad_fold_options_are_named(options: dict, named: str) -> None:
+    arguments = {"start": "2024-02", "end": "2024-03", **options}
+    with pytest.raises(ConfigError, match=named):
+        plan_folds(**arguments)
+
+
+def test_retraining_beats_the_static_model_after_the_relation_flips(
+    workspace: Workspace,
+) -> None:
+    pipeline_obj, reference = load_pipeline(f"{PIPELINES}:training")
+    folds = plan_folds("2024-02-12", "2024-04-08", every="2w", window="sliding:2w")
+    result = run_backtest(pipeline_obj, folds, workspace=workspace, reference=reference)
+    assert result.metric == "eval.auc" and result.higher_is_better and not result.failed
+    retrained, static = result.line(), result.line(static=True)
+    assert len(retrained) == len(static) == 4
+    assert retrained[-1] > 0.8 and static[-1] < 0.2  # after 2024-03-01 the first model is wrong
+    assert result.mean() > result.mean(static=True)
+    fold = result.folds[1]
+    run = workspace.metadata.get_run(fold.run_id)
+    assert run.trigger == "backtest"
+    assert (
+        run.parameters["train_start"] == "2024-02-12" and run.parameters["test_end"] == "2024-03-11"
+    )
+    tags = {t.key: t.value for t in workspace.metadata.get_tags(fold.static_run_id)}
+    assert tags["ctloop.backtest"] == result.id and tags["ctloop.backtest.line"] == "static"
+    assert tags["ctloop.backtest.fold"] == "1"
+    assert result.folds[0].static_run_id == result.folds[0].run_id  # fold 1: one model
+    static_run = workspace.metadata.get_run(fold.static_run_id)
+    assert static_run.parameters["train_end"] == folds[0].train_end  # the first fold's model
+    fitted = {e.step: e.status for e in workspace.metadata.list_executions(static_run.id)}
+    assert fitted["fit"] == "cached"  # the static line trains once
+
+
+def test_a_pipeline_without_fold_parameters_or_a_metric_never_logged_is_named(
+    workspace: Workspace,
+) -> None:
+    untimed, _ = load_pipeline(f"{PIPELINES}:untimed")
+    folds = plan_folds("2024-02", "2024-02-15", every="1w")
+    with pytest.raises(ConfigError, match="takes no parameter train_start, train_end"):
+        run_backtest(untimed, folds, workspace=workspace)
+    training, _ = load_pipeline(f"{PIPELINES}:training")
+    with pytest.raises(
+        ConfigError, match=r"no fold logged the metric .mape.; logged: eval\.accuracy"
+    ):
+        run_backtest(training, folds, workspace=workspace, metric="mape", static=False)
+
+
+def test_the_cli_writes_the_report_and_a_failed_fold_exits_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    env["CTLOOP_HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    command = [
+        sys.executable, "-m", "ctloop", "backtest", f"{PIPELINES}:training",
+        "--from", "2024-04-16", "--to", "2024-05-13", "--every", "2w", "--window", "sliding:2w",
+        "--out", str(tmp_path / "report.html"), "--json",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    # the data ends on 2024-04-29: the second fold (from 04-30) scores no rows and fails
+    assert proc.returncode == 1, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["folds"][0]["error"] is None and found["folds"][0]["metrics"]["eval.auc"] > 0.8
+    assert "no rows to score" in found["folds"][1]["error"]
+    assert "error: fold 2 (2024-04-30)" in proc.stderr and "Traceback" not in proc.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert (
+        "Backtest of" in page
+        and page.count('class="point-retrained"') == 1
+        and "no rows to score" in page
+    )
