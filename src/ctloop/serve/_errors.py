@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["add_error_handlers"]
 
@@ -40,7 +41,39 @@ def add_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _failed)
     app.add_exception_handler(HTTPException, _routing_error)
     app.add_exception_handler(RequestValidationError, _parameter_error)
-    app.add_exception_handler(Exception, _failed)  # a bug: a 500 that names it
+    # A bug is a 500 that names it. Not an Exception handler: Starlette gives that one to
+    # its outermost middleware, which answers and then re-raises, and uvicorn then drops
+    # the connection; this middleware answers and keeps it.
+    app.add_middleware(_AnswerBugs)
+
+
+class _AnswerBugs:
+    """Answers an exception no handler took with a 500 (``_failed``), once, if nothing
+    of the response is sent yet."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            from starlette.requests import Request
+
+            response = await _failed(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 def _document(exc: Exception) -> tuple[int, dict[str, Any]]:
