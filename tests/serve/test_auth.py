@@ -99,6 +99,13 @@ def test_probes_and_metrics_need_no_key(guarded: LiveServer) -> None:
         assert guarded.client.get(path).status_code == 200, path
 
 
+def test_the_openapi_document_is_open_and_names_the_bearer_scheme(guarded: LiveServer) -> None:
+    document = guarded.client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert document["paths"]["/predict"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in document["paths"]["/health"]["get"]
+
+
 @pytest.mark.parametrize(
     ("key", "says"),
     [
@@ -187,4 +194,8 @@ def test_serve_auth_off_loopback_has_no_warning_and_without_auth_warns(
         return done.stderr
 
     assert "no authentication" in run("--host", "0.0.0.0", "--port", "1")
-    assert "no authentication" not in run("--host", "0.0.0.0", "--port", "1", "--auth")
+    keyless = run("--host", "0.0.0.0", "--port", "1", "--auth")
+    assert "no authentication" not in keyless
+    assert "no usable API key" in keyless  # the champion's workspace has no key yet
+    champion.workspace.keys.create("scoring", Role.VIEWER)
+    assert "no usable API key" not in run("--host", "0.0.0.0", "--port", "1", "--auth")

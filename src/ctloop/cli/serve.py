@@ -10,9 +10,12 @@ The server follows the alias (a promotion or rollback is picked up within
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ctloop.serve.config import ServeConfig
 
 
 def serve(
@@ -99,7 +102,25 @@ def serve(
         log_flush_seconds=log_flush_seconds,
         auth=auth,
     )
+    if auth:
+        _warn_without_keys(config)
     run_server(config, host=host, port=port, workers=workers)
+
+
+def _warn_without_keys(config: ServeConfig) -> None:
+    """Say so when ``--auth`` is asked for on a workspace without one usable key."""
+    from ctloop.cli.output import err_console
+
+    with config.open_workspace() as workspace:
+        usable = any(k.refusal() is None for k in workspace.keys.list())
+    if not usable:
+        err_console.print(
+            "[bold yellow]warning:[/] --auth is on and this workspace has no usable API key, "
+            "so every request but health probes will be refused; create one with "
+            "`ctloop keys create --name NAME --role viewer`",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _is_loopback(host: str) -> bool:
