@@ -186,7 +186,7 @@ class Model:
             try:
                 return self._predict_estimator(frame)
             except (ValueError, TypeError) as exc:
-                raw = _text_columns(frame)
+                raw = _text_columns(frame, self.signature.inputs)
                 if not raw:
                     raise
                 raise SignatureError(
@@ -342,12 +342,16 @@ def _task_of(estimator: Any) -> str:
     return "regression" if estimator_type == "regressor" else "other"
 
 
-def _text_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns of ``frame`` holding plain text (object or string dtype, not category)."""
+def _text_columns(frame: pd.DataFrame, inputs: tuple[ColumnSpec, ...]) -> list[str]:
+    """The columns of ``frame`` holding plain text (object or string dtype, not category)
+    where the signature ``inputs`` do not take text."""
     import pandas as pd
 
+    text = {spec.name for spec in inputs if spec.type == "string"}
     return [
         str(name)
         for name, dtype in frame.dtypes.items()
-        if not isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(dtype)
+        if name not in text
+        and not isinstance(dtype, pd.CategoricalDtype)
+        and pd.api.types.is_string_dtype(dtype)
     ]
