@@ -3,8 +3,8 @@ key, path traversal in artifact paths, expired and revoked keys, key material in
 logs, and eight clients writing runs at once on SQLite.
 
 The schemathesis run here is sized for CI (``CTLOOP_FUZZ_EXAMPLES`` examples per
-operation, 10 by default); ``CTLOOP_FUZZ_EXAMPLES=1000 pytest
-tests/server/test_security.py -k schemathesis`` is the thorough one.
+operation, 10 by default); ``CTLOOP_FUZZ_EXAMPLES=1000 pytest --timeout 3600 -s
+tests/server/test_security.py -k schemathesis`` is the thorough one (about 20 minutes).
 """
 
 from __future__ import annotations
