@@ -113,3 +113,28 @@ def test_materialize_and_get_mistakes_are_one_sentence(cli: Cli) -> None:
         assert failed.returncode != 0, args
         assert message in failed.stderr, (args, failed.stderr)
         assert "Traceback" not in failed.stderr
+
+
+def test_skew_passes_when_fresh_and_names_a_feature_whose_source_changed(cli: Cli) -> None:
+    cli("features", "apply", write(cli, ttl="100000d"))
+    never = cli("features", "skew", "flights_v1", check=False)
+    assert never.returncode == 1 and "was never materialized" in never.stderr
+    assert "Traceback" not in never.stderr
+    cli("features", "materialize", "--end", "2024-01-02")
+    fresh = json.loads(cli("features", "skew", "flights_v1", "--json").stdout)
+    assert fresh["passed"] is True
+    assert [(f["feature"], f["compared"], f["mismatches"]) for f in fresh["features"]] == [
+        ("temp", 1, 0), ("visib", 1, 0),
+    ]  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {"origin": ["EWR"], "time_hour": [datetime(2024, 1, 1)], "temp": [4.0], "visib": [10]}
+        ),
+        cli.cwd / "weather.parquet",
+    )
+    skewed = cli("features", "skew", "flights_v1", check=False)
+    assert skewed.returncode == 1
+    row = next(line for line in skewed.stdout.splitlines() if "temp" in line)
+    assert "weather_hourly" in row and "100.0%" in row
+    bad = cli("features", "skew", "flights_v1", "--sample", "0", check=False)
+    assert bad.returncode == 2 and "--sample" in bad.stderr

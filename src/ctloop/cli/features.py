@@ -7,6 +7,7 @@ in the workspace's metadata store, listed and shown.
     ctloop features materialize [VIEW…] (--start 2024-01-01 --end 2024-02-01 | --incremental)
     ctloop features get --entity origin=EWR --entity origin=JFK weather_hourly:temp
     ctloop features get --entity origin=EWR,sched_dep_time=700 --service flights_v1
+    ctloop features skew flights_v1 [--sample 100]   # offline against online values
 """
 
 from __future__ import annotations
@@ -204,3 +205,34 @@ def get(
     for i in range(len(rows)):
         table.add_row(*("" if v[i] is None else str(v[i]) for v in columns.values()))
     console.print(table)
+
+
+@features_app.command("skew")
+def skew(
+    service: Annotated[str, typer.Argument(help="An applied feature service.")],
+    sample: Annotated[int, typer.Option(help="Keys to sample from each view's source.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare each feature's offline (historical) value at its view's watermark with
+    its online value for a sample of keys; exit code 1 when any differs."""
+    if sample < 1:
+        raise typer.BadParameter(
+            f"{sample} keys is not a sample; give 1 or more", param_hint="--sample"
+        )
+    from ctloop.cli.output import console, emit_json
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.features import feature_skew
+
+    report = feature_skew(open_workspace(), service, sample=sample, seed=seed)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        from rich.table import Table
+
+        table = Table("view", "feature", "keys", "mismatches", "share")
+        for f in report.features:
+            table.add_row(f.view, f.feature, str(f.compared), str(f.mismatches), f"{f.share:.1%}")
+        console.print(table)
+    if not report.passed:
+        raise typer.Exit(1)

@@ -20,6 +20,7 @@ from ctloop.features._definitions import (
 from ctloop.features._historical import get_historical_features
 from ctloop.features._materialize import materialize, materialize_incremental
 from ctloop.features._online import get_online_features
+from ctloop.features._skew import SkewReport, feature_skew
 
 __all__ = [
     "Entity",
@@ -27,6 +28,8 @@ __all__ = [
     "FeatureView",
     "Field",
     "OnDemandFeatureView",
+    "SkewReport",
+    "feature_skew",
     "get_historical_features",
     "get_online_features",
     "materialize",
