@@ -54,6 +54,7 @@ def admin_router() -> APIRouter:
     @router.delete("/keys/{key_id}", summary="Revoke an API key")
     def revoke_key(request: Request, key_id: str, caller: Caller = admin) -> dict[str, Any]:
         record = workspace_of(request).keys.revoke(key_id)
+        request.app.state.auth.forget(record.id)
         audit_write(request, caller, "key.revoke", f"key {record.id}", {"name": record.name})
         return render(record)
 

@@ -4,6 +4,10 @@ workspace's :class:`~ctloop.store.keys.KeyStore`, and the role each route needs.
 A missing, unknown, expired or revoked key is a 401; a key whose role is too low a 403.
 The key itself is never logged or stored: only its SHA-256 is looked up. ``last_used_at``
 is written at most once a minute per key, so a busy client costs no write per request.
+A key found is kept in memory by its hash for :data:`CACHE_S` seconds, so a busy client
+costs no query per request either: a key revoked elsewhere (``ctloop keys revoke`` on
+the database) is refused within that time, one revoked through this server at once, and
+an expiry is checked on every request.
 
 >>> Caller.anonymous().role
 <Role.ADMIN: 'admin'>
@@ -18,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ctloop.server._errors import AuthenticationError, PermissionDeniedError
-from ctloop.store.keys import KEY_PREFIX, ApiKeyRecord, Role
+from ctloop.store.keys import KEY_PREFIX, ApiKeyRecord, Role, hash_key
 from ctloop.store.records import utcnow
 
 if TYPE_CHECKING:
@@ -30,6 +34,8 @@ __all__ = ["Authenticator", "Caller"]
 
 #: seconds between two writes of one key's ``last_used_at``
 TOUCH_EVERY_S = 60.0
+#: seconds a key found in the store is trusted without asking the store again
+CACHE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class Authenticator:
         self.keys = keys
         self.enabled = enabled
         self._touched: dict[str, float] = {}
+        self._found: dict[str, tuple[ApiKeyRecord, float]] = {}
         self._lock = threading.Lock()
 
     def caller(self, authorization: str) -> Caller:
@@ -73,7 +80,7 @@ class Authenticator:
         if not self.enabled or self.keys is None:
             return Caller.anonymous()
         secret = _bearer(authorization)
-        key = self.keys.find(secret)
+        key = self._find(secret)
         if key is None:
             raise AuthenticationError(
                 "the API key is not known to this server; create one with `ctloop keys create`"
@@ -83,6 +90,29 @@ class Authenticator:
             raise AuthenticationError(f"{refusal}; create a new key with `ctloop keys create`")
         self._touch(key.id, utcnow())
         return Caller(key, Role(key.role))
+
+    def forget(self, key_id: str) -> None:
+        """Drop ``key_id`` from the cache (it was revoked): its next use asks the store."""
+        with self._lock:
+            for digest in [d for d, (k, _) in self._found.items() if k.id == key_id]:
+                del self._found[digest]
+
+    def _find(self, secret: str) -> ApiKeyRecord | None:
+        """The key of ``secret``: from the cache while fresh, else from the store (an
+        unknown key is never cached, so a key created a moment ago works at once)."""
+        digest, tick = hash_key(secret), time.monotonic()
+        with self._lock:
+            held = self._found.get(digest)
+        if held is not None and tick - held[1] < CACHE_S:
+            return held[0]
+        assert self.keys is not None
+        key = self.keys.find(secret)
+        with self._lock:
+            if key is None:
+                self._found.pop(digest, None)
+            else:
+                self._found[digest] = (key, tick)
+        return key
 
     def require(self, caller: Caller, needed: Role, what: str) -> None:
         """Refuse ``caller`` (403) unless its role allows ``needed``; ``what`` names the
