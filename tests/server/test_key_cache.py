@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctloop.server import AuthenticationError
-from ctloop.server import _auth
+from ctloop.server import AuthenticationError, _auth
 from ctloop.server._auth import Authenticator
 from ctloop.store.keys import Role
 from ctloop.store.memory import MemoryKeyStore
