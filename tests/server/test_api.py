@@ -146,6 +146,32 @@ def test_aliases_move_by_role_and_every_write_is_audited(live: LiveServer) -> No
     assert all(e["remote"] == "127.0.0.1" for e in entries)
 
 
+def test_an_alias_rolls_back_by_role_audited_and_a_version_has_a_card(
+    live: LiveServer,
+) -> None:
+    run, artifact, _ = run_with_model(live.workspace)
+    for _ in range(2):
+        live.workspace.registry.register_version("rollbacks", artifact.id, run_id=run.id)
+    with live.client("editor") as editor, live.client("admin") as admin:
+        for version in (1, 2):
+            assert editor.put("/models/rollbacks/aliases/staging", json={"version": version})
+        back = editor.post("/models/rollbacks/aliases/staging/rollback", json={"reason": "bad"})
+        assert back.status_code == 200 and back.json()["move"]["to_version"] == 1
+        assert admin.put("/models/rollbacks/aliases/champion", json={"version": 2}).is_success
+        refused = editor.post("/models/rollbacks/aliases/champion/rollback", json={})
+        assert refused.status_code == 403 and "admin" in refused.json()["error"]
+        card = editor.get("/models/rollbacks/versions/2/card")
+        assert card.status_code == 200, card.text
+        assert card.json()["model_version"]["version"] == 2
+        assert card.json()["run"]["id"] == run.id and card.json()["metrics"]["loss"] == 0.02
+        assert editor.get("/models/rollbacks/versions/9/card").status_code == 404
+        entries = admin.get("/audit", params={"limit": 1000}).json()["items"]
+    rolled = [e for e in entries if e["action"] == "alias.rollback"]
+    assert [(e["actor"], e["object"], e["detail"]["reason"]) for e in rolled] == [
+        ("editor-key", "rollbacks@staging", "bad")
+    ]
+
+
 def test_eight_writers_through_the_server_lose_nothing(live: LiveServer) -> None:
     run = make_run(0, pipeline="writers")
     live.workspace.metadata.create_run(run)

@@ -8,7 +8,7 @@ audit log.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
@@ -19,7 +19,17 @@ from ctloop.server._paging import MAX_LIMIT, page_of
 from ctloop.store.keys import Role
 from ctloop.store.registry import AliasMove, ModelVersion, RegisteredModel
 
-__all__ = ["PRODUCTION_ALIASES", "registry_router"]
+if TYPE_CHECKING:
+    from ctloop.registry.card import ModelCard
+    from ctloop.store.workspace import Workspace
+
+__all__ = [
+    "PRODUCTION_ALIASES",
+    "move_alias",
+    "registry_router",
+    "roll_back_alias",
+    "version_card",
+]
 
 #: aliases only an admin may move, unless the server is created with others
 PRODUCTION_ALIASES = frozenset({"champion", "production"})
@@ -81,12 +91,7 @@ def registry_router() -> APIRouter:
         reason: str = Body("", embed=True, max_length=2000),
         caller: Caller = editor,
     ) -> dict[str, Any]:
-        _check_production(request, caller, alias)
-        move = workspace_of(request).registry.set_alias(
-            name, alias, version, by=caller.name, reason=reason
-        )
-        detail = {"version": version, "moved": move is not None, "reason": reason}
-        audit_write(request, caller, "alias.set", f"{name}@{alias}", detail)
+        move = move_alias(request, caller, name, alias, version, reason=reason)
         return {"model": name, "alias": alias, "version": version, "move": render(move)}
 
     @router.delete("/models/{name}/aliases/{alias}", summary="Remove an alias")
@@ -101,7 +106,64 @@ def registry_router() -> APIRouter:
         audit_write(request, caller, "alias.delete", f"{name}@{alias}", detail)
         return {"model": name, "alias": alias, "move": render(move)}
 
+    @router.post(
+        "/models/{name}/aliases/{alias}/rollback",
+        summary="Move an alias back to the version it held before its latest move",
+    )
+    def rollback(
+        request: Request,
+        name: str,
+        alias: str,
+        reason: str = Body("", embed=True, max_length=2000),
+        caller: Caller = editor,
+    ) -> dict[str, Any]:
+        move = roll_back_alias(request, caller, name, alias, reason=reason)
+        return {"model": name, "alias": alias, "move": render(move)}
+
+    @router.get(
+        "/models/{name}/versions/{version}/card",
+        dependencies=[viewer],
+        summary="The model card of one version",
+    )
+    def card(request: Request, name: str, version: int) -> dict[str, Any]:
+        return render(version_card(workspace_of(request), name, version).to_dict())
+
     return router
+
+
+def move_alias(
+    request: Request, caller: Caller, name: str, alias: str, version: int, *, reason: str = ""
+) -> AliasMove | None:
+    """Point ``alias`` at ``version`` as ``caller`` (an admin for a production alias),
+    recorded in the alias history and the audit log: ``ctloop models alias`` over HTTP."""
+    _check_production(request, caller, alias)
+    move = workspace_of(request).registry.set_alias(
+        name, alias, version, by=caller.name, reason=reason
+    )
+    detail = {"version": version, "moved": move is not None, "reason": reason}
+    audit_write(request, caller, "alias.set", f"{name}@{alias}", detail)
+    return move
+
+
+def roll_back_alias(
+    request: Request, caller: Caller, name: str, alias: str, *, reason: str = ""
+) -> AliasMove:
+    """Undo the latest move of ``alias`` as ``caller``, recorded in the alias history and
+    the audit log: ``ctloop models rollback`` over HTTP."""
+    _check_production(request, caller, alias)
+    move = workspace_of(request).registry.rollback(name, alias, by=caller.name, reason=reason)
+    detail = {"to_version": move.to_version, "reason": reason}
+    audit_write(request, caller, "alias.rollback", f"{name}@{alias}", detail)
+    return move
+
+
+def version_card(workspace: Workspace, name: str, version: int) -> ModelCard:
+    """The model card of ``name`` version ``version``."""
+    from ctloop.registry.card import model_card
+
+    return model_card(
+        workspace.registry, workspace.metadata, workspace.artifacts, f"{name}@{version}"
+    )
 
 
 def _check_production(request: Request, caller: Caller, alias: str) -> None:
