@@ -53,6 +53,9 @@ def create_app(
     app.state.production_aliases = frozenset(production_aliases)
     add_error_handlers(app)
     _include_routers(app)
+    from ctloop.server._ui import mount_ui
+
+    mount_ui(app)
     return app
 
 

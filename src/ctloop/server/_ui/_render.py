@@ -1,0 +1,109 @@
+"""Pages as answers: a template of the kit with the caller, its CSRF token and number
+formats; errors as pages (a sentence and the status of the API's own answer); a page that
+needs a key sends the browser to the login form."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from ctloop.errors import CtloopError
+from ctloop.pages import render
+from ctloop.server._errors import status_of
+from ctloop.server._ui._session import LoginNeeded, page_token
+
+if TYPE_CHECKING:
+    from fastapi import Request
+    from fastapi.responses import Response
+
+__all__ = ["guarded", "number", "page", "seconds"]
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+def number(value: Any) -> str:
+    """A metric value as the tables show it.
+
+    >>> number(0.812345), number(None), number(12345.0)
+    ('0.8123', '', '1.234e+04')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def seconds(value: float | None) -> str:
+    """A duration: ``0.4 s``, ``12 s``, ``3 min 5 s``; empty while running.
+
+    >>> seconds(0.42), seconds(185.0), seconds(None)
+    ('0.42 s', '3 min 5 s', '')
+    """
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.2g} s" if value < 10 else f"{value:.0f} s"
+    return f"{int(value // 60)} min {int(value % 60)} s"
+
+
+def page(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+    """The template ``ctloop.server._ui/{template}`` as an HTML answer."""
+    from fastapi.responses import HTMLResponse
+
+    html = render(
+        f"ctloop.server._ui/{template}",
+        caller=getattr(request.state, "caller", None),
+        csrf=page_token(request),
+        number=number,
+        seconds=seconds,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def guarded(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """A page handler whose errors are pages: a refused or missing key sends the browser
+    to the login form; any other ctloop error is the API's status with its sentence."""
+
+    @functools.wraps(handler)
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return handler(request, *args, **kwargs)
+        except LoginNeeded as exc:
+            return _to_login(request, str(exc))
+        except CtloopError as exc:
+            status = status_of(exc)
+            heading = "Not allowed" if status == 403 else "Not found" if status == 404 else "Error"
+            return page(
+                request,
+                "error.html",
+                status=status,
+                title=f"{heading} · ctloop",
+                section="",
+                heading=heading,
+                message=str(exc),
+            )
+
+    return wrapper
+
+
+def _to_login(request: Request, message: str) -> Response:
+    from fastapi.responses import RedirectResponse
+
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = "/runs"
+    return RedirectResponse(f"/login?next={quote(target)}&why={quote(message)}", status_code=303)

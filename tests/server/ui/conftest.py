@@ -1,0 +1,137 @@
+"""The web UI in a real browser: the team server on a SQLite workspace filled by a small
+pipeline (and a registered model), Debian's Chromium driven by Playwright — one browser
+for the session, a fresh context (cookies) per test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctloop import StepError
+from ctloop.server import create_app
+from ctloop.store.workspace import Workspace
+from tests.pipeline.sample_pipelines import regression
+from tests.server.conftest import role_keys, start
+
+CHROMIUM = "/usr/bin/chromium"
+MODEL = "curve"
+
+
+@dataclass
+class UiServer:
+    """The running server, its workspace, a key per role and what the pipeline made."""
+
+    url: str
+    workspace: Workspace
+    keys: dict[str, str]
+    runs: dict[int, str]  # degree -> run id
+    failed_run: str
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+    tmp: Path = tmp_path_factory.mktemp("ui")
+    workspace = Workspace.open(f"sqlite:///{tmp / 'metadata.db'}", artifacts=str(tmp / "art"))
+    data = tmp / "data.csv"
+    x = np.linspace(-3, 3, 80)
+    pd.DataFrame({"x": x, "y": x**2 + 0.5}).to_csv(data, index=False)
+    runs = {d: regression.run(workspace=workspace, path=str(data), degree=d).run_id for d in (1, 2)}
+    with pytest.raises(StepError) as failed:  # a negative degree: the fit step raises
+        regression.run(workspace=workspace, path=str(data), degree=-1)
+    _register(workspace, runs)
+    server, thread, url = start(create_app(workspace))
+    try:
+        yield UiServer(url, workspace, role_keys(workspace), runs, str(failed.value.run_id))
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        workspace.close()
+
+
+def _register(workspace: Workspace, runs: dict[int, str]) -> None:
+    """Versions 1 and 2 of MODEL from the fit steps' outputs; champion at v1."""
+    for degree in (1, 2):
+        fit = next(e for e in workspace.metadata.list_executions(runs[degree]) if e.step == "fit")
+        out = next(e for e in workspace.metadata.events_of_execution(fit.id) if e.kind == "output")
+        workspace.registry.register_version(MODEL, out.artifact_id, run_id=runs[degree])
+    workspace.registry.set_alias(MODEL, "champion", 1, by="setup", reason="first model")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (Debian's; nothing is downloaded)."""
+    from playwright.sync_api import sync_playwright
+
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package (make test does)")
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield found
+        found.close()
+
+
+@dataclass
+class Watch:
+    """What went wrong in a page: console errors, failed requests, answers >= 400."""
+
+    errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.method} {r.url}"))
+        page.on(
+            "response", lambda r: r.status >= 400 and self.refused.append(f"{r.status} {r.url}")
+        )
+
+    def _console(self, message: Any) -> None:
+        # an answer >= 400 is logged as "Failed to load resource"; ``refused`` holds those
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
+
+
+@pytest.fixture
+def watch() -> Watch:
+    return Watch()
+
+
+@pytest.fixture
+def signed_in(browser: Any, ui_server: UiServer, watch: Watch) -> Iterator[Any]:
+    """A function that opens a page signed in with the key of a role."""
+    contexts = []
+
+    def open_as(role: str) -> Any:
+        context = browser.new_context(base_url=ui_server.url)
+        host = ui_server.url.split("//")[1].split(":")[0]
+        context.add_cookies(
+            [
+                {
+                    "name": "ctloop_key",
+                    "value": ui_server.keys[role],
+                    "domain": host,
+                    "path": "/",
+                    "httpOnly": True,
+                    "sameSite": "Strict",
+                }
+            ]
+        )
+        contexts.append(context)
+        page = context.new_page()
+        watch.attach(page)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+    assert watch.errors == [], f"console errors: {watch.errors}"
+    assert watch.failed == [], f"failed requests: {watch.failed}"
+    assert watch.refused == [], f"answers >= 400: {watch.refused}"
