@@ -31,7 +31,8 @@ The hierarchy::
     │   ├── ModelVersionNotFoundError  a version number a model does not have
     │   ├── AliasNotFoundError       an alias a model does not have
     │   ├── ModelReferenceError      a bad model or alias name, a "NAME@X" that does not parse
-    │   └── RollbackError            an alias with no earlier holder to go back to
+    │   ├── RollbackError            an alias with no earlier holder to go back to
+    │   └── ApprovalError            a promotion that lacks its approval, an approval that cannot change state
     ├── EvaluationError              metrics, slices, attributions and the gate (ctloop.evaluate)
     │   └── GateFailedError          a candidate model that fails its gate (raised on request)
     └── ServingError                 serving models and testing served models (ctloop.serve)
@@ -217,6 +218,11 @@ class ModelReferenceError(RegistryError):
 
 class RollbackError(RegistryError):
     """An alias has no earlier holder to roll back to."""
+
+
+class ApprovalError(RegistryError):
+    """A promotion into an environment that requires an approval it does not have, or an
+    approval asked to move where its state does not allow (approving a rejected one)."""
 
 
 class EvaluationError(CtloopError):
