@@ -8,7 +8,8 @@ The hierarchy::
     │   ├── NotFoundError            a run, execution, artifact or data version that is not there
     │   ├── IntegrityError           bytes that do not match their digest, a path outside the root
     │   ├── StoreUnavailableError    the database, object store or ctloop server cannot be reached
-    │   └── AccessDeniedError        a ctloop server refused the API key (none, unknown, revoked, role too low)
+    │   ├── AccessDeniedError        a ctloop server refused the API key (none, unknown, revoked, role too low)
+    │   └── ConflictError            a compare-and-set write that lost: the record moved since it was read
     ├── ArtifactError                typed artifacts and materializers
     │   ├── UnsupportedTypeError     a value no materializer handles
     │   └── ModelError               model artifacts: flavors, signatures, loading
@@ -87,6 +88,11 @@ class StoreUnavailableError(StoreError):
 class AccessDeniedError(StoreError):
     """A ctloop server refused the API key: missing, unknown, expired, revoked (401) or of
     a role too low for the call (403)."""
+
+
+class ConflictError(StoreError):
+    """A compare-and-set write lost a race: what it expected to replace (the latest
+    version of a data set, say) changed since it was read; read again and retry."""
 
 
 class ArtifactError(CtloopError):

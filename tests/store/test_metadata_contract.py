@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from ctloop.errors import ConfigError, NotFoundError, StoreError, StoreUnavailableError
+from ctloop.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
 from ctloop.store import MetadataStore, open_metadata_store
 from ctloop.store.memory import MemoryMetadataStore
 from ctloop.store.records import (
@@ -158,6 +164,22 @@ def add_data_version_worker(barrier: Any, url: str, artifact_id: str) -> int:
         store.list_data_versions()  # connect and check the schema before the race
         barrier.wait(timeout=120)
         return store.add_data_version("flights", artifact_id, source="race").version
+    finally:
+        store.close()
+
+
+def expect_latest_worker(barrier: Any, url: str, artifact_id: str) -> int | None:
+    """Add version 1 of 'flights' only if there is none yet; ``None`` when another won."""
+    store = SqlMetadataStore(url)
+    try:
+        store.list_data_versions()
+        barrier.wait(timeout=120)
+        try:
+            return store.add_data_version(
+                "flights", artifact_id, source="race", expect_latest=0
+            ).version
+        except ConflictError:
+            return None
     finally:
         store.close()
 
@@ -564,6 +586,22 @@ class MetadataStoreContract:
         with pytest.raises(NotFoundError, match="missing"):
             store.add_data_version("flights", "missing", source="x")
 
+    def test_an_add_expecting_the_latest_version_is_a_compare_and_set(
+        self, store: MetadataStore
+    ) -> None:
+        artifacts = [make_artifact() for _ in range(3)]
+        store.put_artifacts(artifacts)
+        first = store.add_data_version("flights", artifacts[0].id, source="a", expect_latest=0)
+        assert first.version == 1
+        with pytest.raises(ConflictError, match=r"'flights' is at version 1, not 0"):
+            store.add_data_version("flights", artifacts[1].id, source="b", expect_latest=0)
+        with pytest.raises(ConflictError, match="not 2 as expected"):
+            store.add_data_version("flights", artifacts[1].id, source="b", expect_latest=2)
+        assert store.list_data_versions("flights") == [first]
+        second = store.add_data_version("flights", artifacts[2].id, source="c", expect_latest=1)
+        assert second.version == 2
+        assert store.get_data_version("flights") == second
+
     # -- values, concurrency, schema --------------------------------------------------
     def test_datetimes_come_back_timezone_aware_utc(self, store: MetadataStore) -> None:
         paris = timezone(timedelta(hours=2))
@@ -687,6 +725,17 @@ class SqlMetadataStoreContract(MetadataStoreContract):
         )
         assert sorted(versions) == list(range(1, PROCESSES + 1))
         assert [v.version for v in store.list_data_versions("flights")] == sorted(versions)
+
+    def test_concurrent_compare_and_set_adds_leave_one_winner(
+        self, store: MetadataStore, store_url: str, processes: tuple[Pool, SyncManager]
+    ) -> None:
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+        versions = run_together(
+            processes, expect_latest_worker, [(store_url, artifact.id)] * PROCESSES
+        )
+        assert sorted(versions, key=str) == [1] + [None] * (PROCESSES - 1)
+        assert [v.version for v in store.list_data_versions("flights")] == [1]
 
     def test_concurrent_writers_all_succeed(
         self, store: MetadataStore, store_url: str, processes: tuple[Pool, SyncManager]
@@ -845,6 +894,20 @@ class TestMemoryMetadataStore(MetadataStoreContract):
         )
         assert sorted(versions) == list(range(1, PROCESSES + 1))
         assert [v.version for v in store.list_data_versions("flights")] == sorted(versions)
+
+    def test_concurrent_compare_and_set_adds_leave_one_winner(self, store: MetadataStore) -> None:
+        artifact = make_artifact()
+        store.put_artifacts([artifact])
+
+        def add() -> int | None:
+            try:
+                return store.add_data_version(
+                    "flights", artifact.id, source="race", expect_latest=0
+                ).version
+            except ConflictError:
+                return None
+
+        assert sorted(run_in_threads(add), key=str) == [1] + [None] * (PROCESSES - 1)
 
     def test_concurrent_writers_all_succeed(self, store: MetadataStore) -> None:
         run = make_run()

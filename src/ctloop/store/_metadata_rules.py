@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from ctloop.errors import NotFoundError, StoreError
+from ctloop.errors import ConflictError, NotFoundError, StoreError
 
 __all__ = [
     "EXECUTION_CHANGES",
@@ -27,6 +27,7 @@ __all__ = [
     "PREFIX_MATCHES",
     "RUN_CHANGES",
     "check_changes",
+    "check_latest_data_version",
     "check_prefix",
     "check_status",
     "data_version_artifacts",
@@ -124,6 +125,22 @@ def data_version_artifacts(kept: Iterable[tuple[str, str, int]]) -> StoreError:
         f"artifact(s) {names} are data versions and cannot be deleted; leave them out "
         "(referenced_artifact_ids lists the artifacts to keep)"
     )
+
+
+def check_latest_data_version(name: str, latest: int, expect_latest: int | None) -> None:
+    """Refuse to add a version of ``name`` after ``latest`` when the caller expected the
+    latest to be ``expect_latest`` (0: no version yet); ``None`` expects nothing.
+
+    >>> check_latest_data_version("flights", 3, 2)
+    Traceback (most recent call last):
+    ...
+    ctloop.errors.ConflictError: data set 'flights' is at version 3, not 2 as expected: another writer added a version meanwhile; read the latest version again and retry
+    """
+    if expect_latest is not None and latest != expect_latest:
+        raise ConflictError(
+            f"data set {name!r} is at version {latest}, not {expect_latest} as expected: "
+            "another writer added a version meanwhile; read the latest version again and retry"
+        )
 
 
 def missing_data_version(name: str, version: int | None) -> NotFoundError:

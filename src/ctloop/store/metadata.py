@@ -204,10 +204,22 @@ class MetadataStore(ABC):
     # -- data versions ----------------------------------------------------------------
     @abstractmethod
     def add_data_version(
-        self, name: str, artifact_id: str, *, source: str, message: str = ""
+        self,
+        name: str,
+        artifact_id: str,
+        *,
+        source: str,
+        message: str = "",
+        expect_latest: int | None = None,
     ) -> DataVersionRecord:
         """Record the next version (1, 2, …) of ``name``; concurrent adds get distinct
-        numbers."""
+        numbers.
+
+        ``expect_latest`` makes the add a compare-and-set: it succeeds only while the
+        latest version of ``name`` is that number (0: none yet), and raises
+        :class:`~ctloop.errors.ConflictError` otherwise, adding nothing. Two writers that
+        read version 3 and both add "version 4" then leave one version 4, not a 4 and a
+        5 that both believe they hold the same new data."""
 
     @abstractmethod
     def get_data_version(self, name: str, version: int | None = None) -> DataVersionRecord:

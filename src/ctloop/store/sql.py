@@ -25,6 +25,7 @@ from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
     RUN_CHANGES,
     check_changes,
+    check_latest_data_version,
     check_status,
     missing_data_version,
     missing_execution,
@@ -411,15 +412,24 @@ class SqlMetadataStore(MetadataStore):
 
     # -- data versions ----------------------------------------------------------------
     def add_data_version(
-        self, name: str, artifact_id: str, *, source: str, message: str = ""
+        self,
+        name: str,
+        artifact_id: str,
+        *,
+        source: str,
+        message: str = "",
+        expect_latest: int | None = None,
     ) -> DataVersionRecord:
         """Record the next version of ``name``; concurrent adds get distinct numbers (the
-        unique key on (name, version) makes a loser retry with the next number)."""
+        unique key on (name, version) makes a loser retry with the next number, and a
+        loser that expected the latest version to be ``expect_latest`` sees it moved)."""
 
         def work(conn: Connection) -> DataVersionRecord:
             require_artifacts(conn, [artifact_id], f"data version of {name!r}")
             latest = select(func.max(DATA_VERSIONS.c.version)).where(DATA_VERSIONS.c.name == name)
-            version = (conn.execute(latest).scalar() or 0) + 1
+            current = conn.execute(latest).scalar() or 0
+            check_latest_data_version(name, current, expect_latest)
+            version = current + 1
             record = DataVersionRecord(name, version, artifact_id, source, utcnow(), message)
             conn.execute(insert(DATA_VERSIONS), record_values(record))
             return record

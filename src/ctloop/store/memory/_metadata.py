@@ -27,6 +27,7 @@ from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
     RUN_CHANGES,
     check_changes,
+    check_latest_data_version,
     check_status,
     data_version_artifacts,
     missing_artifacts,
@@ -385,13 +386,21 @@ class MemoryMetadataStore(MetadataStore):
 
     # -- data versions ----------------------------------------------------------------
     def add_data_version(
-        self, name: str, artifact_id: str, *, source: str, message: str = ""
+        self,
+        name: str,
+        artifact_id: str,
+        *,
+        source: str,
+        message: str = "",
+        expect_latest: int | None = None,
     ) -> DataVersionRecord:
-        """Record the next version of ``name``; concurrent adds get distinct numbers."""
+        """Record the next version of ``name``; concurrent adds get distinct numbers, and
+        an add expecting the latest to be ``expect_latest`` checks it under the lock."""
         with self.lock:
             if artifact_id not in self._artifacts:
                 raise missing_artifacts([artifact_id], f"data version of {name!r}")
             latest = max((v.version for v in self._data_versions if v.name == name), default=0)
+            check_latest_data_version(name, latest, expect_latest)
             record = DataVersionRecord(name, latest + 1, artifact_id, source, utcnow(), message)
             self._data_versions.append(record)
         return record
