@@ -16,6 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from ctloop.serve.config import ServeConfig
+    from ctloop.store.workspace import Workspace
 
 
 def serve(
@@ -73,7 +74,7 @@ def serve(
     from ctloop.serve.config import ServeConfig
     from ctloop.serve.server import serve as run_server
 
-    if not auth and not _is_loopback(host):
+    if not auth and not is_loopback(host):
         from ctloop.cli.output import err_console
 
         err_console.print(
@@ -109,10 +110,15 @@ def serve(
 
 def _warn_without_keys(config: ServeConfig) -> None:
     """Say so when ``--auth`` is asked for on a workspace without one usable key."""
+    with config.open_workspace() as workspace:
+        warn_without_keys(workspace)
+
+
+def warn_without_keys(workspace: Workspace) -> None:
+    """Say so when ``--auth`` is asked for on ``workspace`` and it has no usable key."""
     from ctloop.cli.output import err_console
 
-    with config.open_workspace() as workspace:
-        usable = any(k.refusal() is None for k in workspace.keys.list())
+    usable = any(k.refusal() is None for k in workspace.keys.list())
     if not usable:
         err_console.print(
             "[bold yellow]warning:[/] --auth is on and this workspace has no usable API key, "
@@ -123,7 +129,7 @@ def _warn_without_keys(config: ServeConfig) -> None:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only (``localhost``, 127.x, ::1)."""
     import ipaddress
 
