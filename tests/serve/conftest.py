@@ -88,7 +88,13 @@ class LiveServer:
 @contextmanager
 def live_server(config: ServeConfig) -> Iterator[LiveServer]:
     """Serve ``config`` with uvicorn on 127.0.0.1 and a free port, in a thread."""
-    app = create_app(config)
+    with live_app(create_app(config)) as live:
+        yield live
+
+
+@contextmanager
+def live_app(app: Any) -> Iterator[LiveServer]:
+    """Serve the ASGI ``app`` with uvicorn on 127.0.0.1 and a free port, in a thread."""
     options = {**uvicorn_options("127.0.0.1", 0), "log_level": "warning"}
     server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, daemon=True)
