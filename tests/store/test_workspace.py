@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ctloop.store.approvals import ApprovalStore
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.audit import AuditLog
 from ctloop.store.features import FeatureRegistry
@@ -37,6 +38,7 @@ INTERFACES: dict[str, type] = {
     "audit": AuditLog,
     "features": FeatureRegistry,
     "online": OnlineStore,
+    "approvals": ApprovalStore,
 }
 
 

@@ -33,6 +33,7 @@ STORES: dict[str, tuple[str, str]] = {
     "audit": ("ctloop.store.audit", "AuditLog"),
     "features": ("ctloop.store.features", "FeatureRegistry"),
     "online": ("ctloop.store.online", "OnlineStore"),
+    "approvals": ("ctloop.store.approvals", "ApprovalStore"),
 }
 
 _READS: dict[str, frozenset[str]] = {
@@ -81,12 +82,14 @@ _READS: dict[str, frozenset[str]] = {
     "audit": frozenset(),
     "features": frozenset({"history", "list", "revision", "get", "materializations", "watermark"}),
     "online": frozenset({"read"}),
+    "approvals": frozenset({"get", "list", "open_request"}),
 }
 
 _ADMIN: dict[str, frozenset[str]] = {
     "metadata": frozenset({"delete_runs", "delete_artifacts"}),
     "artifacts": frozenset({"delete_blob", "delete_prefix", "clean_temp"}),
     "online": frozenset({"drop"}),
+    "approvals": frozenset({"decide"}),  # approving a promotion is an admin's
 }
 
 #: stores whose every write is an admin's: deployments change what serves production

@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -556,6 +556,31 @@ class FeatureMaterialization(Base):
     by: Mapped[str]
 
 
+class Approval(Base):
+    """A request to promote version ``version`` of ``model`` (its artifact ``digest``)
+    from ``source`` into ``environment``, and where it stands: ``requested`` ->
+    ``approved`` or ``rejected`` -> (approved only) ``deployed`` as ``deployed_version``
+    of the environment's registry. Who asked, who decided, when and why."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index(None, "model", "environment", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str]
+    environment: Mapped[str]
+    source: Mapped[str]
+    state: Mapped[str]
+    requested_by: Mapped[str]
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None]
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text)
+    deployed_version: Mapped[int | None] = mapped_column(Integer)
+    deployed_at: Mapped[datetime | None]
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -584,6 +609,7 @@ API_KEYS = _table(ApiKey)
 AUDIT_LOG = _table(AuditEntry)
 FEATURE_DEFINITIONS = _table(FeatureDefinition)
 FEATURE_MATERIALIZATIONS = _table(FeatureMaterialization)
+APPROVALS = _table(Approval)
 
 #: (table, column) pairs whose artifact ids keep an artifact from garbage collection
 ARTIFACT_REFERENCES: tuple[tuple[Table, str], ...] = (

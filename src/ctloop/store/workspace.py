@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
+    from ctloop.store.approvals import ApprovalStore
     from ctloop.store.artifact_store import ArtifactStore
     from ctloop.store.audit import AuditLog
     from ctloop.store.features import FeatureRegistry
@@ -68,6 +69,7 @@ class Workspace:
     audit: AuditLog
     features: FeatureRegistry
     online: OnlineStore = field(default_factory=lambda: _memory_online_store())
+    approvals: ApprovalStore = field(default_factory=lambda: _memory_approval_store())
     store_url: str | None = None
     artifact_url: str | None = None
     artifact_options: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +130,7 @@ class Workspace:
     @classmethod
     def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
         from ctloop.store import open_artifact_store, open_metadata_store
+        from ctloop.store.approvals import SqlApprovalStore
         from ctloop.store.audit import SqlAuditLog
         from ctloop.store.features import SqlFeatureRegistry
         from ctloop.store.keys import SqlKeyStore
@@ -148,6 +151,7 @@ class Workspace:
             audit=SqlAuditLog(url),
             features=SqlFeatureRegistry(url),
             online=open_online_store(default_online_url(url)),
+            approvals=SqlApprovalStore(url),
             store_url=url,
             artifact_url=artifacts,
             artifact_options=options,
@@ -229,3 +233,9 @@ def _memory_online_store() -> OnlineStore:
     from ctloop.store.online import MemoryOnlineStore
 
     return MemoryOnlineStore()
+
+
+def _memory_approval_store() -> ApprovalStore:
+    from ctloop.store.memory._approvals import MemoryApprovalStore
+
+    return MemoryApprovalStore()
