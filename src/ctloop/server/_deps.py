@@ -24,9 +24,13 @@ from ctloop.store.keys import Role
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
 
-__all__ = ["audit_write", "needs", "render", "workspace_of"]
+__all__ = ["KEY_COOKIE", "audit_write", "needs", "render", "workspace_of"]
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the cookie the web UI keeps the key in (``HttpOnly``, ``SameSite=Strict``); a read
+#: may come with it instead of the header, so the pages' scripts can fetch the API
+#: without ever seeing the key; a write needs the header (a cookie alone is not CSRF-safe)
+KEY_COOKIE = "ctloop_key"
 #: the scheme the OpenAPI document names; the header is read by the dependency itself
 _BEARER = HTTPBearer(auto_error=False, description="a ctloop API key: ctl_…")
 
@@ -45,7 +49,7 @@ def needs(role: Role) -> Callable[..., Caller]:
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
     ) -> Caller:
         auth: Authenticator = request.app.state.auth
-        caller = auth.caller(request.headers.get("authorization", ""))
+        caller = auth.caller(_credentials(request))
         request.state.caller = caller
         try:
             auth.require(caller, role, f"{request.method} {request.url.path}")
@@ -57,6 +61,13 @@ def needs(role: Role) -> Callable[..., Caller]:
 
     dependency.__name__ = f"needs_{role}"
     return dependency
+
+
+def _credentials(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    if not header and request.method in _READS and request.cookies.get(KEY_COOKIE):
+        return f"Bearer {request.cookies[KEY_COOKIE]}"
+    return header
 
 
 def audit_write(

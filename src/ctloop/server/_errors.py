@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "ConflictError",
     "PermissionDeniedError",
     "ServerError",
     "add_error_handlers",
@@ -65,6 +66,12 @@ class PermissionDeniedError(ServerError):
     """A key whose role is too low for the request (403)."""
 
     status = 403
+
+
+class ConflictError(ServerError):
+    """A request the object's state does not allow now (409): resuming a running run."""
+
+    status = 409
 
 
 #: (family, status), most specific first

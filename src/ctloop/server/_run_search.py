@@ -2,23 +2,28 @@
 
 ``GET /api/v1/runs/search`` and the web UI's runs page both call :func:`search_runs`.
 A condition reads ``KEY OP NUMBER`` on a run's latest metric value, several joined by
-``and`` (``auc > 0.7 and loss <= 0.3``); a sort is a column (``started_at``,
-``duration``, ``pipeline``, ``status``) or ``metrics.KEY``, descending with a leading
-``-``. The store answers the runs in one query and each metric in one query, so a page
-over 10,000 runs costs a handful of queries.
+``and`` (``auc > 0.7 and loss <= 0.3``), or ``params.KEY OP VALUE`` on a run parameter
+(``params.model = ridge``, ``params.degree >= 2``); a sort is a column (``started_at``,
+``duration``, ``pipeline``, ``status``), ``metrics.KEY`` or ``params.KEY``, descending
+with a leading ``-``. The store answers the runs in one query and each metric in one
+query (parameters come with the runs), so a page over 10,000 runs costs a handful of
+queries.
 
 >>> parse_conditions("auc > 0.7 and metrics.loss<=0.3")
 [Condition(key='auc', op='>', value=0.7), Condition(key='loss', op='<=', value=0.3)]
->>> parse_sort("-metrics.auc")
-('metric', 'auc', True)
+>>> parse_conditions("params.model = ridge")
+[Condition(key='model', op='=', value='ridge', on='param')]
+>>> parse_sort("-metrics.auc"), parse_sort("params.degree")
+(('metric', 'auc', True), ('param', 'degree', False))
 """
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +34,7 @@ from ctloop.store.records import RunRecord
 
 __all__ = ["Condition", "parse_conditions", "parse_sort", "search_runs"]
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -38,7 +43,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_CONDITION = re.compile(r"^\s*(?:metrics\.)?([\w./-]+)\s*(>=|<=|==|!=|>|<|=)\s*(\S+)\s*$")
+_CONDITION = re.compile(r"^\s*(metrics\.|params\.)?([\w./-]+)\s*(>=|<=|==|!=|>|<|=)\s*(\S.*?)\s*$")
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 #: the run columns a search sorts by, with the value each run sorts on
 _COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
@@ -54,15 +59,47 @@ _BY_ID_UP_TO = 500
 
 @dataclass(frozen=True)
 class Condition:
-    """A run's latest value of metric ``key`` compared with ``value`` by ``op``."""
+    """A run's latest value of metric ``key`` (``on="metric"``) or its parameter ``key``
+    (``on="param"``) compared with ``value`` by ``op``."""
 
     key: str
     op: str
-    value: float
+    value: float | str
+    on: str = field(default="metric", repr=False)
 
-    def holds(self, found: float | None) -> bool:
-        """Whether a run with ``found`` (``None``: no such metric) meets the condition."""
-        return found is not None and _OPS[self.op](found, self.value)
+    def __repr__(self) -> str:
+        on = "" if self.on == "metric" else f", on={self.on!r}"
+        return f"Condition(key={self.key!r}, op={self.op!r}, value={self.value!r}{on})"
+
+    def holds(self, found: Any) -> bool:
+        """Whether a run with ``found`` (``None``: no such metric or parameter) meets the
+        condition; a parameter is compared as a number when both sides are numbers, else
+        as text (then only ``=`` and ``!=`` hold)."""
+        if found is None:
+            return False
+        if self.on == "metric":
+            return bool(_OPS[self.op](found, self.value))
+        left, right = _as_number(found), _as_number(self.value)
+        if left is not None and right is not None:
+            return bool(_OPS[self.op](left, right))
+        if self.op in ("=", "==", "!="):
+            return bool(_OPS[self.op](_as_text(found), str(self.value)))
+        return False
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def parse_conditions(text: str | None) -> list[Condition]:
@@ -78,7 +115,10 @@ def parse_conditions(text: str | None) -> list[Condition]:
                 "(> >= < <= = !=) and a number, e.g. 'auc > 0.7', joined by 'and'",
                 field="where",
             )
-        key, op, raw = found.groups()
+        prefix, key, op, raw = found.groups()
+        if prefix == "params.":
+            conditions.append(Condition(key, op, raw.strip("'\""), on="param"))
+            continue
         try:
             value = float(raw)
         except ValueError:
@@ -95,13 +135,14 @@ def parse_sort(text: str | None) -> tuple[str, str, bool]:
     """``(kind, key, descending)`` of a sort: kind ``column`` or ``metric``."""
     raw = (text or "-started_at").strip()
     descending, name = raw.startswith("-"), raw.lstrip("-")
-    if name.startswith("metrics.") and len(name) > len("metrics."):
-        return "metric", name[len("metrics.") :], descending
+    for prefix, kind in (("metrics.", "metric"), ("params.", "param")):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return kind, name[len(prefix) :], descending
     if name in _COLUMNS:
         return "column", name, descending
     raise BadRequestError(
-        f"cannot sort runs by {raw!r}; sort by one of {', '.join(sorted(_COLUMNS))} or "
-        "metrics.KEY, with a leading '-' for descending",
+        f"cannot sort runs by {raw!r}; sort by one of {', '.join(sorted(_COLUMNS))}, "
+        "metrics.KEY or params.KEY, with a leading '-' for descending",
         field="sort",
     )
 
@@ -112,26 +153,37 @@ def search_runs(
     pipeline: str | None = None,
     status: str | None = None,
     trigger: str | None = None,
+    user: str | None = None,
     where: str | None = None,
     sort: str | None = None,
     offset: int = 0,
     limit: int = 50,
     metrics: Sequence[str] = (),
+    params: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One page of the runs that pass the filters and conditions, in the sort's order,
-    each with its latest value of ``metrics`` (and of the metrics the search names)."""
+    each with its latest value of ``metrics`` (and of the metrics the search names) and
+    its value of ``params``."""
     conditions, order = parse_conditions(where), parse_sort(sort)
     runs = store.list_runs(pipeline=pipeline, status=status)
     if trigger:
         runs = [run for run in runs if run.trigger == trigger]
+    if user:
+        runs = [run for run in runs if run.user == user]
     for condition in conditions:
+        if condition.on == "param":
+            runs = [r for r in runs if condition.holds(r.parameters.get(condition.key))]
+            continue
         values = _metric_values(store, condition.key, runs)
         runs = [run for run in runs if condition.holds(values.get(run.id))]
     runs = _sorted(store, runs, order)
     shown = runs[offset : offset + limit]
-    keys = list(dict.fromkeys([*metrics, *(c.key for c in conditions)]))
+    keys = list(dict.fromkeys([*metrics, *(c.key for c in conditions if c.on == "metric")]))
     if order[0] == "metric" and order[1] not in keys:
         keys.append(order[1])
+    param_keys = list(dict.fromkeys([*params, *(c.key for c in conditions if c.on == "param")]))
+    if order[0] == "param" and order[1] not in param_keys:
+        param_keys.append(order[1])
     ids = [run.id for run in shown]
     columns = {key: store.latest_metric_values(key, ids) for key in keys} if ids else {}
     return {
@@ -140,6 +192,7 @@ def search_runs(
                 **render(run),
                 "duration_s": run.duration_s,
                 "metrics": {k: columns[k][run.id] for k in keys if run.id in columns.get(k, {})},
+                "params": {k: run.parameters[k] for k in param_keys if k in run.parameters},
             }
             for run in shown
         ],
@@ -147,6 +200,7 @@ def search_runs(
         "offset": offset,
         "limit": limit,
         "metrics": keys,
+        "params": param_keys,
         "next_offset": offset + limit if offset + limit < len(runs) else None,
     }
 
@@ -164,12 +218,23 @@ def _sorted(
     kind, key, descending = order
     if kind == "metric":
         values: dict[str, Any] = _metric_values(store, key, runs)
+    elif kind == "param":
+        values = _param_sort_values(runs, key)
     else:
         values = {run.id: _COLUMNS[key](run) for run in runs}
     present = [run for run in runs if values.get(run.id) is not None]
     absent = [run for run in runs if values.get(run.id) is None]
     present.sort(key=lambda run: (values[run.id], _newest(run)), reverse=descending)
     return present + absent
+
+
+def _param_sort_values(runs: list[RunRecord], key: str) -> dict[str, Any]:
+    """A parameter's values to sort by: numbers when every run's value is one, else text."""
+    raw = {run.id: run.parameters[key] for run in runs if run.parameters.get(key) is not None}
+    numbers = {run_id: _as_number(value) for run_id, value in raw.items()}
+    if all(n is not None for n in numbers.values()):
+        return numbers
+    return {run_id: _as_text(value) for run_id, value in raw.items()}
 
 
 def _newest(run: RunRecord) -> tuple[datetime, str]:

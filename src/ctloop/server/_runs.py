@@ -11,19 +11,21 @@ executions in five queries however big the run is; a metric's history is downsam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from ctloop.errors import CtloopError
 from ctloop.server._deps import audit_write, needs, render, workspace_of
-from ctloop.server._errors import BadRequestError
+from ctloop.server._errors import BadRequestError, ConflictError
 from ctloop.server._paging import MAX_LIMIT, page_of_runs
 from ctloop.server._run_search import search_runs
 from ctloop.store.compare import RunComparison, compare_runs
 from ctloop.store.keys import Role
 from ctloop.store.metadata import MetadataStore, metric_order
-from ctloop.store.records import MetricRecord, TagRecord
+from ctloop.store.records import MetricRecord, RunRecord, TagRecord
 from ctloop.store.statuses import RunStatus
 
 if TYPE_CHECKING:
@@ -37,9 +39,11 @@ __all__ = [
     "metric_history",
     "run_detail",
     "runs_router",
+    "start_resume",
 ]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 #: the most runs one comparison holds
 MAX_COMPARED = 20
 
@@ -97,9 +101,15 @@ def runs_router() -> APIRouter:
         pipeline: str | None = None,
         status: RunStatus | None = None,
         trigger: str | None = None,
-        where: str | None = Query(None, description="metric conditions: auc > 0.7 and …"),
-        sort: str | None = Query(None, description="started_at, duration, metrics.KEY; -desc"),
+        user: str | None = Query(None, description="runs started by this user"),
+        where: str | None = Query(
+            None, description="conditions: auc > 0.7 and params.model = ridge"
+        ),
+        sort: str | None = Query(
+            None, description="started_at, duration, metrics.KEY, params.KEY; -desc"
+        ),
         metrics: str | None = Query(None, description="metric keys to return, comma-separated"),
+        params: str | None = Query(None, description="parameters to return, comma-separated"),
         offset: int = Query(0, ge=0),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
     ) -> dict[str, Any]:
@@ -108,11 +118,13 @@ def runs_router() -> APIRouter:
             pipeline=pipeline,
             status=None if status is None else str(status),
             trigger=trigger,
+            user=user,
             where=where,
             sort=sort,
             offset=offset,
             limit=limit,
             metrics=[k.strip() for k in (metrics or "").split(",") if k.strip()],
+            params=[k.strip() for k in (params or "").split(",") if k.strip()],
         )
 
     @router.get("/runs/compare", dependencies=[viewer], summary="Compare runs side by side")
@@ -146,6 +158,12 @@ def runs_router() -> APIRouter:
         audit_write(request, caller, "run.tag.set", f"run {run.id}", {"key": key, "value": value})
         return {"run_id": run.id, "key": key, "value": value}
 
+    @router.post("/runs/{run_id}/resume", status_code=202, summary="Resume a run (editor)")
+    def resume(request: Request, run_id: str, caller: Any = editor) -> dict[str, Any]:
+        run = start_resume(workspace_of(request), run_id)
+        audit_write(request, caller, "run.resume", f"run {run.id}")
+        return {"run_id": run.id, "status": "resuming"}
+
     @router.get(
         "/executions/{execution_id}", dependencies=[viewer], summary="An execution and its events"
     )
@@ -161,6 +179,41 @@ def runs_router() -> APIRouter:
         return execution_log(workspace_of(request), execution_id, tail)
 
     return router
+
+
+def start_resume(workspace: Workspace, run_id: str) -> RunRecord:
+    """Resume a failed run in the background, re-running only the steps that
+    did not succeed (``POST /runs/{id}/resume``; ``ctloop resume RUN`` does the same in
+    the foreground). The server must be able to import the run's pipeline: a reference it
+    cannot load is a 400 naming it, a run still running or one that succeeded a 409."""
+    import threading
+
+    from ctloop.pipeline.loading import load_pipeline
+
+    run = workspace.metadata.get_run(run_id)
+    if run.status in (RunStatus.RUNNING, RunStatus.SUCCEEDED):
+        raise ConflictError(f"run {run.id[:8]} is {run.status}; only a failed run can be resumed")
+    try:
+        load_pipeline(run.reference)
+    except CtloopError as exc:
+        raise BadRequestError(
+            f"this server cannot load the pipeline {run.reference!r} of run {run.id[:8]} "
+            f"({exc}); resume it with `ctloop resume {run.id[:8]}` where its code is",
+            field="reference",
+        ) from exc
+    threading.Thread(
+        target=_resume_in_background, args=(workspace, run.id), daemon=True, name="resume"
+    ).start()
+    return run
+
+
+def _resume_in_background(workspace: Workspace, run_id: str) -> None:
+    from ctloop.pipeline.runner import resume_run
+
+    try:
+        resume_run(run_id, workspace=workspace)
+    except CtloopError as exc:  # recorded on the run itself; the log says it too
+        _log.warning("resuming run %s ended: %s", run_id[:8], exc)
 
 
 def execution_detail(store: MetadataStore, execution_id: str) -> dict[str, Any]:

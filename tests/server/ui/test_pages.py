@@ -91,23 +91,70 @@ def test_run_page_draws_the_step_graph_and_paints_the_metric_chart(
         " if (d[i] === 31 && d[i+1] === 111 && d[i+2] === 209) n++; return n; }"
     )
     assert blue > 100, "the chart's line was not painted"
-    assert "degree" in page.inner_text("#step-fit")
-    assert "cached from" in page.inner_text("#step-load")  # the first run loaded the data
+    assert page.locator("#step-panel").is_hidden()
+    page.click("#dag g[data-step=fit]")
+    assert page.url.endswith("#step-fit")
+    panel = page.locator("#step-panel[data-step=fit]")
+    assert "degree" in panel.inner_text() and "mse" not in panel.inner_text()
     page.click("#dag g[data-step=score]")
-    assert page.url.endswith("#step-score")
+    page.wait_for_selector("#step-panel[data-step=score] .step-events table")
+    assert "mse" in page.inner_text("#step-panel .step-metrics")
+    outputs = page.eval_on_selector_all(
+        "#step-panel .step-events tr",
+        "rs => rs.map(r => r.cells[0].innerText + r.cells[1].innerText)",
+    )
+    assert "incoef" in outputs and "intest" in outputs
+    page.click("#dag g[data-step=load]")
+    assert "cached from" in page.inner_text("#step-panel")  # the first run loaded the data
 
 
 def test_a_step_shows_its_log_tail(signed_in: Any, ui_server: UiServer) -> None:
     page = signed_in("viewer")
     page.goto(f"/runs/{ui_server.runs[1]}#step-load")
-    assert "loading " in page.inner_text("#step-load pre.log")
+    page.wait_for_selector("#step-panel[data-loaded] .step-log pre.log")
+    assert "loading " in page.inner_text("#step-panel .step-log")
 
 
 def test_failed_run_shows_the_traceback_of_its_step(signed_in: Any, ui_server: UiServer) -> None:
     page = signed_in("viewer")
     page.goto(f"/runs/{ui_server.failed_run}")
     assert page.locator("#dag g.node.failed").count() == 1
-    assert "Traceback" in page.inner_text("#step-fit")
+    page.click("#dag g.node.failed")
+    assert "Traceback" in page.inner_text("#step-panel .step-error")
+    assert page.locator("#resume").count() == 0  # a viewer cannot resume
+
+
+def test_an_editor_resumes_a_failed_run_and_only_the_failed_step_runs_again(
+    signed_in: Any, ui_server: UiServer
+) -> None:
+    page = signed_in("editor")
+    page.goto(f"/runs/{ui_server.failed_run}")
+    page.click("#resume button")
+    assert page.inner_text("#notice").startswith("resuming")
+    store = ui_server.workspace.metadata
+    for _ in range(100):  # the resume runs on the server; it fails again (degree -1)
+        run = store.get_run(ui_server.failed_run)
+        if run.status == "failed" and run.ended_at is not None:
+            attempts = [e.step for e in store.list_executions(run.id) if e.attempt > 1]
+            if attempts:
+                break
+        page.wait_for_timeout(100)
+    assert attempts == ["fit"]
+    assert any(e.action == "run.resume" for e in ui_server.workspace.audit.list(limit=20))
+    page.goto(f"/runs/{ui_server.failed_run}")
+    assert page.locator("#dag g.node").count() == 4  # a step once, by its latest attempt
+
+
+def test_parameter_columns_and_conditions(signed_in: Any, ui_server: UiServer) -> None:
+    page = signed_in("viewer")
+    page.goto("/runs?params=degree&sort=-params.degree")
+    assert [r[7] for r in rows(page, "#runs")] == ["2", "1", "-1"]
+    page.fill("input[name=where]", "params.degree >= 1 and mse < 0.5")
+    page.click("form.filters button")
+    (only,) = rows(page, "#runs")
+    assert only[1] == ui_server.runs[2][:8] and only[7] == "2" and float(only[8]) < 0.5
+    page.goto("/runs?user=nobody")
+    assert rows(page, "#runs")[0][0] == "No runs match."
 
 
 def test_compare_marks_the_parameters_that_differ(signed_in: Any, ui_server: UiServer) -> None:

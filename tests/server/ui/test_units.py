@@ -64,3 +64,14 @@ def test_bad_conditions_and_sorts_are_sentences_naming_the_field() -> None:
         parse_sort("colour")
     assert found.value.field == "sort"
     assert parse_sort(None) == ("column", "started_at", True)
+
+
+def test_parameter_conditions_compare_numbers_as_numbers_and_text_as_text() -> None:
+    (degree,) = parse_conditions("params.degree >= 2")
+    assert degree.holds(2) and degree.holds("10") and not degree.holds(1)
+    assert not degree.holds(None)
+    (model,) = parse_conditions("params.model = 'ridge'")
+    assert model.holds("ridge") and not model.holds("lasso")
+    (above,) = parse_conditions("params.model > ridge")
+    assert not above.holds("zebra")  # text has no order here, so nothing is above it
+    assert parse_sort("-params.degree") == ("param", "degree", True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
 __all__ = ["mount_ui"]
 
@@ -27,5 +27,21 @@ def mount_ui(app: FastAPI) -> None:
     from ctloop.server._ui._model_pages import model_pages
     from ctloop.server._ui._run_pages import run_pages
 
-    for router in (login_pages(), run_pages(), model_pages()):
+    routers = [login_pages(), run_pages(), model_pages()]
+    routers += _operations_pages()
+    for router in routers:
         app.include_router(router)
+
+
+def _operations_pages() -> list[APIRouter]:
+    """The operations pages (deployments, monitoring, triggers, alerts, data, keys),
+    where the module that draws them is installed."""
+    import importlib
+    import importlib.util
+
+    name = f"{__name__}._ops_pages"
+    if importlib.util.find_spec(name) is None:
+        return []
+    module = importlib.import_module(name)
+    pages = getattr(module, "ops_pages", None)
+    return [pages()] if callable(pages) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = ["login_pages"]
 
-#: the files under /ui/static/: the kit's stylesheet and the pages' script
-_STATIC = {"ctloop.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
+#: the kinds of file under /ui/static/ (the kit's stylesheet, the pages' scripts and
+#: styles, vendored libraries and their licences), by how their names end
+_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+_NAME = re.compile(r"^(vendor/)?[\w][\w.-]*$")
 #: a week: signing in again after that is a small price for a key left in a browser
 _COOKIE_AGE_S = 7 * 24 * 3600
 
@@ -84,17 +91,28 @@ def login_pages() -> APIRouter:
         answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return answer
 
-    @router.get("/ui/static/{name}")
+    @router.get("/ui/static/{name:path}")
     def static(name: str) -> Response:
-        from fastapi.responses import PlainTextResponse, Response
+        from fastapi.responses import Response
 
-        if name not in _STATIC:
-            return PlainTextResponse(f"no static file {name!r}", status_code=404)
-        if name == "ctloop.css":
-            body = static_file(name)
-        else:
-            body = resources.files(__package__).joinpath("static", name).read_bytes()
+        body = _static_body(name)
         headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
-        return Response(body, media_type=_STATIC[name], headers=headers)
+        return Response(body, media_type=_TYPES[name[name.rindex(".") :]], headers=headers)
 
     return router
+
+
+def _static_body(name: str) -> bytes:
+    """The bytes of the static file ``name``, read from the package (never from a path
+    the request made up: the name must be a plain file name of the static folder)."""
+    from ctloop.errors import NotFoundError
+
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if not _NAME.match(name) or ".." in name or suffix not in _TYPES:
+        raise NotFoundError(f"there is no static file {name!r}")
+    if name == "ctloop.css":
+        return static_file(name)
+    found = resources.files(__package__).joinpath("static", *name.split("/"))
+    if not found.is_file():
+        raise NotFoundError(f"there is no static file {name!r}")
+    return found.read_bytes()

@@ -5,13 +5,14 @@ needs a key sends the browser to the login form."""
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ctloop.errors import CtloopError
-from ctloop.pages import render
+from ctloop.pages import Markup, render
 from ctloop.server._errors import status_of
 from ctloop.server._ui._session import LoginNeeded, page_token
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from fastapi import Request
     from fastapi.responses import Response
 
-__all__ = ["guarded", "number", "page", "seconds"]
+__all__ = ["guarded", "number", "page", "param", "script_json", "seconds"]
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -46,6 +47,29 @@ def number(value: Any) -> str:
     return f"{value:.4g}"
 
 
+def param(value: Any) -> str:
+    """A parameter value as the tables show it: text as it is, anything else as JSON.
+
+    >>> param("ridge"), param(2), param([1, 2]), param(None)
+    ('ridge', '2', '[1, 2]', '')
+    """
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON to put in a ``<script type="application/json">`` block: no
+    character in it can close the block or open a comment.
+
+    >>> text = script_json({"log": "</script><b>"})
+    >>> "<" in text, json.loads(text)["log"]
+    (False, '</script><b>')
+    """
+    text = json.dumps(value, default=str)
+    return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
+
+
 def seconds(value: float | None) -> str:
     """A duration: ``0.4 s``, ``12 s``, ``3 min 5 s``; empty while running.
 
@@ -68,6 +92,7 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
         caller=getattr(request.state, "caller", None),
         csrf=page_token(request),
         number=number,
+        param=param,
         seconds=seconds,
         **context,
     )

@@ -7,37 +7,33 @@ from __future__ import annotations
 import json
 import math
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 
-from ctloop.server._deps import workspace_of
+from ctloop.server._deps import audit_write, workspace_of
 from ctloop.server._errors import BadRequestError
 from ctloop.server._run_search import search_runs
-from ctloop.server._runs import (
-    compare,
-    execution_detail,
-    execution_log,
-    metric_history,
-    run_detail,
-)
+from ctloop.server._runs import compare, downsample, run_detail, start_resume
 from ctloop.server._ui._dag import layout
-from ctloop.server._ui._render import guarded, number, page, seconds
-from ctloop.server._ui._session import page_caller
+from ctloop.server._ui._render import guarded, number, page, script_json, seconds
+from ctloop.server._ui._session import check_write, page_caller
+from ctloop.store.keys import Role
 from ctloop.store.statuses import RunStatus
 
 if TYPE_CHECKING:
     from fastapi.responses import Response
 
+    from ctloop.store.metadata import MetadataStore
     from ctloop.store.workspace import Workspace
 
 __all__ = ["run_pages"]
 
 #: runs on one page of the table
 PAGE_SIZE = 50
-#: lines of each step's log shown on the run's page
-LOG_TAIL = 40
-_FILTERS = ("pipeline", "status", "trigger", "where", "columns", "sort")
+#: the most points a metric's chart draws (the API's history downsamples the same way)
+CHART_POINTS = 1000
+_FILTERS = ("pipeline", "status", "trigger", "user", "where", "columns", "params", "sort")
 
 
 def run_pages() -> APIRouter:
@@ -70,10 +66,11 @@ def run_pages() -> APIRouter:
     @router.get("/runs/{run_id}")
     @guarded
     def run(request: Request, run_id: str) -> Response:
-        page_caller(request)
+        caller = page_caller(request)
         workspace = workspace_of(request)
         detail = run_detail(workspace.metadata, run_id)
-        steps = [_step(workspace, e) for e in detail["executions"]]
+        edges = _edges(workspace.metadata, detail["executions"])
+        steps = [_step(e, detail["metrics"]) for e in _latest_attempts(detail["executions"])]
         return page(
             request,
             "run.html",
@@ -81,13 +78,28 @@ def run_pages() -> APIRouter:
             section="Runs",
             run=detail,
             facts=_run_facts(detail),
-            dag=layout([(s["name"], s["status"]) for s in steps], _edges(steps)),
+            dag=layout([(s["name"], s["status"]) for s in steps], edges),
             params=sorted(detail["params"].items()),
             metrics=_metric_rows(detail, steps),
             charts=_charts(workspace, detail),
             tags=sorted(detail["tags"].items()),
             steps=steps,
+            steps_json=script_json({s["name"]: s for s in steps}),
+            can_resume=caller.role.allows(Role.EDITOR) and detail["status"] == RunStatus.FAILED,
+            notice=request.query_params.get("notice", ""),
         )
+
+    @router.post("/runs/{run_id}/resume")
+    @guarded
+    def resume(request: Request, run_id: str, csrf: str = Form("")) -> Response:
+        from fastapi.responses import RedirectResponse
+
+        caller = page_caller(request, Role.EDITOR)
+        check_write(request, csrf)
+        run = start_resume(workspace_of(request), run_id)
+        audit_write(request, caller, "run.resume", f"run {run.id}")
+        notice = quote("resuming: the steps that did not succeed run again")
+        return RedirectResponse(f"/runs/{run.id}?notice={notice}", status_code=303)
 
     @router.get("/compare")
     @guarded
@@ -122,9 +134,11 @@ def _search(workspace: Workspace, form: dict[str, str], number_of_page: int) -> 
         "pipeline": form["pipeline"] or None,
         "status": form["status"] or None,
         "trigger": form["trigger"] or None,
+        "user": form["user"] or None,
         "offset": (number_of_page - 1) * PAGE_SIZE,
         "limit": PAGE_SIZE,
         "metrics": [k.strip() for k in form["columns"].split(",") if k.strip()],
+        "params": [k.strip() for k in form["params"].split(",") if k.strip()],
     }
     if form["status"] and form["status"] not in {str(s) for s in RunStatus}:
         raise BadRequestError(f"status {form['status']!r} is not a run status", field="status")
@@ -153,31 +167,39 @@ def _run_facts(run: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
-def _step(workspace: Workspace, execution: dict[str, Any]) -> dict[str, Any]:
-    """One step as its card and its node show it."""
-    detail = execution_detail(workspace.metadata, execution["id"])
-    log = execution_log(workspace, execution["id"], LOG_TAIL)["lines"]
-    status = execution["status"]
-    cached = execution.get("cached_from")
+def _latest_attempts(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each step once, by its latest attempt (a resumed step has several), in run order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for execution in executions:
+        held = latest.get(execution["step"])
+        if held is None or execution["attempt"] >= held["attempt"]:
+            latest[execution["step"]] = execution
+    return list(latest.values())
+
+
+def _step(execution: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """One step as its node and its panel show it; the panel fetches its inputs, outputs
+    and log tail from the API when the step is clicked."""
     facts = [
         ("execution", execution["id"]),
         ("duration", _duration(execution)),
         ("attempt", execution["attempt"]),
         ("code", execution["code_hash"][:12]),
     ]
-    if cached:
-        facts.append(("cached from", cached))
+    if execution.get("cached_from"):
+        facts.append(("cached from", execution["cached_from"]))
     return {
         "name": execution["step"],
-        "status": status,
+        "id": execution["id"],
+        "status": execution["status"],
         "facts": facts,
-        "params": sorted((k, json.dumps(v)) for k, v in execution["parameters"].items()),
-        "events": [
-            ("in" if e["kind"] == "input" else "out", e["name"], e["artifact_id"])
-            for e in detail["events"]
+        "params": sorted([k, json.dumps(v)] for k, v in execution["parameters"].items()),
+        "metrics": [
+            [key, number(m["value"])]
+            for key, m in metrics.items()
+            if m["execution_id"] == execution["id"]
         ],
         "error": execution["error"],
-        "log": log,
     }
 
 
@@ -190,19 +212,21 @@ def _duration(execution: dict[str, Any]) -> str:
     return seconds((datetime.fromisoformat(execution["ended_at"]) - start).total_seconds())
 
 
-def _edges(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _edges(store: MetadataStore, executions: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Step A feeds step B when B read an artifact that A wrote."""
-    writer = {art: s["name"] for s in steps for kind, _, art in s["events"] if kind == "out"}
-    return [
-        (writer[art], s["name"])
-        for s in steps
-        for kind, _, art in s["events"]
-        if kind == "in" and art in writer
-    ]
+    step_of = {e["id"]: e["step"] for e in executions}
+    events = [event for e in executions for event in store.events_of_execution(e["id"])]
+    writer = {e.artifact_id: step_of[e.execution_id] for e in events if e.kind == "output"}
+    found = {
+        (writer[e.artifact_id], step_of[e.execution_id])
+        for e in events
+        if e.kind == "input" and e.artifact_id in writer
+    }
+    return sorted(found)
 
 
 def _metric_rows(run: dict[str, Any], steps: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    by_execution = {s["facts"][0][1]: s["name"] for s in steps}
+    by_execution = {s["id"]: s["name"] for s in steps}
     return [
         (key, number(m["value"]), m["step"], by_execution.get(m["execution_id"], "run"))
         for key, m in run["metrics"].items()
@@ -210,16 +234,21 @@ def _metric_rows(run: dict[str, Any], steps: list[dict[str, Any]]) -> list[tuple
 
 
 def _charts(workspace: Workspace, run: dict[str, Any]) -> list[dict[str, Any]]:
-    """A line chart of every metric logged more than once (training curves)."""
+    """A line chart of every metric logged more than once (training curves), from one
+    read of the run's metrics, each downsampled as the API's history is."""
+    by_key: dict[str, list[Any]] = {}
+    for point in workspace.metadata.get_metrics(run["id"]):
+        by_key.setdefault(point.key, []).append(point)
     charts = []
-    for key in run["metrics"]:
-        history = metric_history(workspace.metadata, run["id"], key)
-        if history["count"] > 1:
+    for key, history in sorted(by_key.items()):
+        if len(history) > 1:
+            shown = downsample(history, CHART_POINTS)
             points = [
-                [p["step"] if p["step"] is not None else i, p["value"]]
-                for i, p in enumerate(history["points"])
+                [p.step if p.step is not None else i, p.value]
+                for i, p in enumerate(shown)
+                if math.isfinite(p.value)
             ]
-            charts.append({"title": key, "count": history["count"], "points": json.dumps(points)})
+            charts.append({"title": key, "count": len(history), "points": json.dumps(points)})
     return charts
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ctloop.server._auth import Authenticator, Caller
-from ctloop.server._deps import audit_write
+from ctloop.server._deps import KEY_COOKIE, audit_write
 from ctloop.server._errors import PermissionDeniedError, ServerError
 from ctloop.store.keys import Role
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["COOKIE", "LoginNeeded", "csrf_token", "page_caller", "safe_next"]
 
 #: the cookie that holds the API key
-COOKIE = "ctloop_key"
+COOKIE = KEY_COOKIE
 
 
 class LoginNeeded(ServerError):

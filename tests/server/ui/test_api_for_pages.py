@@ -1,0 +1,42 @@
+"""What the pages' scripts ask of the API: a read may come with the page's cookie instead
+of the header, a write may not; resuming a run is an editor's write that refuses a run
+with nothing to resume."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.server.ui.conftest import UiServer
+
+
+def test_a_read_takes_the_cookie_and_a_write_does_not(ui_server: UiServer) -> None:
+    cookies = {"ctloop_key": ui_server.keys["admin"]}
+    with httpx.Client(base_url=f"{ui_server.url}/api/v1", cookies=cookies) as client:
+        assert client.get(f"/runs/{ui_server.runs[1]}").json()["id"] == ui_server.runs[1]
+        refused = client.put(f"/runs/{ui_server.runs[1]}/tags/note", json={"value": "x"})
+        assert refused.status_code == 401
+    with httpx.Client(base_url=f"{ui_server.url}/api/v1") as anonymous:
+        assert anonymous.get(f"/runs/{ui_server.runs[1]}").status_code == 401
+
+
+def test_resuming_needs_an_editor_and_a_run_that_did_not_succeed(ui_server: UiServer) -> None:
+    def client(role: str) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {ui_server.keys[role]}"}
+        return httpx.Client(base_url=f"{ui_server.url}/api/v1", headers=headers)
+
+    with client("viewer") as viewer, client("editor") as editor:
+        assert viewer.post(f"/runs/{ui_server.failed_run}/resume").status_code == 403
+        done = editor.post(f"/runs/{ui_server.runs[1]}/resume")
+        assert done.status_code == 409
+        assert "succeeded; only a failed run can be resumed" in done.json()["error"]
+        assert editor.post("/runs/nope/resume").status_code == 404
+
+
+def test_runs_search_returns_the_parameter_columns(ui_server: UiServer) -> None:
+    headers = {"Authorization": f"Bearer {ui_server.keys['viewer']}"}
+    with httpx.Client(base_url=f"{ui_server.url}/api/v1", headers=headers) as client:
+        found = client.get(
+            "/runs/search", params={"params": "degree", "where": "params.degree = 2"}
+        ).json()
+    assert found["params"] == ["degree"] and found["total"] == 1
+    assert found["items"][0]["params"] == {"degree": 2}
