@@ -64,6 +64,7 @@ def _include_routers(app: FastAPI) -> None:
     from ctloop.server._artifacts import artifacts_router
     from ctloop.server._mlflow import include_mlflow
     from ctloop.server._operations import operations_router
+    from ctloop.server._ops_api import ops_router
     from ctloop.server._registry import registry_router
     from ctloop.server._runs import runs_router
     from ctloop.server._workspace_api import workspace_router
@@ -73,6 +74,7 @@ def _include_routers(app: FastAPI) -> None:
         artifacts_router(),
         registry_router(),
         operations_router(),
+        ops_router(),
         admin_router(),
         workspace_router(),
     ):
