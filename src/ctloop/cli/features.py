@@ -8,6 +8,7 @@ in the workspace's metadata store, listed and shown.
     ctloop features get --entity origin=EWR --entity origin=JFK weather_hourly:temp
     ctloop features get --entity origin=EWR,sched_dep_time=700 --service flights_v1
     ctloop features skew flights_v1 [--sample 100]   # offline against online values
+    ctloop features serve --port 6566 [--service flights_v1] [--auth]
 """
 
 from __future__ import annotations
@@ -236,3 +237,53 @@ def skew(
         console.print(table)
     if not report.passed:
         raise typer.Exit(1)
+
+
+@features_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6566,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
+    ] = "127.0.0.1",
+    service: Annotated[
+        str | None,
+        typer.Option(help="Serve this feature service only (requests may then name none)."),
+    ] = None,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require the workspace's API keys (as `ctloop serve --auth`): a viewer key "
+            "to read features; /health and /metrics stay open.",
+        ),
+    ] = False,
+    threads: Annotated[int, typer.Option(help="Threads reading the online store.")] = 4,
+) -> None:
+    """Serve online features over HTTP: POST /get-online-features (Feast's protocol),
+    POST /features (rows in, rows out), GET /health, GET /metrics."""
+    from ctloop.cli.output import err_console
+    from ctloop.cli.serve import is_loopback, warn_without_keys
+    from ctloop.cli.workspace import open_workspace
+    from ctloop.serve.feature_server import create_feature_app, serve_features
+
+    if threads < 1:
+        raise typer.BadParameter(
+            f"{threads} threads cannot read; give 1 or more", param_hint="--threads"
+        )
+    workspace = open_workspace()
+    if service is not None:
+        from ctloop.features._stored import select_features
+
+        select_features(workspace, service)  # an unknown service stops here, named
+    if auth:
+        warn_without_keys(workspace)
+    elif not is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/] the feature server will listen on {host}:{port} with no "
+            "authentication: anyone who can reach that port can read the online features; "
+            "start it with --auth (API keys from `ctloop keys create`) or bind 127.0.0.1",
+            soft_wrap=True,
+            highlight=False,
+        )
+    app = create_feature_app(workspace, service=service, auth=auth, threads=threads)
+    serve_features(app, host=host, port=port)

@@ -6,7 +6,9 @@ on-demand features computed at read time and values older than a view's ttl left
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +16,7 @@ from ctloop.errors import FeatureError
 from ctloop.features._definitions import FeatureService, FeatureView, OnDemandFeatureView
 from ctloop.features._stored import Selection, Workspace, select_features
 
-__all__ = ["get_online_features", "online_features"]
+__all__ = ["OnlineRead", "get_online_features", "online_features", "read_online"]
 
 _SEPARATOR = "\x1f"
 
@@ -60,6 +62,39 @@ def online_features(
 ) -> dict[str, list[Any]]:
     """:func:`get_online_features` of an already resolved :class:`Selection` (what a
     server resolves once and reads many times)."""
+    return read_online(
+        workspace, selection, entity_rows, full_feature_names=full_feature_names
+    ).columns
+
+
+@dataclass(frozen=True)
+class OnlineRead:
+    """What one online read found: ``columns`` (the rows' own columns, then each
+    feature), and for each feature column its ``statuses`` (:data:`PRESENT`,
+    :data:`NOT_FOUND`, :data:`OUTSIDE_MAX_AGE` or :data:`NULL_VALUE`, Feast's words) and
+    the event time of each value, in microseconds since the epoch (``0`` where there is
+    none, and for on-demand features, computed at read time)."""
+
+    columns: dict[str, list[Any]]
+    features: tuple[str, ...]
+    statuses: dict[str, list[str]]
+    event_us: dict[str, list[int]]
+
+
+PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE, NULL_VALUE = (
+    "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE", "NULL_VALUE",
+)  # fmt: skip
+
+
+def read_online(
+    workspace: Workspace,
+    selection: Selection,
+    entity_rows: Sequence[Mapping[str, Any]],
+    *,
+    full_feature_names: bool = False,
+) -> OnlineRead:
+    """The latest values of ``selection`` for ``entity_rows``, in one read of the online
+    store, with each value's status and event time (an :class:`OnlineRead`)."""
     rows = list(entity_rows)
     keys = {view.name: _entity_keys(view, rows) for view in selection.lookups}
     stored = workspace.online.read(keys) if keys else {}
@@ -73,7 +108,10 @@ def online_features(
             out.setdefault(column, [])
     for column in out:
         out[column] = [row.get(column) for row in rows]
+    found = {view.name: _found(view, stored[view.name], now_us) for view in selection.lookups}
     source: dict[str, str] = {}
+    statuses: dict[str, list[str]] = {}
+    event_us: dict[str, list[int]] = {}
     for view_name, feature in selection.wanted:
         name = f"{view_name}__{feature}" if full_feature_names else feature
         if name in source:
@@ -82,8 +120,32 @@ def online_features(
                 f"{name!r}; pass full_feature_names=True to name them view__feature"
             )
         source[name] = view_name
-        out[name] = values[view_name][feature]
-    return out
+        out[name] = got = values[view_name][feature]
+        row_status, event_us[name] = found.get(view_name, ([PRESENT] * len(rows), [0] * len(rows)))
+        statuses[name] = [
+            NULL_VALUE if s == PRESENT and _is_null(v) else s
+            for s, v in zip(row_status, got, strict=True)
+        ]
+    return OnlineRead(out, tuple(source), statuses, event_us)
+
+
+def _is_null(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _found(view: FeatureView, stored: Sequence[Any], now_us: int) -> tuple[list[str], list[int]]:
+    """Each stored row's status and event time."""
+    ttl_us = None if view.ttl is None else int(view.ttl.total_seconds() * 1_000_000)
+    statuses, events = [], []
+    for value in stored:
+        if value is None:
+            statuses.append(NOT_FOUND)
+            events.append(0)
+        else:
+            expired = ttl_us is not None and now_us - value[0] > ttl_us
+            statuses.append(OUTSIDE_MAX_AGE if expired else PRESENT)
+            events.append(value[0])
+    return statuses, events
 
 
 def _entity_keys(view: FeatureView, rows: Sequence[Mapping[str, Any]]) -> list[str]:
