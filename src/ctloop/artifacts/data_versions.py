@@ -81,10 +81,19 @@ def add_data_version(
 
 
 def record_data_version(
-    name: str, record: ArtifactRecord, *, metadata: MetadataStore, source: str, message: str = ""
+    name: str,
+    record: ArtifactRecord,
+    *,
+    metadata: MetadataStore,
+    source: str,
+    message: str = "",
+    expect_latest: int | None = None,
 ) -> AddedVersion:
     """Record the snapshot ``record`` as the next version of ``name``, unless it holds
-    the same files as the latest version (then that one is returned, ``unchanged``)."""
+    the same files as the latest version (then that one is returned, ``unchanged``).
+
+    With ``expect_latest`` (0: no version yet) the version is added only while that is
+    the latest one, and :class:`~ctloop.errors.ConflictError` says another writer won."""
     check_name(name)
     try:
         latest = metadata.get_data_version(name)
@@ -95,7 +104,9 @@ def record_data_version(
         if previous.digest == record.digest:
             return AddedVersion(latest, previous, unchanged=True)
     metadata.put_artifacts([record])
-    version = metadata.add_data_version(name, record.id, source=source, message=message)
+    version = metadata.add_data_version(
+        name, record.id, source=source, message=message, expect_latest=expect_latest
+    )
     return AddedVersion(version, record, unchanged=False)
 
 

@@ -18,7 +18,7 @@ import typer
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
-    from ctloop.ingest import IngestResult, SourceSpec
+    from ctloop.ingest import AnySource, IngestResult
 
 ingest_app = typer.Typer(
     help="Ingest the sources of ctloop.yaml span by span into versioned data sets.",
@@ -93,7 +93,7 @@ def status(as_json: JsonOpt = False) -> None:
         )
 
 
-def _sources(names: list[str] | None) -> tuple[Settings, list[SourceSpec]]:
+def _sources(names: list[str] | None) -> tuple[Settings, list[AnySource]]:
     from ctloop.config import Settings
     from ctloop.errors import ConfigError
     from ctloop.ingest import parse_sources
@@ -114,7 +114,7 @@ def _sources(names: list[str] | None) -> tuple[Settings, list[SourceSpec]]:
     return settings, [declared[n] for n in (names or declared)]
 
 
-def _ingest(settings: Settings, spec: SourceSpec, **bounds: Any) -> IngestResult:
+def _ingest(settings: Settings, spec: AnySource, **bounds: Any) -> IngestResult:
     from ctloop.cli.workspace import open_workspace
     from ctloop.ingest import ingest_source
 

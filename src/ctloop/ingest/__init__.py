@@ -17,6 +17,9 @@ In a pipeline, a step reads the spans it wants from the source's data version::
         model = fit(load(data_version("flights")))
 
 so lineage names the exact data version, and ``_spans.json`` inside it each span's version.
+
+A SQL source (``sql:``, ``url:``, ``cursor:``) stores the rows past its watermark as one
+more numbered span per run; ``read_spans(data, "all")`` reads every row ingested.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ from ctloop.ingest._ingest import (
     span_versions,
 )
 from ctloop.ingest._read import SpanSelection, read_spans, select_spans
-from ctloop.ingest._spec import SourceSpec, parse_sources
+from ctloop.ingest._spec import AnySource, SourceSpec, SqlSourceSpec, parse_sources
 
 __all__ = [
+    "AnySource",
     "IngestResult",
     "SourceSpec",
     "SourceStatus",
     "SpanSelection",
+    "SqlSourceSpec",
     "ingest_source",
     "parse_sources",
     "read_spans",

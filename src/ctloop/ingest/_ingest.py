@@ -11,6 +11,11 @@ that did not change is neither read, hashed nor stored again.
 What is looked at on each run: spans never ingested (all of them, so a backfill is the
 same command), and spans within ``late_window`` of the newest span. A span that
 vanished from the landing folder stays in the data set: landing folders get cleaned.
+
+Two ingesters of one source at once store each span once: a version is added as a
+compare-and-set on the version it was built from, so the slower one finds it was beaten,
+reads the new version and stores only what is still new (often nothing). A killed
+ingester leaves blobs nobody names (``ctloop gc`` removes them) and no version.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.artifacts.data_versions import record_data_version
 from ctloop.artifacts.snapshot import snapshot_files
-from ctloop.errors import DataVersionError, NotFoundError
+from ctloop.errors import ConfigError, ConflictError, DataVersionError, NotFoundError
 from ctloop.ingest._checks import file_schema, schema_break
 from ctloop.ingest._spans import (
     LandedFile,
@@ -36,7 +41,7 @@ from ctloop.ingest._spans import (
     expected_between,
     span_time,
 )
-from ctloop.ingest._spec import SourceSpec
+from ctloop.ingest._spec import AnySource, SourceSpec, SqlSourceSpec
 from ctloop.store.records import FileEntry
 
 if TYPE_CHECKING:
@@ -55,6 +60,8 @@ __all__ = [
 #: the file in each version that describes its spans
 MANIFEST = "_spans.json"
 _PREFIX = "span="
+#: how often an ingester that lost the race to add a version reads again and retries
+_CONFLICT_RETRIES = 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class IngestResult:
     missing: list[str] = field(default_factory=list)  # expected but not there
     failed: dict[str, str] = field(default_factory=dict)  # span → why it was not stored
     unchanged: bool = True
+    rows: int | None = None  # a SQL source: rows read past the watermark
+    watermark: str | None = None  # a SQL source: the cursor's largest value ingested
 
     def summary(self) -> str:
         """One line for a person."""
@@ -75,6 +84,13 @@ class IngestResult:
             text = f"{self.source}: nothing new"
             if self.version is not None:
                 text += f" (version {self.version})"
+            if self.watermark is not None:
+                text += f", watermark {self.watermark}"
+        elif self.rows is not None:
+            text = (
+                f"{self.source}: version {self.version}, {self.rows:,} new row(s) "
+                f"(span {self.new_spans[0]}), watermark {self.watermark}"
+            )
         else:
             text = f"{self.source}: version {self.version}, {len(self.new_spans)} new span(s)"
             if self.new_spans:
@@ -99,7 +115,7 @@ class SourceStatus:
 
 def ingest_source(
     workspace: Workspace,
-    spec: SourceSpec,
+    spec: AnySource,
     *,
     staging_root: Path,
     start: str | None = None,
@@ -112,7 +128,50 @@ def ingest_source(
 
     Each file of a span is checked first: a damaged file, or columns that break the
     schema of the spans stored before (``accept_schema`` takes the new one), fail that
-    span alone (``failed``), which is then not stored and tried again next time."""
+    span alone (``failed``), which is then not stored and tried again next time.
+
+    A SQL source (:class:`SqlSourceSpec`) stores the rows past its watermark as one new
+    span (see :mod:`ctloop.ingest._sql_ingest`)."""
+    if isinstance(spec, SqlSourceSpec):
+        if start is not None or end is not None:
+            raise ConfigError(
+                f"source {spec.name!r} is a SQL source: it reads the rows past its "
+                "watermark and has no dated spans to backfill; run `ctloop ingest run "
+                f"{spec.name}`"
+            )
+        from ctloop.ingest._sql_ingest import ingest_rows
+
+        return _retrying(spec.name, lambda: ingest_rows(workspace, spec, staging_root))
+    return _retrying(
+        spec.name,
+        lambda: _ingest_files(
+            workspace, spec, staging_root, start=start, end=end, accept_schema=accept_schema
+        ),
+    )
+
+
+def _retrying(name: str, attempt: Callable[[], IngestResult]) -> IngestResult:
+    """``attempt()`` again each time another ingester added a version first."""
+    for _ in range(_CONFLICT_RETRIES):
+        try:
+            return attempt()
+        except ConflictError:
+            continue
+    raise DataVersionError(
+        f"source {name!r}: another ingester added a version {_CONFLICT_RETRIES} times "
+        "while this one was storing; run `ctloop ingest run` again when it is done"
+    )
+
+
+def _ingest_files(
+    workspace: Workspace,
+    spec: SourceSpec,
+    staging_root: Path,
+    *,
+    start: str | None,
+    end: str | None,
+    accept_schema: bool,
+) -> IngestResult:
     landed = _in_range(discover(spec), start, end)
     previous = _previous(workspace, spec.name)
     stored = previous.spans if previous else {}
@@ -158,7 +217,12 @@ def ingest_source(
     record = snapshot_files(spec.name, entries, workspace.artifacts)
     message = f"ingest: {len(new)} new span(s), {len(late)} late re-ingest(s)"
     added = record_data_version(
-        spec.name, record, metadata=workspace.metadata, source=spec.files, message=message
+        spec.name,
+        record,
+        metadata=workspace.metadata,
+        source=spec.files,
+        message=message,
+        expect_latest=previous.version if previous else 0,
     )
     return IngestResult(
         spec.name,
@@ -216,9 +280,21 @@ def _local(file: LandedFile, options: dict[str, Any], work: Path) -> Path:
     return target
 
 
-def source_status(workspace: Workspace, spec: SourceSpec) -> SourceStatus:
-    """The status of ``spec``: its data set's version, watermark, pending and missing spans."""
+def source_status(workspace: Workspace, spec: AnySource) -> SourceStatus:
+    """The status of ``spec``: its data set's version, watermark, pending and missing spans
+    (a SQL source's watermark is its cursor's largest value ingested; what is pending
+    there only its next query knows)."""
     previous = _previous(workspace, spec.name)
+    if isinstance(spec, SqlSourceSpec):
+        return SourceStatus(
+            source=spec.name,
+            version=previous.version if previous else None,
+            spans=len(previous.spans) if previous else 0,
+            watermark=previous.watermark_text if previous else None,
+            pending=[],
+            missing=[],
+            late={},
+        )
     stored = previous.spans if previous else {}
     landed = discover(spec)
     pending = [display(spec.grain, k) for k in landed if k not in stored]
@@ -238,7 +314,7 @@ def source_status(workspace: Workspace, spec: SourceSpec) -> SourceStatus:
     )
 
 
-def span_versions(workspace: Workspace, spec: SourceSpec) -> tuple[int | None, dict[str, int]]:
+def span_versions(workspace: Workspace, spec: AnySource) -> tuple[int | None, dict[str, int]]:
     """The source's data set version now and each stored span's own version, spans as a
     person writes them (``2013-03-01``): what a trigger compares to see new spans."""
     previous = _previous(workspace, spec.name)
@@ -254,6 +330,17 @@ class _Stored:
     spans: dict[str, dict[str, tuple[str, int]]]  # span → name → (digest, size)
     versions: dict[str, int]
     schema: dict[str, str]
+    watermark: dict[str, str] | None = None  # a SQL source's, as _sql.encode_watermark wrote
+    span_rows: dict[str, int] = field(default_factory=dict)  # a SQL source's rows per span
+
+    @property
+    def watermark_text(self) -> str | None:
+        return self.watermark["value"] if self.watermark else None
+
+
+def previous_version(workspace: Workspace, name: str) -> _Stored | None:
+    """The latest version of the source ``name`` as ingestion reads it (``None``: none)."""
+    return _previous(workspace, name)
 
 
 def _previous(workspace: Workspace, name: str) -> _Stored | None:
@@ -277,7 +364,15 @@ def _previous(workspace: Workspace, name: str) -> _Stored | None:
         spans.setdefault(head[len(_PREFIX) :], {})[rest] = (entry.digest, entry.size)
     versions = {k: int(v["version"]) for k, v in dict(manifest.get("spans") or {}).items()}
     schema = {str(k): str(v) for k, v in dict(manifest.get("schema") or {}).items()}
-    return _Stored(latest.version, record, spans, {k: versions.get(k, 1) for k in spans}, schema)
+    return _Stored(
+        latest.version,
+        record,
+        spans,
+        {k: versions.get(k, 1) for k in spans},
+        schema,
+        manifest.get("watermark"),
+        {k: int(v["rows"]) for k, v in dict(manifest.get("spans") or {}).items() if "rows" in v},
+    )
 
 
 def _in_range(

@@ -25,6 +25,7 @@ __all__ = [
     "LandedFile",
     "discover",
     "expected_between",
+    "span_key_of_number",
     "span_time",
     "split_pattern",
 ]
@@ -194,6 +195,11 @@ def expected_between(grain: str, first: str, last: str) -> list[str]:
         else:
             moment += timedelta(hours=1) if grain == "hour" else timedelta(days=1)
     return keys
+
+
+def span_key_of_number(number: int) -> str:
+    """The key of numbered span ``number`` (zero-padded, so that keys sort as numbers)."""
+    return str(number).zfill(_SPAN_DIGITS)
 
 
 def display(grain: str, key: str) -> str:

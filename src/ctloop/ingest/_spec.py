@@ -14,10 +14,25 @@ numbered span) and ``{VERSION}`` (the highest version of a span wins, as in TFX'
 ExampleGen). ``*`` matches within one path segment, ``**`` across segments.
 ``options`` are fsspec storage options for a remote landing place (``endpoint_url`` of
 an S3-compatible server, say).
+
+A SQL source names a query, the database it runs on and its cursor column::
+
+    sources:
+      orders:
+        sql: "SELECT * FROM orders WHERE updated_at > :watermark"
+        url: postgresql+psycopg://ml:${ORDERS_DB_PASSWORD}@db/shop   # or duckdb:///shop.duckdb
+        cursor: updated_at   # the watermark: the largest value ingested so far
+        start: 2024-01-01    # optional: the watermark before the first run
+
+Each run binds ``:watermark`` to the largest ``cursor`` value ingested so far and stores
+the rows it returns as one more numbered span. Before the first run, with no ``start``,
+the condition ``COLUMN > :watermark`` (or ``>=``) is taken as true, so the first run
+reads every row. ``${NAME}`` in ``url`` is taken from the environment.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +42,7 @@ from typing import Any
 
 from ctloop.errors import ConfigError
 
-__all__ = ["GRAINS", "SourceSpec", "parse_sources"]
+__all__ = ["GRAINS", "AnySource", "SourceSpec", "SqlSourceSpec", "parse_sources"]
 
 #: span grain → the placeholders it needs and the ``expect`` word for it
 GRAINS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -39,6 +54,10 @@ GRAINS: dict[str, tuple[tuple[str, ...], str]] = {
 _PLACEHOLDER = re.compile(r"\{([A-Z]+)\}")
 _KNOWN_PLACEHOLDERS = {"YYYY", "MM", "DD", "HH", "SPAN", "VERSION"}
 _KEYS = {"files", "span", "expect", "late_window", "options"}
+_SQL_KEYS = {"sql", "url", "cursor", "start", "batch_rows"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WATERMARK = re.compile(r"(?<![:\w]):watermark\b")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -68,13 +87,9 @@ class SourceSpec:
         """The source ``name`` declared by ``entry``; relative local paths are taken
         from ``base`` (the folder of ``ctloop.yaml``)."""
         where = f"sources.{name}"
-        if not _NAME.match(name):
-            raise ConfigError(
-                f"{where}: the source name {name!r} is invalid; use letters, digits, '_', "
-                "'.', '-' (it names the data set the spans are stored in)"
-            )
+        _check_name(where, name)
         if not isinstance(entry, Mapping):
-            raise ConfigError(f"{where} must be a mapping with 'files:', not {entry!r}")
+            raise ConfigError(f"{where} must be a mapping with 'files:' (or 'sql:'), not {entry!r}")
         unknown = set(entry) - _KEYS
         if unknown:
             raise ConfigError(
@@ -106,9 +121,136 @@ class SourceSpec:
         )
 
 
-def parse_sources(section: Mapping[str, Any], base: Path) -> dict[str, SourceSpec]:
-    """Every source of a ``sources:`` mapping, by name."""
-    return {str(name): SourceSpec.parse(str(name), entry, base) for name, entry in section.items()}
+@dataclass(frozen=True)
+class SqlSourceSpec:
+    """One declared SQL source: rows of ``sql`` past the watermark of ``cursor``.
+
+    >>> spec = SqlSourceSpec.parse(
+    ...     "orders",
+    ...     {"sql": "SELECT * FROM o WHERE t > :watermark", "url": "duckdb:///shop.db",
+    ...      "cursor": "t"},
+    ...     Path("/p"),
+    ... )
+    >>> spec.url, spec.grain
+    ('duckdb:////p/shop.db', 'number')
+    """
+
+    name: str
+    sql: str
+    url: str = field(repr=False)
+    cursor: str
+    start: Any = None
+    batch_rows: int = 50_000
+
+    #: a SQL source's spans are numbered, one per run that found rows
+    grain = "number"
+    expect = None
+    late_window = None
+
+    @property
+    def where(self) -> str:
+        """The database, its password hidden: what a data version names as its source."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return self.url.rsplit("@", 1)[-1]
+
+    @classmethod
+    def parse(cls, name: str, entry: Mapping[str, Any], base: Path) -> SqlSourceSpec:
+        """The SQL source ``name`` declared by ``entry``; a relative SQLite or DuckDB
+        file is taken from ``base`` (the folder of ``ctloop.yaml``)."""
+        where = f"sources.{name}"
+        _check_name(where, name)
+        unknown = set(entry) - _SQL_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))} for a SQL source; "
+                f"known: {', '.join(sorted(_SQL_KEYS))}"
+            )
+        sql = entry.get("sql")
+        if not isinstance(sql, str) or not sql.strip():
+            raise ConfigError(
+                f"{where}.sql must be a query such as "
+                "'SELECT * FROM orders WHERE updated_at > :watermark', not {sql!r}"
+            )
+        if not _WATERMARK.search(sql):
+            raise ConfigError(
+                f"{where}.sql never uses :watermark, so every run would read every row "
+                "again; filter on it (WHERE updated_at > :watermark)"
+            )
+        cursor = entry.get("cursor")
+        if not isinstance(cursor, str) or not _IDENTIFIER.match(cursor):
+            raise ConfigError(
+                f"{where}.cursor must name the column of the query that only grows "
+                f"(updated_at, id), not {cursor!r}"
+            )
+        batch_rows = entry.get("batch_rows", 50_000)
+        if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+            raise ConfigError(f"{where}.batch_rows must be a whole number ≥ 1, not {batch_rows!r}")
+        return cls(
+            name=name,
+            sql=sql.strip(),
+            url=_database_url(where, entry.get("url"), base),
+            cursor=cursor,
+            start=entry.get("start"),
+            batch_rows=batch_rows,
+        )
+
+
+#: a declared source of either kind
+AnySource = SourceSpec | SqlSourceSpec
+
+
+def parse_sources(section: Mapping[str, Any], base: Path) -> dict[str, AnySource]:
+    """Every source of a ``sources:`` mapping, by name: a SQL source where the entry
+    has ``sql:``, a file source otherwise."""
+    found: dict[str, AnySource] = {}
+    for name, entry in section.items():
+        if isinstance(entry, Mapping) and "sql" in entry:
+            if "files" in entry:
+                raise ConfigError(
+                    f"sources.{name} has both 'files:' and 'sql:'; a source reads one of "
+                    "them: declare two sources"
+                )
+            found[str(name)] = SqlSourceSpec.parse(str(name), entry, base)
+        else:
+            found[str(name)] = SourceSpec.parse(str(name), entry, base)
+    return found
+
+
+def _check_name(where: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"{where}: the source name {name!r} is invalid; use letters, digits, '_', "
+            "'.', '-' (it names the data set the spans are stored in)"
+        )
+
+
+def _database_url(where: str, value: Any, base: Path) -> str:
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigError(
+            f"{where}.url must be a SQLAlchemy URL (postgresql+psycopg://user@host/db, "
+            f"sqlite:///shop.db) or duckdb:///shop.duckdb, not {value!r}"
+        )
+
+    def variable(match: re.Match[str]) -> str:
+        if match.group(1) not in os.environ:
+            raise ConfigError(
+                f"{where}.url uses ${{{match.group(1)}}}, which is not set in the "
+                "environment; export it or write the value into the URL"
+            )
+        return os.environ[match.group(1)]
+
+    url = _ENV.sub(variable, value.strip())
+    for scheme in ("sqlite:///", "duckdb:///"):
+        if url.startswith(scheme):
+            path = url[len(scheme) :]
+            if path and not path.startswith("/") and not path.startswith(":memory:"):
+                url = scheme + str(base / path)
+    return url
 
 
 def _absolute(files: str, base: Path) -> str:
