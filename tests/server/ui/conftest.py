@@ -33,6 +33,71 @@ class UiServer:
     keys: dict[str, str]
     runs: dict[int, str]  # degree -> run id
     failed_run: str
+    long_run: str  # a synthetic run of LONG_STEPS steps
+
+
+LONG_STEPS = 500
+
+
+def long_pipeline(workspace: Workspace, steps: int) -> str:
+    """A run of ``steps`` steps recorded straight into the store: step ``i`` reads the
+    output of step ``i - 1`` and the table of step 0 (so that table has ``steps - 1``
+    readers); the run's id."""
+    import os
+    from datetime import timedelta
+
+    from ctloop.store.records import (
+        ArtifactRecord,
+        EventRecord,
+        ExecutionRecord,
+        RunRecord,
+        new_id,
+        utcnow,
+    )
+
+    meta, start = workspace.metadata, utcnow()
+    run = RunRecord(
+        new_id(),
+        "long",
+        "v1",
+        "synthetic:long",
+        {},
+        "manual",
+        "test",
+        "host",
+        os.getpid(),
+        "succeeded",
+        start,
+        ended_at=start + timedelta(seconds=steps),
+    )
+    meta.create_run(run)
+    artifacts, events, previous = [], [], None
+    for i in range(steps):
+        execution = ExecutionRecord(
+            new_id(),
+            run.id,
+            f"step_{i:03d}",
+            "f",
+            "c",
+            f"k{i}",
+            "succeeded",
+            started_at=start,
+            ended_at=start,
+        )
+        meta.create_execution(execution)
+        out = ArtifactRecord(
+            new_id(), "Dataset" if i == 0 else "Metrics", "m", "1", new_id(), f"mem://{i}", 10, ()
+        )
+        artifacts.append(out)
+        if previous is not None:
+            events.append(EventRecord(execution.id, previous.id, "input", "previous"))
+        if i > 1:
+            events.append(EventRecord(execution.id, artifacts[0].id, "input", "table"))
+        events.append(EventRecord(execution.id, out.id, "output", "output"))
+        previous = out
+    meta.put_artifacts(artifacts)
+    meta.add_events(events)
+    return run.id
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +111,11 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     with pytest.raises(StepError) as failed:  # a negative degree: the fit step raises
         regression.run(workspace=workspace, path=str(data), degree=-1)
     _register(workspace, runs)
+    long_run = long_pipeline(workspace, LONG_STEPS)
     server, thread, url = start(create_app(workspace))
     try:
-        yield UiServer(url, workspace, role_keys(workspace), runs, str(failed.value.run_id))
+        keys = role_keys(workspace)
+        yield UiServer(url, workspace, keys, runs, str(failed.value.run_id), long_run)
     finally:
         server.should_exit = True
         thread.join(30)

@@ -18,6 +18,7 @@ MODULES = [
     "ctloop.server._ui._dag",
     "ctloop.server._ui._render",
     "ctloop.server._ui._session",
+    "ctloop.server._ui._lineage_pages",
     "ctloop.server._run_search",
 ]
 

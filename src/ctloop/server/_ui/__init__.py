@@ -27,7 +27,9 @@ def mount_ui(app: FastAPI) -> None:
     from ctloop.server._ui._model_pages import model_pages
     from ctloop.server._ui._run_pages import run_pages
 
-    routers = [login_pages(), run_pages(), model_pages()]
+    from ctloop.server._ui._lineage_pages import lineage_pages
+
+    routers = [login_pages(), run_pages(), model_pages(), lineage_pages()]
     routers += _operations_pages()
     for router in routers:
         app.include_router(router)
