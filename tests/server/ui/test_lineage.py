@@ -23,9 +23,9 @@ def test_a_model_alias_walks_back_to_the_data_it_was_made_from(
     page = signed_in("viewer")
     page.goto(f"/lineage/{MODEL}@champion")
     assert labels(page) == [f"{MODEL} v1", "fit", "score"]  # its writer and its reader
-    page.click("#lineage circle[data-expand=up][data-for='%s']" % _id(page, "fit"))
+    expand(page, "fit", "up")
     assert "train" in labels(page)
-    page.click("#lineage circle[data-expand=up][data-for='%s']" % _id(page, "train"))
+    expand(page, "train", "up")
     assert "split" in labels(page)
     page.click("#lineage g.node[data-label=split]")
     assert "open the step in its run" in page.inner_text("#lineage-detail")
@@ -40,9 +40,9 @@ def test_a_long_run_opens_on_its_last_step_and_pages_a_busy_table(
     page.goto(f"/lineage/{ui_server.long_run}")
     last = f"step_{LONG_STEPS - 1}"
     assert labels(page) == [last, "previous", "table", "output"]
-    page.click("#lineage circle[data-expand=up][data-for='%s']" % _id(page, "table"))
+    expand(page, "table", "up")
     assert "step_000" in labels(page)
-    page.click("#lineage circle[data-expand=down][data-for='%s']" % _id(page, "table"))
+    expand(page, "table", "down")
     readers = [n for n in labels(page) if n.startswith("step_")]
     # step_000, the first page of 50 readers of its table, and the last step if not in it
     assert 51 <= len(readers) <= 52
@@ -59,5 +59,7 @@ def test_an_unknown_reference_is_a_404_sentence(signed_in: Any, watch: Any) -> N
     watch.refused.clear()
 
 
-def _id(page: Any, label: str) -> str:
-    return page.get_attribute(f"#lineage g.node[data-label='{label}']", "data-id") or ""
+def expand(page: Any, label: str, direction: str) -> None:
+    """Click the ◀ (``up``) or ▶ (``down``) of the node labelled ``label``."""
+    node = page.get_attribute(f"#lineage g.node[data-label='{label}']", "data-id")
+    page.click(f"#lineage circle[data-expand={direction}][data-for='{node}']")
