@@ -76,6 +76,22 @@ def test_a_view_whose_source_lacks_a_column_applies_nothing(cli: Cli) -> None:
     assert missing.returncode != 0 and "does not exist" in missing.stderr
 
 
+def test_one_wrongly_typed_view_among_good_ones_applies_nothing(cli: Cli) -> None:
+    text = DEFINITIONS.format(ttl="6h", extra="visib") + (
+        '\nvisibility = FeatureView("visibility", entities=[airport], source="weather.parquet",'
+        '\n                         timestamp="time_hour", fields=[Field("visib", str)])\n'
+    )
+    (cli.cwd / "features.py").write_text(text)
+    failed = cli("features", "apply", "features.py", check=False)
+    assert failed.returncode != 0
+    assert (
+        "column 'visib' of feature view 'visibility' is BIGINT in its source 'weather.parquet', "
+        "which cannot be read as string; fix the declared type or the source"
+    ) in " ".join(failed.stderr.split())
+    assert "Traceback" not in failed.stderr
+    assert json.loads(cli("features", "list", "--json").stdout) == []
+
+
 def test_materialize_then_get_online_features_by_service_and_by_reference(cli: Cli) -> None:
     cli("features", "apply", write(cli, ttl="100000d"))
     first = cli("features", "materialize", "--end", "2024-01-02")

@@ -100,6 +100,16 @@ def test_on_demand_features_use_request_fields_and_a_service(
     result = get_historical_features(flights, FeatureService("flights_v1", [adjusted]))
     assert result.column_names == [*flights.column_names, "temp_plus_delay"]
     assert result.column("temp_plus_delay").to_pylist()[:3] == [2.5, 5.0, 6.5]
+    texts = [str(v) for v in flights.column("delay").to_pylist()]
+    typed = get_historical_features(flights.set_column(2, "delay", pa.array(texts)), [adjusted])
+    assert typed.column("temp_plus_delay").to_pylist()[:3] == [2.5, 5.0, 6.5]
+    texts[1] = "late"
+    with pytest.raises(
+        FeatureError,
+        match="request field 'delay' of on-demand feature view 'adjusted' is string in the "
+        r"entity frame and cannot be read as int64 \(.*\); fix the column",
+    ):
+        get_historical_features(flights.set_column(2, "delay", pa.array(texts)), [adjusted])
 
 
 def test_bad_input_is_named(tmp_path: Path, weather_table: pa.Table) -> None:
@@ -119,8 +129,50 @@ def test_bad_input_is_named(tmp_path: Path, weather_table: pa.Table) -> None:
 
 def test_join_keys_of_different_types_are_named(tmp_path: Path, weather_table: pa.Table) -> None:
     pq.write_table(weather_table, tmp_path / "w.parquet")
-    numbered = flights.set_column(0, "origin", pa.array([datetime(2024, 1, 1)] * flights.num_rows))
+    source = str(tmp_path / "w.parquet")
+    for values, kind in [([datetime(2024, 1, 1)], "TIMESTAMP"), ([7], "BIGINT")]:
+        typed = flights.set_column(0, "origin", pa.array(values * flights.num_rows))
+        with pytest.raises(
+            FeatureError,
+            match=f"join key 'origin' is {kind} in the entity frame but VARCHAR in the source "
+            "of feature view 'weather', so no row would match; cast the entity frame's column",
+        ):
+            get_historical_features(typed, [weather_view(source)])
+
+
+def test_a_declared_type_the_source_cannot_hold_is_named(
+    tmp_path: Path, weather_table: pa.Table
+) -> None:
+    pq.write_table(
+        weather_table.append_column("station", pa.array(["a"] * 4)), tmp_path / "w.parquet"
+    )
+    source = str(tmp_path / "w.parquet")
     with pytest.raises(
-        FeatureError, match="feature view 'weather' cannot be joined to the entity frame"
+        FeatureDefinitionError,
+        match=r"column 'station' of feature view 'weather' is VARCHAR in its source .*"
+        "which cannot be read as float64; fix the declared type or the source",
     ):
-        get_historical_features(numbered, [weather_view(str(tmp_path / "w.parquet"))])
+        get_historical_features(flights, [weather_view(source, fields=[Field("station", float)])])
+    with pytest.raises(
+        FeatureDefinitionError, match=r"column 'station' .* cannot be read as timestamp"
+    ):
+        get_historical_features(flights, [weather_view(source, timestamp="station")])
+
+
+def test_an_entity_time_column_that_holds_no_times_is_named(
+    tmp_path: Path, weather_table: pa.Table
+) -> None:
+    pq.write_table(weather_table, tmp_path / "w.parquet")
+    view = weather_view(str(tmp_path / "w.parquet"))
+    epoch = flights.set_column(1, "event_timestamp", pa.array(range(flights.num_rows), pa.int64()))
+    with pytest.raises(
+        FeatureError, match="time column 'event_timestamp' is BIGINT, not a timestamp; convert it"
+    ):
+        get_historical_features(epoch, [view])
+    texts = ["2024-01-01 02:00", "soon", *["2024-01-01"] * (flights.num_rows - 2)]
+    worded = flights.set_column(1, "event_timestamp", pa.array(texts))
+    with pytest.raises(FeatureError, match="'event_timestamp' holds 'soon', which is not a time"):
+        get_historical_features(worded, [view])
+    texts[1] = "2024-01-01 03:00"
+    iso = get_historical_features(flights.set_column(1, "event_timestamp", pa.array(texts)), [view])
+    assert iso.column("temp").to_pylist()[:2] == [1.5, 3.0]

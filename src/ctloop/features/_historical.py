@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import FeatureDefinitionError, FeatureError
 from ctloop.features._definitions import FeatureService, FeatureView, OnDemandFeatureView
-from ctloop.features._sources import SQL_TYPES, check_source, source_relation
+from ctloop.features._sources import SQL_TYPES, check_source, key_kind, source_relation
 
 if TYPE_CHECKING:
     import duckdb
@@ -156,9 +156,10 @@ def _join(
     con.execute(
         f"CREATE TEMP TABLE __ctloop_entities AS SELECT * FROM __ctloop_entities_input ORDER BY {_ROW}"
     )
+    entity_types = _entity_types(con, timestamp)
     joined: dict[str, pa.Table] = {}
     for index, view in enumerate(plain):
-        check_source(view, con)
+        _check_key_types(view, entity_types, check_source(view, con))
         try:
             joined[view.name] = _join_view(con, view, index, timestamp, tiebreak_only)
         except duckdb.Error as exc:
@@ -168,6 +169,40 @@ def _join(
                 "and timestamps have the same types in both"
             ) from exc
     return _assemble(entities, views, joined, names)
+
+
+def _entity_types(con: duckdb.DuckDBPyConnection, timestamp: str) -> dict[str, str]:
+    """The entity frame's DuckDB column types, once its time column is known to hold
+    times (a timestamp, a date, or text that reads as one)."""
+    types = {str(n): str(t) for n, t, *_ in con.execute("DESCRIBE __ctloop_entities").fetchall()}
+    kind = key_kind(types[timestamp])
+    if kind not in {"time", "text"}:
+        raise FeatureError(
+            f"the entity frame's time column {timestamp!r} is {types[timestamp]}, not a "
+            "timestamp; convert it (pandas.to_datetime, with unit='s' for epoch seconds)"
+        )
+    if kind == "text":
+        bad = con.execute(
+            f"SELECT {_ident(timestamp)} FROM __ctloop_entities WHERE {_ident(timestamp)} IS NOT NULL "
+            f"AND TRY_CAST({_ident(timestamp)} AS TIMESTAMPTZ) IS NULL LIMIT 1"
+        ).fetchone()
+        if bad is not None:
+            raise FeatureError(
+                f"the entity frame's time column {timestamp!r} holds {bad[0]!r}, which is not a "
+                "time; give ISO 8601 times such as 2024-01-31 06:00 or convert the column to timestamps"
+            )
+    return types
+
+
+def _check_key_types(view: FeatureView, entities: dict[str, str], source: dict[str, str]) -> None:
+    for key in view.join_keys:
+        kinds = {key_kind(entities[key]), key_kind(source[key])}
+        if len(kinds) > 1 and "NULL" not in kinds:  # a column of nulls matches nothing anyway
+            raise FeatureError(
+                f"join key {key!r} is {entities[key]} in the entity frame but {source[key]} in "
+                f"the source of feature view {view.name!r}, so no row would match; cast the "
+                "entity frame's column to the source's type"
+            )
 
 
 def _join_view(

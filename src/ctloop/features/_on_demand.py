@@ -3,7 +3,7 @@ fields and their input views' features as a pandas DataFrame, one row per entity
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import FeatureError
 from ctloop.features._sources import SQL_TYPES
@@ -11,7 +11,7 @@ from ctloop.features._sources import SQL_TYPES
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ctloop.features._definitions import OnDemandFeatureView
+    from ctloop.features._definitions import Field, OnDemandFeatureView
 
 __all__ = ["run_on_demand"]
 
@@ -60,8 +60,28 @@ def _inputs(view: OnDemandFeatureView, entities: pa.Table, joined: dict[str, pa.
                 f"on-demand feature view {view.name!r} needs request field {field.name!r}, "
                 "which the entity frame lacks; add the column"
             )
+        index = table.column_names.index(field.name)
+        table = table.set_column(index, field.name, _request_column(view, field, table[index]))
     for source in view.inputs:
         for name in source.feature_names:
             if name not in table.column_names:
                 table = table.append_column(name, joined[source.name].column(name))
     return table
+
+
+def _request_column(view: OnDemandFeatureView, field: Field, column: pa.ChunkedArray) -> Any:
+    """``column`` as the request field's declared type (text such as ``"700"`` is
+    parsed); a value that cannot be is named."""
+    import pyarrow as pa
+
+    kind = pa.type_for_alias(_ARROW[field.dtype])
+    if column.type == kind:
+        return column
+    try:
+        return column.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise FeatureError(
+            f"request field {field.name!r} of on-demand feature view {view.name!r} is "
+            f"{column.type} in the entity frame and cannot be read as {field.dtype} ({exc}); "
+            "fix the column or the field's declared type"
+        ) from exc

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ctloop.features._definitions import FeatureView
 
-__all__ = ["SQL_TYPES", "check_source", "source_relation"]
+__all__ = ["SQL_TYPES", "check_source", "key_kind", "source_relation"]
 
 #: the DuckDB type each field type is read as
 SQL_TYPES = {
@@ -64,10 +64,11 @@ _COMPATIBLE = {
 _COMPATIBLE["int32"], _COMPATIBLE["float32"] = _COMPATIBLE["int64"], _COMPATIBLE["float64"]
 
 
-def check_source(view: FeatureView, con: duckdb.DuckDBPyConnection) -> None:
+def check_source(view: FeatureView, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Raise a :class:`~ctloop.errors.FeatureDefinitionError` naming the first column
     ``view`` declares (key, timestamp, created or feature) that its source lacks, or
-    whose type in the source cannot hold the declared one."""
+    whose type in the source cannot hold the declared one; return the source's columns
+    and their DuckDB types."""
     columns = source_columns(view, con)
     _check_present(view, columns)
     typed = [(f.name, f.dtype) for f in view.fields] + [(view.timestamp, "timestamp")]
@@ -78,6 +79,7 @@ def check_source(view: FeatureView, con: duckdb.DuckDBPyConnection) -> None:
                 f"column {name!r} of feature view {view.name!r} is {columns[name]} in its source "
                 f"{view.source!r}, which cannot be read as {dtype}; fix the declared type or the source"
             )
+    return columns
 
 
 def _check_present(view: FeatureView, columns: dict[str, str]) -> None:
@@ -94,3 +96,22 @@ def _check_present(view: FeatureView, columns: dict[str, str]) -> None:
                 f"{view.source!r} has no such column (it has {', '.join(sorted(columns))}); "
                 "fix the definition or the source"
             )
+
+
+def key_kind(duckdb_type: str) -> str:
+    """What a join key of a DuckDB type compares as: text, number, bool or time (keys of
+    two kinds never match, so a join of them is refused rather than run).
+
+    >>> key_kind("VARCHAR"), key_kind("BIGINT"), key_kind("DOUBLE"), key_kind("TIMESTAMP WITH TIME ZONE")
+    ('text', 'number', 'number', 'time')
+    """
+    kind = duckdb_type.upper()
+    if kind.startswith(("VARCHAR", "CHAR", "TEXT", "STRING")):
+        return "text"
+    if kind.startswith(("BOOL",)):
+        return "bool"
+    if kind.startswith(("TIMESTAMP", "DATE", "TIME")):
+        return "time"
+    if kind.startswith(_COMPATIBLE["float64"]) or kind.startswith(_COMPATIBLE["int64"]):
+        return "number"
+    return kind
