@@ -11,7 +11,7 @@ import pytest
 from tests.server.conftest import LiveServer
 
 #: the least role each (method, path) needs
-ADMIN_ONLY = re.compile(r"^/api/v1/(keys|audit)")
+ADMIN_ONLY = re.compile(r"^/api/v1/(keys|audit|approvals/[^/]+/(approve|reject))")
 BODY = {"value": "v", "version": 1, "name": "probe", "role": "viewer"}
 RANKS = {"viewer": 0, "editor": 1, "admin": 2}
 

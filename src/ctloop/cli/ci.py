@@ -86,29 +86,26 @@ def ci(
 
 
 def _environment(name: str) -> dict[str, Any]:
-    import yaml
+    from ctloop.registry import environment_named, load_environments
 
     path = Path("ctloop.yaml")
     if not path.is_file():
         raise ConfigError(
             "ctloop ci needs a ctloop.yaml with environments; run it in a project folder"
         )
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    environments = (loaded if isinstance(loaded, dict) else {}).get("environments") or {}
-    if name not in environments:
-        raise ConfigError(
-            f"{path} has no environment {name!r}; known: {', '.join(environments) or 'none'}"
-        )
-    settings = environments[name] or {}
+    environment = environment_named(name, load_environments(path))
+    settings = environment.settings
     ci_section = settings.get("ci") or {}
     if not isinstance(ci_section, dict) or "pipeline" not in ci_section:
         raise ConfigError(
             f"{path}: environments.{name}.ci.pipeline is missing; e.g. pipeline.py:training"
         )
-    return {**settings, "ci": ci_section}
+    return {
+        **settings,
+        "store_url": environment.store_url,
+        "artifact_url": environment.artifact_url,
+        "ci": ci_section,
+    }
 
 
 def _run_tests(tests: str, junit: Path) -> _Check:

@@ -14,12 +14,23 @@ Typical use (``artifact_id`` is an output of a training run)::
     registry.set_alias("flights", "champion", version.version, reason="AUC 0.91 > 0.89")
     registry.resolve("flights@champion")
     registry.rollback("flights")          # champion goes back to the previous holder
+
+Environments (``environments:`` of ``ctloop.yaml``) each have their own workspace;
+:func:`promote_model` copies a version and its lineage from one into the next, behind an
+approval where the environment requires one (``ctloop env``).
 """
 
 from __future__ import annotations
 
 import typing
 
+from ctloop.registry._environments import (
+    PROJECT,
+    Environment,
+    environment_named,
+    load_environments,
+)
+from ctloop.registry._promotion import Promotion, decide_promotion, promote_model
 from ctloop.store.registry import (
     AliasMove,
     ModelRegistry,
@@ -32,13 +43,20 @@ if typing.TYPE_CHECKING:
     from ctloop.store.registry import SqlModelRegistry
 
 __all__ = [
+    "PROJECT",
     "AliasMove",
+    "Environment",
     "ModelRegistry",
     "ModelVersion",
+    "Promotion",
     "RegisteredModel",
     "SqlModelRegistry",
+    "decide_promotion",
+    "environment_named",
+    "load_environments",
     "open_registry",
     "parse_reference",
+    "promote_model",
     "resolve",
 ]
 

@@ -61,6 +61,7 @@ def create_app(
 
 def _include_routers(app: FastAPI) -> None:
     from ctloop.server._admin import admin_router
+    from ctloop.server._approvals import approvals_router
     from ctloop.server._artifacts import artifacts_router
     from ctloop.server._mlflow import include_mlflow
     from ctloop.server._operations import operations_router
@@ -76,6 +77,7 @@ def _include_routers(app: FastAPI) -> None:
         operations_router(),
         ops_router(),
         admin_router(),
+        approvals_router(),
         workspace_router(),
     ):
         app.include_router(router, prefix=API_PREFIX)
