@@ -228,7 +228,12 @@ def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
     labels = read_feedback(workspace, "flights")
     assert labels["request_id"].tolist() == ["a", "b", "c", "e"]
     assert dead_letters(artifact_url, "flights", "feedback") == [
-        {"request_id": "d", "label": "(1+2j)", "timestamp": "2026-06-01T12:00:01+00:00"}
+        {
+            "request_id": "d",
+            "label": "(1+2j)",
+            "timestamp": "2026-06-01T12:00:01+00:00",
+            "event_time": "2026-06-01T12:00:01+00:00",
+        }
     ]
 
 

@@ -92,6 +92,7 @@ def test_close_writes_what_is_queued_with_every_column(
     assert list(frame.columns) == [
         "request_id",
         "timestamp",
+        "event_time",
         "model_version",
         "deployment",
         "distance",
@@ -234,6 +235,7 @@ def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
     assert kept == {
         "request_id": "r4",
         "timestamp": "2026-06-01T12:00:01+00:00",
+        "event_time": "2026-06-01T12:00:01+00:00",
         "model_version": 1,
         "deployment": "flights",
         "distance": 4.0,

@@ -150,7 +150,9 @@ def test_migration_0007_adds_the_approvals_table_to_a_0006_database_and_removes_
 
     from ctloop.store.migrations import alembic_config, current_revision
 
-    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0007"]
+    assert "0007" in [
+        s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    ]
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "0006")

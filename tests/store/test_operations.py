@@ -154,6 +154,39 @@ class OperationsContract:
         assert len(workspace.logs.feedback()) == 3
         assert workspace.logs.feedback("flights", end=T0 - timedelta(seconds=1)) == []
 
+    def test_logs_read_on_event_time_window_by_what_the_rows_are_about(
+        self, workspace: Workspace, artifact_ids: list[str]
+    ) -> None:
+        day = timedelta(days=1)
+        # a replay: both batches logged now, about events a week apart in the past
+        history = [(T0 - 14 * day, T0 - 13 * day), (T0 - 7 * day, T0 - 6 * day)]
+        for (first, last), artifact_id in zip(history, artifact_ids, strict=False):
+            workspace.logs.add_predictions(
+                model="flights",
+                version=1,
+                deployment=None,
+                artifact_id=artifact_id,
+                rows=10,
+                first_at=T0,
+                last_at=T0,
+                first_event_at=first,
+                last_event_at=last,
+            )
+        labels = workspace.logs.add_feedback(
+            model="flights", artifact_id=artifact_ids[2], rows=1, first_at=T0, last_at=T0
+        )
+        assert labels.first_event_at == T0  # no event time given: the log time
+        week_ago = {"start": T0 - 8 * day, "end": T0 - 5 * day}
+        found = workspace.logs.predictions("flights", **week_ago, on="event_time")
+        assert [b.artifact_id for b in found] == [artifact_ids[1]]
+        assert found[0].first_event_at == T0 - 7 * day and found[0].first_at == T0
+        assert workspace.logs.predictions("flights", **week_ago) == []  # logged today
+        assert workspace.logs.feedback("flights", **week_ago, on="event_time") == []
+        every = workspace.logs.predictions("flights", on="event_time")
+        assert [b.artifact_id for b in every] == artifact_ids[:2]
+        with pytest.raises(ValueError, match="arrival"):
+            workspace.logs.predictions("flights", on="arrival")
+
     def test_a_batch_must_name_a_stored_artifact(self, workspace: Workspace) -> None:
         with pytest.raises(StoreError):
             workspace.logs.add_feedback(

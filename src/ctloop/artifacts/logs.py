@@ -1,9 +1,12 @@
 """The prediction and feedback logs as tables: writing logged rows into a workspace,
 and reading them back by time window.
 
-A prediction batch holds the columns ``request_id``, ``timestamp`` (UTC),
-``model_version``, ``deployment``, every feature column, and ``prediction``; a feedback
-batch ``request_id``, ``label`` and ``timestamp``. Each batch is a Parquet ``Dataset``
+A prediction batch holds the columns ``request_id``, ``timestamp`` (UTC, when the row
+was logged), ``event_time`` (UTC, the time the row is about: the client's, else the
+log time), ``model_version``, ``deployment``, every feature column, and ``prediction``;
+a feedback batch ``request_id``, ``label``, ``timestamp`` and ``event_time``. Batches
+logged before event times were kept have no ``event_time``; reading fills it with the
+log time. Each batch is a Parquet ``Dataset``
 artifact indexed by the workspace's :class:`~ctloop.store.operations.LogStore`. The
 prediction server writes them (in the background, see :mod:`ctloop.serve`); monitoring
 and canary judging read them.
@@ -53,9 +56,9 @@ __all__ = [
 ]
 
 #: the columns every prediction batch has besides the features and ``prediction``
-BASE_COLUMNS = ("request_id", "timestamp", "model_version", "deployment")
+BASE_COLUMNS = ("request_id", "timestamp", "event_time", "model_version", "deployment")
 #: the columns of a feedback batch
-FEEDBACK_COLUMNS = ("request_id", "label", "timestamp")
+FEEDBACK_COLUMNS = ("request_id", "label", "timestamp", "event_time")
 
 
 class LogWriter:
@@ -85,12 +88,15 @@ class LogWriter:
         """Store a frame of labels (:func:`feedback_frame`) as one feedback batch."""
         artifact_id = self.save(frame)
         stamps = frame["timestamp"]
+        events = frame["event_time"] if "event_time" in frame.columns else stamps
         return self.workspace.logs.add_feedback(
             model=model,
             artifact_id=artifact_id,
             rows=len(frame),
             first_at=stamps.min().to_pydatetime(),
             last_at=stamps.max().to_pydatetime(),
+            first_event_at=events.min().to_pydatetime(),
+            last_event_at=events.max().to_pydatetime(),
         )
 
     def dead_letter(self, model: str | None, kind: str, rows: Sequence[Mapping[str, Any]]) -> str:
@@ -135,17 +141,26 @@ def iso_time(timestamp: float) -> str:
 
 
 def feedback_frame(
-    request_ids: Sequence[Any], labels: Sequence[Any], timestamps: Sequence[Any]
+    request_ids: Sequence[Any],
+    labels: Sequence[Any],
+    timestamps: Sequence[Any],
+    event_times: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Labels as the feedback log stores them: ``request_id`` (string), ``label``,
-    ``timestamp`` (UTC, from seconds since the epoch)."""
+    ``timestamp`` and ``event_time`` (UTC, from seconds since the epoch; the event
+    times default to the timestamps)."""
     import pandas as pd
 
+    stamps = pd.to_datetime(list(timestamps), unit="s", utc=True).as_unit("us")
+    events = stamps
+    if event_times is not None:
+        events = pd.to_datetime(list(event_times), unit="s", utc=True).as_unit("us")
     return pd.DataFrame(
         {
             "request_id": pd.array([str(r) for r in request_ids], dtype="string"),
             "label": list(labels),
-            "timestamp": pd.to_datetime(list(timestamps), unit="s", utc=True).as_unit("us"),
+            "timestamp": stamps,
+            "event_time": events,
         }
     )
 
@@ -156,14 +171,17 @@ def read_predictions(
     start: When | None = None,
     end: When | None = None,
     version: int | None = None,
+    *,
+    on: str = "timestamp",
 ) -> pd.DataFrame:
     """Logged predictions of ``model`` stamped within ``[start, end]`` (datetimes or
-    epoch seconds; open-ended when ``None``), of one ``version`` if given, oldest first.
+    epoch seconds; open-ended when ``None``), of one ``version`` if given, oldest first;
+    ``on="event_time"`` reads the window, and orders the rows, by event time.
 
     >>> read_predictions(workspace, "flights", start=time.time() - 3600)  # doctest: +SKIP
     """
-    batches = workspace.logs.predictions(model, start, end, version)
-    return read_batches(workspace, batches, start, end, BASE_COLUMNS)
+    batches = workspace.logs.predictions(model, start, end, version, on=on)
+    return read_batches(workspace, batches, start, end, BASE_COLUMNS, on=on)
 
 
 def read_batches(
@@ -172,9 +190,12 @@ def read_batches(
     start: When | None,
     end: When | None,
     columns: Sequence[str],
+    *,
+    on: str = "timestamp",
 ) -> pd.DataFrame:
-    """The rows of ``batches`` stamped within ``[start, end]``, in one frame (empty, with
-    ``columns``, when there are none)."""
+    """The rows of ``batches`` whose ``on`` time (``timestamp`` or ``event_time``) is
+    within ``[start, end]``, in one frame (empty, with ``columns``, when there are none);
+    rows logged without an event time get their log time as one."""
     import pandas as pd
 
     from ctloop.artifacts.io import load_value
@@ -188,13 +209,23 @@ def read_batches(
             load_value(by_id[b.artifact_id], workspace.artifacts, cache_dir=Path(cache))
             for b in batches
         ]
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat([_with_event_time(f) for f in frames], ignore_index=True)
     keep = pd.Series(True, index=frame.index)
     if start is not None:
-        keep &= frame["timestamp"] >= pd.Timestamp(to_utc(start))
+        keep &= frame[on] >= pd.Timestamp(to_utc(start))
     if end is not None:
-        keep &= frame["timestamp"] <= pd.Timestamp(to_utc(end))
-    return frame[keep].sort_values("timestamp", kind="stable").reset_index(drop=True)
+        keep &= frame[on] <= pd.Timestamp(to_utc(end))
+    return frame[keep].sort_values(on, kind="stable").reset_index(drop=True)
+
+
+def _with_event_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with an ``event_time`` column (its log time where it had none)."""
+    if "event_time" in frame.columns:
+        return frame.assign(event_time=frame["event_time"].fillna(frame["timestamp"]))
+    position = list(frame.columns).index("timestamp") + 1
+    frame = frame.copy()
+    frame.insert(position, "event_time", frame["timestamp"])
+    return frame
 
 
 def read_feedback(
@@ -202,12 +233,14 @@ def read_feedback(
     model: str | None = None,
     start: When | None = None,
     end: When | None = None,
+    *,
+    on: str = "timestamp",
 ) -> pd.DataFrame:
     """Labels stamped within ``[start, end]``: those logged for ``model`` and those
     logged without a model, oldest first (columns ``request_id``, ``label``,
-    ``timestamp``)."""
-    batches = workspace.logs.feedback(model, start, end)
-    return read_batches(workspace, batches, start, end, FEEDBACK_COLUMNS)
+    ``timestamp``, ``event_time``); ``on="event_time"`` windows them by event time."""
+    batches = workspace.logs.feedback(model, start, end, on=on)
+    return read_batches(workspace, batches, start, end, FEEDBACK_COLUMNS, on=on)
 
 
 def join_feedback(
@@ -243,7 +276,8 @@ def ingest_feedback_file(
     """Store the labels of a CSV, Parquet or JSON-lines file as one feedback batch.
 
     Rows are stamped with ``timestamp_column`` when the file has it (epoch seconds or
-    dates), else with the time of ingestion.
+    dates), else with the time of ingestion; their event time is ``event_time`` when
+    the file has that column, else the same stamp.
 
     >>> ingest_feedback_file(workspace, "labels.csv", model="flights").rows  # doctest: +SKIP
     500
@@ -258,7 +292,9 @@ def ingest_feedback_file(
         )
     if data.empty:
         raise FeedbackError(f"feedback file {path} has no rows; nothing to ingest")
-    frame = feedback_frame(data[id_column], data[label_column], _stamps(data, timestamp_column))
+    stamps = _stamps(data, timestamp_column)
+    events = _stamps(data, "event_time") if "event_time" in data.columns else stamps
+    frame = feedback_frame(data[id_column], data[label_column], stamps, events)
     writer = LogWriter(workspace)
     try:
         return writer.add_feedback(model, frame)

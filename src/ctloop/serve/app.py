@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from ctloop.serve import protocols
 from ctloop.serve._answers import Answer, answered, plain, read_request
 from ctloop.serve._errors import add_error_handlers
+from ctloop.serve._event_time import EVENT_TIME_HEADER, feedback_event_times, with_event_times
 from ctloop.serve.config import ServeConfig
 from ctloop.serve.core import PredictionService
 from ctloop.serve.metrics import CONTENT_TYPE, ServingMetrics
@@ -247,6 +248,8 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
     router = state.router(Role.VIEWER)
 
     async def predicted(parsed: protocols.PredictionRequest, request: Request) -> Answer:
+        inputs = state.pool.routing.primary.model.signature.input_names
+        parsed = with_event_times(parsed, request.headers.get(EVENT_TIME_HEADER), inputs)
         p = await service.predict(parsed, parsed.request_id or request.state.request_id)
         document = {
             "predictions": protocols.predictions_list(p.predictions),
@@ -275,11 +278,16 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
         from ctloop.serve.feedback import log_feedback
 
         body = await read_request(request, "feedback", limit)
-        ids, values = protocols.parse_feedback(body)
+        labels = protocols.parse_feedback_request(body)
+        header = request.headers.get(EVENT_TIME_HEADER)
+        events = feedback_event_times(labels.event_times, header)
         model = state.pool.routing.primary.model
+        ids = labels.request_ids
         # checked against the model's label type before the answer; not logged with
         # --no-log-predictions or when the queue is full
-        logged = log_feedback(state.feedback, model, state.pool.name, ids, values, time.time())
+        logged = log_feedback(
+            state.feedback, model, state.pool.name, ids, labels.labels, time.time(), events
+        )
         document = {"accepted": len(ids), "logged": logged, "request_id": request.state.request_id}
         return answered(metrics, request, Answer(document))
 

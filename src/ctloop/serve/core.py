@@ -109,10 +109,11 @@ class PredictionService:
         now = time.time()
         ns = time.perf_counter_ns() - start
         self.statistics.answered(target.version, rows=len(row_ids), ns=ns, now=now)
-        self._log(target.version, row_ids, frame, predictions, now)
+        events = request.event_times
+        self._log(target.version, row_ids, frame, predictions, now, events)
         follow_up = None
         if route.shadow is not None:
-            follow_up = self._mirror_later(route.shadow, request.data, row_ids, now)
+            follow_up = self._mirror_later(route.shadow, request.data, row_ids, now, events)
         return Prediction(predictions, target.version, request_id, row_ids, follow_up)
 
     async def _respond(
@@ -224,17 +225,36 @@ class PredictionService:
         return timed
 
     def _log(
-        self, version: int, row_ids: list[str], frame: pd.DataFrame, predictions: Any, now: float
+        self,
+        version: int,
+        row_ids: list[str],
+        frame: pd.DataFrame,
+        predictions: Any,
+        now: float,
+        event_times: tuple[float | None, ...] | None = None,
     ) -> None:
         if self.logger is None:
             return
         try:
-            self.logger.log(version, self.pool.deployment, row_ids, frame, predictions, now)
+            self.logger.log(
+                version,
+                self.pool.deployment,
+                row_ids,
+                frame,
+                predictions,
+                now,
+                event_times=event_times,
+            )
         except Exception:  # logging must never fail a request
             log.exception("could not queue predictions for logging")
 
     def _mirror_later(
-        self, shadow: LoadedVersion, data: Any, row_ids: list[str], now: float
+        self,
+        shadow: LoadedVersion,
+        data: Any,
+        row_ids: list[str],
+        now: float,
+        event_times: tuple[float | None, ...] | None = None,
     ) -> Callable[[], Awaitable[None]]:
         async def mirror() -> None:
             version = str(shadow.version)
@@ -249,7 +269,7 @@ class PredictionService:
                 self.metrics.shadow.labels(version, "error").inc()
                 return
             self.metrics.shadow.labels(version, "ok").inc()
-            self._log(shadow.version, row_ids, frame, predictions, now)
+            self._log(shadow.version, row_ids, frame, predictions, now, event_times)
 
         return mirror
 

@@ -62,6 +62,12 @@ class _Labels:
     request_ids: list[str]
     labels: list[Any]
     timestamp: float
+    event_times: list[float | None] | None = None
+
+    def event_time(self, i: int) -> float:
+        """The event time of label ``i``: the one sent, else the log time."""
+        sent = self.event_times[i] if self.event_times is not None else None
+        return self.timestamp if sent is None else sent
 
 
 class FeedbackLogger(BatchLogger):
@@ -82,17 +88,27 @@ class FeedbackLogger(BatchLogger):
         self._writer = LogWriter(workspace)
         super().__init__(thread_name=f"ctloop-feedback-log-{model or 'any'}", **options)
 
-    def log(self, request_ids: list[str], labels: list[Any], timestamp: float) -> bool:
+    def log(
+        self,
+        request_ids: list[str],
+        labels: list[Any],
+        timestamp: float,
+        event_times: list[float | None] | None = None,
+    ) -> bool:
         """Queue the ``labels`` of ``request_ids`` (same length), stamped ``timestamp``
-        (seconds since the epoch); ``False`` (and counted) when a full queue dropped
+        (seconds since the epoch) and each with its event time (``event_times``, the
+        timestamp where ``None``); ``False`` (and counted) when a full queue dropped
         them. Never blocks and never raises for the store."""
+        if event_times is not None and len(event_times) != len(labels):
+            event_times = None  # a caller's slip must not lose the labels
         if len(request_ids) != len(labels):
             self.reject(len(request_ids))
             raise FeedbackError(
                 f"feedback has {len(request_ids)} request ids but {len(labels)} labels; "
                 "send one label per request id"
             )
-        return self.append(_Labels(list(request_ids), list(labels), timestamp), rows=len(labels))
+        item = _Labels(list(request_ids), list(labels), timestamp, event_times)
+        return self.append(item, rows=len(labels))
 
     def close(self, timeout: float | None = 30.0) -> bool:
         """Write everything queued, stop the thread, remove the staging folder."""
@@ -116,6 +132,7 @@ class FeedbackLogger(BatchLogger):
                     [item.request_ids[i] for i in chosen],
                     [item.labels[i] for i in chosen],
                     item.timestamp,
+                    [item.event_time(i) for i in chosen],
                 )
                 groups.setdefault(kind, []).append((part, len(chosen)))
         return list(groups.values())
@@ -123,17 +140,22 @@ class FeedbackLogger(BatchLogger):
     def split_rows(self, item: Any) -> list[Queued]:
         """One item per label."""
         return [
-            (_Labels([rid], [label], item.timestamp), 1)
-            for rid, label in zip(item.request_ids, item.labels, strict=True)
+            (_Labels([rid], [label], item.timestamp, [item.event_time(i)]), 1)
+            for i, (rid, label) in enumerate(zip(item.request_ids, item.labels, strict=True))
         ]
 
     def dead_letter(self, items: Sequence[Any], error: BaseException | None) -> str:
         """Keep the labels of ``items`` in ``dead-letter/<model>/feedback-….jsonl``,
         one ``{"request_id", "label", "timestamp"}`` object a line."""
         rows = [
-            {"request_id": rid, "label": label, "timestamp": iso_time(item.timestamp)}
+            {
+                "request_id": rid,
+                "label": label,
+                "timestamp": iso_time(item.timestamp),
+                "event_time": iso_time(item.event_time(i)),
+            }
             for item in items
-            for rid, label in zip(item.request_ids, item.labels, strict=True)
+            for i, (rid, label) in enumerate(zip(item.request_ids, item.labels, strict=True))
         ]
         return self._writer.dead_letter(self.model, "feedback", rows)
 
@@ -142,7 +164,12 @@ class FeedbackLogger(BatchLogger):
         import pandas as pd
 
         frames = [
-            feedback_frame(item.request_ids, item.labels, [item.timestamp] * len(item.labels))
+            feedback_frame(
+                item.request_ids,
+                item.labels,
+                [item.timestamp] * len(item.labels),
+                [item.event_time(i) for i in range(len(item.labels))],
+            )
             for item in items
         ]
         self._writer.add_feedback(self.model, pd.concat(frames, ignore_index=True))
@@ -262,15 +289,16 @@ def log_feedback(
     request_ids: list[str],
     labels: list[Any],
     timestamp: float,
+    event_times: list[float | None] | None = None,
 ) -> bool:
     """What ``POST /feedback`` does with parsed labels: check them against ``model``'s
     label type (a wrong one raises the 422 and counts the request's rows as rejected),
-    then queue them with ``logger``; whether they were queued (``False`` when logging
-    is off or the queue is full)."""
+    then queue them with ``logger`` (each with its event time); whether they were
+    queued (``False`` when logging is off or the queue is full)."""
     try:
         labels = check_labels(request_ids, labels, label_type(model), model=model_name)
     except PredictionRequestError:
         if logger is not None:
             logger.reject(len(request_ids))
         raise
-    return logger is not None and logger.log(request_ids, labels, timestamp)
+    return logger is not None and logger.log(request_ids, labels, timestamp, event_times)

@@ -3,8 +3,9 @@
 :class:`PredictionLogger` queues each request's rows in memory and writes them from a
 background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
 ``prediction_logs`` row naming it. A batch holds the columns ``request_id``,
-``timestamp`` (UTC), ``model_version``, ``deployment``, every feature column, and
-``prediction``. Logging never blocks a request and never raises: a full queue drops rows
+``timestamp`` (UTC, when it was logged), ``event_time`` (UTC, the time the client said
+the row is about, else the timestamp), ``model_version``, ``deployment``, every feature
+column, and ``prediction``. Logging never blocks a request and never raises: a full queue drops rows
 (counted in ``dropped``), a failing store is counted in ``errors``, and rows the store
 will not take after retries are kept, one JSON object a line, in a dead-letter file of
 the artifact store: ``dead-letter/<model>/predictions-<UTC time>-<id>.jsonl``.
@@ -44,6 +45,12 @@ class _Logged:
     frame: pd.DataFrame | PendingRows
     predictions: np.ndarray
     timestamp: float
+    event_times: tuple[float | None, ...] | None = None
+
+    def event_time_list(self) -> list[float]:
+        """Each row's event time: the one sent, else the log time."""
+        sent = self.event_times or (None,) * len(self.request_ids)
+        return [self.timestamp if t is None else t for t in sent]
 
 
 class PredictionLogger(BatchLogger):
@@ -79,12 +86,18 @@ class PredictionLogger(BatchLogger):
         frame: pd.DataFrame | PendingRows,
         predictions: np.ndarray,
         timestamp: float,
+        *,
+        event_times: tuple[float | None, ...] | None = None,
     ) -> None:
         """Queue one request's rows: ``frame`` (the model's input, one row per id, not
-        to be changed afterwards, or :class:`PendingRows` to prepare when written) and its ``predictions``, stamped ``timestamp``
-        (seconds since the epoch). Never blocks and never raises for the store; inputs
-        of different lengths (a caller's bug) raise :class:`~ctloop.errors.ServingError`."""
+        to be changed afterwards, or :class:`PendingRows` to prepare when written) and
+        its ``predictions``, stamped ``timestamp`` (seconds since the epoch) and each
+        with its event time (``event_times``; the timestamp where ``None``). Never
+        blocks and never raises for the store; inputs of different lengths (a caller's
+        bug) raise :class:`~ctloop.errors.ServingError`."""
         rows = len(request_ids)
+        if event_times is not None and len(event_times) != rows:
+            event_times = None
         if len(frame) != rows or len(predictions) != rows:
             self.reject(rows)
             raise ServingError(
@@ -92,7 +105,7 @@ class PredictionLogger(BatchLogger):
                 f"{len(frame)} input rows and {len(predictions)} predictions; "
                 "pass one of each per request"
             )
-        item = _Logged(version, deployment, request_ids, frame, predictions, timestamp)
+        item = _Logged(version, deployment, request_ids, frame, predictions, timestamp, event_times)
         self.append(item, rows=rows)
 
     def close(self, timeout: float | None = 30.0) -> bool:
@@ -133,6 +146,7 @@ class PredictionLogger(BatchLogger):
             ignore_index=True,
         )
         artifact_id = self._writer.save(frame)
+        events = [t for item in logged for t in item.event_time_list()]
         self._writer.workspace.logs.add_predictions(
             model=self.model,
             version=version,
@@ -141,6 +155,8 @@ class PredictionLogger(BatchLogger):
             rows=len(frame),
             first_at=min(item.timestamp for item in logged),
             last_at=max(item.timestamp for item in logged),
+            first_event_at=min(events),
+            last_event_at=max(events),
         )
 
 
@@ -174,6 +190,7 @@ def _row_of(item: _Logged, i: int) -> _Logged:
         part,
         item.predictions[i : i + 1],
         item.timestamp,
+        item.event_times[i : i + 1] if item.event_times is not None else None,
     )
 
 
@@ -185,19 +202,18 @@ def _records(item: _Logged) -> list[dict[str, Any]]:
         inputs = frame.records
     else:
         inputs = frame.reset_index(drop=True).to_dict("records")
-    base = {
-        "timestamp": iso_time(item.timestamp),
-        "model_version": item.version,
-        "deployment": item.deployment,
-    }
+    base = {"model_version": item.version, "deployment": item.deployment}
+    rows = zip(item.request_ids, inputs, item.predictions, item.event_time_list(), strict=True)
     return [
         {
             "request_id": rid,
+            "timestamp": iso_time(item.timestamp),
+            "event_time": iso_time(event_time),
             **base,
             **{k: v for k, v in row.items() if k not in BASE_COLUMNS},
             "prediction": _plain_prediction(prediction),
         }
-        for rid, row, prediction in zip(item.request_ids, inputs, item.predictions, strict=True)
+        for rid, row, prediction, event_time in rows
     ]
 
 
@@ -229,10 +245,12 @@ def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
 
     count = len(item.request_ids)
     stamp = pd.Timestamp(to_utc(item.timestamp))
+    events = pd.to_datetime(item.event_time_list(), unit="s", utc=True).as_unit("us")
     base = pd.DataFrame(
         {
             "request_id": pd.array(item.request_ids, dtype="string"),
             "timestamp": pd.Series([stamp] * count, dtype="datetime64[us, UTC]"),
+            "event_time": pd.Series(events, dtype="datetime64[us, UTC]"),
             "model_version": pd.array([item.version] * count, dtype="int64"),
             "deployment": pd.array([item.deployment] * count, dtype="string"),
         }

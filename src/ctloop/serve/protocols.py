@@ -33,12 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DEPTH",
+    "FeedbackRequest",
     "PredictionRequest",
     "V2Request",
     "decode_json",
     "encode_v2",
     "encode_v2_binary",
     "parse_feedback",
+    "parse_feedback_request",
     "parse_mlflow",
     "parse_native",
     "parse_v2",
@@ -72,11 +74,16 @@ _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 @dataclass(frozen=True)
 class PredictionRequest:
     """One parsed request: ``data`` (records, a dict of columns, or a DataFrame for CSV),
-    the client's ``request_id`` and stickiness ``key`` (either may be ``None``)."""
+    the client's ``request_id`` and stickiness ``key`` (either may be ``None``), the
+    request's ``event_time`` as sent, and the ``event_times`` of its rows (seconds since
+    the epoch, ``None`` for the wall clock) once read
+    (:func:`~ctloop.serve._event_time.with_event_times`)."""
 
     data: Any
     request_id: str | None = None
     key: str | None = None
+    event_time: Any = None
+    event_times: tuple[float | None, ...] | None = None
 
 
 def _object(body: bytes, example: str, *, non_finite: bool = False) -> dict[str, Any]:
@@ -122,12 +129,12 @@ def _request_id(document: Mapping[str, Any], name: str) -> str | None:
 def parse_native(body: bytes) -> PredictionRequest:
     """A native ``/predict`` body: ``records`` or ``columns``, ``request_id``, ``key``."""
     document = _object(body, '{"records": [{"x": 1}]}')
-    unknown = set(document) - {"records", "columns", "request_id", "key"}
+    unknown = set(document) - {"records", "columns", "request_id", "key", "event_time"}
     if unknown:
         name = sorted(unknown)[0]
         raise PredictionRequestError(
             f"the request has unknown field {name!r}; send 'records' or 'columns', with "
-            "optional 'request_id' and 'key'",
+            "optional 'request_id', 'key' and 'event_time'",
             field=name,
         )
     if ("records" in document) == ("columns" in document):
@@ -139,7 +146,10 @@ def parse_native(body: bytes) -> PredictionRequest:
     data = document["records"] if "records" in document else document["columns"]
     _check_shape(data, "records" if "records" in document else "columns")
     return PredictionRequest(
-        data, _request_id(document, "request_id"), _optional_text(document, "key")
+        data,
+        _request_id(document, "request_id"),
+        _optional_text(document, "key"),
+        event_time=document.get("event_time"),
     )
 
 
@@ -176,7 +186,9 @@ def parse_mlflow(body: bytes, content_type: str) -> PredictionRequest:
         )
     key = present[0]
     data = _mlflow_data(key, document[key])
-    return PredictionRequest(data, _request_id(document, "request_id"))
+    return PredictionRequest(
+        data, _request_id(document, "request_id"), event_time=document.get("event_time")
+    )
 
 
 def _mlflow_data(key: str, value: Any) -> Any:
@@ -283,6 +295,7 @@ def parse_v2(body: bytes, *, header_length: str | None = None) -> V2Request:
     return V2Request(
         columns,
         _request_id(document, "id"),
+        event_time=_parameters(document, "request").get("event_time"),
         binary_outputs=binary_outputs,
         datatypes=datatypes,
     )
@@ -485,16 +498,32 @@ def v2_model_metadata(model: str, versions: Sequence[int], signature: Signature)
     }
 
 
+@dataclass(frozen=True)
+class FeedbackRequest:
+    """A parsed ``/feedback`` body: each label's request id, label and the
+    ``event_time`` its item sent (``None`` where it sent none)."""
+
+    request_ids: list[str]
+    labels: list[Any]
+    event_times: list[Any]
+
+
 def parse_feedback(body: bytes) -> tuple[list[str], list[Any]]:
     """A ``/feedback`` body: ``{"request_id": …, "label": …}`` or a list of them."""
+    parsed = parse_feedback_request(body)
+    return parsed.request_ids, parsed.labels
+
+
+def parse_feedback_request(body: bytes) -> FeedbackRequest:
+    """A ``/feedback`` body: ``{"request_id": …, "label": …, "event_time": …}`` (the
+    event time optional) or a list of them."""
     document = decode_json(body)
     items = document if isinstance(document, list) else [document]
     if not items:
         raise PredictionRequestError(
             "the feedback list is empty; send at least one label", field="body"
         )
-    ids: list[str] = []
-    labels: list[Any] = []
+    parsed = FeedbackRequest([], [], [])
     for item in items:
         if not isinstance(item, dict) or "label" not in item:
             raise PredictionRequestError(
@@ -509,6 +538,7 @@ def parse_feedback(body: bytes) -> tuple[list[str], list[Any]]:
             raise PredictionRequestError(
                 f"label {label!r} must be a number, string or boolean", field="label"
             )
-        ids.append(request_id)
-        labels.append(label)
-    return ids, labels
+        parsed.request_ids.append(request_id)
+        parsed.labels.append(label)
+        parsed.event_times.append(item.get("event_time"))
+    return parsed

@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from ctloop.errors import PredictionRequestError
 from ctloop.serve import protocols, v2_binary
 from ctloop.serve._answers import Answer, answered, plain, read_request
+from ctloop.serve._event_time import EVENT_TIME_HEADER, with_event_times
 from ctloop.serve.openapi import V2_BODY
 from ctloop.store.keys import Role
 
@@ -273,7 +274,10 @@ def _add_infer_routes(router: APIRouter, state: ServerState) -> None:
         headers = request.headers
         body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
         parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
-        parsed.check_datatypes(pool.routing.primary.model.signature)
+        signature = pool.routing.primary.model.signature
+        parsed.check_datatypes(signature)
+        header = headers.get(EVENT_TIME_HEADER)
+        parsed = with_event_times(parsed, header, signature.input_names)
         p = await service.predict(parsed, parsed.request_id or request.state.request_id)
         answer = _inference_answer(pool.name, p, parsed, headers.get("accept-encoding"))
         return answered(state.metrics, request, answer)

@@ -115,11 +115,17 @@ class DeploymentStore(ABC):
         """The latest change of every deployment, by name."""
 
 
+#: the times a log can be read by: when rows were logged, or the event time they are about
+LOG_CLOCKS = ("timestamp", "event_time")
+
+
 class LogStore(ABC):
     """The index of logged prediction and feedback batches; each batch's rows are a
     registered ``Dataset`` artifact. A batch overlaps ``[start, end]`` when its
     ``last_at >= start`` and ``first_at <= end``; lists are ordered by ``first_at``
-    then insertion.
+    then insertion. Read ``on="event_time"``, the same holds of ``first_event_at`` and
+    ``last_event_at`` (a batch without them, logged before event times were kept,
+    counts by its log times).
 
     Errors: an unreachable backend raises :class:`~ctloop.errors.StoreUnavailableError`;
     a naive datetime bound raises ``ValueError``.
@@ -136,12 +142,23 @@ class LogStore(ABC):
         rows: int,
         first_at: When,
         last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
-        """Record a stored batch of logged predictions."""
+        """Record a stored batch of logged predictions (its event times default to its
+        log times)."""
 
     @abstractmethod
     def add_feedback(
-        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+        self,
+        *,
+        model: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
         """Record a stored batch of feedback labels (``model=None``: labels for any model)."""
 
@@ -152,12 +169,20 @@ class LogStore(ABC):
         start: When | None = None,
         end: When | None = None,
         version: int | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
-        """Prediction batches of ``model`` (of one ``version``) overlapping the window."""
+        """Prediction batches of ``model`` (of one ``version``) overlapping the window
+        by their log times, or ``on="event_time"`` by their event times."""
 
     @abstractmethod
     def feedback(
-        self, model: str | None = None, start: When | None = None, end: When | None = None
+        self,
+        model: str | None = None,
+        start: When | None = None,
+        end: When | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
         """Feedback batches overlapping the window: those of ``model`` and those logged
         without a model (``model=None``: every batch)."""
@@ -322,15 +347,29 @@ class SqlLogStore(_SqlOperations, LogStore):
         rows: int,
         first_at: When,
         last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
-        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
         values.update(version=version, deployment=deployment)
         return LogBatchRecord(id=self._insert(PREDICTION_LOGS, values), **values)
 
     def add_feedback(
-        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+        self,
+        *,
+        model: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
-        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
         row_id = self._insert(FEEDBACK_LOGS, values)
         return LogBatchRecord(id=row_id, version=None, deployment=None, **values)
 
@@ -340,16 +379,23 @@ class SqlLogStore(_SqlOperations, LogStore):
         start: When | None = None,
         end: When | None = None,
         version: int | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
-        query = _window(PREDICTION_LOGS, start, end).where(PREDICTION_LOGS.c.model == model)
+        query = _window(PREDICTION_LOGS, start, end, on).where(PREDICTION_LOGS.c.model == model)
         if version is not None:
             query = query.where(PREDICTION_LOGS.c.version == version)
         return [LogBatchRecord(**row._mapping) for row in self._rows(query)]
 
     def feedback(
-        self, model: str | None = None, start: When | None = None, end: When | None = None
+        self,
+        model: str | None = None,
+        start: When | None = None,
+        end: When | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
-        query = _window(FEEDBACK_LOGS, start, end)
+        query = _window(FEEDBACK_LOGS, start, end, on)
         if model is not None:
             query = query.where((FEEDBACK_LOGS.c.model == model) | FEEDBACK_LOGS.c.model.is_(None))
         return [
@@ -359,25 +405,46 @@ class SqlLogStore(_SqlOperations, LogStore):
 
 
 def batch_values(
-    model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+    model: str | None,
+    artifact_id: str,
+    rows: int,
+    logged: tuple[When, When],
+    events: tuple[When | None, When | None] = (None, None),
 ) -> dict[str, Any]:
-    """The columns every log batch has."""
+    """The columns every log batch has; the event times default to the ``logged`` ones."""
+    first_at, last_at = to_utc(logged[0]), to_utc(logged[1])
+    first_event, last_event = events
     return {
         "model": model,
         "artifact_id": artifact_id,
         "rows": rows,
-        "first_at": to_utc(first_at),
-        "last_at": to_utc(last_at),
+        "first_at": first_at,
+        "last_at": last_at,
+        "first_event_at": first_at if first_event is None else to_utc(first_event),
+        "last_event_at": last_at if last_event is None else to_utc(last_event),
         "created_at": utcnow(),
     }
 
 
-def _window(table: Table, start: When | None, end: When | None) -> Any:
-    query = select(table).order_by(table.c.first_at, table.c.id)
+def check_clock(on: str) -> str:
+    """``on`` when it names a time a log is read by (:data:`LOG_CLOCKS`), else a
+    ``ValueError`` naming it."""
+    if on not in LOG_CLOCKS:
+        raise ValueError(f"logs are read on timestamp or event_time, not {on!r}")
+    return on
+
+
+def _window(table: Table, start: When | None, end: When | None, on: str) -> Any:
+    first: Any = table.c.first_at
+    last: Any = table.c.last_at
+    if check_clock(on) == "event_time":
+        first = func.coalesce(table.c.first_event_at, table.c.first_at)
+        last = func.coalesce(table.c.last_event_at, table.c.last_at)
+    query = select(table).order_by(first, table.c.id)
     if start is not None:
-        query = query.where(table.c.last_at >= to_utc(start))
+        query = query.where(last >= to_utc(start))
     if end is not None:
-        query = query.where(table.c.first_at <= to_utc(end))
+        query = query.where(first <= to_utc(end))
     return query
 
 

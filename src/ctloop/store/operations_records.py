@@ -42,8 +42,10 @@ class DeploymentRecord:
 @dataclass(frozen=True)
 class LogBatchRecord:
     """One stored batch of logged predictions or feedback labels: the Parquet artifact
-    ``artifact_id`` with ``rows`` rows stamped from ``first_at`` to ``last_at``.
-    Feedback batches have no ``version`` and no ``deployment``.
+    ``artifact_id`` with ``rows`` rows stamped from ``first_at`` to ``last_at`` (when
+    they were logged) and about events from ``first_event_at`` to ``last_event_at`` (the
+    event time the client sent, else the log time; ``None`` for batches logged before
+    event times were kept). Feedback batches have no ``version`` and no ``deployment``.
 
     >>> batch.artifact_id, batch.rows  # doctest: +SKIP
     ('3f9c…', 1000)
@@ -58,6 +60,8 @@ class LogBatchRecord:
     first_at: datetime
     last_at: datetime
     created_at: datetime
+    first_event_at: datetime | None = None
+    last_event_at: datetime | None = None
 
 
 @dataclass(frozen=True)

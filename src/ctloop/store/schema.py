@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -392,7 +392,7 @@ class PredictionLog(Base):
     """One batch of logged predictions: a Parquet artifact (one row per prediction)."""
 
     __tablename__ = "prediction_logs"
-    __table_args__ = (Index(None, "model", "first_at"),)
+    __table_args__ = (Index(None, "model", "first_at"), Index(None, "model", "first_event_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model: Mapped[str]
@@ -402,6 +402,8 @@ class PredictionLog(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]
+    first_event_at: Mapped[datetime | None]  # what the rows are about; None before 0008
+    last_event_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -417,6 +419,8 @@ class FeedbackLog(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]
+    first_event_at: Mapped[datetime | None]
+    last_event_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ctloop.errors import IntegrityError
@@ -17,6 +17,7 @@ from ctloop.store.operations import (
     When,
     alert_values,
     batch_values,
+    check_clock,
     delivery_entry,
     deployment_values,
     missing_alert,
@@ -89,14 +90,28 @@ class MemoryLogStore(LogStore):
         rows: int,
         first_at: When,
         last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
-        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
         return self._add(self._predictions, dict(values, version=version, deployment=deployment))
 
     def add_feedback(
-        self, *, model: str | None, artifact_id: str, rows: int, first_at: When, last_at: When
+        self,
+        *,
+        model: str | None,
+        artifact_id: str,
+        rows: int,
+        first_at: When,
+        last_at: When,
+        first_event_at: When | None = None,
+        last_event_at: When | None = None,
     ) -> LogBatchRecord:
-        values = batch_values(model, artifact_id, rows, first_at, last_at)
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
         return self._add(self._feedback, dict(values, version=None, deployment=None))
 
     def _add(self, into: list[LogBatchRecord], values: dict[str, Any]) -> LogBatchRecord:
@@ -116,21 +131,28 @@ class MemoryLogStore(LogStore):
         start: When | None = None,
         end: When | None = None,
         version: int | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
         with self._lock:
             found = [b for b in self._predictions if b.model == model]
         if version is not None:
             found = [b for b in found if b.version == version]
-        return _window(found, start, end)
+        return _window(found, start, end, on)
 
     def feedback(
-        self, model: str | None = None, start: When | None = None, end: When | None = None
+        self,
+        model: str | None = None,
+        start: When | None = None,
+        end: When | None = None,
+        *,
+        on: str = "timestamp",
     ) -> list[LogBatchRecord]:
         with self._lock:
             found = list(self._feedback)
         if model is not None:
             found = [b for b in found if b.model in (model, None)]
-        return _window(found, start, end)
+        return _window(found, start, end, on)
 
     # -- what the metadata store asks (see MetadataReferences) --------------------------
     def referenced_artifacts(self) -> dict[str, str]:
@@ -152,15 +174,23 @@ class MemoryLogStore(LogStore):
 
 
 def _window(
-    batches: list[LogBatchRecord], start: When | None, end: When | None
+    batches: list[LogBatchRecord], start: When | None, end: When | None, on: str
 ) -> list[LogBatchRecord]:
+    by_event = check_clock(on) == "event_time"
+
+    def span(b: LogBatchRecord) -> tuple[datetime, datetime]:
+        if by_event:
+            return b.first_event_at or b.first_at, b.last_event_at or b.last_at
+        return b.first_at, b.last_at
+
+    spans = [(span(b), b) for b in batches]
     if start is not None:
         low = to_utc(start)
-        batches = [b for b in batches if b.last_at >= low]
+        spans = [(s, b) for s, b in spans if s[1] >= low]
     if end is not None:
         high = to_utc(end)
-        batches = [b for b in batches if b.first_at <= high]
-    return sorted(batches, key=lambda b: (b.first_at, b.id))
+        spans = [(s, b) for s, b in spans if s[0] <= high]
+    return [b for _, b in sorted(spans, key=lambda item: (item[0][0], item[1].id))]
 
 
 class MemoryAlertStore(AlertStore):
