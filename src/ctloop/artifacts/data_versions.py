@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctloop.errors import DataVersionError, NotFoundError
+from ctloop.store._metadata_rules import check_latest_data_version
 from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import ArtifactRecord, DataVersionRecord
@@ -99,6 +100,7 @@ def record_data_version(
         latest = metadata.get_data_version(name)
     except NotFoundError:
         latest = None
+    check_latest_data_version(name, latest.version if latest else 0, expect_latest)
     if latest is not None:
         previous = metadata.get_artifact(latest.artifact_id)
         if previous.digest == record.digest:
