@@ -119,7 +119,7 @@ def load_window(request: dict[str, Any]) -> tuple[Any, Any, Any]:
 
     workspace = current_workspace()
     frame = read_logged(workspace, request)
-    current, previous = split_window(frame, request["bounds"])
+    current, previous = split_window(frame, request["bounds"], _settings(request).window_on)
     stats = _load_model(workspace, request).training_statistics
     reference = DatasetStatistics.from_dict(stats) if stats else DatasetStatistics(0, ())
     return current.reset_index(drop=True), previous.reset_index(drop=True), reference

@@ -4,6 +4,8 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
 
     monitoring:
       min_rows: 200              # fewer rows in a window: verdict "no-data", no alarm
+      window_on: timestamp       # timestamp: when rows were logged; event_time: the time
+                                 # the client said they are about (a replay of history)
       drift_test: psi            # auto | ks | wasserstein | psi | chisquare | jensenshannon | linf
       drift_threshold: 0.2       # null: the test's default (distances 0.1, p-values 0.05)
       features:                  # per-feature overrides
@@ -63,6 +65,7 @@ class MonitorSettings:
     """
 
     min_rows: int = 200  # below this, sampling noise alone moves PSI near its threshold
+    window_on: str = "timestamp"
     drift_test: str = "psi"  # stable under sampling noise; a PSI above 0.2 is a real shift
     drift_threshold: float | None = 0.2
     features: Mapping[str, FeatureSetting] = field(default_factory=dict)
@@ -98,6 +101,11 @@ class MonitorSettings:
 
     def check(self) -> None:
         """Refuse a drop rule that cannot be read, naming the key and the value."""
+        if self.window_on not in ("timestamp", "event_time"):
+            raise MonitorError(
+                f"ctloop.yaml 'monitoring: window_on' is {self.window_on!r}; use timestamp "
+                "(when predictions were logged) or event_time (the time they are about)"
+            )
         if self.drop_is not in ("relative", "absolute"):
             raise MonitorError(
                 f"ctloop.yaml 'monitoring: drop_is' is {self.drop_is!r}; use relative or absolute"

@@ -77,23 +77,31 @@ def parse_time(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def split_window(frame: pd.DataFrame, bounds: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of the window and of the window before it, by ``timestamp``."""
+def split_window(
+    frame: pd.DataFrame, bounds: dict[str, Any], on: str = "timestamp"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of the window and of the window before it, by ``on`` (``timestamp``,
+    when rows were logged, or ``event_time``, the time they are about; rows without an
+    event time count by their timestamp)."""
     import pandas as pd
 
     if frame.empty:
         return frame, frame
     stamps = pd.to_datetime(frame["timestamp"], utc=True)
-    frame = frame.assign(timestamp=stamps).sort_values("timestamp", kind="stable")
+    frame = frame.assign(timestamp=stamps)
+    if on == "event_time":
+        events = frame["event_time"] if "event_time" in frame.columns else stamps
+        frame = frame.assign(event_time=pd.to_datetime(events, utc=True).fillna(stamps))
+    frame = frame.sort_values(on, kind="stable")
     end = pd.Timestamp(parse_time(bounds["end"]))
-    frame = frame[frame["timestamp"] < end]
+    frame = frame[frame[on] < end]
     if bounds["requests"] is not None:
         n = int(bounds["requests"])
         return frame.iloc[-n:], frame.iloc[-2 * n : -n] if len(frame) > n else frame.iloc[:0]
     start = pd.Timestamp(parse_time(bounds["start"]))
     before = pd.Timestamp(parse_time(bounds["previous_start"]))
-    current = frame[frame["timestamp"] >= start]
-    previous = frame[(frame["timestamp"] >= before) & (frame["timestamp"] < start)]
+    current = frame[frame[on] >= start]
+    previous = frame[(frame[on] >= before) & (frame[on] < start)]
     return current, previous
 
 
@@ -112,7 +120,7 @@ def read_logged(workspace: Workspace, request: Mapping[str, Any]) -> pd.DataFram
     if request.get("data"):
         frame = pd.read_parquet(Path(request["data"]))
     else:
-        frame = _from_prediction_log(workspace, request["model"], bounds)
+        frame = _from_prediction_log(workspace, request["model"], bounds, _clock(request))
     if "model_version" in frame.columns:
         version = frame["model_version"]
         frame = frame[version.isna() | (version.astype("Int64") == int(request["version"]))]
@@ -125,21 +133,28 @@ def logged_batches(workspace: Workspace, request: Mapping[str, Any]) -> list[str
         return []
     bounds = request["bounds"]
     start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
-    batches = workspace.logs.predictions(request["model"], start, parse_time(bounds["end"]))
+    end = parse_time(bounds["end"])
+    batches = workspace.logs.predictions(request["model"], start, end, on=_clock(request))
     return [b.artifact_id for b in batches]
 
 
+def _clock(request: Mapping[str, Any]) -> str:
+    """The time the request's windows are on: ``monitoring: window_on``."""
+    return str((request.get("monitoring") or {}).get("window_on") or "timestamp")
+
+
 def _from_prediction_log(
-    workspace: Workspace, model: str, bounds: Mapping[str, Any]
+    workspace: Workspace, model: str, bounds: Mapping[str, Any], on: str = "timestamp"
 ) -> pd.DataFrame:
     from ctloop.artifacts.logs import join_feedback, read_feedback, read_predictions
 
     start = parse_time(bounds["previous_start"]) if bounds["previous_start"] else None
-    frame = read_predictions(workspace, model, start=start, end=parse_time(bounds["end"]))
+    frame = read_predictions(workspace, model, start=start, end=parse_time(bounds["end"]), on=on)
     if frame.empty:
         return frame
-    # labels arrive after their predictions: read them up to now, not to the window's end
-    feedback = read_feedback(workspace, model, start=start)
+    # labels arrive after their predictions: read them up to now, not to the window's
+    # end; on event time, a label logged at any time may belong to the window
+    feedback = read_feedback(workspace, model, start=start if on == "timestamp" else None)
     if feedback.empty:
         return frame
     return join_feedback(frame, feedback, how="left")
