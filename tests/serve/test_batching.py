@@ -135,3 +135,90 @@ def test_categories_survive_concatenation() -> None:
 @pytest.mark.parametrize("size", [0, -3])
 def test_batch_size_is_at_least_one(size: int) -> None:
     assert MicroBatcher(max_batch_size=size).max_batch_size == 1
+
+
+class ThreadRecorder(Recorder):
+    """A :class:`Recorder` that also remembers the thread of each call."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.pause = pause
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        import threading
+        import time
+
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.pause)
+        return super().predict_frame(frame)
+
+
+def test_a_lone_quick_call_is_predicted_on_the_event_loop() -> None:
+    import threading
+
+    model = ThreadRecorder()
+
+    async def go() -> list[list[float]]:
+        batcher = MicroBatcher(max_batch_size=8, max_wait_ms=50, inline_below_ms=1_000)
+        out = [await batcher.predict(model.predict_frame, pd.DataFrame({"x": [i]})) for i in (1, 2)]
+        await batcher.close()
+        return [o.tolist() for o in out]
+
+    assert run(go()) == [[2], [4]]
+    # the first call's time is unknown: a worker thread; the second is known to be quick
+    loop_thread = threading.current_thread().name
+    assert model.threads[0] != loop_thread and model.threads[1] == loop_thread
+
+
+def test_concurrent_calls_are_batched_even_when_inline_calls_are_allowed() -> None:
+    model = ThreadRecorder()
+
+    async def go() -> None:
+        batcher = MicroBatcher(max_batch_size=16, max_wait_ms=50, inline_below_ms=1_000)
+        await batcher.predict(model.predict_frame, pd.DataFrame({"x": [0]}))  # now quick
+        frames = [pd.DataFrame({"x": [i]}) for i in range(8)]
+        out = await asyncio.gather(*(batcher.predict(model.predict_frame, f) for f in frames))
+        assert [o.tolist() for o in out] == [[2 * i] for i in range(8)]
+        await batcher.close()
+
+    run(go())
+    assert model.calls[0] == 1 and sum(model.calls[1:]) == 8 and len(model.calls) < 5
+
+
+def test_a_slow_model_stays_off_the_event_loop() -> None:
+    import threading
+
+    model = ThreadRecorder(pause=0.03)
+
+    async def go() -> None:
+        batcher = MicroBatcher(max_batch_size=8, max_wait_ms=5, inline_below_ms=20)
+        for i in range(3):
+            await batcher.predict(model.predict_frame, pd.DataFrame({"x": [i]}))
+        await batcher.close()
+
+    run(go())
+    assert threading.current_thread().name not in model.threads
+
+
+def test_a_failing_inline_call_fails_alone() -> None:
+    calls = {"n": 0}
+
+    def flaky(frame: pd.DataFrame) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("boom")
+        return frame["x"].to_numpy()
+
+    async def go() -> list[object]:
+        batcher = MicroBatcher(max_batch_size=8, max_wait_ms=5, inline_below_ms=1_000)
+        out: list[object] = []
+        for i in range(3):
+            try:
+                out.append((await batcher.predict(flaky, pd.DataFrame({"x": [i]}))).tolist())
+            except ValueError as exc:
+                out.append(str(exc))
+        await batcher.close()
+        return out
+
+    assert run(go()) == [[0], "boom", [2]]
