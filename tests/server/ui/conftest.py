@@ -34,6 +34,7 @@ class UiServer:
     runs: dict[int, str]  # degree -> run id
     failed_run: str
     long_run: str  # a synthetic run of LONG_STEPS steps
+    artifacts: dict[str, str]  # kind -> id of an artifact of each viewer's kind
 
 
 LONG_STEPS = 500
@@ -112,14 +113,65 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
         regression.run(workspace=workspace, path=str(data), degree=-1)
     _register(workspace, runs)
     long_run = long_pipeline(workspace, LONG_STEPS)
+    made = artifacts_of_each_kind(workspace, tmp)
     server, thread, url = start(create_app(workspace))
     try:
         keys = role_keys(workspace)
-        yield UiServer(url, workspace, keys, runs, str(failed.value.run_id), long_run)
+        yield UiServer(url, workspace, keys, runs, str(failed.value.run_id), long_run, made)
     finally:
         server.should_exit = True
         thread.join(30)
         workspace.close()
+
+
+def artifacts_of_each_kind(workspace: Workspace, tmp: Path) -> dict[str, str]:
+    """One artifact per viewer: a table, its statistics, anomalies, a drift report where
+    ``dep_delay`` shifted, an evaluation with a slice, a model and an HTML report."""
+    from sklearn.linear_model import LinearRegression
+
+    from ctloop.artifacts import save_value
+    from ctloop.artifacts.model import Model
+    from ctloop.data import compute_statistics, detect_drift, infer_schema, validate
+    from ctloop.evaluate import Evaluation
+    from ctloop.evaluate.slices import SliceResult
+
+    rng = np.random.default_rng(0)
+    before = pd.DataFrame(
+        {"carrier": rng.choice(["UA", "AA"], 400), "dep_delay": rng.normal(0, 1, 400)}
+    )
+    after = before.assign(dep_delay=before["dep_delay"] + 3, carrier=before["carrier"])
+    statistics = compute_statistics(before)
+    broken = after.assign(dep_delay=after["dep_delay"].astype(str))
+    model = Model.from_estimator(
+        LinearRegression().fit(before[["dep_delay"]], before["dep_delay"] * 2),
+        before[["dep_delay"]],
+    )
+    evaluation = Evaluation(
+        "regression",
+        "y",
+        400,
+        {"mae": 0.25, "rmse": 0.5},
+        slices={
+            "carrier": (SliceResult("UA", 210, {"mae": 0.2}), SliceResult("AA", 190, {"mae": 0.3}))
+        },
+    )
+    report = tmp / "report.html"
+    report.write_text("<!DOCTYPE html><html><body><h1 id=r>Backtest report</h1></body></html>")
+    values = {
+        "table": before,
+        "statistics": statistics,
+        "anomalies": validate(broken, infer_schema(statistics)),
+        "drift": detect_drift(before, after),
+        "evaluation": evaluation,
+        "model": model,
+        "report": report,
+    }
+    found = {}
+    for kind, value in values.items():
+        record = save_value(value, workspace.artifacts, staging_root=tmp)
+        workspace.metadata.put_artifacts([record])
+        found[kind] = record.id
+    return found
 
 
 def _register(workspace: Workspace, runs: dict[int, str]) -> None:

@@ -49,7 +49,7 @@ def test_runs_table_filters_sorts_and_pages_on_the_server(
     signed_in: Any, ui_server: UiServer
 ) -> None:
     page = signed_in("viewer")
-    page.goto("/runs?columns=mse")
+    page.goto("/runs?columns=mse&pipeline=regression")
     shown = rows(page, "#runs")
     assert len(shown) == 3 and page.inner_text("#run-count") == "3 runs"
     assert {r[2] for r in shown} == {"regression"}
@@ -58,7 +58,7 @@ def test_runs_table_filters_sorts_and_pages_on_the_server(
     page.click("form.filters button")
     (only,) = rows(page, "#runs")
     assert only[1] == ui_server.runs[1][:8] and float(only[7]) > 0.5
-    page.goto("/runs?columns=mse&sort=metrics.mse")
+    page.goto("/runs?columns=mse&sort=metrics.mse&pipeline=regression")
     ordered = [r[1] for r in rows(page, "#runs")]
     assert ordered[:2] == [ui_server.runs[2][:8], ui_server.runs[1][:8]]  # failed run: no mse
     page.select_option("select[name=status]", "failed")
@@ -68,7 +68,7 @@ def test_runs_table_filters_sorts_and_pages_on_the_server(
 
 def test_a_bad_condition_is_a_sentence_above_the_table(signed_in: Any) -> None:
     page = signed_in("viewer")
-    page.goto("/runs?where=mse+is+big")
+    page.goto("/runs?where=mse+is+big&pipeline=regression")
     assert "cannot read the condition 'mse is big'" in page.inner_text("p.error")
     assert len(rows(page, "#runs")) == 3
 
@@ -148,7 +148,7 @@ def test_an_editor_resumes_a_failed_run_and_only_the_failed_step_runs_again(
 def test_parameter_columns_and_conditions(signed_in: Any, ui_server: UiServer) -> None:
     page = signed_in("viewer")
     page.goto("/runs?params=degree&sort=-params.degree")
-    assert [r[7] for r in rows(page, "#runs")] == ["2", "1", "-1"]
+    assert [r[7] for r in rows(page, "#runs")] == ["2", "1", "-1", ""]  # no degree: last
     page.fill("input[name=where]", "params.degree >= 1 and mse < 0.5")
     page.click("form.filters button")
     (only,) = rows(page, "#runs")

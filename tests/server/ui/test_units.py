@@ -19,6 +19,8 @@ MODULES = [
     "ctloop.server._ui._render",
     "ctloop.server._ui._session",
     "ctloop.server._ui._lineage_pages",
+    "ctloop.server._ui._viewers",
+    "ctloop.server._ui._artifact_pages",
     "ctloop.server._run_search",
 ]
 

@@ -23,12 +23,13 @@ __all__ = ["mount_ui"]
 
 def mount_ui(app: FastAPI) -> None:
     """Add the pages, the login form and the static files to ``app``."""
+    from ctloop.server._ui._artifact_pages import artifact_pages
     from ctloop.server._ui._lineage_pages import lineage_pages
     from ctloop.server._ui._login import login_pages
     from ctloop.server._ui._model_pages import model_pages
     from ctloop.server._ui._run_pages import run_pages
 
-    routers = [login_pages(), run_pages(), model_pages(), lineage_pages()]
+    routers = [login_pages(), run_pages(), model_pages(), lineage_pages(), artifact_pages()]
     routers += _operations_pages()
     for router in routers:
         app.include_router(router)
