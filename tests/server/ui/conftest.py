@@ -207,10 +207,17 @@ class Watch:
     def attach(self, page: Any) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.method} {r.url}"))
+        page.on("requestfailed", self._failed)
         page.on(
             "response", lambda r: r.status >= 400 and self.refused.append(f"{r.status} {r.url}")
         )
+
+    def _failed(self, request: Any) -> None:
+        # a page load the browser gave up for the next one (a redirect or a click landing
+        # first, on a busy machine) is net::ERR_ABORTED; any other failure counts
+        if request.is_navigation_request() and "ERR_ABORTED" in (request.failure or ""):
+            return
+        self.failed.append(f"{request.method} {request.url} {request.failure}")
 
     def _console(self, message: Any) -> None:
         # an answer >= 400 is logged as "Failed to load resource"; ``refused`` holds those
