@@ -8,11 +8,13 @@ import dataclasses
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ctloop.features import materialize
@@ -20,6 +22,7 @@ from ctloop.features._repo import load_definitions
 from ctloop.serve.feature_server import create_feature_app
 from ctloop.store.features import DefinitionDraft
 from ctloop.store.keys import Role
+from ctloop.store.online import OnlineValue, SqliteOnlineStore
 from ctloop.store.online_redis import RedisOnlineStore
 from ctloop.store.workspace import Workspace
 from tests.features.test_online import DEFINITIONS, FIRST, NOW, hours_ago, weather_rows
@@ -35,8 +38,12 @@ EWR_AT = hours_ago(1).replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     """A SQLite workspace with the weather definitions applied and materialized."""
     weather_rows(tmp_path / "weather.parquet", FIRST)
+    pq.write_table(
+        pa.table({"origin": ["EWR"], "dest": ["ORD"], "day": [hours_ago(30)], "flights": [12]}),
+        tmp_path / "routes.parquet",
+    )
     (tmp_path / "features.py").write_text(
-        DEFINITIONS.format(source=tmp_path / "weather.parquet", routes=tmp_path / "weather.parquet")
+        DEFINITIONS.format(source=tmp_path / "weather.parquet", routes=tmp_path / "routes.parquet")
     )
     url = f"sqlite:///{tmp_path / 'metadata.db'}"
     with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
@@ -287,3 +294,31 @@ def test_ctloop_features_serve_answers_on_its_port(workspace: Workspace, tmp_pat
     )
     assert unknown.returncode != 0
     assert "feature service 'flights_v9' is not applied" in unknown.stderr
+
+
+class CountingStore(SqliteOnlineStore):
+    """The SQLite online store, counting its reads."""
+
+    reads = 0
+
+    def read(self, keys: Mapping[str, Sequence[str]]) -> dict[str, list[OnlineValue | None]]:
+        self.reads += 1
+        return super().read(keys)
+
+
+def test_a_request_for_a_service_of_two_views_reads_the_online_store_once(
+    workspace: Workspace,
+) -> None:
+    assert isinstance(workspace.online, SqliteOnlineStore)
+    counting = CountingStore(workspace.online.path)
+    materialize(workspace, ["routes"], end=NOW)
+    both = ["weather:temp", "routes:flights", "departure:cold_morning"]
+    with live_app(create_feature_app(dataclasses.replace(workspace, online=counting))) as live:
+        answer = live.client.post(
+            "/get-online-features",
+            json={"features": both, "entities": {"origin": ["EWR"] * 50, "dest": ["ORD"] * 50,
+                                                 "sched_dep_time": [700] * 50}},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert [r["values"][0] for r in answer.json()["results"][3:]] == [2.0, 12, True]
+    assert counting.reads == 1
