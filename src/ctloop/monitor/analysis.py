@@ -125,10 +125,13 @@ def decide(
     if performance and performance["degraded"]:
         reasons.append(_degraded_reason(performance))
     degraded = bool(reasons)
+    quiet = []  # drift the model does not lean on: reported, not counted
     for name, part in (("training data", skew), ("previous window", drift)):
-        for column in (part or {}).get("columns", ()):
-            if column["drifted"]:
-                reasons.append(_drift_reason(column, name))
+        drifted = [c for c in (part or {}).get("columns", ()) if c["drifted"]]
+        if part is not None and drifted and not part.get("counts", True):
+            quiet.append(_quiet_reason(drifted, part, name))
+            continue
+        reasons.extend(_drift_reason(column, name) for column in drifted)
     if attribution and attribution["drifted"]:
         reasons.append(
             f"the model leans on different features: attribution shares moved by "
@@ -136,8 +139,8 @@ def decide(
             f"(changed: {', '.join(attribution['changed'])})"
         )
     if degraded:
-        return "degraded", tuple(reasons)
-    return ("drift" if reasons else "ok"), tuple(reasons)
+        return "degraded", (*reasons, *quiet)
+    return ("drift" if reasons else "ok"), (*reasons, *quiet)
 
 
 def analyse_window(
@@ -226,6 +229,14 @@ def _degraded_reason(performance: Mapping[str, Any]) -> str:
     interval = performance.get("interval")
     noise = f"; interval {interval[0]:.4g} to {interval[1]:.4g}" if interval else ""
     return f"{metric} is {value:.4g} against a baseline of {baseline:.4g} ({size}{noise})"
+
+
+def _quiet_reason(drifted: list[Mapping[str, Any]], part: Mapping[str, Any], against: str) -> str:
+    names = ", ".join(repr(c["column"]) for c in drifted)
+    return (
+        f"{names} drifted against the {against} but hold {part['drifted_importance']:.1%} of "
+        f"the model's importance (< {part['importance_threshold']:.0%}); not counted as drift"
+    )
 
 
 def _drift_reason(column: Mapping[str, Any], against: str) -> str:

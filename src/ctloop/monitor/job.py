@@ -141,16 +141,29 @@ def skew_and_drift(
     previous_statistics: DatasetStatistics,
     reference: DatasetStatistics,
     request: dict[str, Any],
+    current: Any = None,
 ) -> dict[str, Any]:
-    """Skew against the training statistics and drift against the previous window."""
+    """Skew against the training statistics and drift against the previous window, of
+    the features that do not index time, weighed by the model's importance shares."""
+    from ctloop.monitor.importance import time_index_columns, weigh
+
+    settings = _settings(request)
+    features = _features(current_workspace(), request)
+    frame = current if current is not None else None
+    times = time_index_columns(frame, features, settings.time_columns) if frame is not None else []
     skew, drift = analysis.compare_statistics(
         current_statistics,
         reference=reference,
         previous=previous_statistics,
-        features=_features(current_workspace(), request),
-        settings=_settings(request),
+        features=[f for f in features if f not in times],
+        settings=settings,
     )
-    return {"skew": skew, "drift": drift}
+    shares = request.get("reference_attribution") if settings.drift_importance is not None else None
+    threshold = settings.drift_importance or 0.0
+    for part in (skew, drift):
+        if part is not None:
+            part["time_index_columns"] = times
+    return {"skew": weigh(skew, shares, threshold), "drift": weigh(drift, shares, threshold)}
 
 
 @step
@@ -206,7 +219,7 @@ def monitor(request: dict[str, Any]) -> None:
     """Judge one window of a model version's logged predictions."""
     current, previous, reference = load_window(request)
     current_stats, previous_stats = window_statistics(current, previous, request)
-    comparisons = skew_and_drift(current_stats, previous_stats, reference, request)
+    comparisons = skew_and_drift(current_stats, previous_stats, reference, request, current)
     judged = model_performance(current, request)
     monitor_report(current, comparisons, judged, current_stats, reference, request)
 

@@ -95,4 +95,8 @@ class MonitorReport:
 def _drift_report(data: dict[str, Any] | None) -> DriftReport | None:
     from ctloop.data import DriftReport
 
-    return None if data is None else DriftReport.from_dict(data)
+    if data is None:
+        return None
+    # the monitor adds each column's importance share; the drift report does not keep it
+    columns = [{k: v for k, v in c.items() if k != "importance"} for c in data["columns"]]
+    return DriftReport.from_dict({**data, "columns": columns})

@@ -17,6 +17,10 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       confidence: 0.95           # and only when the baseline is outside the window's bootstrap
                                  # interval at this level (null: no noise check)
       attribution_threshold: 0.3 # total variation between importance shares
+      drift_importance: 0.1      # drift counts when the drifted features hold this share
+                                 # of the model's importance (null: every drift counts)
+      time_columns: [time_hour]  # time-index columns, besides those recognised
+                                 # (datetimes, year/month/day/hour..., monotonic integers)
       attribution_rows: 2000     # rows sampled for permutation importance
       canary: {min_rows: 200, allowed_drop: 0.0, max_wait: 7d}  # see ctloop.monitor.canary
     alerts:
@@ -75,6 +79,8 @@ class MonitorSettings:
     confidence: float | None = 0.95  # small windows: a drop within sampling noise is no alarm
     bootstrap_samples: int = 200
     attribution_threshold: float = 0.3
+    drift_importance: float | None = 0.1  # a drifting feature the model ignores retrains nothing
+    time_columns: tuple[str, ...] = ()
     attribution_rows: int = 2000
     canary: Mapping[str, Any] = field(default_factory=dict)  # see ctloop.monitor.canary
 
@@ -87,6 +93,7 @@ class MonitorSettings:
         found = dict(values)
         features = found.pop("features", None) or {}
         found["canary"] = dict(found.get("canary") or {})
+        found["time_columns"] = tuple(str(c) for c in found.get("time_columns") or ())
         CanarySettings.from_mapping(found["canary"])  # a bad canary setting fails here
         try:
             parsed = {str(k): FeatureSetting(**(v or {})) for k, v in features.items()}

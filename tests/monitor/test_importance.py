@@ -1,0 +1,82 @@
+"""Drift that matters to the model: a drifting feature the model ignores retrains
+nothing, and columns that count time are left out of the drift and skew tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from ctloop.monitor import run_monitor
+from ctloop.monitor.importance import is_time_name, time_index_columns, weigh
+from tests.monitor.conftest import END, Project, make_rows
+
+DAY = timedelta(days=1)
+
+
+def test_time_index_columns_are_recognised_by_type_name_and_order() -> None:
+    n = 50
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "year": [2024] * n,
+            "time_hour": pd.date_range("2024-01-01", periods=n, freq="h").astype(str),
+            "row_number": np.arange(n),
+            "distance": np.random.default_rng(0).integers(100, 2000, n),
+            "hour_of_day_bucket": ["a"] * n,  # a time-like name but text: a feature
+            "flag_day": [True, False] * (n // 2),
+            "origin": ["JFK"] * n,
+        }
+    )
+    found = time_index_columns(frame, list(frame.columns), declared=["origin"])
+    assert found == ["origin", "when", "year", "time_hour", "row_number"]
+    assert is_time_name("dep_hour") and is_time_name("Month") and not is_time_name("hours_late")
+
+
+def test_weigh_counts_drift_by_the_drifted_features_share_of_importance() -> None:
+    def part() -> dict[str, object]:
+        return {
+            "columns": [
+                {"column": "wind", "drifted": True},
+                {"column": "distance", "drifted": False},
+            ]
+        }
+
+    shares = {"wind": 0.04, "distance": 0.96}
+    quiet = weigh(part(), shares, 0.1)
+    assert quiet is not None and quiet["counts"] is False
+    assert quiet["drifted_importance"] == 0.04 and quiet["columns"][0]["importance"] == 0.04
+    loud = weigh(part(), {"wind": 0.5, "distance": 0.5}, 0.1)
+    assert loud is not None and loud["counts"] is True
+    unweighted = weigh(part(), None, 0.1)
+    assert unweighted is not None and unweighted["counts"] and not unweighted["weighted"]
+    assert weigh(None, shares, 0.1) is None
+
+
+def test_drift_of_a_feature_the_model_ignores_is_reported_but_not_counted(
+    project: Project,
+) -> None:
+    stable = make_rows(400, 10)
+    ignored_moves = make_rows(400, 11).assign(carrier="AA")  # the model never reads carrier
+    project.log(stable, END - 2 * DAY, DAY, labels=True)
+    project.log(ignored_moves, END - DAY, DAY, labels=True)
+
+    result = run_monitor(project.workspace, "flights", "1d", end=END)
+
+    assert result.verdict == "ok", result.report.reasons
+    assert result.alerts == ()
+    assert any("'carrier' drifted" in r and "not counted" in r for r in result.report.reasons)
+    drift = result.report.drift
+    assert drift is not None and drift["weighted"] and drift["counts"] is False
+    assert drift["time_index_columns"] == []
+
+
+def test_drift_of_a_feature_the_model_leans_on_still_counts(project: Project) -> None:
+    project.log(make_rows(400, 10), END - 2 * DAY, DAY, labels=True)
+    project.log(make_rows(400, 11, shift=2.0), END - DAY, DAY, labels=True)
+
+    result = run_monitor(project.workspace, "flights", "1d", end=END)
+
+    assert result.verdict in ("drift", "degraded"), result.report.reasons
+    assert any("'signal' drifted" in r for r in result.report.reasons)
