@@ -15,9 +15,7 @@ pytestmark = pytest.mark.chromium
 SHOTS = Path(__file__).resolve().parents[3] / "build" / "ui-screenshots"
 
 
-def test_every_page_is_drawn_and_kept_as_a_screenshot(
-    signed_in: Any, ui_server: UiServer
-) -> None:
+def test_every_page_is_drawn_and_kept_as_a_screenshot(signed_in: Any, ui_server: UiServer) -> None:
     page = signed_in("admin")
     page.set_viewport_size({"width": 1280, "height": 900})
     pages = {
