@@ -91,6 +91,28 @@ class Authenticator:
         self._touch(key.id, utcnow())
         return Caller(key, Role(key.role))
 
+    def cached_caller(self, authorization: str) -> Caller | None:
+        """The caller of ``authorization`` when finding it needs no store call: auth is
+        off, or its key was found a moment ago, is still valid and was touched less than
+        :data:`TOUCH_EVERY_S` ago. ``None`` otherwise (and for every refusal): then
+        :meth:`caller` decides."""
+        if not self.enabled or self.keys is None:
+            return Caller.anonymous()
+        scheme, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret.startswith(KEY_PREFIX):
+            return None
+        tick = time.monotonic()
+        with self._lock:
+            held = self._found.get(hash_key(secret))
+            if held is None or tick - held[1] >= CACHE_S:
+                return None
+            key = held[0]
+            touched = self._touched.get(key.id)
+        if touched is None or tick - touched >= TOUCH_EVERY_S or key.refusal() is not None:
+            return None
+        return Caller(key, Role(key.role))
+
     def forget(self, key_id: str) -> None:
         """Drop ``key_id`` from the cache (it was revoked): its next use asks the store."""
         with self._lock:

@@ -8,7 +8,7 @@ route needs) and the audit log entry of a write.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,9 +22,18 @@ from ctloop.store.audit import AuditDraft
 from ctloop.store.keys import Role
 
 if TYPE_CHECKING:
+    from ctloop.store.records import MetricRecord, ParamRecord, TagRecord
     from ctloop.store.workspace import Workspace
 
-__all__ = ["KEY_COOKIE", "audit_write", "needs", "render", "workspace_of"]
+__all__ = [
+    "KEY_COOKIE",
+    "audit_draft",
+    "audit_write",
+    "log_tracking_audited",
+    "needs",
+    "render",
+    "workspace_of",
+]
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: the cookie the web UI keeps the key in (``HttpOnly``, ``SameSite=Strict``); a read
@@ -41,22 +50,22 @@ def workspace_of(request: Request) -> Workspace:
     return workspace
 
 
-def needs(role: Role) -> Callable[..., Caller]:
+def needs(role: Role) -> Callable[..., Awaitable[Caller]]:
     """A dependency that finds the caller and refuses it unless its role allows
     ``role``; a refused write is in the audit log too."""
 
-    def dependency(
+    async def dependency(
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
     ) -> Caller:
+        # a key found a moment ago is checked here, on the event loop; one that needs a
+        # store call (unknown, refused and audited, its last use to write) in a thread
         auth: Authenticator = request.app.state.auth
-        caller = auth.caller(_credentials(request))
+        caller = auth.cached_caller(_credentials(request))
+        if caller is None or not caller.role.allows(role):
+            from starlette.concurrency import run_in_threadpool
+
+            return await run_in_threadpool(_check_caller, request, role)
         request.state.caller = caller
-        try:
-            auth.require(caller, role, f"{request.method} {request.url.path}")
-        except ServerError as exc:
-            if request.method not in _READS:
-                audit_write(request, caller, "refused", request.url.path, status=exc.status)
-            raise
         return caller
 
     dependency.__name__ = f"needs_{role}"
@@ -70,6 +79,41 @@ def _credentials(request: Request) -> str:
     return header
 
 
+def _check_caller(request: Request, role: Role) -> Caller:
+    auth: Authenticator = request.app.state.auth
+    caller = auth.caller(_credentials(request))
+    request.state.caller = caller
+    try:
+        auth.require(caller, role, f"{request.method} {request.url.path}")
+    except ServerError as exc:
+        if request.method not in _READS:
+            audit_write(request, caller, "refused", request.url.path, status=exc.status)
+        raise
+    return caller
+
+
+def audit_draft(
+    request: Request,
+    caller: Caller,
+    action: str,
+    obj: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> AuditDraft:
+    """The audit log entry of a write: who, what, on what, from where, how it ended."""
+    client = request.client
+    return AuditDraft(
+        actor=caller.name,
+        action=action,
+        object=obj,
+        key_id=caller.key_id,
+        detail={"method": request.method, **(detail or {})},
+        remote="" if client is None else f"{client.host}",
+        status=status,
+    )
+
+
 def audit_write(
     request: Request,
     caller: Caller,
@@ -80,18 +124,37 @@ def audit_write(
     status: int = 200,
 ) -> None:
     """Append a write to the audit log: who, what, on what, from where, how it ended."""
-    client = request.client
     workspace_of(request).audit.append(
-        AuditDraft(
-            actor=caller.name,
-            action=action,
-            object=obj,
-            key_id=caller.key_id,
-            detail={"method": request.method, **(detail or {})},
-            remote="" if client is None else f"{client.host}",
-            status=status,
-        )
+        audit_draft(request, caller, action, obj, detail, status=status)
     )
+
+
+def log_tracking_audited(
+    workspace: Workspace,
+    draft: AuditDraft,
+    *,
+    params: Sequence[ParamRecord] = (),
+    metrics: Sequence[MetricRecord] = (),
+    tags: Sequence[TagRecord] = (),
+) -> None:
+    """Write tracking data and its audit entry: in one transaction where both live in
+    one SQL database (a per-call client then costs one commit per request), else one
+    after the other."""
+    from ctloop.store.audit import SqlAuditLog
+    from ctloop.store.sql import SqlMetadataStore
+    from ctloop.store.sql_engine import is_in_memory
+
+    store, audit = workspace.metadata, workspace.audit
+    if (
+        isinstance(store, SqlMetadataStore)
+        and isinstance(audit, SqlAuditLog)
+        and store.url == audit.url
+        and not is_in_memory(store.url)
+    ):
+        store.log_batch(params=params, metrics=metrics, tags=tags, audit=draft)
+        return
+    store.log_batch(params=params, metrics=metrics, tags=tags)
+    audit.append(draft)
 
 
 def render(record: Any) -> Any:

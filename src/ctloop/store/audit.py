@@ -18,13 +18,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from ctloop.store.records import utcnow
 from ctloop.store.schema import AUDIT_LOG
 from ctloop.store.transactions import SqlTransactions
 
-__all__ = ["AuditDraft", "AuditLog", "AuditRecord", "SqlAuditLog", "check_limit"]
+__all__ = [
+    "AuditDraft",
+    "AuditLog",
+    "AuditRecord",
+    "SqlAuditLog",
+    "append_audit_row",
+    "check_limit",
+]
+
+#: one entry's insert, built once (its compiled form is cached by SQLAlchemy)
+_INSERT = insert(AUDIT_LOG).returning(AUDIT_LOG.c.id)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,14 @@ class AuditLog(ABC):
         optionally of one ``action`` or one ``actor``."""
 
 
+def append_audit_row(conn: Connection, draft: AuditDraft) -> AuditRecord:
+    """Append ``draft`` in the transaction of ``conn``: a write and its entry commit (or
+    fail) together."""
+    values = {**draft.__dict__, "detail": dict(draft.detail), "at": utcnow()}
+    entry_id = int(conn.execute(_INSERT, values).scalar_one())
+    return AuditRecord(id=entry_id, **values)
+
+
 class SqlAuditLog(SqlTransactions, AuditLog):
     """The audit log in the metadata database at ``url``.
 
@@ -95,10 +113,7 @@ class SqlAuditLog(SqlTransactions, AuditLog):
 
     def append(self, draft: AuditDraft) -> AuditRecord:
         """Append ``draft``, stamped with the current time and the next id."""
-        values = {**draft.__dict__, "detail": dict(draft.detail), "at": utcnow()}
-        stmt = insert(AUDIT_LOG).values(**values).returning(AUDIT_LOG.c.id)
-        entry_id = self._write(lambda conn: int(conn.execute(stmt).scalar_one()))
-        return AuditRecord(id=entry_id, **values)
+        return self._write(lambda conn: append_audit_row(conn, draft))
 
     def list(
         self,

@@ -30,6 +30,7 @@ from ctloop.store._metadata_rules import (
     missing_data_version,
     missing_execution,
 )
+from ctloop.store.audit import AuditDraft, append_audit_row
 from ctloop.store.metadata import MetadataStore, metric_order
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
@@ -351,10 +352,20 @@ class SqlMetadataStore(MetadataStore):
         params: Sequence[ParamRecord] = (),
         metrics: Sequence[MetricRecord] = (),
         tags: Sequence[TagRecord] = (),
+        audit: AuditDraft | None = None,
     ) -> None:
-        """Write tracking data in one transaction; params and tags are upserted."""
-        if params or metrics or tags:
-            self._write(lambda conn: insert_tracking(conn, params, metrics, tags))
+        """Write tracking data in one transaction; params and tags are upserted. With
+        ``audit``, its entry is appended to the audit log (table ``audit_log`` of this
+        database) in the same transaction: the write and its entry commit together."""
+        if not (params or metrics or tags or audit):
+            return
+
+        def work(conn: Connection) -> None:
+            insert_tracking(conn, params, metrics, tags)
+            if audit is not None:
+                append_audit_row(conn, audit)
+
+        self._write(work)
 
     def get_params(self, run_id: str) -> list[ParamRecord]:
         """Params of a run and its executions (run-level first, then by key)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,8 @@ MODEL_STEP = "mlflow-model"
 HIDDEN = "ctloop.mlflow."
 DELETED = HIDDEN + "deleted"
 REFERENCE = "mlflow:"
+#: how many run ids the bridge remembers as existing (the most recently used)
+KNOWN_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Bridge:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._lock = threading.Lock()
+        self._known_runs: OrderedDict[str, None] = OrderedDict()
 
     # -- experiments ------------------------------------------------------------------
     def experiments(self) -> list[Experiment]:
@@ -166,6 +170,7 @@ class Bridge:
         store.create_execution(self._artifacts_execution(run.id))
         if tags:
             store.log_batch(tags=[TagRecord(run.id, k, v) for k, v in tags.items()])
+        self._remember(run.id)
         return run
 
     def run(self, run_id: str) -> RunRecord:
@@ -176,7 +181,30 @@ class Bridge:
             raise MlflowError.missing(f"run with id {run_id!r}") from None
         if run.id != run_id:
             raise MlflowError.missing(f"run with id {run_id!r}")
+        self._remember(run.id)
         return run
+
+    def existing_run_id(self, run_id: str) -> str:
+        """``run_id``, once it names a run: a write that only needs the run to exist
+        reads it once, not on every call. The write itself is the final check (its rows
+        name the run by foreign key): see :meth:`forget_run`."""
+        with self._lock:
+            if run_id in self._known_runs:
+                self._known_runs.move_to_end(run_id)
+                return run_id
+        return self.run(run_id).id
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop ``run_id`` from the runs known to exist (a write to it failed)."""
+        with self._lock:
+            self._known_runs.pop(run_id, None)
+
+    def _remember(self, run_id: str) -> None:
+        with self._lock:
+            self._known_runs[run_id] = None
+            self._known_runs.move_to_end(run_id)
+            while len(self._known_runs) > KNOWN_RUNS:
+                self._known_runs.popitem(last=False)
 
     def experiment_of(self, run: RunRecord) -> Experiment:
         """The experiment a run belongs to (its pipeline's, for ctloop's own runs)."""

@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from ctloop.errors import IntegrityError, NotFoundError
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs
+from ctloop.server._deps import audit_draft, audit_write, log_tracking_audited, needs
 from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, bridge_of
 from ctloop.server._mlflow._fields import check_key, in_view, page_of, tag_map
 from ctloop.server._mlflow._protocol import (
@@ -204,28 +205,25 @@ def tracking_router() -> APIRouter:
     def log_param(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        run = _writable(request, data)
-        param = _param(run.id, {"key": data.get("key"), "value": data.get("value")})
-        _log(request, run, params=[param])
-        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"params": 1})
+        run_id = _writable(request, data)
+        param = _param(run_id, {"key": data.get("key"), "value": data.get("value")})
+        _log(request, caller, run_id, {"params": 1}, params=[param])
         return {}
 
     @router.post("/runs/log-metric")
     def log_metric(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        run = _writable(request, data)
-        _log(request, run, metrics=[_metric_record(run.id, data)])
-        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"metrics": 1})
+        run_id = _writable(request, data)
+        _log(request, caller, run_id, {"metrics": 1}, metrics=[_metric_record(run_id, data)])
         return {}
 
     @router.post("/runs/set-tag")
     def set_tag(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        run = _writable(request, data)
-        _log(request, run, tags=[_tag(run.id, data)])
-        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", {"tags": 1})
+        run_id = _writable(request, data)
+        _log(request, caller, run_id, {"tags": 1}, tags=[_tag(run_id, data)])
         return {}
 
     @router.post("/runs/delete-tag")
@@ -241,7 +239,7 @@ def tracking_router() -> APIRouter:
     def log_batch(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        run = _writable(request, data)
+        run_id = _writable(request, data)
         metrics, params, tags = (_items(data, k) for k in ("metrics", "params", "tags"))
         for name, items, most in (
             ("metrics", metrics, MAX_METRICS),
@@ -257,15 +255,16 @@ def tracking_router() -> APIRouter:
                 f"a batch may hold at most {MAX_ITEMS} metrics, params and tags in all; got "
                 f"{len(metrics) + len(params) + len(tags)}"
             )
+        counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
         _log(
             request,
-            run,
-            params=[_param(run.id, p) for p in params],
-            metrics=[_metric_record(run.id, m) for m in metrics],
-            tags=[_tag(run.id, t) for t in tags],
+            caller,
+            run_id,
+            counts,
+            params=[_param(run_id, p) for p in params],
+            metrics=[_metric_record(run_id, m) for m in metrics],
+            tags=[_tag(run_id, t) for t in tags],
         )
-        counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
-        audit_write(request, caller, "mlflow.run.log", f"run {run.id}", counts)
         return {}
 
     @router.post("/runs/log-inputs")
@@ -293,52 +292,63 @@ def tracking_router() -> APIRouter:
     return router
 
 
-def _writable(request: Request, data: dict[str, Any]) -> RunRecord:
-    """The run a write names (MLflow lets a finished run be written to as well)."""
-    return bridge_of(request).run(text(data, "run_id", required=False) or text(data, "run_uuid"))
+def _writable(request: Request, data: dict[str, Any]) -> str:
+    """The id of the run a write names (MLflow lets a finished run be written to as
+    well)."""
+    run_id = text(data, "run_id", required=False) or text(data, "run_uuid")
+    return bridge_of(request).existing_run_id(run_id)
 
 
 def _log(
     request: Request,
-    run: RunRecord,
+    caller: Caller,
+    run_id: str,
+    counts: dict[str, int],
     *,
     params: Sequence[ParamRecord] = (),
     metrics: Sequence[MetricRecord] = (),
     tags: Sequence[TagRecord] = (),
 ) -> None:
-    """Write in one transaction; a param logged before must keep its value. A metric
-    naming a logged model (``model_id``) is that model's, not the run's history."""
+    """Write in one transaction with the write's audit entry; a param logged before
+    must keep its value. A metric naming a logged model (``model_id``) is that model's,
+    not the run's history."""
     bridge = bridge_of(request)
     store = bridge.workspace.metadata
     linked = [m for m in metrics if m.execution_id is not None]
     if linked:
-        metrics = _with_run_copies(bridge, run, metrics, linked)
+        metrics = _with_run_copies(bridge, run_id, metrics, linked)
     if params:
-        held = {p.key: p.value for p in store.get_params(run.id) if p.execution_id is None}
+        held = {p.key: p.value for p in store.get_params(run_id) if p.execution_id is None}
         seen: dict[str, str] = {}
         for param in params:
             before = held.get(param.key, seen.get(param.key))
             if before is not None and before != param.value:
                 raise MlflowError.invalid(
                     f"changing param values is not allowed: param {param.key!r} of run "
-                    f"{run.id} was logged as {before!r}, now {param.value!r}"
+                    f"{run_id} was logged as {before!r}, now {param.value!r}"
                 )
             seen[param.key] = param.value
-    store.log_batch(params=params, metrics=metrics, tags=tags)
+    draft = audit_draft(request, caller, "mlflow.run.log", f"run {run_id}", counts)
+    try:
+        log_tracking_audited(bridge.workspace, draft, params=params, metrics=metrics, tags=tags)
+    except (IntegrityError, NotFoundError):
+        bridge.forget_run(run_id)
+        bridge.run(run_id)  # gone since it was checked: MLflow's RESOURCE_DOES_NOT_EXIST
+        raise
 
 
 def _with_run_copies(
-    bridge: Bridge, run: RunRecord, metrics: Sequence[MetricRecord], linked: list[MetricRecord]
+    bridge: Bridge, run_id: str, metrics: Sequence[MetricRecord], linked: list[MetricRecord]
 ) -> list[MetricRecord]:
     """A metric of a logged model is the run's too, as in MLflow, where logging the same
     point again (the client does, when it links a run's metrics to a model) adds nothing."""
     for model_id in {m.execution_id for m in linked}:
         assert model_id is not None
-        if bridge.logged_model(model_id).run_id != run.id:
-            raise MlflowError.invalid(f"logged model {model_id} was not logged by run {run.id}")
+        if bridge.logged_model(model_id).run_id != run_id:
+            raise MlflowError.invalid(f"logged model {model_id} was not logged by run {run_id}")
     held = {
         _point_key(m)
-        for m in bridge.workspace.metadata.get_metrics(run.id)
+        for m in bridge.workspace.metadata.get_metrics(run_id)
         if m.execution_id is None
     }
     found = list(metrics)
