@@ -4,6 +4,8 @@ versions, each read by one run."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from ctloop.server._ops_api import severity
@@ -65,3 +67,41 @@ def test_severity_puts_a_test_at_its_threshold_at_one() -> None:
     assert severity({"statistic": 5.0, "p_value": 0.01, "threshold": 0.01}) == 1.0
     assert severity({"statistic": 9.0, "p_value": 0.0, "threshold": 0.05}) == 10.0
     assert severity({"statistic": 0.0, "p_value": 1.0, "threshold": 0.05}) == 0.0
+
+
+def page(server: OpsServer, path: str, role: str = "viewer", **kwargs: object) -> httpx.Response:
+    """A page of the web UI, signed in with the key of ``role`` (its cookie)."""
+    cookies = {"ctloop_key": server.keys[role]}
+    return httpx.request(
+        str(kwargs.pop("method", "GET")),
+        f"{server.url}{path}",
+        cookies=cookies,
+        timeout=30,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_pages_answer_bad_input_with_a_sentence(ops_server: OpsServer) -> None:
+    bad = page(ops_server, f"/monitoring/{MODEL}?against=yesterday")
+    assert bad.status_code == 400 and "against=&#x27;yesterday&#x27; is not known" in bad.text
+    assert page(ops_server, f"/monitoring/{MODEL}?windows=many").status_code == 400
+    not_report = ops_server.workspace.metadata.list_data_versions()[0].artifact_id
+    missing = page(ops_server, f"/monitoring/{MODEL}/windows/{not_report}")
+    assert missing.status_code == 404 and "not a monitoring report" in missing.text
+    keys = page(ops_server, "/keys", "admin")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', keys.text)
+    assert token is not None
+    form = {"name": "  ", "role": "viewer", "csrf": token.group(1)}
+    blank = page(ops_server, "/keys", "admin", method="POST", data=form)
+    assert blank.status_code == 400 and "give the key a name" in blank.text
+    form = {"name": "x", "role": "owner", "csrf": token.group(1)}
+    wrong = page(ops_server, "/keys", "admin", method="POST", data=form)
+    assert wrong.status_code == 400 and "role &#x27;owner&#x27; is not one of" in wrong.text
+
+
+def test_a_window_report_is_the_stored_page_and_may_run_no_script(ops_server: OpsServer) -> None:
+    windows = get(ops_server, f"/monitoring/{MODEL}").json()["windows"]
+    shown = page(ops_server, f"/monitoring/{MODEL}/windows/{windows[SHIFT_FROM]['report_id']}")
+    assert shown.status_code == 200 and SHIFTED in shown.text
+    policy = shown.headers["content-security-policy"]
+    assert "sandbox" in policy and "script-src" not in policy and "default-src 'none'" in policy

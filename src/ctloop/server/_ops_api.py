@@ -151,21 +151,22 @@ def _runs_reading(workspace: Workspace, artifact_id: str) -> list[dict[str, Any]
 
 
 def _window_of(workspace: Workspace, run: Any) -> dict[str, Any] | None:
-    """The window a monitoring run judged, read from its report (kept by report id: a
-    stored artifact never changes)."""
+    """The window a monitoring run judged, read from its report (kept by run id: a
+    succeeded run's outputs and a stored artifact never change, so a page of windows
+    costs one query once each report was read)."""
+    with _cache_lock:
+        cached = _cache.get(run.id)
+        if cached is not None:
+            _cache.move_to_end(run.id)
+            return cached
     outputs = _report_outputs(workspace, run.id)
     report_id = outputs.get("report")
     if report_id is None:
         return None
-    with _cache_lock:
-        cached = _cache.get(report_id)
-        if cached is not None:
-            _cache.move_to_end(report_id)
-            return cached
     found = _summarise(_load_report(workspace, report_id))
     found.update(run_id=run.id, report_id=report_id, html_id=outputs.get("html"))
     with _cache_lock:
-        _cache[report_id] = found
+        _cache[run.id] = found
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return found
