@@ -62,6 +62,8 @@ MANIFEST = "_spans.json"
 _PREFIX = "span="
 #: how often an ingester that lost the race to add a version reads again and retries
 _CONFLICT_RETRIES = 20
+#: threads that read, hash and store a run's files at once
+_STORE_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -243,28 +245,45 @@ def _store_spans(
     work: Path,
 ) -> tuple[list[FileEntry], dict[str, str], dict[str, str]]:
     """Check each chosen span's files and put them into the artifact store: the new
-    entries, the spans that failed (key → sentence) and the schema they follow."""
+    entries, the spans that failed (key → sentence) and the schema they follow.
+
+    Files are read, hashed and stored by a few threads at once (the work is I/O and
+    hashing, which release the GIL); the schema is then checked span by span, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def store(key: str, file: LandedFile) -> tuple[dict[str, str], FileEntry] | str:
+        shown = f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
+        try:
+            local = _local(file, spec.options, work)
+            found = file_schema(local, shown)
+            digest, size = workspace.artifacts.put_file(local)
+        except DataVersionError as exc:
+            return str(exc)
+        return found, FileEntry(f"{_PREFIX}{key}/{file.name}", digest, size)
+
+    jobs = [(key, file) for key, files in chosen.items() for file in files]
+    with ThreadPoolExecutor(_STORE_THREADS, thread_name_prefix="ctloop-ingest") as pool:
+        done = list(pool.map(lambda job: (job[0], job[1], store(*job)), jobs))
     entries: list[FileEntry] = []
     failed: dict[str, str] = {}
-    for key, files in chosen.items():
-        span_entries = []
-        try:
-            for file in files:
-                local = _local(file, spec.options, work)
-                shown = (
-                    f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
-                )
-                found = file_schema(local, shown)
-                problem = schema_break(found, schema, shown) if schema else None
-                if problem:
-                    raise DataVersionError(problem)
-                schema = schema or found
-                digest, size = workspace.artifacts.put_file(local)
-                span_entries.append(FileEntry(f"{_PREFIX}{key}/{file.name}", digest, size))
-        except DataVersionError as exc:
-            failed[key] = str(exc)
+    span_entries: dict[str, list[FileEntry]] = {}
+    for key, file, outcome in done:
+        if key in failed:
             continue
-        entries += span_entries
+        if isinstance(outcome, str):
+            failed[key] = outcome
+            continue
+        found, entry = outcome
+        shown = f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
+        problem = schema_break(found, schema, shown) if schema else None
+        if problem:
+            failed[key] = problem
+            continue
+        schema = schema or found
+        span_entries.setdefault(key, []).append(entry)
+    for key, kept in span_entries.items():
+        if key not in failed:
+            entries += kept
     return entries, failed, schema
 
 
