@@ -78,3 +78,16 @@ def test_parameter_conditions_compare_numbers_as_numbers_and_text_as_text() -> N
     (above,) = parse_conditions("params.model > ridge")
     assert not above.holds("zebra")  # text has no order here, so nothing is above it
     assert parse_sort("-params.degree") == ("param", "degree", True)
+
+
+def test_every_asset_a_template_names_ships_in_the_package() -> None:
+    import re
+    from importlib import resources
+
+    package = resources.files("ctloop.server._ui")
+    named = set()
+    for template in package.joinpath("templates").iterdir():
+        named |= set(re.findall(r"/ui/static/([\w./-]+)", template.read_text()))
+    assert {"ui.js", "ui.css", "lineage.js"} <= named
+    for name in named - {"ctloop.css"}:
+        assert package.joinpath("static", name).is_file(), name

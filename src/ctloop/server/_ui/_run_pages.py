@@ -16,7 +16,7 @@ from ctloop.server._errors import BadRequestError
 from ctloop.server._run_search import search_runs
 from ctloop.server._runs import compare, downsample, run_detail, start_resume
 from ctloop.server._ui._dag import layout
-from ctloop.server._ui._render import guarded, number, page, script_json, seconds
+from ctloop.server._ui._render import guarded, number, page, param, script_json, seconds
 from ctloop.server._ui._session import check_write, page_caller
 from ctloop.store.keys import Role
 from ctloop.store.statuses import RunStatus
@@ -79,7 +79,7 @@ def run_pages() -> APIRouter:
             run=detail,
             facts=_run_facts(detail),
             dag=layout([(s["name"], s["status"]) for s in steps], edges),
-            params=sorted(detail["params"].items()),
+            params=_parameters(detail),
             metrics=_metric_rows(detail, steps),
             charts=_charts(workspace, detail),
             tags=sorted(detail["tags"].items()),
@@ -223,6 +223,12 @@ def _edges(store: MetadataStore, executions: list[dict[str, Any]]) -> list[tuple
         if e.kind == "input" and e.artifact_id in writer
     }
     return sorted(found)
+
+
+def _parameters(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The pipeline's parameters of the run and the parameters it logged (those win)."""
+    given = {key: param(value) for key, value in run["parameters"].items()}
+    return sorted({**given, **run["params"]}.items())
 
 
 def _metric_rows(run: dict[str, Any], steps: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
