@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -113,9 +113,16 @@ class Run(Base):
     """One pipeline run (:class:`~ctloop.store.records.RunRecord`)."""
 
     __tablename__ = "runs"
+    # newest-first pages, of all runs or of one pipeline or status: (started_at, id) is
+    # the keyset cursor, so a page is one index range however many runs there are
+    __table_args__ = (
+        Index(None, "started_at", "id"),
+        Index(None, "pipeline", "started_at", "id"),
+        Index(None, "status", "started_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
-    pipeline: Mapped[str] = mapped_column(index=True)
+    pipeline: Mapped[str]
     pipeline_version: Mapped[str]
     reference: Mapped[str]
     parameters: Mapped[dict[str, Any]]
@@ -124,7 +131,7 @@ class Run(Base):
     host: Mapped[str]
     pid: Mapped[int] = mapped_column(Integer)
     status: Mapped[str]
-    started_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     git_commit: Mapped[str | None]
@@ -213,7 +220,8 @@ class Metric(Base):
     """A metric value of a run or of one of its executions."""
 
     __tablename__ = "metrics"
-    __table_args__ = (Index(None, "run_id", "key"),)
+    # (key, run_id): one metric of every run (a search sorting runs by it) is one range
+    __table_args__ = (Index(None, "run_id", "key"), Index(None, "key", "run_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
