@@ -129,7 +129,8 @@ def test_triggers_alerts_and_data_pages(open_as: Any, ops_server: OpsServer) -> 
 
     page.goto("/alerts")
     shown = rows(page, "#alerts")
-    assert len(shown) >= 2 and all(SHIFTED in r[4] for r in shown)
+    assert len(shown) >= 2 and all(r[2] == MODEL for r in shown)
+    assert any(f"drift in '{SHIFTED}'" in r[4] for r in shown)
     states = page.eval_on_selector_all(
         "#alerts td.delivery", "ds => ds.map(d => d.dataset.sink + ' ' + d.innerText.trim())"
     )
