@@ -465,6 +465,7 @@ app.add_typer(_load("ctloop.cli.features").features_app, name="features")
 app.command("init")(_load("ctloop.cli.init").init)
 app.command("ci")(_load("ctloop.cli.ci").ci)
 app.add_typer(_load("ctloop.cli.env").env_app, name="env")
+app.command("bundle")(_load("ctloop.cli.bundle").bundle)
 app.add_typer(_load("ctloop.cli.ingest").ingest_app, name="ingest")
 app.command("backtest")(_load("ctloop.cli.backtest").backtest)
 

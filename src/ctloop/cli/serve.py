@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 def serve(
     reference: Annotated[
-        str, typer.Argument(help="NAME@ALIAS (followed), NAME@VERSION or NAME (latest).")
+        str,
+        typer.Argument(
+            help="NAME@ALIAS (followed), NAME@VERSION, NAME (latest), or a bundle folder."
+        ),
     ],
     host: Annotated[
         str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
@@ -86,10 +89,18 @@ def serve(
             highlight=False,
         )
     settings = Settings.load()
+    store_url, artifact_url = settings.store_url, settings.artifact_url
+    from ctloop.bundle import is_bundle
+
+    if is_bundle(reference):  # a bundle serves from a scratch workspace of its own
+        from ctloop.bundle import open_bundle
+
+        reference, store_url, artifact_url = open_bundle(reference).scratch_workspace()
+        poll_seconds = 0
     config = ServeConfig(
         reference,
-        store_url=settings.store_url,
-        artifact_url=settings.artifact_url,
+        store_url=store_url,
+        artifact_url=artifact_url,
         artifact_options=dict(settings.artifact_options),
         cache_dir=None if cache_dir is None else str(cache_dir),
         deployment=deployment,
