@@ -80,7 +80,9 @@ def receiver_port() -> Iterator[int]:
 
 
 def test_one_drift_raises_one_alert_within_the_cooldown(home: Path, tmp_path: Path) -> None:
-    workspace, settings = configure(tmp_path, {"cooldown_s": 3600, "sinks": [{"type": "log"}]})
+    workspace, settings = configure(
+        tmp_path, {"incidents": False, "cooldown_s": 3600, "sinks": [{"type": "log"}]}
+    )
 
     first = raise_alerts(workspace, drift_report("distance"), None, settings=settings)
     again = raise_alerts(workspace, drift_report("distance"), None, settings=settings)
@@ -93,7 +95,7 @@ def test_one_drift_raises_one_alert_within_the_cooldown(home: Path, tmp_path: Pa
 
 
 def test_without_cooldown_every_report_alerts(home: Path, tmp_path: Path) -> None:
-    workspace, settings = configure(tmp_path, {"cooldown_s": 0, "sinks": []})
+    workspace, settings = configure(tmp_path, {"incidents": False, "cooldown_s": 0, "sinks": []})
     for _ in range(3):
         raise_alerts(workspace, drift_report("distance"), None, settings=settings)
     assert len(workspace.alerts.list()) == 3
@@ -101,7 +103,9 @@ def test_without_cooldown_every_report_alerts(home: Path, tmp_path: Path) -> Non
 
 def test_file_sink_writes_json_lines(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "out" / "alerts.jsonl"
-    workspace, settings = configure(tmp_path, {"sinks": [{"type": "file", "path": str(path)}]})
+    workspace, settings = configure(
+        tmp_path, {"incidents": False, "sinks": [{"type": "file", "path": str(path)}]}
+    )
     raise_alerts(workspace, drift_report("distance"), None, settings=settings)
     raise_alerts(workspace, drift_report("carrier"), None, settings=settings)
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -98,10 +98,18 @@ def raise_alerts(
     *,
     settings: Settings | None = None,
 ) -> tuple[AlertRecord, ...]:
-    """Record the report's alerts in ``workspace`` (skipping those in cooldown) and
-    deliver them to the sinks of ``settings`` (default: ``ctloop.yaml`` ``alerts:``)."""
+    """Record the report's alerts in ``workspace`` and deliver them to the sinks of
+    ``settings`` (default: ``ctloop.yaml`` ``alerts:``): as incidents (see
+    :mod:`ctloop.monitor.incidents`; the records delivered are returned), or with
+    ``alerts: incidents: false`` each alert, skipping those in cooldown."""
     settings = _settings(settings)
     config = AlertSettings.from_mapping(settings.alerts)
+    if config.incidents:
+        from ctloop.monitor.incidents import track_incidents
+
+        return track_incidents(
+            workspace, report, report_artifact_id, settings=settings, config=config
+        )
     recorded = []
     for alert in alerts_for(report, report_artifact_id):
         record = workspace.alerts.record(

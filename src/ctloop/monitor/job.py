@@ -102,7 +102,7 @@ def run_monitor(
     report = result.load("monitor_report", "report")
     report_id = result.outputs["monitor_report"]["report"].id
     alerts: tuple[AlertRecord, ...] = ()
-    if alert and report.verdict in ("drift", "degraded"):
+    if alert and report.verdict != "no-data":  # a clean window may resolve an incident
         from ctloop.monitor.alerts import raise_alerts
 
         alerts = raise_alerts(workspace, report, report_id, settings=settings)

@@ -47,9 +47,12 @@ class MonitorReport:
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
-        """Features that drifted against the training data or the previous window."""
+        """Features that drifted against the training data or the previous window (of
+        a comparison whose drift counts: not of features the model barely uses)."""
         found: dict[str, None] = {}
         for part in (self.skew, self.drift):
+            if part is not None and not part.get("counts", True):
+                continue
             for column in (part or {}).get("columns", ()):
                 if column["drifted"]:
                     found[column["column"]] = None

@@ -24,7 +24,10 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       attribution_rows: 2000     # rows sampled for permutation importance
       canary: {min_rows: 200, allowed_drop: 0.0, max_wait: 7d}  # see ctloop.monitor.canary
     alerts:
-      cooldown_s: 3600           # one alert per model+cause+features per cooldown
+      incidents: true            # group alerts: one open incident per model and cause,
+                                 # delivered on open and on resolve only
+      resolve_after: 1           # clean windows that resolve an incident
+      cooldown_s: 3600           # without incidents: one alert per model+cause per cooldown
       max_attempts: 8            # webhook tries before an alert is marked failed
       sinks:
         - {type: log}
@@ -152,6 +155,8 @@ class AlertSettings:
     """
 
     sinks: tuple[dict[str, Any], ...] = ({"type": "log"},)
+    incidents: bool = True
+    resolve_after: int = 1
     cooldown_s: float = 3600.0
     max_attempts: int = 8
     backoff_s: float = 30.0
@@ -168,7 +173,13 @@ class AlertSettings:
                     f"ctloop.yaml 'alerts:' has a sink of type {sink.get('type')!r}; "
                     f"use one of {', '.join(SINK_TYPES)}"
                 )
-        return cls(sinks=sinks, **found)
+        settings = cls(sinks=sinks, **found)
+        if not isinstance(settings.resolve_after, int) or settings.resolve_after < 1:
+            raise MonitorError(
+                f"ctloop.yaml 'alerts: resolve_after' is {settings.resolve_after!r}; use a "
+                "whole number of clean windows, 1 or more"
+            )
+        return settings
 
 
 def _fits(test: str, kind: str) -> bool:
