@@ -160,11 +160,20 @@ def search_runs(
     limit: int = 50,
     metrics: Sequence[str] = (),
     params: Sequence[str] = (),
+    exact_total: bool = True,
 ) -> dict[str, Any]:
     """One page of the runs that pass the filters and conditions, in the sort's order,
     each with its latest value of ``metrics`` (and of the metrics the search names) and
-    its value of ``params``."""
+    its value of ``params``.
+
+    Without ``exact_total``, a search the store can page itself (newest first, filtered by
+    pipeline and status only) reads just the runs up to the page's end: ``total`` is then
+    a lower bound and ``total_exact`` says so."""
     conditions, order = parse_conditions(where), parse_sort(sort)
+    newest_first = order == ("column", "started_at", True)
+    if not exact_total and newest_first and not (conditions or trigger or user):
+        runs = store.list_runs(pipeline=pipeline, status=status, limit=offset + limit + 1)
+        return _page(store, runs, offset, limit, metrics, params, [], order, exact=False)
     runs = store.list_runs(pipeline=pipeline, status=status)
     if trigger:
         runs = [run for run in runs if run.trigger == trigger]
@@ -176,7 +185,24 @@ def search_runs(
             continue
         values = _metric_values(store, condition.key, runs)
         runs = [run for run in runs if condition.holds(values.get(run.id))]
-    runs = _sorted(store, runs, order)
+    return _page(
+        store, _sorted(store, runs, order), offset, limit, metrics, params, conditions, order
+    )
+
+
+def _page(
+    store: MetadataStore,
+    runs: list[RunRecord],
+    offset: int,
+    limit: int,
+    metrics: Sequence[str],
+    params: Sequence[str],
+    conditions: list[Condition],
+    order: tuple[str, str, bool],
+    *,
+    exact: bool = True,
+) -> dict[str, Any]:
+    """The page ``offset:offset + limit`` of ``runs`` (in order) with its columns."""
     shown = runs[offset : offset + limit]
     keys = list(dict.fromkeys([*metrics, *(c.key for c in conditions if c.on == "metric")]))
     if order[0] == "metric" and order[1] not in keys:
@@ -196,7 +222,8 @@ def search_runs(
             }
             for run in shown
         ],
-        "total": len(runs),
+        "total": len(runs) if exact or len(runs) <= offset + limit else offset + limit,
+        "total_exact": exact or len(runs) <= offset + limit,
         "offset": offset,
         "limit": limit,
         "metrics": keys,

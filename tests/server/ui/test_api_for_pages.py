@@ -40,3 +40,15 @@ def test_runs_search_returns_the_parameter_columns(ui_server: UiServer) -> None:
         ).json()
     assert found["params"] == ["degree"] and found["total"] == 1
     assert found["items"][0]["params"] == {"degree": 2}
+
+
+def test_the_newest_runs_page_reads_only_up_to_its_end(ui_server: UiServer) -> None:
+    from ctloop.server._run_search import search_runs
+
+    store = ui_server.workspace.metadata
+    first = search_runs(store, limit=2, exact_total=False)
+    assert (first["total"], first["total_exact"], first["next_offset"]) == (2, False, 2)
+    whole = search_runs(store, limit=10, exact_total=False)
+    assert (whole["total"], whole["total_exact"], whole["next_offset"]) == (4, True, None)
+    assert [r["id"] for r in whole["items"]][:2] == [r["id"] for r in first["items"]]
+    assert search_runs(store, limit=2)["total"] == 4  # the API's count stays exact

@@ -144,10 +144,14 @@ def _search(workspace: Workspace, form: dict[str, str], number_of_page: int) -> 
         raise BadRequestError(f"status {form['status']!r} is not a run status", field="status")
     try:
         return search_runs(
-            workspace.metadata, where=form["where"], sort=form["sort"], **arguments
+            workspace.metadata,
+            where=form["where"],
+            sort=form["sort"],
+            exact_total=False,
+            **arguments,
         ), ""
     except BadRequestError as exc:
-        return search_runs(workspace.metadata, **arguments), str(exc)
+        return search_runs(workspace.metadata, exact_total=False, **arguments), str(exc)
 
 
 def _link(form: dict[str, str], number_of_page: int, change: dict[str, Any]) -> str:
