@@ -3,6 +3,7 @@ windows that repeat it, resolved by clean ones, delivered on open and resolve on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from ctloop.monitor.incidents import list_incidents
 from ctloop.monitor.report import MonitorReport
 from ctloop.monitor.settings import AlertSettings
 from ctloop.store.workspace import Workspace
+from tests.monitor.conftest import Project
+from tests.monitor.test_cli import ctloop
 
 
 def report(*drifted: tuple[str, float], degraded: float | None = None) -> MonitorReport:
@@ -110,3 +113,14 @@ def test_a_window_without_data_neither_repeats_nor_resolves(home: Path, tmp_path
 def test_resolve_after_must_be_a_positive_number_of_windows() -> None:
     with pytest.raises(MonitorError, match="resolve_after' is 0"):
         AlertSettings.from_mapping({"resolve_after": 0})
+
+
+def test_ctloop_alerts_incidents_lists_them(project: Project, tmp_path: Path) -> None:
+    settings = dataclasses.replace(project.settings, alerts={"sinks": []})
+    raise_alerts(project.workspace, report(("wind", 0.3)), None, settings=settings)
+    raise_alerts(project.workspace, report(("wind", 0.6)), None, settings=settings)
+
+    listed = json.loads(ctloop(project, "alerts", "incidents", "--open", "--json").stdout)
+    assert [(i["key"], i["count"], i["worst"]) for i in listed] == [("flights:drift:wind", 2, 0.6)]
+    text = ctloop(project, "alerts", "incidents").stdout
+    assert "open" in text and "x2" in text and "drift in 'wind'" in text

@@ -5,6 +5,7 @@
     ctloop monitor list flights
     ctloop monitor canary flights --apply   # judge the canary; promote or roll it back
     ctloop alerts list --json
+    ctloop alerts incidents --open   # alerts grouped by model and cause
     ctloop alerts deliver            # retry deliveries still pending
 
 ``monitor run`` exits 0 for every verdict (``ok``, ``drift``, ``degraded``, ``no-data``);
@@ -203,6 +204,30 @@ def list_alerts(
     for r in records:
         states = ", ".join(f"{k}: {v.get('status')}" for k, v in r.delivery.items()) or "-"
         _print(f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M}  {r.severity:<8}  {r.cause}  [{states}]")
+
+
+@alerts_app.command("incidents")
+def list_incidents(
+    subject: Annotated[str | None, typer.Option(help="Only incidents of this model.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List incidents (alerts grouped by model and cause), oldest first: status, windows
+    that showed the cause, first and last seen, worst value."""
+    from ctloop.monitor.incidents import list_incidents as incidents_of
+
+    found = incidents_of(_workspace(), subject)
+    if open_only:
+        found = [i for i in found if i.status == "open"]
+    if as_json:
+        _emit([i.to_dict() for i in found])
+        return
+    for i in found:
+        worst = f"{i.worst:.4g}" if i.worst is not None else "-"
+        _print(
+            f"{i.status:<8}  {i.severity:<8}  x{i.count:<3}  {i.opened_at:%Y-%m-%d %H:%M} to "
+            f"{i.last_seen:%Y-%m-%d %H:%M}  worst {worst}  {i.cause}"
+        )
 
 
 @alerts_app.command("deliver")

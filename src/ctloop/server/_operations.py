@@ -50,6 +50,27 @@ def operations_router() -> APIRouter:
         found = workspace_of(request).alerts.list(subject, since)
         return page_of(found, key=lambda a: [a.id], cursor=cursor, limit=limit, render=render)
 
+    @router.get("/alerts/incidents", summary="Incidents: alerts grouped by model and cause")
+    def incidents(
+        request: Request,
+        subject: str | None = None,
+        status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+        cursor: str | None = None,
+        limit: int = limit_query,
+    ) -> dict[str, Any]:
+        from ctloop.monitor.incidents import list_incidents
+
+        found = list_incidents(workspace_of(request), subject)
+        if status is not None:
+            found = [i for i in found if i.status == status]
+        return page_of(
+            found,
+            key=lambda i: [i.alert_ids[0]],
+            cursor=cursor,
+            limit=limit,
+            render=lambda i: i.to_dict(),
+        )
+
     @router.get("/triggers", summary="Each trigger's state, by name")
     def triggers(
         request: Request, cursor: str | None = None, limit: int = limit_query
