@@ -40,6 +40,16 @@ before each test: on a busy machine compare ratios, not absolute figures.
 ``in_process_p50_ms`` is the median of ``Model.predict`` on one row in this process (no
 HTTP), native and ONNX, measured before the servers start, for reference.
 
+``--with-peers`` adds BentoML 1.4.40 and MLServer 1.7.1 (``benchmarks/serving_peers.py``:
+each in its own ``.bench/`` venv, its own protocol, adaptive batching on and off; MLServer
+off means inference in the server process, ``parallel_workers: 0``) and
+``ctloop serve --workers 2`` (``ctloop_workers2``: uvicorn's worker processes accept on
+one shared listening socket, no proxy in front). Then ``ratios`` also divide ctloop's
+c=32 figures by the better batched peer's and two workers' requests/s by one's, and
+``goals`` check: ≥ 5× that peer's requests/s at ≤ ⅓ of its p99; c=1 p50 at most 1 ms
+above the in-process ``Model.predict`` and not above MLServer in-process; ONNX ≥ 5,000
+requests/s at c=32; two workers ≥ 1.8× one, each with ``missed_by``.
+
 ``ratios`` divide ctloop's figures by MLflow's at concurrency 32 (``qps`` above 1 and
 ``p99`` below 1 favour ctloop). ``goals`` checks: ≥ 10× MLflow's requests/s and ≤ 1/5 of
 its p99 at concurrency 32, and p50 under 5 ms at concurrency 1 with the compiled runtime.
@@ -63,10 +73,12 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import serving_peers
 from peers import ROOT, clean_env, run_child
 from tracking import ensure_mlflow_venv
 
@@ -75,6 +87,21 @@ DATA = FLIGHTS / "data" / "flights.parquet"
 MLFLOW_SCRIPT = Path(__file__).resolve().parent / "mlflow_serve_model.py"
 ROUTE = "/invocations"
 VALIDATION_ROWS = 2_000
+
+
+@dataclass
+class Server:
+    """How to start one server and what to send it."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    port: int
+    bodies: list[bytes]
+    route: str = ROUTE
+    ping: str = "/ping"
+    cwd: Path | None = None
+    peer: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the model and the request bodies --------------------------------------------------
@@ -256,26 +283,39 @@ def bare_server(model_path: Path, port: int) -> None:
 # --- processes -----------------------------------------------------------------------------
 
 
+_TAKEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and not handed out before by this function (the
+    servers start after all their ports are chosen)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
 
 
 @contextlib.contextmanager
 def server_process(
-    name: str, cmd: list[str], env: dict[str, str], port: int, tmp: Path
+    name: str, cmd: list[str], env: dict[str, str], port: int, tmp: Path, server: Server
 ) -> Iterator[str]:
-    """Start ``cmd`` in its own process group, yield its base URL once ``/ping``
-    answers, and kill the whole group on exit."""
+    """Start ``cmd`` in its own process group, yield its base URL once its health
+    route answers, and kill the whole group on exit."""
     log = (tmp / f"{name}.log").open("wb")
     proc = subprocess.Popen(
-        cmd, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd,
+        env=env,
+        cwd=server.cwd or tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(name, url, proc, tmp / f"{name}.log")
+        _wait_ready(name, url + server.ping, proc, tmp / f"{name}.log")
         yield url
     finally:
         _stop(proc)
@@ -288,11 +328,11 @@ def _wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -
         if proc.poll() is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-15:]
             raise RuntimeError(f"{name} exited {proc.returncode}:\n" + "\n".join(tail))
-        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/ping", timeout=2) as r:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
             if r.status == 200:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"{name} did not answer {url}/ping within 180 s")
+    raise RuntimeError(f"{name} did not answer {url} within 180 s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -309,21 +349,33 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 # --- measuring -----------------------------------------------------------------------------
 
 
-def predictions(url: str, body: bytes) -> list[float]:
-    """The positive-class probabilities one server returns for ``body``."""
+def probability(name: str, url: str, server: Server, body: bytes) -> float:
+    """The positive-class probability one server returns for the one-row ``body``."""
     request = urllib.request.Request(
-        url + ROUTE, data=body, headers={"Content-Type": "application/json"}
+        url + server.route, data=body, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())["predictions"]
-    return [float(p[-1]) if isinstance(p, list) else float(p) for p in answer]
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except OSError as exc:
+        raise RuntimeError(f"{name} did not answer {url + server.route}: {exc}") from exc
+    if server.peer:
+        return serving_peers.probability(name, answer)
+    p = answer["predictions"][0]
+    return float(p[-1]) if isinstance(p, list) else float(p)
 
 
-def agreement(urls: dict[str, str], bodies: list[bytes]) -> dict[str, float]:
+def agreement(urls: dict[str, str], servers: dict[str, Server]) -> dict[str, float]:
     """Largest difference from ctloop's probability over 20 rows, per server."""
-    reference = [predictions(urls["ctloop"], body)[0] for body in bodies[:20]]
+    reference = [
+        probability("ctloop", urls["ctloop"], servers["ctloop"], b)
+        for b in servers["ctloop"].bodies[:20]
+    ]
     return {
-        name: max(abs(predictions(url, b)[0] - r) for b, r in zip(bodies, reference))
+        name: max(
+            abs(probability(name, url, servers[name], b) - r)
+            for b, r in zip(servers[name].bodies, reference)
+        )
         for name, url in urls.items()
     }
 
@@ -335,7 +387,7 @@ def measure(url: str, bodies: list[bytes], concurrency: int, args: Any) -> dict[
 
     load = os.getloadavg()[0]
     config = LoadTestConfig(
-        url + ROUTE,
+        url,
         body=bodies,
         headers={"Content-Type": "application/json"},
         concurrency=concurrency,
@@ -352,14 +404,17 @@ def measure(url: str, bodies: list[bytes], concurrency: int, args: Any) -> dict[
     return figures | {"requests": result.requests, "errors": result.errors, "load1": load}
 
 
-def run_rounds(urls: dict[str, str], bodies: list[bytes], args: Any) -> dict[str, dict[str, Any]]:
+def run_rounds(
+    urls: dict[str, str], servers: dict[str, Server], args: Any
+) -> dict[str, dict[str, Any]]:
     """Every server at every concurrency, alternating, ``args.rounds`` times; per server
     and concurrency the round with the most requests/s, and all rounds."""
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in urls}
     for _ in range(args.rounds):
         for concurrency in args.concurrency:
             for name, url in urls.items():
-                figures = measure(url, bodies, concurrency, args)
+                target = url + servers[name].route
+                figures = measure(target, servers[name].bodies, concurrency, args)
                 rounds[name].setdefault(f"c{concurrency}", []).append(figures)
                 print(f"{name} c={concurrency}: {figures}", file=sys.stderr)
     return {
@@ -404,6 +459,72 @@ def goals(servers: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PEERS_BATCHED = ("bentoml", "mlserver")
+
+
+def _c32(servers: dict[str, Any], name: str) -> dict[str, Any]:
+    figures: dict[str, Any] = servers.get(name, {}).get("c32", {})
+    return figures if "p99_ms" in figures else {}
+
+
+def peer_ratios(servers: dict[str, Any]) -> dict[str, Any]:
+    """ctloop native (and ONNX) over the better batched peer at c=32, and two workers
+    over one."""
+    out: dict[str, Any] = {}
+    peers = [(p, _c32(servers, p)) for p in PEERS_BATCHED if _c32(servers, p)]
+    if peers:
+        best, figures = max(peers, key=lambda kv: kv[1]["qps"])
+        for ours in ("ctloop", "ctloop_onnx"):
+            mine = _c32(servers, ours)
+            if mine:
+                out[f"{ours}_vs_best_batched_peer_c32"] = {
+                    "peer": best,
+                    "qps": round(mine["qps"] / figures["qps"], 2),
+                    "p99": round(mine["p99_ms"] / figures["p99_ms"], 3),
+                }
+    one, two = _c32(servers, "ctloop"), _c32(servers, "ctloop_workers2")
+    if one and two:
+        out["ctloop_workers2_vs_one_c32_qps"] = round(two["qps"] / one["qps"], 2)
+    return out
+
+
+def peer_goals(servers: dict[str, Any], in_process: dict[str, float]) -> dict[str, Any]:
+    """Each goal against the peers: the measured value, the target, whether it is met
+    and else ``missed_by`` (how far the value falls short, in the value's unit)."""
+    found = peer_ratios(servers)
+    goals: dict[str, Any] = {}
+
+    def goal(name: str, value: float, target: float, *, at_least: bool) -> None:
+        met = value >= target if at_least else value <= target
+        short = target - value if at_least else value - target
+        goals[name] = {
+            "met": met,
+            "value": round(value, 3),
+            "target": target,
+            "missed_by": 0 if met else round(short, 3),
+        }
+
+    vs = found.get("ctloop_vs_best_batched_peer_c32")
+    if vs:
+        goal("ctloop_qps_5x_best_batched_peer", vs["qps"], 5, at_least=True)
+        goal("ctloop_p99_third_of_best_batched_peer", vs["p99"], round(1 / 3, 3), at_least=False)
+    c1 = servers.get("ctloop", {}).get("c1", {})
+    if "p50_ms" in c1:
+        above = c1["p50_ms"] - in_process["native"]
+        goal("ctloop_c1_p50_ms_above_in_process", above, 1.0, at_least=False)
+        theirs = servers.get("mlserver_inprocess", {}).get("c1", {})
+        if "p50_ms" in theirs:
+            goal("ctloop_c1_p50_over_mlserver_inprocess", c1["p50_ms"] / theirs["p50_ms"], 1.0,
+                 at_least=False)  # fmt: skip
+    onnx = _c32(servers, "ctloop_onnx")
+    if onnx:
+        goal("ctloop_onnx_c32_qps", onnx["qps"], 5000, at_least=True)
+    if "ctloop_workers2_vs_one_c32_qps" in found:
+        goal("ctloop_workers2_over_one_c32", found["ctloop_workers2_vs_one_c32_qps"], 1.8,
+             at_least=True)  # fmt: skip
+    return goals
+
+
 def environment(mlflow_python: Path) -> dict[str, Any]:
     """Machine and library versions."""
     versions = {
@@ -422,22 +543,62 @@ def environment(mlflow_python: Path) -> dict[str, Any]:
 
 
 def server_commands(
-    store: dict[str, Any], python: Path, model_dir: Path, tmp: Path, omp_threads: int
-) -> dict[str, tuple[list[str], dict[str, str], int]]:
-    """Command, environment and port of each server (``OMP_NUM_THREADS`` set alike)."""
-    omp = {"OMP_NUM_THREADS": str(omp_threads)} if omp_threads > 0 else {}
-    names = ("ctloop", "ctloop_onnx", "mlflow", "starlette_bare")
-    ports = {name: free_port() for name in names}
+    store: dict[str, Any], python: Path, model_dir: Path, tmp: Path, args: Any, bodies: list[bytes]
+) -> dict[str, Server]:
+    """Each server (``OMP_NUM_THREADS`` set alike)."""
+    omp = {"OMP_NUM_THREADS": str(args.omp_threads)} if args.omp_threads > 0 else {}
     bare = [sys.executable, __file__, "--bare-server", str(tmp / "model.pkl")]
-    commands = {
-        "ctloop": (ctloop_command("champion", ports["ctloop"], tmp), ctloop_env(store, tmp)),
-        "mlflow": (mlflow_command(python, model_dir, ports["mlflow"]), mlflow_env(python)),
-        "starlette_bare": ([*bare, "--port", str(ports["starlette_bare"])], clean_env()),
-    }
+    env = ctloop_env(store, tmp)
+    port = free_port()
+    servers = {"ctloop": Server(ctloop_command("champion", port, tmp), env, port, bodies)}
     if store["onnx"]["accepted"]:
-        onnx = ctloop_command("onnx", ports["ctloop_onnx"], tmp)
-        commands["ctloop_onnx"] = (onnx, ctloop_env(store, tmp))
-    return {name: (cmd, env | omp, ports[name]) for name, (cmd, env) in commands.items()}
+        port = free_port()
+        servers["ctloop_onnx"] = Server(ctloop_command("onnx", port, tmp), env, port, bodies)
+    if args.with_peers:
+        port = free_port()
+        cmd = [*ctloop_command("champion", port, tmp), "--workers", "2"]
+        servers["ctloop_workers2"] = Server(cmd, env, port, bodies)
+    port = free_port()
+    servers["mlflow"] = Server(
+        mlflow_command(python, model_dir, port), mlflow_env(python), port, bodies
+    )
+    port = free_port()
+    servers["starlette_bare"] = Server([*bare, "--port", str(port)], clean_env(), port, bodies)
+    for server in servers.values():
+        server.env = server.env | omp
+    return servers
+
+
+def peer_servers(built: dict[str, Any], tmp: Path, omp_threads: int) -> dict[str, Server]:
+    """BentoML and MLServer, adaptive batching on and off (:mod:`serving_peers`)."""
+    import joblib
+    import sklearn
+
+    pythons = serving_peers.peer_venvs(sklearn.__version__)
+    omp = {"OMP_NUM_THREADS": str(omp_threads)} if omp_threads > 0 else {}
+    records = built["records"]
+    out: dict[str, Server] = {}
+    bento_bodies = serving_peers.bentoml_bodies(records)
+    for name, batch in (("bentoml", True), ("bentoml_nobatch", False)):
+        folder, env = serving_peers.bentoml_setup(tmp, tmp / "model.pkl", batch)
+        port = free_port()
+        cmd = serving_peers.bentoml_command(pythons["bentoml"], port)
+        out[name] = Server(
+            cmd, clean_env("BENTOML_") | env | omp, port, bento_bodies,
+            route="/predict", ping="/readyz", cwd=folder, peer=True,
+        )  # fmt: skip
+    model_file = tmp / "model.joblib"
+    joblib.dump(built["estimator"], model_file)
+    mls_bodies = serving_peers.mlserver_bodies(records)
+    for name, batch in (("mlserver", True), ("mlserver_inprocess", False)):
+        ports = (free_port(), free_port(), free_port())
+        folder = serving_peers.mlserver_setup(tmp, model_file, ports, batch=batch)
+        cmd = serving_peers.mlserver_command(pythons["mlserver"], folder)
+        out[name] = Server(
+            cmd, clean_env("MLSERVER") | omp, ports[0], mls_bodies,
+            route="/v2/models/flights/infer", ping="/v2/models/flights/ready", cwd=folder, peer=True,
+        )  # fmt: skip
+    return out
 
 
 def bench(args: Any) -> dict[str, Any]:
@@ -448,15 +609,21 @@ def bench(args: Any) -> dict[str, Any]:
         tmp = Path(name)
         store = register_ctloop(built, tmp)
         python, model_dir = mlflow_model(built, tmp)
-        commands = server_commands(store, python, model_dir, tmp, args.omp_threads)
+        commands = server_commands(store, python, model_dir, tmp, args, bodies)
+        if args.with_peers:
+            commands |= peer_servers(built, tmp, args.omp_threads)
         with contextlib.ExitStack() as stack:
             urls = {
-                name: stack.enter_context(server_process(name, cmd, env, port, tmp))
-                for name, (cmd, env, port) in commands.items()
+                name: stack.enter_context(
+                    server_process(name, server.cmd, server.env, server.port, tmp, server)
+                )
+                for name, server in commands.items()
             }
-            agree = agreement(urls, bodies)
-            servers = run_rounds(urls, bodies, args)
+            agree = agreement(urls, commands)
+            servers = run_rounds(urls, commands, args)
         found = ratios(servers)
+        if args.with_peers:
+            found |= peer_ratios(servers)
         return {
             "benchmark": "serving",
             "model": "flights HistGradientBoostingClassifier pipeline, fitted on Jan-Feb 2013",
@@ -473,7 +640,8 @@ def bench(args: Any) -> dict[str, Any]:
             "max_abs_diff_vs_ctloop": {k: float(f"{v:.3g}") for k, v in agree.items()},
             "servers": servers,
             "ratios": found,
-            "goals": goals(servers, found),
+            "goals": goals(servers, found)
+            | (peer_goals(servers, store["in_process_p50_ms"]) if args.with_peers else {}),
             "environment": environment(python),
         }
 
@@ -489,6 +657,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--omp-threads", type=int, default=1, help="OMP_NUM_THREADS of every server (0: unset)"
+    )
+    parser.add_argument(
+        "--with-peers",
+        action="store_true",
+        help="also BentoML and MLServer (batching on and off) and ctloop --workers 2",
     )
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
