@@ -80,3 +80,23 @@ def test_drift_of_a_feature_the_model_leans_on_still_counts(project: Project) ->
 
     assert result.verdict in ("drift", "degraded"), result.report.reasons
     assert any("'signal' drifted" in r for r in result.report.reasons)
+
+
+def test_analyse_window_leaves_time_index_columns_out_of_skew() -> None:
+    from ctloop.data import compute_statistics
+    from ctloop.monitor import analyse_window
+    from ctloop.monitor.settings import MonitorSettings
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"time_hour": np.arange(1000), "x": rng.normal(size=1000)})
+    later = pd.DataFrame({"time_hour": np.arange(5000, 5400), "x": rng.normal(size=400)})
+    later["prediction"] = 0.5
+    report = analyse_window(
+        later,
+        features=["time_hour", "x"],
+        reference=compute_statistics(train),
+        settings=MonitorSettings(min_rows=100),
+    )
+    assert report.verdict == "ok", report.reasons
+    assert report.skew is not None and report.skew["time_index_columns"] == ["time_hour"]
+    assert [c["column"] for c in report.skew["columns"]] == ["x"]

@@ -65,6 +65,37 @@ def compare_statistics(
     return skew, drift
 
 
+def weighed_comparisons(
+    frame: pd.DataFrame | None,
+    current: DatasetStatistics,
+    *,
+    reference: DatasetStatistics | None,
+    previous: DatasetStatistics | None,
+    features: Sequence[str],
+    importance: Mapping[str, float] | None,
+    settings: MonitorSettings,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Skew and drift (:func:`compare_statistics`) of the features of ``frame`` that do
+    not index time, each column weighed by its ``importance`` share (see
+    :mod:`ctloop.monitor.importance`); the parts list the time-index columns left out."""
+    from ctloop.monitor.importance import time_index_columns, weigh
+
+    times = time_index_columns(frame, features, settings.time_columns) if frame is not None else []
+    skew, drift = compare_statistics(
+        current,
+        reference=reference,
+        previous=previous,
+        features=[f for f in features if f not in times],
+        settings=settings,
+    )
+    shares = importance if settings.drift_importance is not None else None
+    threshold = settings.drift_importance or 0.0
+    for part in (skew, drift):
+        if part is not None:
+            part["time_index_columns"] = times
+    return weigh(skew, shares, threshold), weigh(drift, shares, threshold)
+
+
 def judge_model(
     frame: pd.DataFrame,
     *,
@@ -165,8 +196,14 @@ def analyse_window(
     settings = settings or MonitorSettings()
     current = window_statistics(frame, features)
     before = window_statistics(previous, features) if previous is not None else None
-    skew, drift = compare_statistics(
-        current, reference=reference, previous=before, features=features, settings=settings
+    skew, drift = weighed_comparisons(
+        frame,
+        current,
+        reference=reference,
+        previous=before,
+        features=features,
+        importance=reference_attribution,
+        settings=settings,
     )
     performance, attribution = judge_model(
         frame,

@@ -145,25 +145,16 @@ def skew_and_drift(
 ) -> dict[str, Any]:
     """Skew against the training statistics and drift against the previous window, of
     the features that do not index time, weighed by the model's importance shares."""
-    from ctloop.monitor.importance import time_index_columns, weigh
-
-    settings = _settings(request)
-    features = _features(current_workspace(), request)
-    frame = current if current is not None else None
-    times = time_index_columns(frame, features, settings.time_columns) if frame is not None else []
-    skew, drift = analysis.compare_statistics(
+    skew, drift = analysis.weighed_comparisons(
+        current,
         current_statistics,
         reference=reference,
         previous=previous_statistics,
-        features=[f for f in features if f not in times],
-        settings=settings,
+        features=_features(current_workspace(), request),
+        importance=request.get("reference_attribution"),
+        settings=_settings(request),
     )
-    shares = request.get("reference_attribution") if settings.drift_importance is not None else None
-    threshold = settings.drift_importance or 0.0
-    for part in (skew, drift):
-        if part is not None:
-            part["time_index_columns"] = times
-    return {"skew": weigh(skew, shares, threshold), "drift": weigh(drift, shares, threshold)}
+    return {"skew": skew, "drift": drift}
 
 
 @step
