@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from ctloop import errors
 from ctloop.errors import ConfigError
 from ctloop.server import check_bind, is_loopback
-from ctloop.server._errors import BadRequestError
+from ctloop.server._errors import BadRequestError, status_of
 from ctloop.server._paging import decode_cursor, encode_cursor, page_of
 from ctloop.server._runs import downsample
 from ctloop.store.workspace import Workspace
@@ -90,3 +91,18 @@ def test_the_package_exports_exactly_its_public_names() -> None:
 
     public = {name for name in vars(ctloop.server) if not name.startswith("_")}
     assert public - {"annotations"} == set(ctloop.server.__all__)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.ConflictError("version 3 is no longer the latest"), 409),
+        (errors.IntegrityError("already exists"), 409),
+        (errors.NotFoundError("no run r1"), 404),
+        (errors.StoreUnavailableError("the database is down"), 503),
+        (ConfigError("bad window"), 400),
+        (RuntimeError("a bug"), 500),
+    ],
+)
+def test_each_error_family_answers_its_status(error: Exception, status: int) -> None:
+    assert status_of(error) == status

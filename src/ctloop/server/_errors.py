@@ -25,6 +25,7 @@ from ctloop.errors import (
     RollbackError,
     StoreUnavailableError,
 )
+from ctloop.errors import ConflictError as LostRaceError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
@@ -84,6 +85,7 @@ _STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (ModelReferenceError, 400),
     (RollbackError, 409),
     (IntegrityError, 409),
+    (LostRaceError, 409),  # a compare-and-set write that lost
     (StoreUnavailableError, 503),
     (ConfigError, 400),
     (CtloopError, 400),
