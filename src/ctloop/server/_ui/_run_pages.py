@@ -33,6 +33,12 @@ __all__ = ["run_pages"]
 PAGE_SIZE = 50
 #: the most points a metric's chart draws (the API's history downsamples the same way)
 CHART_POINTS = 1000
+#: a colour per compared run (the same one in every chart of the page); 20 runs at most
+RUN_COLOURS = (
+    "#1f6fd1", "#e8590c", "#2f9e44", "#c2255c", "#7048e8", "#0c8599", "#b08900", "#495057",
+    "#f783ac", "#66a80f", "#862e9c", "#d9480f", "#1864ab", "#5c940d", "#a61e4d", "#087f5b",
+    "#e67700", "#364fc7", "#9c36b5", "#2b8a3e",
+)  # fmt: skip
 _FILTERS = ("pipeline", "status", "trigger", "user", "where", "columns", "params", "sort")
 
 
@@ -106,7 +112,10 @@ def run_pages() -> APIRouter:
     def compare_page(request: Request) -> Response:
         page_caller(request)
         refs = request.query_params.getlist("runs")
-        found = compare(workspace_of(request).metadata, refs)
+        store = workspace_of(request).metadata
+        found = compare(store, refs)
+        curves, single = _shared_curves(store, [run.id for run in found.runs])
+        colours = {run.id: RUN_COLOURS[i % len(RUN_COLOURS)] for i, run in enumerate(found.runs)}
         return page(
             request,
             "compare.html",
@@ -115,6 +124,16 @@ def run_pages() -> APIRouter:
             runs=found.runs,
             params=[_row(p.key, p.values, p.differs, str) for p in found.params],
             metrics=[_row(m.key, m.values, m.differs, number) for m in found.metrics],
+            colours=colours,
+            labels={run.id: f"{run.id[:8]} {run.pipeline}" for run in found.runs},
+            curves=curves,
+            single=single,
+            curves_json=script_json(
+                {
+                    "points": CHART_POINTS,
+                    "runs": {run.id: {"colour": colours[run.id]} for run in found.runs},
+                }
+            ),
         )
 
     return router
@@ -260,6 +279,30 @@ def _charts(workspace: Workspace, run: dict[str, Any]) -> list[dict[str, Any]]:
             ]
             charts.append({"title": key, "count": len(history), "points": json.dumps(points)})
     return charts
+
+
+def _shared_curves(
+    store: MetadataStore, run_ids: list[str]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The curves to overlay: each metric key logged more than once (a training curve, as
+    the run page charts it) by two or more of the runs, with the runs that have it (in
+    the comparison's order) and those that do not; and the curves only one run has, as
+    (key, run id). The points themselves the page reads from the API's metric history."""
+    has: dict[str, list[str]] = {}
+    for run_id in run_ids:
+        counts: dict[str, int] = {}
+        for point in store.get_metrics(run_id):
+            counts[point.key] = counts.get(point.key, 0) + 1
+        for key, count in counts.items():
+            if count > 1:
+                has.setdefault(key, []).append(run_id)
+    shared = [
+        {"key": key, "runs": ids, "missing": [r for r in run_ids if r not in ids]}
+        for key, ids in sorted(has.items())
+        if len(ids) > 1
+    ]
+    single = [(key, ids[0]) for key, ids in sorted(has.items()) if len(ids) == 1]
+    return shared, single
 
 
 def _row(name: str, values: Any, differs: bool, show: Any) -> dict[str, Any]:

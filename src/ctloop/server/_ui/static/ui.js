@@ -1,5 +1,6 @@
-// ctloop web UI: paints the metric charts (canvas line charts: drag to zoom, double-click
-// to reset). No library, no network: the points come in the canvas's data-points.
+// ctloop web UI: paints the metric charts (canvas line charts, one line or one per compared
+// run: drag to zoom, double-click to reset). No library: a run's points come in the canvas's
+// data-points; the compare page reads each run's history from the REST API v1.
 "use strict";
 (function () {
   var PAD = { left: 56, right: 12, top: 10, bottom: 26 };
@@ -19,18 +20,25 @@
     return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(1) : String(+v.toPrecision(4));
   }
 
-  function paint(canvas, points, view) {
+  function valid(p) { return typeof p[0] === "number" && typeof p[1] === "number" && isFinite(p[1]); }
+
+  // series: [{points: [[x, y], ...], colour: "#rrggbb"}], each drawn as one line
+  function paint(canvas, series, view) {
     var ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
-    var shown = points.filter(function (p) { return p[0] >= view[0] && p[0] <= view[1]; });
-    if (!shown.length) shown = points;
-    var ys = shown.map(function (p) { return p[1]; });
-    var lowY = Math.min.apply(null, ys), highY = Math.max.apply(null, ys);
+    var within = series.map(function (s) {
+      var shown = s.points.filter(function (p) { return p[0] >= view[0] && p[0] <= view[1]; });
+      return { points: shown.length ? shown : s.points, colour: s.colour };
+    });
+    var ys = [];
+    within.forEach(function (s) { s.points.forEach(function (p) { ys.push(p[1]); }); });
+    var lowY = ys.reduce(function (a, b) { return Math.min(a, b); }, Infinity);
+    var highY = ys.reduce(function (a, b) { return Math.max(a, b); }, -Infinity);
     if (lowY === highY) { lowY -= 0.5 * (Math.abs(lowY) || 1); highY += 0.5 * (Math.abs(highY) || 1); }
     var x = function (v) { return PAD.left + (v - view[0]) / ((view[1] - view[0]) || 1) * (w - PAD.left - PAD.right); };
     var y = function (v) { return h - PAD.bottom - (v - lowY) / (highY - lowY) * (h - PAD.top - PAD.bottom); };
     ctx.clearRect(0, 0, w, h);
     ctx.fillStyle = "#ffffff"; ctx.fillRect(0, 0, w, h);
-    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#374151"; ctx.strokeStyle = "#e5e7eb";
+    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#374151"; ctx.strokeStyle = "#e5e7eb"; ctx.lineWidth = 1;
     ticks(lowY, highY, 4).forEach(function (t) {
       ctx.beginPath(); ctx.moveTo(PAD.left, y(t)); ctx.lineTo(w - PAD.right, y(t)); ctx.stroke();
       ctx.textAlign = "right"; ctx.fillText(label(t), PAD.left - 6, y(t) + 4);
@@ -38,32 +46,41 @@
     ticks(view[0], view[1], 6).forEach(function (t) {
       ctx.textAlign = "center"; ctx.fillText(label(t), x(t), h - 8);
     });
-    ctx.strokeStyle = "#1f6fd1"; ctx.lineWidth = 2; ctx.beginPath();
-    shown.forEach(function (p, i) { if (i) ctx.lineTo(x(p[0]), y(p[1])); else ctx.moveTo(x(p[0]), y(p[1])); });
-    ctx.stroke();
-    ctx.fillStyle = "#1f6fd1";
-    if (shown.length < 60) shown.forEach(function (p) { ctx.fillRect(x(p[0]) - 2, y(p[1]) - 2, 4, 4); });
-    canvas.dataset.painted = String(shown.length);
+    var painted = 0;
+    within.forEach(function (s) {
+      ctx.strokeStyle = s.colour; ctx.lineWidth = 2; ctx.beginPath();
+      s.points.forEach(function (p, i) { if (i) ctx.lineTo(x(p[0]), y(p[1])); else ctx.moveTo(x(p[0]), y(p[1])); });
+      ctx.stroke();
+      ctx.fillStyle = s.colour;
+      if (s.points.length < 60) s.points.forEach(function (p) { ctx.fillRect(x(p[0]) - 2, y(p[1]) - 2, 4, 4); });
+      painted += s.points.length;
+    });
+    canvas.dataset.painted = String(painted);
+    canvas.dataset.lines = String(within.length);
     return function (px) { return view[0] + (px - PAD.left) / (w - PAD.left - PAD.right) * (view[1] - view[0]); };
   }
 
-  function chart(canvas) {
-    var points = JSON.parse(canvas.dataset.points || "[]").filter(function (p) {
-      return typeof p[0] === "number" && typeof p[1] === "number" && isFinite(p[1]);
-    });
-    if (!points.length) return;
-    var full = [points[0][0], points[points.length - 1][0]];
+  // a chart of one or more series: drag to zoom into a range of x, double-click to reset
+  function zoomable(canvas, series) {
+    var xs = [];
+    series.forEach(function (s) { xs.push(s.points[0][0], s.points[s.points.length - 1][0]); });
+    var full = [Math.min.apply(null, xs), Math.max.apply(null, xs)];
     if (full[0] === full[1]) full = [full[0] - 1, full[1] + 1];
-    var view = full.slice(), toX = paint(canvas, points, view), start = null;
+    var view = full.slice(), toX = paint(canvas, series, view), start = null;
     canvas.addEventListener("mousedown", function (e) { start = e.offsetX; });
     canvas.addEventListener("mouseup", function (e) {
       if (start !== null && Math.abs(e.offsetX - start) > 4) {
         var a = toX(Math.min(start, e.offsetX)), b = toX(Math.max(start, e.offsetX));
-        view = [a, b]; toX = paint(canvas, points, view);
+        view = [a, b]; toX = paint(canvas, series, view);
       }
       start = null;
     });
-    canvas.addEventListener("dblclick", function () { view = full.slice(); toX = paint(canvas, points, view); });
+    canvas.addEventListener("dblclick", function () { view = full.slice(); toX = paint(canvas, series, view); });
+  }
+
+  function chart(canvas) {
+    var points = JSON.parse(canvas.dataset.points || "[]").filter(valid);
+    if (points.length) zoomable(canvas, [{ points: points, colour: "#1f6fd1" }]);
   }
 
   // -- small DOM helpers: every value goes in as text, never as HTML -----------------
@@ -162,8 +179,57 @@
     }, 3000);
   }
 
+  // -- the compare page: a metric's curves of several runs overlaid, a colour per run -
+  // Each chart reads each run's history of its metric from the API (downsampled there)
+  // when it scrolls near the screen, a few requests at a time, so 20 runs of 50 curves
+  // do not ask for everything at once.
+  function overlaid() {
+    var data = document.getElementById("curves-data");
+    if (!data) return;
+    var info = JSON.parse(data.textContent), queue = [], active = 0;
+    function next() {
+      while (active < 4 && queue.length) {
+        active++;
+        queue.shift()().then(function () { active--; next(); });
+      }
+    }
+    function load(canvas) {
+      var ids = canvas.dataset.runs.split(","), key = canvas.dataset.key;
+      var state = canvas.parentNode.querySelector(".state");
+      var found = ids.map(function () { return null; }), failed = [], left = ids.length, thinned = false;
+      state.textContent = "; loading…";
+      function finish() {
+        var series = found.filter(function (s) { return s && s.points.length; });
+        state.textContent = failed.length ? "; could not read " + failed.join(", ")
+          : thinned ? "; downsampled to " + info.points + " points a run" : "";
+        if (series.length) zoomable(canvas, series);
+        canvas.dataset.ready = "1";
+      }
+      ids.forEach(function (id, i) {
+        queue.push(function () {
+          var path = "/runs/" + encodeURIComponent(id) + "/metrics/" + encodeURIComponent(key) + "?max_points=" + info.points;
+          return api(path).then(function (history) {
+            if (history.count > history.points.length) thinned = true;
+            var points = history.points.map(function (p, j) { return [p.step === null ? j : p.step, p.value]; }).filter(valid);
+            points.sort(function (a, b) { return a[0] - b[0]; });
+            found[i] = { points: points, colour: info.runs[id].colour };
+          }).catch(function (err) { failed.push(id.slice(0, 8) + " (" + err.message + ")"); })
+            .then(function () { if (--left === 0) finish(); });
+        });
+      });
+      next();
+    }
+    var canvases = document.querySelectorAll("canvas.metric-chart.overlaid");
+    if (!("IntersectionObserver" in window)) { canvases.forEach(load); return; }
+    var near = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { near.unobserve(e.target); load(e.target); } });
+    }, { rootMargin: "400px" });
+    canvases.forEach(function (c) { near.observe(c); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("canvas.metric-chart").forEach(chart);
+    document.querySelectorAll("canvas.metric-chart:not(.overlaid)").forEach(chart);
+    overlaid();
     stepPanel();
     liveRuns();
   });
