@@ -138,7 +138,10 @@ def runs_router() -> APIRouter:
     def get_run(request: Request, run_id: str) -> dict[str, Any]:
         return run_detail(workspace_of(request).metadata, run_id)
 
-    @router.get("/runs/{run_id}/metrics/{key}", dependencies=[viewer], summary="A metric's history")
+    # ``key:path``: a key may hold slashes (``train/loss``)
+    @router.get(
+        "/runs/{run_id}/metrics/{key:path}", dependencies=[viewer], summary="A metric's history"
+    )
     def get_metric_history(
         request: Request, run_id: str, key: str, max_points: int = Query(1000, ge=1, le=10_000)
     ) -> dict[str, Any]:

@@ -84,8 +84,8 @@ def test_two_runs_curves_are_overlaid_a_line_per_run(signed_in: Any, ui_server: 
 @pytest.fixture(scope="module")
 def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[str]]]:
     """A server on runs recorded straight into the store: all log ``loss`` over STEPS
-    steps (run ``r`` in a band of its own), the first three ``acc``, the fourth alone
-    ``lr``; (url, viewer key, run ids)."""
+    steps (run ``r`` in a band of its own), the first three ``acc``, the first two
+    ``train/loss``, the fourth alone ``lr``; (url, viewer key, run ids)."""
     tmp = tmp_path_factory.mktemp("curves")
     workspace = Workspace.open(f"sqlite:///{tmp / 'metadata.db'}", artifacts=str(tmp / "art"))
     start_time, ids = utcnow(), []
@@ -99,6 +99,10 @@ def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
         if r < 3:
             metrics += [
                 MetricRecord(run.id, "acc", 0.5 + 0.01 * s * (r + 1), s) for s in range(STEPS)
+            ]
+        if r < 2:  # a key with a slash, as TensorBoard-style loggers name them
+            metrics += [
+                MetricRecord(run.id, "train/loss", 1.0 - 0.01 * s * r, s) for s in range(STEPS)
             ]
         if r == 3:
             metrics += [MetricRecord(run.id, "lr", 0.1 / (1 + s), s) for s in range(STEPS)]
@@ -125,7 +129,9 @@ def test_twenty_runs_and_a_metric_only_some_have(
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"/compare?runs={','.join(ids)}")
     charts = curves_shown(page)
-    assert sorted(charts) == ["acc", "loss"]  # lr: one run only; rows: a single value
+    # lr: one run only; rows: a single value
+    assert sorted(charts) == ["acc", "loss", "train/loss"]
+    assert charts["train/loss"].get_attribute("data-lines") == "2"
     assert charts["loss"].get_attribute("data-lines") == str(MANY)
     assert all(n > 30 for n in painted(charts["loss"], list(RUN_COLOURS))), (
         "a run's line is missing"
