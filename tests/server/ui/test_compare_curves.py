@@ -5,6 +5,7 @@ same in every chart), the points read from the REST API's metric history."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_two_runs_curves_are_overlaid_a_line_per_run(signed_in: Any, ui_server: 
     legend = page.locator(".compare-curve[data-key=mse] .legend a.run-key")
     assert legend.evaluate_all("as => as.map(a => a.dataset.run)") == [first, second]
     assert legend.first.inner_text().strip().startswith(first[:8])
+    mse.hover(position={"x": 400, "y": 120})  # each run's value under the pointer
+    expect(mse).to_have_attribute("data-readout", re.compile(f"^{first[:8]} .*; {second[:8]} "))
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare-curves.png"), full_page=True)
     assert (SHOTS / "compare-curves.png").stat().st_size > 5_000

@@ -43,7 +43,8 @@
       ctx.beginPath(); ctx.moveTo(PAD.left, y(t)); ctx.lineTo(w - PAD.right, y(t)); ctx.stroke();
       ctx.textAlign = "right"; ctx.fillText(label(t), PAD.left - 6, y(t) + 4);
     });
-    ticks(view[0], view[1], 6).forEach(function (t) {
+    var whole = series.every(function (s) { return s.points.every(function (p) { return Number.isInteger(p[0]); }); });
+    ticks(view[0], view[1], 6).filter(function (t) { return !whole || Number.isInteger(+t.toFixed(9)); }).forEach(function (t) {
       ctx.textAlign = "center"; ctx.fillText(label(t), x(t), h - 8);
     });
     var painted = 0;
@@ -60,7 +61,42 @@
     return function (px) { return view[0] + (px - PAD.left) / (w - PAD.left - PAD.right) * (view[1] - view[0]); };
   }
 
-  // a chart of one or more series: drag to zoom into a range of x, double-click to reset
+  // the point of sorted ``points`` whose x is nearest ``v``
+  function nearest(points, v) {
+    var lo = 0, hi = points.length - 1;
+    while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (points[mid][0] < v) lo = mid; else hi = mid; }
+    return Math.abs(points[lo][0] - v) <= Math.abs(points[hi][0] - v) ? points[lo] : points[hi];
+  }
+
+  // under the pointer: a rule and each series' nearest value (in the canvas's
+  // data-readout too), at most 12 series listed
+  function readout(canvas, series, at, px) {
+    var ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, lineH = 14;
+    if (px < PAD.left || px > w - PAD.right) return;
+    var rows = series.map(function (s) {
+      var p = nearest(s.points, at);
+      return s.label + "  " + label(p[1]) + "  (step " + label(p[0]) + ")";
+    });
+    var shown = rows.slice(0, 12);
+    if (rows.length > shown.length) shown.push("+" + (rows.length - shown.length) + " more");
+    ctx.strokeStyle = "#9ca3af"; ctx.lineWidth = 1; ctx.beginPath();
+    ctx.moveTo(px + 0.5, PAD.top); ctx.lineTo(px + 0.5, h - PAD.bottom); ctx.stroke();
+    ctx.font = "11px system-ui, sans-serif";
+    var boxW = 20 + Math.max.apply(null, shown.map(function (t) { return ctx.measureText(t).width; }));
+    var boxH = lineH * shown.length + 8, bx = px + 12 + boxW > w ? px - 12 - boxW : px + 12, by = PAD.top;
+    ctx.fillStyle = "rgba(255,255,255,0.94)"; ctx.fillRect(bx, by, boxW, boxH);
+    ctx.strokeStyle = "#d1d5db"; ctx.strokeRect(bx + 0.5, by + 0.5, boxW, boxH);
+    ctx.textAlign = "left";
+    shown.forEach(function (text, i) {
+      var ty = by + 4 + lineH * (i + 1) - 3;
+      if (series[i] && i < 12) { ctx.fillStyle = series[i].colour; ctx.fillRect(bx + 6, ty - 8, 8, 8); }
+      ctx.fillStyle = "#111827"; ctx.fillText(text, bx + 18, ty);
+    });
+    canvas.dataset.readout = rows.join("; ");
+  }
+
+  // a chart of one or more series: drag to zoom into a range of x, double-click to reset,
+  // hover for the values
   function zoomable(canvas, series) {
     var xs = [];
     series.forEach(function (s) { xs.push(s.points[0][0], s.points[s.points.length - 1][0]); });
@@ -76,11 +112,23 @@
       start = null;
     });
     canvas.addEventListener("dblclick", function () { view = full.slice(); toX = paint(canvas, series, view); });
+    var frame = 0, px = 0;
+    canvas.addEventListener("mousemove", function (e) {
+      px = e.offsetX;
+      if (frame) return;
+      frame = requestAnimationFrame(function () {
+        frame = 0; toX = paint(canvas, series, view); readout(canvas, series, toX(px), px);
+      });
+    });
+    canvas.addEventListener("mouseleave", function () {
+      if (frame) { cancelAnimationFrame(frame); frame = 0; }
+      toX = paint(canvas, series, view); delete canvas.dataset.readout;
+    });
   }
 
   function chart(canvas) {
     var points = JSON.parse(canvas.dataset.points || "[]").filter(valid);
-    if (points.length) zoomable(canvas, [{ points: points, colour: "#1f6fd1" }]);
+    if (points.length) zoomable(canvas, [{ points: points, colour: "#1f6fd1", label: canvas.dataset.title || "" }]);
   }
 
   // -- small DOM helpers: every value goes in as text, never as HTML -----------------
@@ -212,7 +260,7 @@
             if (history.count > history.points.length) thinned = true;
             var points = history.points.map(function (p, j) { return [p.step === null ? j : p.step, p.value]; }).filter(valid);
             points.sort(function (a, b) { return a[0] - b[0]; });
-            found[i] = { points: points, colour: info.runs[id].colour };
+            found[i] = { points: points, colour: info.runs[id].colour, label: id.slice(0, 8) };
           }).catch(function (err) { failed.push(id.slice(0, 8) + " (" + err.message + ")"); })
             .then(function () { if (--left === 0) finish(); });
         });
