@@ -5,9 +5,11 @@ A condition reads ``KEY OP NUMBER`` on a run's latest metric value, several join
 ``and`` (``auc > 0.7 and loss <= 0.3``), or ``params.KEY OP VALUE`` on a run parameter
 (``params.model = ridge``, ``params.degree >= 2``); a sort is a column (``started_at``,
 ``duration``, ``pipeline``, ``status``), ``metrics.KEY`` or ``params.KEY``, descending
-with a leading ``-``. The store answers the runs in one query and each metric in one
-query (parameters come with the runs), so a page over 10,000 runs costs a handful of
-queries.
+with a leading ``-``. Filters, metric conditions and a sort by a column or a metric are
+done by the store (:meth:`~ctloop.store.metadata.MetadataStore.search_runs`: one SQL
+query for the page and its total), then each metric column of the page is one query
+over the page's ids; a parameter condition or sort, or a sort by duration, reads every
+matching run and sorts them here.
 
 >>> parse_conditions("auc > 0.7 and metrics.loss<=0.3")
 [Condition(key='auc', op='>', value=0.7), Condition(key='loss', op='<=', value=0.3)]
@@ -173,7 +175,32 @@ def search_runs(
     newest_first = order == ("column", "started_at", True)
     if not exact_total and newest_first and not (conditions or trigger or user):
         runs = store.list_runs(pipeline=pipeline, status=status, limit=offset + limit + 1)
-        return _page(store, runs, offset, limit, metrics, params, [], order, exact=False)
+        shown, total = runs[offset : offset + limit], len(runs)
+        exact = total <= offset + limit
+        return _page(
+            store,
+            shown,
+            total if exact else offset + limit,
+            exact,
+            offset,
+            limit,
+            metrics,
+            params,
+            [],
+            order,
+        )
+    if order[0] != "param" and order[1] != "duration" and all(c.on == "metric" for c in conditions):
+        shown, total = store.search_runs(
+            pipeline=pipeline,
+            status=status,
+            trigger=trigger,
+            user=user,
+            where=[(c.key, c.op, float(c.value)) for c in conditions],
+            sort=order,
+            offset=offset,
+            limit=limit,
+        )
+        return _page(store, shown, total, True, offset, limit, metrics, params, conditions, order)
     runs = store.list_runs(pipeline=pipeline, status=status)
     if trigger:
         runs = [run for run in runs if run.trigger == trigger]
@@ -185,25 +212,24 @@ def search_runs(
             continue
         values = _metric_values(store, condition.key, runs)
         runs = [run for run in runs if condition.holds(values.get(run.id))]
-    return _page(
-        store, _sorted(store, runs, order), offset, limit, metrics, params, conditions, order
-    )
+    runs = _sorted(store, runs, order)
+    shown = runs[offset : offset + limit]
+    return _page(store, shown, len(runs), True, offset, limit, metrics, params, conditions, order)
 
 
 def _page(
     store: MetadataStore,
-    runs: list[RunRecord],
+    shown: list[RunRecord],
+    total: int,
+    exact: bool,
     offset: int,
     limit: int,
     metrics: Sequence[str],
     params: Sequence[str],
     conditions: list[Condition],
     order: tuple[str, str, bool],
-    *,
-    exact: bool = True,
 ) -> dict[str, Any]:
-    """The page ``offset:offset + limit`` of ``runs`` (in order) with its columns."""
-    shown = runs[offset : offset + limit]
+    """The page ``shown`` (at ``offset`` of ``total`` runs) with its columns."""
     keys = list(dict.fromkeys([*metrics, *(c.key for c in conditions if c.on == "metric")]))
     if order[0] == "metric" and order[1] not in keys:
         keys.append(order[1])
@@ -222,13 +248,13 @@ def _page(
             }
             for run in shown
         ],
-        "total": len(runs) if exact or len(runs) <= offset + limit else offset + limit,
-        "total_exact": exact or len(runs) <= offset + limit,
+        "total": total,
+        "total_exact": exact,
         "offset": offset,
         "limit": limit,
         "metrics": keys,
         "params": param_keys,
-        "next_offset": offset + limit if offset + limit < len(runs) else None,
+        "next_offset": offset + limit if offset + limit < total or not exact else None,
     }
 
 

@@ -54,6 +54,7 @@ _READS: dict[str, frozenset[str]] = {
             "get_params",
             "get_metrics",
             "latest_metric_values",
+            "search_runs",
             "get_tags",
             "get_data_version",
             "list_data_versions",

@@ -18,8 +18,9 @@ user types them (runs, artifacts).
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,38 @@ def metric_order(metric: MetricRecord) -> tuple[bool, int, float]:
     """The sort key that puts a run's latest value of a metric last: the run's own values
     after its steps', then by ``step`` (none counts as before every index), then by time."""
     return (metric.execution_id is None, metric.step or 0, metric.timestamp.timestamp())
+
+
+#: the comparisons :meth:`MetadataStore.search_runs` accepts in a condition
+SEARCH_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+#: the run columns :meth:`MetadataStore.search_runs` sorts by
+SEARCH_COLUMNS = ("started_at", "pipeline", "status", "trigger")
+
+
+def check_search_op(op: str) -> None:
+    """Raise ``ValueError`` naming the accepted operators unless ``op`` is one."""
+    if op not in SEARCH_OPS:
+        raise ValueError(f"unknown comparison {op!r}; use one of {' '.join(SEARCH_OPS)}")
+
+
+def check_search_sort(kind: str, key: str) -> None:
+    """Raise ``ValueError`` unless ``(kind, key)`` is a sort the store can do."""
+    if kind == "metric" and key:
+        return
+    if kind == "column" and key in SEARCH_COLUMNS:
+        return
+    raise ValueError(
+        f"cannot sort runs by {kind} {key!r}; sort by a column "
+        f"({', '.join(SEARCH_COLUMNS)}) or a metric"
+    )
 
 
 class MetadataStore(ABC):
@@ -200,6 +233,50 @@ class MetadataStore(ABC):
             if points:
                 found[run_id] = max(points, key=metric_order).value
         return found
+
+    def search_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        trigger: str | None = None,
+        user: str | None = None,
+        where: Sequence[tuple[str, str, float]] = (),
+        sort: tuple[str, str, bool] = ("column", "started_at", True),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """A page of the runs that pass the filters and every ``(metric, op, number)``
+        condition of ``where`` (on the run's latest value, see
+        :meth:`latest_metric_values`; ``op`` one of ``> >= < <= = == !=``), and how many
+        runs pass in all.
+
+        ``sort`` is ``(kind, key, descending)``: kind ``column`` (``started_at``,
+        ``pipeline``, ``status``, ``trigger``) or ``metric``; ties go by
+        ``(started_at, id)`` in the same direction, and runs without the sort's metric
+        come last, newest first. Stores override this with one query; this default
+        reads every run."""
+        runs = [
+            run
+            for run in self.list_runs(pipeline=pipeline, status=status)
+            if (trigger is None or run.trigger == trigger) and (user is None or run.user == user)
+        ]
+        for key, op, number in where:
+            check_search_op(op)
+            values = self.latest_metric_values(key, None)
+            runs = [r for r in runs if r.id in values and SEARCH_OPS[op](values[r.id], number)]
+        kind, key, descending = sort
+        check_search_sort(kind, key)
+        if kind == "metric":
+            found: dict[str, Any] = self.latest_metric_values(key, None)
+        else:
+            found = {run.id: getattr(run, key) for run in runs}
+        present = [run for run in runs if found.get(run.id) is not None]
+        absent = [run for run in runs if found.get(run.id) is None]
+        present.sort(key=lambda run: (found[run.id], run.started_at, run.id), reverse=descending)
+        ordered = present + absent
+        end = None if limit is None else offset + limit
+        return ordered[offset:end], len(ordered)
 
     # -- data versions ----------------------------------------------------------------
     @abstractmethod

@@ -31,7 +31,13 @@ from ctloop.store._metadata_rules import (
     missing_execution,
 )
 from ctloop.store.audit import AuditDraft, append_audit_row
-from ctloop.store.metadata import MetadataStore, metric_order
+from ctloop.store.metadata import (
+    SEARCH_OPS,
+    MetadataStore,
+    check_search_op,
+    check_search_sort,
+    metric_order,
+)
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
     ArtifactRecord,
@@ -416,6 +422,72 @@ class SqlMetadataStore(MetadataStore):
                 latest[metric.run_id] = metric
         return {run_id: m.value for run_id, m in latest.items()}
 
+    def search_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        trigger: str | None = None,
+        user: str | None = None,
+        where: Sequence[tuple[str, str, float]] = (),
+        sort: tuple[str, str, bool] = ("column", "started_at", True),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """A page of the matching runs and their count, in one query: each metric the
+        search names is a subquery of every run's latest value (a window over the
+        metric's index range), joined to the runs and cut by ``LIMIT``/``OFFSET``."""
+        kind, key, descending = sort
+        check_search_sort(kind, key)
+        total = func.count().over().label("total")
+        query = select(*SELECT_RUNS.selected_columns, total)
+        filters = [
+            (RUNS.c.pipeline, pipeline),
+            (RUNS.c.status, status),
+            (RUNS.c.trigger, trigger),
+            (RUNS.c.user, user),
+        ]
+        for column, wanted in filters:
+            if wanted is not None:
+                query = query.where(column == wanted)
+        for n, (metric, op, number) in enumerate(where):
+            check_search_op(op)
+            latest = _latest_values(metric, f"where_{n}")
+            holds: Any = SEARCH_OPS[op](latest.c.value, number)
+            query = query.join(latest, latest.c.run_id == RUNS.c.id).where(holds)
+        if kind == "metric":
+            latest = _latest_values(key, "sort_by")
+            query = query.outerjoin(latest, latest.c.run_id == RUNS.c.id)
+            value: Any = latest.c.value
+        else:
+            value = RUNS.c[key]
+        present = value.is_not(None)
+        query = query.order_by(
+            case((present, 0), else_=1),
+            *(
+                (c.desc() if descending else c.asc())
+                for c in (
+                    value,
+                    case((present, RUNS.c.started_at), else_=None),
+                    case((present, RUNS.c.id), else_=None),
+                )
+            ),
+            RUNS.c.started_at.desc(),
+            RUNS.c.id.desc(),
+        )
+        query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self._read(lambda conn: conn.execute(query).all())
+        if rows:
+            return [RunRecord(*row[:-1]) for row in rows], int(rows[0][-1])
+        if offset == 0:
+            return [], 0
+        counted = select(func.count()).select_from(
+            query.limit(None).offset(None).order_by(None).subquery()
+        )
+        return [], int(self._read(lambda conn: conn.execute(counted).scalar_one()))
+
     def get_tags(self, run_id: str) -> list[TagRecord]:
         """Tags of a run and its executions (run-level first, then by key)."""
         rows = self._read(lambda conn: conn.execute(keyed_query(TAGS, run_id)).all())
@@ -478,3 +550,28 @@ class SqlMetadataStore(MetadataStore):
 
     def __repr__(self) -> str:
         return f"SqlMetadataStore({mask_url(self.url)!r})"
+
+
+def _latest_values(key: str, name: str) -> Any:
+    """A subquery of ``(run_id, value)``: each run's latest value of metric ``key`` (its
+    own value before its steps', then the highest step, then the newest, as
+    :func:`~ctloop.store.metadata.metric_order` orders them)."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=METRICS.c.run_id,
+            order_by=(
+                case((METRICS.c.execution_id.is_(None), 1), else_=0).desc(),
+                func.coalesce(METRICS.c.step, 0).desc(),
+                METRICS.c.timestamp.desc(),
+                METRICS.c.id.desc(),
+            ),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(METRICS.c.run_id, METRICS.c.value, rank)
+        .where(METRICS.c.key == key)
+        .subquery(f"{name}_ranked")
+    )
+    return select(ranked.c.run_id, ranked.c.value).where(ranked.c.rank == 1).subquery(name)
