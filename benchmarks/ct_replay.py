@@ -21,10 +21,26 @@ arrival delays) arrive one week later, as they would in production. Three polici
 Each week's AUC is measured on that week's flights before its labels are known (with a
 canary, on the answers of whichever model served each flight). Prints one JSON line: mean
 weekly AUC per policy, the retrains of each, and ``gap_closed`` = (ctloop − static) /
-(oracle − static)::
+(oracle − static).
+
+``ctloop``'s weeks are also judged as the monitoring job judges a window (skew against
+the training data, drift against the previous week, both weighed by the model's
+permutation importance on its baseline week, performance against the baseline,
+attribution shift), and each report goes through ``ctloop.monitor.alerts.raise_alerts``
+into an in-memory workspace: ``monitor`` counts the weeks called drifted and degraded,
+the incidents opened (with their causes) and the alert records delivered.
+
+``--shuffle`` (seeded by ``--seed``) replays a stable stretch instead: the flights of the
+weeks from ``--shuffle-from`` on (default 0, all of 2013) are given each other's weeks at
+random, each week keeping its size, so every week, the training weeks included, is drawn
+from the same distribution and nothing truly changes; the loop should make no retrain and
+raise no alert. ``--shuffle-from 8`` shuffles late February to December only: the weeks
+served are then alike, but the January–February model was trained on winter weather, a
+real shift that the skew check reports. The line is ``"benchmark": "ct_replay_shuffled"``::
 
     python benchmarks/ct_replay.py               # March to December (about 10 minutes on 2 cores)
     python benchmarks/ct_replay.py --last-week 20  # a shorter year
+    python benchmarks/ct_replay.py --shuffle --seed 0  # a stable stretch: no retrain, no alert
 """
 
 from __future__ import annotations
@@ -66,13 +82,121 @@ def auc(model: Any, data: pd.DataFrame) -> float:
     return float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
 
 
+def shuffle_weeks(table: pd.DataFrame, first: int, seed: int) -> pd.DataFrame:
+    """``table`` with the weeks from ``first`` on given to each other's flights at random
+    (each week keeps its size), so each of them is drawn from the same distribution."""
+    late = (table["week"] >= first).to_numpy()
+    weeks = table["week"].to_numpy().copy()
+    weeks[late] = np.random.default_rng(seed).permutation(weeks[late])
+    return table.assign(week=weeks)
+
+
+class Probability:
+    """A classifier seen as ctloop's ``Model.predict``: the positive-class probability."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(features)[:, 1])
+
+
+def frame_of(model: Any, week: pd.DataFrame) -> pd.DataFrame:
+    """A labelled week as the prediction log holds it: features, prediction, label."""
+    X, y = flights.features(week)
+    return X.assign(prediction=model.predict_proba(X)[:, 1], label=y.to_numpy())
+
+
+class Watch:
+    """The monitoring job on each labelled week the loop judges: the same analysis, the
+    alerts raised through ``raise_alerts`` (incidents) into an in-memory workspace."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from ctloop.config import Settings
+        from ctloop.store.workspace import Workspace
+
+        self.folder = tempfile.TemporaryDirectory(prefix="ct-replay-")
+        home = Path(self.folder.name)
+        (home / "ctloop.yaml").write_text("alerts:\n  sinks: []\n")
+        self.settings = Settings.load(home)
+        self.workspace = Workspace.in_memory(home / "artifacts")
+        self.verdicts: dict[str, int] = {}
+        self.delivered = 0
+        self.reasons: list[str] = []
+
+    def train(self, model: Any, training: pd.DataFrame, held_out: pd.DataFrame) -> None:
+        """A promoted model: its training statistics and its importance shares on the
+        held-out week (as its registering run's Evaluation records them)."""
+        from ctloop.data import compute_statistics
+        from ctloop.monitor.checks import attribution_shares
+        from ctloop.monitor.settings import MonitorSettings
+
+        X, _ = flights.features(training)
+        self.reference = compute_statistics(X)
+        X_out, y_out = flights.features(held_out)
+        self.importance = attribution_shares(
+            Probability(model),
+            X_out,
+            y_out.to_numpy(),
+            task="classification",
+            settings=MonitorSettings(),
+        )
+        self.version = getattr(self, "version", 0) + 1
+
+    def report(
+        self, model: Any, week: pd.DataFrame, previous: pd.DataFrame | None, baseline: float
+    ) -> str:
+        from ctloop.monitor.alerts import raise_alerts
+        from ctloop.monitor.analysis import analyse_window
+
+        frame = frame_of(model, week)
+        report = analyse_window(
+            frame,
+            features=[c for c in frame.columns if c not in ("prediction", "label")],
+            reference=self.reference,
+            previous=frame_of(model, previous).drop(columns="label")
+            if previous is not None
+            else None,
+            model=Probability(model),
+            baseline={"auc": baseline},
+            reference_attribution=self.importance,
+            identity={
+                "model": "flights",
+                "version": self.version,
+                "window": {"week": int(week["week"].iloc[0])},
+            },
+        )
+        self.verdicts[report.verdict] = self.verdicts.get(report.verdict, 0) + 1
+        if report.verdict != "ok":
+            self.reasons.extend(f"week {int(week['week'].iloc[0])}: {r}" for r in report.reasons)
+        if report.verdict != "no-data":
+            self.delivered += len(
+                raise_alerts(self.workspace, report, None, settings=self.settings)
+            )
+        return report.verdict
+
+    def summary(self) -> dict[str, Any]:
+        from ctloop.monitor.incidents import list_incidents
+
+        incidents = list_incidents(self.workspace, "flights")
+        return {
+            "verdicts": dict(sorted(self.verdicts.items())),
+            "incidents": len(incidents),
+            "incident_causes": sorted({i.cause for i in incidents}),
+            "alerts_delivered": self.delivered,
+            "reasons": self.reasons[:20],
+        }
+
+
 def monitor_verdict(model: Any, week: pd.DataFrame, baseline_auc: float) -> str:
     """ctloop's verdict on one labelled week (performance against the baseline)."""
     from ctloop.monitor.analysis import analyse_window
 
-    X, y = flights.features(week)
-    frame = X.assign(prediction=model.predict_proba(X)[:, 1], label=y.to_numpy())
-    report = analyse_window(frame, features=list(X.columns), baseline={"auc": baseline_auc})
+    frame = frame_of(model, week)
+    features = [c for c in frame.columns if c not in ("prediction", "label")]
+    report = analyse_window(frame, features=features, baseline={"auc": baseline_auc})
     return report.verdict
 
 
@@ -84,14 +208,19 @@ class Loop:
     """ctloop's policy: retrain on ``degraded``, gate, then promote directly or through a
     canary on ``canary_share`` of the requests (0: direct)."""
 
-    def __init__(self, champion: Any, baseline: float, canary_share: float) -> None:
+    def __init__(
+        self, champion: Any, baseline: float, canary_share: float, watch: Watch | None = None
+    ) -> None:
         self.champion, self.baseline = champion, baseline
+        self.watch = watch
         self.canary: Any = None
         self.canary_week = -1
         self.share = canary_share
         self.retrains = self.promotions = self.rollbacks = 0
 
-    def decide(self, week: int, labelled: pd.DataFrame, newest: pd.DataFrame) -> None:
+    def decide(
+        self, week: int, labelled: pd.DataFrame, newest: pd.DataFrame, before: pd.DataFrame
+    ) -> None:
         """Before serving ``week``: judge a canary whose week is labelled (waiting for
         it otherwise), then monitor the champion on the newest labelled week and retrain
         when it degraded."""
@@ -99,15 +228,22 @@ class Loop:
             if self.canary_week != week - 2:
                 return  # its labels are not in yet
             self._judge(newest, week - 2)
-        if monitor_verdict(self.champion, newest, self.baseline) != "degraded":
+        if self.watch is not None:
+            verdict = self.watch.report(self.champion, newest, before, self.baseline)
+        else:
+            verdict = monitor_verdict(self.champion, newest, self.baseline)
+        if verdict != "degraded":
             return
-        challenger = flights.fit_model(labelled[labelled["week"] < week - 2])
+        training = labelled[labelled["week"] < week - 2]
+        challenger = flights.fit_model(training)
         self.retrains += 1
         if auc(challenger, newest) < auc(self.champion, newest):
             return  # the gate: not worse than the champion on the newest week
         if self.share <= 0:
             self.champion, self.baseline = challenger, auc(challenger, newest)
             self.promotions += 1
+            if self.watch is not None:
+                self.watch.train(challenger, training, newest)
         else:
             self.canary, self.canary_week = challenger, week
 
@@ -142,9 +278,12 @@ def replay(
 ) -> dict[str, Any]:
     initial = table[table["week"] < first - 1]
     static = flights.fit_model(initial)
-    baseline = auc(static, table[table["week"] == first - 1])
+    held_out = table[table["week"] == first - 1]
+    baseline = auc(static, held_out)
+    watch = Watch()
+    watch.train(static, initial, held_out)
     loops = {
-        "ctloop": Loop(static, baseline, 0.0),
+        "ctloop": Loop(static, baseline, 0.0, watch),
         "ctloop_canary": Loop(static, baseline, canary_share),
     }
     weekly: dict[str, list[float]] = {name: [] for name in ("static", *loops, "oracle")}
@@ -156,8 +295,9 @@ def replay(
             continue
         labelled = table[(table["week"] < week - 1) & (table["week"] >= week - 1 - train_weeks)]
         newest = table[table["week"] == week - 2]
+        before = table[table["week"] == week - 3]
         for loop in loops.values():
-            loop.decide(week, labelled, newest)
+            loop.decide(week, labelled, newest, before if len(before) else None)
         oracle = flights.fit_model(labelled)
         oracle_retrains += 1
         weekly["static"].append(auc(static, current))
@@ -179,6 +319,7 @@ def replay(
             n: round(loop.retrains / max(oracle_retrains, 1), 3) for n, loop in loops.items()
         },
         "gap_closed": {n: round((mean[n] - mean["static"]) / gap, 3) for n in loops},
+        "monitor": watch.summary(),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -191,11 +332,25 @@ def main() -> None:
     parser.add_argument(
         "--canary-share", type=float, default=0.3, help="share of requests a canary answers"
     )
-    args = parser.parse_args()
-    result = replay(
-        load_weeks(), args.first_week, args.last_week, args.train_weeks, args.canary_share
+    parser.add_argument(
+        "--shuffle", action="store_true", help="replay a stable stretch: weeks shuffled in time"
     )
-    print(json.dumps({"benchmark": "ct_replay", **result}))
+    parser.add_argument("--seed", type=int, default=0, help="the shuffle's seed")
+    parser.add_argument(
+        "--shuffle-from",
+        type=int,
+        default=0,
+        help="first shuffled week (0: all of 2013; 8: late February to December only)",
+    )
+    args = parser.parse_args()
+    table = load_weeks()
+    name = "ct_replay"
+    extra: dict[str, Any] = {}
+    if args.shuffle:
+        table = shuffle_weeks(table, args.shuffle_from, args.seed)
+        name, extra = "ct_replay_shuffled", {"seed": args.seed, "shuffle_from": args.shuffle_from}
+    result = replay(table, args.first_week, args.last_week, args.train_weeks, args.canary_share)
+    print(json.dumps({"benchmark": name, **extra, **result}))
 
 
 if __name__ == "__main__":
