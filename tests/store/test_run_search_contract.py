@@ -6,8 +6,9 @@ the run itself or by one of its executions, with values from a small set (so sor
 ties) and start times that repeat (so ties go to ``(started_at, id)``). The expected
 page is computed here from ``get_metrics`` and ``list_runs`` alone: the latest value is
 :func:`~ctloop.store.metadata.metric_order`'s maximum, runs lacking the sort's metric come
-last, newest first. The SQL store's page is also counted: one statement whatever the
-page size.
+last, newest first. The SQL store's page is also counted (one statement whatever the
+page size: the page's ids and total, then its runs) and explained on SQLite (each run's
+metric is one lookup in the metrics' covering ``(key, run_id, …)`` index, never a scan).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ class TestSqliteRunSearch(RunSearchContract):
         return sqlite_store
 
     @pytest.mark.parametrize("limit", [1, 50])
-    def test_a_page_is_one_statement(self, filled: MetadataStore, limit: int) -> None:
+    def test_a_page_is_two_statements(self, filled: MetadataStore, limit: int) -> None:
         assert isinstance(filled, SqlMetadataStore)
         statements: list[str] = []
 
@@ -227,7 +228,31 @@ class TestSqliteRunSearch(RunSearchContract):
         finally:
             event.remove(engine, "before_cursor_execute", count)
         queries = [s for s in statements if s.strip().upper() not in ("BEGIN", "COMMIT")]
-        assert len(queries) == 1, queries
+        assert len(queries) == 2, queries  # the page's ids and total, then its runs
+
+    def test_each_run_s_metric_is_an_index_lookup(self, filled: MetadataStore) -> None:
+        assert isinstance(filled, SqlMetadataStore)
+        statements: list[tuple[str, Any]] = []
+
+        def keep(*args: Any) -> None:
+            statements.append((args[2], args[3]))
+
+        engine = filled._engine
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            filled.search_runs(where=[("auc", ">", 0.1)], sort=("metric", "f1", True), limit=5)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        sql, parameters = next(s for s in statements if s[0].lstrip().startswith("SELECT"))
+        with engine.connect() as connection:
+            plan = [
+                row[3]
+                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+            ]
+        lookups = [step for step in plan if "metrics" in step]
+        assert len(lookups) == 2, plan
+        assert all(step.startswith("SEARCH metrics USING COVERING INDEX") for step in lookups), plan
+        assert all("(key=? AND run_id=?)" in step for step in lookups), plan
 
     def test_the_latest_value_is_the_run_s_own_then_the_highest_step(
         self, filled: MetadataStore

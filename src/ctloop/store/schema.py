@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -220,8 +220,12 @@ class Metric(Base):
     """A metric value of a run or of one of its executions."""
 
     __tablename__ = "metrics"
-    # (key, run_id): one metric of every run (a search sorting runs by it) is one range
-    __table_args__ = (Index(None, "run_id", "key"), Index(None, "key", "run_id"))
+    # (key, run_id, …): one metric of every run (a search sorting runs by it) is one
+    # range, and each run's latest value is read from the index alone
+    __table_args__ = (
+        Index(None, "run_id", "key"),
+        Index(None, "key", "run_id", "execution_id", "step", "timestamp", "value", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

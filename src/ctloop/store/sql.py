@@ -434,13 +434,14 @@ class SqlMetadataStore(MetadataStore):
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[RunRecord], int]:
-        """A page of the matching runs and their count, in one query: each metric the
-        search names is a subquery of every run's latest value (a window over the
-        metric's index range), joined to the runs and cut by ``LIMIT``/``OFFSET``."""
+        """A page of the matching runs and their count in two queries: the page's ids
+        with the total (each metric the search names is a correlated lookup of the
+        run's latest value in the ``(key, run_id)`` index, the order and the cut done by
+        ``ORDER BY``/``LIMIT``/``OFFSET`` on narrow rows), then those runs by id."""
         kind, key, descending = sort
         check_search_sort(kind, key)
-        total = func.count().over().label("total")
-        query = select(*SELECT_RUNS.selected_columns, total)
+        value: Any = _latest_value(key) if kind == "metric" else RUNS.c[key]
+        inner = select(RUNS.c.id, RUNS.c.started_at, value.label("sort_value"))
         filters = [
             (RUNS.c.pipeline, pipeline),
             (RUNS.c.status, status),
@@ -449,44 +450,40 @@ class SqlMetadataStore(MetadataStore):
         ]
         for column, wanted in filters:
             if wanted is not None:
-                query = query.where(column == wanted)
-        for n, (metric, op, number) in enumerate(where):
+                inner = inner.where(column == wanted)
+        for metric, op, number in where:
             check_search_op(op)
-            latest = _latest_values(metric, f"where_{n}")
-            holds: Any = SEARCH_OPS[op](latest.c.value, number)
-            query = query.join(latest, latest.c.run_id == RUNS.c.id).where(holds)
-        if kind == "metric":
-            latest = _latest_values(key, "sort_by")
-            query = query.outerjoin(latest, latest.c.run_id == RUNS.c.id)
-            value: Any = latest.c.value
-        else:
-            value = RUNS.c[key]
-        present = value.is_not(None)
-        query = query.order_by(
-            case((present, 0), else_=1),
-            *(
-                (c.desc() if descending else c.asc())
-                for c in (
-                    value,
-                    case((present, RUNS.c.started_at), else_=None),
-                    case((present, RUNS.c.id), else_=None),
-                )
-            ),
-            RUNS.c.started_at.desc(),
-            RUNS.c.id.desc(),
+            holds: Any = SEARCH_OPS[op](_latest_value(metric), number)
+            inner = inner.where(holds)
+        found = inner.subquery("found")
+        present = found.c.sort_value.is_not(None)
+        ties: tuple[Any, ...] = (found.c.sort_value, found.c.started_at, found.c.id)
+        if kind == "metric":  # runs without the metric last, newest first
+            ties = (
+                found.c.sort_value,
+                case((present, found.c.started_at), else_=None),
+                case((present, found.c.id), else_=None),
+            )
+        query = select(found.c.id, func.count().over().label("total")).order_by(
+            *([case((present, 0), else_=1)] if kind == "metric" else []),
+            *(c.desc() if descending else c.asc() for c in ties),
+            *([found.c.started_at.desc(), found.c.id.desc()] if kind == "metric" else []),
         )
         query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        rows = self._read(lambda conn: conn.execute(query).all())
-        if rows:
-            return [RunRecord(*row[:-1]) for row in rows], int(rows[0][-1])
-        if offset == 0:
-            return [], 0
-        counted = select(func.count()).select_from(
-            query.limit(None).offset(None).order_by(None).subquery()
-        )
-        return [], int(self._read(lambda conn: conn.execute(counted).scalar_one()))
+
+        def work(conn: Connection) -> tuple[list[RunRecord], int]:
+            page = conn.execute(query).all()
+            if not page:
+                counted = select(func.count()).select_from(found)
+                return [], 0 if offset == 0 else int(conn.execute(counted).scalar_one())
+            ids = [row.id for row in page]
+            rows = conn.execute(SELECT_RUNS.where(RUNS.c.id.in_(ids))).all()
+            by_id = {row.id: RunRecord(*row) for row in rows}
+            return [by_id[i] for i in ids if i in by_id], int(page[0].total)
+
+        return self._read(work)
 
     def get_tags(self, run_id: str) -> list[TagRecord]:
         """Tags of a run and its executions (run-level first, then by key)."""
@@ -552,26 +549,21 @@ class SqlMetadataStore(MetadataStore):
         return f"SqlMetadataStore({mask_url(self.url)!r})"
 
 
-def _latest_values(key: str, name: str) -> Any:
-    """A subquery of ``(run_id, value)``: each run's latest value of metric ``key`` (its
-    own value before its steps', then the highest step, then the newest, as
-    :func:`~ctloop.store.metadata.metric_order` orders them)."""
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=METRICS.c.run_id,
-            order_by=(
-                case((METRICS.c.execution_id.is_(None), 1), else_=0).desc(),
-                func.coalesce(METRICS.c.step, 0).desc(),
-                METRICS.c.timestamp.desc(),
-                METRICS.c.id.desc(),
-            ),
+def _latest_value(key: str) -> Any:
+    """The latest value of metric ``key`` of the run of the enclosing query (its own
+    value before its steps', then the highest step, then the newest, as
+    :func:`~ctloop.store.metadata.metric_order` orders them): a correlated subquery, one
+    lookup in the ``(run_id, key)`` index per run."""
+    return (
+        select(METRICS.c.value)
+        .where(METRICS.c.run_id == RUNS.c.id, METRICS.c.key == key)
+        .order_by(
+            case((METRICS.c.execution_id.is_(None), 1), else_=0).desc(),
+            func.coalesce(METRICS.c.step, 0).desc(),
+            METRICS.c.timestamp.desc(),
+            METRICS.c.id.desc(),
         )
-        .label("rank")
+        .limit(1)
+        .correlate(RUNS)
+        .scalar_subquery()
     )
-    ranked = (
-        select(METRICS.c.run_id, METRICS.c.value, rank)
-        .where(METRICS.c.key == key)
-        .subquery(f"{name}_ranked")
-    )
-    return select(ranked.c.run_id, ranked.c.value).where(ranked.c.rank == 1).subquery(name)
