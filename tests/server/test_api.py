@@ -238,3 +238,10 @@ def test_expiry_in_a_created_key_must_name_its_zone(live: LiveServer) -> None:
         made = admin.post("/keys", json={"name": "n", "role": "viewer", "expires_at": when})
         assert made.status_code == 201 and made.json()["expires_at"] is not None
         assert admin.post("/keys", json={"name": "n", "role": "owner"}).status_code == 422
+
+
+def test_a_search_page_past_any_workspace_is_a_422_naming_offset(live: LiveServer) -> None:
+    with live.client("viewer") as client:
+        answer = client.get("/runs/search", params={"offset": 33711761689731375104})
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "offset" or "offset" in answer.json()["error"]

@@ -177,6 +177,8 @@ class RunSearchContract:
             ({"where": [("auc", "~", 0.5)]}, "unknown comparison '~'"),
             ({"sort": ("column", "pid", True)}, "cannot sort runs by column 'pid'"),
             ({"sort": ("param", "lr", True)}, "cannot sort runs by param 'lr'"),
+            ({"offset": 2**70, "limit": 5}, "offset 1180591620717411303424 is out of range"),
+            ({"offset": -1}, "offset -1 is out of range"),
         ],
     )
     def test_a_bad_condition_or_sort_names_it(

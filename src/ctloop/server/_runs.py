@@ -24,7 +24,7 @@ from ctloop.server._paging import MAX_LIMIT, page_of_runs
 from ctloop.server._run_search import search_runs
 from ctloop.store.compare import RunComparison, compare_runs
 from ctloop.store.keys import Role
-from ctloop.store.metadata import MetadataStore, metric_order
+from ctloop.store.metadata import MAX_SEARCH_OFFSET, MetadataStore, metric_order
 from ctloop.store.records import MetricRecord, RunRecord, TagRecord
 from ctloop.store.statuses import RunStatus
 
@@ -110,7 +110,7 @@ def runs_router() -> APIRouter:
         ),
         metrics: str | None = Query(None, description="metric keys to return, comma-separated"),
         params: str | None = Query(None, description="parameters to return, comma-separated"),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_SEARCH_OFFSET),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
     ) -> dict[str, Any]:
         return search_runs(

@@ -62,6 +62,25 @@ def check_search_op(op: str) -> None:
         raise ValueError(f"unknown comparison {op!r}; use one of {' '.join(SEARCH_OPS)}")
 
 
+#: the furthest page a search may start at: beyond any real workspace, and well inside
+#: the 64-bit integers SQL's OFFSET takes
+MAX_SEARCH_OFFSET = 2**31
+
+
+def check_search_page(offset: int, limit: int | None) -> None:
+    """Raise ``ValueError`` naming ``offset`` or ``limit`` when one is out of range.
+
+    >>> check_search_page(2**40, 50)
+    Traceback (most recent call last):
+    ...
+    ValueError: offset 1099511627776 is out of range; use 0 to 2147483648
+    """
+    if not 0 <= offset <= MAX_SEARCH_OFFSET:
+        raise ValueError(f"offset {offset} is out of range; use 0 to {MAX_SEARCH_OFFSET}")
+    if limit is not None and not 0 <= limit <= MAX_SEARCH_OFFSET:
+        raise ValueError(f"limit {limit} is out of range; use 0 to {MAX_SEARCH_OFFSET}")
+
+
 def check_search_sort(kind: str, key: str) -> None:
     """Raise ``ValueError`` unless ``(kind, key)`` is a sort the store can do."""
     if kind == "metric" and key:
@@ -256,6 +275,7 @@ class MetadataStore(ABC):
         ``(started_at, id)`` in the same direction, and runs without the sort's metric
         come last, newest first. Stores override this with one query; this default
         reads every run."""
+        check_search_page(offset, limit)
         runs = [
             run
             for run in self.list_runs(pipeline=pipeline, status=status)

@@ -35,6 +35,7 @@ from ctloop.store.metadata import (
     SEARCH_OPS,
     MetadataStore,
     check_search_op,
+    check_search_page,
     check_search_sort,
     metric_order,
 )
@@ -438,6 +439,7 @@ class SqlMetadataStore(MetadataStore):
         with the total (each metric the search names is a correlated lookup of the
         run's latest value in the ``(key, run_id)`` index, the order and the cut done by
         ``ORDER BY``/``LIMIT``/``OFFSET`` on narrow rows), then those runs by id."""
+        check_search_page(offset, limit)
         kind, key, descending = sort
         check_search_sort(kind, key)
         value: Any = _latest_value(key) if kind == "metric" else RUNS.c[key]
