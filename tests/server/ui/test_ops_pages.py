@@ -14,6 +14,7 @@ import pytest
 from tests.server.ui import conftest
 from tests.server.ui.conftest import Watch
 from tests.server.ui.ops_fixtures import MODEL, SHIFT_FROM, SHIFTED, OpsServer, ops_server
+from tests.server.ui.pages import rows
 
 __all__ = ["ops_server"]
 
@@ -23,13 +24,6 @@ pytestmark = pytest.mark.chromium
 SCREENSHOTS = Path(
     getattr(conftest, "SCREENSHOTS", Path(__file__).parents[3] / "build" / "ui-screenshots")
 )
-
-
-def rows(page: Any, selector: str) -> list[list[str]]:
-    """The cells' text of each body row of the table ``selector``."""
-    return page.eval_on_selector_all(
-        f"{selector} tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText.trim()))"
-    )
 
 
 def shoot(page: Any, name: str) -> None:

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 
 from tests.server.ui.conftest import MODEL, UiServer, Watch
+from tests.server.ui.pages import rows, submit
 
 pytestmark = pytest.mark.chromium
-
-
-def rows(page: Any, table: str) -> list[list[str]]:
-    """The cells' text of each body row of ``table``."""
-    return page.eval_on_selector_all(
-        f"{table} tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText.trim()))"
-    )
 
 
 def test_signing_in_keeps_the_key_in_a_strict_http_only_cookie(
@@ -55,14 +49,14 @@ def test_runs_table_filters_sorts_and_pages_on_the_server(
     assert {r[2] for r in shown} == {"regression"}
     assert sorted(r[3] for r in shown) == ["failed", "succeeded", "succeeded"]
     page.fill("input[name=where]", "mse > 0.5")
-    page.click("form.filters button")
+    submit(page, "form.filters button")
     (only,) = rows(page, "#runs")
     assert only[1] == ui_server.runs[1][:8] and float(only[7]) > 0.5
     page.goto("/runs?columns=mse&sort=metrics.mse&pipeline=regression")
     ordered = [r[1] for r in rows(page, "#runs")]
     assert ordered[:2] == [ui_server.runs[2][:8], ui_server.runs[1][:8]]  # failed run: no mse
     page.select_option("select[name=status]", "failed")
-    page.click("form.filters button")
+    submit(page, "form.filters button")
     assert [r[1] for r in rows(page, "#runs")] == [ui_server.failed_run[:8]]
 
 
@@ -150,7 +144,7 @@ def test_parameter_columns_and_conditions(signed_in: Any, ui_server: UiServer) -
     page.goto("/runs?params=degree&sort=-params.degree")
     assert [r[7] for r in rows(page, "#runs")] == ["2", "1", "-1", ""]  # no degree: last
     page.fill("input[name=where]", "params.degree >= 1 and mse < 0.5")
-    page.click("form.filters button")
+    submit(page, "form.filters button")
     (only,) = rows(page, "#runs")
     assert only[1] == ui_server.runs[2][:8] and only[7] == "2" and float(only[8]) < 0.5
     page.goto("/runs?user=nobody")
@@ -162,7 +156,7 @@ def test_compare_marks_the_parameters_that_differ(signed_in: Any, ui_server: UiS
     page.goto("/runs")
     for run in ui_server.runs.values():
         page.check(f"input[value='{run}']")
-    page.click("text=Compare selected")
+    submit(page, "text=Compare selected")
     assert page.url.startswith(f"{ui_server.url}/compare?runs=")
     differing = page.eval_on_selector_all(
         "#compare tr.diff", "rs => rs.map(r => r.cells[0].innerText)"
