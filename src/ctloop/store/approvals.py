@@ -118,6 +118,12 @@ def missing_approval(approval_id: int) -> NotFoundError:
     )
 
 
+def check_page_size(limit: int) -> None:
+    """Raise ``ValueError`` naming ``limit`` unless it is a page size (1 or more)."""
+    if limit < 1:
+        raise ValueError(f"limit {limit} is not a page size; pass a number of 1 or more")
+
+
 def _by(record: ApprovalRecord) -> str:
     return f" (by {record.decided_by})" if record.decided_by else ""
 
@@ -246,8 +252,7 @@ class SqlApprovalStore(SqlTransactions, ApprovalStore):
         limit: int = 100,
     ) -> builtins.list[ApprovalRecord]:
         """Up to ``limit`` approvals newest first, filtered as asked."""
-        if limit < 1:
-            raise ValueError(f"limit {limit} is not a page size; pass a number of 1 or more")
+        check_page_size(limit)
         stmt = select(APPROVALS).order_by(APPROVALS.c.id.desc()).limit(limit)
         for column, value in (("model", model), ("environment", environment), ("state", state)):
             if value is not None:

@@ -16,6 +16,7 @@ from ctloop.store.approvals import (
     ApprovalRecord,
     ApprovalStore,
     check_decision,
+    check_page_size,
     missing_approval,
 )
 from ctloop.store.records import utcnow
@@ -99,8 +100,7 @@ class MemoryApprovalStore(ApprovalStore):
         limit: int = 100,
     ) -> builtins.list[ApprovalRecord]:
         """Up to ``limit`` approvals newest first, filtered as asked."""
-        if limit < 1:
-            raise ValueError(f"limit {limit} is not a page size; pass a number of 1 or more")
+        check_page_size(limit)
         with self._lock:
             found = [
                 r
