@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -50,3 +51,22 @@ def test_windows_on_event_time_judge_the_week_the_rows_are_about(project: Projec
 def test_an_unknown_window_clock_is_refused_by_name() -> None:
     with pytest.raises(MonitorError, match="window_on' is 'arrival'; use timestamp"):
         MonitorSettings.from_mapping({"window_on": "arrival"})
+
+
+def test_a_monitor_trigger_replaying_history_judges_the_window_ending_at_its_clock(
+    project: Project,
+) -> None:
+    from ctloop.triggers.sources import monitor_verdicts
+    from ctloop.triggers.spec import TriggerSpec
+
+    replay(project, 400, 20, (END - 2 * WEEK).timestamp())
+    replay(project, 400, 21, (END - WEEK).timestamp(), shift=3.0)
+    on_events = dataclasses.replace(project.settings, monitoring={"window_on": "event_time"})
+    spec = TriggerSpec("decay", "retrain", "monitor", {"model": "flights", "window": "1w"})
+
+    def verdict(end: Callable[[], datetime] | None) -> str:
+        return monitor_verdicts(project.workspace, on_events, end=end)(spec).verdict
+
+    assert verdict(lambda: END) in ("drift", "degraded")
+    assert verdict(lambda: END - WEEK) == "ok"
+    assert verdict(None) == "no-data"  # the wall clock: nothing was about this week

@@ -268,10 +268,16 @@ def check_monitor(
     )
 
 
-def monitor_verdicts(workspace: Workspace, settings: Settings) -> VerdictSource:
+def monitor_verdicts(
+    workspace: Workspace,
+    settings: Settings,
+    *,
+    end: Callable[[], datetime] | None = None,
+) -> VerdictSource:
     """The verdict source that runs :func:`ctloop.monitor.run_monitor` on ``workspace``
     (its run is recorded with trigger ``schedule``; its alerts go to the sinks of
-    ``alerts:``)."""
+    ``alerts:``). Each window ends at ``end()`` (default now): a replay of history on
+    event time (``monitoring: window_on: event_time``) gives the time it has reached."""
 
     def run(spec: TriggerSpec) -> Verdict:
         from ctloop.monitor import run_monitor
@@ -281,6 +287,7 @@ def monitor_verdicts(workspace: Workspace, settings: Settings) -> VerdictSource:
             workspace,
             options["model"],
             str(options.get("window", "1d")),
+            end=end() if end is not None else None,
             trigger="schedule",
             settings=settings,
         )
