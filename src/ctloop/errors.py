@@ -15,7 +15,9 @@ The hierarchy::
     │   └── ModelError               model artifacts: flavors, signatures, loading
     │       ├── UnsafeModelError     a model that only pickle could save or load, without trust
     │       ├── ModelCompatibilityError  a model that needs packages or versions not installed
-    │       └── SignatureError       input that does not match a model's signature
+    │       ├── SignatureError       input that does not match a model's signature
+    │       │   └── TransformInputError  input a model's Transform refuses (the client's fault)
+    │       └── TransformError       a model's Transform failed on valid input (its code's fault)
     ├── PipelineError                building or running a pipeline
     │   ├── PipelineDefinitionError  a cycle, an unknown step output, a bad decorator use
     │   ├── ParameterError           an unknown parameter or a value of the wrong type
@@ -123,6 +125,16 @@ class SignatureError(ModelError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class TransformInputError(SignatureError):
+    """Raised by a model's :class:`~ctloop.artifacts.model.Transform` for input it
+    refuses; answered as a 4xx naming ``field``."""
+
+
+class TransformError(ModelError):
+    """A model's :class:`~ctloop.artifacts.model.Transform` raised or returned something
+    unusable on input it did not refuse: a bug in its code, answered as a 5xx."""
 
 
 class PipelineError(CtloopError):

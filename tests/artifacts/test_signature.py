@@ -93,3 +93,11 @@ def test_rows_of_values_reach_datetime_columns_too() -> None:
 def test_a_frame_of_int64_columns_passes_unchanged() -> None:
     frame = SIGNATURE.to_frame(pd.DataFrame({"x": [0.5], "n": pd.array([2**63 - 1], "int64")}))
     assert frame["n"].tolist() == [2**63 - 1]
+
+
+def test_text_in_a_frame_s_string_column_is_refused_not_read_as_missing() -> None:
+    # pandas' own string dtype (the default for text since pandas 3) is checked like
+    # object columns: '3 flights' is a SignatureError naming the row, not a silent NaN
+    frame = pd.DataFrame({"x": [0.5, 1.5], "n": pd.Series(["3", "3 flights"], dtype="string")})
+    with pytest.raises(SignatureError, match=r"column 'n' expects integer values but row 0"):
+        SIGNATURE.to_frame(frame)

@@ -253,7 +253,7 @@ def _numeric(column: pd.Series, spec: ColumnSpec) -> pd.Series:
 
     if pd.api.types.is_bool_dtype(column.dtype) or column.map(_is_bool).any():
         _reject(column, column.map(_is_bool), spec)
-    if column.dtype == object:
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
         bad = ~column.map(_is_number_or_null)
         if bad.any():
             _reject(column, bad, spec)
