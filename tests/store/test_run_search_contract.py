@@ -8,7 +8,7 @@ page is computed here from ``get_metrics`` and ``list_runs`` alone: the latest v
 :func:`~ctloop.store.metadata.metric_order`'s maximum, runs lacking the sort's metric come
 last, newest first. The SQL store's page is also counted (one statement whatever the
 page size: the page's ids and total, then its runs) and explained on SQLite (each run's
-metric is one lookup in the metrics' covering ``(key, run_id, …)`` index, never a scan).
+metric is one indexed row of ``latest_metrics``, never a scan of the points).
 """
 
 from __future__ import annotations
@@ -171,6 +171,45 @@ class RunSearchContract:
         runs, _ = filled.search_runs(sort=("metric", "auc", True), limit=3)
         assert runs == [filled.get_run(run.id) for run in runs]
 
+    def test_point_by_point_writes_keep_the_latest_value(self, filled: MetadataStore) -> None:
+        """Points written one by one in a shuffled order (own and executions' values,
+        steps, equal times) leave the same latest value as the brute-force ranking."""
+        rng = random.Random(11)
+        runs = [replace(make_run(), id=new_id(), started_at=T0 - timedelta(days=2)) for _ in "abc"]
+        points: list[MetricRecord] = []
+        for run in runs:
+            filled.create_run(run)
+            execution = make_execution(run.id)
+            filled.create_execution(execution)
+            for n in range(12):
+                points.append(
+                    MetricRecord(
+                        run.id,
+                        "point_by_point",
+                        float(n),
+                        step=rng.choice([None, 0, 1, 2]),
+                        execution_id=rng.choice([None, execution.id]),
+                        timestamp=T0 + timedelta(seconds=rng.choice([1, 2, 3])),
+                    )
+                )
+        rng.shuffle(points)
+        try:
+            for point in points:
+                filled.log_batch(metrics=[point])
+            ids = [run.id for run in runs]
+            wanted = {  # of equal points, the one written last (get_metrics lists it last)
+                run.id: max(
+                    reversed(filled.get_metrics(run.id, "point_by_point")), key=metric_order
+                ).value
+                for run in runs
+            }
+            assert filled.latest_metric_values("point_by_point", ids) == wanted
+            page, _ = filled.search_runs(sort=("metric", "point_by_point", True), limit=3)
+            assert [r.id for r in page] == sorted(ids, key=lambda i: (wanted[i], i), reverse=True)
+        finally:
+            filled.delete_runs(ids)
+        assert filled.latest_metric_values("point_by_point") == {}
+
     @pytest.mark.parametrize(
         ("arguments", "message"),
         [
@@ -232,7 +271,7 @@ class TestSqliteRunSearch(RunSearchContract):
         queries = [s for s in statements if s.strip().upper() not in ("BEGIN", "COMMIT")]
         assert len(queries) == 2, queries  # the page's ids and total, then its runs
 
-    def test_each_run_s_metric_is_an_index_lookup(self, filled: MetadataStore) -> None:
+    def test_each_run_s_metric_is_one_indexed_row(self, filled: MetadataStore) -> None:
         assert isinstance(filled, SqlMetadataStore)
         statements: list[tuple[str, Any]] = []
 
@@ -251,10 +290,10 @@ class TestSqliteRunSearch(RunSearchContract):
                 row[3]
                 for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
             ]
-        lookups = [step for step in plan if "metrics" in step]
-        assert len(lookups) == 2, plan
-        assert all(step.startswith("SEARCH metrics USING COVERING INDEX") for step in lookups), plan
-        assert all("(key=? AND run_id=?)" in step for step in lookups), plan
+        lookups = [step for step in plan if "where_0" in step or "sorted_by" in step]
+        assert len(lookups) == 2, plan  # one row of latest_metrics per run and metric
+        assert all(step.startswith("SEARCH") and "INDEX" in step for step in lookups), plan
+        assert not any(" metrics" in step for step in plan), plan  # never the points
 
     def test_the_latest_value_is_the_run_s_own_then_the_highest_step(
         self, filled: MetadataStore

@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -235,6 +235,28 @@ class Metric(Base):
     key: Mapped[str]
     value: Mapped[float] = mapped_column(Double)
     step: Mapped[int | None] = mapped_column(Integer)
+    timestamp: Mapped[datetime]
+
+
+class LatestMetric(Base):
+    """Each run's latest value of each metric: one row per run and key, kept by every
+    metric write (an upsert that replaces the row only with a later point), so a search
+    sorted or filtered by a metric joins one row per run instead of ranking its points.
+
+    "Later" is :func:`~ctloop.store.metadata.metric_order`: the run's own value
+    (``own = 1``) after its executions', then the higher ``step`` (none counts as 0),
+    then the newer ``timestamp``; of two equal points the one written last wins.
+    """
+
+    __tablename__ = "latest_metrics"
+    # (key, value, run_id): the runs in the order of one metric's value, from the index
+    __table_args__ = (Index(None, "key", "value", "run_id"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[float] = mapped_column(Double)
+    own: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
     timestamp: Mapped[datetime]
 
 
@@ -608,6 +630,7 @@ EVENTS = _table(Event)
 PARAMS = _table(Param)
 METRICS = _table(Metric)
 TAGS = _table(Tag)
+LATEST_METRICS = _table(LatestMetric)
 DATA_VERSIONS = _table(DataVersion)
 REGISTERED_MODELS = _table(RegisteredModel)
 MODEL_VERSIONS = _table(ModelVersion)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, case, delete, func, insert, select, union
+from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, union
 
 from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
@@ -37,7 +37,6 @@ from ctloop.store.metadata import (
     check_search_op,
     check_search_page,
     check_search_sort,
-    metric_order,
 )
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
@@ -57,6 +56,7 @@ from ctloop.store.schema import (
     DATA_VERSIONS,
     EVENTS,
     EXECUTIONS,
+    LATEST_METRICS,
     METRICS,
     MODEL_VERSIONS,
     PARAMS,
@@ -396,32 +396,25 @@ class SqlMetadataStore(MetadataStore):
     def latest_metric_values(
         self, key: str, run_ids: Sequence[str] | None = None
     ) -> dict[str, float]:
-        """Each run's latest value of metric ``key``, in one query (chunked by run ids)."""
-        columns = ("run_id", "key", "value", "step", "execution_id", "timestamp")
-        query = select(*(METRICS.c[name] for name in columns)).where(METRICS.c.key == key)
+        """Each run's latest value of metric ``key``, from ``latest_metrics`` (one row per
+        run and key) in one query (chunked by run ids)."""
+        query = select(LATEST_METRICS.c.run_id, LATEST_METRICS.c.value).where(
+            LATEST_METRICS.c.key == key
+        )
         ids = None if run_ids is None else list(run_ids)
         queries = (
             [query]
             if ids is None
             else [
-                query.where(METRICS.c.run_id.in_(ids[start : start + 500]))
+                query.where(LATEST_METRICS.c.run_id.in_(ids[start : start + 500]))
                 for start in range(0, len(ids), 500)
             ]
         )
 
-        def work(conn: Connection) -> list[Row[Any]]:
-            return [row for q in queries for row in conn.execute(q).all()]
+        def work(conn: Connection) -> dict[str, float]:
+            return {row.run_id: row.value for q in queries for row in conn.execute(q).all()}
 
-        rows = self._read(work)
-        latest: dict[str, MetricRecord] = {}
-        for row in rows:
-            metric = MetricRecord(
-                row.run_id, row.key, row.value, row.step, row.execution_id, row.timestamp
-            )
-            held = latest.get(metric.run_id)
-            if held is None or metric_order(metric) >= metric_order(held):
-                latest[metric.run_id] = metric
-        return {run_id: m.value for run_id, m in latest.items()}
+        return self._read(work)
 
     def search_runs(
         self,
@@ -436,14 +429,29 @@ class SqlMetadataStore(MetadataStore):
         limit: int | None = None,
     ) -> tuple[list[RunRecord], int]:
         """A page of the matching runs and their count in two queries: the page's ids
-        with the total (each metric the search names is a correlated lookup of the
-        run's latest value in the ``(key, run_id)`` index, the order and the cut done by
-        ``ORDER BY``/``LIMIT``/``OFFSET`` on narrow rows), then those runs by id."""
+        with the total (each metric the search names is a join with its row of
+        ``latest_metrics``, the order and the cut done by ``ORDER BY``/``LIMIT``/``OFFSET``
+        on narrow rows), then those runs by id."""
         check_search_page(offset, limit)
         kind, key, descending = sort
         check_search_sort(kind, key)
-        value: Any = _latest_value(key) if kind == "metric" else RUNS.c[key]
-        inner = select(RUNS.c.id, RUNS.c.started_at, value.label("sort_value"))
+        joined: Any = RUNS
+        if kind == "metric":
+            sorted_by = LATEST_METRICS.alias("sorted_by")
+            joined = joined.outerjoin(
+                sorted_by, and_(sorted_by.c.run_id == RUNS.c.id, sorted_by.c.key == key)
+            )
+            value: Any = sorted_by.c.value
+        else:
+            value = RUNS.c[key]
+        conditions: list[Any] = []
+        for n, (metric, op, number) in enumerate(where):
+            check_search_op(op)
+            held = LATEST_METRICS.alias(f"where_{n}")
+            joined = joined.join(held, and_(held.c.run_id == RUNS.c.id, held.c.key == metric))
+            conditions.append(SEARCH_OPS[op](held.c.value, number))
+        inner = select(RUNS.c.id, RUNS.c.started_at, value.label("sort_value")).select_from(joined)
+        inner = inner.where(*conditions)
         filters = [
             (RUNS.c.pipeline, pipeline),
             (RUNS.c.status, status),
@@ -453,10 +461,6 @@ class SqlMetadataStore(MetadataStore):
         for column, wanted in filters:
             if wanted is not None:
                 inner = inner.where(column == wanted)
-        for metric, op, number in where:
-            check_search_op(op)
-            holds: Any = SEARCH_OPS[op](_latest_value(metric), number)
-            inner = inner.where(holds)
         found = inner.subquery("found")
         present = found.c.sort_value.is_not(None)
         ties: tuple[Any, ...] = (found.c.sort_value, found.c.started_at, found.c.id)
@@ -549,23 +553,3 @@ class SqlMetadataStore(MetadataStore):
 
     def __repr__(self) -> str:
         return f"SqlMetadataStore({mask_url(self.url)!r})"
-
-
-def _latest_value(key: str) -> Any:
-    """The latest value of metric ``key`` of the run of the enclosing query (its own
-    value before its steps', then the highest step, then the newest, as
-    :func:`~ctloop.store.metadata.metric_order` orders them): a correlated subquery, one
-    lookup in the ``(run_id, key)`` index per run."""
-    return (
-        select(METRICS.c.value)
-        .where(METRICS.c.run_id == RUNS.c.id, METRICS.c.key == key)
-        .order_by(
-            case((METRICS.c.execution_id.is_(None), 1), else_=0).desc(),
-            func.coalesce(METRICS.c.step, 0).desc(),
-            METRICS.c.timestamp.desc(),
-            METRICS.c.id.desc(),
-        )
-        .limit(1)
-        .correlate(RUNS)
-        .scalar_subquery()
-    )

@@ -40,6 +40,7 @@ from ctloop.store.schema import (
     DATA_VERSIONS,
     EVENTS,
     EXECUTIONS,
+    LATEST_METRICS,
     METRICS,
     PARAMS,
     RUNS,
@@ -201,6 +202,35 @@ def insert_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
         for m in metrics
     ]
     conn.exec_driver_sql(sql, rows)
+    update_latest_metrics(conn, metrics)
+
+
+# a row moves only to a later point (see schema.LatestMetric); ties go to the newer write
+_LATEST_UPSERT = (
+    f"INSERT INTO {LATEST_METRICS.name} (run_id, key, value, own, step, timestamp) "
+    "VALUES ({marks}) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+    "own = excluded.own, step = excluded.step, timestamp = excluded.timestamp "
+    f"WHERE (excluded.own, excluded.step, excluded.timestamp) >= ({LATEST_METRICS.name}.own, "
+    f"{LATEST_METRICS.name}.step, {LATEST_METRICS.name}.timestamp)"
+)
+
+
+def update_latest_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
+    """Move each (run, key)'s row of ``latest_metrics`` to the latest of ``metrics``
+    where it is later than the row's (one upsert per run and key of the batch)."""
+    sqlite = conn.dialect.name == "sqlite"
+    latest: dict[tuple[str, str], tuple[int, int, datetime, float]] = {}
+    for m in metrics:
+        point = (int(m.execution_id is None), m.step or 0, to_utc(m.timestamp), m.value)
+        held = latest.get((m.run_id, m.key))
+        if held is None or point[:3] >= held[:3]:
+            latest[(m.run_id, m.key)] = point
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = [
+        (run_id, key, value, own, step, _sqlite_time(moment) if sqlite else moment)
+        for (run_id, key), (own, step, moment, value) in latest.items()
+    ]
+    conn.exec_driver_sql(_LATEST_UPSERT.format(marks=", ".join([mark] * 6)), rows)
 
 
 def _sqlite_time(moment: datetime) -> str:
