@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.backtest import plan_folds, run_backtest
+from ctloop.backtest import plan_folds, run_backtest, write_report
 from ctloop.errors import ConfigError
 from ctloop.pipeline.loading import load_pipeline
 from ctloop.store.workspace import Workspace
@@ -124,3 +124,46 @@ def test_the_cli_writes_the_report_and_a_failed_fold_exits_1(tmp_path: Path) -> 
         and page.count('class="point-retrained"') == 1
         and "no rows to score" in page
     )
+    assert json.loads((tmp_path / "report.json").read_text())["folds"] == found["folds"]
+
+
+def test_the_report_shows_each_slice_over_time_and_when_the_first_model_fell_behind(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    pipeline_obj, reference = load_pipeline(f"{PIPELINES}:sliced")
+    folds = plan_folds("2024-02-05", "2024-04-01", every="2w", window="sliding:3w")
+    result = run_backtest(
+        pipeline_obj, folds, workspace=workspace, reference=reference, slices=["region"]
+    )
+    assert result.metric == "eval.auc" and not result.failed and result.slices == ("region",)
+    assert result.slice_values("region") == ["south", "north"]  # two rows in three are south
+    north, south = result.slice_line("region", "north"), result.slice_line("region", "south")
+    static_north = result.slice_line("region", "north", static=True)
+    static_south = result.slice_line("region", "south", static=True)
+    # the fold from 2024-03-04 scores after the flip: north's static model is wrong there,
+    # south's is not, and retraining (three weeks, all after the flip) learns both
+    assert folds[2].test_start == "2024-03-04" and folds[2].train_start == "2024-02-12"
+    assert static_north[2] < 0.2 and north[3] > 0.8
+    assert min(south + static_south) > 0.8  # type: ignore[type-var]
+    assert result.slice_rows("region", "north") == 4 * 14 * 40
+    assert result.stale_after() == result.stale_after(smooth=1) == folds[2]
+    assert result.to_dict()["stale_after"]["model_age_days"] == 28  # 2024-02-05 → 03-04
+
+    page = write_report(result, tmp_path / "bt.html").read_text()
+    assert "auc by region" in page and page.count('class="point-north"') == 4
+    assert "The first model fell behind from" in page
+    data = json.loads((tmp_path / "bt.json").read_text())
+    fold = data["folds"][3]
+    assert data["slices"] == ["region"] and data["id"] == result.id
+    assert fold["slices"]["region"]["north"]["auc"] == north[3]
+    assert fold["static_slices"]["region"]["north"]["rows"] == 14 * 40
+
+
+def test_a_slice_the_pipeline_did_not_evaluate_is_named(workspace: Workspace) -> None:
+    folds = plan_folds("2024-02-05", "2024-02-19", every="2w", window="sliding:3w")
+    sliced, _ = load_pipeline(f"{PIPELINES}:sliced")
+    with pytest.raises(ConfigError, match=r"no slice 'carrier' \(it has: region\)"):
+        run_backtest(sliced, folds, workspace=workspace, slices=["carrier"], static=False)
+    training, _ = load_pipeline(f"{PIPELINES}:training")
+    with pytest.raises(ConfigError, match=r"stored no Evaluation.*slices=\['region'\]"):
+        run_backtest(training, folds, workspace=workspace, slices=["region"], static=False)

@@ -9,14 +9,17 @@ and a second, static line scores the first fold's model on every later period::
         --window sliding:8w --gap 1w
 
 The pipeline takes ``train_start``, ``train_end``, ``test_start`` and ``test_end`` (ISO
-dates, half-open periods) and logs its metrics on the test period.
+dates, half-open periods) and logs its metrics on the test period; with ``--slice
+carrier`` the report also shows the metric per carrier, read from the ``Evaluation`` of
+each fold (``evaluate(..., slices=["carrier"])``). The report is HTML and JSON.
 """
 
 from __future__ import annotations
 
 from ctloop.backtest._backtest import PARAMETERS, BacktestResult, FoldResult, run_backtest
 from ctloop.backtest._folds import Fold, parse_period, parse_when, plan_folds
-from ctloop.backtest._report import metric_chart, write_report
+from ctloop.backtest._report import metric_chart, slice_chart, write_report
+from ctloop.backtest._slices import read_slices
 
 __all__ = [
     "PARAMETERS",
@@ -27,6 +30,8 @@ __all__ = [
     "parse_period",
     "parse_when",
     "plan_folds",
+    "read_slices",
     "run_backtest",
+    "slice_chart",
     "write_report",
 ]

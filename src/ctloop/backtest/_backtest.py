@@ -20,9 +20,12 @@ import inspect
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.backtest._folds import Fold
+from ctloop.backtest._slices import SliceMetrics, read_slices
 from ctloop.errors import ConfigError, CtloopError
 from ctloop.store.records import TagRecord
 
@@ -49,6 +52,8 @@ class FoldResult:
     static_run_id: str | None = None
     static_metrics: dict[str, float] = field(default_factory=dict)
     static_error: str | None = None
+    slices: SliceMetrics = field(default_factory=dict)
+    static_slices: SliceMetrics = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class BacktestResult:
     higher_is_better: bool
     folds: list[FoldResult]
     settings: dict[str, Any] = field(default_factory=dict)
+    slices: tuple[str, ...] = ()
 
     def line(self, static: bool = False) -> list[float | None]:
         """The headline metric per fold, retrained (or static)."""
@@ -68,8 +74,57 @@ class BacktestResult:
 
     def mean(self, static: bool = False) -> float | None:
         """The mean headline metric over the folds that have it."""
-        values = [v for v in self.line(static) if v is not None]
-        return sum(values) / len(values) if values else None
+        return _mean(self.line(static))
+
+    @property
+    def slice_metric(self) -> str:
+        """The headline metric's name inside an evaluation (``eval.auc`` -> ``auc``)."""
+        return self.metric.rpartition(".")[2]
+
+    def slice_values(self, column: str) -> list[str]:
+        """The values of slice ``column``, the most rows (over all folds) first."""
+        rows: dict[str, float] = {}
+        for f in self.folds:
+            for value, numbers in f.slices.get(column, {}).items():
+                rows[value] = rows.get(value, 0.0) + numbers.get("rows", 0.0)
+        return sorted(rows, key=lambda v: (-rows[v], v))
+
+    def slice_line(self, column: str, value: str, static: bool = False) -> list[float | None]:
+        """The headline metric per fold in one slice value, retrained (or static)."""
+        return [
+            (f.static_slices if static else f.slices)
+            .get(column, {})
+            .get(value, {})
+            .get(self.slice_metric)
+            for f in self.folds
+        ]
+
+    def slice_rows(self, column: str, value: str) -> int:
+        """The rows of one slice value, summed over the folds' scored periods."""
+        return int(sum(f.slices.get(column, {}).get(value, {}).get("rows", 0) for f in self.folds))
+
+    def gains(self) -> list[float | None]:
+        """Per fold, what retraining bought over the static model (positive: better)."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        return [
+            None if r is None or s is None else sign * (r - s)
+            for r, s in zip(self.line(), self.line(static=True), strict=True)
+        ]
+
+    def stale_after(self, tolerance: float = 0.01, smooth: int = 3) -> Fold | None:
+        """The first fold where the static model trails retraining by more than
+        ``tolerance`` and keeps trailing (the mean gain over it and the ``smooth - 1``
+        folds after it, so that one noisy period does not count; fewer at the end):
+        the first model's age there is how often to retrain at the latest. None: the
+        static model kept up over the whole backtest."""
+        gains = self.gains()
+        for index in range(len(gains)):
+            window = gains[index : index + smooth]  # shorter at the end
+            if None in window or window[0] <= tolerance:  # type: ignore[operator]
+                continue
+            if sum(window) / len(window) > tolerance:  # type: ignore[arg-type]
+                return self.folds[index].fold
+        return None
 
     @property
     def failed(self) -> list[FoldResult]:
@@ -86,6 +141,10 @@ class BacktestResult:
             better = gain if self.higher_is_better else -gain
             text += f", static {_shown(static)} ({'+' if better >= 0 else ''}{better:.4f} "
             text += "for retraining)"
+        stale = _stale(self)
+        if stale is not None:
+            text += f"; the first model fell behind from {stale['test_start']} "
+            text += f"({stale['model_age_days']} days after its training data ended)"
         if self.failed:
             text += f"; {len(self.failed)} fold(s) failed"
         return text
@@ -100,6 +159,8 @@ class BacktestResult:
             "mean_retrained": self.mean(),
             "mean_static": self.mean(static=True),
             "settings": self.settings,
+            "slices": list(self.slices),
+            "stale_after": _stale(self),
             "folds": [asdict(f) for f in self.folds],
         }
 
@@ -113,14 +174,41 @@ def run_backtest(
     params: Mapping[str, Any] | None = None,
     metric: str | None = None,
     static: bool = True,
+    slices: Sequence[str] = (),
     settings: Mapping[str, Any] | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
 ) -> BacktestResult:
     """Run ``pipeline_obj`` on every fold (and on the static line) in ``workspace``.
 
-    A fold whose run fails is recorded with its error and the others go on; a pipeline
-    that lacks a fold parameter, or a ``metric`` no fold logged, raises
+    ``slices`` names columns the pipeline's ``evaluate`` step sliced by; each fold keeps
+    the metrics per value of each (see :mod:`ctloop.backtest._slices`). A fold whose run
+    fails is recorded with its error and the others go on; a pipeline that lacks a fold
+    parameter, a ``metric`` no fold logged, or a slice a run did not evaluate raises
     :class:`~ctloop.errors.ConfigError` naming it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ctloop-backtest-") as cache:
+        return _run_folds(
+            pipeline_obj, folds, workspace=workspace, reference=reference, params=params,
+            metric=metric, static=static, slices=tuple(slices), settings=settings,
+            on_fold=on_fold, cache_dir=Path(cache),
+        )  # fmt: skip
+
+
+def _run_folds(
+    pipeline_obj: Pipeline,
+    folds: Sequence[Fold],
+    *,
+    workspace: Workspace,
+    reference: str | None,
+    params: Mapping[str, Any] | None,
+    metric: str | None,
+    static: bool,
+    slices: tuple[str, ...],
+    settings: Mapping[str, Any] | None,
+    on_fold: Callable[[FoldResult], None] | None,
+    cache_dir: Path,
+) -> BacktestResult:
     from ctloop.pipeline.runner import run_pipeline
 
     if not folds:
@@ -131,7 +219,9 @@ def run_backtest(
     results: list[FoldResult] = []
     for fold in folds:
 
-        def one(train: Fold, line: str, fold: Fold = fold) -> tuple[str | None, dict, str | None]:
+        def one(
+            train: Fold, line: str, fold: Fold = fold
+        ) -> tuple[str | None, dict, str | None, SliceMetrics]:
             values = {
                 **dict(params or {}),
                 "train_start": train.train_start,
@@ -147,19 +237,24 @@ def run_backtest(
             except CtloopError as exc:
                 run_id = getattr(exc, "run_id", None)
                 _tag(workspace, run_id, backtest_id, fold, line)
-                return run_id, {}, str(exc)
+                return run_id, {}, str(exc), {}
             _tag(workspace, result.run_id, backtest_id, fold, line)
-            return result.run_id, _latest_metrics(workspace, result.run_id), None
+            found = read_slices(workspace, result.run_id, slices, cache_dir=cache_dir)
+            return result.run_id, _latest_metrics(workspace, result.run_id), None, found
 
-        run_id, metrics, error = one(fold, "retrained")
-        outcome = FoldResult(fold, run_id, metrics, error)
-        if static and fold is first:  # the first fold's model is the static one
-            outcome = FoldResult(fold, run_id, metrics, error, run_id, metrics, error)
-        elif static:
-            static_id, static_metrics, static_error = one(first, "static")
+        run_id, metrics, error, sliced = one(fold, "retrained")
+        if not static:
+            outcome = FoldResult(fold, run_id, metrics, error, slices=sliced)
+        elif fold is first:  # the first fold's model is the static one
             outcome = FoldResult(
-                fold, run_id, metrics, error, static_id, static_metrics, static_error
+                fold, run_id, metrics, error, run_id, metrics, error, sliced, sliced
             )
+        else:
+            static_id, static_metrics, static_error, static_sliced = one(first, "static")
+            outcome = FoldResult(
+                fold, run_id, metrics, error, static_id, static_metrics, static_error,
+                sliced, static_sliced,
+            )  # fmt: skip
         results.append(outcome)
         if on_fold is not None:
             on_fold(outcome)
@@ -171,6 +266,7 @@ def run_backtest(
         higher_is_better=_higher_is_better(chosen),
         folds=results,
         settings=dict(settings or {}),
+        slices=slices,
     )
 
 
@@ -238,3 +334,17 @@ def _higher_is_better(metric: str) -> bool:
 
 def _shown(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _stale(result: BacktestResult) -> dict[str, Any] | None:
+    fold = result.stale_after()
+    if fold is None or not result.folds:
+        return None
+    trained = result.folds[0].fold.train_end
+    age = (date.fromisoformat(fold.test_start) - date.fromisoformat(trained)).days
+    return {"fold": fold.index + 1, "test_start": fold.test_start, "model_age_days": age}

@@ -1,7 +1,8 @@
 """``ctloop backtest``: a training pipeline evaluated by rolling origin, fold by fold.
 
     ctloop backtest pipeline.py:training --from 2013-03 --to 2013-12 --every 1w \\
-        --window expanding|sliding:8w --gap 1w [-p key=value] [--out backtest.html]
+        --window expanding|sliding:8w --gap 1w [--slice carrier] [-p key=value] \\
+        [--out backtest.html]
 """
 
 from __future__ import annotations
@@ -38,12 +39,18 @@ def backtest(
             "--static/--no-static", help="Also score the first fold's model on every fold."
         ),
     ] = True,
+    slices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slice", help="A column the pipeline's evaluate step slices by (repeatable)."
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
-        "backtest.html"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Where to write the HTML report (its data: .json beside it).")
+    ] = Path("backtest.html"),
     as_json: JsonOpt = False,
 ) -> None:
     """Train on each fold's window, score the period after it, record each fold as a run
@@ -67,7 +74,8 @@ def backtest(
     with open_workspace() as workspace:
         result = run_backtest(
             pipeline_obj, folds, workspace=workspace, reference=canonical, params=params,
-            metric=metric, static=static, settings=settings, on_fold=progress,
+            metric=metric, static=static, slices=slices or (), settings=settings,
+            on_fold=progress,
         )  # fmt: skip
     write_report(result, out)
     if as_json:
@@ -76,7 +84,7 @@ def backtest(
         emit_json({**result.to_dict(), "report": str(out)})
     else:
         typer.echo(result.summary())
-        typer.echo(f"report: {out}")
+        typer.echo(f"report: {out} (data: {out.with_suffix('.json')})")
     for failed in result.failed:
         why = failed.error or failed.static_error
         typer.echo(
