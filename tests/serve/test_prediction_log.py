@@ -95,6 +95,7 @@ def test_close_writes_what_is_queued_with_every_column(
         "event_time",
         "model_version",
         "deployment",
+        "latency_ms",
         "distance",
         "carrier",
         "prediction",
@@ -238,6 +239,7 @@ def test_a_row_the_store_cannot_take_leaves_the_rest_of_its_batch_written(
         "event_time": "2026-06-01T12:00:01+00:00",
         "model_version": 1,
         "deployment": "flights",
+        "latency_ms": None,
         "distance": 4.0,
         "carrier": "(1+2j)",
         "prediction": 1.0,
@@ -268,3 +270,51 @@ def test_predictions_the_store_cannot_take_are_dead_lettered_and_counted(
     assert [r["request_id"] for r in kept] == ["r2-0", "r2-1"]
     assert [r["x"] for r in kept] == [ROW["x"], 2.5] and kept[0]["color"] == "red"
     assert kept[0]["prediction"] == pytest.approx(logged["prediction"].iloc[0])
+
+
+def test_each_row_keeps_its_request_latency_and_old_batches_read_as_missing(
+    workspace: Workspace, artifact_url: str
+) -> None:
+    from ctloop.artifacts.logs import LogWriter
+
+    # a batch written before latencies were logged: the same columns without latency_ms
+    old = pd.DataFrame(
+        {
+            "request_id": pd.array(["old"], dtype="string"),
+            "timestamp": pd.Series([pd.Timestamp(T0 - 60, unit="s", tz="UTC")]),
+            "model_version": pd.array([1], dtype="int64"),
+            "deployment": pd.array(["flights"], dtype="string"),
+            "distance": [9.0],
+            "carrier": ["AA"],
+            "prediction": [0.5],
+        }
+    )
+    writer = LogWriter(workspace)
+    artifact_id = writer.save(old)
+    stamp = datetime.fromtimestamp(T0 - 60, UTC)
+    workspace.logs.add_predictions(
+        model="flights", version=1, deployment="flights", artifact_id=artifact_id, rows=1,
+        first_at=stamp, last_at=stamp, first_event_at=stamp, last_event_at=stamp,
+    )  # fmt: skip
+    writer.cleanup()
+    assert read_predictions(workspace, "flights")["latency_ms"].isna().all()
+    with PredictionLogger(workspace, "flights", flush_seconds=3600) as logger:
+        logger.log(1, "flights", *flights(2), timestamp=T0, latency_ms=12.5)
+        logger.log(1, "flights", *flights(1, start=2), timestamp=T0 + 1, latency_ms=3.0)
+    frame = read_predictions(workspace, "flights")
+    assert frame["request_id"].tolist() == ["old", "r0", "r1", "r2"]
+    assert frame["latency_ms"].tolist()[1:] == [12.5, 12.5, 3.0]
+    assert np.isnan(frame["latency_ms"].iloc[0])
+
+
+def test_a_served_request_logs_how_long_it_took(champion: ServingStore) -> None:
+    with live_server(champion.config()) as live:
+        rows = {"records": [ROW, {**ROW, "x": 2.5}], "request_id": "two"}
+        assert live.client.post("/predict", json=rows).status_code == 200
+        assert live.client.post("/predict", json={"records": [ROW]}).status_code == 200
+        wait_for(lambda: len(read_predictions(champion.workspace, "flights")) == 3)
+    logged = read_predictions(champion.workspace, "flights")
+    latencies = logged["latency_ms"]
+    assert (latencies > 0).all() and (latencies < 30_000).all()
+    two = logged[logged["request_id"].str.startswith("two-")]
+    assert two["latency_ms"].nunique() == 1  # one request, one latency for its rows

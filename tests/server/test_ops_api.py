@@ -34,6 +34,8 @@ def test_monitoring_names_the_shifted_feature_in_the_windows_after_the_shift(
         assert (skew["severity"] >= 1) is skew["drifted"]
         assert not window["skew"]["weak"]["drifted"]
         assert window["rows"] == 400 and window["performance"]["metric"]
+        # logged without latencies (as before they were kept): counted, not timed
+        assert window["traffic"] == {"predictions": 400, "requests": 10, "latency_ms": None}
     assert windows[SHIFT_FROM]["verdict"] in ("drift", "degraded")
     assert windows[0]["verdict"] == "ok"
     raised = {a["report_artifact_id"] for a in body["alerts"]}
@@ -105,3 +107,38 @@ def test_a_window_report_is_the_stored_page_and_may_run_no_script(ops_server: Op
     assert shown.status_code == 200 and SHIFTED in shown.text
     policy = shown.headers["content-security-policy"]
     assert "sandbox" in policy and "script-src" not in policy and "default-src 'none'" in policy
+
+
+def test_declared_triggers_are_answered_with_schedule_state_and_runs(
+    ops_server: OpsServer,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ctloop.server._declared_triggers import next_slot
+
+    asked = datetime.now(UTC)
+    body = get(ops_server, "/triggers/declared").json()
+    assert body["error"] is None
+    found = {t["trigger"]: t for t in body["items"]}
+    assert list(found) == [
+        "retrain/drifted",
+        "retrain/nightly",
+        "retrain/new-events",
+        "retrain/by-hand",
+        "old/gone",
+    ]
+    drifted = found["retrain/drifted"]
+    assert drifted["declared"] and drifted["kind"] == "monitor"
+    assert drifted["parameters"] == {"rows": 3000}
+    assert drifted["firings"] == {"succeeded": 1} and drifted["runs_started"] == 1
+    assert drifted["runs"][0]["run_id"] == ops_server.training_run
+    # due 2h after its monitoring job last ran (30 minutes before the server started)
+    due = datetime.fromisoformat(drifted["next_due_at"])
+    assert asked + timedelta(minutes=80) < due < asked + timedelta(minutes=91)
+    nightly = found["retrain/nightly"]
+    assert nightly["cooldown_s"] == 6 * 3600 and nightly["firings"] == {}
+    assert datetime.fromisoformat(nightly["next_due_at"]) == next_slot("0 3 * * *", asked)
+    never = found["retrain/new-events"]
+    assert never["last_checked_at"] is None and never["next_due_at"] is None
+    assert never["schedule"] == "each scheduler tick"
+    assert found["old/gone"]["declared"] is False

@@ -3,10 +3,12 @@ and reading them back by time window.
 
 A prediction batch holds the columns ``request_id``, ``timestamp`` (UTC, when the row
 was logged), ``event_time`` (UTC, the time the row is about: the client's, else the
-log time), ``model_version``, ``deployment``, every feature column, and ``prediction``;
-a feedback batch ``request_id``, ``label``, ``timestamp`` and ``event_time``. Batches
-logged before event times were kept have no ``event_time``; reading fills it with the
-log time. Each batch is a Parquet ``Dataset``
+log time), ``model_version``, ``deployment``, ``latency_ms`` (the time the server took
+to answer the row's request), every feature column, and ``prediction``; a feedback
+batch ``request_id``, ``label``, ``timestamp`` and ``event_time``. Batches logged before
+event times were kept have no ``event_time``; reading fills it with the log time.
+Batches logged before latencies were kept have no ``latency_ms``; reading leaves it
+missing (NaN). Each batch is a Parquet ``Dataset``
 artifact indexed by the workspace's :class:`~ctloop.store.operations.LogStore`. The
 prediction server writes them (in the background, see :mod:`ctloop.serve`); monitoring
 and canary judging read them.
@@ -56,7 +58,14 @@ __all__ = [
 ]
 
 #: the columns every prediction batch has besides the features and ``prediction``
-BASE_COLUMNS = ("request_id", "timestamp", "event_time", "model_version", "deployment")
+BASE_COLUMNS = (
+    "request_id",
+    "timestamp",
+    "event_time",
+    "model_version",
+    "deployment",
+    "latency_ms",
+)
 #: the columns of a feedback batch
 FEEDBACK_COLUMNS = ("request_id", "label", "timestamp", "event_time")
 
@@ -181,7 +190,17 @@ def read_predictions(
     >>> read_predictions(workspace, "flights", start=time.time() - 3600)  # doctest: +SKIP
     """
     batches = workspace.logs.predictions(model, start, end, version, on=on)
-    return read_batches(workspace, batches, start, end, BASE_COLUMNS, on=on)
+    return _with_latency(read_batches(workspace, batches, start, end, BASE_COLUMNS, on=on))
+
+
+def _with_latency(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``latency_ms`` column (missing where batches logged none)."""
+    if "latency_ms" in frame.columns:
+        return frame
+    position = list(frame.columns).index("deployment") + 1 if "deployment" in frame else 0
+    frame = frame.copy()
+    frame.insert(position, "latency_ms", float("nan"))
+    return frame
 
 
 def read_batches(

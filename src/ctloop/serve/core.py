@@ -110,7 +110,7 @@ class PredictionService:
         ns = time.perf_counter_ns() - start
         self.statistics.answered(target.version, rows=len(row_ids), ns=ns, now=now)
         events = request.event_times
-        self._log(target.version, row_ids, frame, predictions, now, events)
+        self._log(target.version, row_ids, frame, predictions, now, events, ns / 1e6)
         follow_up = None
         if route.shadow is not None:
             follow_up = self._mirror_later(route.shadow, request.data, row_ids, now, events)
@@ -232,6 +232,7 @@ class PredictionService:
         predictions: Any,
         now: float,
         event_times: tuple[float | None, ...] | None = None,
+        latency_ms: float | None = None,
     ) -> None:
         if self.logger is None:
             return
@@ -244,6 +245,7 @@ class PredictionService:
                 predictions,
                 now,
                 event_times=event_times,
+                latency_ms=latency_ms,
             )
         except Exception:  # logging must never fail a request
             log.exception("could not queue predictions for logging")
@@ -258,6 +260,7 @@ class PredictionService:
     ) -> Callable[[], Awaitable[None]]:
         async def mirror() -> None:
             version = str(shadow.version)
+            start = time.perf_counter_ns()
             try:
                 loop = asyncio.get_running_loop()
                 frame = await loop.run_in_executor(self.executor, shadow.model.prepare, data)
@@ -269,7 +272,8 @@ class PredictionService:
                 self.metrics.shadow.labels(version, "error").inc()
                 return
             self.metrics.shadow.labels(version, "ok").inc()
-            self._log(shadow.version, row_ids, frame, predictions, now, event_times)
+            latency_ms = (time.perf_counter_ns() - start) / 1e6
+            self._log(shadow.version, row_ids, frame, predictions, now, event_times, latency_ms)
 
         return mirror
 

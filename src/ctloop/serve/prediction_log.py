@@ -4,8 +4,9 @@
 background thread: one ``Dataset`` artifact (``data.parquet``) per batch and one
 ``prediction_logs`` row naming it. A batch holds the columns ``request_id``,
 ``timestamp`` (UTC, when it was logged), ``event_time`` (UTC, the time the client said
-the row is about, else the timestamp), ``model_version``, ``deployment``, every feature
-column, and ``prediction``. Logging never blocks a request and never raises: a full queue drops rows
+the row is about, else the timestamp), ``model_version``, ``deployment``, ``latency_ms``
+(how long the server took to answer the row's request, from routing to predictions;
+every row of a request has its request's), every feature column, and ``prediction``. Logging never blocks a request and never raises: a full queue drops rows
 (counted in ``dropped``), a failing store is counted in ``errors``, and rows the store
 will not take after retries are kept, one JSON object a line, in a dead-letter file of
 the artifact store: ``dead-letter/<model>/predictions-<UTC time>-<id>.jsonl``.
@@ -46,6 +47,7 @@ class _Logged:
     predictions: np.ndarray
     timestamp: float
     event_times: tuple[float | None, ...] | None = None
+    latency_ms: float | None = None
 
     def event_time_list(self) -> list[float]:
         """Each row's event time: the one sent, else the log time."""
@@ -88,11 +90,13 @@ class PredictionLogger(BatchLogger):
         timestamp: float,
         *,
         event_times: tuple[float | None, ...] | None = None,
+        latency_ms: float | None = None,
     ) -> None:
         """Queue one request's rows: ``frame`` (the model's input, one row per id, not
         to be changed afterwards, or :class:`PendingRows` to prepare when written) and
         its ``predictions``, stamped ``timestamp`` (seconds since the epoch) and each
-        with its event time (``event_times``; the timestamp where ``None``). Never
+        with its event time (``event_times``; the timestamp where ``None``) and the
+        request's ``latency_ms`` (missing in the log where ``None``). Never
         blocks and never raises for the store; inputs of different lengths (a caller's
         bug) raise :class:`~ctloop.errors.ServingError`."""
         rows = len(request_ids)
@@ -105,7 +109,9 @@ class PredictionLogger(BatchLogger):
                 f"{len(frame)} input rows and {len(predictions)} predictions; "
                 "pass one of each per request"
             )
-        item = _Logged(version, deployment, request_ids, frame, predictions, timestamp, event_times)
+        item = _Logged(
+            version, deployment, request_ids, frame, predictions, timestamp, event_times, latency_ms
+        )
         self.append(item, rows=rows)
 
     def close(self, timeout: float | None = 30.0) -> bool:
@@ -191,6 +197,7 @@ def _row_of(item: _Logged, i: int) -> _Logged:
         item.predictions[i : i + 1],
         item.timestamp,
         item.event_times[i : i + 1] if item.event_times is not None else None,
+        item.latency_ms,
     )
 
 
@@ -202,7 +209,11 @@ def _records(item: _Logged) -> list[dict[str, Any]]:
         inputs = frame.records
     else:
         inputs = frame.reset_index(drop=True).to_dict("records")
-    base = {"model_version": item.version, "deployment": item.deployment}
+    base = {
+        "model_version": item.version,
+        "deployment": item.deployment,
+        "latency_ms": item.latency_ms,
+    }
     rows = zip(item.request_ids, inputs, item.predictions, item.event_time_list(), strict=True)
     return [
         {
@@ -253,6 +264,7 @@ def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
             "event_time": pd.Series(events, dtype="datetime64[us, UTC]"),
             "model_version": pd.array([item.version] * count, dtype="int64"),
             "deployment": pd.array([item.deployment] * count, dtype="string"),
+            "latency_ms": pd.Series([item.latency_ms] * count, dtype="float64"),
         }
     )
     features = features.reset_index(drop=True).drop(columns=list(BASE_COLUMNS), errors="ignore")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctloop.server._auth import Authenticator
@@ -30,11 +31,13 @@ def create_app(
     *,
     auth: bool = True,
     production_aliases: Iterable[str] = PRODUCTION_ALIASES,
+    project_root: Path | None = None,
 ) -> FastAPI:
     """The API over ``workspace``. With ``auth`` every route needs an API key of the
     workspace (``Authorization: Bearer ctl_…``); without it anyone may do anything (a
     laptop's loopback server only). Moving an alias in ``production_aliases`` needs an
-    admin key."""
+    admin key. ``project_root`` is the folder whose ``ctloop.yaml`` declares the
+    pipelines and triggers (default: the working directory)."""
     from fastapi import FastAPI
 
     from ctloop._version import __version__
@@ -51,6 +54,7 @@ def create_app(
     app.state.workspace = workspace
     app.state.auth = Authenticator(workspace.keys, enabled=auth)
     app.state.production_aliases = frozenset(production_aliases)
+    app.state.project_root = project_root
     add_error_handlers(app)
     _include_routers(app)
     from ctloop.server._ui import mount_ui

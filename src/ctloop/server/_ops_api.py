@@ -5,8 +5,11 @@ and which runs each data set version fed.
 each window's verdict, rows, the drift of every feature against the training data
 (``skew``) and against the previous window (``drift``) with a ``severity`` (the test's
 score over its threshold: 1 or more is drift), the metric against its baseline once labels
-arrived, the attribution shift, and the report artifacts; with the alerts raised about the
-model. ``GET /api/v1/data`` answers each data set with its versions and the runs that read
+arrived, the attribution shift, the report artifacts, and the window's ``traffic`` read
+from the prediction log (``predictions``, ``requests`` and the percentiles of their
+latency, ``latency_ms``; see :mod:`ctloop.server._traffic`); with the alerts raised about
+the model. ``GET /api/v1/triggers/declared`` answers every trigger ``ctloop.yaml``
+declares (see :mod:`ctloop.server._declared_triggers`). ``GET /api/v1/data`` answers each data set with its versions and the runs that read
 each version.
 
 >>> severity({"test": "psi", "statistic": 0.4, "p_value": None, "threshold": 0.2})
@@ -22,6 +25,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +33,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ctloop.errors import NotFoundError
 from ctloop.server._deps import needs, render, workspace_of
+from ctloop.server._traffic import window_traffic
 from ctloop.store.keys import Role
 from ctloop.store.statuses import RunStatus
 
@@ -59,6 +64,14 @@ def ops_router() -> APIRouter:
         limit: int = Query(200, ge=1, le=MAX_WINDOWS, description="the newest windows kept"),
     ) -> dict[str, Any]:
         return render(monitoring_history(workspace_of(request), model, limit=limit))
+
+    @router.get("/triggers/declared", summary="Every declared trigger: schedule, state, runs")
+    def declared(request: Request) -> dict[str, Any]:
+        from ctloop.server._declared_triggers import declared_triggers, project_triggers
+
+        specs, error = project_triggers(getattr(request.app.state, "project_root", None))
+        found = declared_triggers(workspace_of(request), specs, datetime.now(UTC))
+        return {"items": render(found), "error": error, "next_cursor": None}
 
     @router.get("/data", summary="Data sets, their versions and the runs each version fed")
     def data(request: Request) -> dict[str, Any]:
@@ -96,6 +109,9 @@ def monitoring_history(workspace: Workspace, model: str, *, limit: int = 200) ->
     ]
     windows = [w for w in (_window_of(workspace, run) for run in runs[:limit]) if w]
     windows.sort(key=lambda w: (w["end"] or "", w["run_id"]))
+    windows = [dict(w) for w in windows]  # the cached summaries stay as they were read
+    for window, traffic in zip(windows, window_traffic(workspace, model, windows), strict=True):
+        window["traffic"] = traffic
     features: dict[str, None] = {}
     for found in windows:
         features.update(dict.fromkeys(found["skew"]))
@@ -165,6 +181,9 @@ def _window_of(workspace: Workspace, run: Any) -> dict[str, Any] | None:
         return None
     found = _summarise(_load_report(workspace, report_id))
     found.update(run_id=run.id, report_id=report_id, html_id=outputs.get("html"))
+    found["on"] = ((run.parameters.get("request") or {}).get("monitoring") or {}).get(
+        "window_on"
+    ) or "timestamp"
     with _cache_lock:
         _cache[run.id] = found
         while len(_cache) > _CACHE_SIZE:

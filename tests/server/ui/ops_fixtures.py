@@ -1,8 +1,9 @@
 """A workspace for the operations pages: model ``flights`` (v1 champion, v2 a canary and
 a shadow), six daily monitoring windows of logged predictions with labels where the
 ``signal`` feature shifts from the fourth day on, the alerts that raised (one delivered,
-one failing), a deployment with a rolled-back and a live canary, a trigger whose firing
-started a run, and a data set of two versions that fed runs."""
+one failing), a deployment with a rolled-back and a live canary, four triggers declared in
+``ctloop.yaml`` (two evaluated, one of which fired and started a run) and one the store
+remembers that is declared no more, and a data set of two versions that fed runs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ MODEL = "flights"
 DAYS = 6
 SHIFT_FROM = 3  # windows 3, 4 and 5 (0-based) have ``signal`` shifted
 SHIFTED = "signal"
+#: the project's ctloop.yaml: four triggers of one pipeline
+CTLOOP_YAML = """\
+pipelines:
+  retrain:
+    pipeline: train.py:training
+    parameters: {rows: 3000}
+    triggers:
+      - {name: drifted, monitor: {model: flights, on: [drift, degraded]}, every: 2h}
+      - {name: nightly, schedule: "0 3 * * *", cooldown: 6h}
+      - {name: new-events, new_files: "incoming/*.csv", parameter: files}
+      - {name: by-hand, manual: true}
+"""
+#: when the drifted trigger's monitoring job last ran, before the server started
+MONITORED_AGO = timedelta(minutes=30)
 
 
 @dataclass
@@ -58,10 +73,11 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsServer]:
             patch.delenv(name, raising=False)
         patch.delenv("CTLOOP_SERVER", raising=False)
         patch.chdir(tmp)
+        (tmp / "ctloop.yaml").write_text(CTLOOP_YAML)
         settings = Settings.load()
         workspace = Workspace.from_settings(settings)
         built = _fill(workspace, settings, tmp)
-    server, thread, url = start(create_app(workspace))
+    server, thread, url = start(create_app(workspace, project_root=tmp))
     try:
         yield OpsServer(url, workspace, role_keys(workspace), *built)
     finally:
@@ -127,11 +143,16 @@ def _deployments(workspace: Workspace) -> None:
 
 
 def _trigger(workspace: Workspace, run_id: str) -> str:
+    from ctloop.store.records import utcnow
     from ctloop.store.triggers import FiringClaim
 
     store = workspace.triggers
-    store.save_state("retrain/drifted", "train.py:training", "monitor", cursor={"seen": 1})
+    checked = (utcnow() - MONITORED_AGO).isoformat()
+    store.save_state(
+        "retrain/drifted", "train.py:training", "monitor", cursor={"checked_at": checked}
+    )
     store.save_state("retrain/nightly", "train.py:training", "schedule", cursor={})
+    store.save_state("old/gone", "old.py:gone", "schedule", cursor={})
     claimed = store.claim(
         FiringClaim(
             "retrain/drifted",

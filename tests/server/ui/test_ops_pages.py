@@ -113,7 +113,20 @@ def test_monitoring_against_the_previous_window_flags_only_the_shift(open_as: An
 def test_triggers_alerts_and_data_pages(open_as: Any, ops_server: OpsServer) -> None:
     page = open_as("viewer")
     page.goto("/triggers")
-    assert {r[0] for r in rows(page, "#triggers")} == {"retrain/drifted", "retrain/nightly"}
+    shown = {r[0]: r for r in rows(page, "#triggers")}
+    declared = ["retrain/drifted", "retrain/nightly", "retrain/new-events", "retrain/by-hand"]
+    assert list(shown) == [*declared, "old/gone"]  # declaration order, then the stored rest
+    drifted, nightly = shown["retrain/drifted"], shown["retrain/nightly"]
+    assert "monitor flights on ['drift', 'degraded']" in drifted[3]
+    assert drifted[4] == "monitoring job every 2h" and drifted[8] == "1 succeeded"
+    assert drifted[9] == ops_server.training_run[:8] and "in 1h 2" in drifted[6]
+    assert nightly[4].startswith("cron 0 3 * * * (UTC)") and "cool-down 6.0h" in nightly[4]
+    assert nightly[6].split()[1] == "03:00" and nightly[8] == "none"
+    never = shown["retrain/new-events"]  # declared, never evaluated: shown all the same
+    assert never[5] == "never" and never[6] == "each scheduler tick"
+    assert never[3] == "incoming/*.csv"
+    assert shown["retrain/by-hand"][6] == "on demand"
+    assert shown["old/gone"][4] == "not declared"
     (firing,) = rows(page, "#firings")
     assert firing[1] == "retrain/drifted" and firing[2] == "succeeded"
     assert firing[4] == ops_server.training_run[:8]

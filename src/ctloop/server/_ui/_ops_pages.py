@@ -181,6 +181,7 @@ def _charts(model: str, history: Mapping[str, Any], against: str) -> dict[str, A
         return f"/monitoring/{quote(model)}/windows/{windows[i]['report_id']}"
 
     perf = [w["performance"] or {} for w in windows]
+    traffic = [w.get("traffic") or {"predictions": w["rows"], "latency_ms": None} for w in windows]
     attribution = [w["attribution"] or {} for w in windows]
     metric = next((p["metric"] for p in perf if p.get("metric")), "metric")
     return {
@@ -198,7 +199,15 @@ def _charts(model: str, history: Mapping[str, Any], against: str) -> dict[str, A
             bad=[bool(p.get("degraded")) for p in perf],
         ),
         "labelled": sum(1 for p in perf if p.get("value") is not None),
-        "volume": bar_chart(axis, "predictions", [w["rows"] for w in windows]),
+        "volume": bar_chart(axis, "predictions", [t["predictions"] for t in traffic]),
+        "latency": line_chart(
+            axis,
+            "p99 latency (ms)",
+            [(t["latency_ms"] or {}).get("p99") for t in traffic],
+            reference=[(t["latency_ms"] or {}).get("p50") for t in traffic],
+            reference_label="p50",
+        ),
+        "timed": sum(1 for t in traffic if t["latency_ms"]),
         "attribution": line_chart(
             axis,
             "attribution shift",
@@ -224,20 +233,24 @@ def _trigger_and_data_routes(router: APIRouter) -> None:
     @guarded
     def triggers(request: Request) -> Response:
         page_caller(request)
-        store = workspace_of(request).triggers
+        from ctloop.server._declared_triggers import declared_triggers, later, project_triggers
+
+        workspace = workspace_of(request)
         chosen = request.query_params.get("trigger") or None
-        firings = store.list_firings(trigger=chosen)
-        states = store.list_states()
+        firings = workspace.triggers.list_firings(trigger=chosen)
+        specs, error = project_triggers(getattr(request.app.state, "project_root", None))
+        now = datetime.now(UTC)
         return page(
             request,
             "ops_triggers.html",
             title="Triggers · ctloop",
             section="Triggers",
-            states=states,
+            triggers=declared_triggers(workspace, specs, now),
+            error=error,
+            due=lambda moment: later(moment, now),
             firings=firings[:500],
             more=max(0, len(firings) - 500),
             chosen=chosen,
-            counts=_firing_counts(firings),
         )
 
     @router.get("/alerts")
@@ -267,14 +280,6 @@ def _trigger_and_data_routes(router: APIRouter) -> None:
             section="Data",
             data_sets=data_sets(workspace_of(request)),
         )
-
-
-def _firing_counts(firings: Sequence[Any]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for firing in firings:
-        by_status = counts.setdefault(firing.trigger, {})
-        by_status[firing.status] = by_status.get(firing.status, 0) + 1
-    return counts
 
 
 def _sinks(alerts: Sequence[AlertRecord]) -> list[str]:
