@@ -205,26 +205,87 @@
     fromHash();
   }
 
-  // -- the runs table: the status and duration of running runs, kept live ------------
+  // -- running runs kept live: the runs table and the run page poll the API ---------
+  // One request a tick (every POLL_MS while the tab is visible): the running runs for the
+  // table, the run itself for its page; a run that is no longer running is read once
+  // more for its end, and polling stops when nothing on the page is running.
+  var POLL_MS = 2000;
+  function duration(run) {
+    var s = (new Date(run.ended_at || Date.now()) - new Date(run.started_at)) / 1000;
+    return s < 60 ? (s < 10 ? s.toPrecision(2) : s.toFixed(0)) + " s" : Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
+  }
+  function setBadge(badge, status) { badge.className = "badge " + status; badge.textContent = status; }
+  function poll(tick) {
+    var timer = null, busy = false;
+    function run() {
+      if (busy || document.hidden) return;
+      busy = true;
+      tick().then(function (more) {
+        busy = false;
+        if (!more) { clearInterval(timer); document.body.dataset.live = "done"; }
+      }, function () { busy = false; clearInterval(timer); document.body.dataset.live = "failed"; });
+    }
+    document.body.dataset.live = "polling";
+    timer = setInterval(run, POLL_MS);
+  }
   function liveRuns() {
-    var rows = document.querySelectorAll('#runs tr[data-status="running"]');
-    if (!rows.length) return;
-    var timer = setInterval(function () {
-      var left = document.querySelectorAll('#runs tr[data-status="running"]');
-      if (!left.length) { clearInterval(timer); return; }
-      left.forEach(function (row) {
-        api("/runs/" + encodeURIComponent(row.dataset.run)).then(function (run) {
-          if (run.status === "running") return;
-          row.dataset.status = run.status;
-          var badge = row.querySelector(".badge");
-          badge.className = "badge " + run.status; badge.textContent = run.status;
-          if (run.ended_at) {
-            var s = (new Date(run.ended_at) - new Date(run.started_at)) / 1000;
-            row.querySelector(".duration").textContent = s < 60 ? (s < 10 ? s.toPrecision(2) : s.toFixed(0)) + " s" : Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
-          }
-        }).catch(function () { clearInterval(timer); });
+    if (!document.querySelector('#runs tr[data-status="running"]')) return;
+    var live = document.getElementById("live");
+    if (live) live.hidden = false;
+    poll(function () {
+      return api("/runs?status=running&limit=500").then(function (found) {
+        var still = {};
+        found.items.forEach(function (run) { still[run.id] = run; });
+        var rows = document.querySelectorAll('#runs tr[data-status="running"]');
+        var ended = [];
+        rows.forEach(function (row) {
+          var running = still[row.dataset.run];
+          if (running) { row.querySelector(".duration").textContent = duration(running); return; }
+          ended.push(api("/runs/" + encodeURIComponent(row.dataset.run)).then(function (run) {
+            row.dataset.status = run.status;
+            setBadge(row.querySelector(".badge"), run.status);
+            row.querySelector(".duration").textContent = duration(run);
+          }));
+        });
+        return Promise.all(ended).then(function () {
+          var left = document.querySelectorAll('#runs tr[data-status="running"]').length;
+          if (!left && live) live.hidden = true;
+          return left > 0;
+        });
       });
-    }, 3000);
+    });
+  }
+  function liveRun() {
+    var head = document.getElementById("run-status"), data = document.getElementById("steps-data");
+    if (!head || head.dataset.status !== "running" || !data) return;
+    var steps = JSON.parse(data.textContent), id = head.dataset.run;
+    poll(function () {
+      return api("/runs/" + encodeURIComponent(id)).then(function (run) {
+        var latest = {}, unknown = 0;
+        run.executions.forEach(function (e) {
+          var held = latest[e.step];
+          if (!held || e.attempt >= held.attempt) latest[e.step] = e;
+        });
+        Object.keys(latest).forEach(function (name) {
+          var e = latest[name], node = document.querySelector('#dag g.node[data-step="' + CSS.escape(name) + '"]');
+          if (!node) { unknown++; return; }
+          node.setAttribute("class", "node " + e.status + (node.classList.contains("selected") ? " selected" : ""));
+          node.querySelector("text.muted").textContent = e.status;
+          if (steps[name]) steps[name].status = e.status;
+          var panel = document.getElementById("step-panel");
+          if (panel && panel.dataset.step === name) setBadge(panel.querySelector(".step-status"), e.status);
+        });
+        head.dataset.status = run.status;
+        setBadge(head.querySelector(".badge"), run.status);
+        var note = document.getElementById("live-note");
+        if (unknown || run.status !== "running") {
+          note.hidden = false;
+          note.querySelector(".what").textContent = run.status !== "running"
+            ? "The run " + run.status + " (" + duration(run) + ")." : unknown + " new step(s) started.";
+        }
+        return run.status === "running";
+      });
+    });
   }
 
   // -- the compare page: a metric's curves of several runs overlaid, a colour per run -
@@ -280,5 +341,6 @@
     overlaid();
     stepPanel();
     liveRuns();
+    liveRun();
   });
 })();
