@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop._version import __version__
+from ctloop.bundle._code import carry_code
 from ctloop.bundle._manifests import render_deployment_files
 from ctloop.errors import ConfigError, ServingError
 from ctloop.store.records import utcnow
@@ -49,12 +50,17 @@ def build_bundle(
     port: int = 8080,
     ctloop_requirement: str | None = None,
     force: bool = False,
+    code: list[Path] | None = None,
 ) -> BundleInfo:
     """Write the bundle of ``reference`` (``MODEL@ALIAS`` or ``MODEL@VERSION``) into
     ``directory``, which must be new or empty (``force`` replaces it). ``image`` names
     the container image in the manifests (default ``MODEL:VERSION``);
     ``ctloop_requirement`` is ctloop's line of ``requirements.txt`` (default
-    ``ctloop==`` this version; a wheel path or URL where ctloop is not on your index)."""
+    ``ctloop==`` this version; a wheel path or URL where ctloop is not on your index).
+
+    A model with a transform brings the transform's module in ``code/`` (or pins the
+    distribution that provides it); ``code`` names more files or folders to carry there,
+    for modules the transform imports."""
     version = workspace.registry.resolve(reference)
     record = workspace.metadata.get_artifact(version.artifact_id)
     _check_servable(version, record)
@@ -66,7 +72,8 @@ def build_bundle(
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         (directory / "manifest.json").write_bytes(workspace.artifacts.get_bytes(record.digest))
-    requirements = _requirements(record, ctloop_requirement)
+    carried = carry_code(directory / MODEL_DIR, directory, code)
+    requirements = _requirements(record, ctloop_requirement, carried.requirements)
     (directory / "requirements.txt").write_text(requirements)
     alias = reference.partition("@")[2]
     settings = {
@@ -78,6 +85,7 @@ def build_bundle(
         "python": ".".join(platform.python_version_tuple()[:2]),
         "inputs": _inputs(directory / MODEL_DIR),
         "flavor": str(record.properties.get("flavor", "")),
+        "code": bool(carried.files),
     }
     for relative, text in render_deployment_files(settings).items():
         path = directory / relative
@@ -85,6 +93,7 @@ def build_bundle(
         path.write_text(text)
     (directory / "entrypoint.sh").chmod(0o755)
     document = _document(version, record, settings, workspace, directory)
+    document["code"] = carried.files
     (directory / "bundle.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     written = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
     size = sum((directory / p).stat().st_size for p in written)
@@ -130,14 +139,18 @@ def _prepare(directory: Path, force: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
-def _requirements(record: ArtifactRecord, ctloop_requirement: str | None) -> str:
-    """ctloop, then each distribution the model recorded, pinned to its version."""
+def _requirements(
+    record: ArtifactRecord, ctloop_requirement: str | None, extra: list[str] | None = None
+) -> str:
+    """ctloop, then each distribution the model recorded, pinned to its version, then
+    ``extra`` lines (the distribution providing the model's transform)."""
     pinned = record.properties.get("requirements") or {}
     lines = [
         "# What serving this model needs: the versions it was trained with.",
         ctloop_requirement or f"ctloop=={__version__}",
     ]
     lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
+    lines += [line for line in extra or [] if line not in lines]
     return "\n".join(lines) + "\n"
 
 

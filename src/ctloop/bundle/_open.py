@@ -83,8 +83,10 @@ class OpenedBundle:
     def scratch_workspace(self, home: Path | None = None) -> tuple[str, str, str]:
         """Import the model into a new workspace under ``home`` (default ``$CTLOOP_HOME``,
         else a temporary folder); returns ``(reference, store_url, artifact_url)``."""
+        from ctloop.bundle._code import put_on_path
         from ctloop.store.workspace import Workspace
 
+        put_on_path(self.directory)  # the model's transform may be carried in code/
         base = home or Path(os.environ.get("CTLOOP_HOME") or tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=base))
@@ -96,8 +98,10 @@ class OpenedBundle:
     def load_model(self) -> Any:
         """The bundled model, loaded (a :class:`ctloop.artifacts.model.Model`)."""
         from ctloop.artifacts import load_value
+        from ctloop.bundle._code import put_on_path
         from ctloop.store.workspace import Workspace
 
+        put_on_path(self.directory)
         workspace = Workspace.in_memory()
         self.import_into(workspace)
         version = workspace.registry.resolve(self.reference)
@@ -123,8 +127,8 @@ def open_bundle(directory: str | Path) -> OpenedBundle:
             f"{path} has format {found!r}, not {_FORMAT!r}; rebuild it with `ctloop bundle`"
         )
     for relative, digest in sorted(document.get("digests", {}).items()):
-        if relative == "manifest.json" or relative.startswith(f"{_MODEL_DIR}/"):
-            _check_file(directory, relative, digest)  # the model; the rest may be edited
+        if relative == "manifest.json" or relative.startswith((f"{_MODEL_DIR}/", "code/")):
+            _check_file(directory, relative, digest)  # model and code; the rest may be edited
     return OpenedBundle(directory, document)
 
 

@@ -33,6 +33,14 @@ def bundle(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a folder that is not empty.")
     ] = False,
+    code: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--code",
+            help="A file or folder to carry in code/ (repeatable): modules the model's "
+            "transform imports. The transform's own module is carried without it.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Write a deployable bundle: the model as stored, pinned requirements, an entrypoint,
@@ -50,6 +58,7 @@ def bundle(
             port=port,
             ctloop_requirement=ctloop_requirement,
             force=force,
+            code=code or [],
         )
     if as_json:
         emit_json(info)

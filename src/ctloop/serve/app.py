@@ -251,8 +251,12 @@ def _add_prediction_routes(app: FastAPI, state: ServerState) -> None:
         inputs = state.pool.routing.primary.model.signature.input_names
         parsed = with_event_times(parsed, request.headers.get(EVENT_TIME_HEADER), inputs)
         p = await service.predict(parsed, parsed.request_id or request.state.request_id)
+        if p.outputs is None:
+            predictions = protocols.predictions_list(p.predictions)
+        else:  # the model's transform answers: one object per row
+            predictions = protocols.output_records(p.outputs)
         document = {
-            "predictions": protocols.predictions_list(p.predictions),
+            "predictions": predictions,
             "model_version": p.version,
             "request_id": p.request_id,
         }

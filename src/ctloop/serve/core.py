@@ -22,7 +22,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ctloop.errors import PredictionRequestError, ServingError, SignatureError
+from ctloop.errors import PredictionRequestError, ServingError, SignatureError, TransformError
 from ctloop.serve._features import with_online_features
 from ctloop.serve.batching import MicroBatcher, frames_runner, predict_in_thread
 from ctloop.serve.fastpath import plain_records
@@ -56,13 +56,16 @@ class ModelFailedError(ServingError):
 @dataclass(frozen=True)
 class Prediction:
     """A request's answer: its ``predictions``, the ``version`` that made them, the ids of
-    its rows, and ``follow_up`` (the shadow call, to run after the answer is sent)."""
+    its rows, ``follow_up`` (the shadow call, to run after the answer is sent), and
+    ``outputs``, the model's transform's answer (output name → one value per row), or
+    ``None`` for a model without a transform."""
 
     predictions: np.ndarray
     version: int
     request_id: str
     row_ids: list[str]
     follow_up: Callable[[], Awaitable[None]] | None = None
+    outputs: dict[str, np.ndarray] | None = None
 
 
 class PredictionService:
@@ -102,6 +105,7 @@ class PredictionService:
         start = time.perf_counter_ns()
         try:
             target, frame, predictions = await self._respond(route, request.data)
+            outputs = self._postprocess(target, predictions, request.data)
         except Exception:
             self.statistics.failed(route.primary.version, ns=time.perf_counter_ns() - start)
             raise
@@ -114,7 +118,24 @@ class PredictionService:
         follow_up = None
         if route.shadow is not None:
             follow_up = self._mirror_later(route.shadow, request.data, row_ids, now, events)
-        return Prediction(predictions, target.version, request_id, row_ids, follow_up)
+        return Prediction(predictions, target.version, request_id, row_ids, follow_up, outputs)
+
+    def _postprocess(
+        self, target: LoadedVersion, predictions: np.ndarray, data: Any
+    ) -> dict[str, np.ndarray] | None:
+        """The transform's answer for ``predictions`` (``None`` without a transform)."""
+        if target.model.transform is None:
+            return None
+        try:
+            return target.model.answer(predictions, data)
+        except TransformError as exc:
+            raise self._transform_failed(target, exc) from exc
+
+    def _transform_failed(self, target: LoadedVersion, exc: TransformError) -> ModelFailedError:
+        """A transform's own failure: logged with its traceback, answered as a 500."""
+        log.error("model version %s: %s", target.version, exc, exc_info=exc)
+        self.metrics.errors.labels("model", str(target.version)).inc()
+        return ModelFailedError(f"model version {target.version}: {exc}")
 
     async def _respond(
         self, route: Route, data: Any
@@ -147,11 +168,14 @@ class PredictionService:
     async def _answer(self, target: LoadedVersion, data: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """The prepared frame and the predictions of ``target`` for ``data``."""
         data = with_online_features(self.pool.workspace, target.model, data)
-        if self.batcher is not None:
+        if self.batcher is not None and target.model.transform is None:
             records = plain_records(target.model.signature, data)
             if records is not None:  # plain values: validated and framed with the batch
                 return await self._batched_records(target, records)
-        frame = await self._prepare(target.model, data)
+        try:
+            frame = await self._prepare(target.model, data)
+        except TransformError as exc:
+            raise self._transform_failed(target, exc) from exc
         return frame, await self._call(target, frame)
 
     async def _batched_records(
@@ -191,10 +215,11 @@ class PredictionService:
         )
 
     async def _prepare(self, model: Model, data: Any) -> pd.DataFrame:
+        """The checked frame (the transform's preprocess applied, when it has one)."""
         if _row_count(data) <= _INLINE_ROWS:
-            return model.prepare(data)
+            return model.prepare_request(data)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, model.prepare, data)
+        return await loop.run_in_executor(self.executor, model.prepare_request, data)
 
     async def _call(self, target: LoadedVersion, frame: pd.DataFrame) -> np.ndarray:
         try:
@@ -263,7 +288,9 @@ class PredictionService:
             start = time.perf_counter_ns()
             try:
                 loop = asyncio.get_running_loop()
-                frame = await loop.run_in_executor(self.executor, shadow.model.prepare, data)
+                frame = await loop.run_in_executor(
+                    self.executor, shadow.model.prepare_request, data
+                )
                 predictions = await predict_in_thread(
                     shadow.model.predict_frame, frame, self.executor
                 )

@@ -39,6 +39,7 @@ __all__ = [
     "decode_json",
     "encode_v2",
     "encode_v2_binary",
+    "output_records",
     "parse_feedback",
     "parse_feedback_request",
     "parse_mlflow",
@@ -446,41 +447,72 @@ def predictions_list(predictions: np.ndarray) -> list[Any]:
     return values
 
 
-def encode_v2(model: str, version: int, request_id: str, predictions: np.ndarray) -> dict[str, Any]:
-    """The V2 inference response: one output tensor ``predictions``."""
-    kind = predictions.dtype.kind
-    datatype = {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(kind, "BYTES")
-    values = predictions_list(predictions.astype(str) if datatype == "BYTES" else predictions)
-    flat = _flatten(values, "predictions")
-    output = {"name": "predictions", "shape": list(predictions.shape), "datatype": datatype}
-    return _v2_response(model, version, request_id, {**output, "data": flat})
+def output_records(outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A transform's outputs (name → one value per row) as one object per row, the form
+    MLflow answers a model that returns a DataFrame with.
+
+    >>> import numpy as np
+    >>> output_records({"p": np.array([0.25, 0.75]), "late": np.array([False, True])})
+    [{'p': 0.25, 'late': False}, {'p': 0.75, 'late': True}]
+    """
+    columns = [predictions_list(values) for values in outputs.values()]
+    return [dict(zip(outputs, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def encode_v2(
+    model: str,
+    version: int,
+    request_id: str,
+    predictions: np.ndarray,
+    outputs: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The V2 inference response: one output tensor ``predictions``, or one tensor per
+    output of the model's transform when ``outputs`` are given."""
+    tensors = []
+    for name, values in (outputs or {"predictions": predictions}).items():
+        kind = values.dtype.kind
+        datatype = {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(kind, "BYTES")
+        listed = predictions_list(values.astype(str) if datatype == "BYTES" else values)
+        flat = _flatten(listed, name)
+        shape = list(values.shape)
+        tensors.append({"name": name, "shape": shape, "datatype": datatype, "data": flat})
+    return _v2_response(model, version, request_id, tensors)
 
 
 def encode_v2_binary(
-    model: str, version: int, request_id: str, predictions: np.ndarray
+    model: str,
+    version: int,
+    request_id: str,
+    predictions: np.ndarray,
+    outputs: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """The V2 inference response with ``predictions`` as binary data: the JSON document
-    (whose output gives its ``binary_data_size``) and the bytes to send after it."""
+    """The V2 inference response with its tensors as binary data: the JSON document
+    (whose outputs give their ``binary_data_size``) and the bytes to send after it."""
     from ctloop.serve import v2_binary
 
-    datatype, raw = v2_binary.encode_tensor(predictions)
-    output = {
-        "name": "predictions",
-        "shape": list(predictions.shape),
-        "datatype": datatype,
-        "parameters": {"binary_data_size": len(raw)},
-    }
-    return _v2_response(model, version, request_id, output), raw
+    tensors, chunks = [], []
+    for name, values in (outputs or {"predictions": predictions}).items():
+        datatype, raw = v2_binary.encode_tensor(values)
+        tensors.append(
+            {
+                "name": name,
+                "shape": list(values.shape),
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
+        chunks.append(raw)
+    return _v2_response(model, version, request_id, tensors), b"".join(chunks)
 
 
 def _v2_response(
-    model: str, version: int, request_id: str, output: dict[str, Any]
+    model: str, version: int, request_id: str, outputs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "model_name": model,
         "model_version": str(version),
         "id": request_id,
-        "outputs": [output],
+        "outputs": outputs,
     }
 
 

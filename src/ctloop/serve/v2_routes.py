@@ -274,8 +274,10 @@ def _add_infer_routes(router: APIRouter, state: ServerState) -> None:
         headers = request.headers
         body = v2_binary.decompress(body, headers.get("content-encoding"), limit)
         parsed = protocols.parse_v2(body, header_length=headers.get(v2_binary.HEADER_LENGTH))
-        signature = pool.routing.primary.model.signature
-        parsed.check_datatypes(signature)
+        primary = pool.routing.primary.model
+        signature = primary.signature
+        if primary.transform is None:  # with one, the tensors are the transform's input
+            parsed.check_datatypes(signature)
         header = headers.get(EVENT_TIME_HEADER)
         parsed = with_event_times(parsed, header, signature.input_names)
         p = await service.predict(parsed, parsed.request_id or request.state.request_id)
@@ -321,13 +323,15 @@ def _inference_answer(
     headers: dict[str, str] = {}
     media_type = "application/json"
     if parsed.binary_outputs:
-        document, raw = protocols.encode_v2_binary(model, p.version, p.request_id, p.predictions)
+        document, raw = protocols.encode_v2_binary(
+            model, p.version, p.request_id, p.predictions, p.outputs
+        )
         header = orjson.dumps(document)
         body = header + raw
         headers[v2_binary.HEADER_LENGTH] = str(len(header))
         media_type = "application/octet-stream"
     else:
-        document = protocols.encode_v2(model, p.version, p.request_id, p.predictions)
+        document = protocols.encode_v2(model, p.version, p.request_id, p.predictions, p.outputs)
         body = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
     body, encoding = v2_binary.compress(body, accept_encoding)
     if encoding is not None:

@@ -32,6 +32,7 @@ from ctloop.artifacts.model.flavors import (
 )
 from ctloop.artifacts.model.model import MODEL_FILE, TASKS, Model
 from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signature
+from ctloop.artifacts.model.transform import Transform
 
 __all__ = [
     "MODEL_FILE",
@@ -43,6 +44,7 @@ __all__ = [
     "ModelFlavor",
     "PythonModel",
     "Signature",
+    "Transform",
     "check_requirements",
     "flavor_for",
     "flavor_named",

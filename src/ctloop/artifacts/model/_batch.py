@@ -6,8 +6,11 @@ file of a Parquet folder, found with ``pyarrow.dataset``,
 bounded whatever the file's size. Each chunk is converted to the model's signature,
 scored with :meth:`Model.predict_frame` (ONNX Runtime when the model is compiled) and
 appended to the output with its id column, the ``keep`` columns, ``prediction`` and
-``model_version``. The output appears only when every row is scored: it is written to a
-temporary file next to it and renamed, so a bad row leaves no half-written file.
+``model_version``. A model with a :class:`~ctloop.artifacts.model.Transform` reads every
+column of the input as records, applies its ``preprocess`` and ``postprocess`` as a server
+does, and writes the transform's outputs in place of ``prediction``. The output appears
+only when every row is scored: it is written to a temporary file next to it and renamed,
+so a bad row leaves no half-written file.
 
 >>> result = predict_file(model, "flights.parquet", "preds.parquet",
 ...                       id_column="flight_id", model_version="flights@3")  # doctest: +SKIP
@@ -84,6 +87,7 @@ class BatchSource:
         *,
         chunk_rows: int = 100_000,
         column_types: dict[str, Any] | None = None,
+        every_column: bool = False,
     ) -> None:
         if chunk_rows < 1:
             raise BatchPredictionError(f"chunk_rows must be at least 1, not {chunk_rows}")
@@ -97,6 +101,8 @@ class BatchSource:
         self.is_csv = self.path.is_file() and self.path.name.lower().endswith(_CSV_SUFFIXES)
         self._column_types = column_types or {}
         self.names, self.total_rows = self._inspect()
+        if every_column:  # ``columns`` first, then the rest in file order
+            self.columns = list(dict.fromkeys([*self.columns, *self.names]))
         missing = [c for c in self.columns if c not in self.names]
         if missing:
             raise BatchPredictionError(
@@ -298,7 +304,10 @@ def open_batch_source(
     model: Model, input: Path | str, passthrough: Sequence[str], *, chunk_rows: int = 100_000
 ) -> BatchSource:
     """The chunks of ``input`` with the model's columns and ``passthrough`` columns (CSV
-    columns are read with the types the model's signature declares)."""
+    columns are read with the types the model's signature declares); every column for
+    a model with a transform, which reads whatever fields it needs."""
+    if model.transform is not None:
+        return BatchSource(input, passthrough, chunk_rows=chunk_rows, every_column=True)
     columns = [*model.signature.input_names, *passthrough]
     return BatchSource(input, columns, chunk_rows=chunk_rows, column_types=_csv_types(model))
 
@@ -312,24 +321,54 @@ def score_batch(
     first_row: int = 0,
     source: Path | str = "input",
 ) -> pa.Table:
-    """One chunk's output table: ``passthrough`` columns, ``prediction``, ``model_version``."""
+    """One chunk's output table: ``passthrough`` columns, ``prediction`` (or the
+    transform's outputs), ``model_version``."""
     import pyarrow as pa
 
     where = Where(str(source), chunk, first_row)
-    frame = to_model_frame(model, batch, where)
-    try:
-        predictions = model.predict_frame(frame)
-    except Exception as exc:
+    if model.transform is not None:
+        outputs = _transformed(model, batch, where)
+    else:
+        frame = to_model_frame(model, batch, where)
+        outputs = {PREDICTION: _predicted(model, frame, where, batch.num_rows)}
+    clash = [name for name in outputs if name in passthrough or name == MODEL_VERSION]
+    if clash:
         raise BatchPredictionError(
-            f"the model failed on {where.rows(batch.num_rows)}: {exc!r}"
-        ) from exc
+            f"the transform's output {clash[0]!r} has the name of a column the output "
+            "already writes; keep another column, or rename the output"
+        )
     arrays = [batch.column(name) for name in passthrough]
-    arrays.append(_prediction_array(predictions))
-    names = [*passthrough, PREDICTION]
+    arrays += [_prediction_array(values) for values in outputs.values()]
+    names = [*passthrough, *outputs]
     if model_version is not None:
         arrays.append(_constant(model_version, batch.num_rows))
         names.append(MODEL_VERSION)
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _predicted(model: Model, frame: Any, where: Where, rows: int) -> np.ndarray:
+    try:
+        return model.predict_frame(frame)
+    except Exception as exc:
+        raise BatchPredictionError(f"the model failed on {where.rows(rows)}: {exc!r}") from exc
+
+
+def _transformed(model: Model, batch: pa.RecordBatch, where: Where) -> dict[str, np.ndarray]:
+    """The transform's outputs for the chunk's rows, read as records."""
+    from ctloop.errors import ModelError
+
+    records = batch.to_pylist()
+    try:
+        frame = model.prepare_request(records)
+    except ModelError as exc:  # the input's fault or the transform's, named either way
+        raise BatchPredictionError(f"{where.rows(batch.num_rows)}: {exc}") from exc
+    predictions = _predicted(model, frame, where, batch.num_rows)
+    try:
+        outputs = model.answer(predictions, records)
+    except ModelError as exc:
+        raise BatchPredictionError(f"{where.rows(batch.num_rows)}: {exc}") from exc
+    assert outputs is not None  # a model with a transform answers
+    return outputs
 
 
 def _prediction_array(predictions: np.ndarray) -> pa.Array:

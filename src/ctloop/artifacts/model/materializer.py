@@ -31,6 +31,11 @@ class ModelMaterializer(Materializer):
             "task": description["task"],
             "inputs": value.signature.input_names,
             "requirements": description["requirements"],
+            **(
+                {"transform": description["transform"]["class"]}
+                if "transform" in description
+                else {}
+            ),
         }
 
     def load(self, files: Mapping[str, Path], properties: Mapping[str, Any]) -> Any:

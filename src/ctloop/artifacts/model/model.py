@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ctloop.artifacts.model.onnx import OnnxModel
+    from ctloop.artifacts.model.transform import Transform
 
 __all__ = ["MODEL_FILE", "TASKS", "Model"]
 
@@ -64,6 +65,7 @@ class Model:
         requirements: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
         trusted: bool = False,
+        transform: Transform | None = None,
     ) -> None:
         if task not in TASKS:
             raise ModelError(f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -76,6 +78,9 @@ class Model:
         self.requirements = dict(requirements or {})
         self.metadata = dict(metadata or {})
         self.trusted = trusted
+        self.transform = transform
+        """The :class:`~ctloop.artifacts.model.Transform` that serving applies around
+        the estimator (:meth:`prepare_request`, :meth:`answer`), or ``None``."""
         self.compiled: OnnxModel | None = None
         """The ONNX form accepted by :func:`~ctloop.artifacts.model.onnx.compile_onnx`."""
         self.compiled_info: dict[str, Any] = {}
@@ -96,6 +101,7 @@ class Model:
         requirements: Mapping[str, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         example_rows: int = 5,
+        transform: Transform | None = None,
     ) -> Model:
         """A model of a fitted ``estimator`` trained on ``X`` (its columns and types
         become the signature; its first rows the input example).
@@ -103,7 +109,8 @@ class Model:
         ``training_statistics`` is a ``ctloop.data.Statistics`` (or its dict form);
         ``requirements`` adds distributions to the ones the flavor needs. An estimator
         that only pickle could save raises :class:`~ctloop.errors.UnsafeModelError`
-        unless ``trusted``.
+        unless ``trusted``. ``transform`` (a :class:`~ctloop.artifacts.model.Transform`)
+        turns requests into frames like ``X`` and predictions into answers when served.
         """
         flavor = flavor_for(estimator, trusted=trusted)
         task = task or _task_of(estimator)
@@ -123,6 +130,7 @@ class Model:
             requirements={**flavor.requirements(estimator), **dict(requirements or {})},
             metadata=dict(metadata or {}),
             trusted=trusted,
+            transform=transform,
         )
 
     # -- predicting ----------------------------------------------------------------
@@ -135,6 +143,38 @@ class Model:
         """The model's output for the rows of ``data`` (records, columns or a DataFrame)."""
         frame = self.prepare(data, allow_extra=allow_extra)
         return self.predict_frame(frame)
+
+    # -- serving: the transform around the estimator ---------------------------------
+
+    def prepare_request(self, data: Any) -> pd.DataFrame:
+        """The checked frame for a request's rows: :meth:`prepare` without a transform,
+        else the transform's ``preprocess`` of the rows as records, checked against the
+        signature (a :class:`~ctloop.errors.SignatureError` names the column, a
+        :class:`~ctloop.errors.TransformError` the transform's own failure)."""
+        if self.transform is None:
+            return self.prepare(data)
+        from ctloop.artifacts.model.transform import apply_preprocess, as_records
+
+        return apply_preprocess(self.transform, as_records(data), self.signature)
+
+    def answer(self, predictions: np.ndarray, data: Any) -> dict[str, np.ndarray] | None:
+        """The transform's ``postprocess`` of ``predictions`` for the request's rows
+        ``data``: output name → one value per row; ``None`` without a transform."""
+        if self.transform is None:
+            return None
+        from ctloop.artifacts.model.transform import apply_postprocess, as_records
+
+        return apply_postprocess(self.transform, predictions, as_records(data))
+
+    def predict_request(self, data: Any) -> dict[str, np.ndarray]:
+        """What a server answers for ``data``: the transform's outputs, or
+        ``{"prediction": …}`` for a model without one.
+
+        >>> model.predict_request([{"dep_time": 715, "carrier": "UA"}])  # doctest: +SKIP
+        {'probability': array([0.21]), 'late': array([False])}
+        """
+        predictions = self.predict_frame(self.prepare_request(data))
+        return self.answer(predictions, data) or {"prediction": predictions}
 
     @property
     def runtime(self) -> str:
@@ -165,7 +205,7 @@ class Model:
         without building a DataFrame; ``None`` when no compiled form is in use or it
         failed (counted in ``compiled_fallbacks``): then :meth:`prepare` and
         :meth:`predict_frame`."""
-        if self.compiled is None or not self.use_compiled:
+        if self.compiled is None or not self.use_compiled or self.transform is not None:
             return None
         try:
             return self.compiled.predict_records(records)
@@ -229,6 +269,9 @@ class Model:
             "requirements": self.requirements,
             "metadata": self.metadata,
             "ctloop_version": __version__,
+            **(
+                {} if self.transform is None else {"transform": {"class": self.transform.reference}}
+            ),
         }
 
     def save(self, directory: Path | str) -> dict[str, Any]:
@@ -244,6 +287,10 @@ class Model:
             )
         properties = flavor.save(self.estimator, directory / _ESTIMATOR_DIR)
         description = {**self.describe(), "flavor_properties": properties}
+        if self.transform is not None:
+            from ctloop.artifacts.model.transform import TRANSFORM_DIR, save_transform
+
+            description["transform"] = save_transform(self.transform, directory / TRANSFORM_DIR)
         if self.compiled is not None:
             (directory / "onnx").mkdir(exist_ok=True)
             (directory / "onnx" / "model.onnx").write_bytes(self.compiled.data)
@@ -296,6 +343,7 @@ class Model:
             requirements=description.get("requirements", {}),
             metadata=description.get("metadata", {}),
             trusted=trusted,
+            transform=_load_transform(files, description.get("transform")),
         )
         if "onnx" in description:
             _load_compiled(model, files, description["onnx"])
@@ -317,6 +365,19 @@ def _load_compiled(model: Model, files: Mapping[str, Path], entry: Mapping[str, 
     compiled = load_compiled(files, entry, model.signature, model.task)
     info = {k: v for k, v in entry.items() if k in ("max_abs_diff", "tolerance")}
     model.attach_compiled(compiled, info)
+
+
+def _load_transform(files: Mapping[str, Path], entry: Any) -> Transform | None:
+    if entry is None:
+        return None
+    from ctloop.artifacts.model.transform import TRANSFORM_DIR, load_transform
+
+    own = {
+        name.removeprefix(TRANSFORM_DIR): path
+        for name, path in files.items()
+        if name.startswith(TRANSFORM_DIR)
+    }
+    return load_transform(entry if isinstance(entry, Mapping) else {"class": entry}, own)
 
 
 def _optional_json(files: Mapping[str, Path], name: str) -> Any:

@@ -1,0 +1,165 @@
+"""A model with a Transform served by ``ctloop serve`` in its own process on 127.0.0.1:
+every protocol answers the transform's outputs for raw rows, the input's faults are 4xx
+sentences naming the field, the transform's own bugs are 5xx with a log line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ctloop.store.workspace import Workspace
+from tests.serve import _models, _transforms
+from tests.serve.test_serve_cli import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+RAW = _transforms.RAW
+COLUMNS = {name: [row[name] for row in RAW] for name in RAW[0]}
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("transform-serving")
+    store_url, artifacts = f"sqlite:///{tmp / 'metadata.db'}", str(tmp / "artifacts")
+    with Workspace.open(store_url, artifacts=artifacts) as workspace:
+        version = _models.register(workspace, "flights", _transforms.transformed(), tmp)
+        workspace.registry.set_alias("flights", "champion", version)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
+    env |= {
+        "CTLOOP_STORE_URL": store_url,
+        "CTLOOP_ARTIFACT_URL": artifacts,
+        "CTLOOP_HOME": str(tmp / "home"),
+    }
+    # the repository: where the transform's module is imported from
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
+    port = free_port()
+    command = [sys.executable, "-m", "ctloop", "serve", "flights@champion", "--port", str(port)]
+    command += ["--no-log-predictions", "--poll-seconds", "0"]
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"the server did not come up:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield Served(url, log)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def v2_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    types = {"x": "FP64", "count": "INT64", "colour": "BYTES", "flag": "BYTES"}
+    inputs = []
+    for name in rows[0]:
+        datatype = types.get(name, "BYTES")
+        values = [row[name] for row in rows]
+        inputs.append({"name": name, "shape": [len(rows)], "datatype": datatype, "data": values})
+    return {"inputs": inputs}
+
+
+def by_protocol(url: str, rows: list[dict[str, Any]]) -> dict[str, httpx.Response]:
+    """The same rows sent over each protocol (MLflow twice: split and records)."""
+    split = {"columns": list(rows[0]), "data": [list(row.values()) for row in rows]}
+    return {
+        "native": httpx.post(f"{url}/predict", json={"records": rows}, timeout=10),
+        "mlflow-split": httpx.post(
+            f"{url}/invocations", json={"dataframe_split": split}, timeout=10
+        ),
+        "mlflow-records": httpx.post(
+            f"{url}/invocations", json={"dataframe_records": rows}, timeout=10
+        ),
+        "v2": httpx.post(f"{url}/v2/models/flights/infer", json=v2_body(rows), timeout=10),
+    }
+
+
+def outputs(protocol: str, answer: httpx.Response) -> dict[str, list[Any]]:
+    """The answer's outputs as name → values, whatever the protocol."""
+    assert answer.status_code == 200, (protocol, answer.text)
+    document = answer.json()
+    if protocol == "v2":
+        return {tensor["name"]: tensor["data"] for tensor in document["outputs"]}
+    rows = document["predictions"]
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def test_every_protocol_answers_the_transform_s_outputs_for_raw_rows(served: Served) -> None:
+    expected = _transforms.expected()
+    answers = by_protocol(served.url, RAW)
+    for protocol, answer in answers.items():
+        got = outputs(protocol, answer)
+        assert list(got) == ["probability", "late"], protocol
+        assert got["late"] == expected["late"], protocol
+        assert got["probability"] == pytest.approx(expected["probability"], abs=1e-12), protocol
+    v2 = answers["v2"].json()["outputs"]
+    assert [(t["datatype"], t["shape"]) for t in v2] == [("FP64", [3]), ("BOOL", [3])]
+    columns = httpx.post(f"{served.url}/predict", json={"columns": COLUMNS}, timeout=10)
+    assert outputs("native", columns) == outputs("native", answers["native"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"colour": 3}, "colour", "row 1: 'colour' must be a colour name, not 3"),
+        ({"flag": "maybe"}, "flag", "row 1: the model's transform tests.serve._transforms:Ren"),
+        ({"count": "3 flights"}, "n", "after the model's transform"),
+    ],
+    ids=["refused-by-the-transform", "unknown-value", "refused-by-signature"],
+)
+def test_an_input_fault_is_a_4xx_naming_the_field_on_every_protocol(
+    served: Served, change: dict[str, Any], field: str, words: str
+) -> None:
+    rows = [RAW[0], *({**row, **change} for row in RAW[1:])]
+    for protocol, answer in by_protocol(served.url, rows).items():
+        assert answer.status_code == 422, (protocol, answer.text)
+        assert answer.json()["field"] == field, (protocol, answer.text)
+        assert words in answer.json()["error"], (protocol, answer.text)
+
+
+def test_a_field_the_transform_reads_and_the_request_lacks_is_a_4xx_naming_it(
+    served: Served,
+) -> None:
+    lacking = [{k: v for k, v in row.items() if k != "count"} for row in RAW]
+    for protocol, answer in by_protocol(served.url, lacking).items():
+        assert answer.status_code == 422, (protocol, answer.text)
+        assert answer.json()["field"] == "count", (protocol, answer.text)
+        assert "row 0 has no field 'count'" in answer.json()["error"], protocol
+    one_row = httpx.post(f"{served.url}/predict", json={"records": [RAW[0], lacking[1]]})
+    assert one_row.status_code == 422 and "row 1 has no field 'count'" in one_row.text
+
+
+def test_a_bug_in_the_transform_is_a_5xx_with_a_log_line(served: Served) -> None:
+    rows = [RAW[0], {**RAW[1], "x": "fast"}]
+    for protocol, answer in by_protocol(served.url, rows).items():
+        assert answer.status_code == 500, (protocol, answer.text)
+        error = answer.json()["error"]
+        assert "tests.serve._transforms:Renaming failed in preprocess" in error, protocol
+        assert "ValueError: could not convert string to float: 'fast'" in error, protocol
+    time.sleep(0.2)  # the log line is written as the answer goes out
+    log = served.log.read_text()
+    assert log.count("tests.serve._transforms:Renaming failed in preprocess on 2 row(s)") >= 4
+    assert "Traceback" in log and 'float(r["x"])' in log
+    healthy = httpx.post(f"{served.url}/predict", json={"records": RAW}, timeout=10)
+    assert healthy.status_code == 200  # the server goes on answering
