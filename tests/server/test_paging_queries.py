@@ -130,3 +130,29 @@ def test_a_run_with_many_metrics_is_read_in_a_fixed_number_of_statements(
     with crowded.client("viewer") as client:
         _, cost = _page(client, f"/runs/{run_id}", {})
     assert cost <= 6  # the key, then the run, its params, metrics, tags and executions
+
+
+#: searches whose filters, conditions and sort are all SQL (runs have parameter ``i``)
+SEARCHES = {
+    "by a metric": {"sort": "-metrics.auc", "metrics": "auc"},
+    "a metric condition": {"where": "auc >= 0.5"},
+    "a param condition": {"where": "params.i >= 3", "params": "i"},
+    "by a param": {"sort": "-params.i"},
+    "by duration": {"sort": "duration"},
+}
+
+
+@pytest.mark.parametrize("search", SEARCHES.values(), ids=SEARCHES.keys())
+def test_a_search_page_costs_the_same_statements_whatever_its_size(
+    crowded: LiveServer, search: dict[str, str]
+) -> None:
+    with crowded.client("viewer") as client:
+        small, few = _page(client, "/runs/search", {**search, "limit": SMALL})
+        large, many = _page(client, "/runs/search", {**search, "limit": LARGE})
+        after, later = _page(client, "/runs/search", {**search, "limit": SMALL, "offset": SMALL})
+    assert len(small["items"]) == SMALL and len(large["items"]) == LARGE
+    assert many == few == later, f"{few} statements for {SMALL} runs, {many} for {LARGE}"
+    assert few <= 4, f"{few} statements for one page"  # the key, the page, its runs, a column
+    assert after["items"] == large["items"][SMALL : 2 * SMALL]
+    if search.get("sort") == "-params.i":
+        assert [item["parameters"]["i"] for item in small["items"]] == [119, 118, 117, 116, 115]

@@ -13,6 +13,7 @@ metric is one indexed row of ``latest_metrics``, never a scan of the points).
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 import random
@@ -51,12 +52,18 @@ def fill(store: MetadataStore, seed: int = 7) -> None:
     rng = random.Random(seed)
     metrics: list[MetricRecord] = []
     for n in range(RUNS):
+        started = T0 + timedelta(minutes=rng.randrange(30))
+        ended = rng.choice(
+            [None, *(timedelta(seconds=s, microseconds=u) for s in (5, 60) for u in (0, 7))]
+        )
         run = make_run(
             pipeline=rng.choice(["flights", "taxis", "churn"]),
             trigger=rng.choice(["manual", "nightly"]),
             user=rng.choice(["ada", "bob"]),
             status=rng.choice(["succeeded", "failed"]),
-            started_at=T0 + timedelta(minutes=rng.randrange(30)),
+            started_at=started,
+            ended_at=None if ended is None else started + ended,
+            parameters=random_parameters(rng),
         )
         store.create_run(run)
         execution: ExecutionRecord = make_execution(run.id)
@@ -80,6 +87,18 @@ def fill(store: MetadataStore, seed: int = 7) -> None:
     store.log_batch(metrics=metrics)
 
 
+def random_parameters(rng: random.Random) -> dict[str, Any]:
+    """Parameters from small sets: ``lr`` always numbers (some written as strings),
+    ``model`` text, ``mixed`` numbers, text, booleans, lists and nulls; each may be
+    missing."""
+    choices: dict[str, list[Any]] = {
+        "lr": [0.1, 0.01, 1, 3, "0.5", " 2 ", "1e-2"],
+        "model": ["ridge", "lasso", "Ridge", "tree-2"],
+        "mixed": [1, 2.5, "2.5", "ridge", True, False, None, [1, 2], "10"],
+    }
+    return {k: rng.choice(v) for k, v in choices.items() if rng.random() < 0.8}
+
+
 def expected(
     store: MetadataStore,
     *,
@@ -88,6 +107,7 @@ def expected(
     trigger: str | None = None,
     user: str | None = None,
     where: list[tuple[str, str, float]] | None = None,
+    param_where: list[tuple[str, str, str]] | None = None,
     sort: tuple[str, str, bool] = ("column", "started_at", True),
     offset: int = 0,
     limit: int | None = None,
@@ -108,10 +128,12 @@ def expected(
 
     for key, op, number in where or []:
         runs = [r for r in runs if (v := latest(r, key)) is not None and OPS[op](v, number)]
+    for key, op, wanted in param_where or []:
+        runs = [r for r in runs if param_is(r.parameters.get(key), op, wanted)]
     kind, key, descending = sort
-    values: dict[str, Any] = {
-        run.id: latest(run, key) if kind == "metric" else getattr(run, key) for run in runs
-    }
+    values: dict[str, Any] = {run.id: sort_value(run, kind, key, latest) for run in runs}
+    if kind == "param" and not all(isinstance(v, float) for v in values.values() if v is not None):
+        values = {r.id: as_text(r.parameters.get(key)) for r in runs}  # one is not a number
     present = sorted(
         (r for r in runs if values[r.id] is not None),
         key=lambda r: (values[r.id], r.started_at, r.id),
@@ -124,6 +146,41 @@ def expected(
     )
     ordered = [r.id for r in present + absent]
     return ordered[offset : None if limit is None else offset + limit], len(ordered)
+
+
+def as_number(value: Any) -> float | None:
+    """A JSON number, or a string Python reads as one; booleans are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def as_text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def param_is(value: Any, op: str, wanted: str) -> bool:
+    """Numbers when both are, else text, where only = and != can hold."""
+    left, right = as_number(value), as_number(wanted)
+    if value is None:
+        return False
+    if left is not None and right is not None:
+        return bool(OPS[op](left, right))
+    return op in ("=", "!=") and bool(OPS[op](as_text(value), wanted))
+
+
+def sort_value(run: RunRecord, kind: str, key: str, latest: Any) -> Any:
+    if kind == "metric":
+        return latest(run, key)
+    if kind == "param":
+        value = run.parameters.get(key)
+        return as_number(value) if as_number(value) is not None else as_text(value)
+    if key == "duration":
+        return None if run.ended_at is None else (run.ended_at - run.started_at).total_seconds()
+    return getattr(run, key)
 
 
 SEARCHES: list[dict[str, Any]] = [
@@ -146,6 +203,22 @@ SEARCHES: list[dict[str, Any]] = [
     {"trigger": "nightly", "user": "bob", "sort": ("metric", "auc", True), "limit": 5},
     {"sort": ("metric", "auc", True), "offset": 500, "limit": 10},  # past the end
     {"where": [("loss", "<", 0.5)], "offset": 500, "limit": 10},
+    {"sort": ("column", "duration", True), "limit": 40},
+    {"sort": ("column", "duration", False), "offset": 30},
+    {"sort": ("param", "lr", True), "limit": 30},  # numbers, some written as text
+    {"sort": ("param", "lr", False), "offset": 50},
+    {"sort": ("param", "model", False), "limit": 30},  # text
+    {"sort": ("param", "mixed", True)},  # not all numbers: every value as text
+    {"sort": ("param", "nothing", True), "limit": 10},
+    {"param_where": [("lr", ">", "0.05")], "sort": ("param", "lr", False)},
+    {"param_where": [("lr", "<=", "2"), ("model", "=", "ridge")]},
+    {"param_where": [("model", "!=", "ridge")], "sort": ("column", "duration", True)},
+    {"param_where": [("model", ">", "a")]},  # text: only = and != hold
+    {"param_where": [("mixed", "=", "2.5")], "limit": 20},  # 2.5 and "2.5"
+    {"param_where": [("mixed", "=", "true")]},  # a boolean's text
+    {"param_where": [("mixed", "!=", "ridge")], "where": [("auc", ">", 0.1)]},
+    {"param_where": [("mixed", ">=", "2")], "pipeline": "taxis", "sort": ("metric", "f1", True)},
+    {"param_where": [("mixed", "=", "[1, 2]")]},  # a list's JSON
 ]
 
 
@@ -215,7 +288,8 @@ class RunSearchContract:
         [
             ({"where": [("auc", "~", 0.5)]}, "unknown comparison '~'"),
             ({"sort": ("column", "pid", True)}, "cannot sort runs by column 'pid'"),
-            ({"sort": ("param", "lr", True)}, "cannot sort runs by param 'lr'"),
+            ({"sort": ("param", "", True)}, "cannot sort runs by param ''"),
+            ({"param_where": [("lr", "~", "1")]}, "unknown comparison '~'"),
             ({"offset": 2**70, "limit": 5}, "offset 1180591620717411303424 is out of range"),
             ({"offset": -1}, "offset -1 is out of range"),
         ],

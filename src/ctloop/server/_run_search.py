@@ -5,11 +5,9 @@ A condition reads ``KEY OP NUMBER`` on a run's latest metric value, several join
 ``and`` (``auc > 0.7 and loss <= 0.3``), or ``params.KEY OP VALUE`` on a run parameter
 (``params.model = ridge``, ``params.degree >= 2``); a sort is a column (``started_at``,
 ``duration``, ``pipeline``, ``status``), ``metrics.KEY`` or ``params.KEY``, descending
-with a leading ``-``. Filters, metric conditions and a sort by a column or a metric are
-done by the store (:meth:`~ctloop.store.metadata.MetadataStore.search_runs`: one SQL
-query for the page and its total), then each metric column of the page is one query
-over the page's ids; a parameter condition or sort, or a sort by duration, reads every
-matching run and sorts them here.
+with a leading ``-``. Filters, conditions and the sort are done by the store
+(:meth:`~ctloop.store.metadata.MetadataStore.search_runs`: one SQL query for the page and
+its total), then each metric column of the page is one query over the page's ids.
 
 >>> parse_conditions("auc > 0.7 and metrics.loss<=0.3")
 [Condition(key='auc', op='>', value=0.7), Condition(key='loss', op='<=', value=0.3)]
@@ -21,42 +19,20 @@ matching run and sorts them here.
 
 from __future__ import annotations
 
-import json
-import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ctloop.server._deps import render
 from ctloop.server._errors import BadRequestError
-from ctloop.store.metadata import MetadataStore
+from ctloop.store.metadata import SEARCH_COLUMNS, SEARCH_OPS, MetadataStore, param_holds
 from ctloop.store.records import RunRecord
 
 __all__ = ["Condition", "parse_conditions", "parse_sort", "search_runs"]
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "=": operator.eq,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 _CONDITION = re.compile(r"^\s*(metrics\.|params\.)?([\w./-]+)\s*(>=|<=|==|!=|>|<|=)\s*(\S.*?)\s*$")
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
-#: the run columns a search sorts by, with the value each run sorts on
-_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
-    "started_at": lambda run: run.started_at,
-    "duration": lambda run: run.duration_s,
-    "pipeline": lambda run: run.pipeline,
-    "status": lambda run: run.status,
-    "trigger": lambda run: run.trigger,
-}
-#: above this many runs a metric is read for every run at once, not by id
-_BY_ID_UP_TO = 500
 
 
 @dataclass(frozen=True)
@@ -76,32 +52,11 @@ class Condition:
     def holds(self, found: Any) -> bool:
         """Whether a run with ``found`` (``None``: no such metric or parameter) meets the
         condition; a parameter is compared as a number when both sides are numbers, else
-        as text (then only ``=`` and ``!=`` hold)."""
-        if found is None:
-            return False
-        if self.on == "metric":
-            return bool(_OPS[self.op](found, self.value))
-        left, right = _as_number(found), _as_number(self.value)
-        if left is not None and right is not None:
-            return bool(_OPS[self.op](left, right))
-        if self.op in ("=", "==", "!="):
-            return bool(_OPS[self.op](_as_text(found), str(self.value)))
-        return False
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+        as text (then only ``=`` and ``!=`` hold): see
+        :func:`~ctloop.store.metadata.param_holds`."""
+        if self.on == "param":
+            return param_holds(found, self.op, str(self.value))
+        return found is not None and bool(SEARCH_OPS[self.op](found, self.value))
 
 
 def parse_conditions(text: str | None) -> list[Condition]:
@@ -140,10 +95,10 @@ def parse_sort(text: str | None) -> tuple[str, str, bool]:
     for prefix, kind in (("metrics.", "metric"), ("params.", "param")):
         if name.startswith(prefix) and len(name) > len(prefix):
             return kind, name[len(prefix) :], descending
-    if name in _COLUMNS:
+    if name in SEARCH_COLUMNS:
         return "column", name, descending
     raise BadRequestError(
-        f"cannot sort runs by {raw!r}; sort by one of {', '.join(sorted(_COLUMNS))}, "
+        f"cannot sort runs by {raw!r}; sort by one of {', '.join(sorted(SEARCH_COLUMNS))}, "
         "metrics.KEY or params.KEY, with a leading '-' for descending",
         field="sort",
     )
@@ -189,32 +144,18 @@ def search_runs(
             [],
             order,
         )
-    if order[0] != "param" and order[1] != "duration" and all(c.on == "metric" for c in conditions):
-        shown, total = store.search_runs(
-            pipeline=pipeline,
-            status=status,
-            trigger=trigger,
-            user=user,
-            where=[(c.key, c.op, float(c.value)) for c in conditions],
-            sort=order,
-            offset=offset,
-            limit=limit,
-        )
-        return _page(store, shown, total, True, offset, limit, metrics, params, conditions, order)
-    runs = store.list_runs(pipeline=pipeline, status=status)
-    if trigger:
-        runs = [run for run in runs if run.trigger == trigger]
-    if user:
-        runs = [run for run in runs if run.user == user]
-    for condition in conditions:
-        if condition.on == "param":
-            runs = [r for r in runs if condition.holds(r.parameters.get(condition.key))]
-            continue
-        values = _metric_values(store, condition.key, runs)
-        runs = [run for run in runs if condition.holds(values.get(run.id))]
-    runs = _sorted(store, runs, order)
-    shown = runs[offset : offset + limit]
-    return _page(store, shown, len(runs), True, offset, limit, metrics, params, conditions, order)
+    shown, total = store.search_runs(
+        pipeline=pipeline,
+        status=status,
+        trigger=trigger,
+        user=user,
+        where=[(c.key, c.op, float(c.value)) for c in conditions if c.on == "metric"],
+        param_where=[(c.key, c.op, str(c.value)) for c in conditions if c.on == "param"],
+        sort=order,
+        offset=offset,
+        limit=limit,
+    )
+    return _page(store, shown, total, True, offset, limit, metrics, params, conditions, order)
 
 
 def _page(
@@ -256,39 +197,3 @@ def _page(
         "params": param_keys,
         "next_offset": offset + limit if offset + limit < total or not exact else None,
     }
-
-
-def _metric_values(store: MetadataStore, key: str, runs: list[RunRecord]) -> dict[str, float]:
-    by_id = len(runs) <= _BY_ID_UP_TO
-    return store.latest_metric_values(key, [r.id for r in runs] if by_id else None)
-
-
-def _sorted(
-    store: MetadataStore, runs: list[RunRecord], order: tuple[str, str, bool]
-) -> list[RunRecord]:
-    """Runs in the sort's order; runs without a value (no such metric, still running)
-    come last either way, newest first among themselves."""
-    kind, key, descending = order
-    if kind == "metric":
-        values: dict[str, Any] = _metric_values(store, key, runs)
-    elif kind == "param":
-        values = _param_sort_values(runs, key)
-    else:
-        values = {run.id: _COLUMNS[key](run) for run in runs}
-    present = [run for run in runs if values.get(run.id) is not None]
-    absent = [run for run in runs if values.get(run.id) is None]
-    present.sort(key=lambda run: (values[run.id], _newest(run)), reverse=descending)
-    return present + absent
-
-
-def _param_sort_values(runs: list[RunRecord], key: str) -> dict[str, Any]:
-    """A parameter's values to sort by: numbers when every run's value is one, else text."""
-    raw = {run.id: run.parameters[key] for run in runs if run.parameters.get(key) is not None}
-    numbers = {run_id: _as_number(value) for run_id, value in raw.items()}
-    if all(n is not None for n in numbers.values()):
-        return numbers
-    return {run_id: _as_text(value) for run_id, value in raw.items()}
-
-
-def _newest(run: RunRecord) -> tuple[datetime, str]:
-    return (run.started_at, run.id)

@@ -18,6 +18,7 @@ user types them (runs, artifacts).
 
 from __future__ import annotations
 
+import json
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -52,8 +53,66 @@ SEARCH_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-#: the run columns :meth:`MetadataStore.search_runs` sorts by
-SEARCH_COLUMNS = ("started_at", "pipeline", "status", "trigger")
+#: the run columns :meth:`MetadataStore.search_runs` sorts by (``duration``: seconds from
+#: start to end, none while running)
+SEARCH_COLUMNS = ("started_at", "duration", "pipeline", "status", "trigger")
+
+
+def param_number(value: Any) -> float | None:
+    """A run parameter's value as a number: a JSON number, or a string that reads as one
+    (``"0.5"``, ``" 3 "``, ``"1e-3"``); ``None`` for anything else (booleans included).
+
+    >>> param_number(2), param_number("0.5"), param_number(True), param_number("ridge")
+    (2.0, 0.5, None, None)
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def param_text(value: Any) -> str | None:
+    """A run parameter's value as text: a string as it is, anything else as its JSON
+    (``true``, ``[1, 2]``); ``None`` for a missing or null value."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def param_holds(value: Any, op: str, wanted: str) -> bool:
+    """Whether a run parameter's ``value`` meets ``op wanted``: compared as numbers when
+    both read as numbers (:func:`param_number`), else as text (:func:`param_text`), where
+    only ``=``/``==``/``!=`` can hold; a missing or null value never does.
+
+    >>> param_holds(3, ">=", "2"), param_holds("ridge", "=", "ridge"), param_holds("a", "<", "b")
+    (True, True, False)
+    """
+    check_search_op(op)
+    if value is None:
+        return False
+    left, right = param_number(value), param_number(wanted)
+    if left is not None and right is not None:
+        return bool(SEARCH_OPS[op](left, right))
+    if op in ("=", "==", "!="):
+        return bool(SEARCH_OPS[op](param_text(value), wanted))
+    return False
+
+
+def param_sort_values(runs: Iterable[RunRecord], key: str) -> dict[str, Any]:
+    """Each run's value of parameter ``key`` to sort by: numbers when every run that has
+    one holds a number (:func:`param_number`), else every value as text; runs without it
+    are left out."""
+    raw = {run.id: run.parameters[key] for run in runs if run.parameters.get(key) is not None}
+    numbers = {run_id: param_number(value) for run_id, value in raw.items()}
+    if all(number is not None for number in numbers.values()):
+        return numbers
+    return {run_id: param_text(value) for run_id, value in raw.items()}
 
 
 def check_search_op(op: str) -> None:
@@ -83,13 +142,13 @@ def check_search_page(offset: int, limit: int | None) -> None:
 
 def check_search_sort(kind: str, key: str) -> None:
     """Raise ``ValueError`` unless ``(kind, key)`` is a sort the store can do."""
-    if kind == "metric" and key:
+    if kind in ("metric", "param") and key:
         return
     if kind == "column" and key in SEARCH_COLUMNS:
         return
     raise ValueError(
         f"cannot sort runs by {kind} {key!r}; sort by a column "
-        f"({', '.join(SEARCH_COLUMNS)}) or a metric"
+        f"({', '.join(SEARCH_COLUMNS)}), a metric or a param"
     )
 
 
@@ -261,20 +320,23 @@ class MetadataStore(ABC):
         trigger: str | None = None,
         user: str | None = None,
         where: Sequence[tuple[str, str, float]] = (),
+        param_where: Sequence[tuple[str, str, str]] = (),
         sort: tuple[str, str, bool] = ("column", "started_at", True),
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[RunRecord], int]:
-        """A page of the runs that pass the filters and every ``(metric, op, number)``
+        """A page of the runs that pass the filters, every ``(metric, op, number)``
         condition of ``where`` (on the run's latest value, see
-        :meth:`latest_metric_values`; ``op`` one of ``> >= < <= = == !=``), and how many
-        runs pass in all.
+        :meth:`latest_metric_values`; ``op`` one of ``> >= < <= = == !=``) and every
+        ``(param, op, value)`` condition of ``param_where`` (on the run's parameter, see
+        :func:`param_holds`), and how many runs pass in all.
 
         ``sort`` is ``(kind, key, descending)``: kind ``column`` (``started_at``,
-        ``pipeline``, ``status``, ``trigger``) or ``metric``; ties go by
-        ``(started_at, id)`` in the same direction, and runs without the sort's metric
-        come last, newest first. Stores override this with one query; this default
-        reads every run."""
+        ``duration``, ``pipeline``, ``status``, ``trigger``), ``metric`` or ``param``
+        (numbers when every run's value is one, else text: :func:`param_sort_values`);
+        ties go by ``(started_at, id)`` in the same direction, and runs without a value
+        (no such metric or param, a duration while running) come last, newest first.
+        Stores override this with one query; this default reads every run."""
         check_search_page(offset, limit)
         runs = [
             run
@@ -285,10 +347,16 @@ class MetadataStore(ABC):
             check_search_op(op)
             values = self.latest_metric_values(key, None)
             runs = [r for r in runs if r.id in values and SEARCH_OPS[op](values[r.id], number)]
+        for key, op, wanted in param_where:
+            runs = [r for r in runs if param_holds(r.parameters.get(key), op, wanted)]
         kind, key, descending = sort
         check_search_sort(kind, key)
         if kind == "metric":
             found: dict[str, Any] = self.latest_metric_values(key, None)
+        elif kind == "param":
+            found = param_sort_values(runs, key)
+        elif key == "duration":
+            found = {run.id: run.duration_s for run in runs}
         else:
             found = {run.id: getattr(run, key) for run in runs}
         present = [run for run in runs if found.get(run.id) is not None]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, union
+from sqlalchemy import Connection, Engine, Row, case, delete, func, insert, select, union
 
 from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
@@ -32,11 +32,7 @@ from ctloop.store._metadata_rules import (
 )
 from ctloop.store.audit import AuditDraft, append_audit_row
 from ctloop.store.metadata import (
-    SEARCH_OPS,
     MetadataStore,
-    check_search_op,
-    check_search_page,
-    check_search_sort,
 )
 from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
@@ -71,6 +67,7 @@ from ctloop.store.sql_engine import (
     run_transaction,
     writing,
 )
+from ctloop.store.sql_search import search_page_query
 from ctloop.store.sql_statements import (
     EXECUTION_FIELDS,
     RUN_FIELDS,
@@ -424,60 +421,25 @@ class SqlMetadataStore(MetadataStore):
         trigger: str | None = None,
         user: str | None = None,
         where: Sequence[tuple[str, str, float]] = (),
+        param_where: Sequence[tuple[str, str, str]] = (),
         sort: tuple[str, str, bool] = ("column", "started_at", True),
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[RunRecord], int]:
         """A page of the matching runs and their count in two queries: the page's ids
         with the total (each metric the search names is a join with its row of
-        ``latest_metrics``, the order and the cut done by ``ORDER BY``/``LIMIT``/``OFFSET``
-        on narrow rows), then those runs by id."""
-        check_search_page(offset, limit)
-        kind, key, descending = sort
-        check_search_sort(kind, key)
-        joined: Any = RUNS
-        if kind == "metric":
-            sorted_by = LATEST_METRICS.alias("sorted_by")
-            joined = joined.outerjoin(
-                sorted_by, and_(sorted_by.c.run_id == RUNS.c.id, sorted_by.c.key == key)
-            )
-            value: Any = sorted_by.c.value
-        else:
-            value = RUNS.c[key]
-        conditions: list[Any] = []
-        for n, (metric, op, number) in enumerate(where):
-            check_search_op(op)
-            held = LATEST_METRICS.alias(f"where_{n}")
-            joined = joined.join(held, and_(held.c.run_id == RUNS.c.id, held.c.key == metric))
-            conditions.append(SEARCH_OPS[op](held.c.value, number))
-        inner = select(RUNS.c.id, RUNS.c.started_at, value.label("sort_value")).select_from(joined)
-        inner = inner.where(*conditions)
-        filters = [
-            (RUNS.c.pipeline, pipeline),
-            (RUNS.c.status, status),
-            (RUNS.c.trigger, trigger),
-            (RUNS.c.user, user),
-        ]
-        for column, wanted in filters:
-            if wanted is not None:
-                inner = inner.where(column == wanted)
-        found = inner.subquery("found")
-        present = found.c.sort_value.is_not(None)
-        ties: tuple[Any, ...] = (found.c.sort_value, found.c.started_at, found.c.id)
-        if kind == "metric":  # runs without the metric last, newest first
-            ties = (
-                found.c.sort_value,
-                case((present, found.c.started_at), else_=None),
-                case((present, found.c.id), else_=None),
-            )
-        query = select(found.c.id, func.count().over().label("total")).order_by(
-            *([case((present, 0), else_=1)] if kind == "metric" else []),
-            *(c.desc() if descending else c.asc() for c in ties),
-            *([found.c.started_at.desc(), found.c.id.desc()] if kind == "metric" else []),
+        ``latest_metrics``, each param read from the run's JSON, the order and the cut
+        done by ``ORDER BY``/``LIMIT``/``OFFSET`` on narrow rows: see
+        :mod:`ctloop.store.sql_search`), then those runs by id."""
+        query, found = search_page_query(
+            self._engine.dialect.name,
+            filters={"pipeline": pipeline, "status": status, "trigger": trigger, "user": user},
+            where=where,
+            param_where=param_where,
+            sort=sort,
+            offset=offset,
+            limit=limit,
         )
-        query = query.offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
 
         def work(conn: Connection) -> tuple[list[RunRecord], int]:
             page = conn.execute(query).all()

@@ -42,6 +42,7 @@ from sqlalchemy.pool import StaticPool
 
 from ctloop.errors import ConfigError, StoreError, StoreUnavailableError
 from ctloop.store.migrations import WRITE_OPTION
+from ctloop.store.sql_search import register_sqlite_functions
 
 T = TypeVar("T")
 
@@ -190,6 +191,7 @@ def _tune_sqlite(dbapi_connection: sqlite3.Connection, *, wal: bool) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
