@@ -3,6 +3,7 @@ backfills, and reading spans back in a pipeline step."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from ctloop.ingest import (
     select_spans,
     source_status,
 )
+from ctloop.ingest import _ingest as ingest_module
 from ctloop.store.workspace import Workspace
 from tests.fixtures.s3 import S3Location
 
@@ -298,13 +300,44 @@ def test_an_unchanged_source_is_checked_without_reading_its_files(
     ingest_source(workspace, source, staging_root=tmp_path / "tmp")
     land(tmp_path / "landing", START + timedelta(days=3))
     read: list[str] = []
-    real_put = type(workspace.artifacts).put_file
+    real_store = ingest_module._check_and_put
 
-    def counting_put(store: object, path: Path) -> tuple[str, int]:
+    def counting_store(ws: Workspace, path: Path, shown: str) -> tuple[dict, str, int]:
         read.append(Path(path).parent.name)
-        return real_put(store, path)  # type: ignore[arg-type]
+        return real_store(ws, path, shown)
 
-    monkeypatch.setattr(type(workspace.artifacts), "put_file", counting_put)
+    monkeypatch.setattr(ingest_module, "_check_and_put", counting_store)
     result = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
     assert result.new_spans == ["2013-03-04"]
     assert read == ["date=2013-03-04"]  # the three kept spans were not read again
+
+
+def test_small_files_are_read_once_and_big_ones_stream_to_the_same_blobs(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    paths = [land(landing, START + timedelta(days=d), rows=500) for d in range(2)]
+    digests = {p.parent.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    streamed: list[str] = []
+    real_put_file = type(workspace.artifacts).put_file
+
+    def counting_put_file(store: object, path: Path) -> tuple[str, int]:
+        streamed.append(Path(path).parent.name)
+        return real_put_file(store, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(workspace.artifacts), "put_file", counting_put_file)
+    ingest_source(workspace, spec(tmp_path), staging_root=tmp_path / "tmp")
+    assert streamed == []  # both files are far below the in-memory limit: one read each
+    monkeypatch.setattr(ingest_module, "_IN_MEMORY", 0)  # every file is "big" now
+    second = SourceSpec.parse("copy", {"files": spec(tmp_path).files}, tmp_path)
+    result = ingest_source(workspace, second, staging_root=tmp_path / "tmp")
+    assert result.new_spans == ["2013-03-01", "2013-03-02"]
+    assert sorted(streamed) == ["date=2013-03-01", "date=2013-03-02"]
+    for name in ("flights", "copy"):
+        record = workspace.metadata.get_data_version(name)
+        stored = {
+            f.path.split("/")[0]: f.digest
+            for f in workspace.metadata.get_artifact(record.artifact_id).files
+            if f.path != "_spans.json"
+        }
+        assert stored == {f"span={k[5:]}": v for k, v in digests.items()}

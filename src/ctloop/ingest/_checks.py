@@ -5,31 +5,38 @@ before it). A span that fails is not stored, so the next run tries it again."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ctloop.errors import DataVersionError
 
 __all__ = ["file_schema", "schema_break"]
 
 
-def file_schema(path: Path, shown: str) -> dict[str, str]:
+def file_schema(path: Path, shown: str, *, data: bytes | None = None) -> dict[str, str]:
     """The columns of the data file at ``path`` and their Arrow types, read from its
     footer or first block only (bounded memory); a damaged file raises a
-    :class:`~ctloop.errors.DataVersionError` naming ``shown``."""
+    :class:`~ctloop.errors.DataVersionError` naming ``shown``. ``data``, when given, is
+    the file's bytes already read (the file is then not opened again)."""
     suffix = path.suffix.lower()
+    source: Any = path
+    if data is not None:
+        import pyarrow as pa
+
+        source = pa.BufferReader(data)
     try:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            schema = pq.read_schema(path)
+            schema = pq.read_schema(source)
         elif suffix == ".csv":
             import pyarrow.csv as pacsv
 
-            with pacsv.open_csv(path) as reader:
+            with pacsv.open_csv(source) as reader:
                 schema = reader.schema
         elif suffix in (".jsonl", ".json", ".ndjson"):
             import pyarrow.json as pajson
 
-            schema = pajson.read_json(path).schema
+            schema = pajson.read_json(source).schema
         else:
             raise DataVersionError(
                 f"{shown} is neither Parquet, CSV nor JSON lines; name it .parquet, .csv or "

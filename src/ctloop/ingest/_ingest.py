@@ -64,6 +64,8 @@ _PREFIX = "span="
 _CONFLICT_RETRIES = 20
 #: threads that read, hash and store a run's files at once
 _STORE_THREADS = 8
+#: files up to this size are read into memory once (at most one per thread at a time)
+_IN_MEMORY = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -255,8 +257,7 @@ def _store_spans(
         shown = f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
         try:
             local = _local(file, spec.options, work)
-            found = file_schema(local, shown)
-            digest, size = workspace.artifacts.put_file(local)
+            found, digest, size = _check_and_put(workspace, local, shown)
         except DataVersionError as exc:
             return str(exc)
         return found, FileEntry(f"{_PREFIX}{key}/{file.name}", digest, size)
@@ -285,6 +286,22 @@ def _store_spans(
         if key not in failed:
             entries += kept
     return entries, failed, schema
+
+
+def _check_and_put(
+    workspace: Workspace, local: Path, shown: str
+) -> tuple[dict[str, str], str, int]:
+    """The file's schema, and its digest and size once stored. A file up to
+    :data:`_IN_MEMORY` is read once: its schema comes from those bytes and they are
+    hashed and written once (``put_file`` hashes a big file before copying it, to skip
+    one already stored); a bigger one streams, so memory stays bounded."""
+    if local.stat().st_size > _IN_MEMORY:
+        found = file_schema(local, shown)
+        digest, size = workspace.artifacts.put_file(local)
+        return found, digest, size
+    data = local.read_bytes()
+    found = file_schema(local, shown, data=data)
+    return found, workspace.artifacts.put_bytes(data), len(data)
 
 
 def _local(file: LandedFile, options: dict[str, Any], work: Path) -> Path:

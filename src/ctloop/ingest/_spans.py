@@ -115,15 +115,8 @@ def _walk(root: str, options: dict[str, Any]) -> list[tuple[str, str, int]]:
                 f"the source folder {root} does not exist; create it or fix 'files:' of "
                 "the source in ctloop.yaml"
             )
-        files = []
-        for folder, dirs, names in os.walk(base):
-            dirs.sort()
-            for name in names:
-                path = Path(folder, name)
-                if path.is_file() and not name.startswith("."):
-                    files.append(
-                        (path.relative_to(base).as_posix(), str(path), path.stat().st_size)
-                    )
+        files: list[tuple[str, str, int]] = []
+        _scan(str(base), "", files)
         return files
     import fsspec
 
@@ -136,6 +129,20 @@ def _walk(root: str, options: dict[str, Any]) -> list[tuple[str, str, int]]:
         for name, info in sorted(listed.items())
         if info.get("type") != "directory"
     ]
+
+
+def _scan(folder: str, prefix: str, into: list[tuple[str, str, int]]) -> None:
+    """Files below ``folder``, in name order, hidden ones left out: one ``scandir`` per
+    folder, whose entries carry their type and (one ``stat``) size."""
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):  # as os.walk: no loops through links
+            _scan(entry.path, f"{prefix}{entry.name}/", into)
+        elif entry.is_file():
+            into.append((f"{prefix}{entry.name}", entry.path, entry.stat().st_size))
 
 
 def _span_key(spec: SourceSpec, groups: dict[str, str | None], relative: str) -> str:
@@ -152,11 +159,12 @@ def _span_key(spec: SourceSpec, groups: dict[str, str | None], relative: str) ->
 
 
 def _format(grain: str, moment: datetime) -> str:
-    if grain == "hour":
-        return moment.strftime("%Y-%m-%dT%H")
+    # f-strings, not strftime: this runs for every landed file and expected span
+    day = f"{moment.year:04d}-{moment.month:02d}"
     if grain == "month":
-        return moment.strftime("%Y-%m")
-    return moment.strftime("%Y-%m-%d")
+        return day
+    day += f"-{moment.day:02d}"
+    return f"{day}T{moment.hour:02d}" if grain == "hour" else day
 
 
 def span_time(grain: str, key: str) -> datetime | int:
