@@ -6,7 +6,9 @@ matches belongs to the span its placeholders name (``2013-03-01``). Where the pa
 has ``{VERSION}``, only the highest version of each span counts.
 
 Span keys sort in time order: ``2013-03-01``, ``2013-03-01T07`` (hours), ``2013-03``
-(months), or a zero-padded number for ``{SPAN}``.
+(months), or a zero-padded number for ``{SPAN}``. A week's key is the day it starts
+(``2013-03-04``): the Monday of an ISO week ``{YYYY}-W{WW}``, or the date in the path; an
+expected weekly source wants a span every seven days from its first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 _SPAN_DIGITS = 10  # {SPAN} keys are zero-padded so that they sort as numbers
+_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _segment_regex(segment: str) -> str:
             out.append("[^/]")
         elif token in ("{YYYY}",):
             out.append(r"(?P<YYYY>\d{4})")
-        elif token in ("{MM}", "{DD}", "{HH}"):
+        elif token in ("{MM}", "{DD}", "{HH}", "{WW}"):
             out.append(rf"(?P<{token[1:-1]}>\d{{2}})")
         elif token in ("{SPAN}", "{VERSION}"):
             out.append(rf"(?P<{token[1:-1]}>\d+)")
@@ -150,7 +153,13 @@ def _span_key(spec: SourceSpec, groups: dict[str, str | None], relative: str) ->
         return str(int(groups["SPAN"] or 0)).zfill(_SPAN_DIGITS)
     parts = {k: int(v) for k, v in groups.items() if v is not None and k != "VERSION"}
     try:
-        moment = datetime(parts["YYYY"], parts.get("MM", 1), parts.get("DD", 1), parts.get("HH", 0))
+        if "WW" in parts:  # an ISO week: the span starts on its Monday
+            day = date.fromisocalendar(parts["YYYY"], parts["WW"], 1)
+            moment = datetime(day.year, day.month, day.day)
+        else:
+            moment = datetime(
+                parts["YYYY"], parts.get("MM", 1), parts.get("DD", 1), parts.get("HH", 0)
+            )
     except ValueError as exc:
         raise DataVersionError(
             f"source {spec.name!r}: {relative} names no real date ({exc}); rename or remove it"
@@ -171,7 +180,7 @@ def span_time(grain: str, key: str) -> datetime | int:
     """The start of span ``key`` (a datetime, or the span's number)."""
     if grain == "number":
         return int(key)
-    formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
+    formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m"}
     return datetime.strptime(key, formats[grain])
 
 
@@ -180,11 +189,18 @@ def parse_span(grain: str, text: str, what: str) -> str:
     try:
         if grain == "number":
             return str(int(text)).zfill(_SPAN_DIGITS)
+        if grain == "week" and "W" in text.upper():  # 2013-W09, an ISO week
+            year, _, week = text.upper().partition("-W")
+            day = date.fromisocalendar(int(year), int(week), 1)
+            return _format(grain, datetime(day.year, day.month, day.day))
         moment = datetime.fromisoformat(text if grain != "month" or len(text) > 7 else text + "-01")
     except ValueError as exc:
-        example = {"number": "17", "month": "2013-03", "hour": "2013-03-01T07"}.get(
-            grain, "2013-03-01"
-        )
+        example = {
+            "number": "17",
+            "month": "2013-03",
+            "hour": "2013-03-01T07",
+            "week": "2013-03-04 or 2013-W10",
+        }.get(grain, "2013-03-01")
         raise ConfigError(f"{what} {text!r} is not a span; write one like {example}") from exc
     return _format(grain, moment)
 
@@ -201,7 +217,7 @@ def expected_between(grain: str, first: str, last: str) -> list[str]:
         if grain == "month":
             moment = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1)
         else:
-            moment += timedelta(hours=1) if grain == "hour" else timedelta(days=1)
+            moment += _STEPS[grain]
     return keys
 
 

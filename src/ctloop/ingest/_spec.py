@@ -9,8 +9,8 @@ A file source names where its files land and how a path maps to a span::
         expect: daily        # a missing day is an error, not a silent reuse
         late_window: 2d      # re-ingest a span whose files change within 2 days
 
-Placeholders: ``{YYYY}``, ``{MM}``, ``{DD}``, ``{HH}`` (a calendar span), ``{SPAN}`` (a
-numbered span) and ``{VERSION}`` (the highest version of a span wins, as in TFX's
+Placeholders: ``{YYYY}``, ``{MM}``, ``{DD}``, ``{HH}``, ``{WW}`` (an ISO week: a
+calendar span), ``{SPAN}`` (a numbered span) and ``{VERSION}`` (the highest version of a span wins, as in TFX's
 ExampleGen). ``*`` matches within one path segment, ``**`` across segments.
 ``options`` are fsspec storage options for a remote landing place (``endpoint_url`` of
 an S3-compatible server, say).
@@ -48,11 +48,14 @@ __all__ = ["GRAINS", "AnySource", "SourceSpec", "SqlSourceSpec", "parse_sources"
 GRAINS: dict[str, tuple[tuple[str, ...], str]] = {
     "hour": (("YYYY", "MM", "DD", "HH"), "hourly"),
     "day": (("YYYY", "MM", "DD"), "daily"),
+    "week": (("YYYY", "WW"), "weekly"),
     "month": (("YYYY", "MM"), "monthly"),
     "number": (("SPAN",), "consecutive"),
 }
+#: a weekly span may also be named by the date its week starts ({YYYY}-{MM}-{DD})
+_WEEK_BY_DATE = ("YYYY", "MM", "DD")
 _PLACEHOLDER = re.compile(r"\{([A-Z]+)\}")
-_KNOWN_PLACEHOLDERS = {"YYYY", "MM", "DD", "HH", "SPAN", "VERSION"}
+_KNOWN_PLACEHOLDERS = {"YYYY", "MM", "DD", "HH", "WW", "SPAN", "VERSION"}
 _KEYS = {"files", "span", "expect", "late_window", "options"}
 _SQL_KEYS = {"sql", "url", "cursor", "start", "batch_rows"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -271,6 +274,13 @@ def _grain(where: str, value: Any, placeholders: set[str]) -> str:
     if value not in GRAINS:
         raise ConfigError(f"{where}.span is {value!r}; use one of {', '.join(GRAINS)}")
     missing = [p for p in GRAINS[value][0] if p not in placeholders]
+    if value == "week" and missing and set(_WEEK_BY_DATE) <= placeholders:
+        missing = []
+    if missing and value == "week":
+        raise ConfigError(
+            f"{where}: span 'week' needs {{YYYY}} and {{WW}} (the ISO week) or "
+            "{YYYY}-{MM}-{DD} (the day each week starts) in files"
+        )
     if missing:
         raise ConfigError(
             f"{where}: span {value!r} needs the placeholder(s) "
