@@ -366,7 +366,8 @@ class TestSqliteRunSearch(RunSearchContract):
             ]
         lookups = [step for step in plan if "where_0" in step or "sorted_by" in step]
         assert len(lookups) == 2, plan  # one row of latest_metrics per run and metric
-        assert all(step.startswith("SEARCH") and "INDEX" in step for step in lookups), plan
+        # by its primary key (key, run_id): one metric's rows lie together
+        assert all(step.startswith("SEARCH") and "PRIMARY KEY (key=?" in step for step in lookups)
         assert not any(" metrics" in step for step in plan), plan  # never the points
 
     def test_the_latest_value_is_the_run_s_own_then_the_highest_step(

@@ -249,11 +249,12 @@ class LatestMetric(Base):
     """
 
     __tablename__ = "latest_metrics"
-    # (key, value, run_id): the runs in the order of one metric's value, from the index
-    __table_args__ = (Index(None, "key", "value", "run_id"),)
+    # clustered by (key, run_id) on SQLite (no rowid): one metric of every run, the rows
+    # a search joins, lie together; (run_id) for a run's rows (deleting runs)
+    __table_args__ = (Index(None, "run_id"), {"sqlite_with_rowid": False})
 
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     value: Mapped[float] = mapped_column(Double)
     own: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)

@@ -208,7 +208,7 @@ def insert_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
 # a row moves only to a later point (see schema.LatestMetric); ties go to the newer write
 _LATEST_UPSERT = (
     f"INSERT INTO {LATEST_METRICS.name} (run_id, key, value, own, step, timestamp) "
-    "VALUES ({marks}) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+    "VALUES ({marks}) ON CONFLICT (key, run_id) DO UPDATE SET value = excluded.value, "
     "own = excluded.own, step = excluded.step, timestamp = excluded.timestamp "
     f"WHERE (excluded.own, excluded.step, excluded.timestamp) >= ({LATEST_METRICS.name}.own, "
     f"{LATEST_METRICS.name}.step, {LATEST_METRICS.name}.timestamp)"
