@@ -1,4 +1,5 @@
-"""The demo's pieces: its ctloop.yaml wires the decay trigger, its report renders."""
+"""The demo's pieces: its ctloop.yaml wires the decay trigger on event-time windows, its
+summary counts incidents next to real degradations, its report renders."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from ctloop.demo.loop import DemoConfig, DemoSummary, WeekResult, _fresh_workdir
-from ctloop.demo.loop import _summary as summarise
+from ctloop.demo.loop import DemoConfig, ReplayClock, _fresh_workdir, week_start
 from ctloop.demo.replay import request_ids
 from ctloop.demo.report import auc_chart, write_report
+from ctloop.demo.summary import DemoSummary, WeekResult, summarise
+from ctloop.monitor.settings import AlertSettings, MonitorSettings
 from ctloop.store.triggers import FiringClaim
 from ctloop.store.workspace import Workspace
 from ctloop.triggers.spec import pipeline_specs
@@ -25,8 +27,16 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     decay, manual = pipeline_specs(settings["pipelines"])[0].triggers
     assert decay.kind == "monitor" and decay.source["on"] == ["degraded"]
     assert decay.source["model"] == "flights" and manual.kind == "manual"
-    assert settings["monitoring"]["allowed_drop"] == 0.03
-    assert settings["monitoring"]["canary"]["min_rows"] == 150
+    # a week of event time, judged as the week it is about
+    assert decay.source["window"] == "1w"
+    monitoring = MonitorSettings.from_mapping(settings["monitoring"])
+    assert monitoring.window_on == "event_time"
+    assert (monitoring.allowed_drop, monitoring.drop_is, monitoring.confidence) == (
+        0.03, "absolute", 0.95,
+    )  # fmt: skip
+    assert monitoring.drift_importance == 0.25 and monitoring.canary["min_rows"] == 150
+    alerts = AlertSettings.from_mapping(settings["alerts"])
+    assert alerts.resolve_after == 2 and alerts.sinks[0]["type"] == "file"
     release = pipeline_specs(settings["pipelines"])[0].parameters
     assert (release["release_as"], release["canary_traffic"]) == ("canary", 30)
 
@@ -34,7 +44,20 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
 def _summary(tmp_path: Path) -> DemoSummary:
     weeks = [
         WeekResult(9, "2013-03-05", 1200, 0.74, 0.74, [1], 0),
-        WeekResult(10, "2013-03-12", 1280, 0.62, 0.70, [1, 2], 0, ["champion v1 → v2 <fast>"]),
+        WeekResult(
+            10,
+            "2013-03-12",
+            1280,
+            0.62,
+            0.70,
+            [1, 2],
+            0,
+            ["champion v1 → v2 <fast>"],
+            champion=1,
+            champion_auc=0.62,
+            baseline=0.66,
+            degraded=True,
+        ),
     ]
     alerts = [{"created_at": "2013-03-12T00:00:00", "severity": "warning", "cause": "drift"}]
     firings = [
@@ -44,13 +67,20 @@ def _summary(tmp_path: Path) -> DemoSummary:
             "status": "succeeded",
             "run_id": "abc",
             "reason": "monitor says degraded",
+            "outcome": "rejected",
+            "outcome_text": "rejected by the gate: overall: auc may drop by 0.03",
         }
     ]
     deployments = [
         {"created_at": "2013-03-12T00:00:00", "action": "canary", "by": "me", "reason": "v2"},
         {"created_at": "2013-03-19T00:00:00", "action": "promote", "by": "monitor", "reason": "ok"},
     ]
-    return DemoSummary(weeks, 1, 1, alerts, firings, tmp_path / "report.html", 12.0, deployments)
+    incidents = [
+        {"kind": "degraded", "cause": "auc is 0.62", "status": "open", "windows": 1, "worst": 0.05}
+    ]
+    return DemoSummary(
+        weeks, 1, 1, alerts, firings, tmp_path / "report.html", 12.0, deployments, incidents
+    )
 
 
 def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) -> None:
@@ -62,9 +92,37 @@ def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) ->
     assert "<b>0.6800</b>" in html and "<b>0.7200</b>" in html
     assert "champion v1 → v2 &lt;fast&gt;" in html and "<fast>" not in html
     assert "flights-retrain/decay" in html and "monitor says degraded" in html
+    assert "rejected by the gate: overall: auc may drop by 0.03" in html
     assert html.count("<polyline") == 2 and not list(tmp_path.glob("*.tmp"))
-    assert "1 canaries (1 promoted,\n0 rolled back)" in html
+    assert "margin <b>+0.0400</b>" in html
+    assert "v1 0.620 / 0.660 degraded" in html
     assert "<td>promote</td><td>monitor</td>" in html
+    for line in summary.lines():
+        assert line in html
+
+
+def test_the_summary_lines_say_margin_outcomes_incidents_and_real_degradations(
+    tmp_path: Path,
+) -> None:
+    margin, retraining, incidents = _summary(tmp_path).lines()
+    assert margin == (
+        "mean weekly AUC over 2 weeks: static 0.6800, the loop 0.7200 (margin +0.0400)"
+    )
+    assert retraining == (
+        "retraining: 1 fired; 0 released as canaries (1 promoted, 0 rolled back), "
+        "1 rejected by the gate, 0 failed"
+    )
+    assert incidents == (
+        "incidents opened: 1 (degraded 1); the served model really degraded in 1 week(s) "
+        "(10); 1 alert records"
+    )
+
+
+def test_the_replay_clock_ends_windows_at_the_week_about_to_be_served() -> None:
+    clock = ReplayClock()
+    clock.week = 9
+    assert clock() == week_start(9) and clock().isoformat() == "2013-03-05T00:00:00+00:00"
+    assert (week_start(10) - week_start(9)).days == 7
 
 
 def test_the_chart_puts_the_better_week_higher() -> None:
@@ -95,6 +153,24 @@ def test_the_summary_counts_what_the_workspace_recorded(tmp_path: Path) -> None:
     summary = summarise(workspace, weeks, 3.0)
 
     assert [a["cause"] for a in summary.alerts] == ["auc dropped"]
+    assert summary.incidents == []  # recorded without an incident step: no incident
     assert [f["trigger"] for f in summary.firings] == ["flights-retrain/decay"]
     assert (summary.retrains, summary.promotions, summary.count("canary")) == (1, 1, 1)
     assert [d["by"] for d in summary.deployments] == ["me", "me", "monitor"]
+
+
+def test_requests_carry_each_flight_s_scheduled_departure() -> None:
+    import pandas as pd
+
+    from ctloop.demo.replay import scheduled_times
+    from ctloop.serve._event_time import parse_event_time
+
+    flights = pd.DataFrame(
+        {"date": pd.to_datetime(["2013-03-05 05:00", "2013-03-11 23:00"]),
+         "sched_dep_time": [515, 2359]}
+    )  # fmt: skip
+    times = scheduled_times(flights)
+    assert times == ["2013-03-05T05:15:00", "2013-03-11T23:59:00"]
+    # the server reads them as UTC: both fall in week 9 (5 to 12 March)
+    seconds = [parse_event_time(t, "X-Event-Time") for t in times]
+    assert all(week_start(9).timestamp() <= t < week_start(10).timestamp() for t in seconds)

@@ -5,9 +5,12 @@
 2. Replay the rest of 2013 one week at a time as real HTTP requests (a sample of each
    week's flights); the actual delays come back as feedback a week later, and the
    labelled week lands as a Parquet file, as a data feed would deliver it.
-3. After each week's labels arrive, the scheduler evaluates its triggers: the monitoring
-   job judges the newest labelled requests against the champion's validation AUC, and on
-   ``degraded`` fires the retraining pipeline on the recent weeks; the challenger is
+3. Every request carries its flight's scheduled departure as its event time, and the
+   monitor windows on event time (``monitoring: window_on: event_time``), so a week of
+   2013 sent in a few seconds is judged as that week. After each week's labels arrive,
+   the scheduler evaluates its triggers: the monitoring job judges the week just labelled
+   (the window ``1w`` ending where the replay has got to) against the champion's
+   validation AUC, and on ``degraded`` fires the retraining pipeline on the recent weeks; the challenger is
    gated against the champion on the newest week and, when it is not worse, released as
    a canary on 30 % of the requests. When the canary's week is labelled, the scheduler
    compares its AUC with the champion's on the requests each answered and promotes it or
@@ -16,29 +19,34 @@
 4. One week arrives broken (a renamed column): a retraining run on it stops at schema
    validation and production keeps its model.
 
-The run ends with a summary and an HTML report (``report.html`` in the work folder).
+The run ends with a summary (:mod:`ctloop.demo.summary`: the margin over the static
+model, how each retraining ended, the incidents opened next to the weeks the served model
+really degraded) and an HTML report (``report.html`` in the work folder).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.demo.summary import DemoSummary, WeekResult, summarise
+
 if TYPE_CHECKING:
     from ctloop.config import Settings
+    from ctloop.demo.server import DemoServer
     from ctloop.store.workspace import Workspace
 
 __all__ = ["DemoConfig", "DemoSummary", "WeekResult", "run_demo"]
 
 _DAY0 = "2013-01-01"
+_MODEL = "flights"
 
 
 @dataclass(frozen=True)
@@ -57,46 +65,32 @@ class DemoConfig:
     seed: int = 0
 
 
-@dataclass
-class WeekResult:
-    """One replayed week: the AUC of the static and of the served model, what happened."""
+class ReplayClock:
+    """Where the replay has got to in 2013: the start of the week about to be served.
+    The monitor trigger's windows end here (``1w`` is the week just labelled).
 
-    week: int
-    start: str
-    requests: int
-    static_auc: float
-    served_auc: float
-    served_versions: list[int]
-    errors: int
-    events: list[str] = field(default_factory=list)
+    >>> clock = ReplayClock()
+    >>> clock.week = 10
+    >>> clock().isoformat()
+    '2013-03-12T00:00:00+00:00'
+    """
+
+    def __init__(self) -> None:
+        self.week = 0
+
+    def __call__(self) -> datetime:
+        return week_start(self.week)
 
 
-@dataclass
-class DemoSummary:
-    """The outcome: per-week results, retrains, promotions, alerts, deployment changes
-    (canaries started, promoted, rolled back), the report's path."""
-
-    weeks: list[WeekResult]
-    retrains: int
-    promotions: int
-    alerts: list[dict[str, Any]]
-    firings: list[dict[str, Any]]
-    report: Path
-    seconds: float
-    deployments: list[dict[str, Any]] = field(default_factory=list)
-
-    def count(self, action: str) -> int:
-        """How many deployment changes were ``action`` (``canary``, ``promote``, …)."""
-        return sum(1 for d in self.deployments if d["action"] == action)
-
-    def mean_auc(self, which: str) -> float:
-        """Mean weekly AUC of ``static`` or ``served``."""
-        values = [getattr(w, f"{which}_auc") for w in self.weeks]
-        return sum(values) / max(len(values), 1)
+def week_start(week: int) -> datetime:
+    """The first moment (UTC) of week ``week`` of 2013, counted from 1 January."""
+    return datetime.fromisoformat(_DAY0).replace(tzinfo=UTC) + timedelta(days=7 * week)
 
 
 def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
     """Run the loop (see the module docstring); print a timeline to ``console``."""
+    from ctloop.demo.server import DemoServer
+
     started = time.perf_counter()
     table = _flights_table(config.example)
     workdir = _fresh_workdir(config)
@@ -116,7 +110,7 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
         "-p",
         f"weeks={config.first_week}",
     )
-    server = _Server(console)
+    server = DemoServer(console)
     try:
         return _replay(config, weeks, landing, server, console, started)
     finally:
@@ -124,7 +118,7 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
 
 
 def _replay(
-    config: DemoConfig, weeks: Any, landing: Path, server: _Server, console: Any, started: float
+    config: DemoConfig, weeks: Any, landing: Path, server: DemoServer, console: Any, started: float
 ) -> DemoSummary:
     from ctloop.config import Settings
     from ctloop.demo.report import write_report
@@ -134,32 +128,36 @@ def _replay(
     workspace = Workspace.from_settings(settings)
     static = _load_version(workspace, settings, 1)
     flights = _example_module(config.example)
-    scheduler = _scheduler(workspace, settings)
+    clock = ReplayClock()
+    scheduler = _scheduler(workspace, settings, clock)
     results: list[WeekResult] = []
-    sent: dict[int, tuple[list[str], list[int]]] = {}
+    sent: dict[int, _Sent] = {}
     console.print(
         f"[bold]2. Replay weeks {config.first_week}-{config.last_week}[/bold] as HTTP requests "
-        f"to {server.url} ({config.sample:.0%} of each week's flights); labels a week later"
+        f"to {server.url} ({config.sample:.0%} of each week's flights, each at its scheduled "
+        "time); labels a week later"
     )
     for week in range(config.first_week, config.last_week + 1):
         events: list[str] = []
         previous = week - 1
         if previous in sent:
             server.feedback(*sent[previous])
-            time.sleep(1.5)  # the server writes logged labels every 0.5 s
+            _wait_until_logged(workspace, "labels", previous, sent[previous][0])
             _land(weeks, previous, landing)
             if previous == config.broken_week:
                 events += _broken_week(workspace, weeks, previous, landing, scheduler)
+        clock.week = week
         events += _tick(workspace, scheduler, server)
         frame = _sample(weeks, week, config)
         if frame is None:
             continue
-        result, ids, labels = _serve_week(week, frame, server, static, flights)
-        sent[week] = (ids, labels)
+        result, sent[week], answered = _serve_week(week, frame, server, static, flights)
+        _wait_until_logged(workspace, "predictions", week, sent[week][0])
+        _judge_week(result, workspace, settings, answered)
         result.events = events
         results.append(result)
         _print_week(console, result)
-    summary = _summary(workspace, results, time.perf_counter() - started)
+    summary = summarise(workspace, results, time.perf_counter() - started, _MODEL)
     summary.report = write_report(summary, Path.cwd() / "report.html")
     return summary
 
@@ -184,19 +182,49 @@ def _fresh_workdir(config: DemoConfig) -> Path:
     (workdir / "landing").mkdir(parents=True)
     pipeline = (config.example / "continuous.py").resolve()
     (workdir / "ctloop.yaml").write_text(
-        "# Written by `ctloop demo`: monitoring and the retraining trigger of the loop.\n"
-        "monitoring:\n  min_rows: 200\n  allowed_drop: 0.03\n  drop_is: absolute\n  confidence: null\n"
-        "  canary: {min_rows: 150, allowed_drop: 0.01, max_wait: 1d}\n"
-        "pipelines:\n  flights-retrain:\n"
-        f"    pipeline: {pipeline}:retrain\n"
-        f"    parameters: {{folder: {workdir / 'landing'}, weeks: {config.train_weeks}, "
-        f"release_as: canary, canary_traffic: {config.canary_traffic:g}}}\n"
-        "    triggers:\n"
-        "      - {name: decay, monitor: {model: flights, window: '800', on: [degraded]},"
-        " every: 1s}\n"
-        "      - {name: manual, manual: true}\n"
+        _SETTINGS.format(
+            pipeline=pipeline,
+            landing=workdir / "landing",
+            weeks=config.train_weeks,
+            traffic=f"{config.canary_traffic:g}",
+            alerts=workdir / "alerts.jsonl",
+        )
     )
     return workdir
+
+
+_SETTINGS = """\
+# Written by `ctloop demo`: monitoring, alerts and the retraining trigger of the loop.
+monitoring:
+  # windows on the time each flight is about (its scheduled departure), so the week
+  # just replayed is judged as that week of 2013, however fast it was sent
+  window_on: event_time
+  min_rows: 200
+  # degraded: AUC below the champion's validation AUC by more than 0.03 (the gate's own
+  # `auc may drop by 0.03`) and beyond the week's 95 % bootstrap interval
+  allowed_drop: 0.03
+  drop_is: absolute
+  confidence: 0.95
+  # drift counts (and raises an incident) only when the drifted features hold a quarter
+  # of the model's importance: spring and summer weather moves humid, pressure,
+  # wind and dew point together every week, but they hold about a fifth of it and the
+  # model's AUC does not follow them
+  drift_importance: 0.25
+  canary: {{min_rows: 150, allowed_drop: 0.01, max_wait: 1d}}
+alerts:
+  # an incident stays open through one quiet week: weather drift comes and goes
+  resolve_after: 2
+  sinks:
+    - {{type: file, path: {alerts}}}
+pipelines:
+  flights-retrain:
+    pipeline: {pipeline}:retrain
+    parameters: {{folder: {landing}, weeks: {weeks}, release_as: canary, canary_traffic: {traffic}}}
+    triggers:
+      # the week just labelled (the replay's clock ends the window), judged after its labels
+      - {{name: decay, monitor: {{model: flights, window: 1w, on: [degraded]}}, every: 1s}}
+      - {{name: manual, manual: true}}
+"""
 
 
 def _weeks(table: Any) -> Any:
@@ -225,110 +253,64 @@ def _sample(weeks: Any, week: int, config: DemoConfig) -> Any:
 # -- serving -------------------------------------------------------------------------
 
 
-class _Server:
-    """``ctloop serve flights@champion`` in a child process on a free loopback port."""
-
-    def __init__(self, console: Any) -> None:
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        log = open(Path.cwd() / "serve.log", "wb")  # noqa: SIM115 (lives as long as the server)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ctloop",
-                "serve",
-                "flights@champion",
-                "--port",
-                str(port),
-                "--poll-seconds",
-                "0.5",
-                "--log-flush-seconds",
-                "0.5",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-        console.print(f"   serving flights@champion at {self.url}")
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited; see {Path.cwd() / 'serve.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
-
-    def version(self) -> int:
-        import urllib.request
-
-        import orjson
-
-        with urllib.request.urlopen(f"{self.url}/version", timeout=5) as response:
-            return int(orjson.loads(response.read()).get("version") or 0)
-
-    def wait_for_version(self, version: int, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.version() == version:
-                return True
-            time.sleep(0.2)
-        return False
-
-    def feedback(self, ids: list[str], labels: list[int]) -> None:
-        from ctloop.demo.replay import send_feedback
-
-        send_feedback(self.url, ids, labels)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve_week(
-    week: int, frame: Any, server: _Server, static: Any, flights: Any
-) -> tuple[WeekResult, list[str], list[int]]:
+    week: int, frame: Any, server: DemoServer, static: Any, flights: Any
+) -> tuple[WeekResult, _Sent, tuple[list[int], list[float]]]:
+    """Send the week's flights; the result, what was sent (ids, labels, event times) and
+    the labels and scores of the requests the champion answered."""
     import pandas as pd
 
-    from ctloop.demo.replay import request_ids, send_week
+    from ctloop.demo.replay import request_ids, scheduled_times, send_week
 
     X, y = flights.features(frame.drop(columns="_week"))
     records = X.astype(object).where(X.notna(), None).to_dict("records")
     ids = request_ids(len(records), week=week)
-    traffic = send_week(server.url, records, ids)
+    times = scheduled_times(frame)
+    champion = server.version()
+    traffic = send_week(server.url, records, ids, times)
     labels = [int(v) for v in y]
     static_pred = static.predict(X)
-    return (
-        WeekResult(
-            week=week,
-            start=str(pd.Timestamp(_DAY0) + pd.Timedelta(days=7 * week))[:10],
-            requests=len(ids),
-            static_auc=_auc(labels, list(static_pred)),
-            served_auc=_auc(labels, traffic.predictions),
-            served_versions=sorted(set(traffic.versions)),
-            errors=traffic.errors,
-        ),
-        ids,
-        labels,
+    mine = [i for i, v in enumerate(traffic.versions) if v == champion]
+    answered = ([labels[i] for i in mine], [traffic.predictions[i] for i in mine])
+    result = WeekResult(
+        week=week,
+        start=str(pd.Timestamp(_DAY0) + pd.Timedelta(days=7 * week))[:10],
+        requests=len(ids),
+        static_auc=_auc(labels, list(static_pred)),
+        served_auc=_auc(labels, traffic.predictions),
+        served_versions=sorted(set(traffic.versions)),
+        errors=traffic.errors,
+        champion=champion,
+        champion_auc=_auc(*answered) if len(set(answered[0])) == 2 else None,
     )
+    return result, (ids, labels, times), answered
+
+
+#: what was sent of one week: request ids, labels, event times
+_Sent = tuple[list[str], list[int], list[str]]
+
+
+def _judge_week(
+    result: WeekResult,
+    workspace: Workspace,
+    settings: Settings,
+    answered: tuple[list[int], list[float]],
+) -> None:
+    """Whether the week's champion really fell short of its baseline on all the requests
+    it answered: the truth the monitor's verdicts are measured against."""
+    from ctloop.demo.outcomes import really_degraded
+
+    result.baseline = _baseline_auc(workspace, result.champion)
+    result.degraded = really_degraded(*answered, result.baseline, dict(settings.monitoring))
+
+
+def _baseline_auc(workspace: Workspace, version: int) -> float | None:
+    """The AUC the monitor holds ``version`` to: its registering run's ``eval.auc``."""
+    run_id = workspace.registry.resolve(f"{_MODEL}@{version}").run_id
+    if run_id is None:
+        return None
+    values = workspace.metadata.get_metrics(run_id, "eval.auc")
+    return float(values[-1].value) if values else None
 
 
 def _auc(labels: list[int], scores: list[float]) -> float:
@@ -339,22 +321,53 @@ def _auc(labels: list[int], scores: list[float]) -> float:
     return float(roc_auc_score(np.asarray(labels)[keep], np.asarray(scores)[keep]))
 
 
+def _wait_until_logged(
+    workspace: Workspace, what: str, week: int, ids: list[str], timeout: float = 120.0
+) -> None:
+    """Wait until the server has written the ``predictions`` or ``labels`` of ``week``
+    to its logs (it flushes every 0.5 s, much later on a busy machine): the monitor and
+    the canary judge must see the whole week."""
+    from ctloop.artifacts.logs import read_feedback, read_predictions
+
+    read = read_predictions if what == "predictions" else read_feedback
+    wanted = set(ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logged = read(workspace, _MODEL, week_start(week), week_start(week + 1), on="event_time")
+        if wanted <= set(logged.get("request_id", ())):
+            return
+        time.sleep(0.25)
+    raise RuntimeError(
+        f"the {what} of week {week} were not logged within {timeout:.0f} s; "
+        f"see {Path.cwd() / 'serve.log'}"
+    )
+
+
 # -- the scheduler and the registry ---------------------------------------------------
 
 
-def _scheduler(workspace: Workspace, settings: Settings) -> Any:
+def _scheduler(workspace: Workspace, settings: Settings, clock: ReplayClock) -> Any:
     from ctloop.triggers import Scheduler, load_specs
+    from ctloop.triggers.sources import monitor_verdicts
 
-    return Scheduler(load_specs(settings), workspace, settings=settings)
+    verdicts = monitor_verdicts(workspace, settings, end=clock)
+    return Scheduler(load_specs(settings), workspace, settings=settings, verdicts=verdicts)
 
 
-def _tick(workspace: Workspace, scheduler: Any, server: _Server) -> list[str]:
-    """One evaluation of every trigger; waits for the runs it starts."""
+def _tick(workspace: Workspace, scheduler: Any, server: DemoServer) -> list[str]:
+    """One evaluation of every trigger; waits for the runs it starts. Returns what
+    happened: retrainings and how they ended, canaries judged, incidents opened or
+    resolved, a new champion."""
+    from ctloop.demo.outcomes import incident_changes
+    from ctloop.monitor.incidents import list_incidents
+
     before = _champion(workspace)
+    incidents = list_incidents(workspace, _MODEL)
     events = scheduler.evaluate()
     if scheduler.has_children():
         events += scheduler.wait(timeout_s=600)
-    notes = [_describe(e) for e in events if _describe(e)]
+    notes = [note for note in (_describe(workspace, e) for e in events) if note]
+    notes += incident_changes(incidents, list_incidents(workspace, _MODEL))
     after = _champion(workspace)
     if after != before:
         swapped = server.wait_for_version(after)
@@ -398,11 +411,18 @@ def _failed_step(workspace: Workspace, run_id: str | None) -> str:
     return f"stopped at {failed[0].step}" + (f" ({reason[0][:140]})" if reason else "")
 
 
-def _describe(event: Any) -> str:
+def _describe(workspace: Workspace, event: Any) -> str:
+    """A line for one scheduler event; a finished retraining says how it ended
+    (released, rejected by the gate, or failed at a step), not the run's status."""
+    from ctloop.demo.outcomes import retrain_outcome
+
     outcome = getattr(event, "outcome", "")
     if outcome in ("", "baseline", "checked", "idle", "nothing", "not-due"):
         return ""
     trigger = getattr(event, "trigger", "")
+    firing_id = getattr(event, "firing_id", None)
+    if outcome == "finished" and firing_id is not None:
+        return f"{trigger}: {retrain_outcome(workspace, firing_id).text}"
     detail = getattr(event, "detail", None) or getattr(event, "reason", "") or ""
     return f"{trigger}: {outcome}" + (f" ({detail})" if detail else "")
 
@@ -448,35 +468,12 @@ def _print_week(console: Any, result: WeekResult) -> None:
         f"   week {result.week:2d} ({result.start})  {result.requests:5d} requests  "
         f"static AUC {result.static_auc:.3f}  served {versions} AUC {result.served_auc:.3f}"
         + (f"  [red]{result.errors} errors[/red]" if result.errors else "")
+        + (
+            f"  [yellow]v{result.champion} degraded: {result.champion_auc:.3f} against its "
+            f"baseline {result.baseline:.3f}[/yellow]"
+            if result.degraded and result.champion_auc is not None and result.baseline is not None
+            else ""
+        )
     )
     for event in result.events:
         console.print(f"      [cyan]↳ {event}[/cyan]")
-
-
-def _summary(workspace: Workspace, results: list[WeekResult], seconds: float) -> DemoSummary:
-    alerts = [
-        {"created_at": a.created_at.isoformat(), "severity": a.severity, "cause": a.cause}
-        for a in workspace.alerts.list()
-    ]
-    firings = [
-        {
-            "trigger": f.trigger,
-            "kind": f.kind,
-            "status": f.status,
-            "run_id": f.run_id,
-            "reason": f.reason,
-        }
-        for f in workspace.triggers.list_firings()
-    ]
-    retrains = sum(1 for f in firings if str(f["trigger"]).endswith("/decay"))
-    deployments = [
-        {
-            "created_at": d.created_at.isoformat(),
-            "action": d.action,
-            "by": d.created_by,
-            "reason": d.reason,
-        }
-        for d in workspace.deployments.history("flights")
-    ]
-    promotions = sum(1 for d in deployments if d["action"] == "promote")
-    return DemoSummary(results, retrains, promotions, alerts, firings, Path(), seconds, deployments)

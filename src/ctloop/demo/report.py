@@ -1,5 +1,5 @@
 """The demo's HTML report: weekly AUC of the static and the continuously trained model,
-every retraining firing, alert, canary and promotion."""
+how every retraining ended, every canary and promotion, and the incidents raised."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ctloop.pages import Markup, render
 
 if TYPE_CHECKING:
-    from ctloop.demo.loop import DemoSummary, WeekResult
+    from ctloop.demo.summary import DemoSummary, WeekResult
 
 __all__ = ["auc_chart", "write_report"]
 
@@ -63,15 +63,31 @@ def _page(summary: DemoSummary) -> str:
             f"{w.static_auc:.3f}",
             f"{w.served_auc:.3f}",
             ", ".join(f"v{v}" for v in w.served_versions),
+            _against_baseline(w),
             "; ".join(w.events),
         )
         for w in summary.weeks
     ]
     firings = [
-        (f["trigger"], f["kind"], f["status"], _code(f["run_id"] or ""), f["reason"])
+        (
+            f["trigger"],
+            f["kind"],
+            f.get("outcome_text") or f["status"],
+            _code(f["run_id"] or ""),
+            f["reason"],
+        )
         for f in summary.firings
     ]
-    alerts = [(a["created_at"][:19], a["severity"], a["cause"]) for a in summary.alerts]
+    incidents = [
+        (
+            i["cause"],
+            i["kind"],
+            i["status"],
+            i["windows"],
+            "" if i["worst"] is None else f"{i['worst']:.3g}",
+        )
+        for i in summary.incidents
+    ]
     changes = [
         (d["created_at"][:19], d["action"], d["by"], d["reason"]) for d in summary.deployments
     ]
@@ -82,9 +98,17 @@ def _page(summary: DemoSummary) -> str:
         chart=Markup(auc_chart(summary.weeks)),
         weeks=weeks,
         firings=firings,
-        alerts=alerts,
+        incidents=incidents,
         changes=changes,
     )
+
+
+def _against_baseline(week: WeekResult) -> str:
+    """``v3 0.612 / 0.660 degraded``: the champion's AUC against the AUC it is held to."""
+    if week.champion_auc is None or week.baseline is None:
+        return ""
+    verdict = " degraded" if week.degraded else ""
+    return f"v{week.champion} {week.champion_auc:.3f} / {week.baseline:.3f}{verdict}"
 
 
 def _code(text: object) -> Markup:
