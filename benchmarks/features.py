@@ -112,38 +112,43 @@ def _times(seconds: Any) -> Any:
     return pa.array(seconds * 1_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
-def time_ctloop(folder: Path, ttl_s: int, repeat: int, feast_rule: bool) -> tuple[float, Any]:
-    """Best seconds of ``get_historical_features`` over the files, and its last result."""
+def time_ctloop(
+    folder: Path, ttl_s: int, repeat: int, feast_rule: bool
+) -> tuple[float, float, Any]:
+    """Best seconds (wall, then CPU of all threads) of ``get_historical_features`` over
+    the files, and its last result."""
     import pyarrow.parquet as pq
 
     from ctloop.features import Entity, FeatureView, Field, get_historical_features
 
     view = FeatureView("stats", entities=[Entity("key")], source=str(folder / "features.parquet"),
                        timestamp="ts", created="created", ttl=ttl_s, fields=[Field(n, float) for n in FEATURES])  # fmt: skip
-    best, result = float("inf"), None
+    best, best_cpu, result = float("inf"), float("inf"), None
     for _ in range(repeat):
         entities = pq.read_table(folder / "entities.parquet")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = get_historical_features(entities, [view], created_as_tiebreak_only=feast_rule)
         best = min(best, time.perf_counter() - start)
-    return best, result
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return best, best_cpu, result
 
 
-def time_asof(folder: Path, repeat: int) -> float:
-    """Best seconds of one bare DuckDB ASOF join of the same files."""
+def time_asof(folder: Path, repeat: int) -> tuple[float, float]:
+    """Best seconds (wall, CPU) of one bare DuckDB ASOF join of the same files."""
     import duckdb
 
     query = (
         f"SELECT e.row, {', '.join('f.' + n for n in FEATURES)} FROM read_parquet('{folder}/entities.parquet') e "
         f"ASOF LEFT JOIN read_parquet('{folder}/features.parquet') f ON e.key = f.key AND e.event_timestamp >= f.ts"
     )
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         with duckdb.connect() as con:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             con.sql(query).to_arrow_table()
             best = min(best, time.perf_counter() - start)
-    return best
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+    return best, best_cpu
 
 
 def run_feast(folder: Path, ttl_s: int, ours: Any) -> dict[str, Any]:
@@ -252,11 +257,12 @@ def time_online(workspace: Any, rows: int, keys: int, calls: int) -> dict[str, A
 
     from ctloop.features import get_online_features, materialize
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     [record] = materialize(workspace, ["stats"], end=datetime(2024, 3, 1, tzinfo=UTC))
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
     out: dict[str, Any] = {"materialize_s": round(took, 3), "rows_per_s": round(rows / took),
-                           "keys_written": record.rows_written}  # fmt: skip
+                           "materialize_cpu_s": round(cpu, 3), "rows_per_cpu_s": round(rows / cpu),
+                           "keys_written": record.rows_written, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
     rng = np.random.default_rng(1)
     for count in (1, 100):
         samples = []
@@ -297,8 +303,11 @@ def _start_redis(folder: Path) -> tuple[Any, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def run_online(folder: Path, rows: int, keys: int, calls: int, with_peers: bool) -> dict[str, Any]:
-    """The ``features_online`` line: ctloop on SQLite and Redis, Feast beside."""
+def run_online(
+    folder: Path, rows: int, keys: int, calls: int, with_peers: bool, stores: list[str]
+) -> dict[str, Any]:
+    """The ``features_online`` line: ctloop on SQLite and Redis (those of ``stores``),
+    Feast beside."""
     import dataclasses
 
     from ctloop.features._repo import load_definitions
@@ -306,31 +315,35 @@ def run_online(folder: Path, rows: int, keys: int, calls: int, with_peers: bool)
     from ctloop.store.online_redis import RedisOnlineStore
     from ctloop.store.workspace import Workspace
 
-    make_online_data(folder, rows, keys)
+    _in_child(make_online_data, folder, rows, keys)
     (folder / "bench_features.py").write_text(SERVICE.format(source=str(folder / "online.parquet")))
     line: dict[str, Any] = {"benchmark": "features_online", "feature_rows": rows, "keys": keys,
-                            "features": len(FEATURES), "calls": calls}  # fmt: skip
+                            "features": len(FEATURES), "calls": calls, "loadavg": _loadavg()}  # fmt: skip
     url = f"sqlite:///{folder / 'metadata.db'}"
     with Workspace.open(url, artifacts=str(folder / "artifacts")) as workspace:
         specs = load_definitions(folder / "bench_features.py").specs()
         workspace.features.apply([DefinitionDraft(*spec) for spec in specs])
-        line["sqlite"] = time_online(workspace, rows, keys, calls)
-        redis, redis_url = _start_redis(folder)
-        try:
-            online = RedisOnlineStore(redis_url, prefix="bench")
-            line["redis"] = time_online(
-                dataclasses.replace(workspace, online=online), rows, keys, calls
-            )
-            online.close()
-        finally:
-            redis.terminate()
-            redis.wait(10)
-    if with_peers:
+        if "sqlite" in stores:
+            line["sqlite"] = time_online(workspace, rows, keys, calls)
+        if "redis" in stores:
+            redis, redis_url = _start_redis(folder)
+            try:
+                online = RedisOnlineStore(redis_url, prefix="bench")
+                line["redis"] = time_online(
+                    dataclasses.replace(workspace, online=online), rows, keys, calls
+                )
+                online.close()
+            finally:
+                redis.terminate()
+                redis.wait(10)
+    if with_peers and "sqlite" in line:
         line["feast"] = _feast_online(folder, keys, calls)
         if "materialize_s" in line["feast"]:
             line["feast"]["rows_per_s"] = round(rows / line["feast"]["materialize_s"])
             line["agree"] = _online_agreement(line["feast"].pop("check"), line["sqlite"]["check"])
-    line["redis_agrees"] = line["redis"].pop("check") == line["sqlite"].pop("check")
+    checks = {name: line[name].pop("check") for name in ("sqlite", "redis") if name in line}
+    if len(checks) == 2:
+        line["redis_agrees"] = checks["redis"] == checks["sqlite"]
     return line
 
 
@@ -411,6 +424,24 @@ def _feast_online(folder: Path, keys: int, calls: int) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def _in_child(function: Any, *args: Any) -> None:
+    """Run ``function(*args)`` in a forked process, so that the memory it takes to make
+    the data does not count in this process's peak."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("fork").Process(target=function, args=args)
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise SystemExit(f"making the data failed (exit code {process.exitcode})")
+
+
+def _loadavg() -> float:
+    """The machine's 1-minute load average when the timing starts (others' work on a
+    shared machine slows every figure; the CPU seconds beside them are steadier)."""
+    return round(float(Path("/proc/loadavg").read_text().split()[0]), 2)
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB (``VmHWM``)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -435,6 +466,9 @@ def main() -> None:
     parser.add_argument("--online-rows", type=int, default=1_000_000)
     parser.add_argument("--online-keys", type=int, default=None, help="default: --online-rows")
     parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument(
+        "--stores", default="sqlite,redis", help="online stores to time, comma-separated"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -445,19 +479,32 @@ def main() -> None:
         if args.online:
             keys = args.online_keys or args.online_rows
             print(
-                json.dumps(run_online(folder, args.online_rows, keys, args.calls, args.with_peers))
+                json.dumps(
+                    run_online(
+                        folder,
+                        args.online_rows,
+                        keys,
+                        args.calls,
+                        args.with_peers,
+                        args.stores.split(","),
+                    )
+                )
             )
             return
-        make_data(folder, args.entities, args.features, args.keys)
-        ctloop_s, _ = time_ctloop(folder, args.ttl, args.repeat, feast_rule=False)
-        feast_rule_s, feast_rule_result = time_ctloop(
+        _in_child(make_data, folder, args.entities, args.features, args.keys)
+        load = _loadavg()
+        ctloop_s, ctloop_cpu, _ = time_ctloop(folder, args.ttl, args.repeat, feast_rule=False)
+        feast_rule_s, _, feast_rule_result = time_ctloop(
             folder, args.ttl, args.repeat, feast_rule=True
         )
+        asof_s, asof_cpu = time_asof(folder, args.repeat)
         line: dict[str, Any] = {
             "benchmark": "features_historical", "entities": args.entities, "feature_rows": args.features,
             "keys": args.keys, "features": len(FEATURES), "ctloop_s": round(ctloop_s, 3),
-            "ctloop_feast_rule_s": round(feast_rule_s, 3), "asof_s": round(time_asof(folder, args.repeat), 3),
-            "peak_rss_mib": peak_rss_mib(),
+            "ctloop_feast_rule_s": round(feast_rule_s, 3), "asof_s": round(asof_s, 3),
+            "asof_ratio": round(ctloop_s / asof_s, 2), "ctloop_cpu_s": round(ctloop_cpu, 3),
+            "asof_cpu_s": round(asof_cpu, 3), "asof_cpu_ratio": round(ctloop_cpu / asof_cpu, 2),
+            "peak_rss_mib": peak_rss_mib(), "loadavg": load,
         }  # fmt: skip
         if args.with_peers:
             line["feast"] = run_feast(folder, args.ttl, feast_rule_result)

@@ -241,22 +241,25 @@ def _best_rows(view: FeatureView, src: str, tiebreak_only: bool) -> str:
     """A query of the rows to ASOF-join: per key, the rows that win at the time they
     become available (``__avail``), with their timestamp as ``__best_ts``.
 
-    A row is available at its creation (with Feast's rule, at its timestamp). Rows are
-    ranked by timestamp, created, then source order; a row whose rank is below the best
-    rank available by its own availability never wins at any time and is dropped. Each
-    kept row wins from its ``__avail`` until the next kept row's, which is what the ASOF
-    join looks up."""
+    A row is available at its creation (with Feast's rule, at its timestamp); rows rank
+    by timestamp, created, then source order. One sort by key and availability (rank
+    breaking ties) finds them: a row is kept when no row available by then has a later
+    timestamp and the next row in that order becomes available later. A row with the
+    best timestamp so far outranks the earlier ones of equal timestamp, as it was
+    created later. Each kept row wins from its ``__avail`` until the next kept row's,
+    which is what the ASOF join looks up."""
     keys = ", ".join(_ident(k) for k in view.join_keys)
     available = "__ts" if tiebreak_only else "greatest(__ts, __created)"
-    ranked = (
-        f"SELECT *, {available} AS __avail, row_number() OVER "
-        f"(PARTITION BY {keys} ORDER BY __ts, __created, rowid) AS __rank FROM {src}"
-    )
     feats = ", ".join(_ident(f.name) for f in view.fields)
+    window = (
+        f"(PARTITION BY {keys} ORDER BY __avail, __ts, __created, __n "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
     return (
-        f"WITH ranked AS ({ranked}) SELECT {keys}, __avail, __ts AS __best_ts, {feats} FROM ranked "
-        f"QUALIFY __rank = max(__rank) OVER (PARTITION BY {keys} ORDER BY __avail "
-        f"RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        f"SELECT {keys}, __avail, __ts AS __best_ts, {feats} FROM "
+        f"(SELECT *, rowid AS __n, {available} AS __avail FROM {src}) "
+        f"QUALIFY __ts >= max(__ts) OVER {window} "
+        f"AND coalesce(lead(__avail) OVER {window} > __avail, TRUE)"
     )
 
 

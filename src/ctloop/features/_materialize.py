@@ -2,16 +2,23 @@
 range of event times, written to the workspace's online store.
 
 Each view is read by one DuckDB query (the latest row per key wins by timestamp, then
-created time) and streamed into the online store in batches inside one all-or-nothing
-write; only then is the materialization recorded, so its ``end`` becomes the watermark.
-A failure leaves the watermark where it was, and running the same range again writes
-nothing new (only newer values replace stored ones).
+created time), in key order, and streamed as Arrow record batches into the online store
+inside one all-or-nothing write; only then is the materialization recorded, so its
+``end`` becomes the watermark. A failure (or ``kill -9``) leaves the watermark where it
+was, and running the same range again writes nothing new (only newer values replace
+stored ones).
+
+Memory stays bounded: DuckDB works within :data:`MEMORY_LIMIT`, spilling its sort to a
+temporary folder, and Python holds one batch of :data:`FETCH` rows at a time.
 """
 
 from __future__ import annotations
 
+import gc
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import FeatureError
@@ -26,6 +33,8 @@ __all__ = ["latest_rows_query", "materialize", "materialize_incremental"]
 
 #: rows fetched from DuckDB at a time
 FETCH = 50_000
+#: the memory DuckDB may use to find and sort the latest rows before it spills to disk
+MEMORY_LIMIT = "1GB"
 
 
 def _ident(name: str) -> str:
@@ -117,52 +126,65 @@ def _materialize_view(
 ) -> Any:
     import duckdb
 
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        check_source(view, con)
-        counted = _Counted(_latest_rows(con, view, start, end, inclusive))
-        written = workspace.online.write(view.name, counted)
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="ctloop-materialize-") as spill:
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill})
+        collecting = gc.isenabled()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            check_source(view, con)
+            counted = _Counted(_latest_rows(con, view, start, end, inclusive))
+            # millions of short-lived tuples: the cyclic collector finds nothing among them
+            gc.disable()
+            written = workspace.online.write(view.name, chain.from_iterable(counted))
+        finally:
+            if collecting:
+                gc.enable()
+            con.close()
     return workspace.features.record_materialization(
         view.name, start=start, end=end, rows_read=counted.rows, rows_written=written, by=by
     )
 
 
 class _Counted:
-    """An iterator of rows that counts what it yields."""
+    """An iterator of batches of rows that counts the rows it yields."""
 
-    def __init__(self, rows: Iterator[tuple[str, int, int, str]]) -> None:
-        self._rows, self.rows = rows, 0
+    def __init__(self, batches: Iterator[list[tuple[str, int, int, str]]]) -> None:
+        self._batches, self.rows = batches, 0
 
-    def __iter__(self) -> Iterator[tuple[str, int, int, str]]:
-        for row in self._rows:
-            self.rows += 1
-            yield row
+    def __iter__(self) -> Iterator[list[tuple[str, int, int, str]]]:
+        for batch in self._batches:
+            self.rows += len(batch)
+            yield batch
 
 
 def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> str:
     """The DuckDB query of ``view``'s latest row per key with timestamp in the range
-    (``$end`` and, unless ``start`` is ``None``, ``$start`` bound): key text, event and
-    created times in microseconds, and the features as a JSON array."""
+    (``$end`` and, unless ``start`` is ``None``, ``$start`` bound), in key order: key
+    text, event and created times in microseconds, and the features as a JSON array."""
     keys = [_ident(k) for k in view.join_keys]
     ts = f"CAST({_ident(view.timestamp)} AS TIMESTAMP)"
     created = f"CAST({_ident(view.created)} AS TIMESTAMP)" if view.created else "NULL::TIMESTAMP"
     where = [f"{ts} <= $end", *(f"{k} IS NOT NULL" for k in keys)]
     if start is not None:
         where.append(f"{ts} {'>=' if inclusive else '>'} $start")
-    payload = ", ".join(
-        f"CAST({_ident(f.name)} AS TIMESTAMP)" if f.dtype == "timestamp" else _ident(f.name)
+    fields = ", ".join(
+        f"CAST({_ident(f.name)} AS TIMESTAMP) AS {_ident(f.name)}"
+        if f.dtype == "timestamp"
+        else _ident(f.name)
         for f in view.fields
     )
     key = keys[0] if len(keys) == 1 else f"concat_ws(chr(31), {', '.join(keys)})"
+    rows = (
+        f"SELECT CAST({key} AS VARCHAR) AS __key, epoch_us({ts}) AS __event_us, "
+        f"coalesce(epoch_us({created}), 0) AS __created_us, {fields} "
+        f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)}"
+    )
+    payload = ", ".join(_ident(f.name) for f in view.fields)
+    # the JSON of the winning rows only; in key order, the online store's index grows at its end
     return (
-        f"SELECT CAST({key} AS VARCHAR) AS key, epoch_us({ts}) AS event_us, "
-        f"coalesce(epoch_us({created}), 0) AS created_us, CAST(json_array({payload}) AS VARCHAR) "
-        f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)} "
-        "QUALIFY row_number() OVER (PARTITION BY key ORDER BY event_us DESC, created_us DESC) = 1 "
-        "ORDER BY key"  # in key order, the online store's index grows at its end
+        f"SELECT __key, __event_us, __created_us, CAST(json_array({payload}) AS VARCHAR) "
+        f"FROM ({rows}) QUALIFY row_number() OVER "
+        "(PARTITION BY __key ORDER BY __event_us DESC, __created_us DESC) = 1 ORDER BY __key"
     )
 
 
@@ -172,10 +194,22 @@ def _latest_rows(
     start: datetime | None,
     end: datetime,
     inclusive: bool,
-) -> Iterator[tuple[str, int, int, str]]:
+) -> Iterator[list[tuple[str, int, int, str]]]:
+    """Batches of ``(key, event_us, created_us, payload)`` rows, in key order."""
     params: dict[str, Any] = {"end": end.replace(tzinfo=None)}
     if start is not None:
         params["start"] = start.replace(tzinfo=None)
-    cursor = con.execute(latest_rows_query(view, start, inclusive), params)
-    while batch := cursor.fetchmany(FETCH):
-        yield from batch
+    reader = con.sql(latest_rows_query(view, start, inclusive), params=params).to_arrow_reader(
+        FETCH
+    )
+    for batch in reader:
+        key, event, created, payload = batch.columns
+        yield list(
+            zip(
+                key.to_pylist(),
+                event.to_numpy().tolist(),
+                created.to_numpy().tolist(),
+                payload.to_pylist(),
+                strict=True,
+            )
+        )

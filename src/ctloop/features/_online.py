@@ -63,7 +63,7 @@ def online_features(
     """:func:`get_online_features` of an already resolved :class:`Selection` (what a
     server resolves once and reads many times)."""
     return read_online(
-        workspace, selection, entity_rows, full_feature_names=full_feature_names
+        workspace, selection, entity_rows, full_feature_names=full_feature_names, statuses=False
     ).columns
 
 
@@ -92,9 +92,11 @@ def read_online(
     entity_rows: Sequence[Mapping[str, Any]],
     *,
     full_feature_names: bool = False,
+    statuses: bool = True,
 ) -> OnlineRead:
     """The latest values of ``selection`` for ``entity_rows``, in one read of the online
-    store, with each value's status and event time (an :class:`OnlineRead`)."""
+    store, with each value's status and event time (an :class:`OnlineRead`; with
+    ``statuses=False`` its ``statuses`` and ``event_us`` are left empty)."""
     rows = list(entity_rows)
     keys = {view.name: _entity_keys(view, rows) for view in selection.lookups}
     stored = workspace.online.read(keys) if keys else {}
@@ -108,9 +110,13 @@ def read_online(
             out.setdefault(column, [])
     for column in out:
         out[column] = [row.get(column) for row in rows]
-    found = {view.name: _found(view, stored[view.name], now_us) for view in selection.lookups}
+    found = (
+        {view.name: _found(view, stored[view.name], now_us) for view in selection.lookups}
+        if statuses
+        else {}
+    )
     source: dict[str, str] = {}
-    statuses: dict[str, list[str]] = {}
+    status: dict[str, list[str]] = {}
     event_us: dict[str, list[int]] = {}
     for view_name, feature in selection.wanted:
         name = f"{view_name}__{feature}" if full_feature_names else feature
@@ -121,12 +127,14 @@ def read_online(
             )
         source[name] = view_name
         out[name] = got = values[view_name][feature]
+        if not statuses:
+            continue
         row_status, event_us[name] = found.get(view_name, ([PRESENT] * len(rows), [0] * len(rows)))
-        statuses[name] = [
+        status[name] = [
             NULL_VALUE if s == PRESENT and _is_null(v) else s
             for s, v in zip(row_status, got, strict=True)
         ]
-    return OnlineRead(out, tuple(source), statuses, event_us)
+    return OnlineRead(out, tuple(source), status, event_us)
 
 
 def _is_null(value: object) -> bool:
