@@ -185,6 +185,8 @@ def later(moment: datetime | None, now: datetime) -> str:
     if left <= timedelta(0):
         return "due now"
     minutes = int(left.total_seconds() // 60)
+    if not minutes:
+        return "in under a minute"
     days, minutes = divmod(minutes, 1440)
     hours, minutes = divmod(minutes, 60)
     parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"]

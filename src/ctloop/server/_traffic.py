@@ -72,31 +72,40 @@ def latency_summary(latencies: np.ndarray) -> dict[str, float] | None:
 
 def window_traffic(
     workspace: Workspace, model: str, windows: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any] | None]:
     """The volume and latency of each of ``windows`` (oldest first; each with ``start``
     or ``None`` for a window of N requests, ``end`` and its clock ``on``): ``predictions``
-    (rows), ``requests`` and ``latency_ms`` (:func:`latency_summary` over requests)."""
+    (rows), ``requests`` and ``latency_ms`` (:func:`latency_summary` over requests);
+    ``None`` for a window without an end."""
     spans = _spans(windows)
-    found: list[dict[str, Any]] = [{} for _ in windows]
+    found: list[dict[str, Any] | None] = [None for _ in windows]
     for clock in _CLOCKS:
-        chosen = [i for i, span in enumerate(spans) if span[2] == clock]
+        chosen = [i for i, span in enumerate(spans) if span is not None and span[2] == clock]
         if not chosen:
             continue
-        starts = [spans[i][0] for i in chosen]
+        chosen_spans = [span for span in spans if span is not None and span[2] == clock]
+        starts = [span[0] for span in chosen_spans]
         low = None if any(s is None for s in starts) else min(s for s in starts if s)
-        high = max(spans[i][1] for i in chosen)
+        high = max(span[1] for span in chosen_spans)
         rows = _rows_of(workspace, model, low, high, clock)
-        for i in chosen:
-            found[i] = _summarise(rows, spans[i][0], spans[i][1])
+        for i, span in zip(chosen, chosen_spans, strict=True):
+            found[i] = _summarise(rows, span[0], span[1])
     return found
 
 
-def _spans(windows: Sequence[Mapping[str, Any]]) -> list[tuple[datetime | None, datetime, str]]:
-    """Each window's ``[start, end)`` and clock; a window of N requests starts where the
-    window before it ended (the first one is open at the start)."""
-    spans: list[tuple[datetime | None, datetime, str]] = []
+_Span = tuple[datetime | None, datetime, str]
+
+
+def _spans(windows: Sequence[Mapping[str, Any]]) -> list[_Span | None]:
+    """Each window's ``[start, end)`` and clock (``None`` for a window without an end);
+    a window of N requests starts where the window before it ended (the first one is
+    open at the start)."""
+    spans: list[_Span | None] = []
     previous_end: datetime | None = None
     for window in windows:
+        if not window.get("end"):
+            spans.append(None)
+            continue
         end = datetime.fromisoformat(str(window["end"]))
         start = window.get("start")
         begin = datetime.fromisoformat(str(start)) if start else previous_end
