@@ -167,3 +167,31 @@ def test_a_slice_the_pipeline_did_not_evaluate_is_named(workspace: Workspace) ->
     training, _ = load_pipeline(f"{PIPELINES}:training")
     with pytest.raises(ConfigError, match=r"stored no Evaluation.*slices=\['region'\]"):
         run_backtest(training, folds, workspace=workspace, slices=["region"], static=False)
+
+
+def test_retraining_every_two_folds_scores_each_fold_with_the_last_retrained_model(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    pipeline_obj, reference = load_pipeline(f"{PIPELINES}:training")
+    folds = plan_folds("2024-02-12", "2024-04-08", every="2w", window="sliding:2w")
+    result = run_backtest(
+        pipeline_obj, folds, workspace=workspace, reference=reference, retrain_every=2
+    )
+    retrained, static, cadence = result.line(), result.line(static=True), result.line(cadence=True)
+    assert cadence[0] == retrained[0] and cadence[2] == retrained[2]  # retrained there
+    assert cadence[1] == static[1]  # fold 2 is scored by fold 1's model, the static one
+    late = result.folds[3]
+    run = workspace.metadata.get_run(late.cadence_run_id)
+    assert run.parameters["train_end"] == folds[2].train_end  # fold 3's model on fold 4
+    assert run.parameters["test_start"] == folds[3].test_start
+    steps = {e.step: e.status for e in workspace.metadata.list_executions(run.id)}
+    assert steps["fit"] == "cached"  # the retrained line fitted it already
+    tags = {t.key: t.value for t in workspace.metadata.get_tags(run.id)}
+    assert tags["ctloop.backtest.line"] == "cadence"
+    # the flip on 2024-03-01: fold 3's model (trained after it) keeps up on fold 4
+    assert cadence[3] > 0.8 and static[3] < 0.2
+    assert result.to_dict()["mean_cadence"] == pytest.approx(sum(cadence) / 4)  # type: ignore[arg-type]
+    page = write_report(result, tmp_path / "bt.html").read_text()
+    assert page.count('class="point-cadence"') == 4 and "retrained every 2 folds" in page
+    with pytest.raises(ConfigError, match="--retrain-every 0"):
+        run_backtest(pipeline_obj, folds, workspace=workspace, retrain_every=0)

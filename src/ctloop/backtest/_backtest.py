@@ -10,7 +10,7 @@ period: the answer to "what does retraining buy?". Its training steps are cache 
 after the first fold, so the static line costs little more than scoring.
 
 Every run is tagged ``ctloop.backtest`` (the backtest's id), ``ctloop.backtest.fold`` and
-``ctloop.backtest.line`` (``retrained`` or ``static``), and recorded with trigger
+``ctloop.backtest.line`` (``retrained``, ``static`` or ``cadence``), and recorded with trigger
 ``backtest``.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,9 @@ class FoldResult:
     static_error: str | None = None
     slices: SliceMetrics = field(default_factory=dict)
     static_slices: SliceMetrics = field(default_factory=dict)
+    cadence_run_id: str | None = None  # the model of the last retraining (--retrain-every)
+    cadence_metrics: dict[str, float] = field(default_factory=dict)
+    cadence_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,18 @@ class BacktestResult:
     folds: list[FoldResult]
     settings: dict[str, Any] = field(default_factory=dict)
     slices: tuple[str, ...] = ()
+    retrain_every: int | None = None
 
-    def line(self, static: bool = False) -> list[float | None]:
-        """The headline metric per fold, retrained (or static)."""
+    def line(self, static: bool = False, *, cadence: bool = False) -> list[float | None]:
+        """The headline metric per fold, retrained (or static, or retrained every
+        ``retrain_every`` folds with ``cadence``)."""
+        if cadence:
+            return [f.cadence_metrics.get(self.metric) for f in self.folds]
         return [(f.static_metrics if static else f.metrics).get(self.metric) for f in self.folds]
 
-    def mean(self, static: bool = False) -> float | None:
+    def mean(self, static: bool = False, *, cadence: bool = False) -> float | None:
         """The mean headline metric over the folds that have it."""
-        return _mean(self.line(static))
+        return _mean(self.line(static, cadence=cadence))
 
     @property
     def slice_metric(self) -> str:
@@ -129,7 +136,7 @@ class BacktestResult:
     @property
     def failed(self) -> list[FoldResult]:
         """Folds whose retrained or static run failed."""
-        return [f for f in self.folds if f.error or f.static_error]
+        return [f for f in self.folds if f.error or f.static_error or f.cadence_error]
 
     def summary(self) -> str:
         """One line for a person: the mean metric of each line and the difference."""
@@ -141,6 +148,9 @@ class BacktestResult:
             better = gain if self.higher_is_better else -gain
             text += f", static {_shown(static)} ({'+' if better >= 0 else ''}{better:.4f} "
             text += "for retraining)"
+        if self.retrain_every:
+            text += f", retrained every {self.retrain_every} folds "
+            text += _shown(self.mean(cadence=True))
         stale = _stale(self)
         if stale is not None:
             text += f"; the first model fell behind from {stale['test_start']} "
@@ -158,6 +168,8 @@ class BacktestResult:
             "higher_is_better": self.higher_is_better,
             "mean_retrained": self.mean(),
             "mean_static": self.mean(static=True),
+            "retrain_every": self.retrain_every,
+            "mean_cadence": self.mean(cadence=True) if self.retrain_every else None,
             "settings": self.settings,
             "slices": list(self.slices),
             "stale_after": _stale(self),
@@ -175,12 +187,15 @@ def run_backtest(
     metric: str | None = None,
     static: bool = True,
     slices: Sequence[str] = (),
+    retrain_every: int | None = None,
     settings: Mapping[str, Any] | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
 ) -> BacktestResult:
     """Run ``pipeline_obj`` on every fold (and on the static line) in ``workspace``.
 
-    ``slices`` names columns the pipeline's ``evaluate`` step sliced by; each fold keeps
+    ``retrain_every`` adds a third line: each fold scored by the model of the last
+    retraining, every ``retrain_every`` folds (its training steps are cache hits of the
+    retrained line). ``slices`` names columns the pipeline's ``evaluate`` step sliced by; each fold keeps
     the metrics per value of each (see :mod:`ctloop.backtest._slices`). A fold whose run
     fails is recorded with its error and the others go on; a pipeline that lacks a fold
     parameter, a ``metric`` no fold logged, or a slice a run did not evaluate raises
@@ -191,6 +206,7 @@ def run_backtest(
         return _run_folds(
             pipeline_obj, folds, workspace=workspace, reference=reference, params=params,
             metric=metric, static=static, slices=tuple(slices), settings=settings,
+            retrain_every=retrain_every,
             on_fold=on_fold, cache_dir=Path(cache),
         )  # fmt: skip
 
@@ -208,8 +224,14 @@ def _run_folds(
     settings: Mapping[str, Any] | None,
     on_fold: Callable[[FoldResult], None] | None,
     cache_dir: Path,
+    retrain_every: int | None = None,
 ) -> BacktestResult:
     from ctloop.pipeline.runner import run_pipeline
+
+    if retrain_every is not None and retrain_every < 1:
+        raise ConfigError(
+            f"--retrain-every {retrain_every}: give a whole number of folds, 1 or more"
+        )
 
     if not folds:
         raise ConfigError("the backtest has no folds; check --from, --to and --every")
@@ -217,7 +239,7 @@ def _run_folds(
     backtest_id = uuid.uuid4().hex
     first = folds[0]
     results: list[FoldResult] = []
-    for fold in folds:
+    for position, fold in enumerate(folds):
 
         def one(
             train: Fold, line: str, fold: Fold = fold
@@ -255,6 +277,18 @@ def _run_folds(
                 fold, run_id, metrics, error, static_id, static_metrics, static_error,
                 sliced, static_sliced,
             )  # fmt: skip
+        if retrain_every:
+            anchor = folds[position - position % retrain_every]
+            if anchor is fold:
+                cadence = (run_id, metrics, error)
+            elif anchor is first and static:
+                cadence = (outcome.static_run_id, outcome.static_metrics, outcome.static_error)
+            else:
+                cadence = one(anchor, "cadence")[:3]
+            outcome = replace(
+                outcome, cadence_run_id=cadence[0], cadence_metrics=cadence[1],
+                cadence_error=cadence[2],
+            )  # fmt: skip
         results.append(outcome)
         if on_fold is not None:
             on_fold(outcome)
@@ -267,6 +301,7 @@ def _run_folds(
         folds=results,
         settings=dict(settings or {}),
         slices=slices,
+        retrain_every=retrain_every,
     )
 
 

@@ -23,6 +23,7 @@ __all__ = ["metric_chart", "slice_chart", "write_report"]
 
 _WIDTH, _HEIGHT, _PAD = 760, 260, 48
 _LINES = (("retrained", False, "#1f6fd1"), ("static", True, "#999"))
+_CADENCE = "#2a9d4b"
 _PALETTE = ("#1f6fd1", "#d1541f", "#2a9d4b", "#8e44ad", "#c99a06", "#17a2b8", "#e83e8c")
 #: a slice chart draws this many values (the most rows first); the table lists them all
 SLICE_LINES = len(_PALETTE)
@@ -46,10 +47,13 @@ def _write(path: Path, text: str) -> None:
 
 
 def metric_chart(result: BacktestResult) -> str:
-    """An SVG line chart of the headline metric by fold: retrained (blue), static (grey).
+    """An SVG line chart of the headline metric by fold: retrained (blue), static (grey)
+    and, with ``retrain_every``, retrained every that many folds (green).
 
     A fold without a value leaves a gap in its line."""
     series = [(name, result.line(static), color) for name, static, color in _LINES]
+    if result.retrain_every:
+        series.append(("cadence", result.line(cadence=True), _CADENCE))
     return _chart(result, series, result.metric)
 
 
@@ -131,6 +135,14 @@ def _page(result: BacktestResult) -> str:
         (f"mean {result.metric}, static", _shown(result.mean(static=True))),
         ("failed folds", str(len(result.failed))),
     ]
+    if result.retrain_every:
+        means.insert(
+            3,
+            (
+                f"mean {result.metric}, retrained every {result.retrain_every} folds",
+                _shown(result.mean(cadence=True)),
+            ),
+        )
     parts = [
         Markup("<h1>Backtest of {}</h1>").format(result.reference),
         component("kv", means + settings),
@@ -139,7 +151,9 @@ def _page(result: BacktestResult) -> str:
         Markup(metric_chart(result)),
         Markup(
             "<p>Blue: retrained on each fold's window. Grey: the first fold's "
-            "model, never retrained.</p>"
+            "model, never retrained.{}</p>"
+        ).format(
+            f" Green: retrained every {result.retrain_every} folds." if result.retrain_every else ""
         ),
     ]
     for column in result.slices:
@@ -199,20 +213,24 @@ def _fold_table(result: BacktestResult) -> Markup:
         fold = f.fold
         retrained, static = f.metrics.get(result.metric), f.static_metrics.get(result.metric)
         delta = None if retrained is None or static is None else retrained - static
-        rows.append(
-            [
-                str(fold.index + 1),
-                f"{fold.train_start or 'start'} → {fold.train_end}",
-                f"{fold.test_start} → {fold.test_end}",
-                _shown(retrained),
-                _shown(static),
-                "" if delta is None else f"{delta:+.4f}",
-                (f.run_id or "")[:8],
-                f.error or f.static_error or "",
-            ]
-        )
-    columns = ["fold", "train", "score", "retrained", "static", "difference", "run", "error"]
-    return component("table", columns, rows, numeric=(3, 4, 5))
+        row = [
+            str(fold.index + 1),
+            f"{fold.train_start or 'start'} → {fold.train_end}",
+            f"{fold.test_start} → {fold.test_end}",
+            _shown(retrained),
+            _shown(static),
+            "" if delta is None else f"{delta:+.4f}",
+        ]
+        if result.retrain_every:
+            row.append(_shown(f.cadence_metrics.get(result.metric)))
+        error = f.error or f.static_error or f.cadence_error or ""
+        rows.append([*row, (f.run_id or "")[:8], error])
+    columns = ["fold", "train", "score", "retrained", "static", "difference"]
+    if result.retrain_every:
+        columns.append(f"every {result.retrain_every}")
+    columns += ["run", "error"]
+    numeric = (3, 4, 5, 6) if result.retrain_every else (3, 4, 5)
+    return component("table", columns, rows, numeric=numeric)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -39,6 +39,14 @@ def backtest(
             "--static/--no-static", help="Also score the first fold's model on every fold."
         ),
     ] = True,
+    retrain_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Also score a model retrained every N folds only (each fold scored by the "
+            "last retraining's model).",
+            min=1,
+        ),
+    ] = None,
     slices: Annotated[
         list[str] | None,
         typer.Option(
@@ -64,6 +72,7 @@ def backtest(
     pipeline_obj, canonical = load_pipeline(reference)
     params = parse_cli_params(pipeline_obj.fn, param or [], f"pipeline '{pipeline_obj.name}'")
     settings = {"from": start, "to": end, "every": every, "window": window, "gap": gap}
+    settings["retrain_every"] = retrain_every
 
     def progress(outcome: object) -> None:
         if not as_json:
@@ -75,6 +84,7 @@ def backtest(
         result = run_backtest(
             pipeline_obj, folds, workspace=workspace, reference=canonical, params=params,
             metric=metric, static=static, slices=slices or (), settings=settings,
+            retrain_every=retrain_every,
             on_fold=progress,
         )  # fmt: skip
     write_report(result, out)
