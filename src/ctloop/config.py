@@ -40,6 +40,7 @@ _KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
 _KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
 _KNOWN_KEYS |= {"environments"}  # test/staging/prod (ctloop ci, ctloop env)
 _KNOWN_KEYS |= {"sources"}  # ingestion sources (ctloop.ingest)
+_KNOWN_KEYS |= {"retraining"}  # retraining policies (ctloop.replay)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Settings:
     alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
     pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers.spec
     sources: dict[str, Any] = field(default_factory=dict)  # see ctloop.ingest
+    retraining: dict[str, Any] = field(default_factory=dict)  # see ctloop.replay
     root: Path = field(default_factory=Path.cwd)  # the folder of ctloop.yaml
     server: str | None = None  # a ctloop server's URL: Workspace.open() talks to it
     token: str | None = field(default=None, repr=False)  # its API key, from CTLOOP_TOKEN
@@ -95,6 +97,7 @@ class Settings:
             alerts=_section(file_values, "alerts", cwd),
             pipelines=_section(file_values, "pipelines", cwd),
             sources=_section(file_values, "sources", cwd),
+            retraining=_section(file_values, "retraining", cwd),
             root=cwd,
             server=_server(file_values, cwd),
             token=os.environ.get("CTLOOP_TOKEN") or None,

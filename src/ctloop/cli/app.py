@@ -468,6 +468,7 @@ app.add_typer(_load("ctloop.cli.env").env_app, name="env")
 app.command("bundle")(_load("ctloop.cli.bundle").bundle)
 app.add_typer(_load("ctloop.cli.ingest").ingest_app, name="ingest")
 app.command("backtest")(_load("ctloop.cli.backtest").backtest)
+app.command("replay")(_load("ctloop.cli.replay").replay)
 
 
 # -- predict (batch), models compile ---------------------------------------------------

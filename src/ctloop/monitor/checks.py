@@ -127,7 +127,27 @@ def _scorer(task: str, metric: str) -> Any:
             found = regression_metrics(labels, predictions, metrics=[metric])
         return found.values[metric], found.notes.get(metric)
 
+    score.metric = metric if task == "classification" else None  # type: ignore[attr-defined]
     return score
+
+
+def _rank_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, str | None]:
+    """ROC-AUC as the Mann-Whitney statistic of the scores' ranks (ties averaged, as
+    ``roc_auc_score``); None with one class only.
+
+    >>> import numpy as np
+    >>> _rank_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    (0.75, None)
+    """
+    from scipy.stats import rankdata
+
+    positives = int(labels.sum())
+    negatives = len(labels) - positives
+    if positives == 0 or negatives == 0:
+        return None, "one class only"
+    ranks = rankdata(scores)
+    total = float(ranks[labels == 1].sum()) - positives * (positives + 1) / 2
+    return total / (positives * negatives), None
 
 
 def _bootstrap_interval(
@@ -140,6 +160,9 @@ def _bootstrap_interval(
     y, p = np.asarray(labels), np.asarray(predictions, dtype=float)
     rng = np.random.default_rng(0)
     values = []
+    if getattr(score, "metric", None) == "auc":
+        y = _binary(y)
+        score = _rank_auc  # the same value as roc_auc_score, a hundred times faster
     for _ in range(settings.bootstrap_samples):
         rows = rng.integers(0, len(y), len(y))
         value, _note = score(y[rows], p[rows])
