@@ -18,6 +18,7 @@ from ctloop.store.records import ExecutionRecord, RunRecord, new_id, utcnow
 from ctloop.store.workspace import Workspace
 from tests.server.conftest import role_keys, start
 from tests.server.ui.conftest import Watch
+from tests.server.ui.test_ops_pages import shoot
 
 pytestmark = pytest.mark.chromium
 
@@ -130,6 +131,7 @@ def test_the_run_page_moves_its_steps_and_says_when_the_run_ended(page: Any, liv
     page.wait_for_selector("#dag g.node.succeeded[data-step=fit]", timeout=10_000)
     assert page.text_content("#dag g.node[data-step=report] text.muted") == "running"
     assert page.inner_text("#run-status .badge") == "running" and page.is_hidden("#live-note")
+    shoot(page, "run-live")
     finish(live.workspace, run_id, executions)
     page.wait_for_selector("#run-status[data-status=succeeded]", timeout=10_000)
     assert page.inner_text("#run-status .badge") == "succeeded"

@@ -29,6 +29,7 @@ from tests.serve.test_serve_cli import free_port
 from tests.server.conftest import role_keys, start
 from tests.server.ui.conftest import Watch
 from tests.server.ui.pages import rows
+from tests.server.ui.test_ops_pages import shoot
 
 pytestmark = pytest.mark.chromium
 
@@ -197,6 +198,4 @@ def test_the_page_draws_volume_and_latency_on_the_heatmaps_axis(page: Any, serve
     at = headers.index("requests")
     assert [int(r[at]) for r in shown] == [requests for _, requests in reversed(served.sent)]
     assert all(float(r[at + 2]) >= float(r[at + 1]) > 0 for r in shown)
-    from tests.server.ui.test_ops_pages import shoot
-
     shoot(page, "monitoring-traffic")

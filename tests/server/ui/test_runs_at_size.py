@@ -17,6 +17,7 @@ from tests.server.conftest import role_keys, start
 from tests.server.ui.conftest import Watch
 from tests.server.ui.many_runs import METRICS, RUNS, many_runs_workspace, metric, run_id
 from tests.server.ui.pages import rows, submit
+from tests.server.ui.test_ops_pages import shoot
 
 pytestmark = pytest.mark.chromium
 
@@ -99,6 +100,7 @@ def test_sorts_all_runs_by_a_metric_both_ways(page: Any) -> None:
     assert column(page, "m7") == pytest.approx(values[::-1][:PAGE])
     submit(page, "a[rel=next]")  # the order holds across pages
     assert column(page, "m7") == pytest.approx(values[::-1][PAGE : 2 * PAGE])
+    shoot(page, "runs-10k-sorted")
 
 
 def test_filters_on_metric_and_parameter_conditions(page: Any) -> None:
