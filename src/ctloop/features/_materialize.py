@@ -33,6 +33,8 @@ __all__ = ["latest_rows_query", "materialize", "materialize_incremental"]
 
 #: rows fetched from DuckDB at a time
 FETCH = 50_000
+#: what the online store is written: key, event and created times in microseconds, payload
+Row = tuple[str, int, int, str]
 #: the memory DuckDB may use to find and sort the latest rows before it spills to disk
 MEMORY_LIMIT = "1GB"
 
@@ -146,15 +148,16 @@ def _materialize_view(
 
 
 class _Counted:
-    """An iterator of batches of rows that counts the rows it yields."""
+    """An iterator of batches of rows (Arrow record batches read as rows) that counts
+    the rows it yields."""
 
-    def __init__(self, batches: Iterator[list[tuple[str, int, int, str]]]) -> None:
+    def __init__(self, batches: Iterator[tuple[int, Iterator[Row]]]) -> None:
         self._batches, self.rows = batches, 0
 
-    def __iter__(self) -> Iterator[list[tuple[str, int, int, str]]]:
-        for batch in self._batches:
-            self.rows += len(batch)
-            yield batch
+    def __iter__(self) -> Iterator[Iterator[Row]]:
+        for size, rows in self._batches:
+            self.rows += size
+            yield rows
 
 
 def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> str:
@@ -194,8 +197,9 @@ def _latest_rows(
     start: datetime | None,
     end: datetime,
     inclusive: bool,
-) -> Iterator[list[tuple[str, int, int, str]]]:
-    """Batches of ``(key, event_us, created_us, payload)`` rows, in key order."""
+) -> Iterator[tuple[int, Iterator[Row]]]:
+    """Batches of ``(key, event_us, created_us, payload)`` rows in key order, each with
+    its size."""
     params: dict[str, Any] = {"end": end.replace(tzinfo=None)}
     if start is not None:
         params["start"] = start.replace(tzinfo=None)
@@ -204,12 +208,10 @@ def _latest_rows(
     )
     for batch in reader:
         key, event, created, payload = batch.columns
-        yield list(
-            zip(
-                key.to_pylist(),
-                event.to_numpy().tolist(),
-                created.to_numpy().tolist(),
-                payload.to_pylist(),
-                strict=True,
-            )
+        columns = (
+            key.to_pylist(),
+            event.to_numpy().tolist(),
+            created.to_numpy().tolist(),
+            payload.to_pylist(),
         )
+        yield batch.num_rows, zip(*columns, strict=True)

@@ -25,8 +25,7 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -161,12 +160,6 @@ def _table(view: str) -> str:
     return '"fv_' + view.replace('"', '""') + '"'
 
 
-def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
-    iterator = iter(rows)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 class SqliteOnlineStore(OnlineStore):
     """Values in a SQLite file, one table per feature view (``fv_<view>``), keyed by
     entity key. A write is one transaction; readers (one connection per thread, WAL)
@@ -229,8 +222,7 @@ class SqliteOnlineStore(OnlineStore):
             before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for batch in _batches(rows):
-                    conn.executemany(statement, batch)
+                conn.executemany(statement, rows)  # streams the rows: one statement, reused
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
