@@ -57,7 +57,7 @@ def replay(
     from ctloop.cli.output import emit_json
     from ctloop.cli.workspace import open_workspace
     from ctloop.config import Settings
-    from ctloop.replay import load_policies, run_replay, trainer_for, write_report
+    from ctloop.replay import Line, load_policies, run_replay, trainer_for, write_report
     from ctloop.replay._trainers import load_training_target
 
     settings = Settings.load()
@@ -67,10 +67,10 @@ def replay(
     every_k = _schedules(schedules)
     params = _params(target, param or [])
 
-    def progress(period: object, values: dict[str, float | None]) -> None:
+    def progress(line: Line) -> None:
         if not as_json:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if v is not None)
-            typer.echo(f"{period.label}: {shown}", err=True)  # type: ignore[attr-defined]
+            mean = "n/a" if line.mean is None else f"{line.mean:.4f}"
+            typer.echo(f"{line.name}: mean {mean}, {len(line.retrains)} retrain(s)", err=True)
 
     with open_workspace() as workspace:
         trainer = trainer_for(
@@ -81,7 +81,7 @@ def replay(
             table, trainer, time_column=time_column, label=label, every=every,
             label_delay=label_delay, start=start, end=end, policies=policies,
             schedules=every_k, metric=metric, monitoring=settings.monitoring,
-            on_period=progress,
+            on_line=progress,
         )  # fmt: skip
     write_report(result, out)
     line = {**result.summary_line(), "report": str(out)}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ctloop.artifacts.model import Model
     from ctloop.data import DatasetStatistics
+    from ctloop.monitor.report import MonitorReport
     from ctloop.monitor.settings import MonitorSettings
 
 __all__ = ["DEFAULT_SCHEDULES", "run_replay"]
@@ -67,30 +68,66 @@ def run_replay(
     schedules: Sequence[int] = DEFAULT_SCHEDULES,
     metric: str | None = None,
     monitoring: Mapping[str, Any] | None = None,
-    on_period: Callable[[Period, dict[str, float | None]], None] | None = None,
+    on_line: Callable[[Line], None] | None = None,
+    cores: int | None = None,
 ) -> ReplayResult:
     """Replay ``data`` (see the module docstring) and return every line's metrics.
 
-    ``monitoring`` is the ``monitoring:`` section the policies' own overrides apply to.
+    ``monitoring`` is the ``monitoring:`` section the policies' own overrides apply to;
+    ``on_line`` is called with each line as it is done (static, each policy, each schedule);
+    native thread pools (OpenMP, BLAS) are held to ``cores`` (default: the cores this
+    process may use) while models train and predict.
     A missing column or a bad period raises :class:`~ctloop.errors.ConfigError` naming it.
     """
+    from ctloop.train.threads import thread_limits
+
     if not policies:
         raise ConfigError("a replay needs at least one retraining policy")
+    with thread_limits(cores):
+        return _replay(
+            data, trainer, time_column=time_column, label=label, every=every,
+            label_delay=label_delay, start=start, end=end, policies=policies,
+            schedules=schedules, metric=metric, monitoring=monitoring, on_line=on_line,
+        )  # fmt: skip
+
+
+def _replay(
+    data: pd.DataFrame,
+    trainer: Trainer,
+    *,
+    time_column: str,
+    label: str,
+    every: str,
+    label_delay: str,
+    start: str | None,
+    end: str | None,
+    policies: Sequence[Policy],
+    schedules: Sequence[int],
+    metric: str | None,
+    monitoring: Mapping[str, Any] | None,
+    on_line: Callable[[Line], None] | None,
+) -> ReplayResult:
     began = time.perf_counter()
     history = _History(data, time_column=time_column, label=label, metric=metric)
     clock = Clock.of(history.times, every=every, label_delay=label_delay, start=start, end=end)
     engine = _Engine(history, clock, trainer, dict(monitoring or {}))
+    report = on_line or (lambda line: None)
     static = engine.static_line()
-    lines = [engine.policy_line(p) for p in policies]
-    windows = list(dict.fromkeys(p.window for p in policies))
-    fixed = {w: [engine.schedule_line(w, k) for k in sorted(set(schedules) | {1})] for w in windows}
+    report(static)
+    lines = []
+    for policy in policies:
+        lines.append(engine.policy_line(policy))
+        report(lines[-1])
+    fixed: dict[str, list[Line]] = {}
+    for window in dict.fromkeys(p.window for p in policies):
+        fixed[window] = []
+        for k in sorted(set(schedules) | {1}):
+            fixed[window].append(engine.schedule_line(window, k))
+            report(fixed[window][-1])
     equal = {
         p.name: engine.equal_lines(p.window, len(line.retrains))
         for p, line in zip(policies, lines, strict=True)
     }
-    if on_period is not None:
-        for period in clock.periods:
-            on_period(period, {x.name: x.values[period.index] for x in (static, *lines)})
     return ReplayResult(
         periods=[p.label for p in clock.periods],
         metric=history.metric,
@@ -173,6 +210,10 @@ class _Engine:
         self.models: dict[tuple[str, str], _Trained] = {}
         self.predictions: dict[tuple[tuple[str, str], str, str], np.ndarray] = {}
         self.scores: dict[tuple[tuple[str, str], str, str], float | None] = {}
+        # the monitor's analysis and importance shares, shared by policies whose champion
+        # and settings agree (they judge the same model on the same rows)
+        self.reports: dict[tuple[Any, ...], MonitorReport] = {}
+        self.importance: dict[tuple[Any, ...], dict[str, float]] = {}
         first = clock.periods[0]
         self.start_cut = clock.labelled_until(first)
         self.static = self.model("expanding", self.start_cut)

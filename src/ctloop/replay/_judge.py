@@ -3,6 +3,7 @@ policy's conditions, the gate, the refit and the promotion, and the incidents ra
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ctloop.replay._clock import Period
@@ -55,6 +56,12 @@ class PolicyRun:
         frame = self._frame(self.champion, low, high, labelled=True)
         if frame is None:
             return None
+        key = (self.champion.key, low.isoformat(), self.baseline, repr(self.settings))
+        cached = engine.reports.get(key)
+        if cached is not None:  # another policy's champion judged on the same rows
+            report = replace(cached, model=self.policy.name, version=self.version)
+            self.watch.record(report, period)
+            return report
         previous = self._frame(self.champion, low - clock.every, low, labelled=False)
         report = analyse_window(
             frame,
@@ -72,6 +79,7 @@ class PolicyRun:
                 "window": {"start": low.isoformat(), "end": high.isoformat()},
             },
         )
+        engine.reports[key] = report
         self.watch.record(report, period)
         return report
 
@@ -144,14 +152,16 @@ class PolicyRun:
         rows = engine.history.rows(low, high)
         if len(rows) < self.settings.min_rows:
             return baseline, None
-        importance = attribution_shares(
-            promoted.model,
-            rows[features_of(promoted.model)],
-            rows[engine.history.label].to_numpy(),
-            task=engine.history.task,
-            settings=self.settings,
-        )
-        return baseline, importance
+        key = (promoted.key, low.isoformat(), repr(self.settings))
+        if key not in engine.importance:
+            engine.importance[key] = attribution_shares(
+                promoted.model,
+                rows[features_of(promoted.model)],
+                rows[engine.history.label].to_numpy(),
+                task=engine.history.task,
+                settings=self.settings,
+            )
+        return baseline, engine.importance[key]
 
     def _frame(
         self, trained: _Trained, low: pd.Timestamp, high: pd.Timestamp, *, labelled: bool
