@@ -91,6 +91,14 @@ def test_monitoring_heatmap_marks_the_shifted_feature_and_charts_are_painted(
     line = page.get_attribute("#performance path.series", "d") or ""
     assert line.count("L") == len(ops_server.windows) - 1  # one point per labelled window
     assert page.locator("#volume rect.bar").count() == len(ops_server.windows)
+    alerted = page.eval_on_selector_all(
+        "#heatmap path.alert", "ms => ms.map(m => m.dataset.window)"
+    )
+    for chart in ("#performance", "#volume"):  # the alerts on the same columns
+        marked = page.eval_on_selector_all(
+            f"{chart} path.alert", "ms => ms.map(m => m.dataset.window)"
+        )
+        assert sorted(set(marked)) == sorted(set(alerted)), chart
     assert len(rows(page, "#windows")) == len(ops_server.windows)
     assert len(rows(page, "#model-alerts")) >= 1
     shoot(page, "monitoring")

@@ -155,9 +155,11 @@ def line_chart(
     bad: Sequence[bool] = (),
     reference_label: str = "baseline",
     height: int = 150,
+    alerts: Mapping[int, Sequence[str]] | None = None,
 ) -> Markup:
     """One value per window as a line (a gap where a window has none), an optional
-    reference line (dashed) and the bad windows' points in red."""
+    reference line (dashed), the bad windows' points in red and a mark over each window
+    that raised one of ``alerts`` (window index → causes)."""
     known = [v for v in [*values, *reference] if v is not None]
     if not known:
         return Markup('<p class="muted">No values yet.</p>')
@@ -181,10 +183,11 @@ def line_chart(
     if any(v is not None for v in reference):
         parts.append(_path(axis, reference, y, _BASE, "reference", dashed=True))
         parts.append(
-            f'<text class="muted" x="{axis.width - _RIGHT}" y="{_TOP / 2 - 2:.1f}" '
+            f'<text class="muted" x="{axis.width - _RIGHT}" y="{height - 2}" '
             f'text-anchor="end">dashed: {escape(reference_label)}</text>'
         )
     parts.append(_path(axis, values, y, _LINE, "series"))
+    parts.append(_alert_marks(axis, alerts or {}))
     for i, value in enumerate(values):
         if value is None:
             continue
@@ -200,8 +203,15 @@ def line_chart(
     return Markup("".join(parts))
 
 
-def bar_chart(axis: Axis, name: str, values: Sequence[float | None], height: int = 120) -> Markup:
-    """One bar per window (e.g. the predictions it logged)."""
+def bar_chart(
+    axis: Axis,
+    name: str,
+    values: Sequence[float | None],
+    height: int = 120,
+    alerts: Mapping[int, Sequence[str]] | None = None,
+) -> Markup:
+    """One bar per window (e.g. the predictions it logged), with a mark over each window
+    that raised one of ``alerts``."""
     top = max([v for v in values if v is not None] or [0.0])
     if top <= 0:
         return Markup('<p class="muted">No values yet.</p>')
@@ -218,9 +228,23 @@ def bar_chart(axis: Axis, name: str, values: Sequence[float | None], height: int
             f'width="{max(1, axis.cell - 4)}" height="{size:.1f}" fill="{_LINE}">'
             f"<title>{escape(axis.label(i))}: {value or 0:,.0f} {escape(name)}</title></rect>"
         )
+    parts.append(_alert_marks(axis, alerts or {}))
     parts.append(axis.labels(plot))
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _alert_marks(axis: Axis, alerts: Mapping[int, Sequence[str]]) -> str:
+    """A red mark over the column of each window that raised an alert (as on the heatmap)."""
+    parts = []
+    for i, causes in sorted(alerts.items()):
+        x = axis.center(i)
+        tip = escape("\n".join(causes))
+        parts.append(
+            f'<path class="alert" data-window="{i}" d="M{x - 4:.1f} 1 L{x + 4:.1f} 1 '
+            f'L{x:.1f} 9 Z" fill="{_BAD}"><title>{tip}</title></path>'
+        )
+    return "".join(parts)
 
 
 def _path(

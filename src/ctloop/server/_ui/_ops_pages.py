@@ -197,15 +197,17 @@ def _charts(model: str, history: Mapping[str, Any], against: str) -> dict[str, A
             [p.get("value") for p in perf],
             reference=[p.get("baseline") for p in perf],
             bad=[bool(p.get("degraded")) for p in perf],
+            alerts=marks,
         ),
         "labelled": sum(1 for p in perf if p.get("value") is not None),
-        "volume": bar_chart(axis, "predictions", [t["predictions"] for t in traffic]),
+        "volume": bar_chart(axis, "predictions", [t["predictions"] for t in traffic], alerts=marks),
         "latency": line_chart(
             axis,
             "p99 latency (ms)",
             [(t["latency_ms"] or {}).get("p99") for t in traffic],
             reference=[(t["latency_ms"] or {}).get("p50") for t in traffic],
             reference_label="p50",
+            alerts=marks,
         ),
         "timed": sum(1 for t in traffic if t["latency_ms"]),
         "attribution": line_chart(
