@@ -376,23 +376,29 @@ def run_serving(folder: Path, rows: int, keys: int, calls: int) -> dict[str, Any
                    "full_feature_names": False, "features": [f"stats:{n}" for n in FEATURES]}  # fmt: skip
         plain = Model.from_estimator(fitted, X)
         served = Model.from_estimator(fitted, X, metadata={"feature_service": service})
-        sent, looked_up = [], []
+        sent, looked_up, sent_cpu, looked_up_cpu = [], [], [], []
+        load = _loadavg()
         for key in rng.integers(0, keys, calls):
             row = {"key": int(key)}
             values = get_online_features(workspace, "bench", [row])
             features = [{name: values[name][0] for name in FEATURES}]
-            begin = time.perf_counter()
+            begin, cpu = time.perf_counter(), time.process_time()
             plain.predict(features)
             sent.append(time.perf_counter() - begin)
-            begin = time.perf_counter()
+            sent_cpu.append(time.process_time() - cpu)
+            begin, cpu = time.perf_counter(), time.process_time()
             served.predict(with_online_features(workspace, served, [row]))
             looked_up.append(time.perf_counter() - begin)
+            looked_up_cpu.append(time.process_time() - cpu)
     line: dict[str, Any] = {"benchmark": "features_serving", "feature_rows": rows, "keys": keys,
-                            "features": len(FEATURES), "calls": calls,
+                            "features": len(FEATURES), "calls": calls, "loadavg": load,
                             "features_sent": _percentiles(sent),
                             "features_looked_up": _percentiles(looked_up)}  # fmt: skip
     line["added_p50_ms"] = round(
         line["features_looked_up"]["p50_ms"] - line["features_sent"]["p50_ms"], 3
+    )
+    line["added_cpu_p50_ms"] = round(
+        _percentiles(looked_up_cpu)["p50_ms"] - _percentiles(sent_cpu)["p50_ms"], 3
     )
     return line
 

@@ -212,6 +212,24 @@ class TestRedisOnlineStore(OnlineStoreContract):
         with pytest.raises(StoreUnavailableError, match=r"cannot be reached .*start redis-server"):
             store.read({"weather": ["EWR"]})
 
+    def test_each_read_path_gives_the_same_values_even_after_the_scripts_are_flushed(
+        self, store: OnlineStore
+    ) -> None:
+        import redis
+
+        payload = '["a \\\\"quoted\\\\" / é",1.5e-07,null]'
+        store.write("odd", [row("x", 7, payload)])
+        store.write("big", [row(f"k{i}", i + 1, f"[{i}]") for i in range(6_000)])
+        one = store.read({"odd": ["x"]})  # a plain MGET
+        both = store.read({"odd": ["x", "nope"], "big": ["k5"]})  # the script's JSON answer
+        assert one["odd"] == [OnlineValue(7, payload)]
+        assert both == {"odd": [OnlineValue(7, payload), None], "big": [OnlineValue(6, "[5]")]}
+        many = store.read({"big": [f"k{i}" for i in range(5_000)]})["big"]  # past the script
+        assert many == [OnlineValue(i + 1, f"[{i}]") for i in range(5_000)]
+        assert isinstance(store, RedisOnlineStore)
+        redis.Redis.from_url(store.url).script_flush()
+        assert store.read({"odd": ["x", "nope"]})["odd"] == [OnlineValue(7, payload), None]
+
     def test_prefixes_keep_projects_apart(self, redis_url: str) -> None:
         one, two = (
             open_online_store(f"{redis_url}?prefix=one"),
