@@ -193,5 +193,10 @@ def test_retraining_every_two_folds_scores_each_fold_with_the_last_retrained_mod
     assert result.to_dict()["mean_cadence"] == pytest.approx(sum(cadence) / 4)  # type: ignore[arg-type]
     page = write_report(result, tmp_path / "bt.html").read_text()
     assert page.count('class="point-cadence"') == 4 and "retrained every 2 folds" in page
+    again = run_backtest(  # every step a cache hit now: the metrics come from the reuses
+        pipeline_obj, folds, workspace=workspace, reference=reference, retrain_every=2
+    )
+    assert again.line() == retrained and again.line(cadence=True) == cadence
+    assert again.line(static=True) == static
     with pytest.raises(ConfigError, match="--retrain-every 0"):
         run_backtest(pipeline_obj, folds, workspace=workspace, retrain_every=0)

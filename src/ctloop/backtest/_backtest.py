@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ctloop.backtest._folds import Fold
 from ctloop.backtest._slices import SliceMetrics, read_slices
 from ctloop.errors import ConfigError, CtloopError
-from ctloop.store.records import TagRecord
+from ctloop.store.records import MetricRecord, TagRecord
 
 if TYPE_CHECKING:
     from ctloop.pipeline import Pipeline
@@ -330,13 +330,28 @@ def _tag(workspace: Workspace, run_id: str | None, backtest: str, fold: Fold, li
 
 
 def _latest_metrics(workspace: Workspace, run_id: str) -> dict[str, float]:
+    """The latest value of each metric of the run, a cached step's taken from the
+    execution it reused (a cached step logs nothing: a backtest run again in the same
+    workspace would otherwise find no metrics)."""
     latest: dict[str, tuple[tuple[int, float], float]] = {}
-    for point in workspace.metadata.get_metrics(run_id):
+    for point in (*_reused_metrics(workspace, run_id), *workspace.metadata.get_metrics(run_id)):
         order = (point.step or 0, point.timestamp.timestamp())
         held = latest.get(point.key)
         if held is None or order >= held[0]:
             latest[point.key] = (order, point.value)
     return {key: value for key, (_, value) in sorted(latest.items())}
+
+
+def _reused_metrics(workspace: Workspace, run_id: str) -> list[MetricRecord]:
+    metadata = workspace.metadata
+    found: list[MetricRecord] = []
+    for execution in metadata.list_executions(run_id):
+        source_id, hops = execution.cached_from, 0
+        while source_id is not None and hops < 8:  # a reuse of a reuse: follow it back
+            source = metadata.get_execution(source_id)
+            found += [p for p in metadata.get_metrics(source.run_id) if p.execution_id == source.id]
+            source_id, hops = source.cached_from, hops + 1
+    return found
 
 
 def _headline(metric: str | None, results: Sequence[FoldResult]) -> str:
