@@ -62,3 +62,12 @@ def training(
 @pipeline
 def untimed(path: str = str(DATA)) -> None:
     fit(window(path, None, "2024-02-01"), label="late", estimator="x.Y")
+
+
+def shifted(days: int = 98, seed: int = 5) -> pd.DataFrame:
+    """The relation never changes, but ``x`` moves up by 1.5 from :data:`SWITCH` on."""
+    frame = stable(days, seed)
+    moved = np.where(frame["day"] >= SWITCH, 1.5, 0.0)
+    rng = np.random.default_rng(seed + 1)
+    late = frame["x"] + moved - 1.5 * (moved > 0) + rng.normal(scale=0.8, size=len(frame)) > 0
+    return frame.assign(x=frame["x"] + moved, late=late.astype(int))

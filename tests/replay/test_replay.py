@@ -201,3 +201,15 @@ def test_the_cli_compares_policies_from_ctloop_yaml_in_one_json_line(tmp_path: P
     )  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--time-column 'when' is not a column of the data" in bad.stderr
+
+
+def test_drift_where_the_model_looks_retrains_a_drift_policy_only() -> None:
+    drift = Policy.from_mapping(
+        "drift", {"on": ["drift"], "min_gap": "4w", "window": "sliding:2w", "monitoring": QUICK}
+    )
+    result = replay(problems.shifted(), FAST, drift)
+    fast, drifted = result.policies
+    assert fast.retrains == []  # the metric held
+    assert drifted.retrains[0].period == "2024-03-18"
+    assert drifted.retrains[0].reasons[0].startswith("drift: feature 'x' drifted against the")
+    assert [r.period for r in drifted.retrains][1:2] in ([], ["2024-04-15"], ["2024-04-22"])
