@@ -9,8 +9,8 @@ arrived, the attribution shift, the report artifacts, and the window's ``traffic
 from the prediction log (``predictions``, ``requests`` and the percentiles of their
 latency, ``latency_ms``; see :mod:`ctloop.server._traffic`); with the alerts raised about
 the model. ``GET /api/v1/triggers/declared`` answers every trigger ``ctloop.yaml``
-declares (see :mod:`ctloop.server._declared_triggers`). ``GET /api/v1/data`` answers each data set with its versions and the runs that read
-each version.
+declares (see :mod:`ctloop.server._declared_triggers`). ``GET /api/v1/data`` answers each
+data set with its versions and the runs that read each version.
 
 >>> severity({"test": "psi", "statistic": 0.4, "p_value": None, "threshold": 0.2})
 2.0
