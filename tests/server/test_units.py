@@ -106,3 +106,35 @@ def test_the_package_exports_exactly_its_public_names() -> None:
 )
 def test_each_error_family_answers_its_status(error: Exception, status: int) -> None:
     assert status_of(error) == status
+
+
+def test_mlflow_s_tracking_routes_are_matched_first(
+    memory_app: tuple[Any, Workspace, dict[str, str]],
+) -> None:
+    # a request is matched against the routers in order: a client logging metric by
+    # metric should not be tried against every route of API v1 first
+    client, _, _ = memory_app
+    routers = [r.original_router for r in client.app.routes if hasattr(r, "original_router")]
+    assert "/runs/log-metric" in [getattr(route, "path", "") for route in routers[0].routes]
+
+
+def test_an_mlflow_route_renders_its_answer_in_the_endpoint_s_thread() -> None:
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    from ctloop.server._mlflow._protocol import MlflowRoute
+
+    router = APIRouter(route_class=MlflowRoute)
+
+    @router.get("/answer")
+    def answer() -> dict[str, Any]:
+        return {"value": float("nan"), "steps": [1, 2], "name": "loss"}
+
+    route = next(r for r in router.routes if isinstance(r, MlflowRoute))
+    assert route.response_model is None  # no second trip to a thread to validate it
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        got = client.get("/answer")
+    assert got.status_code == 200 and got.headers["content-type"] == "application/json"
+    assert got.json() == {"value": None, "steps": [1, 2], "name": "loss"}  # NaN as FastAPI

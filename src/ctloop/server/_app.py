@@ -74,6 +74,9 @@ def _include_routers(app: FastAPI) -> None:
     from ctloop.server._runs import runs_router
     from ctloop.server._workspace_api import workspace_router
 
+    # MLflow's routes first: a request is matched against the routes in order, and a
+    # client logging metric by metric sends thousands of requests to them
+    include_mlflow(app)
     for router in (
         runs_router(),
         artifacts_router(),
@@ -85,4 +88,3 @@ def _include_routers(app: FastAPI) -> None:
         workspace_router(),
     ):
         app.include_router(router, prefix=API_PREFIX)
-    include_mlflow(app)

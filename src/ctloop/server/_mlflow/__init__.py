@@ -26,7 +26,8 @@ def include_mlflow(app: FastAPI) -> None:
     from ctloop.server._mlflow._registry import registry_router
     from ctloop.server._mlflow._tracking import tracking_router
 
-    routers = (experiments_router(), tracking_router(), logged_models_router(), registry_router())
+    # tracking first: runs/log-metric and runs/log-batch are most of the requests
+    routers = (tracking_router(), experiments_router(), logged_models_router(), registry_router())
     artifacts = artifacts_router()
     for root in ("/api/2.0", "/ajax-api/2.0"):
         for router in routers:

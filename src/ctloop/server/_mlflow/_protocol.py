@@ -13,12 +13,15 @@ so that its client raises the :class:`MlflowException` its callers expect.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import math
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -119,7 +122,20 @@ def answer_for(request: Request, exc: Exception) -> Response:
 
 
 class MlflowRoute(APIRoute):
-    """A route whose every failure (the key check included) is MLflow's error shape."""
+    """A route whose every failure (the key check included) is MLflow's error shape.
+
+    A plain (not ``async``) endpoint's dict is rendered to JSON by orjson in the worker
+    thread that ran it, not validated against its return annotation in a second trip
+    to a thread: MLflow's answers are not in the OpenAPI document, and a client logging
+    metric by metric waits for every trip."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        from fastapi.datastructures import DefaultPlaceholder
+
+        plain = not inspect.iscoroutinefunction(endpoint)
+        if plain and isinstance(options.get("response_model"), DefaultPlaceholder):
+            endpoint, options["response_model"] = _rendered(endpoint), None
+        super().__init__(path, endpoint, **options)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -131,6 +147,20 @@ class MlflowRoute(APIRoute):
                 return answer_for(request, exc)
 
         return route
+
+
+def _rendered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint``, answering its dict as a JSON response (non-finite numbers as
+    ``null``, as FastAPI renders them)."""
+
+    @functools.wraps(endpoint)
+    def rendered(*args: Any, **kwargs: Any) -> Any:
+        answer = endpoint(*args, **kwargs)
+        if isinstance(answer, dict):
+            return Response(orjson.dumps(answer), media_type="application/json")
+        return answer
+
+    return rendered
 
 
 async def payload(request: Request) -> dict[str, Any]:
