@@ -213,3 +213,13 @@ def test_drift_where_the_model_looks_retrains_a_drift_policy_only() -> None:
     assert drifted.retrains[0].period == "2024-03-18"
     assert drifted.retrains[0].reasons[0].startswith("drift: feature 'x' drifted against the")
     assert [r.period for r in drifted.retrains][1:2] in ([], ["2024-04-15"], ["2024-04-22"])
+
+
+def test_models_trained_by_forked_workers_give_the_same_replay() -> None:
+    data = problems.drifting(days=70)
+    serial = replay(data, FAST)
+    forked = replay(data, FAST, workers=2)
+    assert forked.policies[0].values == serial.policies[0].values
+    assert [s.values for s in forked.schedules["sliding:2w"]] == [
+        s.values for s in serial.schedules["sliding:2w"]
+    ]

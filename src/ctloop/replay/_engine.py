@@ -70,13 +70,16 @@ def run_replay(
     monitoring: Mapping[str, Any] | None = None,
     on_line: Callable[[Line], None] | None = None,
     cores: int | None = None,
+    workers: int = 1,
 ) -> ReplayResult:
     """Replay ``data`` (see the module docstring) and return every line's metrics.
 
     ``monitoring`` is the ``monitoring:`` section the policies' own overrides apply to;
     ``on_line`` is called with each line as it is done (static, each policy, each schedule);
     native thread pools (OpenMP, BLAS) are held to ``cores`` (default: the cores this
-    process may use) while models train and predict.
+    process may use) while models train and predict; with ``workers`` above 1, the models
+    of every period's cut on each policy's window are trained first by that many forked
+    processes (POSIX only), so a long replay's fits run side by side.
     A missing column or a bad period raises :class:`~ctloop.errors.ConfigError` naming it.
     """
     from ctloop.train.threads import thread_limits
@@ -88,6 +91,7 @@ def run_replay(
             data, trainer, time_column=time_column, label=label, every=every,
             label_delay=label_delay, start=start, end=end, policies=policies,
             schedules=schedules, metric=metric, monitoring=monitoring, on_line=on_line,
+            workers=workers,
         )  # fmt: skip
 
 
@@ -106,11 +110,14 @@ def _replay(
     metric: str | None,
     monitoring: Mapping[str, Any] | None,
     on_line: Callable[[Line], None] | None,
+    workers: int,
 ) -> ReplayResult:
     began = time.perf_counter()
     history = _History(data, time_column=time_column, label=label, metric=metric)
     clock = Clock.of(history.times, every=every, label_delay=label_delay, start=start, end=end)
     engine = _Engine(history, clock, trainer, dict(monitoring or {}))
+    if workers > 1:
+        engine.prefit(list(dict.fromkeys(p.window for p in policies)), workers)
     report = on_line or (lambda line: None)
     static = engine.static_line()
     report(static)
@@ -234,6 +241,27 @@ class _Engine:
             self.models[key] = _Trained(key, self.trainer(rows, spec))
         return self.models[key]
 
+    def prefit(self, windows: Sequence[str], workers: int) -> None:
+        """Train the model of every period's labelled cut (and the cut before the first)
+        on each of ``windows`` in ``workers`` forked processes."""
+        import multiprocessing
+
+        global _FORKED
+        cuts = [self.clock.labelled_until(p) for p in self.clock.periods]
+        cuts.insert(0, cuts[0] - self.clock.every)
+        wanted = [(w, c) for w in windows for c in cuts if (w, c.isoformat()) not in self.models]
+        _FORKED = self
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for (window, cut), model in zip(
+                    wanted, pool.starmap(_fit_forked, wanted), strict=True
+                ):
+                    self.models[(window, cut.isoformat())] = _Trained(
+                        (window, cut.isoformat()), model
+                    )
+        finally:
+            _FORKED = None
+
     def training_window(self, window: str, end: pd.Timestamp) -> TrainingWindow:
         kind, size = window_spec(window, f"training window {window!r}")
         if kind == "sliding":
@@ -323,6 +351,14 @@ class _Engine:
             rows = self.history.rows(spec.start, spec.end)
             trained.statistics = compute_statistics(rows[features_of(trained.model)])
         return trained.statistics
+
+
+_FORKED: _Engine | None = None  # the engine a forked training process inherits
+
+
+def _fit_forked(window: str, end: pd.Timestamp) -> Model:
+    assert _FORKED is not None
+    return _FORKED.model(window, end).model
 
 
 def features_of(model: Model) -> list[str]:
