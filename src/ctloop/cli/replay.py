@@ -47,6 +47,13 @@ def replay(
     param: Annotated[
         list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that train the models of a training function side by side "
+            "(a pipeline trains in this process)."
+        ),
+    ] = 1,
     out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
         "replay.html"
     ),
@@ -57,6 +64,8 @@ def replay(
     from ctloop.cli.output import emit_json
     from ctloop.cli.workspace import open_workspace
     from ctloop.config import Settings
+    from ctloop.errors import ConfigError
+    from ctloop.pipeline import Pipeline
     from ctloop.replay import Line, load_policies, run_replay, trainer_for, write_report
     from ctloop.replay._trainers import load_training_target
 
@@ -66,6 +75,11 @@ def replay(
     table = _read_table(data)
     every_k = _schedules(schedules)
     params = _params(target, param or [])
+    if workers > 1 and isinstance(target, Pipeline):
+        raise ConfigError(
+            "--workers trains a training function's models in forked processes; a pipeline's "
+            "runs write to the workspace, so they run one at a time: leave --workers out"
+        )
 
     def progress(line: Line) -> None:
         if not as_json:
@@ -81,7 +95,7 @@ def replay(
             table, trainer, time_column=time_column, label=label, every=every,
             label_delay=label_delay, start=start, end=end, policies=policies,
             schedules=every_k, metric=metric, monitoring=settings.monitoring,
-            on_line=progress,
+            on_line=progress, workers=workers,
         )  # fmt: skip
     write_report(result, out)
     line = {**result.summary_line(), "report": str(out)}
