@@ -51,7 +51,8 @@ def test_a_bad_policy_is_refused_naming_the_key(values: dict, named: str) -> Non
 def test_policies_come_from_ctloop_yaml_the_built_ins_or_a_file(tmp_path: Path) -> None:
     retraining = {"default": "mine", "policies": {"mine": {"on": ["drift"], "window": "expanding"}}}
     assert [p.name for p in load_policies([], retraining)] == ["mine"]
-    assert load_policies([], {})[0].name == "guarded"  # the default when none is set
+    default = load_policies([], {})[0]  # the default when none is set
+    assert (default.name, default.on, default.min_gap) == ("drift", ("degraded", "drift"), "4w")
     assert set(BUILTIN_POLICIES) <= {p.name for p in load_policies(list(BUILTIN_POLICIES), {})}
     single = tmp_path / "weekly.yaml"
     single.write_text("on: schedule\nevery: 1w\n")

@@ -35,7 +35,7 @@ def replay(
         list[str] | None,
         typer.Option(
             help="A retraining policy: a name under 'retraining:' in ctloop.yaml, a built-in "
-            "(guarded, degraded, drift, monthly) or a YAML file. Repeat to compare."
+            "(drift, the default; degraded, guarded, monthly) or a YAML file. Repeat to compare."
         ),
     ] = None,
     metric: Annotated[

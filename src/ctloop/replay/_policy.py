@@ -5,6 +5,7 @@ A policy is declared under ``retraining:`` in ``ctloop.yaml`` (or passed to
 
     retraining:
       default: guarded             # the policy `ctloop replay` uses without --policy
+                                   # (without one: the built-in `drift`)
       policies:
         guarded:
           on: [degraded, max_age]  # degraded | drift | max_age | schedule
@@ -158,19 +159,21 @@ class Policy:
 
 #: policies every project has, by name (``ctloop replay --policy degraded``)
 BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
+    # retrain when the metric fell, or when features the model leans on moved, at most
+    # every four weeks: nothing on a stable stretch, and no more than a monthly calendar
+    "drift": {"on": ["degraded", "drift"], "min_gap": "4w"},
     "degraded": {"on": ["degraded"]},
     "guarded": {"on": ["degraded", "max_age"], "max_age": "8w", "min_gap": "2w"},
-    "drift": {"on": ["degraded", "drift"], "min_gap": "2w"},
     "monthly": {"on": ["schedule"], "every": "4w", "gate": False},
 }
-DEFAULT_POLICY = "guarded"
+DEFAULT_POLICY = "drift"
 
 
 def load_policies(names: Sequence[str], retraining: Mapping[str, Any]) -> list[Policy]:
     """The policies named in ``names``: a name under ``retraining: policies:`` of
     ``ctloop.yaml``, a built-in (:data:`BUILTIN_POLICIES`), or a YAML file holding one
     policy's mapping (``name:`` optional) or a ``policies:`` mapping of several. With no
-    names, ``retraining: default`` (else the built-in ``guarded``)."""
+    names, ``retraining: default`` (else the built-in ``drift``)."""
     declared = _declared(retraining)
     chosen = list(names) or [str(retraining.get("default") or DEFAULT_POLICY)]
     policies: list[Policy] = []
