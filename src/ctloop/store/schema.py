@@ -250,8 +250,9 @@ class LatestMetric(Base):
 
     __tablename__ = "latest_metrics"
     # clustered by (key, run_id) on SQLite (no rowid): one metric of every run, the rows
-    # a search joins, lie together; (run_id) for a run's rows (deleting runs)
-    __table_args__ = (Index(None, "run_id"), {"sqlite_with_rowid": False})
+    # a search joins, lie together; (run_id, key) for a run's rows (deleting runs) and
+    # for PostgreSQL's planner, which looks a run's metric up by either
+    __table_args__ = (Index(None, "run_id", "key"), {"sqlite_with_rowid": False})
 
     key: Mapped[str] = mapped_column(primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)

@@ -61,11 +61,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", "run_id", name="pk_latest_metrics"),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_latest_metrics_run_id", "latest_metrics", ["run_id"])
+    op.create_index("ix_latest_metrics_run_id_key", "latest_metrics", ["run_id", "key"])
     op.execute(_FILL)
 
 
 def downgrade() -> None:
     """Drop ``latest_metrics`` (the points stay in ``metrics``)."""
-    op.drop_index("ix_latest_metrics_run_id", table_name="latest_metrics")
+    op.drop_index("ix_latest_metrics_run_id_key", table_name="latest_metrics")
     op.drop_table("latest_metrics")
