@@ -101,13 +101,17 @@ def build_bundle(
 
 
 def _inputs(model_dir: Path) -> list[dict[str, str]]:
-    """The model's input columns with their V2 datatypes (from its ``model.json``)."""
+    """The model's input columns with their V2 datatypes (from its ``model.json``); none
+    for a model with a transform, whose requests carry the transform's fields instead."""
     from ctloop.serve.protocols import V2_DATATYPES
 
     description = model_dir / "model.json"
     if not description.is_file():
         return []
-    signature = json.loads(description.read_text()).get("signature") or {}
+    document = json.loads(description.read_text())
+    if document.get("transform"):
+        return []
+    signature = document.get("signature") or {}
     return [
         {"name": str(c["name"]), "datatype": V2_DATATYPES.get(str(c.get("type")), "BYTES")}
         for c in signature.get("inputs", [])

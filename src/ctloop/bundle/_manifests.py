@@ -156,6 +156,15 @@ def _inference_service(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _model_input(column: dict[str, str]) -> dict[str, Any]:
+    """One input of the model's metadata; text columns decode as ``str`` (MLServer's
+    default content type for a request tensor that names none), not as bytes."""
+    entry: dict[str, Any] = {"name": column["name"], "datatype": column["datatype"], "shape": [-1]}
+    if column["datatype"] == "BYTES":
+        entry["parameters"] = {"content_type": "str"}
+    return entry
+
+
 def _model_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": settings["model"],
@@ -165,10 +174,7 @@ def _model_settings(settings: dict[str, Any]) -> dict[str, Any]:
             "version": str(settings["version"]),
             "extra": {"flavor": settings["flavor"]},
         },
-        "inputs": [
-            {"name": column["name"], "datatype": column["datatype"], "shape": [-1]}
-            for column in settings.get("inputs", [])
-        ],
+        "inputs": [_model_input(column) for column in settings.get("inputs", [])],
         "max_batch_size": 32,
         "max_batch_time": 0.002,
     }
