@@ -7,6 +7,7 @@ bare DuckDB ASOF join and, with ``--with-peers``, Feast's file offline store.
 
     python benchmarks/features.py --online --with-peers           # the online part instead
     python benchmarks/features.py --serving --online-rows 100000  # what serving's lookup adds
+    python benchmarks/features.py --online --online-rows 10000000 --stores sqlite --calls 500
 
 Prints one JSON line:
 
@@ -15,7 +16,11 @@ Prints one JSON line:
   ``created_as_tiebreak_only=True``, Feast's rule.
 - ``asof_s``: one bare DuckDB ASOF join of the same files (no ttl, no created column, no
   ties): the floor any DuckDB-based join stands on.
-- ``peak_rss_mib``: this process's peak resident memory (Linux ``VmHWM``).
+- ``asof_ratio``: ``ctloop_s / asof_s``; ``ctloop_cpu_s``, ``asof_cpu_s`` and
+  ``asof_cpu_ratio``: the same in CPU seconds of all threads (steadier than wall time on a
+  shared machine); ``loadavg``: the machine's load when the timing started.
+- ``peak_rss_mib``: this process's peak resident memory (Linux ``VmHWM``); the data are
+  made in a child process, so it is the join's.
 - with ``--with-peers``, ``feast``: Feast's ``get_historical_features(...).to_df()`` on a
   local repository over the same Parquet file, in a fresh process of a throwaway virtual
   environment (``.bench/feast-venv``, made on first use): ``historical_s``, ``rows``
@@ -25,15 +30,22 @@ Prints one JSON line:
 With ``--online`` (``--online-rows`` feature rows, default 1,000,000, over ``--online-keys``
 keys, default as many), one JSON line ``features_online`` instead:
 
-- ``sqlite`` and ``redis`` (a redis-server started on a free loopback port): ``materialize_s``
-  and ``rows_per_s`` (feature rows read per second) of ``materialize`` into that online
-  store, and ``p50_ms``/``p99_ms`` of ``get_online_features`` by feature service name (the
+- ``sqlite`` and ``redis`` (a redis-server started on a free loopback port; ``--stores``
+  picks): ``materialize_s`` and ``rows_per_s`` (feature rows read per second) of
+  ``materialize`` into that online store, ``materialize_cpu_s`` and ``rows_per_cpu_s``
+  (CPU seconds of this process's threads, not Redis's), ``peak_rss_mib``, and
+  ``p50_ms``/``p99_ms`` of ``get_online_features`` by feature service name (the
   definitions read from the workspace on every call) for 1 and 100 entity rows
   (``--calls`` calls each, random keys);
 - ``redis_agrees``: whether both stores return the same values for every 1,000th key;
 - with ``--with-peers``, ``feast``: the same figures of Feast 0.67 with its SQLite online
   store (``materialize`` and ``get_online_features(...).to_dict()``), in its own process,
   and ``agree``: the share of those keys whose values Feast and ctloop agree on.
+
+With ``--serving``, one JSON line ``features_serving``: the p50/p99 of a prediction of a
+model sent its five features (``features_sent``) and of one sent only the key, its
+features looked up as ``ctloop serve`` does (``features_looked_up``); ``added_p50_ms`` is
+the difference, ``added_cpu_p50_ms`` the same in CPU time.
 """
 
 from __future__ import annotations
