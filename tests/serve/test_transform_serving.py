@@ -1,6 +1,7 @@
 """A model with a Transform served by ``ctloop serve`` in its own process on 127.0.0.1:
 every protocol answers the transform's outputs for raw rows, the input's faults are 4xx
-sentences naming the field, the transform's own bugs are 5xx with a log line."""
+sentences naming the field, the transform's own bugs are 5xx with a log line; ``ctloop
+predict`` on a file of the same rows writes the same outputs."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ COLUMNS = {name: [row[name] for row in RAW] for name in RAW[0]}
 class Served:
     url: str
     log: Path
+    env: dict[str, str]
+    tmp: Path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 pass
             assert time.monotonic() < deadline, f"the server did not come up:\n{log.read_text()}"
             time.sleep(0.2)
-        yield Served(url, log)
+        yield Served(url, log, env, tmp)
     finally:
         server.terminate()
         server.wait(30)
@@ -163,3 +166,29 @@ def test_a_bug_in_the_transform_is_a_5xx_with_a_log_line(served: Served) -> None
     assert "Traceback" in log and 'float(r["x"])' in log
     healthy = httpx.post(f"{served.url}/predict", json={"records": RAW}, timeout=10)
     assert healthy.status_code == 200  # the server goes on answering
+
+
+def test_ctloop_predict_writes_what_the_server_answers(served: Served) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"flight_id": 10 + i, **row} for i, row in enumerate(RAW)]
+    pq.write_table(pa.Table.from_pylist(rows), served.tmp / "raw.parquet")
+    command = [sys.executable, "-m", "ctloop", "predict", "flights@champion"]
+    command += ["-i", "raw.parquet", "-o", "scored.parquet", "--id-column", "flight_id"]
+    done = subprocess.run(command, cwd=served.tmp, env=served.env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    scored = pq.read_table(served.tmp / "scored.parquet").to_pylist()
+    answer = httpx.post(f"{served.url}/predict", json={"records": RAW}, timeout=10).json()
+    assert [r["flight_id"] for r in scored] == [10, 11, 12]
+    assert [{"probability": r["probability"], "late": r["late"]} for r in scored] == answer[
+        "predictions"
+    ]
+    rows[2]["colour"] = None
+    pq.write_table(pa.Table.from_pylist(rows), served.tmp / "bad.parquet")
+    command[command.index("raw.parquet")] = "bad.parquet"
+    refused = subprocess.run(
+        command, cwd=served.tmp, env=served.env, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "chunk 0 (rows 0-2)" in refused.stderr and "'colour' must be" in refused.stderr
