@@ -9,7 +9,9 @@ same command again with nothing new, and a child that scans every file with
 timed inside each child, past its imports: ``ingest_source`` (what the command runs)
 twice, and the scan. Throughput is rows per second; ``ratio`` is ctloop's throughput
 over the scan's (≥ 0.8 is the goal), ``rerun_s`` the re-run with nothing new (< 1 s is
-the goal); ``cli_*`` are the whole commands' wall times, interpreter start included.
+the goal); ``cli_*`` are the whole commands' wall times, interpreter start included;
+``*_peak_rss_mb`` each child's peak resident memory (imports included), and
+``load_avg_1m`` the machine's load average before and after.
 Each is measured ``--repeat`` times, interleaved, and the best kept.
 
     .venv/bin/python benchmarks/ingest.py                 # 1,000 × 2,000 rows (2 M)
@@ -39,7 +41,9 @@ import pyarrow.dataset as ds
 started = time.perf_counter()
 dataset = ds.dataset(sys.argv[1], format="parquet", partitioning="hive")
 rows = sum(batch.num_rows for batch in dataset.to_batches())
-print(rows, time.perf_counter() - started)
+elapsed = time.perf_counter() - started
+import resource
+print(rows, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 INGEST = """
 import sys, time
@@ -56,7 +60,9 @@ with Workspace.from_settings(settings) as workspace:
         started = time.perf_counter()
         result = ingest_source(workspace, spec, staging_root=settings.home / "tmp")
         timings.append(time.perf_counter() - started)
-print(timings[0], timings[1], result.summary())
+import resource
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(timings[0], timings[1], peak_kb, result.summary())
 """
 
 
@@ -118,6 +124,8 @@ def main() -> None:
         total = args.days * rows
         ctloop = [sys.executable, "-m", "ctloop", "ingest", "run", "flights"]
         runs = []
+        scan_peaks: list[float] = []
+        load_before = os.getloadavg()[0]
         for _ in range(args.repeat):  # interleaved, the best of each kept: a busy machine
             scan_wall, scanned = timed([sys.executable, "-c", SCAN, str(work / "landing")], work)
             assert int(scanned.split()[0]) == total, scanned
@@ -127,9 +135,14 @@ def main() -> None:
             cli_s, summary = timed(ctloop, work)
             cli_rerun_s, again = timed(ctloop, work)
             assert "nothing new" in again, again
-            ingest, rerun = (float(v) for v in measured.split()[:2])
-            runs.append((float(scanned.split()[1]), ingest, rerun, cli_s, cli_rerun_s, scan_wall))
-        scan_s, ingest_s, rerun_s, cli_s, cli_rerun_s, scan_wall = (min(c) for c in zip(*runs))
+            ingest, rerun, peak = (float(v) for v in measured.split()[:3])
+            scan_peak = float(scanned.split()[2])
+            runs.append(
+                (float(scanned.split()[1]), ingest, rerun, cli_s, cli_rerun_s, scan_wall, peak)
+            )
+            scan_peaks.append(scan_peak)
+        scan_s, ingest_s, rerun_s, cli_s, cli_rerun_s, scan_wall, _ = (min(c) for c in zip(*runs))
+        peak_mb = max(r[-1] for r in runs) / 1024
         print(
             json.dumps(
                 {
@@ -147,6 +160,9 @@ def main() -> None:
                     "cli_ingest_s": round(cli_s, 3),
                     "cli_rerun_s": round(cli_rerun_s, 3),
                     "pyarrow_scan_process_s": round(scan_wall, 3),
+                    "ctloop_peak_rss_mb": round(peak_mb, 1),
+                    "pyarrow_peak_rss_mb": round(max(scan_peaks) / 1024, 1),
+                    "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "summary": summary,
                 }
             )
