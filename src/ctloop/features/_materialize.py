@@ -203,9 +203,10 @@ def _latest_rows(
     params: dict[str, Any] = {"end": end.replace(tzinfo=None)}
     if start is not None:
         params["start"] = start.replace(tzinfo=None)
-    reader = con.sql(latest_rows_query(view, start, inclusive), params=params).to_arrow_reader(
-        FETCH
-    )
+    relation = con.sql(latest_rows_query(view, start, inclusive), params=params)
+    # to_arrow_reader in recent DuckDB, fetch_arrow_reader (since deprecated) in older ones
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+    reader = to_reader(FETCH)
     for batch in reader:
         key, event, created, payload = batch.columns
         columns = (
