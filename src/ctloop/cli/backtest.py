@@ -71,8 +71,8 @@ def backtest(
     folds = plan_folds(start, end, every=every, window=window, gap=gap, train_from=train_from)
     pipeline_obj, canonical = load_pipeline(reference)
     params = parse_cli_params(pipeline_obj.fn, param or [], f"pipeline '{pipeline_obj.name}'")
-    settings = {"from": start, "to": end, "every": every, "window": window, "gap": gap}
-    settings["retrain_every"] = retrain_every
+    settings: dict[str, str | int | None] = {"from": start, "to": end, "every": every}
+    settings |= {"window": window, "gap": gap, "retrain_every": retrain_every}
 
     def progress(outcome: object) -> None:
         if not as_json:
