@@ -111,12 +111,12 @@ def _print(result: object, out: Path) -> None:
     assert isinstance(result, ReplayResult)
     metric = result.metric
     typer.echo(f"{len(result.periods)} periods from {result.periods[0]}; mean {metric}:")
-    typer.echo(f"  static                {result.static.mean:.4f}")
+    typer.echo(f"  static                {_shown(result.static.mean)}")
     for p in result.policies:
         verdict = result.verdict(p)
         gap = verdict["gap_closed"]
         typer.echo(
-            f"  policy {p.name:<14} {p.mean or 0:.4f}  {len(p.retrains)} retrain(s), "
+            f"  policy {p.name:<14} {_shown(p.mean)}  {len(p.retrains)} retrain(s), "
             f"{p.promotions} promoted, {p.monitor.get('incidents', 0)} incident(s); "
             f"{'n/a' if gap is None else f'{gap:.0%}'} of every period's gain; "
             f"{'beats' if verdict['beats_equal_schedules'] else 'does not beat'} fixed "
@@ -127,8 +127,12 @@ def _print(result: object, out: Path) -> None:
             typer.echo(f"      {r.period}: {'; '.join(r.reasons)} -> {outcome}")
     for window, lines in result.schedules.items():
         for s in lines:
-            typer.echo(f"  {s.name:<21} {s.mean or 0:.4f}  {len(s.retrains)} retrain(s) ({window})")
+            typer.echo(f"  {s.name:<21} {_shown(s.mean)}  {len(s.retrains)} retrain(s) ({window})")
     typer.echo(f"report: {out}")
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _read_table(path: Path) -> object:
