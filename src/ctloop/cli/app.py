@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ctloop._version import __version__
+from ctloop.cli._common import JsonOpt
 from ctloop.errors import CtloopError
 
 app = typer.Typer(
@@ -42,8 +43,6 @@ def _add_models() -> None:
 
 
 _add_models()
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _load(module: str) -> Any:

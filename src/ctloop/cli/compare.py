@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit, show
+
 if TYPE_CHECKING:
     from rich.table import Table
 
     from ctloop.store.compare import MetricPoint, RunComparison
     from ctloop.store.metadata import MetadataStore
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DIFFERS = "≠"
 
 
@@ -48,9 +49,9 @@ def runs_compare(
     if only_diff:
         comparison = comparison.only_differences()
     if as_json:
-        _emit(asdict(comparison))
+        emit(asdict(comparison))
         return
-    _print(_comparison_table(comparison))
+    show(_comparison_table(comparison))
 
 
 def runs_metrics(
@@ -68,12 +69,12 @@ def runs_metrics(
     store = _metadata()
     points = metric_history(store, run, key=key, step=step)
     if as_json:
-        _emit([asdict(point) for point in points])
+        emit([asdict(point) for point in points])
         return
     if not points:
-        _print(f"run {resolve_run(store, run).id[:8]} logged no metrics")
+        show(f"run {resolve_run(store, run).id[:8]} logged no metrics")
         return
-    _print(_history_table(points))
+    show(_history_table(points))
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -149,15 +150,3 @@ def _metadata() -> MetadataStore:
     from ctloop.cli.workspace import open_workspace
 
     return open_workspace(reconcile=True).metadata
-
-
-def _print(renderable: Any) -> None:
-    from ctloop.cli.output import console
-
-    console.print(renderable)
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit, show
+from ctloop.cli.workspace import open_workspace
+
 if TYPE_CHECKING:
     from ctloop.store.deployments import DeploymentState, RollbackPolicy
     from ctloop.store.operations_records import DeploymentRecord
@@ -36,26 +39,7 @@ feedback_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NameArg = Annotated[str, typer.Argument(help="Deployment name, e.g. flights.")]
-
-
-def _workspace() -> Workspace:
-    from ctloop.cli.workspace import open_workspace
-
-    return open_workspace()
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)
-
-
-def _print(renderable: Any) -> None:
-    from ctloop.cli.output import console
-
-    console.print(renderable)
 
 
 def deploy(
@@ -120,7 +104,7 @@ def deploy(
         raise DeploymentError(
             f"options {' and '.join(chosen)} were given together; make one change per command"
         )
-    workspace = _workspace()
+    workspace = open_workspace()
     policy = _policy(workspace, name, max_error_rate, max_p99_ms, window, min_requests)
     if canary is not None:
         state = d.start_canary(workspace, name, canary, traffic, sticky, policy, reason=reason)
@@ -187,9 +171,9 @@ def _deploy(
 
 def _show_state(name: str, state: DeploymentState, as_json: bool) -> None:
     if as_json:
-        _emit({"name": name, **state.to_dict()})
+        emit({"name": name, **state.to_dict()})
         return
-    _print(f"deployment {name}: {_describe(state.to_dict())}")
+    show(f"deployment {name}: {_describe(state.to_dict())}")
 
 
 def _describe(state: dict[str, Any]) -> str:
@@ -206,17 +190,17 @@ def _describe(state: dict[str, Any]) -> str:
 @deployments_app.command("list")
 def deployments_list(as_json: JsonOpt = False) -> None:
     """List deployments with their current routing."""
-    records = _workspace().deployments.list()
+    records = open_workspace().deployments.list()
     if as_json:
-        _emit([_record_dict(r) for r in records])
+        emit([_record_dict(r) for r in records])
         return
     if not records:
-        _print("no deployments yet: create one with `ctloop deploy NAME`")
+        show("no deployments yet: create one with `ctloop deploy NAME`")
         return
     table = _table("deployment", "serves", "last change", "when", "by")
     for r in records:
         table.add_row(r.name, _describe(r.state), r.action, _when(r), r.created_by)
-    _print(table)
+    show(table)
 
 
 @deployments_app.command("show")
@@ -224,17 +208,17 @@ def deployments_show(name: NameArg, as_json: JsonOpt = False) -> None:
     """Show the current state of a deployment."""
     from ctloop.errors import DeploymentError
 
-    record = _workspace().deployments.latest(name)
+    record = open_workspace().deployments.latest(name)
     if record is None:
         raise DeploymentError(
             f"deployment {name!r} does not exist; create it with `ctloop deploy {name}`"
         )
     if as_json:
-        _emit(_record_dict(record))
+        emit(_record_dict(record))
         return
-    _print(f"deployment {name}: {_describe(record.state)}")
-    _print(f"last change: {record.action} by {record.created_by} at {_when(record)}")
-    _print(f"rollback policy: {record.state.get('rollback')}")
+    show(f"deployment {name}: {_describe(record.state)}")
+    show(f"last change: {record.action} by {record.created_by} at {_when(record)}")
+    show(f"rollback policy: {record.state.get('rollback')}")
 
 
 @deployments_app.command("history")
@@ -244,18 +228,18 @@ def deployments_history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every change of a deployment, oldest first: who, when, why."""
-    records = _workspace().deployments.history(name, limit)
+    records = open_workspace().deployments.history(name, limit)
     if as_json:
-        _emit([_record_dict(r) for r in records])
+        emit([_record_dict(r) for r in records])
         return
     if not records:
-        _print(f"deployment {name!r} has no history: create it with `ctloop deploy {name}`")
+        show(f"deployment {name!r} has no history: create it with `ctloop deploy {name}`")
         return
     table = _table("#", "when", "action", "serves", "by", "host", "reason")
     for r in records:
         row = (str(r.id), _when(r), r.action, _describe(r.state), r.created_by, r.host, r.reason)
         table.add_row(*row)
-    _print(table)
+    show(table)
 
 
 @feedback_app.command("ingest")
@@ -271,11 +255,11 @@ def feedback_ingest(
 
     from ctloop.artifacts.logs import ingest_feedback_file
 
-    batch = ingest_feedback_file(_workspace(), file, model, id_column, label_column)
+    batch = ingest_feedback_file(open_workspace(), file, model, id_column, label_column)
     if as_json:
-        _emit(asdict(batch))
+        emit(asdict(batch))
         return
-    _print(f"ingested {batch.rows} labels from {file} as artifact {batch.artifact_id[:8]}")
+    show(f"ingested {batch.rows} labels from {file} as artifact {batch.artifact_id[:8]}")
 
 
 def _record_dict(record: DeploymentRecord) -> dict[str, Any]:

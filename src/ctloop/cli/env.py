@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit, say
+
 if TYPE_CHECKING:
     from ctloop.registry import Environment
     from ctloop.store.approvals import ApprovalRecord
@@ -33,7 +35,6 @@ env_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 RefArg = Annotated[
     str, typer.Argument(help="MODEL@ALIAS or MODEL@VERSION in the source environment.")
 ]
@@ -43,18 +44,6 @@ FromOpt = Annotated[
     typer.Option("--from", help="The source environment (default: the one declared before)."),
 ]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the record).")]
-
-
-def _print(text: str) -> None:
-    from ctloop.cli.output import console
-
-    console.print(text, markup=False, soft_wrap=True)
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)
 
 
 def _environments() -> dict[str, Environment]:
@@ -95,7 +84,7 @@ def env_list(as_json: JsonOpt = False) -> None:
     """List the environments: where each keeps models, serves, and whether it needs approval."""
     environments = _environments()
     if as_json:
-        _emit([_environment_row(e) for e in environments.values()])
+        emit([_environment_row(e) for e in environments.values()])
         return
     from rich.table import Table
 
@@ -159,13 +148,13 @@ def env_promote(
                 _refuse_if_rejected(reference, target_env, source_ws, target_ws)
                 time.sleep(2.0)
     if as_json:
-        _emit(done)
+        emit(done)
         return
-    _print(f"promoted {done.describe()}")
+    say(f"promoted {done.describe()}")
     if done.copied:
-        _print(f"copied {done.copied} blob(s) into {target_env.artifact_url}")
+        say(f"copied {done.copied} blob(s) into {target_env.artifact_url}")
     if target_env.endpoint:
-        _print(f"{target_env.name} serves at {target_env.endpoint}")
+        say(f"{target_env.name} serves at {target_env.endpoint}")
 
 
 def _seconds(wait: str) -> float:
@@ -215,10 +204,10 @@ def env_approve(
     ctloop server it needs the admin role). Then run `ctloop env promote` again."""
     record = _decide(reference, to, source, "approved", reason)
     if as_json:
-        _emit(record)
+        emit(record)
         return
-    _print(f"approved {record.describe()}")
-    _print(f"promote it with `ctloop env promote {record.reference} --to {record.environment}`")
+    say(f"approved {record.describe()}")
+    say(f"promote it with `ctloop env promote {record.reference} --to {record.environment}`")
 
 
 @env_app.command("reject")
@@ -232,9 +221,9 @@ def env_reject(
     """Reject promoting a version into an environment (recorded: who, when, why)."""
     record = _decide(reference, to, source, "rejected", reason)
     if as_json:
-        _emit(record)
+        emit(record)
         return
-    _print(f"rejected {record.describe()}")
+    say(f"rejected {record.describe()}")
 
 
 @env_app.command("status")
@@ -253,7 +242,7 @@ def env_status(
     )
     report = [_status_of(env, limit) for env in chosen]
     if as_json:
-        _emit(report)
+        emit(report)
         return
     for entry in report:
         _print_status(entry)
@@ -280,13 +269,13 @@ def _status_of(env: Environment, limit: int) -> dict[str, Any]:
 
 
 def _print_status(entry: dict[str, Any]) -> None:
-    _print(f"{entry['environment']}:")
+    say(f"{entry['environment']}:")
     if not entry["models"]:
-        _print("  no models yet")
+        say("  no models yet")
     for row in entry["models"]:
         origin = f", trained by run {str(row['origin_run_id'])[:8]}" if row["origin_run_id"] else ""
         came = f" <- {row['from']} ({row['source']})" if row["from"] else ""
-        _print(f"  {row['model']}@{row['alias']} = v{row['version']}{came}{origin}")
+        say(f"  {row['model']}@{row['alias']} = v{row['version']}{came}{origin}")
     approvals: list[ApprovalRecord] = entry["approvals"]
     for record in approvals:
-        _print(f"  approval {record.describe()}")
+        say(f"  approval {record.describe()}")

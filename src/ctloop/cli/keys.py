@@ -12,13 +12,13 @@ from typing import Annotated
 
 import typer
 
+from ctloop.cli._common import JsonOpt
+
 keys_app = typer.Typer(
     help="API keys of the team server: create (shown once), list, revoke.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @keys_app.command("create")

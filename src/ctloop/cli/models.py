@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit, show
+
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
     from ctloop.registry.card import ModelCard
@@ -28,24 +30,11 @@ models_app = typer.Typer(
     rich_markup_mode=None,  # plain help, as the other command groups: no Rich import
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NameArg = Annotated[str, typer.Argument(help="Registered model name, e.g. flights.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")]
 
 
 # printing goes through ctloop.cli.output, imported on use: it loads Rich
-def _print(renderable: Any) -> None:
-    from ctloop.cli.output import console
-
-    console.print(renderable)
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)
-
-
 def _when(moment: datetime | None) -> str:
     from ctloop.cli.output import when
 
@@ -67,10 +56,10 @@ def models_list(as_json: JsonOpt = False) -> None:
     """List registered models with their latest version and aliases."""
     models = _registry().list_models()
     if as_json:
-        _emit([asdict(m) for m in models])
+        emit([asdict(m) for m in models])
         return
     if not models:
-        _print("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
+        show("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
         return
     table = _table("model", "latest", "aliases", "updated", "description")
     for m in models:
@@ -81,7 +70,7 @@ def models_list(as_json: JsonOpt = False) -> None:
             _when(m.updated_at),
             _text(m.description),
         )
-    _print(table)
+    show(table)
 
 
 @models_app.command("show")
@@ -91,12 +80,12 @@ def models_show(name: NameArg, as_json: JsonOpt = False) -> None:
     model = registry.get_model(name)
     versions = registry.list_versions(name)
     if as_json:
-        _emit({"model": asdict(model), "versions": [asdict(v) for v in versions]})
+        emit({"model": asdict(model), "versions": [asdict(v) for v in versions]})
         return
-    _print(f"[bold]{model.name}[/] {_text(model.description)}".rstrip())
-    _print(f"created {_when(model.created_at)}, updated {_when(model.updated_at)}")
-    _print(f"aliases: {_aliases(model.aliases) or '-'}")
-    _print(f"tags: {_text(_tags(model.tags)) or '-'}")
+    show(f"[bold]{model.name}[/] {_text(model.description)}".rstrip())
+    show(f"created {_when(model.created_at)}, updated {_when(model.updated_at)}")
+    show(f"aliases: {_aliases(model.aliases) or '-'}")
+    show(f"tags: {_text(_tags(model.tags)) or '-'}")
     _print_versions(versions)
 
 
@@ -105,7 +94,7 @@ def models_versions(name: NameArg, as_json: JsonOpt = False) -> None:
     """List the versions of a model, oldest first."""
     versions = _registry().list_versions(name)
     if as_json:
-        _emit([asdict(v) for v in versions])
+        emit([asdict(v) for v in versions])
         return
     _print_versions(versions)
 
@@ -127,10 +116,10 @@ def models_register(
         name, artifact_id, run_id=run, description=description, tags=tags
     )
     if as_json:
-        _emit(asdict(version))
+        emit(asdict(version))
         return
     source = f" from run {_short(version.run_id)}" if version.run_id else ""
-    _print(
+    show(
         f"registered [bold]{version.reference}[/] (artifact {_short(version.artifact_id)}{source})"
     )
 
@@ -153,12 +142,12 @@ def models_alias(
     else:
         move = registry.set_alias(name, alias, version, reason=reason)
     if as_json:
-        _emit({"moved": move is not None, "move": asdict(move) if move else None})
+        emit({"moved": move is not None, "move": asdict(move) if move else None})
         return
     if move is None:
-        _print(f"{alias} of {name} already points at v{version}: nothing moved")
+        show(f"{alias} of {name} already points at v{version}: nothing moved")
     else:
-        _print(_text(f"{name} {move.describe()}"))
+        show(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("rollback")
@@ -172,9 +161,9 @@ def models_rollback(
     move; run it again to go one more step back."""
     move = _registry().rollback(name, alias, reason=reason)
     if as_json:
-        _emit(asdict(move))
+        emit(asdict(move))
         return
-    _print(_text(f"{name} {move.describe()}"))
+    show(_text(f"{name} {move.describe()}"))
 
 
 @models_app.command("history")
@@ -186,10 +175,10 @@ def models_history(
     """Every move of the model's aliases, oldest first."""
     moves = _registry().alias_history(name, alias)
     if as_json:
-        _emit([asdict(m) for m in moves])
+        emit([asdict(m) for m in moves])
         return
     if not moves:
-        _print(f"no alias moves yet: set one with `ctloop models alias {name} champion 1`")
+        show(f"no alias moves yet: set one with `ctloop models alias {name} champion 1`")
         return
     table = _table("#", "when", "alias", "from", "to", "kind", "by", "reason")
     for m in moves:
@@ -203,7 +192,7 @@ def models_history(
             _text(m.moved_by),
             _text(m.reason),
         )
-    _print(table)
+    show(table)
 
 
 @models_app.command("card")
@@ -220,10 +209,10 @@ def models_card(
     if html is not None:
         html.write_text(card.to_html(), encoding="utf-8")
     if as_json:
-        _emit(card.to_dict())
+        emit(card.to_dict())
         return
     if html is not None:
-        _print(f"wrote {_text(str(html))}")
+        show(f"wrote {_text(str(html))}")
         return
     typer.echo(card.to_markdown(), nl=False)
 
@@ -256,7 +245,7 @@ def _table(*columns: str) -> Any:
 
 def _print_versions(versions: list[ModelVersion]) -> None:
     if not versions:
-        _print("no versions yet")
+        show("no versions yet")
         return
     table = _table("version", "aliases", "artifact", "run", "created", "by", "description")
     for v in versions:
@@ -269,7 +258,7 @@ def _print_versions(versions: list[ModelVersion]) -> None:
             _text(v.created_by),
             _text(v.description),
         )
-    _print(table)
+    show(table)
 
 
 def _text(value: str) -> str:

@@ -15,14 +15,15 @@ read the verdict from its output.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit, say
+from ctloop.cli.workspace import open_workspace
 from ctloop.store.statuses import RunStatus
 
 if TYPE_CHECKING:
-    from ctloop.config import Settings
     from ctloop.monitor import MonitorReport
     from ctloop.store.workspace import Workspace
 
@@ -36,26 +37,6 @@ alerts_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _print(text: str) -> None:
-    from ctloop.cli.output import console
-
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)
-
-
-def _workspace(settings: Settings | None = None) -> Workspace:
-    from ctloop.cli.workspace import open_workspace
-
-    return open_workspace(settings)
 
 
 @monitor_app.command("run")
@@ -78,7 +59,7 @@ def run(
 
     settings = Settings.load()
     result = run_monitor(
-        _workspace(settings),
+        open_workspace(settings),
         model,
         window,
         end,
@@ -88,7 +69,7 @@ def run(
         alert=not no_alerts,
     )
     if as_json:
-        _emit(
+        emit(
             {
                 **result.report.summary(),
                 "run_id": result.run_id,
@@ -97,10 +78,10 @@ def run(
             }
         )
         return
-    _print(f"{result.report.model} v{result.report.version}: {result.verdict}")
+    say(f"{result.report.model} v{result.report.version}: {result.verdict}")
     for reason in result.report.reasons:
-        _print(f"  - {reason}")
-    _print(f"report {result.report_artifact_id[:12]} (run {result.run_id[:8]})")
+        say(f"  - {reason}")
+    say(f"report {result.report_artifact_id[:12]} (run {result.run_id[:8]})")
 
 
 @monitor_app.command("canary")
@@ -117,19 +98,19 @@ def canary(
 
     settings = Settings.load()
     judge = settle_canary if apply else judge_canary
-    found = judge(_workspace(settings), deployment, settings=settings)
+    found = judge(open_workspace(settings), deployment, settings=settings)
     if found is None:
         if as_json:
-            _emit(None)
+            emit(None)
         else:
-            _print(f"deployment {deployment!r} has no canary")
+            say(f"deployment {deployment!r} has no canary")
         return
     if as_json:
-        _emit({**found.to_dict(), "applied": apply and found.decision != "wait"})
+        emit({**found.to_dict(), "applied": apply and found.decision != "wait"})
         return
-    _print(f"{found.decision}: {found.reason}")
+    say(f"{found.decision}: {found.reason}")
     if not apply and found.decision != "wait":
-        _print(f"run `ctloop monitor canary {deployment} --apply` to {found.decision}")
+        say(f"run `ctloop monitor canary {deployment} --apply` to {found.decision}")
 
 
 @monitor_app.command("show")
@@ -144,7 +125,7 @@ def show(
     from ctloop.config import Settings
 
     settings = Settings.load()
-    workspace = _workspace(settings)
+    workspace = open_workspace(settings)
     artifact_id = _latest_report_id(workspace, None) if report == "latest" else report
     found = _load_report(workspace, artifact_id, settings.home / "cache")
     if html is not None:
@@ -152,15 +133,15 @@ def show(
 
         html.write_text(render_monitor_report(found), encoding="utf-8")
     if as_json:
-        _emit(found.to_dict())
+        emit(found.to_dict())
         return
     summary = found.summary()
-    _print(f"{summary['model']} v{summary['version']}: {summary['verdict']}")
-    _print(f"window {summary['window']}")
+    say(f"{summary['model']} v{summary['version']}: {summary['verdict']}")
+    say(f"window {summary['window']}")
     for reason in summary["reasons"]:
-        _print(f"  - {reason}")
+        say(f"  - {reason}")
     if html is not None:
-        _print(f"wrote {html}")
+        say(f"wrote {html}")
 
 
 @monitor_app.command("list")
@@ -173,17 +154,17 @@ def list_reports(
     from ctloop.config import Settings
 
     settings = Settings.load()
-    workspace = _workspace(settings)
+    workspace = open_workspace(settings)
     rows = []
     for run_id, artifact_id in _report_ids(workspace, model)[:limit]:
         found = _load_report(workspace, artifact_id, settings.home / "cache")
         rows.append({"run_id": run_id, "report": artifact_id, **found.summary()})
     if as_json:
-        _emit(rows)
+        emit(rows)
         return
     for row in rows:
         drifted = ", ".join(row["drifted_features"]) or "-"
-        _print(
+        say(
             f"{row['report'][:12]}  {row['model']} v{row['version']}  {row['verdict']:<8}  "
             f"{row['window'].get('end')}  drifted: {drifted}"
         )
@@ -197,13 +178,13 @@ def list_alerts(
     """List recorded alerts, oldest first, with their delivery state."""
     from ctloop.monitor.alerts import alert_payload
 
-    records = _workspace().alerts.list(subject=subject)
+    records = open_workspace().alerts.list(subject=subject)
     if as_json:
-        _emit([{**alert_payload(r), "delivery": r.delivery} for r in records])
+        emit([{**alert_payload(r), "delivery": r.delivery} for r in records])
         return
     for r in records:
         states = ", ".join(f"{k}: {v.get('status')}" for k, v in r.delivery.items()) or "-"
-        _print(f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M}  {r.severity:<8}  {r.cause}  [{states}]")
+        say(f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M}  {r.severity:<8}  {r.cause}  [{states}]")
 
 
 @alerts_app.command("incidents")
@@ -216,15 +197,15 @@ def list_incidents(
     that showed the cause, first and last seen, worst value."""
     from ctloop.monitor.incidents import list_incidents as incidents_of
 
-    found = incidents_of(_workspace(), subject)
+    found = incidents_of(open_workspace(), subject)
     if open_only:
         found = [i for i in found if i.status == "open"]
     if as_json:
-        _emit([i.to_dict() for i in found])
+        emit([i.to_dict() for i in found])
         return
     for i in found:
         worst = f"{i.worst:.4g}" if i.worst is not None else "-"
-        _print(
+        say(
             f"{i.status:<8}  {i.severity:<8}  x{i.count:<3}  {i.opened_at:%Y-%m-%d %H:%M} to "
             f"{i.last_seen:%Y-%m-%d %H:%M}  worst {worst}  {i.cause}"
         )
@@ -237,11 +218,11 @@ def deliver(as_json: JsonOpt = False) -> None:
     from ctloop.monitor.alerts import deliver_pending
 
     settings = Settings.load()
-    retried = deliver_pending(_workspace(settings), settings=settings)
+    retried = deliver_pending(open_workspace(settings), settings=settings)
     if as_json:
-        _emit([{"id": r.id, "delivery": r.delivery} for r in retried])
+        emit([{"id": r.id, "delivery": r.delivery} for r in retried])
         return
-    _print(f"retried {len(retried)} alert(s)")
+    say(f"retried {len(retried)} alert(s)")
 
 
 def _report_ids(workspace: Workspace, model: str | None) -> list[tuple[str, str]]:

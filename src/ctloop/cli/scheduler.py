@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, emit
 from ctloop.store.statuses import FiringStatus
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ triggers_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 #: events too routine to print while the scheduler runs
 _QUIET = ("idle", "cooldown")
 
@@ -90,7 +90,7 @@ def triggers_list(as_json: JsonOpt = False) -> None:
     settings = Settings.load()
     rows = trigger_rows(open_workspace(settings), load_specs(settings))
     if as_json:
-        _emit(rows)
+        emit(rows)
         return
     columns = ["trigger", "kind", "watches", "last_fired_at", "cooldown_until", "active"]
     _table(rows, columns)
@@ -117,7 +117,7 @@ def triggers_fire(
         firing = sched.store.get_firing(firing.id)
     row = firing_row(firing)
     if as_json:
-        _emit(row)
+        emit(row)
     else:
         run = _cell("run_id", row["run_id"])
         _say(f"firing {row['id']} of {row['trigger']}: {row['status']}, run {run}", False)
@@ -138,7 +138,7 @@ def triggers_history(
     store = open_workspace().triggers
     rows = [firing_row(f) for f in store.list_firings(trigger=trigger, limit=limit)]
     if as_json:
-        _emit(rows)
+        emit(rows)
         return
     _table(rows, ["id", "trigger", "status", "run_id", "fired_at", "reason"])
 
@@ -165,12 +165,6 @@ def _say(text: str, as_json: bool) -> None:
         return
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def _emit(value: Any) -> None:
-    from ctloop.cli.output import emit_json
-
-    emit_json(value)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
