@@ -19,7 +19,7 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ def expected(
     sort: tuple[str, str, bool] = ("column", "started_at", True),
     offset: int = 0,
     limit: int | None = None,
+    started_after: datetime | None = None,
 ) -> tuple[list[str], int]:
     """The ids of the page and the total, found the slow way."""
     runs: list[RunRecord] = [
@@ -120,6 +121,7 @@ def expected(
         and status in (None, run.status)
         and trigger in (None, run.trigger)
         and user in (None, run.user)
+        and (started_after is None or run.started_at > started_after)
     ]
 
     def latest(run: RunRecord, key: str) -> float | None:
@@ -219,6 +221,9 @@ SEARCHES: list[dict[str, Any]] = [
     {"param_where": [("mixed", "!=", "ridge")], "where": [("auc", ">", 0.1)]},
     {"param_where": [("mixed", ">=", "2")], "pipeline": "taxis", "sort": ("metric", "f1", True)},
     {"param_where": [("mixed", "=", "[1, 2]")]},  # a list's JSON
+    {"started_after": T0 + timedelta(minutes=20)},  # the newer runs (times repeat)
+    {"started_after": T0 + timedelta(minutes=25), "where": [("auc", ">", 0.1)], "limit": 5},
+    {"started_after": T0 + timedelta(minutes=29, seconds=30)},  # none
 ]
 
 

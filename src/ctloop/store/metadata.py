@@ -324,8 +324,10 @@ class MetadataStore(ABC):
         sort: tuple[str, str, bool] = ("column", "started_at", True),
         offset: int = 0,
         limit: int | None = None,
+        started_after: datetime | None = None,
     ) -> tuple[list[RunRecord], int]:
-        """A page of the runs that pass the filters, every ``(metric, op, number)``
+        """A page of the runs that pass the filters (``started_after``: only runs started
+        later than that time), every ``(metric, op, number)``
         condition of ``where`` (on the run's latest value, see
         :meth:`latest_metric_values`; ``op`` one of ``> >= < <= = == !=``) and every
         ``(param, op, value)`` condition of ``param_where`` (on the run's parameter, see
@@ -341,7 +343,9 @@ class MetadataStore(ABC):
         runs = [
             run
             for run in self.list_runs(pipeline=pipeline, status=status)
-            if (trigger is None or run.trigger == trigger) and (user is None or run.user == user)
+            if (trigger is None or run.trigger == trigger)
+            and (user is None or run.user == user)
+            and (started_after is None or run.started_at > started_after)
         ]
         for key, op, number in where:
             check_search_op(op)

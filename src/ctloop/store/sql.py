@@ -425,6 +425,7 @@ class SqlMetadataStore(MetadataStore):
         sort: tuple[str, str, bool] = ("column", "started_at", True),
         offset: int = 0,
         limit: int | None = None,
+        started_after: datetime | None = None,
     ) -> tuple[list[RunRecord], int]:
         """A page of the matching runs and their count in two queries: the page's ids
         with the total (each metric the search names is a join with its row of
@@ -439,6 +440,7 @@ class SqlMetadataStore(MetadataStore):
             sort=sort,
             offset=offset,
             limit=limit,
+            started_after=started_after,
         )
 
         def work(conn: Connection) -> tuple[list[RunRecord], int]:

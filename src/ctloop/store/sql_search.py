@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -132,6 +133,7 @@ def search_page_query(
     sort: tuple[str, str, bool],
     offset: int,
     limit: int | None,
+    started_after: datetime | None = None,
 ) -> tuple[Select[Any], Any]:
     """(the page's ids with the total, the matching runs as a subquery)."""
     check_search_page(offset, limit)
@@ -155,6 +157,8 @@ def search_page_query(
     else:
         value = RUNS.c[key]
     conditions: list[Any] = [RUNS.c[name] == wanted for name, wanted in filters.items() if wanted]
+    if started_after is not None:
+        conditions.append(RUNS.c.started_at > started_after)
     for n, (metric, op, number_) in enumerate(where):
         check_search_op(op)
         held = LATEST_METRICS.alias(f"where_{n}")
