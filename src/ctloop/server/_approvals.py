@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ctloop.errors import ApprovalError
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs, render, workspace_of
+from ctloop.server._deps import Number, audit_write, needs, render, workspace_of
 from ctloop.server._errors import ConflictError
 from ctloop.server._paging import MAX_LIMIT, page_of
 from ctloop.store.approvals import APPROVAL_STATES, ApprovalRecord
@@ -43,13 +43,13 @@ def approvals_router() -> APIRouter:
         return page_of(found, key=_newest_first, cursor=cursor, limit=limit, render=render)
 
     @router.get("/{approval_id}", dependencies=[viewer], summary="One approval")
-    def get_approval(request: Request, approval_id: int) -> dict[str, Any]:
+    def get_approval(request: Request, approval_id: Number) -> dict[str, Any]:
         return render(workspace_of(request).approvals.get(approval_id))
 
     @router.post("/{approval_id}/approve", summary="Approve a requested promotion (admin)")
     def approve(
         request: Request,
-        approval_id: int,
+        approval_id: Number,
         reason: str = Body(..., embed=True, min_length=1, max_length=2000),
         caller: Caller = admin,
     ) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def approvals_router() -> APIRouter:
     @router.post("/{approval_id}/reject", summary="Reject a requested promotion (admin)")
     def reject(
         request: Request,
-        approval_id: int,
+        approval_id: Number,
         reason: str = Body(..., embed=True, min_length=1, max_length=2000),
         caller: Caller = admin,
     ) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ctloop.server._auth import Authenticator, Caller
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEY_COOKIE",
+    "MAX_NUMBER",
+    "Number",
     "audit_draft",
     "audit_write",
     "log_tracking_audited",
@@ -37,6 +39,11 @@ __all__ = [
 ]
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the largest id or version number a store holds (a 32-bit column on PostgreSQL); a
+#: larger one in a path is a 422 naming it rather than a number the database cannot bind
+MAX_NUMBER = 2**31 - 1
+#: a model version or record id in a path
+Number = Annotated[int, Path(le=MAX_NUMBER, description="a whole number")]
 #: the cookie the web UI keeps the key in (``HttpOnly``, ``SameSite=Strict``); a read
 #: may come with it instead of the header, so the pages' scripts can fetch the API
 #: without ever seeing the key; a write needs the header (a cookie alone is not CSRF-safe)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ctloop.server._auth import Authenticator, Caller
-from ctloop.server._deps import audit_write, needs, render, workspace_of
+from ctloop.server._deps import MAX_NUMBER, Number, audit_write, needs, render, workspace_of
 from ctloop.server._errors import PermissionDeniedError
 from ctloop.server._paging import MAX_LIMIT, page_of
 from ctloop.store.keys import Role
@@ -63,7 +63,7 @@ def registry_router() -> APIRouter:
         return page_of(versions, key=_version_key, cursor=cursor, limit=limit, render=render)
 
     @router.get("/models/{name}/versions/{version}", dependencies=[viewer], summary="One version")
-    def get_version(request: Request, name: str, version: int) -> dict[str, Any]:
+    def get_version(request: Request, name: str, version: Number) -> dict[str, Any]:
         return render(workspace_of(request).registry.get_version(name, version))
 
     @router.get(
@@ -87,7 +87,7 @@ def registry_router() -> APIRouter:
         request: Request,
         name: str,
         alias: str,
-        version: int = Body(..., embed=True, ge=1),
+        version: int = Body(..., embed=True, ge=1, le=MAX_NUMBER),
         reason: str = Body("", embed=True, max_length=2000),
         caller: Caller = editor,
     ) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def registry_router() -> APIRouter:
         dependencies=[viewer],
         summary="The model card of one version",
     )
-    def card(request: Request, name: str, version: int) -> dict[str, Any]:
+    def card(request: Request, name: str, version: Number) -> dict[str, Any]:
         return render(version_card(workspace_of(request), name, version).to_dict())
 
     return router
