@@ -37,12 +37,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -251,8 +252,21 @@ class LatestMetric(Base):
     __tablename__ = "latest_metrics"
     # clustered by (key, run_id) on SQLite (no rowid): one metric of every run, the rows
     # a search joins, lie together; (run_id, key) for a run's rows (deleting runs) and
-    # for PostgreSQL's planner, which looks a run's metric up by either
-    __table_args__ = (Index(None, "run_id", "key"), {"sqlite_with_rowid": False})
+    # for PostgreSQL's planner, which looks a run's metric up by either. PostgreSQL's
+    # heap is not clustered: (key, run_id) with the value included lets a search read one
+    # metric of every run from the index alone, not from a page per run; SQLite's table
+    # already is that index, so there it stays empty (``WHERE 0``)
+    __table_args__ = (
+        Index(None, "run_id", "key"),
+        Index(
+            "ix_latest_metrics_key_run_id_value",
+            "key",
+            "run_id",
+            postgresql_include=["value"],
+            sqlite_where=text("0"),
+        ),
+        {"sqlite_with_rowid": False},
+    )
 
     key: Mapped[str] = mapped_column(primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
