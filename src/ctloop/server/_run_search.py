@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ctloop.server._deps import render
@@ -118,6 +119,7 @@ def search_runs(
     metrics: Sequence[str] = (),
     params: Sequence[str] = (),
     exact_total: bool = True,
+    started_after: datetime | None = None,
 ) -> dict[str, Any]:
     """One page of the runs that pass the filters and conditions, in the sort's order,
     each with its latest value of ``metrics`` (and of the metrics the search names) and
@@ -125,10 +127,15 @@ def search_runs(
 
     Without ``exact_total``, a search the store can page itself (newest first, filtered by
     pipeline and status only) reads just the runs up to the page's end: ``total`` is then
-    a lower bound and ``total_exact`` says so."""
+    a lower bound and ``total_exact`` says so. ``started_after`` keeps the runs started
+    later than that time (a time without a zone is UTC): what a page asks to learn of runs
+    newer than its first row."""
     conditions, order = parse_conditions(where), parse_sort(sort)
+    if started_after is not None and started_after.tzinfo is None:
+        started_after = started_after.replace(tzinfo=UTC)
     newest_first = order == ("column", "started_at", True)
-    if not exact_total and newest_first and not (conditions or trigger or user):
+    quick = not (conditions or trigger or user or started_after)
+    if not exact_total and newest_first and quick:
         runs = store.list_runs(pipeline=pipeline, status=status, limit=offset + limit + 1)
         shown, total = runs[offset : offset + limit], len(runs)
         exact = total <= offset + limit
@@ -154,6 +161,7 @@ def search_runs(
         sort=order,
         offset=offset,
         limit=limit,
+        started_after=started_after,
     )
     return _page(store, shown, total, True, offset, limit, metrics, params, conditions, order)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
@@ -46,6 +47,10 @@ T = TypeVar("T")
 _log = logging.getLogger(__name__)
 #: the most runs one comparison holds
 MAX_COMPARED = 20
+_STARTED_AFTER = (
+    "only runs started later than this time (ISO 8601, UTC without a zone): poll with the "
+    "newest started_at you hold to learn of new runs"
+)
 
 
 def downsample(points: Sequence[T], max_points: int) -> list[T]:
@@ -112,9 +117,11 @@ def runs_router() -> APIRouter:
         params: str | None = Query(None, description="parameters to return, comma-separated"),
         offset: int = Query(0, ge=0, le=MAX_SEARCH_OFFSET),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        started_after: Annotated[datetime | None, Query(description=_STARTED_AFTER)] = None,
     ) -> dict[str, Any]:
         return search_runs(
             workspace_of(request).metadata,
+            started_after=started_after,
             pipeline=pipeline,
             status=None if status is None else str(status),
             trigger=trigger,

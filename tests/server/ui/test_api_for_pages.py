@@ -52,3 +52,20 @@ def test_the_newest_runs_page_reads_only_up_to_its_end(ui_server: UiServer) -> N
     assert (whole["total"], whole["total_exact"], whole["next_offset"]) == (4, True, None)
     assert [r["id"] for r in whole["items"]][:2] == [r["id"] for r in first["items"]]
     assert search_runs(store, limit=2)["total"] == 4  # the API's count stays exact
+
+
+def test_runs_search_started_after_keeps_the_newer_runs(ui_server: UiServer) -> None:
+    headers = {"Authorization": f"Bearer {ui_server.keys['viewer']}"}
+    with httpx.Client(base_url=f"{ui_server.url}/api/v1", headers=headers) as client:
+        every = client.get("/runs/search", params={"limit": 500}).json()["items"]
+        middle = sorted(run["started_at"] for run in every)[len(every) // 2]
+        newer = client.get("/runs/search", params={"started_after": middle, "limit": 500})
+        assert newer.status_code == 200, newer.text
+        assert [r["id"] for r in newer.json()["items"]] == [
+            r["id"] for r in every if r["started_at"] > middle
+        ]
+        naive = middle.removesuffix("+00:00")  # a time without a zone is UTC
+        again = client.get("/runs/search", params={"started_after": naive, "limit": 500})
+        assert again.json()["items"] == newer.json()["items"]
+        bad = client.get("/runs/search", params={"started_after": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["field"] == "started_after"

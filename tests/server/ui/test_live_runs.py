@@ -1,20 +1,24 @@
 """Running runs kept live in Chromium: the runs table and the run page follow a run that a
 pipeline process moves on in the store (its steps, then its end) without a reload, with
-one API request a tick, and stop polling once nothing they show is running."""
+one API request a tick, and stop polling once nothing they show can change; the first
+page of the newest runs shows a run started after it loaded (if it passes the page's
+filters and conditions), drawn as the server draws it, and polls nothing while the tab
+is hidden."""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ctloop.server import create_app
-from ctloop.store.records import ExecutionRecord, RunRecord, new_id, utcnow
+from ctloop.store.records import ExecutionRecord, MetricRecord, RunRecord, new_id, utcnow
 from ctloop.store.workspace import Workspace
 from tests.server.conftest import role_keys, start
 from tests.server.ui.conftest import Watch
@@ -96,7 +100,7 @@ def api_calls(page: Any) -> list[str]:
 def test_the_runs_table_follows_a_running_run_to_its_end(page: Any, live: Live) -> None:
     run_id, executions = running_run(live.workspace, "table")
     calls = api_calls(page)
-    page.goto("/runs")
+    page.goto("/runs?sort=started_at")  # oldest first: no new run can join this page
     row = f"#runs tr[data-run='{run_id}']"
     assert page.get_attribute(row, "data-status") == "running"
     assert page.is_visible("#live")
@@ -150,6 +154,73 @@ def test_a_finished_run_is_not_polled(page: Any, live: Live) -> None:
     finish(live.workspace, run_id, executions)
     calls = api_calls(page)
     page.goto(f"/runs/{run_id}")
-    page.goto("/runs?status=succeeded")
+    page.goto("/runs?status=succeeded&sort=pipeline")
+    page.goto("/runs?status=succeeded&page=2")
     page.wait_for_timeout(2500)
     assert calls == [] and page.evaluate("document.body.dataset.live") is None
+
+
+def new_run(workspace: Workspace, pipeline: str, auc: float, **changes: Any) -> str:
+    """A run started now with an ``auc`` and parameters ``lr`` and ``layers``; its id."""
+    now = utcnow()
+    run = RunRecord(
+        new_id(), pipeline, "v1", "live.py:p", {"lr": 0.25, "layers": [2, 3]}, "manual",
+        "test", socket.gethostname(), os.getpid(), "succeeded", now,
+        ended_at=now + timedelta(seconds=1.5),
+    )  # fmt: skip
+    run = replace(run, **changes)
+    workspace.metadata.create_run(run)
+    workspace.metadata.log_batch(metrics=[MetricRecord(run.id, "auc", auc)])
+    return run.id
+
+
+def test_a_run_started_after_the_page_loaded_appears_if_it_passes_the_filters(
+    page: Any, live: Live
+) -> None:
+    first = new_run(live.workspace, "fresh", 0.9)
+    calls = api_calls(page)
+    query = "/runs?pipeline=fresh&where=auc+%3E+0.5&columns=auc&params=lr,layers"
+    page.goto(query)
+    assert page.locator("#runs tbody tr[data-run]").count() == 1
+    assert page.is_visible("#live-new") and page.is_hidden("#live")
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_function("document.body.dataset.live === 'polling'")
+    passing = new_run(live.workspace, "fresh", 0.812345)
+    new_run(live.workspace, "fresh", 0.3)  # fails the condition
+    new_run(live.workspace, "elsewhere", 0.95)  # another pipeline
+    row = f"#runs tr[data-run='{passing}']"
+    page.wait_for_selector(row, timeout=10_000)
+    page.wait_for_timeout(2500)  # a tick more: nothing else joins
+    ids = [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()]
+    assert ids == [passing, first]
+    assert page.evaluate("window.notReloaded") is True
+    assert page.inner_text("#run-count") == "2 runs"
+    drawn = page.inner_text(row)
+    cells = drawn.split("\t")  # pipeline, status, trigger, started, duration, params, metrics
+    assert cells[2:5] == ["fresh", "succeeded", "manual"] and len(cells[5]) == 19
+    assert cells[6:] == ["1.5 s", "0.25", "[2, 3]", "0.8123"]
+    searches = [c for c in calls if "/api/v1/runs/search" in c]
+    assert searches and all("started_after=" in c and "pipeline=fresh" in c for c in searches)
+    assert set(calls) == set(searches)  # nothing is running: the search alone, once a tick
+    page.goto(query)  # the server draws the row the same way
+    assert page.inner_text(row) == drawn
+
+
+def test_a_hidden_tab_polls_nothing_and_catches_up_when_shown(page: Any, live: Live) -> None:
+    new_run(live.workspace, "hidden", 0.9)
+    calls = api_calls(page)
+    page.goto("/runs?pipeline=hidden")
+    page.wait_for_function("document.body.dataset.live === 'polling'")
+    set_hidden = (
+        "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});"
+        " document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    page.evaluate(set_hidden, True)
+    assert page.evaluate("document.body.dataset.live") == "paused"
+    seen = len(calls)
+    started = new_run(live.workspace, "hidden", 0.7)
+    page.wait_for_timeout(2500)  # more than a tick
+    assert len(calls) == seen and page.locator(f"tr[data-run='{started}']").count() == 0
+    page.evaluate(set_hidden, False)
+    page.wait_for_selector(f"tr[data-run='{started}']", timeout=1500)  # at once, not a tick later
+    assert page.evaluate("document.body.dataset.live") == "polling"

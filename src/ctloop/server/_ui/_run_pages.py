@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 
 from ctloop.server._deps import audit_write, workspace_of
 from ctloop.server._errors import BadRequestError
-from ctloop.server._run_search import search_runs
+from ctloop.server._run_search import parse_conditions, search_runs
 from ctloop.server._runs import compare, downsample, run_detail, start_resume
 from ctloop.server._ui._dag import layout
 from ctloop.server._ui._render import guarded, number, page, param, script_json, seconds
@@ -54,6 +54,7 @@ def run_pages() -> APIRouter:
         number_of_page = _page_number(request.query_params.get("page"))
         result, error = _search(workspace_of(request), form, number_of_page)
         pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
+        newest_first = (form["sort"] or "-started_at") == "-started_at"
         return page(
             request,
             "runs.html",
@@ -67,6 +68,7 @@ def run_pages() -> APIRouter:
             page=number_of_page,
             pages=pages,
             link=lambda **change: _link(form, number_of_page, change),
+            watch_new=_watch_new(form, result) if newest_first and number_of_page == 1 else None,
         )
 
     @router.get("/runs/{run_id}")
@@ -171,6 +173,33 @@ def _search(workspace: Workspace, form: dict[str, str], number_of_page: int) -> 
         ), ""
     except BadRequestError as exc:
         return search_runs(workspace.metadata, exact_total=False, **arguments), str(exc)
+
+
+def _watch_new(form: dict[str, str], result: dict[str, Any]) -> dict[str, Any] | None:
+    """What the first page of the newest runs polls to show runs started after it was
+    drawn: ``GET /api/v1/runs/search`` with the page's filters, conditions and columns
+    and ``started_after`` the newest start it shows (none for an empty page). A page
+    whose conditions the server could not read (drawn unfiltered) polls nothing."""
+    if form["where"]:
+        try:
+            parse_conditions(form["where"])
+        except BadRequestError:
+            return None
+    query = {
+        name: form[name]
+        for name in ("pipeline", "status", "trigger", "user", "where")
+        if form[name]
+    }
+    if result["metrics"]:
+        query["metrics"] = ",".join(result["metrics"])
+    if result["params"]:
+        query["params"] = ",".join(result["params"])
+    items = result["items"]
+    return {
+        "query": urlencode(query),
+        "since": max((run["started_at"] for run in items), default=""),
+        "limit": PAGE_SIZE,
+    }
 
 
 def _link(form: dict[str, str], number_of_page: int, change: dict[str, Any]) -> str:

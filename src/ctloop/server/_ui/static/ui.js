@@ -206,9 +206,12 @@
   }
 
   // -- running runs kept live: the runs table and the run page poll the API ---------
-  // One request a tick (every POLL_MS while the tab is visible): the running runs for the
-  // table, the run itself for its page; a run that is no longer running is read once
-  // more for its end, and polling stops when nothing on the page is running.
+  // Every POLL_MS while the tab is visible (none while it is hidden, one at once when it
+  // shows again): the table asks for its running runs (one request for all of them) and,
+  // on the first page of the newest runs, for runs started after its newest row, with
+  // the page's filters and conditions (one request); the run page asks for its run. A run
+  // that is no longer running is read once more for its end; polling stops when nothing
+  // on the page can change any more.
   var POLL_MS = 2000;
   function duration(run) {
     var s = (new Date(run.ended_at || Date.now()) - new Date(run.started_at)) / 1000;
@@ -216,42 +219,132 @@
   }
   function setBadge(badge, status) { badge.className = "badge " + status; badge.textContent = status; }
   function poll(tick) {
-    var timer = null, busy = false;
+    var timer = null, busy = false, over = false;
     function run() {
-      if (busy || document.hidden) return;
+      if (busy || over || document.hidden) return;
       busy = true;
       tick().then(function (more) {
         busy = false;
-        if (!more) { clearInterval(timer); document.body.dataset.live = "done"; }
-      }, function () { busy = false; clearInterval(timer); document.body.dataset.live = "failed"; });
+        if (!more) stop("done");
+      }, function () { busy = false; stop("failed"); });
     }
-    document.body.dataset.live = "polling";
-    timer = setInterval(run, POLL_MS);
+    function start() { if (!over && timer === null) timer = setInterval(run, POLL_MS); }
+    function stop(why) {
+      over = true;
+      clearInterval(timer); timer = null;
+      document.body.dataset.live = why;
+      document.removeEventListener("visibilitychange", seen);
+    }
+    function seen() {
+      if (document.hidden) { clearInterval(timer); timer = null; document.body.dataset.live = "paused"; return; }
+      document.body.dataset.live = "polling";
+      run(); start();
+    }
+    document.addEventListener("visibilitychange", seen);
+    document.body.dataset.live = document.hidden ? "paused" : "polling";
+    if (!document.hidden) start();
+  }
+  // the cells of the runs table as the server draws them (ctloop.server._ui._render)
+  function twoDigits(v) { return v < 10 ? String(+v.toPrecision(2)) : v.toFixed(0); }
+  function seconds(v) {
+    if (v === null || v === undefined) return "";
+    return v < 60 ? twoDigits(v) + " s" : Math.floor(v / 60) + " min " + Math.floor(v % 60) + " s";
+  }
+  function number(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v !== "number" || !isFinite(v)) return String(v);
+    if (v === 0) return "0";
+    var e = Math.floor(Math.log10(Math.abs(+v.toPrecision(4))));
+    if (e < -4 || e >= 4) return v.toExponential(3).replace(/\.?0+e/, "e").replace(/e([+-])(\d)$/, function (m, sign, digit) { return "e" + sign + "0" + digit; });
+    return String(+v.toPrecision(4));
+  }
+  function param(v) {
+    if (v === null || v === undefined) return "";
+    return typeof v === "string" ? v : pyJson(v);
+  }
+  function pyJson(v) {  // as Python's json.dumps writes it: ", " and ": " between items
+    if (Array.isArray(v)) return "[" + v.map(pyJson).join(", ") + "]";
+    if (v && typeof v === "object") {
+      return "{" + Object.keys(v).map(function (k) { return JSON.stringify(k) + ": " + pyJson(v[k]); }).join(", ") + "}";
+    }
+    return JSON.stringify(v);
+  }
+  function runRow(run, metrics, params) {
+    var short = run.id.slice(0, 8);
+    var cells = [
+      el("td", {}, [el("input", { type: "checkbox", name: "runs", value: run.id, "aria-label": "compare " + short })]),
+      el("td", {}, [el("a", { href: "/runs/" + run.id }, [el("code", { text: short })])]),
+      el("td", { text: run.pipeline }),
+      el("td", {}, [el("span", { "class": "badge " + run.status, text: run.status })]),
+      el("td", { text: run.trigger }),
+      el("td", { text: run.started_at.slice(0, 19).replace("T", " ") }),
+      el("td", { "class": "num duration", text: seconds(run.duration_s) })
+    ];
+    params.forEach(function (k) { cells.push(el("td", { text: param(run.params[k]) })); });
+    metrics.forEach(function (k) { cells.push(el("td", { "class": "num", text: number(run.metrics[k]) })); });
+    return el("tr", { "data-run": run.id, "data-status": run.status, "class": "new" }, cells);
   }
   function liveRuns() {
-    if (!document.querySelector('#runs tr[data-status="running"]')) return;
-    var live = document.getElementById("live");
-    if (live) live.hidden = false;
-    poll(function () {
+    var table = document.getElementById("runs");
+    if (!table) return;
+    var watchNew = table.dataset.watchNew !== undefined;
+    var live = document.getElementById("live"), liveNew = document.getElementById("live-new");
+    function runningRows() { return document.querySelectorAll('#runs tr[data-status="running"]'); }
+    function showState() {
+      if (live) live.hidden = !runningRows().length;
+      if (liveNew) liveNew.hidden = !watchNew;
+    }
+    if (!watchNew && !runningRows().length) return;
+    showState();
+    var since = watchNew ? table.dataset.since : "", limit = watchNew ? +table.dataset.limit : 0;
+    var metrics = watchNew && table.dataset.metrics ? table.dataset.metrics.split(",") : [];
+    var params = watchNew && table.dataset.params ? table.dataset.params.split(",") : [];
+    function newRuns() {
+      var query = table.dataset.watchNew ? table.dataset.watchNew + "&" : "";
+      query += "limit=" + limit + (since ? "&started_after=" + encodeURIComponent(since) : "");
+      return api("/runs/search?" + query).then(function (found) {
+        var body = table.tBodies[0], added = 0;
+        found.items.slice().reverse().forEach(function (run) {  // oldest first, each on top
+          if (body.querySelector('tr[data-run="' + CSS.escape(run.id) + '"]')) return;
+          body.insertBefore(runRow(run, metrics, params), body.firstChild);
+          added++;
+          if (!since || run.started_at > since) since = run.started_at;
+        });
+        if (!added) return;
+        body.querySelectorAll("tr:not([data-run])").forEach(function (row) { row.remove(); });  // "No runs match."
+        var rows = body.querySelectorAll("tr[data-run]");
+        for (var i = limit; i < rows.length; i++) rows[i].remove();  // the page keeps its size
+        var count = document.getElementById("run-count");
+        if (count && count.dataset.total !== undefined) {
+          count.dataset.total = String(+count.dataset.total + added);
+          count.textContent = (+count.dataset.total).toLocaleString("en-US") + " runs";
+        }
+        table.dataset.added = String(+(table.dataset.added || 0) + added);
+      });
+    }
+    function running() {
+      var rows = runningRows();
+      if (!rows.length) return Promise.resolve();
       return api("/runs?status=running&limit=500").then(function (found) {
         var still = {};
         found.items.forEach(function (run) { still[run.id] = run; });
-        var rows = document.querySelectorAll('#runs tr[data-status="running"]');
         var ended = [];
         rows.forEach(function (row) {
-          var running = still[row.dataset.run];
-          if (running) { row.querySelector(".duration").textContent = duration(running); return; }
+          var runningNow = still[row.dataset.run];
+          if (runningNow) { row.querySelector(".duration").textContent = duration(runningNow); return; }
           ended.push(api("/runs/" + encodeURIComponent(row.dataset.run)).then(function (run) {
             row.dataset.status = run.status;
             setBadge(row.querySelector(".badge"), run.status);
             row.querySelector(".duration").textContent = duration(run);
           }));
         });
-        return Promise.all(ended).then(function () {
-          var left = document.querySelectorAll('#runs tr[data-status="running"]').length;
-          if (!left && live) live.hidden = true;
-          return left > 0;
-        });
+        return Promise.all(ended);
+      });
+    }
+    poll(function () {
+      return Promise.all([running(), watchNew ? newRuns() : null]).then(function () {
+        showState();
+        return watchNew || runningRows().length > 0;
       });
     });
   }
