@@ -155,6 +155,13 @@ def test_a_number_no_column_holds_is_a_422_naming_it(
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == field
         assert "less than or equal to 2147483647" in answer.json()["error"]
+        below = client.request(
+            method,
+            path.replace(str(HUGE), str(-HUGE)),
+            json=body and {k: -HUGE if v == HUGE else v for k, v in body.items()},
+        )
+        assert below.status_code == 422, below.text
+        assert "greater than or equal to 1" in below.json()["error"]
         small = {k: 99 if v == HUGE else v for k, v in body.items()} if body else None
         in_range = client.request(method, path.replace(str(HUGE), "99"), json=small)
         assert in_range.status_code == 404, in_range.text  # no such approval or version

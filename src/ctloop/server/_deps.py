@@ -40,10 +40,11 @@ __all__ = [
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: the largest id or version number a store holds (a 32-bit column on PostgreSQL); a
-#: larger one in a path is a 422 naming it rather than a number the database cannot bind
+#: larger one in a path, or one below 1, is a 422 naming it rather than a number the
+#: database cannot bind
 MAX_NUMBER = 2**31 - 1
-#: a model version or record id in a path
-Number = Annotated[int, Path(le=MAX_NUMBER, description="a whole number")]
+#: a model version or record id in a path: 1 or more
+Number = Annotated[int, Path(ge=1, le=MAX_NUMBER, description="a whole number from 1")]
 #: the cookie the web UI keeps the key in (``HttpOnly``, ``SameSite=Strict``); a read
 #: may come with it instead of the header, so the pages' scripts can fetch the API
 #: without ever seeing the key; a write needs the header (a cookie alone is not CSRF-safe)
