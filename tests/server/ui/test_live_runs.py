@@ -1,9 +1,9 @@
 """Running runs kept live in Chromium: the runs table and the run page follow a run that a
 pipeline process moves on in the store (its steps, then its end) without a reload, with
-one API request a tick, and stop polling once nothing they show can change; the first
-page of the newest runs shows a run started after it loaded (if it passes the page's
-filters and conditions), drawn as the server draws it, and polls nothing while the tab
-is hidden."""
+one API request a tick for all of them, and stop polling once nothing they show can
+change; the first page of the newest runs shows a run started after it loaded (if it
+passes the page's filters and conditions), drawn as the server draws it, with one more
+request a tick, and polls nothing while the tab is hidden."""
 
 from __future__ import annotations
 
