@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from ctloop.errors import ConflictError, NotFoundError, StoreError
+from ctloop.store.statuses import ExecutionStatus
 
 __all__ = [
     "EXECUTION_CHANGES",
@@ -30,6 +31,7 @@ __all__ = [
     "check_latest_data_version",
     "check_prefix",
     "check_status",
+    "completion_changes",
     "data_version_artifacts",
     "missing_artifacts",
     "missing_data_version",
@@ -71,6 +73,23 @@ def check_changes(
         )
     if "status" in changes:
         check_status(changes["status"], statuses, what)
+
+
+def completion_changes(
+    status: str,
+    ended_at: Any,
+    *,
+    error: str | None,
+    log_uri: str | None,
+    cached_from: str | None,
+) -> dict[str, Any]:
+    """The checked fields that finishing an execution sets: ``status`` and ``ended_at``,
+    and each optional one that is given."""
+    changes: dict[str, Any] = {"status": status, "ended_at": ended_at}
+    optional = {"error": error, "log_uri": log_uri, "cached_from": cached_from}
+    changes.update({key: value for key, value in optional.items() if value is not None})
+    check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
+    return changes
 
 
 def check_prefix(id_or_prefix: str, what: str) -> None:

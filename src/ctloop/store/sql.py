@@ -27,6 +27,7 @@ from ctloop.store._metadata_rules import (
     check_changes,
     check_latest_data_version,
     check_status,
+    completion_changes,
     missing_data_version,
     missing_execution,
 )
@@ -241,10 +242,9 @@ class SqlMetadataStore(MetadataStore):
         cached_from: str | None = None,
     ) -> None:
         """Finish an execution in one transaction (see :class:`MetadataStore`)."""
-        changes: dict[str, Any] = {"status": status, "ended_at": ended_at}
-        optional = {"error": error, "log_uri": log_uri, "cached_from": cached_from}
-        changes.update({key: value for key, value in optional.items() if value is not None})
-        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
+        changes = completion_changes(
+            status, ended_at, error=error, log_uri=log_uri, cached_from=cached_from
+        )
 
         def work(conn: Connection) -> None:
             update_one(conn, EXECUTIONS, execution_id, changes, "execution")

@@ -29,6 +29,7 @@ from ctloop.store._metadata_rules import (
     check_changes,
     check_latest_data_version,
     check_status,
+    completion_changes,
     data_version_artifacts,
     missing_artifacts,
     missing_data_version,
@@ -217,10 +218,9 @@ class MemoryMetadataStore(MetadataStore):
         cached_from: str | None = None,
     ) -> None:
         """Finish an execution in one step (see :class:`MetadataStore`)."""
-        changes: dict[str, Any] = {"status": status, "ended_at": ended_at}
-        optional = {"error": error, "log_uri": log_uri, "cached_from": cached_from}
-        changes.update({key: value for key, value in optional.items() if value is not None})
-        check_changes("execution", changes, EXECUTION_CHANGES, ExecutionStatus)
+        changes = completion_changes(
+            status, ended_at, error=error, log_uri=log_uri, cached_from=cached_from
+        )
         changes = converted(changes)
         new_artifacts = [stored(artifact) for artifact in artifacts]
         new_metrics = [stored(metric) for metric in metrics]
