@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from ctloop.errors import ApprovalError, NotFoundError
+from ctloop.store._query import given, where_equal
 from ctloop.store.records import utcnow
 from ctloop.store.schema import APPROVALS
 from ctloop.store.transactions import SqlTransactions
@@ -253,10 +254,9 @@ class SqlApprovalStore(SqlTransactions, ApprovalStore):
     ) -> builtins.list[ApprovalRecord]:
         """Up to ``limit`` approvals newest first, filtered as asked."""
         check_page_size(limit)
+        filters = given(model=model, environment=environment, state=state)
         stmt = select(APPROVALS).order_by(APPROVALS.c.id.desc()).limit(limit)
-        for column, value in (("model", model), ("environment", environment), ("state", state)):
-            if value is not None:
-                stmt = stmt.where(APPROVALS.c[column] == value)
+        stmt = where_equal(stmt, APPROVALS, filters)
         return self._read(
             lambda conn: [ApprovalRecord(**dict(r)) for r in conn.execute(stmt).mappings()]
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from ctloop.store._query import given, where_equal
 from ctloop.store.records import utcnow
 from ctloop.store.schema import AUDIT_LOG
 from ctloop.store.transactions import SqlTransactions
@@ -126,12 +127,9 @@ class SqlAuditLog(SqlTransactions, AuditLog):
         """Up to ``limit`` entries newest first, filtered as asked."""
         check_limit(limit)
         stmt = select(AUDIT_LOG).order_by(AUDIT_LOG.c.id.desc()).limit(limit)
+        stmt = where_equal(stmt, AUDIT_LOG, given(action=action, actor=actor))
         if before is not None:
             stmt = stmt.where(AUDIT_LOG.c.id < before)
-        if action is not None:
-            stmt = stmt.where(AUDIT_LOG.c.action == action)
-        if actor is not None:
-            stmt = stmt.where(AUDIT_LOG.c.actor == actor)
         return self._read(
             lambda conn: [
                 AuditRecord(**{**dict(r), "detail": dict(r["detail"] or {})})

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row, Table, func, insert, select, text, update
 
 from ctloop.errors import NotFoundError
+from ctloop.store._query import given, where_equal
 from ctloop.store.operations_records import AlertRecord, DeploymentRecord, LogBatchRecord
 from ctloop.store.records import utcnow
 from ctloop.store.schema import ALERTS, DEPLOYMENTS, FEEDBACK_LOGS, PREDICTION_LOGS
@@ -485,8 +486,7 @@ class SqlAlertStore(_SqlOperations, AlertStore):
 
     def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
         query = select(ALERTS).order_by(ALERTS.c.created_at, ALERTS.c.id)
-        if subject is not None:
-            query = query.where(ALERTS.c.subject == subject)
+        query = where_equal(query, ALERTS, given(subject=subject))
         if since is not None:
             query = query.where(ALERTS.c.created_at >= to_utc(since))
         return [AlertRecord(**row._mapping) for row in self._rows(query)]

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from ctloop.errors import NotFoundError
+from ctloop.store._query import given, where_equal
 from ctloop.store.records import utcnow
 from ctloop.store.schema import TRIGGER_FIRINGS, TRIGGER_STATE
 from ctloop.store.statuses import FiringStatus
@@ -327,8 +328,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
     ) -> list[FiringRecord]:
         """Firings, newest first, optionally of one trigger and in some statuses."""
         stmt = select(TRIGGER_FIRINGS).order_by(TRIGGER_FIRINGS.c.id.desc())
-        if trigger is not None:
-            stmt = stmt.where(TRIGGER_FIRINGS.c.trigger == trigger)
+        stmt = where_equal(stmt, TRIGGER_FIRINGS, given(trigger=trigger))
         if statuses is not None:
             stmt = stmt.where(TRIGGER_FIRINGS.c.status.in_(sorted(statuses)))
         if limit is not None:

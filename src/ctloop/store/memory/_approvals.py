@@ -12,6 +12,7 @@ import builtins
 import threading
 from dataclasses import replace
 
+from ctloop.store._query import given, matching
 from ctloop.store.approvals import (
     ApprovalRecord,
     ApprovalStore,
@@ -101,12 +102,7 @@ class MemoryApprovalStore(ApprovalStore):
     ) -> builtins.list[ApprovalRecord]:
         """Up to ``limit`` approvals newest first, filtered as asked."""
         check_page_size(limit)
+        filters = given(model=model, environment=environment, state=state)
         with self._lock:
-            found = [
-                r
-                for r in sorted(self._records.values(), key=lambda r: -r.id)
-                if (model is None or r.model == model)
-                and (environment is None or r.environment == environment)
-                and (state is None or r.state == state)
-            ]
+            found = matching(sorted(self._records.values(), key=lambda r: -r.id), filters)
         return found[:limit]

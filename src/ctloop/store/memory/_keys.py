@@ -14,6 +14,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 
+from ctloop.store._query import given, matching
 from ctloop.store.audit import AuditDraft, AuditLog, AuditRecord, check_limit
 from ctloop.store.keys import (
     ApiKeyRecord,
@@ -132,9 +133,7 @@ class MemoryAuditLog(AuditLog):
             entries = list(reversed(self._entries))
         found = [
             e
-            for e in entries
-            if (before is None or e.id < before)
-            and (action is None or e.action == action)
-            and (actor is None or e.actor == actor)
+            for e in matching(entries, given(action=action, actor=actor))
+            if before is None or e.id < before
         ]
         return [replace(e, detail=json_copy(e.detail)) for e in found[:limit]]

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ctloop.errors import IntegrityError
+from ctloop.store._query import given, matching
 from ctloop.store.operations import (
     AlertStore,
     DeploymentStore,
@@ -228,9 +229,7 @@ class MemoryAlertStore(AlertStore):
 
     def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
         with self._lock:
-            found = list(self._alerts)
-        if subject is not None:
-            found = [a for a in found if a.subject == subject]
+            found = matching(self._alerts, given(subject=subject))
         if since is not None:
             low = to_utc(since)
             found = [a for a in found if a.created_at >= low]

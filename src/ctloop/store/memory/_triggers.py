@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from ctloop.store._query import given, matching
 from ctloop.store.memory._records import converted, json_copy
 from ctloop.store.records import utcnow
 from ctloop.store.schema import to_utc
@@ -171,9 +172,8 @@ class MemoryTriggerStore(TriggerStore):
         with self._lock:
             found = [
                 f
-                for f in reversed(self._firings)
-                if (trigger is None or f.trigger == trigger)
-                and (statuses is None or f.status in statuses)
+                for f in matching(reversed(self._firings), given(trigger=trigger))
+                if statuses is None or f.status in statuses
             ]
         return [_firing_copy(f) for f in found[:limit]]
 
