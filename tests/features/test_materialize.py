@@ -1,14 +1,16 @@
 """Materialization's query and its streaming into a real SQLite online store: the latest
 row per key across many fetched batches, composite keys beside a source column that
-happens to be called ``key``, and the cyclic collector left as it was found."""
+happens to be called ``key``, the cyclic collector left as it was found, and a full and an
+incremental load that end where writing every row one at a time ends."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
 import json
+import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ctloop.errors import FeatureError
-from ctloop.features import Entity, FeatureView, Field, _materialize, materialize
+from ctloop.errors import FeatureError, StoreError
+from ctloop.features import (
+    Entity,
+    FeatureView,
+    Field,
+    _materialize,
+    materialize,
+    materialize_incremental,
+)
+from ctloop.store import online
 from ctloop.store.online import SqliteOnlineStore, entity_key
 from ctloop.store.workspace import Workspace
 
@@ -103,3 +113,79 @@ def test_the_collector_is_on_again_after_a_materialization_and_after_a_failure(
         assert not gc.isenabled()  # left off, as the caller had it
     finally:
         gc.enable()
+
+
+def _stored_rows(store: SqliteOnlineStore, view: str) -> list[tuple[str, int, int, str]]:
+    conn = sqlite3.connect(store.path)
+    try:
+        return conn.execute(
+            f'SELECT key, event_us, created_us, payload FROM "fv_{view}" ORDER BY key'
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_full_and_an_incremental_load_agree_row_for_row_with_the_slow_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small batches and statements: a key's rows straddle batches, statements end mid-batch
+    monkeypatch.setattr(_materialize, "FETCH", 11)
+    monkeypatch.setattr(online, "ROWS_PER_INSERT", 4)
+    rng = np.random.default_rng(7)
+    rows, keys = 600, 90
+    key = rng.integers(0, keys, rows)
+    ts = T0 + rng.integers(0, 40, rows) * 3_600_000_000  # many ties on the event time
+    created = ts + rng.permutation(rows) * 1_000  # ties broken by the created time
+    value = rng.normal(size=rows).round(6)
+    count = rng.integers(0, 100, rows)
+    pq.write_table(
+        pa.table({"k": key, "ts": pa.array(ts, pa.timestamp("us")),
+                  "created": pa.array(created, pa.timestamp("us")), "x": value,
+                  "n": pa.array([None if c % 7 == 0 else int(c) for c in count], pa.int64())}),
+        tmp_path / "x.parquet",
+    )  # fmt: skip
+    view = FeatureView("x", entities=[Entity("k")], source=str(tmp_path / "x.parquet"),
+                       timestamp="ts", created="created",
+                       fields=[Field("x", float), Field("n", int)])  # fmt: skip
+    # the slow path: every row through write(), one at a time, the newer kept per key
+    slow = SqliteOnlineStore(tmp_path / "slow.db")
+    for i in rng.permutation(rows):
+        n = None if count[i] % 7 == 0 else int(count[i])
+        slow.write("x", [(str(key[i]), int(ts[i]), int(created[i]), json.dumps([value[i], n]))])
+    expected = {k: (e, c, json.loads(p)) for k, e, c, p in _stored_rows(slow, "x")}
+    full, incremental = (SqliteOnlineStore(tmp_path / f"{n}.db") for n in ("full", "incr"))
+    with Workspace.in_memory(tmp_path / "artifacts") as ws:
+        [record] = materialize(dataclasses.replace(ws, online=full), [view], end=END)
+        assert record.rows_read == record.rows_written == len(expected)
+    with Workspace.in_memory(tmp_path / "artifacts") as ws:  # a watermark of its own
+        split = datetime.fromtimestamp((T0 + 20 * 3_600_000_000) / 1e6, UTC).replace(tzinfo=None)
+        by_parts = dataclasses.replace(ws, online=incremental)
+        [first] = materialize_incremental(by_parts, [view], end=split)
+        [second] = materialize_incremental(by_parts, [view], end=END)
+        assert 0 < first.rows_written < len(expected) and second.rows_written > 0
+    stored = _stored_rows(full, "x")
+    assert stored == _stored_rows(incremental, "x")
+    assert {k: (e, c, json.loads(p)) for k, e, c, p in stored} == expected
+    for store in (slow, full, incremental):
+        store.close()
+
+
+def test_neighbours_with_equal_hashes_but_different_keys_are_both_kept() -> None:
+    keys = pa.array(["a", "a", "b", "c", "c"])
+    collided = pa.array([1, 1, 1, 1, 1], pa.uint64())  # every hash the same
+    assert _materialize._key_starts(keys, collided, None).tolist() == [1, 0, 1, 1, 0]
+    assert _materialize._key_starts(keys, collided, (1, "a")).tolist() == [0, 0, 1, 1, 0]
+    assert _materialize._key_starts(keys, collided, (1, "z")).tolist() == [1, 0, 1, 1, 0]
+    assert _materialize._key_starts(keys, collided, (2, "a")).tolist() == [1, 0, 1, 1, 0]
+
+
+def test_malformed_rows_and_batches_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    with pytest.raises(StoreError, match=r"give \(key, event_us, created_us, payload\)"):
+        store.write("x", [("a", 1, 0, "[1]"), ("b", 1, 0)])  # type: ignore[list-item]
+    with pytest.raises(StoreError, match=r"lengths \[2, 2, 1, 2\]"):
+        store.write_columns("x", [(["a", "b"], [1, 1], [0], ["[1]", "[2]"])])
+    with pytest.raises(StoreError, match=r"5 columns of lengths"):
+        store.write_columns("x", [(["a"], [1], [0], ["[1]"]), (["b"], [1], [0], ["[2]"], ["?"])])  # type: ignore[list-item]
+    assert store.read({"x": ["a", "b"]}) == {"x": [None, None]}
+    store.close()

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import gc
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import FeatureError
@@ -33,8 +32,9 @@ __all__ = ["latest_rows_query", "materialize", "materialize_incremental"]
 
 #: rows fetched from DuckDB at a time
 FETCH = 50_000
-#: what the online store is written: key, event and created times in microseconds, payload
-Row = tuple[str, int, int, str]
+#: a batch of rows as the online store is written it: keys, event and created times in
+#: microseconds, payloads (JSON arrays)
+Columns = tuple[list[str], list[int], list[int], list[str]]
 #: the memory DuckDB may use to find and sort the latest rows before it spills to disk
 MEMORY_LIMIT = "1GB"
 
@@ -134,10 +134,10 @@ def _materialize_view(
         try:
             con.execute("SET TimeZone = 'UTC'")
             check_source(view, con)
-            counted = _Counted(_latest_rows(con, view, start, end, inclusive))
-            # millions of short-lived tuples: the cyclic collector finds nothing among them
+            # millions of short-lived objects: the cyclic collector finds nothing among them
             gc.disable()
-            written = workspace.online.write(view.name, chain.from_iterable(counted))
+            counted = _Counted(_latest_rows(con, view, start, end, inclusive))
+            written = workspace.online.write_columns(view.name, counted)
         finally:
             if collecting:
                 gc.enable()
@@ -148,22 +148,23 @@ def _materialize_view(
 
 
 class _Counted:
-    """An iterator of batches of rows (Arrow record batches read as rows) that counts
-    the rows it yields."""
+    """An iterator of batches of columns that counts the rows it yields."""
 
-    def __init__(self, batches: Iterator[tuple[int, Iterator[Row]]]) -> None:
+    def __init__(self, batches: Iterable[tuple[int, Columns]]) -> None:
         self._batches, self.rows = batches, 0
 
-    def __iter__(self) -> Iterator[Iterator[Row]]:
-        for size, rows in self._batches:
+    def __iter__(self) -> Iterator[Columns]:
+        for size, columns in self._batches:
             self.rows += size
-            yield rows
+            yield columns
 
 
 def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> str:
-    """The DuckDB query of ``view``'s latest row per key with timestamp in the range
-    (``$end`` and, unless ``start`` is ``None``, ``$start`` bound), in key order: key
-    text, event and created times in microseconds, and the features as a JSON array."""
+    """The DuckDB query of ``view``'s rows with timestamp in the range (``$end`` and,
+    unless ``start`` is ``None``, ``$start`` bound), sorted by key and, within a key, newest
+    first (timestamp, then created time): key text, event and created times in
+    microseconds, the features as a JSON array, and a hash of the key. The first row of
+    each key is its latest; :func:`_latest_rows` keeps only those."""
     keys = [_ident(k) for k in view.join_keys]
     ts = f"CAST({_ident(view.timestamp)} AS TIMESTAMP)"
     created = f"CAST({_ident(view.created)} AS TIMESTAMP)" if view.created else "NULL::TIMESTAMP"
@@ -183,11 +184,14 @@ def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool
         f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)}"
     )
     payload = ", ".join(_ident(f.name) for f in view.fields)
-    # the JSON of the winning rows only; in key order, the online store's index grows at its end
+    # One sort finds each key's latest row (its first) and puts the keys in the order the
+    # online store's index grows in; the JSON is made as the sorted rows stream out (the
+    # projection keeps their order: preserve_insertion_order). A window per key and a
+    # second sort cost twice as much.
+    # the hash lets Python find where a key starts by comparing integers
     return (
-        f"SELECT __key, __event_us, __created_us, CAST(json_array({payload}) AS VARCHAR) "
-        f"FROM ({rows}) QUALIFY row_number() OVER "
-        "(PARTITION BY __key ORDER BY __event_us DESC, __created_us DESC) = 1 ORDER BY __key"
+        f"SELECT __key, __event_us, __created_us, CAST(json_array({payload}) AS VARCHAR), "
+        f"hash(__key) FROM ({rows} ORDER BY __key, __event_us DESC, __created_us DESC)"
     )
 
 
@@ -197,22 +201,52 @@ def _latest_rows(
     start: datetime | None,
     end: datetime,
     inclusive: bool,
-) -> Iterator[tuple[int, Iterator[Row]]]:
-    """Batches of ``(key, event_us, created_us, payload)`` rows in key order, each with
-    its size."""
+) -> Iterator[tuple[int, Columns]]:
+    """Batches of the latest row of each key, in key order, as columns (keys, event and
+    created times, payloads), each with the number of keys it holds."""
     params: dict[str, Any] = {"end": end.replace(tzinfo=None)}
     if start is not None:
         params["start"] = start.replace(tzinfo=None)
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     relation = con.sql(latest_rows_query(view, start, inclusive), params=params)
     # to_arrow_reader in recent DuckDB, fetch_arrow_reader (since deprecated) in older ones
     to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-    reader = to_reader(FETCH)
-    for batch in reader:
-        key, event, created, payload = batch.columns
+    previous: tuple[int, str] | None = None  # the hash and key of the batch before's last row
+    for batch in to_reader(FETCH):
+        if batch.num_rows == 0:
+            continue
+        starts = _key_starts(batch.column(0), batch.column(4), previous)
+        latest = batch if starts.all() else batch.filter(starts)
+        last = batch.num_rows - 1
+        previous = (batch.column(4)[last].as_py(), batch.column(0)[last].as_py())
+        if latest.num_rows == 0:
+            continue
+        key, event, created, payload, _ = latest.columns
         columns = (
             key.to_pylist(),
             event.to_numpy().tolist(),
             created.to_numpy().tolist(),
             payload.to_pylist(),
         )
-        yield batch.num_rows, zip(*columns, strict=True)
+        yield latest.num_rows, columns
+
+
+def _key_starts(keys: Any, hashes: Any, previous: tuple[int, str] | None) -> Any:
+    """A numpy mask of the rows (sorted by key) whose key differs from the row's before
+    (``previous``: the hash and key before the first row). Neighbours are compared by
+    hash, and by key only where their hashes are equal, so a collision drops nothing."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    h = hashes.to_numpy()
+    starts = np.empty(len(h), dtype=bool)
+    starts[1:] = h[1:] != h[:-1]
+    starts[0] = previous is None or previous[0] != int(h[0])
+    same = np.flatnonzero(~starts[1:]) + 1  # equal hashes: same key, or a collision
+    if len(same):
+        differ = pc.not_equal(pc.take(keys, same), pc.take(keys, same - 1))
+        starts[same] = differ.to_numpy(zero_copy_only=False)
+    if not starts[0] and previous is not None:
+        starts[0] = keys[0].as_py() != previous[1]
+    return starts

@@ -67,6 +67,10 @@ class _Definitions(Protocol):
 class _Online(Protocol):
     def write(self, view: str, rows: Iterable[tuple[str, int, int, str]]) -> int: ...
 
+    def write_columns(
+        self, view: str, batches: Iterable[tuple[list[str], list[int], list[int], list[str]]]
+    ) -> int: ...
+
     def read(self, keys: Mapping[str, Sequence[str]]) -> Mapping[str, Sequence[Any]]: ...
 
 
