@@ -224,6 +224,8 @@ SEARCHES: list[dict[str, Any]] = [
     {"started_after": T0 + timedelta(minutes=20)},  # the newer runs (times repeat)
     {"started_after": T0 + timedelta(minutes=25), "where": [("auc", ">", 0.1)], "limit": 5},
     {"started_after": T0 + timedelta(minutes=29, seconds=30)},  # none
+    {"started_after": T0 + timedelta(minutes=20), "sort": ("metric", "loss", False), "offset": 3},
+    {"pipeline": "taxis", "sort": ("metric", "f1", True), "offset": 20, "limit": 7},  # both
 ]
 
 
@@ -371,8 +373,10 @@ class TestSqliteRunSearch(RunSearchContract):
             ]
         lookups = [step for step in plan if "where_0" in step or "sorted_by" in step]
         assert len(lookups) == 2, plan  # one row of latest_metrics per run and metric
-        # by its primary key (key, run_id): one metric's rows lie together
-        assert all(step.startswith("SEARCH") and "PRIMARY KEY (key=?" in step for step in lookups)
+        # by its primary key (key, run_id), one metric's rows together, or a condition's
+        # range of (key, value, run_id)
+        by = ("PRIMARY KEY (key=? AND run_id=?)", "ix_latest_metrics_key_value_run_id (key=? AND")
+        assert all(step.startswith("SEARCH") and any(b in step for b in by) for step in lookups)
         assert not any(" metrics" in step for step in plan), plan  # never the points
 
     def test_the_latest_value_is_the_run_s_own_then_the_highest_step(

@@ -43,7 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0013"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -258,6 +258,8 @@ class LatestMetric(Base):
     # already is that index, so there it stays empty (``WHERE 0``)
     __table_args__ = (
         Index(None, "run_id", "key"),
+        # a search sorted by a metric reads its page in value order (only ties sorted)
+        Index(None, "key", "value", "run_id"),
         Index(
             "ix_latest_metrics_key_run_id_value",
             "key",

@@ -68,7 +68,7 @@ from ctloop.store.sql_engine import (
     run_transaction,
     writing,
 )
-from ctloop.store.sql_search import search_page_query
+from ctloop.store.sql_search import metric_sort_page, search_page_query
 from ctloop.store.sql_statements import (
     EXECUTION_FIELDS,
     RUN_FIELDS,
@@ -431,10 +431,29 @@ class SqlMetadataStore(MetadataStore):
         with the total (each metric the search names is a join with its row of
         ``latest_metrics``, each param read from the run's JSON, the order and the cut
         done by ``ORDER BY``/``LIMIT``/``OFFSET`` on narrow rows: see
-        :mod:`ctloop.store.sql_search`), then those runs by id."""
+        :mod:`ctloop.store.sql_search`), then those runs by id. A sort by a metric with no
+        conditions reads the page in the metric's order instead, and counts apart
+        (:func:`~ctloop.store.sql_search.metric_sort_page`)."""
+        filters = {"pipeline": pipeline, "status": status, "trigger": trigger, "user": user}
+        if sort[0] == "metric" and not where and not param_where:
+            _, key, descending = sort
+
+            def by_metric(conn: Connection) -> tuple[list[RunRecord], int]:
+                ids, total = metric_sort_page(
+                    conn,
+                    filters=filters,
+                    started_after=started_after,
+                    key=key,
+                    descending=descending,
+                    offset=offset,
+                    limit=limit,
+                )
+                return self._runs_in_order(conn, ids), total
+
+            return self._read(by_metric)
         query, found = search_page_query(
             self._engine.dialect.name,
-            filters={"pipeline": pipeline, "status": status, "trigger": trigger, "user": user},
+            filters=filters,
             where=where,
             param_where=param_where,
             sort=sort,
@@ -448,12 +467,18 @@ class SqlMetadataStore(MetadataStore):
             if not page:
                 counted = select(func.count()).select_from(found)
                 return [], 0 if offset == 0 else int(conn.execute(counted).scalar_one())
-            ids = [row.id for row in page]
-            rows = conn.execute(SELECT_RUNS.where(RUNS.c.id.in_(ids))).all()
-            by_id = {row.id: RunRecord(*row) for row in rows}
-            return [by_id[i] for i in ids if i in by_id], int(page[0].total)
+            return self._runs_in_order(conn, [row.id for row in page]), int(page[0].total)
 
         return self._read(work)
+
+    @staticmethod
+    def _runs_in_order(conn: Connection, ids: list[str]) -> list[RunRecord]:
+        """The runs of ``ids``, in that order (a list of a page: one query)."""
+        if not ids:
+            return []
+        rows = conn.execute(SELECT_RUNS.where(RUNS.c.id.in_(ids))).all()
+        by_id = {row.id: RunRecord(*row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
     def get_tags(self, run_id: str) -> list[TagRecord]:
         """Tags of a run and its executions (run-level first, then by key)."""

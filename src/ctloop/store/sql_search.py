@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Double,
     Integer,
     Select,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     extract,
     func,
     literal,
@@ -45,7 +47,7 @@ from ctloop.store.metadata import (
 )
 from ctloop.store.schema import LATEST_METRICS, RUNS
 
-__all__ = ["register_sqlite_functions", "search_page_query"]
+__all__ = ["metric_sort_page", "register_sqlite_functions", "search_page_query"]
 
 #: a string PostgreSQL's float8 reads as Python's float() does (but for digit underscores)
 _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|inf|infinity|nan)\s*$"
@@ -185,3 +187,67 @@ def search_page_query(
     if limit is not None:
         query = query.limit(limit)
     return query, found
+
+
+def _run_filters(filters: dict[str, str | None], started_after: datetime | None) -> list[Any]:
+    conditions: list[Any] = [RUNS.c[name] == wanted for name, wanted in filters.items() if wanted]
+    if started_after is not None:
+        conditions.append(RUNS.c.started_at > started_after)
+    return conditions
+
+
+def metric_sort_page(
+    conn: Connection,
+    *,
+    filters: dict[str, str | None],
+    started_after: datetime | None,
+    key: str,
+    descending: bool,
+    offset: int,
+    limit: int | None,
+) -> tuple[list[str], int]:
+    """The page's run ids and the total of a search sorted by metric ``key`` with no
+    conditions, in the order :func:`search_page_query` gives: the runs with the metric by
+    (value, started_at, id) in the sort's direction, then the runs without it, newest
+    first. The runs with it are read in value order from ``latest_metrics (key, value,
+    run_id)`` up to the page's end, only ties sorted (a sort of every run before), the
+    counts in the same statement; the runs without it are read only when the page
+    reaches them."""
+    check_search_page(offset, limit)
+    check_search_sort("metric", key)
+    conditions = _run_filters(filters, started_after)
+    present = and_(LATEST_METRICS.c.key == key, LATEST_METRICS.c.value.is_not(None))
+    joined = LATEST_METRICS.join(RUNS, RUNS.c.id == LATEST_METRICS.c.run_id)
+    counted = select(func.count()).select_from(joined if conditions else LATEST_METRICS)
+    with_it_count = counted.where(present, *conditions).scalar_subquery()
+    everyone_count = select(func.count()).select_from(RUNS).where(*conditions).scalar_subquery()
+    order = [LATEST_METRICS.c.value, RUNS.c.started_at, RUNS.c.id]
+    page = (
+        select(
+            LATEST_METRICS.c.run_id,
+            with_it_count.label("with_it"),
+            everyone_count.label("everyone"),
+        )
+        .select_from(joined)
+        .where(present, *conditions)
+        .order_by(*(c.desc() if descending else c.asc() for c in order))
+        .offset(offset)
+    )
+    rows = conn.execute(page if limit is None else page.limit(limit)).all()
+    ids = [row.run_id for row in rows]
+    if rows:  # the counts came with the page
+        with_it, everyone = int(rows[0].with_it), int(rows[0].everyone)
+    else:
+        counts = conn.execute(select(with_it_count, everyone_count)).one()
+        with_it, everyone = int(counts[0]), int(counts[1])
+    wanted = None if limit is None else limit - len(ids)
+    if (wanted is None or wanted > 0) and everyone > with_it:
+        has_it = exists().where(present, LATEST_METRICS.c.run_id == RUNS.c.id)
+        rest = (
+            select(RUNS.c.id)
+            .where(~has_it, *conditions)
+            .order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc())
+            .offset(max(0, offset - with_it))
+        )
+        ids += [row.id for row in conn.execute(rest if wanted is None else rest.limit(wanted))]
+    return ids, everyone
