@@ -22,10 +22,11 @@ import hashlib
 import os
 import socket
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, func, insert, or_, select, text, update
 
 from ctloop.errors import NotFoundError
 from ctloop.store._query import given, where_equal
@@ -40,6 +41,7 @@ __all__ = [
     "DeploymentRecord",
     "DeploymentStore",
     "LogBatchRecord",
+    "LogQuery",
     "LogStore",
     "SqlAlertStore",
     "SqlDeploymentStore",
@@ -132,7 +134,6 @@ class LogStore(ABC):
     a naive datetime bound raises ``ValueError``.
     """
 
-    @abstractmethod
     def add_predictions(
         self,
         *,
@@ -148,8 +149,11 @@ class LogStore(ABC):
     ) -> LogBatchRecord:
         """Record a stored batch of logged predictions (its event times default to its
         log times)."""
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
+        return self._add_batch("predictions", dict(values, version=version, deployment=deployment))
 
-    @abstractmethod
     def add_feedback(
         self,
         *,
@@ -162,8 +166,11 @@ class LogStore(ABC):
         last_event_at: When | None = None,
     ) -> LogBatchRecord:
         """Record a stored batch of feedback labels (``model=None``: labels for any model)."""
+        values = batch_values(
+            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+        )
+        return self._add_batch("feedback", dict(values, version=None, deployment=None))
 
-    @abstractmethod
     def predictions(
         self,
         model: str,
@@ -175,8 +182,8 @@ class LogStore(ABC):
     ) -> list[LogBatchRecord]:
         """Prediction batches of ``model`` (of one ``version``) overlapping the window
         by their log times, or ``on="event_time"`` by their event times."""
+        return self._batches("predictions", LogQuery.of((model,), version, start, end, on))
 
-    @abstractmethod
     def feedback(
         self,
         model: str | None = None,
@@ -187,6 +194,43 @@ class LogStore(ABC):
     ) -> list[LogBatchRecord]:
         """Feedback batches overlapping the window: those of ``model`` and those logged
         without a model (``model=None``: every batch)."""
+        models = None if model is None else (model, None)
+        return self._batches("feedback", LogQuery.of(models, None, start, end, on))
+
+    @abstractmethod
+    def _add_batch(self, log: str, values: dict[str, Any]) -> LogBatchRecord:
+        """Store a batch in ``log`` (``predictions`` or ``feedback``); ``values`` are
+        the fields of its record but the id. Return the record."""
+
+    @abstractmethod
+    def _batches(self, log: str, query: LogQuery) -> list[LogBatchRecord]:
+        """The batches of ``log`` that ``query`` asks for, ordered as the class says."""
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """A checked read of a log: the batches whose model is one of ``models`` (``None``:
+    any), of one ``version`` if given, overlapping ``[start, end]`` on the clock ``on``."""
+
+    models: tuple[str | None, ...] | None
+    version: int | None
+    start: datetime | None
+    end: datetime | None
+    on: str
+
+    @classmethod
+    def of(
+        cls,
+        models: tuple[str | None, ...] | None,
+        version: int | None,
+        start: When | None,
+        end: When | None,
+        on: str,
+    ) -> LogQuery:
+        """The query with its bounds in UTC and its clock checked."""
+        low = None if start is None else to_utc(start)
+        high = None if end is None else to_utc(end)
+        return cls(models, version, low, high, check_clock(on))
 
 
 class AlertStore(ABC):
@@ -338,71 +382,27 @@ def deployment_values(
 class SqlLogStore(_SqlOperations, LogStore):
     """Log batches in the ``prediction_logs`` and ``feedback_logs`` tables."""
 
-    def add_predictions(
-        self,
-        *,
-        model: str,
-        version: int | None,
-        deployment: str | None,
-        artifact_id: str,
-        rows: int,
-        first_at: When,
-        last_at: When,
-        first_event_at: When | None = None,
-        last_event_at: When | None = None,
-    ) -> LogBatchRecord:
-        values = batch_values(
-            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+    def _add_batch(self, log: str, values: dict[str, Any]) -> LogBatchRecord:
+        table = _LOG_TABLES[log]
+        row_id = self._insert(
+            table, {key: value for key, value in values.items() if key in table.c}
         )
-        values.update(version=version, deployment=deployment)
-        return LogBatchRecord(id=self._insert(PREDICTION_LOGS, values), **values)
+        return LogBatchRecord(id=row_id, **values)
 
-    def add_feedback(
-        self,
-        *,
-        model: str | None,
-        artifact_id: str,
-        rows: int,
-        first_at: When,
-        last_at: When,
-        first_event_at: When | None = None,
-        last_event_at: When | None = None,
-    ) -> LogBatchRecord:
-        values = batch_values(
-            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
+    def _batches(self, log: str, query: LogQuery) -> list[LogBatchRecord]:
+        table = _LOG_TABLES[log]
+        stmt = _window(table, query)
+        if query.models is not None:
+            stmt = stmt.where(or_(*(table.c.model == model for model in query.models)))
+        if query.version is not None:
+            stmt = stmt.where(table.c.version == query.version)
+        unversioned: dict[str, Any] = (
+            {} if "version" in table.c else {"version": None, "deployment": None}
         )
-        row_id = self._insert(FEEDBACK_LOGS, values)
-        return LogBatchRecord(id=row_id, version=None, deployment=None, **values)
+        return [LogBatchRecord(**unversioned, **row._mapping) for row in self._rows(stmt)]
 
-    def predictions(
-        self,
-        model: str,
-        start: When | None = None,
-        end: When | None = None,
-        version: int | None = None,
-        *,
-        on: str = "timestamp",
-    ) -> list[LogBatchRecord]:
-        query = _window(PREDICTION_LOGS, start, end, on).where(PREDICTION_LOGS.c.model == model)
-        if version is not None:
-            query = query.where(PREDICTION_LOGS.c.version == version)
-        return [LogBatchRecord(**row._mapping) for row in self._rows(query)]
 
-    def feedback(
-        self,
-        model: str | None = None,
-        start: When | None = None,
-        end: When | None = None,
-        *,
-        on: str = "timestamp",
-    ) -> list[LogBatchRecord]:
-        query = _window(FEEDBACK_LOGS, start, end, on)
-        if model is not None:
-            query = query.where((FEEDBACK_LOGS.c.model == model) | FEEDBACK_LOGS.c.model.is_(None))
-        return [
-            LogBatchRecord(version=None, deployment=None, **row._mapping)
-            for row in self._rows(query)
-        ]
+_LOG_TABLES = {"predictions": PREDICTION_LOGS, "feedback": FEEDBACK_LOGS}
 
 
 def batch_values(
@@ -435,18 +435,18 @@ def check_clock(on: str) -> str:
     return on
 
 
-def _window(table: Table, start: When | None, end: When | None, on: str) -> Any:
+def _window(table: Table, query: LogQuery) -> Any:
     first: Any = table.c.first_at
     last: Any = table.c.last_at
-    if check_clock(on) == "event_time":
+    if query.on == "event_time":
         first = func.coalesce(table.c.first_event_at, table.c.first_at)
         last = func.coalesce(table.c.last_event_at, table.c.last_at)
-    query = select(table).order_by(first, table.c.id)
-    if start is not None:
-        query = query.where(last >= to_utc(start))
-    if end is not None:
-        query = query.where(first <= to_utc(end))
-    return query
+    stmt = select(table).order_by(first, table.c.id)
+    if query.start is not None:
+        stmt = stmt.where(last >= query.start)
+    if query.end is not None:
+        stmt = stmt.where(first <= query.end)
+    return stmt
 
 
 class SqlAlertStore(_SqlOperations, AlertStore):

@@ -14,11 +14,10 @@ from ctloop.store._query import given, matching
 from ctloop.store.operations import (
     AlertStore,
     DeploymentStore,
+    LogQuery,
     LogStore,
     When,
     alert_values,
-    batch_values,
-    check_clock,
     delivery_entry,
     deployment_values,
     missing_alert,
@@ -81,79 +80,26 @@ class MemoryLogStore(LogStore):
         self._feedback: list[LogBatchRecord] = []
         self._lock = threading.Lock()
 
-    def add_predictions(
-        self,
-        *,
-        model: str,
-        version: int | None,
-        deployment: str | None,
-        artifact_id: str,
-        rows: int,
-        first_at: When,
-        last_at: When,
-        first_event_at: When | None = None,
-        last_event_at: When | None = None,
-    ) -> LogBatchRecord:
-        values = batch_values(
-            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
-        )
-        return self._add(self._predictions, dict(values, version=version, deployment=deployment))
-
-    def add_feedback(
-        self,
-        *,
-        model: str | None,
-        artifact_id: str,
-        rows: int,
-        first_at: When,
-        last_at: When,
-        first_event_at: When | None = None,
-        last_event_at: When | None = None,
-    ) -> LogBatchRecord:
-        values = batch_values(
-            model, artifact_id, rows, (first_at, last_at), (first_event_at, last_event_at)
-        )
-        return self._add(self._feedback, dict(values, version=None, deployment=None))
-
-    def _add(self, into: list[LogBatchRecord], values: dict[str, Any]) -> LogBatchRecord:
+    def _add_batch(self, log: str, values: dict[str, Any]) -> LogBatchRecord:
         if not self._artifact_exists(values["artifact_id"]):
             raise IntegrityError(
                 f"log batch names artifact {values['artifact_id']!r}, which is not "
                 "registered; store the batch's Dataset artifact first"
             )
+        into = self._predictions if log == "predictions" else self._feedback
         with self._lock:
             record = LogBatchRecord(id=len(into) + 1, **values)
             into.append(record)
         return record
 
-    def predictions(
-        self,
-        model: str,
-        start: When | None = None,
-        end: When | None = None,
-        version: int | None = None,
-        *,
-        on: str = "timestamp",
-    ) -> list[LogBatchRecord]:
+    def _batches(self, log: str, query: LogQuery) -> list[LogBatchRecord]:
         with self._lock:
-            found = [b for b in self._predictions if b.model == model]
-        if version is not None:
-            found = [b for b in found if b.version == version]
-        return _window(found, start, end, on)
-
-    def feedback(
-        self,
-        model: str | None = None,
-        start: When | None = None,
-        end: When | None = None,
-        *,
-        on: str = "timestamp",
-    ) -> list[LogBatchRecord]:
-        with self._lock:
-            found = list(self._feedback)
-        if model is not None:
-            found = [b for b in found if b.model in (model, None)]
-        return _window(found, start, end, on)
+            found = list(self._predictions if log == "predictions" else self._feedback)
+        if query.models is not None:
+            found = [b for b in found if b.model in query.models]
+        if query.version is not None:
+            found = [b for b in found if b.version == query.version]
+        return _window(found, query)
 
     # -- what the metadata store asks (see MetadataReferences) --------------------------
     def referenced_artifacts(self) -> dict[str, str]:
@@ -174,23 +120,17 @@ class MemoryLogStore(LogStore):
         """Nothing to forget: a log batch names no run."""
 
 
-def _window(
-    batches: list[LogBatchRecord], start: When | None, end: When | None, on: str
-) -> list[LogBatchRecord]:
-    by_event = check_clock(on) == "event_time"
-
+def _window(batches: list[LogBatchRecord], query: LogQuery) -> list[LogBatchRecord]:
     def span(b: LogBatchRecord) -> tuple[datetime, datetime]:
-        if by_event:
+        if query.on == "event_time":
             return b.first_event_at or b.first_at, b.last_event_at or b.last_at
         return b.first_at, b.last_at
 
     spans = [(span(b), b) for b in batches]
-    if start is not None:
-        low = to_utc(start)
-        spans = [(s, b) for s, b in spans if s[1] >= low]
-    if end is not None:
-        high = to_utc(end)
-        spans = [(s, b) for s, b in spans if s[0] <= high]
+    if query.start is not None:
+        spans = [(s, b) for s, b in spans if s[1] >= query.start]
+    if query.end is not None:
+        spans = [(s, b) for s, b in spans if s[0] <= query.end]
     return [b for _, b in sorted(spans, key=lambda item: (item[0][0], item[1].id))]
 
 
