@@ -189,3 +189,35 @@ def test_malformed_rows_and_batches_are_refused_and_nothing_is_written(tmp_path:
         store.write_columns("x", [(["a"], [1], [0], ["[1]"]), (["b"], [1], [0], ["[2]"], ["?"])])  # type: ignore[list-item]
     assert store.read({"x": ["a", "b"]}) == {"x": [None, None]}
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("columns", "one_type"),
+    [
+        ({"a": [1.5, float("nan"), None, 1e300, -0.0, 0.1], "b": [1e-320, 2.0, 3.0, None, 5.5, 7.0]}, True),
+        ({"a": ['q"uo\\te', None, "é\n", "\x01", "", "x"], "b": list("abcdef")}, True),
+        ({"a": [1, 2, None, 4, 5, 6], "b": [0.5, 1.5, 2.5, None, 4.5, 5.5]}, False),
+    ],
+)  # fmt: skip
+def test_the_fast_json_of_one_typed_features_is_the_text_of_json_array(
+    tmp_path: Path, columns: dict[str, list[object]], one_type: bool
+) -> None:
+    import duckdb
+
+    from ctloop.features._sources import check_source
+
+    ts = pa.array([T0 + i for i in range(6)], pa.timestamp("us"))
+    pq.write_table(pa.table({"k": range(6), "ts": ts, **columns}), tmp_path / "t.parquet")
+    dtype = {pa.float64(): float, pa.string(): str, pa.int64(): int}
+    table = pq.read_table(tmp_path / "t.parquet")
+    view = FeatureView("t", entities=[Entity("k")], source=str(tmp_path / "t.parquet"), timestamp="ts",
+                       fields=[Field(n, dtype[table.schema.field(n).type]) for n in columns])  # fmt: skip
+    con = duckdb.connect()
+    types = check_source(view, con)
+    params = {"end": END}
+    fast = con.sql(_materialize.latest_rows_query(view, None, True, types), params=params)
+    plain = con.sql(_materialize.latest_rows_query(view, None, True), params=params)
+    # an int and a float feature in one list would both become floats: json_array then
+    assert ("to_json" in _materialize.latest_rows_query(view, None, True, types)) is one_type
+    assert fast.fetchall() == plain.fetchall()
+    con.close()

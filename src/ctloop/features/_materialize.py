@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -133,10 +133,10 @@ def _materialize_view(
         collecting = gc.isenabled()
         try:
             con.execute("SET TimeZone = 'UTC'")
-            check_source(view, con)
+            types = check_source(view, con)
             # millions of short-lived objects: the cyclic collector finds nothing among them
             gc.disable()
-            counted = _Counted(_latest_rows(con, view, start, end, inclusive))
+            counted = _Counted(_latest_rows(con, view, start, end, inclusive, types))
             written = workspace.online.write_columns(view.name, counted)
         finally:
             if collecting:
@@ -159,12 +159,18 @@ class _Counted:
             yield columns
 
 
-def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> str:
+def latest_rows_query(
+    view: FeatureView,
+    start: datetime | None,
+    inclusive: bool,
+    types: Mapping[str, str] | None = None,
+) -> str:
     """The DuckDB query of ``view``'s rows with timestamp in the range (``$end`` and,
     unless ``start`` is ``None``, ``$start`` bound), sorted by key and, within a key, newest
     first (timestamp, then created time): key text, event and created times in
     microseconds, the features as a JSON array, and a hash of the key. The first row of
-    each key is its latest; :func:`_latest_rows` keeps only those."""
+    each key is its latest; :func:`_latest_rows` keeps only those. ``types``: the source's
+    DuckDB column types, when known."""
     keys = [_ident(k) for k in view.join_keys]
     ts = f"CAST({_ident(view.timestamp)} AS TIMESTAMP)"
     created = f"CAST({_ident(view.created)} AS TIMESTAMP)" if view.created else "NULL::TIMESTAMP"
@@ -184,13 +190,23 @@ def latest_rows_query(view: FeatureView, start: datetime | None, inclusive: bool
         f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)}"
     )
     payload = ", ".join(_ident(f.name) for f in view.fields)
+    # to_json of a list writes the same text as json_array, three times as fast, but a
+    # list holds one type: features of several types would be converted to a common one
+    kinds = {
+        "TIMESTAMP" if f.dtype == "timestamp" else (types or {}).get(f.name) for f in view.fields
+    }
+    as_json = (
+        f"to_json([{payload}])"
+        if len(kinds) == 1 and None not in kinds
+        else f"json_array({payload})"
+    )
     # One sort finds each key's latest row (its first) and puts the keys in the order the
     # online store's index grows in; the JSON is made as the sorted rows stream out (the
     # projection keeps their order: preserve_insertion_order). A window per key and a
     # second sort cost twice as much.
     # the hash lets Python find where a key starts by comparing integers
     return (
-        f"SELECT __key, __event_us, __created_us, CAST(json_array({payload}) AS VARCHAR), "
+        f"SELECT __key, __event_us, __created_us, CAST({as_json} AS VARCHAR), "
         f"hash(__key) FROM ({rows} ORDER BY __key, __event_us DESC, __created_us DESC)"
     )
 
@@ -201,6 +217,7 @@ def _latest_rows(
     start: datetime | None,
     end: datetime,
     inclusive: bool,
+    types: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[int, Columns]]:
     """Batches of the latest row of each key, in key order, as columns (keys, event and
     created times, payloads), each with the number of keys it holds."""
@@ -209,7 +226,7 @@ def _latest_rows(
         params["start"] = start.replace(tzinfo=None)
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
-    relation = con.sql(latest_rows_query(view, start, inclusive), params=params)
+    relation = con.sql(latest_rows_query(view, start, inclusive, types), params=params)
     # to_arrow_reader in recent DuckDB, fetch_arrow_reader (since deprecated) in older ones
     to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
     previous: tuple[int, str] | None = None  # the hash and key of the batch before's last row
