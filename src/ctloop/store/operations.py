@@ -90,7 +90,6 @@ class DeploymentStore(ABC):
     reading a deployment that was never recorded is not an error (``None`` / ``[]``).
     """
 
-    @abstractmethod
     def record(
         self,
         *,
@@ -103,6 +102,7 @@ class DeploymentStore(ABC):
     ) -> DeploymentRecord:
         """Record one change of deployment ``name``; ``state`` is its whole routing after
         it; ``user`` defaults to :func:`current_user`."""
+        return self._add_deployment(deployment_values(name, model, action, state, reason, user))
 
     @abstractmethod
     def history(self, name: str, limit: int | None = None) -> list[DeploymentRecord]:
@@ -116,6 +116,10 @@ class DeploymentStore(ABC):
     @abstractmethod
     def list(self) -> list[DeploymentRecord]:
         """The latest change of every deployment, by name."""
+
+    @abstractmethod
+    def _add_deployment(self, values: dict[str, Any]) -> DeploymentRecord:
+        """Store a change (``values``: the fields of its record but the id); return it."""
 
 
 #: the times a log can be read by: when rows were logged, or the event time they are about
@@ -241,7 +245,6 @@ class AlertStore(ABC):
     :class:`~ctloop.errors.StoreUnavailableError`.
     """
 
-    @abstractmethod
     def record(
         self,
         *,
@@ -257,12 +260,15 @@ class AlertStore(ABC):
         """Record an alert, or return ``None`` when one with the same ``dedup_key`` was
         recorded less than ``cooldown_s`` seconds ago. The check and the insert are
         atomic: concurrent writers record one alert, not several."""
+        values = alert_values(
+            source, subject, severity, cause, details, dedup_key, report_artifact_id
+        )
+        return self._add_alert(values, cooldown_s)
 
     @abstractmethod
     def list(self, subject: str | None = None, since: When | None = None) -> list[AlertRecord]:
         """Alerts, oldest first, of one ``subject`` and recorded after ``since`` if given."""
 
-    @abstractmethod
     def update_delivery(
         self,
         alert_id: int,
@@ -273,6 +279,17 @@ class AlertStore(ABC):
     ) -> AlertRecord:
         """Record the delivery of alert ``alert_id`` to ``sink`` (``status`` a
         :class:`~ctloop.store.statuses.DeliveryStatus`); other sinks' entries are kept."""
+        return self._set_delivery(alert_id, sink, delivery_entry(status, attempts, last_error))
+
+    @abstractmethod
+    def _add_alert(self, values: dict[str, Any], cooldown_s: float) -> AlertRecord | None:
+        """Store an alert (``values``: the fields of its record but the id and
+        ``created_at``, stamped when the cooldown is checked), unless one with its
+        ``dedup_key`` is younger than ``cooldown_s``: then return ``None``."""
+
+    @abstractmethod
+    def _set_delivery(self, alert_id: int, sink: str, entry: dict[str, Any]) -> AlertRecord:
+        """Set the ``delivery`` entry of ``sink`` on alert ``alert_id``; return the alert."""
 
 
 def delivery_entry(status: str, attempts: int, last_error: str | None) -> dict[str, Any]:
@@ -293,9 +310,8 @@ def alert_values(
     details: dict[str, Any],
     dedup_key: str,
     report_artifact_id: str | None,
-    created_at: datetime,
 ) -> dict[str, Any]:
-    """The columns of a new alert (not yet delivered anywhere)."""
+    """The columns of a new alert (not yet delivered anywhere) but its ``created_at``."""
     return {
         "source": source,
         "subject": subject,
@@ -305,7 +321,6 @@ def alert_values(
         "details": dict(details),
         "report_artifact_id": report_artifact_id,
         "delivery": {},
-        "created_at": created_at,
     }
 
 
@@ -336,17 +351,7 @@ class SqlDeploymentStore(_SqlOperations, DeploymentStore):
     'deploy'
     """
 
-    def record(
-        self,
-        *,
-        name: str,
-        model: str,
-        action: str,
-        state: dict[str, Any],
-        reason: str,
-        user: str | None = None,
-    ) -> DeploymentRecord:
-        values = deployment_values(name, model, action, state, reason, user)
+    def _add_deployment(self, values: dict[str, Any]) -> DeploymentRecord:
         return DeploymentRecord(id=self._insert(DEPLOYMENTS, values), **values)
 
     def history(self, name: str, limit: int | None = None) -> list[DeploymentRecord]:
@@ -453,18 +458,9 @@ class SqlAlertStore(_SqlOperations, AlertStore):
     """Alerts in the ``alerts`` table; the cooldown check and the insert are one write
     transaction (on PostgreSQL under an advisory lock of the ``dedup_key``)."""
 
-    def record(
-        self,
-        *,
-        source: str,
-        subject: str,
-        severity: str,
-        cause: str,
-        details: dict[str, Any],
-        dedup_key: str,
-        report_artifact_id: str | None = None,
-        cooldown_s: float = 0,
-    ) -> AlertRecord | None:
+    def _add_alert(self, values: dict[str, Any], cooldown_s: float) -> AlertRecord | None:
+        dedup_key = values["dedup_key"]
+
         def work(conn: Connection) -> AlertRecord | None:
             if cooldown_s > 0:
                 _lock_key(conn, dedup_key)
@@ -476,11 +472,9 @@ class SqlAlertStore(_SqlOperations, AlertStore):
                 )
                 if conn.execute(recent.limit(1)).first() is not None:
                     return None
-            values = alert_values(
-                source, subject, severity, cause, details, dedup_key, report_artifact_id, now
-            )
-            row_id = conn.execute(insert(ALERTS).returning(ALERTS.c.id), values).scalar_one()
-            return AlertRecord(id=int(row_id), **values)
+            row = dict(values, created_at=now)
+            row_id = conn.execute(insert(ALERTS).returning(ALERTS.c.id), row).scalar_one()
+            return AlertRecord(id=int(row_id), **row)
 
         return self._write(work)
 
@@ -491,20 +485,13 @@ class SqlAlertStore(_SqlOperations, AlertStore):
             query = query.where(ALERTS.c.created_at >= to_utc(since))
         return [AlertRecord(**row._mapping) for row in self._rows(query)]
 
-    def update_delivery(
-        self,
-        alert_id: int,
-        sink: str,
-        status: str,
-        attempts: int,
-        last_error: str | None = None,
-    ) -> AlertRecord:
+    def _set_delivery(self, alert_id: int, sink: str, entry: dict[str, Any]) -> AlertRecord:
         def work(conn: Connection) -> AlertRecord:
             query = select(ALERTS).where(ALERTS.c.id == alert_id).with_for_update()
             row = conn.execute(query).first()
             if row is None:
                 raise missing_alert(alert_id)
-            delivery = {**(row.delivery or {}), sink: delivery_entry(status, attempts, last_error)}
+            delivery = {**(row.delivery or {}), sink: entry}
             conn.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(delivery=delivery))
             return AlertRecord(**{**row._mapping, "delivery": delivery})
 

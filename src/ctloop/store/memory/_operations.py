@@ -17,9 +17,6 @@ from ctloop.store.operations import (
     LogQuery,
     LogStore,
     When,
-    alert_values,
-    delivery_entry,
-    deployment_values,
     missing_alert,
     to_utc,
 )
@@ -41,17 +38,7 @@ class MemoryDeploymentStore(DeploymentStore):
         self._records: list[DeploymentRecord] = []
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        *,
-        name: str,
-        model: str,
-        action: str,
-        state: dict[str, Any],
-        reason: str,
-        user: str | None = None,
-    ) -> DeploymentRecord:
-        values = deployment_values(name, model, action, state, reason, user)
+    def _add_deployment(self, values: dict[str, Any]) -> DeploymentRecord:
         with self._lock:
             record = DeploymentRecord(id=len(self._records) + 1, **values)
             self._records.append(record)
@@ -141,18 +128,8 @@ class MemoryAlertStore(AlertStore):
         self._alerts: list[AlertRecord] = []
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        *,
-        source: str,
-        subject: str,
-        severity: str,
-        cause: str,
-        details: dict[str, Any],
-        dedup_key: str,
-        report_artifact_id: str | None = None,
-        cooldown_s: float = 0,
-    ) -> AlertRecord | None:
+    def _add_alert(self, values: dict[str, Any], cooldown_s: float) -> AlertRecord | None:
+        dedup_key = values["dedup_key"]
         with self._lock:
             now = utcnow()
             since = now - timedelta(seconds=cooldown_s)
@@ -160,10 +137,7 @@ class MemoryAlertStore(AlertStore):
                 a.dedup_key == dedup_key and a.created_at > since for a in self._alerts
             ):
                 return None
-            values = alert_values(
-                source, subject, severity, cause, details, dedup_key, report_artifact_id, now
-            )
-            alert = AlertRecord(id=len(self._alerts) + 1, **values)
+            alert = AlertRecord(id=len(self._alerts) + 1, **values, created_at=now)
             self._alerts.append(alert)
         return alert
 
@@ -175,19 +149,12 @@ class MemoryAlertStore(AlertStore):
             found = [a for a in found if a.created_at >= low]
         return sorted(found, key=lambda a: (a.created_at, a.id))
 
-    def update_delivery(
-        self,
-        alert_id: int,
-        sink: str,
-        status: str,
-        attempts: int,
-        last_error: str | None = None,
-    ) -> AlertRecord:
+    def _set_delivery(self, alert_id: int, sink: str, entry: dict[str, Any]) -> AlertRecord:
         with self._lock:
             if not 1 <= alert_id <= len(self._alerts):
                 raise missing_alert(alert_id)
             alert = self._alerts[alert_id - 1]
-            delivery = {**alert.delivery, sink: delivery_entry(status, attempts, last_error)}
+            delivery = {**alert.delivery, sink: entry}
             self._alerts[alert_id - 1] = changed = replace(alert, delivery=delivery)
         return changed
 
