@@ -45,6 +45,9 @@ __all__ = [
     "TriggerStateRecord",
     "TriggerStore",
     "check_firing_changes",
+    "claimed_changes",
+    "cursor_moved",
+    "evaluation_changes",
     "missing_firing",
 ]
 
@@ -214,6 +217,36 @@ def check_firing_changes(changes: Mapping[str, Any]) -> None:
         )
 
 
+def cursor_moved(state: TriggerStateRecord, expected_cursor: dict[str, Any] | None) -> bool:
+    """Whether a compare-and-set of the cursor fails: ``expected_cursor`` was given
+    (``None``: no cursor yet) and the cursor of ``state`` is another."""
+    return expected_cursor is not _UNSET and state.cursor != (expected_cursor or {})
+
+
+def evaluation_changes(checked_at: datetime, cursor: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of a trigger's state that an evaluation at ``checked_at`` sets."""
+    changes: dict[str, Any] = {"last_checked_at": checked_at}
+    if cursor is not None:
+        changes["cursor"] = cursor
+    return changes
+
+
+def claimed_changes(
+    claim: FiringClaim,
+    now: datetime,
+    cooldown_until: datetime | None,
+    new_cursor: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The fields of a trigger's state that claiming ``claim`` at ``now`` sets: an active
+    firing is its ``last_fired_at``; a cooldown and a cursor when given."""
+    changes = evaluation_changes(now, new_cursor)
+    if claim.status in FiringStatus.active():
+        changes["last_fired_at"] = now
+    if cooldown_until is not None:
+        changes["cooldown_until"] = cooldown_until
+    return changes
+
+
 def missing_firing(firing_id: int) -> NotFoundError:
     """The error for a firing id that is not there."""
     return NotFoundError(
@@ -254,12 +287,9 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
 
         def work(conn: Connection) -> bool:
             current = _lock_state(conn, name, pipeline, kind)
-            if expected_cursor is not _UNSET and current.cursor != (expected_cursor or {}):
+            if cursor_moved(current, expected_cursor):
                 return False
-            changes: dict[str, Any] = {"last_checked_at": checked_at or utcnow()}
-            if cursor is not None:
-                changes["cursor"] = cursor
-            _update_state(conn, name, changes)
+            _update_state(conn, name, evaluation_changes(checked_at or utcnow(), cursor))
             return True
 
         return self._write(work)
@@ -280,7 +310,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
 
         def work(conn: Connection) -> ClaimResult:
             state = _lock_state(conn, claim.trigger, claim.pipeline, claim.kind)
-            if expected_cursor is not _UNSET and state.cursor != (expected_cursor or {}):
+            if cursor_moved(state, expected_cursor):
                 return ClaimResult("moved")
             if _find_firing(conn, claim.trigger, claim.fire_key) is not None:
                 return ClaimResult("duplicate")
@@ -288,13 +318,7 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
                 return ClaimResult("busy")
             now = utcnow()
             firing_id = _insert_firing(conn, claim, now)
-            changes: dict[str, Any] = {"last_checked_at": now}
-            if claim.status in FiringStatus.active():
-                changes["last_fired_at"] = now
-            if cooldown_until is not None:
-                changes["cooldown_until"] = cooldown_until
-            if new_cursor is not None:
-                changes["cursor"] = new_cursor
+            changes = claimed_changes(claim, now, cooldown_until, new_cursor)
             _update_state(conn, claim.trigger, changes)
             return ClaimResult("claimed", _read_firing(conn, firing_id))
 

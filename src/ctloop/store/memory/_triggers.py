@@ -33,6 +33,9 @@ from ctloop.store.triggers import (
     TriggerStateRecord,
     TriggerStore,
     check_firing_changes,
+    claimed_changes,
+    cursor_moved,
+    evaluation_changes,
     missing_firing,
 )
 
@@ -76,12 +79,11 @@ class MemoryTriggerStore(TriggerStore):
         """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
         ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
         that value (compare-and-set); return whether the state was written."""
-        changes: dict[str, Any] = {"last_checked_at": to_utc(checked_at or utcnow())}
-        if cursor is not None:
-            changes["cursor"] = json_copy(cursor)
+        new_cursor = None if cursor is None else json_copy(cursor)
+        changes = evaluation_changes(to_utc(checked_at or utcnow()), new_cursor)
         with self._lock:
             current = self._state(name, pipeline, kind)
-            if expected_cursor is not _UNSET and current.cursor != (expected_cursor or {}):
+            if cursor_moved(current, expected_cursor):
                 return False
             self._states[name] = replace(current, **changes, updated_at=utcnow())
         return True
@@ -102,7 +104,7 @@ class MemoryTriggerStore(TriggerStore):
         details = json_copy(claim.details)
         with self._lock:
             state = self._state(claim.trigger, claim.pipeline, claim.kind)
-            if expected_cursor is not _UNSET and state.cursor != (expected_cursor or {}):
+            if cursor_moved(state, expected_cursor):
                 return ClaimResult("moved")
             mine = [f for f in self._firings if f.trigger == claim.trigger]
             if any(f.fire_key == claim.fire_key for f in mine):
@@ -126,13 +128,8 @@ class MemoryTriggerStore(TriggerStore):
                 ended_at=None if claim.status in FiringStatus.active() else now,
             )
             self._firings.append(firing)
-            changes: dict[str, Any] = {"last_checked_at": now}
-            if claim.status in FiringStatus.active():
-                changes["last_fired_at"] = now
-            if cooldown is not None:
-                changes["cooldown_until"] = cooldown
-            if new_cursor is not None:
-                changes["cursor"] = json_copy(new_cursor)
+            cursor = None if new_cursor is None else json_copy(new_cursor)
+            changes = claimed_changes(claim, now, cooldown, cursor)
             self._states[claim.trigger] = replace(state, **changes, updated_at=utcnow())
         return ClaimResult("claimed", _firing_copy(firing))
 
