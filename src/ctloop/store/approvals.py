@@ -158,7 +158,6 @@ class ApprovalStore(ABC):
     def get(self, approval_id: int) -> ApprovalRecord:
         """The approval ``approval_id``."""
 
-    @abstractmethod
     def list(
         self,
         *,
@@ -168,6 +167,12 @@ class ApprovalStore(ABC):
         limit: int = 100,
     ) -> builtins.list[ApprovalRecord]:
         """Up to ``limit`` approvals newest first, of one model, environment or state."""
+        check_page_size(limit)
+        return self._page(limit, given(model=model, environment=environment, state=state))
+
+    @abstractmethod
+    def _page(self, limit: int, filters: dict[str, Any]) -> builtins.list[ApprovalRecord]:
+        """Up to ``limit`` approvals newest first whose fields equal ``filters``."""
 
     def open_request(self, model: str, digest: str, environment: str) -> ApprovalRecord | None:
         """The newest approval of ``digest`` for ``environment`` that is requested or
@@ -244,17 +249,7 @@ class SqlApprovalStore(SqlTransactions, ApprovalStore):
             raise missing_approval(approval_id)
         return ApprovalRecord(**dict(row))
 
-    def list(
-        self,
-        *,
-        model: str | None = None,
-        environment: str | None = None,
-        state: str | None = None,
-        limit: int = 100,
-    ) -> builtins.list[ApprovalRecord]:
-        """Up to ``limit`` approvals newest first, filtered as asked."""
-        check_page_size(limit)
-        filters = given(model=model, environment=environment, state=state)
+    def _page(self, limit: int, filters: dict[str, Any]) -> builtins.list[ApprovalRecord]:
         stmt = select(APPROVALS).order_by(APPROVALS.c.id.desc()).limit(limit)
         stmt = where_equal(stmt, APPROVALS, filters)
         return self._read(

@@ -13,6 +13,7 @@ the id of the last entry of the previous page).
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,7 +85,6 @@ class AuditLog(ABC):
     def append(self, draft: AuditDraft) -> AuditRecord:
         """Append ``draft``, stamped with the current time and the next id."""
 
-    @abstractmethod
     def list(
         self,
         *,
@@ -95,6 +95,15 @@ class AuditLog(ABC):
     ) -> list[AuditRecord]:
         """Up to ``limit`` entries newest first, with ids below ``before`` when given,
         optionally of one ``action`` or one ``actor``."""
+        check_limit(limit)
+        return self._page(limit, before, given(action=action, actor=actor))
+
+    @abstractmethod
+    def _page(
+        self, limit: int, before: int | None, filters: dict[str, Any]
+    ) -> builtins.list[AuditRecord]:
+        """Up to ``limit`` entries newest first, with ids below ``before`` when given,
+        whose fields equal ``filters``."""
 
 
 def append_audit_row(conn: Connection, draft: AuditDraft) -> AuditRecord:
@@ -116,18 +125,9 @@ class SqlAuditLog(SqlTransactions, AuditLog):
         """Append ``draft``, stamped with the current time and the next id."""
         return self._write(lambda conn: append_audit_row(conn, draft))
 
-    def list(
-        self,
-        *,
-        limit: int = 100,
-        before: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-    ) -> list[AuditRecord]:
-        """Up to ``limit`` entries newest first, filtered as asked."""
-        check_limit(limit)
+    def _page(self, limit: int, before: int | None, filters: dict[str, Any]) -> list[AuditRecord]:
         stmt = select(AUDIT_LOG).order_by(AUDIT_LOG.c.id.desc()).limit(limit)
-        stmt = where_equal(stmt, AUDIT_LOG, given(action=action, actor=actor))
+        stmt = where_equal(stmt, AUDIT_LOG, filters)
         if before is not None:
             stmt = stmt.where(AUDIT_LOG.c.id < before)
         return self._read(

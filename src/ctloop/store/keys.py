@@ -178,7 +178,6 @@ class KeyStore(ABC):
     and expired keys too: whether a key may be used is :meth:`ApiKeyRecord.refusal`.
     """
 
-    @abstractmethod
     def create(
         self,
         name: str,
@@ -189,6 +188,13 @@ class KeyStore(ABC):
     ) -> CreatedKey:
         """Create a key named ``name`` with ``role``; the result carries the key, which
         is not stored and cannot be read again."""
+        record, secret = new_key_record(name, role, created_by=created_by, expires_at=expires_at)
+        self._add_key(record, hash_key(secret))
+        return CreatedKey(record, secret)
+
+    @abstractmethod
+    def _add_key(self, record: ApiKeyRecord, key_hash: str) -> None:
+        """Store a new key, found by ``key_hash``, the SHA-256 of its secret."""
 
     @abstractmethod
     def get(self, key_id: str) -> ApiKeyRecord:
@@ -225,19 +231,9 @@ class SqlKeyStore(SqlTransactions, KeyStore):
 
     retry_integrity = True  # two keys drawing one random id: the retry draws again
 
-    def create(
-        self,
-        name: str,
-        role: str,
-        *,
-        created_by: str = "",
-        expires_at: datetime | None = None,
-    ) -> CreatedKey:
-        """Create a key named ``name`` with ``role``; the result carries the key."""
-        record, secret = new_key_record(name, role, created_by=created_by, expires_at=expires_at)
-        values = {**record.__dict__, "hash": hash_key(secret)}
+    def _add_key(self, record: ApiKeyRecord, key_hash: str) -> None:
+        values = {**record.__dict__, "hash": key_hash}
         self._write(lambda conn: conn.execute(insert(API_KEYS).values(**values)))
-        return CreatedKey(record, secret)
 
     def get(self, key_id: str) -> ApiKeyRecord:
         """The key with this id."""

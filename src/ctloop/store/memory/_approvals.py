@@ -11,13 +11,13 @@ from __future__ import annotations
 import builtins
 import threading
 from dataclasses import replace
+from typing import Any
 
-from ctloop.store._query import given, matching
+from ctloop.store._query import matching
 from ctloop.store.approvals import (
     ApprovalRecord,
     ApprovalStore,
     check_decision,
-    check_page_size,
     missing_approval,
 )
 from ctloop.store.records import utcnow
@@ -92,17 +92,7 @@ class MemoryApprovalStore(ApprovalStore):
         except KeyError:
             raise missing_approval(approval_id) from None
 
-    def list(
-        self,
-        *,
-        model: str | None = None,
-        environment: str | None = None,
-        state: str | None = None,
-        limit: int = 100,
-    ) -> builtins.list[ApprovalRecord]:
-        """Up to ``limit`` approvals newest first, filtered as asked."""
-        check_page_size(limit)
-        filters = given(model=model, environment=environment, state=state)
+    def _page(self, limit: int, filters: dict[str, Any]) -> builtins.list[ApprovalRecord]:
         with self._lock:
             found = matching(sorted(self._records.values(), key=lambda r: -r.id), filters)
         return found[:limit]

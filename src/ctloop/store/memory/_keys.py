@@ -13,16 +13,15 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from ctloop.store._query import given, matching
-from ctloop.store.audit import AuditDraft, AuditLog, AuditRecord, check_limit
+from ctloop.store._query import matching
+from ctloop.store.audit import AuditDraft, AuditLog, AuditRecord
 from ctloop.store.keys import (
     ApiKeyRecord,
-    CreatedKey,
     KeyStore,
     hash_key,
     missing_key,
-    new_key_record,
 )
 from ctloop.store.memory._records import json_copy
 from ctloop.store.records import utcnow
@@ -43,20 +42,10 @@ class MemoryKeyStore(KeyStore):
         self._by_hash: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def create(
-        self,
-        name: str,
-        role: str,
-        *,
-        created_by: str = "",
-        expires_at: datetime | None = None,
-    ) -> CreatedKey:
-        """Create a key named ``name`` with ``role``; the result carries the key."""
-        record, secret = new_key_record(name, role, created_by=created_by, expires_at=expires_at)
+    def _add_key(self, record: ApiKeyRecord, key_hash: str) -> None:
         with self._lock:
             self._keys[record.id] = record
-            self._by_hash[hash_key(secret)] = record.id
-        return CreatedKey(record, secret)
+            self._by_hash[key_hash] = record.id
 
     def get(self, key_id: str) -> ApiKeyRecord:
         """The key with this id."""
@@ -119,21 +108,8 @@ class MemoryAuditLog(AuditLog):
             self._entries.append(record)
         return record
 
-    def list(
-        self,
-        *,
-        limit: int = 100,
-        before: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-    ) -> list[AuditRecord]:
-        """Up to ``limit`` entries newest first, filtered as asked."""
-        check_limit(limit)
+    def _page(self, limit: int, before: int | None, filters: dict[str, Any]) -> list[AuditRecord]:
         with self._lock:
             entries = list(reversed(self._entries))
-        found = [
-            e
-            for e in matching(entries, given(action=action, actor=actor))
-            if before is None or e.id < before
-        ]
+        found = [e for e in matching(entries, filters) if before is None or e.id < before]
         return [replace(e, detail=json_copy(e.detail)) for e in found[:limit]]
