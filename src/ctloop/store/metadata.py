@@ -22,9 +22,11 @@ import json
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ctloop.store._metadata_rules import completion_changes
 from ctloop.store.records import (
     ArtifactRecord,
     DataVersionRecord,
@@ -152,6 +154,18 @@ def check_search_sort(kind: str, key: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class ExecutionOutputs:
+    """What a finishing execution records with its final status (see
+    :meth:`MetadataStore.complete_execution`)."""
+
+    artifacts: Sequence[ArtifactRecord]
+    events: Sequence[EventRecord]
+    params: Sequence[ParamRecord]
+    metrics: Sequence[MetricRecord]
+    tags: Sequence[TagRecord]
+
+
 class MetadataStore(ABC):
     """Runs, executions, artifacts, events, tracking data and data versions."""
 
@@ -205,7 +219,6 @@ class MetadataStore(ABC):
     def list_executions(self, run_id: str) -> list[ExecutionRecord]:
         """Executions of a run, oldest first (by creation)."""
 
-    @abstractmethod
     def complete_execution(
         self,
         execution_id: str,
@@ -223,6 +236,18 @@ class MetadataStore(ABC):
     ) -> None:
         """Finish an execution in one transaction: new artifacts, events, tracking data
         and the final status. Artifacts whose id already exists are not inserted again."""
+        changes = completion_changes(
+            status, ended_at, error=error, log_uri=log_uri, cached_from=cached_from
+        )
+        outputs = ExecutionOutputs(artifacts, events, params, metrics, tags)
+        self._finish_execution(execution_id, changes, outputs)
+
+    @abstractmethod
+    def _finish_execution(
+        self, execution_id: str, changes: dict[str, Any], outputs: ExecutionOutputs
+    ) -> None:
+        """Set the checked ``changes`` of a finishing execution and insert its
+        ``outputs``, all or nothing."""
 
     @abstractmethod
     def find_cached_execution(self, cache_key: str) -> ExecutionRecord | None:

@@ -27,12 +27,12 @@ from ctloop.store._metadata_rules import (
     check_changes,
     check_latest_data_version,
     check_status,
-    completion_changes,
     missing_data_version,
     missing_execution,
 )
 from ctloop.store.audit import AuditDraft, append_audit_row
 from ctloop.store.metadata import (
+    ExecutionOutputs,
     MetadataStore,
 )
 from ctloop.store.migrations import ensure_schema
@@ -226,31 +226,14 @@ class SqlMetadataStore(MetadataStore):
         )
         return [ExecutionRecord(*row) for row in self._read(lambda c: c.execute(query).all())]
 
-    def complete_execution(
-        self,
-        execution_id: str,
-        *,
-        status: str,
-        ended_at: datetime,
-        artifacts: Sequence[ArtifactRecord] = (),
-        events: Sequence[EventRecord] = (),
-        params: Sequence[ParamRecord] = (),
-        metrics: Sequence[MetricRecord] = (),
-        tags: Sequence[TagRecord] = (),
-        error: str | None = None,
-        log_uri: str | None = None,
-        cached_from: str | None = None,
+    def _finish_execution(
+        self, execution_id: str, changes: dict[str, Any], outputs: ExecutionOutputs
     ) -> None:
-        """Finish an execution in one transaction (see :class:`MetadataStore`)."""
-        changes = completion_changes(
-            status, ended_at, error=error, log_uri=log_uri, cached_from=cached_from
-        )
-
         def work(conn: Connection) -> None:
             update_one(conn, EXECUTIONS, execution_id, changes, "execution")
-            insert_artifacts(conn, artifacts)
-            insert_events(conn, events)
-            insert_tracking(conn, params, metrics, tags)
+            insert_artifacts(conn, outputs.artifacts)
+            insert_events(conn, outputs.events)
+            insert_tracking(conn, outputs.params, outputs.metrics, outputs.tags)
 
         self._write(work)
 

@@ -29,7 +29,6 @@ from ctloop.store._metadata_rules import (
     check_changes,
     check_latest_data_version,
     check_status,
-    completion_changes,
     data_version_artifacts,
     missing_artifacts,
     missing_data_version,
@@ -47,7 +46,7 @@ from ctloop.store.memory._records import (
     rows_of,
     stored,
 )
-from ctloop.store.metadata import MetadataStore
+from ctloop.store.metadata import ExecutionOutputs, MetadataStore
 from ctloop.store.records import (
     ArtifactRecord,
     DataVersionRecord,
@@ -202,28 +201,13 @@ class MemoryMetadataStore(MetadataStore):
         with self.lock:
             return [copied(e) for e in self._executions.values() if e.run_id == run_id]
 
-    def complete_execution(
-        self,
-        execution_id: str,
-        *,
-        status: str,
-        ended_at: datetime,
-        artifacts: Sequence[ArtifactRecord] = (),
-        events: Sequence[EventRecord] = (),
-        params: Sequence[ParamRecord] = (),
-        metrics: Sequence[MetricRecord] = (),
-        tags: Sequence[TagRecord] = (),
-        error: str | None = None,
-        log_uri: str | None = None,
-        cached_from: str | None = None,
+    def _finish_execution(
+        self, execution_id: str, changes: dict[str, Any], outputs: ExecutionOutputs
     ) -> None:
-        """Finish an execution in one step (see :class:`MetadataStore`)."""
-        changes = completion_changes(
-            status, ended_at, error=error, log_uri=log_uri, cached_from=cached_from
-        )
         changes = converted(changes)
-        new_artifacts = [stored(artifact) for artifact in artifacts]
-        new_metrics = [stored(metric) for metric in metrics]
+        new_artifacts = [stored(artifact) for artifact in outputs.artifacts]
+        new_metrics = [stored(metric) for metric in outputs.metrics]
+        events, params, tags = outputs.events, outputs.params, outputs.tags
         with self.lock:
             execution = self._executions.get(execution_id)
             if execution is None:
