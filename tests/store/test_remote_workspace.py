@@ -168,6 +168,18 @@ def test_the_protocol_refuses_unknown_calls_and_foreign_types(live_server: LiveS
     assert private.status_code == 404
 
 
+def test_a_private_hook_is_no_call_of_the_protocol(
+    live_server: LiveServer, remote_workspace: Workspace
+) -> None:
+    """The hooks behind a public method take what it checked: only the public one travels."""
+    base = f"{live_server.url}/api/v1/workspace"
+    for store, hook in (("metadata", "_finish_execution"), ("logs", "_add_batch")):
+        answer = httpx.post(f"{base}/{store}/{hook}", json={"args": [], "kwargs": {}})
+        assert answer.status_code == 404, (store, hook)
+    with pytest.raises(NotImplementedError, match="_finish_execution is a step of"):
+        remote_workspace.metadata._finish_execution("x", {}, None)  # type: ignore[arg-type]
+
+
 def test_a_blob_download_refuses_a_path_outside_the_store(live_server: LiveServer) -> None:
     answer = httpx.get(f"{live_server.url}/api/v1/workspace/artifacts/blobs/..%2F..%2Fetc")
     assert answer.status_code in (404, 409)

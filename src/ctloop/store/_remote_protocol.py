@@ -18,7 +18,15 @@ import inspect
 from functools import cache
 from typing import Any
 
-__all__ = ["ALIAS_MOVES", "EXTRAS", "STORES", "forwarded_methods", "interface_of", "role_needed"]
+__all__ = [
+    "ALIAS_MOVES",
+    "EXTRAS",
+    "STORES",
+    "forwarded_methods",
+    "interface_of",
+    "private_hooks",
+    "role_needed",
+]
 
 #: store name in the workspace → (module, interface class)
 STORES: dict[str, tuple[str, str]] = {
@@ -116,8 +124,10 @@ def interface_of(store: str) -> type:
 
 @cache
 def forwarded_methods(store: str) -> frozenset[str]:
-    """The methods of ``store``'s interface that travel to the server: the public ones
-    and any abstract hook."""
+    """The methods of ``store``'s interface that travel to the server: the public ones.
+    A private abstract method (a hook the interface's public methods call after they
+    checked their arguments) stays home: the public method travels instead, so the
+    server checks what it is sent."""
     interface = interface_of(store)
     names: set[str] = set()
     for cls in interface.__mro__:
@@ -128,9 +138,13 @@ def forwarded_methods(store: str) -> frozenset[str]:
             for name, member in vars(cls).items()
             if not name.startswith("_") and inspect.isfunction(member)
         }
-    # a private abstract method (a hook the interface's own methods call) travels too
-    names |= set(getattr(interface, "__abstractmethods__", ()))
     return frozenset((names - _LOCAL) | EXTRAS.get(store, frozenset()))
+
+
+def private_hooks(store: str) -> frozenset[str]:
+    """The private abstract methods of ``store``'s interface (never sent to a server)."""
+    abstract: frozenset[str] = getattr(interface_of(store), "__abstractmethods__", frozenset())
+    return frozenset(name for name in abstract if name.startswith("_"))
 
 
 def role_needed(store: str, method: str) -> str:

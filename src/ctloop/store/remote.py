@@ -37,7 +37,12 @@ from ctloop.errors import (
     StoreUnavailableError,
 )
 from ctloop.store._remote_codec import decode, encode
-from ctloop.store._remote_protocol import STORES, forwarded_methods, interface_of
+from ctloop.store._remote_protocol import (
+    STORES,
+    forwarded_methods,
+    interface_of,
+    private_hooks,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -208,6 +213,16 @@ def _forward(store: str, method: str) -> Callable[..., Any]:
     return forwarded
 
 
+def _stays_home(store: str, method: str) -> Callable[..., Any]:
+    def hook(self: _Forwarder, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"{store}.{method} is a step of a public method, which the server runs whole"
+        )
+
+    hook.__name__ = method
+    return hook
+
+
 class _RemoteArtifacts(_Forwarder):
     """Blob bytes stream through the server in chunks instead of travelling as JSON."""
 
@@ -274,6 +289,7 @@ def remote_store(store: str, connection: RemoteConnection) -> Any:
             for name in forwarded_methods(store)
             if name not in vars(base)
         }
+        methods.update({name: _stays_home(store, name) for name in private_hooks(store)})
         name = f"Remote{interface.__name__}"
         _CLASSES[store] = type(name, (base, interface), {"_store": store, **methods})
         _CLASSES[store].__module__ = __name__
