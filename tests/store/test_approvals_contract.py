@@ -13,6 +13,12 @@ import pytest
 
 from ctloop.errors import ApprovalError, NotFoundError
 from ctloop.store.workspace import Workspace
+from tests.store._workspaces import (
+    MemoryWorkspace,
+    PostgresWorkspace,
+    RemoteWorkspace,
+    SqliteWorkspace,
+)
 
 
 class ApprovalStoreContract:
@@ -104,41 +110,20 @@ class ApprovalStoreContract:
             workspace.approvals.decide(99, "approved", by="ana", reason="ok")
 
 
-class TestSqliteApprovals(ApprovalStoreContract):
+class TestSqliteApprovals(SqliteWorkspace, ApprovalStoreContract):
     """On a SQLite file (the default)."""
 
-    @pytest.fixture
-    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
-        url = f"sqlite:///{tmp_path / 'metadata.db'}"
-        with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
-            yield workspace
 
-
-class TestPostgresApprovals(ApprovalStoreContract):
+class TestPostgresApprovals(PostgresWorkspace, ApprovalStoreContract):
     """On a real PostgreSQL server."""
 
-    @pytest.fixture
-    def workspace(self, fresh_postgres_url: str, tmp_path: Path) -> Iterator[Workspace]:
-        artifacts = str(tmp_path / "artifacts")
-        with Workspace.open(fresh_postgres_url, artifacts=artifacts) as workspace:
-            yield workspace
 
-
-class TestMemoryApprovals(ApprovalStoreContract):
+class TestMemoryApprovals(MemoryWorkspace, ApprovalStoreContract):
     """In memory (:meth:`Workspace.in_memory`)."""
 
-    @pytest.fixture
-    def workspace(self) -> Iterator[Workspace]:
-        with Workspace.in_memory() as workspace:
-            yield workspace
 
-
-class TestRemoteApprovals(ApprovalStoreContract):
+class TestRemoteApprovals(RemoteWorkspace, ApprovalStoreContract):
     """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
-
-    @pytest.fixture
-    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
-        yield remote_workspace
 
 
 def test_migration_0007_adds_the_approvals_table_to_a_0006_database_and_removes_it(

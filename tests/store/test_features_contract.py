@@ -16,6 +16,12 @@ import pytest
 from ctloop.errors import NotFoundError
 from ctloop.store.features import DefinitionDraft, spec_digest
 from ctloop.store.workspace import Workspace
+from tests.store._workspaces import (
+    MemoryWorkspace,
+    PostgresWorkspace,
+    RemoteWorkspace,
+    SqliteWorkspace,
+)
 
 ORIGIN = DefinitionDraft("entity", "origin", {"join_keys": ["origin"]})
 
@@ -139,40 +145,20 @@ class FeatureRegistryContract:
         assert workspace.features.materializations() == []
 
 
-class TestSqliteFeatureRegistry(FeatureRegistryContract):
+class TestSqliteFeatureRegistry(SqliteWorkspace, FeatureRegistryContract):
     """On a SQLite file."""
 
-    @pytest.fixture
-    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
-        url = f"sqlite:///{tmp_path / 'ctloop.db'}"
-        with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
-            yield workspace
 
-
-class TestPostgresFeatureRegistry(FeatureRegistryContract):
+class TestPostgresFeatureRegistry(PostgresWorkspace, FeatureRegistryContract):
     """On PostgreSQL."""
 
-    @pytest.fixture
-    def workspace(self, fresh_postgres_url: str, tmp_path: Path) -> Iterator[Workspace]:
-        with Workspace.open(fresh_postgres_url, artifacts=str(tmp_path / "artifacts")) as workspace:
-            yield workspace
 
-
-class TestMemoryFeatureRegistry(FeatureRegistryContract):
+class TestMemoryFeatureRegistry(MemoryWorkspace, FeatureRegistryContract):
     """In memory (:meth:`Workspace.in_memory`)."""
 
-    @pytest.fixture
-    def workspace(self) -> Iterator[Workspace]:
-        with Workspace.in_memory() as workspace:
-            yield workspace
 
-
-class TestRemoteFeatureRegistry(FeatureRegistryContract):
+class TestRemoteFeatureRegistry(RemoteWorkspace, FeatureRegistryContract):
     """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
-
-    @pytest.fixture
-    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
-        yield remote_workspace
 
 
 def test_migration_0005_adds_the_table_to_a_0004_database_and_removes_it_again(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,12 @@ from ctloop.store.audit import AuditDraft
 from ctloop.store.keys import KEY_PREFIX, Role, hash_key
 from ctloop.store.records import utcnow
 from ctloop.store.workspace import Workspace
+from tests.store._workspaces import (
+    MemoryWorkspace,
+    PostgresWorkspace,
+    RemoteWorkspace,
+    SqliteWorkspace,
+)
 
 
 class KeyStoreContract:
@@ -152,38 +157,17 @@ class Contracts(KeyStoreContract, AuditLogContract):
     """Both contracts, for one backend."""
 
 
-class TestSqliteKeysAndAudit(Contracts):
+class TestSqliteKeysAndAudit(SqliteWorkspace, Contracts):
     """On a SQLite file (the default)."""
 
-    @pytest.fixture
-    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
-        url = f"sqlite:///{tmp_path / 'metadata.db'}"
-        with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as workspace:
-            yield workspace
 
-
-class TestPostgresKeysAndAudit(Contracts):
+class TestPostgresKeysAndAudit(PostgresWorkspace, Contracts):
     """On a real PostgreSQL server."""
 
-    @pytest.fixture
-    def workspace(self, fresh_postgres_url: str, tmp_path: Path) -> Iterator[Workspace]:
-        artifacts = str(tmp_path / "artifacts")
-        with Workspace.open(fresh_postgres_url, artifacts=artifacts) as workspace:
-            yield workspace
 
-
-class TestMemoryKeysAndAudit(Contracts):
+class TestMemoryKeysAndAudit(MemoryWorkspace, Contracts):
     """In memory (:meth:`Workspace.in_memory`)."""
 
-    @pytest.fixture
-    def workspace(self) -> Iterator[Workspace]:
-        with Workspace.in_memory() as workspace:
-            yield workspace
 
-
-class TestRemoteKeysAndAudit(Contracts):
+class TestRemoteKeysAndAudit(RemoteWorkspace, Contracts):
     """Over HTTP, through a live ``ctloop server`` on a fresh SQLite workspace."""
-
-    @pytest.fixture
-    def workspace(self, remote_workspace: Workspace) -> Iterator[Workspace]:
-        yield remote_workspace
