@@ -183,6 +183,10 @@ def test_malformed_rows_and_batches_are_refused_and_nothing_is_written(tmp_path:
     store = SqliteOnlineStore(tmp_path / "online.db")
     with pytest.raises(StoreError, match=r"give \(key, event_us, created_us, payload\)"):
         store.write("x", [("a", 1, 0, "[1]"), ("b", 1, 0)])  # type: ignore[list-item]
+    with pytest.raises(
+        StoreError, match=r"an online row is \('b', 1, 0, '\[1\]', '\?'\)"
+    ):  # 5 + 3 = 2 rows
+        store.write("x", [("b", 1, 0, "[1]", "?"), ("c", 1, 0)])  # type: ignore[list-item]
     with pytest.raises(StoreError, match=r"lengths \[2, 2, 1, 2\]"):
         store.write_columns("x", [(["a", "b"], [1, 1], [0], ["[1]", "[2]"])])
     with pytest.raises(StoreError, match=r"5 columns of lengths"):

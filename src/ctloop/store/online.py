@@ -210,10 +210,10 @@ def _flat_chunks(rows: Iterable[Row]) -> Iterator[list[object]]:
     """The parameters of :data:`ROWS_PER_INSERT` rows at a time, four a row."""
     remaining = iter(rows)
     while chunk := list(islice(remaining, ROWS_PER_INSERT)):
-        flat: list[object] = list(chain.from_iterable(chunk))
-        if len(flat) != 4 * len(chunk):
-            bad = next(r for r in chunk if len(r) != 4)
+        bad = next((row for row in chunk if len(row) != 4), None)
+        if bad is not None:
             raise StoreError(f"an online row is {bad!r}; give (key, event_us, created_us, payload)")
+        flat: list[object] = list(chain.from_iterable(chunk))
         yield flat
 
 
