@@ -132,7 +132,6 @@ class TriggerStore(ABC):
     def list_states(self) -> list[TriggerStateRecord]:
         """Every trigger's state, by name."""
 
-    @abstractmethod
     def save_state(
         self,
         name: str,
@@ -146,6 +145,15 @@ class TriggerStore(ABC):
         """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
         ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
         that value (compare-and-set); return whether the state was written."""
+        changes = evaluation_changes(checked_at or utcnow(), cursor)
+        return self._save_state(name, pipeline, kind, changes, expected_cursor)
+
+    @abstractmethod
+    def _save_state(
+        self, name: str, pipeline: str, kind: str, changes: dict[str, Any], expected_cursor: Any
+    ) -> bool:
+        """Apply an evaluation's ``changes`` to the state of ``name`` (created when
+        missing) unless :func:`cursor_moved`; return whether it did."""
 
     @abstractmethod
     def claim(
@@ -271,25 +279,14 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
         stmt = select(TRIGGER_STATE).order_by(TRIGGER_STATE.c.name)
         return self._read(lambda conn: [_state(r) for r in conn.execute(stmt).mappings()])
 
-    def save_state(
-        self,
-        name: str,
-        pipeline: str,
-        kind: str,
-        *,
-        cursor: dict[str, Any] | None = None,
-        expected_cursor: dict[str, Any] | None = _UNSET,
-        checked_at: datetime | None = None,
+    def _save_state(
+        self, name: str, pipeline: str, kind: str, changes: dict[str, Any], expected_cursor: Any
     ) -> bool:
-        """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
-        ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
-        that value (compare-and-set); return whether the state was written."""
-
         def work(conn: Connection) -> bool:
             current = _lock_state(conn, name, pipeline, kind)
             if cursor_moved(current, expected_cursor):
                 return False
-            _update_state(conn, name, evaluation_changes(checked_at or utcnow(), cursor))
+            _update_state(conn, name, changes)
             return True
 
         return self._write(work)

@@ -35,7 +35,6 @@ from ctloop.store.triggers import (
     check_firing_changes,
     claimed_changes,
     cursor_moved,
-    evaluation_changes,
     missing_firing,
 )
 
@@ -66,21 +65,12 @@ class MemoryTriggerStore(TriggerStore):
         with self._lock:
             return [_state_copy(self._states[name]) for name in sorted(self._states)]
 
-    def save_state(
-        self,
-        name: str,
-        pipeline: str,
-        kind: str,
-        *,
-        cursor: dict[str, Any] | None = None,
-        expected_cursor: dict[str, Any] | None = _UNSET,
-        checked_at: datetime | None = None,
+    def _save_state(
+        self, name: str, pipeline: str, kind: str, changes: dict[str, Any], expected_cursor: Any
     ) -> bool:
-        """Record an evaluation of ``name``: ``last_checked_at`` and, when given, a new
-        ``cursor``. With ``expected_cursor`` the cursor moves only if it still equals
-        that value (compare-and-set); return whether the state was written."""
-        new_cursor = None if cursor is None else json_copy(cursor)
-        changes = evaluation_changes(to_utc(checked_at or utcnow()), new_cursor)
+        changes = converted(changes)
+        if "cursor" in changes:
+            changes["cursor"] = json_copy(changes["cursor"])
         with self._lock:
             current = self._state(name, pipeline, kind)
             if cursor_moved(current, expected_cursor):
