@@ -43,23 +43,55 @@ def load_module_from_file(path: Path, module_name: str | None = None) -> ModuleT
     return module
 
 
-def load_pipeline(reference: str) -> tuple[Pipeline, str]:
-    """The pipeline named by ``reference`` and its canonical reference (absolute file)."""
+class ModuleImportError(PipelineDefinitionError):
+    """The module a ``package.module:NAME`` reference names cannot be imported."""
+
+    def __init__(self, target: str, cause: ImportError) -> None:
+        super().__init__(f"cannot import module {target!r}: {cause}")
+        self.target = target
+        self.cause = cause
+
+
+def split_reference(reference: str) -> tuple[str, str] | None:
+    """``(target, NAME)`` of a ``path/to/file.py:NAME`` or ``package.module:NAME``
+    reference, or None when it has no target or no name."""
     target, sep, attr = reference.rpartition(":")
     if not sep or not target or not attr:
+        return None
+    return target, attr
+
+
+def is_file_target(target: str) -> bool:
+    """Whether a reference's target is a Python file rather than a module name."""
+    return target.endswith(".py") or "/" in target
+
+
+def import_target(reference: str, target: str, attr: str) -> tuple[ModuleType, str]:
+    """The module a reference's target names (a file or an importable module) and the
+    canonical reference (a file's is absolute).
+
+    Raises:
+        ModuleImportError: the module name cannot be imported.
+    """
+    if is_file_target(target):
+        return load_module_from_file(Path(target)), f"{Path(target).resolve()}:{attr}"
+    try:
+        module = importlib.import_module(target)
+    except ImportError as exc:
+        raise ModuleImportError(target, exc) from exc
+    return module, reference
+
+
+def load_pipeline(reference: str) -> tuple[Pipeline, str]:
+    """The pipeline named by ``reference`` and its canonical reference (absolute file)."""
+    parts = split_reference(reference)
+    if parts is None:
         raise PipelineDefinitionError(
             f"pipeline reference {reference!r} must look like path/to/file.py:NAME or "
             "package.module:NAME"
         )
-    if target.endswith(".py") or "/" in target:
-        module = load_module_from_file(Path(target))
-        canonical = f"{Path(target).resolve()}:{attr}"
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise PipelineDefinitionError(f"cannot import module {target!r}: {exc}") from exc
-        canonical = reference
+    target, attr = parts
+    module, canonical = import_target(reference, target, attr)
     obj = getattr(module, attr, None)
     if not isinstance(obj, Pipeline):
         found = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))

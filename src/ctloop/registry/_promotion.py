@@ -129,16 +129,7 @@ def decide_promotion(
     by = by or current_user()
     version = source.registry.resolve(reference)
     record = source.metadata.get_artifact(version.artifact_id)
-    asked = target.approvals.open_request(version.model, record.digest, environment.name)
-    if asked is None:
-        asked = target.approvals.request(
-            version.model,
-            version.version,
-            record.digest,
-            environment.name,
-            source=environment.source,
-            by=by,
-        )
+    asked = _open_request(version, record, environment, target, by)
     return target.approvals.decide(asked.id, state, by=by, reason=reason)
 
 
@@ -182,12 +173,24 @@ def _approval(
 ) -> ApprovalRecord:
     """The approved request for this artifact, else :class:`ApprovalError` (a request
     is recorded when none is open)."""
-    approvals = target.approvals
-    found = approvals.open_request(version.model, record.digest, environment.name)
-    if found is not None and found.state == "approved":
+    found = _open_request(version, record, environment, target, by)
+    if found.state == "approved":
         return found
+    raise ApprovalError(_waiting(found, environment, _last_rejection(target.approvals, found)))
+
+
+def _open_request(
+    version: ModelVersion,
+    record: ArtifactRecord,
+    environment: Environment,
+    target: Workspace,
+    by: str,
+) -> ApprovalRecord:
+    """The open approval request for promoting this artifact into ``environment``; one
+    is recorded (as ``by``) when none is open."""
+    found = target.approvals.open_request(version.model, record.digest, environment.name)
     if found is None:
-        found = approvals.request(
+        found = target.approvals.request(
             version.model,
             version.version,
             record.digest,
@@ -195,7 +198,7 @@ def _approval(
             source=environment.source,
             by=by,
         )
-    raise ApprovalError(_waiting(found, environment, _last_rejection(approvals, found)))
+    return found
 
 
 def _last_rejection(approvals: Any, asked: ApprovalRecord) -> ApprovalRecord | None:

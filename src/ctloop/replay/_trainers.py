@@ -177,28 +177,30 @@ def recency_weights(times: pd.Series, window: TrainingWindow) -> np.ndarray:
 def load_training_target(reference: str) -> tuple[Any, str]:
     """The pipeline or training function named ``path/to/file.py:NAME`` (or
     ``package.module:NAME``), and its canonical reference."""
-    import importlib
     from pathlib import Path
 
     from ctloop.pipeline import Pipeline
-    from ctloop.pipeline.loading import load_module_from_file
+    from ctloop.pipeline.loading import (
+        ModuleImportError,
+        import_target,
+        is_file_target,
+        split_reference,
+    )
 
-    target, sep, attr = reference.rpartition(":")
-    if not sep or not target or not attr:
+    parts = split_reference(reference)
+    if parts is None:
         raise ConfigError(
             f"--pipeline {reference!r} must look like path/to/file.py:NAME or package.module:NAME"
         )
-    if target.endswith(".py") or "/" in target:
-        if not Path(target).exists():
-            raise ConfigError(f"--pipeline {reference!r}: the file {target} does not exist")
-        module = load_module_from_file(Path(target))
-        canonical = f"{Path(target).resolve()}:{attr}"
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ConfigError(f"--pipeline {reference!r}: cannot import {target!r}: {exc}") from exc
-        canonical = reference
+    target, attr = parts
+    if is_file_target(target) and not Path(target).exists():
+        raise ConfigError(f"--pipeline {reference!r}: the file {target} does not exist")
+    try:
+        module, canonical = import_target(reference, target, attr)
+    except ModuleImportError as exc:
+        raise ConfigError(
+            f"--pipeline {reference!r}: cannot import {target!r}: {exc.cause}"
+        ) from exc.cause
     found = getattr(module, attr, None)
     if not isinstance(found, Pipeline) and not callable(found):
         names = sorted(
