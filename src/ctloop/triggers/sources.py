@@ -122,19 +122,40 @@ def check_new_files(spec: TriggerSpec, cursor: dict[str, Any]) -> Check:
     if not new:
         return Check(cursor={"seen": found} if found != seen else None)
     key = _digest({p: found[p] for p in new})
-    parameter = spec.options.get("parameter")
-    return Check(
-        (
-            Occasion(
-                fire_key=f"files:{key}",
-                reason=f"{len(new)} new file(s) matching {spec.source!r}: {_sample(new)}",
-                cursor={"seen": found},
-                run_trigger=RUN_TRIGGER["new_files"],
-                parameters={parameter: new} if parameter else {},
-                details={"new_files": new},
-            ),
-        )
+    return _fire(
+        spec,
+        new,
+        fire_key=f"files:{key}",
+        reason=f"{len(new)} new file(s) matching {spec.source!r}: {_sample(new)}",
+        cursor={"seen": found},
+        run_trigger=RUN_TRIGGER["new_files"],
+        details={"new_files": new},
     )
+
+
+def _fire(
+    spec: TriggerSpec,
+    value: Any,
+    *,
+    fire_key: str,
+    reason: str,
+    cursor: dict[str, Any],
+    run_trigger: str,
+    details: dict[str, Any],
+    note: str = "",
+) -> Check:
+    """A check with one occasion, passing ``value`` to the run as the parameter the
+    trigger's ``parameter`` option names (none when it names none)."""
+    parameter = spec.options.get("parameter")
+    occasion = Occasion(
+        fire_key=fire_key,
+        reason=reason,
+        cursor=cursor,
+        run_trigger=run_trigger,
+        parameters={parameter: value} if parameter else {},
+        details=details,
+    )
+    return Check((occasion,), note=note)
 
 
 def list_matches(pattern: str, storage_options: dict[str, Any]) -> dict[str, str]:
@@ -158,18 +179,14 @@ def check_new_rows(spec: TriggerSpec, cursor: dict[str, Any]) -> Check:
         return Check(cursor={"value": value}, note=f"baseline value {value}")
     if value == cursor["value"]:
         return Check()
-    parameter = spec.options.get("parameter")
-    return Check(
-        (
-            Occasion(
-                fire_key=f"value:{value}",
-                reason=f"query value changed from {cursor['value']} to {value}",
-                cursor={"value": value},
-                run_trigger=RUN_TRIGGER["new_rows"],
-                parameters={parameter: value} if parameter else {},
-                details={"previous": cursor["value"], "value": value},
-            ),
-        )
+    return _fire(
+        spec,
+        value,
+        fire_key=f"value:{value}",
+        reason=f"query value changed from {cursor['value']} to {value}",
+        cursor={"value": value},
+        run_trigger=RUN_TRIGGER["new_rows"],
+        details={"previous": cursor["value"], "value": value},
     )
 
 
@@ -220,20 +237,16 @@ def check_new_spans(
     late = sorted(s for s in spans if s in seen and spans[s] > seen[s])
     if not new and not late:
         return Check(cursor=now_seen if now_seen != cursor else None, note=note)
-    parameter = spec.options.get("parameter")
     parts = [f"{len(new)} new span(s) ({_sample(new)})"] if new else []
     parts += [f"{len(late)} late change(s) ({_sample(late)})"] if late else []
-    return Check(
-        (
-            Occasion(
-                fire_key=f"spans:{spec.source}:{version}",
-                reason=f"source {spec.source!r} version {version}: {', '.join(parts)}",
-                cursor=now_seen,
-                run_trigger=RUN_TRIGGER["new_spans"],
-                parameters={parameter: new + late} if parameter else {},
-                details={"version": version, "new_spans": new, "late_spans": late},
-            ),
-        ),
+    return _fire(
+        spec,
+        new + late,
+        fire_key=f"spans:{spec.source}:{version}",
+        reason=f"source {spec.source!r} version {version}: {', '.join(parts)}",
+        cursor=now_seen,
+        run_trigger=RUN_TRIGGER["new_spans"],
+        details={"version": version, "new_spans": new, "late_spans": late},
         note=note,
     )
 
