@@ -4,6 +4,7 @@ nothing, and columns that count time are left out of the drift and skew tests.""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,47 @@ def test_time_index_columns_are_recognised_by_type_name_and_order() -> None:
     found = time_index_columns(frame, list(frame.columns), declared=["origin"])
     assert found == ["origin", "when", "year", "time_hour", "row_number"]
     assert is_time_name("dep_hour") and is_time_name("Month") and not is_time_name("hours_late")
+
+
+FLIGHTS = Path(__file__).parents[2] / "examples" / "flights" / "data" / "flights.parquet"
+
+
+def _flights_log(start: str, days: int) -> pd.DataFrame:
+    """Flights as the prediction log holds them: ``event_time`` is the scheduled hour."""
+    table = pd.read_parquet(FLIGHTS)
+    begin = pd.Timestamp(start)
+    rows = table[(table["date"] >= begin) & (table["date"] < begin + pd.Timedelta(days=days))]
+    rows = rows.sort_values("date", kind="stable").reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "event_time": rows["date"],
+            "sched_dep_time": rows["sched_dep_time"],
+            "hour": rows["hour"],
+            "day_of_week": rows["date"].dt.day_of_week.astype("int64"),
+            "distance": rows["distance"],
+            "time_hour": rows["date"].astype(str),
+            "year": rows["date"].dt.year.astype("int64"),
+            "counter": np.arange(len(rows)) + 1_000 * days,
+        }
+    )
+
+
+def test_a_time_of_day_is_a_feature_and_what_grows_with_event_time_is_a_time_index() -> None:
+    from ctloop.data import compute_statistics
+
+    features = ["sched_dep_time", "hour", "day_of_week", "distance", "time_hour", "year"]
+    week = _flights_log("2013-03-04", 7)
+    before = compute_statistics(_flights_log("2013-02-25", 7)[features])
+    found = time_index_columns(week, [*features, "counter"], before=before)
+    assert found == ["time_hour", "year", "counter"]
+    assert time_index_columns(week, [*features, "counter"]) == found
+    # one day: the times of day climb within it but start below where yesterday ended
+    day = _flights_log("2013-03-05", 1)
+    yesterday = compute_statistics(_flights_log("2013-03-04", 1)[features])
+    daily = time_index_columns(day, features, before=yesterday)
+    assert {"time_hour", "year"} <= set(daily) and not {"sched_dep_time", "hour"} & set(daily)
+    # a time name alone is not enough: an HHMM column that cycles is kept
+    assert is_time_name("sched_dep_time")
 
 
 def test_weigh_counts_drift_by_the_drifted_features_share_of_importance() -> None:

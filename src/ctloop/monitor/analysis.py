@@ -80,7 +80,10 @@ def weighed_comparisons(
     :mod:`ctloop.monitor.importance`); the parts list the time-index columns left out."""
     from ctloop.monitor.importance import time_index_columns, weigh
 
-    times = time_index_columns(frame, features, settings.time_columns) if frame is not None else []
+    times: list[str] = []
+    if frame is not None:
+        before = previous if previous is not None and previous.num_rows else reference
+        times = time_index_columns(frame, features, settings.time_columns, before=before)
     skew, drift = compare_statistics(
         current,
         reference=reference,
