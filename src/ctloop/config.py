@@ -27,6 +27,7 @@ Example ``ctloop.yaml``::
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,13 +124,26 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, not {type(values).__name__}")
-    unknown = set(values) - _KNOWN_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{path} has unknown setting(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_KNOWN_KEYS))}"
-        )
+    check_keys(values, _KNOWN_KEYS, where=str(path))
     return values
+
+
+def check_keys(
+    entry: Mapping[Any, Any],
+    known: Collection[str],
+    *,
+    where: str,
+    unknown: str = "has unknown setting(s)",
+    after: str = "",
+) -> None:
+    """Refuse a mapping with keys outside ``known``: a :class:`ConfigError` reading
+    ``{where} {unknown} A, B{after}; known: ...``."""
+    extra = set(entry) - set(known)
+    if extra:
+        raise ConfigError(
+            f"{where} {unknown} {', '.join(sorted(map(str, extra)))}{after}; "
+            f"known: {', '.join(sorted(known))}"
+        )
 
 
 def _server(values: dict[str, Any], cwd: Path) -> str | None:

@@ -40,6 +40,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ctloop.config import check_keys
 from ctloop.errors import ConfigError
 
 __all__ = ["GRAINS", "AnySource", "SourceSpec", "SqlSourceSpec", "parse_sources"]
@@ -93,12 +94,7 @@ class SourceSpec:
         _check_name(where, name)
         if not isinstance(entry, Mapping):
             raise ConfigError(f"{where} must be a mapping with 'files:' (or 'sql:'), not {entry!r}")
-        unknown = set(entry) - _KEYS
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(_KEYS))}"
-            )
+        check_keys(entry, _KEYS, where=f"{where}:", unknown="unknown key(s)")
         files = entry.get("files")
         if not isinstance(files, str) or not files.strip():
             raise ConfigError(
@@ -167,12 +163,9 @@ class SqlSourceSpec:
         file is taken from ``base`` (the folder of ``ctloop.yaml``)."""
         where = f"sources.{name}"
         _check_name(where, name)
-        unknown = set(entry) - _SQL_KEYS
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(unknown))} for a SQL source; "
-                f"known: {', '.join(sorted(_SQL_KEYS))}"
-            )
+        check_keys(
+            entry, _SQL_KEYS, where=f"{where}:", unknown="unknown key(s)", after=" for a SQL source"
+        )
         sql = entry.get("sql")
         if not isinstance(sql, str) or not sql.strip():
             raise ConfigError(

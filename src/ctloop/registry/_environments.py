@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctloop.config import check_keys
 from ctloop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -135,12 +136,7 @@ def _environment(name: str, raw: Any, previous: str, where: str) -> Environment:
     at = f"{where}: environments.{name}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{at} must be a mapping of settings, not {type(raw).__name__}")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(
-            f"{at} has unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
-            f"known: {', '.join(sorted(_KEYS))}"
-        )
+    check_keys(raw, _KEYS, where=at)
     strings = {key: _string(raw, key, at) for key in ("store_url", "artifact_url", "endpoint")}
     options = raw.get("artifact_options") or {}
     if not isinstance(options, dict):
