@@ -1,4 +1,4 @@
-"""Alerts grouped into incidents: one open incident per model and cause, updated by
+"""Alerts grouped into incidents: one open incident per model and kind, updated by
 windows that repeat it, resolved by clean ones, delivered on open and resolve only."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ctloop.monitor.report import MonitorReport
 from ctloop.monitor.settings import AlertSettings
 from ctloop.store.workspace import Workspace
 from tests.monitor.conftest import Project
+from tests.monitor.test_alerts import Receiver, free_port
 from tests.monitor.test_cli import ctloop
 
 
@@ -67,25 +68,59 @@ def test_a_repeating_cause_is_one_incident_delivered_on_open_and_resolve(
     delivered = [raise_alerts(workspace, w, None, settings=settings) for w in windows]
 
     assert [[a.dedup_key for a in d] for d in delivered] == [
-        ["flights:drift:wind"],
-        ["flights:drift:distance"],
-        ["flights:drift:distance"],  # distance is quiet in the third window: resolved
-        ["flights:drift:wind"],
-        ["flights:degraded:auc"],
+        ["flights:drift"],
+        [],  # distance drifts too: the open drift incident lists it, nothing is sent
+        [],
+        ["flights:drift"],  # resolved
+        ["flights:degraded"],
     ]
     incidents = {(i.key, i.status): i for i in list_incidents(workspace, "flights")}
-    wind = incidents["flights:drift:wind", "resolved"]
-    assert (wind.count, wind.worst, wind.clean_windows) == (3, 0.5, 1)
-    assert wind.resolved_at is not None and wind.last_seen < wind.resolved_at
-    assert incidents["flights:drift:distance", "resolved"].count == 1
-    degraded = incidents["flights:degraded:auc", "open"]
+    drift = incidents["flights:drift", "resolved"]
+    assert (drift.count, drift.worst, drift.clean_windows) == (3, 0.5, 1)
+    assert drift.features == ("distance", "wind")
+    assert drift.resolved_at is not None and drift.last_seen < drift.resolved_at
+    degraded = incidents["flights:degraded", "open"]
     assert degraded.severity == "critical" and degraded.worst == pytest.approx(0.08)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     steps = [line["details"]["incident"]["step"] for line in lines]
-    assert steps == ["opened", "opened", "resolved", "resolved", "opened"]
-    assert lines[2]["cause"].startswith("resolved: flights v1: drift in 'distance'")
+    assert steps == ["opened", "resolved", "opened"]
+    assert lines[1]["cause"].startswith("resolved: flights v1: drift in 'wind'")
     # every window is still an alert record, readable as before
-    assert len(workspace.alerts.list(subject="flights")) == 7
+    assert len(workspace.alerts.list(subject="flights")) == 5
+
+
+def test_features_drifting_in_turn_reach_a_webhook_as_one_incident(
+    home: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    receiver = Receiver(port)
+    try:
+        url = f"http://127.0.0.1:{port}/hook"
+        workspace, settings = configure(
+            tmp_path, {"resolve_after": 2, "sinks": [{"type": "webhook", "url": url}]}
+        )
+        windows = [
+            report(("wind", 0.3), ("temp", 0.4)),
+            report(("distance", 0.25)),
+            report(),  # one clean window of two: still open
+            report(("dewp", 0.7), ("wind", 0.2)),
+            report(),
+            report(),
+        ]
+        for window in windows:
+            raise_alerts(workspace, window, None, settings=settings)
+    finally:
+        receiver.stop()
+
+    steps = [body["details"]["incident"]["step"] for body in receiver.received]
+    assert steps == ["opened", "resolved"]
+    assert [body["dedup_key"] for body in receiver.received] == ["flights:drift"] * 2
+    assert set(receiver.received[0]["details"]["features"]) == {"temp", "wind"}
+    [incident] = list_incidents(workspace, "flights")
+    assert incident.status == "resolved" and incident.count == 3
+    assert incident.features == ("dewp", "distance", "temp", "wind")
+    assert incident.worst == pytest.approx(0.7)
+    assert incident.to_dict()["features"] == ["dewp", "distance", "temp", "wind"]
 
 
 def test_an_incident_resolves_after_the_clean_windows_asked_for(home: Path, tmp_path: Path) -> None:
@@ -121,6 +156,6 @@ def test_ctloop_alerts_incidents_lists_them(project: Project, tmp_path: Path) ->
     raise_alerts(project.workspace, report(("wind", 0.6)), None, settings=settings)
 
     listed = json.loads(ctloop(project, "alerts", "incidents", "--open", "--json").stdout)
-    assert [(i["key"], i["count"], i["worst"]) for i in listed] == [("flights:drift:wind", 2, 0.6)]
+    assert [(i["key"], i["count"], i["worst"]) for i in listed] == [("flights:drift", 2, 0.6)]
     text = ctloop(project, "alerts", "incidents").stdout
     assert "open" in text and "x2" in text and "drift in 'wind'" in text

@@ -1,14 +1,14 @@
-"""Incidents: the alerts of a model grouped by cause, so a person hears once that
-``distance`` drifts, not every window.
+"""Incidents: the alerts of a model grouped by kind, so a person hears once that the
+model's inputs drift, not every window and not once per feature.
 
-One incident is open per model and cause (drift of one feature, a degraded metric, a
-shift of attributions). A window that repeats the cause adds to it (count, last seen,
-worst value) without a delivery; a window clean for the cause counts toward its
+One incident is open per model and kind (``drift``, ``skew``, ``degraded``,
+``attribution``); its records list the features involved. A window that repeats the
+kind adds to it (count, last seen, worst value, the features seen) without a delivery; a window clean for the cause counts toward its
 resolution, and after ``alerts: resolve_after`` clean windows (1 by default) the
 incident resolves. Deliveries go to the sinks on open and on resolve only.
 
 Every step is an alert record of the alert store, keyed by the incident's key
-(``flights:drift:distance``), with ``details["incident"]`` saying which step it is
+(``flights:drift``), with ``details["incident"]`` saying which step it is
 (``opened``, ``repeated``, ``clean``, ``resolved``): the alert records stay readable as
 before, and :func:`list_incidents` folds them into incidents. Only the opening and the
 resolving records are delivered (the others have no delivery state, so nothing retries
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ctloop.store.operations_records import AlertRecord
     from ctloop.store.workspace import Workspace
 
-__all__ = ["Incident", "causes_of", "list_incidents", "track_incidents"]
+__all__ = ["Incident", "causes_of", "features_of", "list_incidents", "track_incidents"]
 
 _STEPS = ("opened", "repeated", "clean", "resolved")
 
@@ -57,6 +57,7 @@ class Incident:
     resolved_at: datetime | None
     clean_windows: int
     alert_ids: tuple[int, ...]
+    features: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -65,24 +66,31 @@ class Incident:
             value = data[name]
             data[name] = value.isoformat() if value is not None else None
         data["alert_ids"] = list(self.alert_ids)
+        data["features"] = list(self.features)
         return data
 
 
 def causes_of(report: MonitorReport, report_artifact_id: str | None) -> list[Alert]:
-    """The report's alerts, one per cause: a drift of several features is one cause
-    per feature (each resolves when its own feature is quiet)."""
-    found = []
+    """The report's alerts, one per kind, keyed ``model:kind`` (``flights:drift``):
+    a drift of several features is one cause that lists them all."""
+    found: dict[str, Alert] = {}
     for alert in alerts_for(report, report_artifact_id):
-        features = alert.details.get("features")
-        if ":drift:" not in alert.dedup_key or not isinstance(features, dict):
-            found.append(alert)
-            continue
-        for name, numbers in features.items():
-            cause = f"{report.model} v{report.version}: drift in {name!r}"
-            details = {**alert.details, "features": {name: numbers}}
-            key = f"{report.model}:drift:{name}"
-            found.append(replace(alert, cause=cause, dedup_key=key, details=details))
-    return found
+        kind = alert.dedup_key.split(":")[1]
+        key = f"{report.model}:{kind}"
+        if key not in found:
+            found[key] = replace(alert, dedup_key=key)
+    return list(found.values())
+
+
+def features_of(details: dict[str, Any]) -> tuple[str, ...]:
+    """The features an alert's ``details`` name: the drifted ones, or the ones whose
+    attribution changed."""
+    if isinstance(details.get("features"), dict):
+        return tuple(sorted(details["features"]))
+    attribution = details.get("attribution")
+    if isinstance(attribution, dict):
+        return tuple(sorted(attribution.get("changed") or ()))
+    return ()
 
 
 def track_incidents(
@@ -204,14 +212,21 @@ def list_incidents(workspace: Workspace, subject: str | None = None) -> list[Inc
                     None,
                     0,
                     (record.id,),
+                    features_of(record.details),
                 )
             )
             continue
         ids = (*found.alert_ids, record.id)
         if step == "repeated":
             worst = found.worst if value is None else max(found.worst or value, value)
+            seen = tuple(sorted({*found.features, *features_of(record.details)}))
             found = replace(
-                found, count=found.count + 1, last_seen=at, worst=worst, clean_windows=0
+                found,
+                count=found.count + 1,
+                last_seen=at,
+                worst=worst,
+                clean_windows=0,
+                features=seen,
             )
         else:
             found = replace(found, clean_windows=int(state.get("clean_windows", 1)))

@@ -24,7 +24,7 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       attribution_rows: 2000     # rows sampled for permutation importance
       canary: {min_rows: 200, allowed_drop: 0.0, max_wait: 7d}  # see ctloop.monitor.canary
     alerts:
-      incidents: true            # group alerts: one open incident per model and cause,
+      incidents: true            # group alerts: one open incident per model and kind,
                                  # delivered on open and on resolve only
       resolve_after: 1           # clean windows that resolve an incident
       cooldown_s: 3600           # without incidents: one alert per model+cause per cooldown
