@@ -10,6 +10,12 @@ import typer
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+def command_group(help: str) -> typer.Typer:
+    """A group of subcommands (``ctloop runs``, ``ctloop models``, ...): it prints its
+    help when called without a command, as plain text (no Rich import)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
 def emit(value: Any) -> None:
     """Write ``value`` as one JSON document to stdout."""
     from ctloop.cli.output import emit_json

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ctloop._version import __version__
-from ctloop.cli._common import JsonOpt
+from ctloop.cli._common import JsonOpt, command_group
 from ctloop.errors import CtloopError
 
 app = typer.Typer(
@@ -20,16 +20,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rendering it with Rich costs 0.25 s of imports
 )
-runs_app = typer.Typer(
-    help="List and inspect pipeline runs.", no_args_is_help=True, rich_markup_mode=None
-)
-artifacts_app = typer.Typer(
-    help="Inspect stored artifacts.", no_args_is_help=True, rich_markup_mode=None
-)
-data_app = typer.Typer(
-    help="Version data sets like code (add, versions, get) and check their quality (stats, schema, validate, drift).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+runs_app = command_group("List and inspect pipeline runs.")
+artifacts_app = command_group("Inspect stored artifacts.")
+data_app = command_group(
+    "Version data sets like code (add, versions, get) and check their quality (stats, schema, validate, drift)."
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+from ctloop.cli._common import JsonOpt
 
 
 def backtest(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, emit, show
+from ctloop.cli._common import JsonOpt, command_group, emit, show
 from ctloop.cli.workspace import open_workspace
 
 if TYPE_CHECKING:
@@ -28,16 +28,10 @@ if TYPE_CHECKING:
     from ctloop.store.operations_records import DeploymentRecord
     from ctloop.store.workspace import Workspace
 
-deployments_app = typer.Typer(
-    help="Deployments: what each endpoint serves (primary, canary, shadow) and its history.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+deployments_app = command_group(
+    "Deployments: what each endpoint serves (primary, canary, shadow) and its history."
 )
-feedback_app = typer.Typer(
-    help="Ground-truth labels for served predictions, joined by request id.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+feedback_app = command_group("Ground-truth labels for served predictions, joined by request id.")
 
 NameArg = Annotated[str, typer.Argument(help="Deployment name, e.g. flights.")]
 

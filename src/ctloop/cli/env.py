@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, emit, say
+from ctloop.cli._common import JsonOpt, command_group, emit, say
 
 if TYPE_CHECKING:
     from ctloop.registry import Environment
@@ -29,10 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["env_app"]
 
-env_app = typer.Typer(
-    help="Environments (test, staging, prod): promote models with their lineage, approvals.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+env_app = command_group(
+    "Environments (test, staging, prod): promote models with their lineage, approvals."
 )
 
 RefArg = Annotated[

@@ -19,13 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
-features_app = typer.Typer(
-    help="The feature store: apply definitions from a Python file, list them, show one.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+from ctloop.cli._common import JsonOpt, command_group
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+features_app = command_group(
+    "The feature store: apply definitions from a Python file, list them, show one."
+)
 
 
 @features_app.command("apply")

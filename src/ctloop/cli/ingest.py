@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ctloop.cli._common import JsonOpt, command_group
+
 if TYPE_CHECKING:
     from ctloop.config import Settings
     from ctloop.ingest import AnySource, IngestResult
 
-ingest_app = typer.Typer(
-    help="Ingest the sources of ctloop.yaml span by span into versioned data sets.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+ingest_app = command_group(
+    "Ingest the sources of ctloop.yaml span by span into versioned data sets."
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @ingest_app.command("run")

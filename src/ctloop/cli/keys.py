@@ -12,13 +12,9 @@ from typing import Annotated
 
 import typer
 
-from ctloop.cli._common import JsonOpt
+from ctloop.cli._common import JsonOpt, command_group
 
-keys_app = typer.Typer(
-    help="API keys of the team server: create (shown once), list, revoke.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+keys_app = command_group("API keys of the team server: create (shown once), list, revoke.")
 
 
 @keys_app.command("create")

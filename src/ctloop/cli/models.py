@@ -18,16 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, emit, show
+from ctloop.cli._common import JsonOpt, command_group, emit, show
 
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
     from ctloop.registry.card import ModelCard
 
-models_app = typer.Typer(
-    help="Registered models: versions, aliases (champion, challenger, …), history, rollback.",
-    no_args_is_help=True,
-    rich_markup_mode=None,  # plain help, as the other command groups: no Rich import
+models_app = command_group(
+    "Registered models: versions, aliases (champion, challenger, …), history, rollback."
 )
 
 NameArg = Annotated[str, typer.Argument(help="Registered model name, e.g. flights.")]

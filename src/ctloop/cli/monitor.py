@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ctloop.cli._common import JsonOpt, emit, say
+from ctloop.cli._common import JsonOpt, command_group, emit, say
 from ctloop.cli.workspace import open_workspace
 from ctloop.store.statuses import RunStatus
 
@@ -27,16 +27,10 @@ if TYPE_CHECKING:
     from ctloop.monitor import MonitorReport
     from ctloop.store.workspace import Workspace
 
-monitor_app = typer.Typer(
-    help="Monitor served models: drift, skew, performance and attributions per window.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+monitor_app = command_group(
+    "Monitor served models: drift, skew, performance and attributions per window."
 )
-alerts_app = typer.Typer(
-    help="Alerts raised by monitoring, and their delivery.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+alerts_app = command_group("Alerts raised by monitoring, and their delivery.")
 
 
 @monitor_app.command("run")

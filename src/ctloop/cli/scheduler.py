@@ -16,16 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, emit
+from ctloop.cli._common import JsonOpt, command_group, emit
 from ctloop.store.statuses import FiringStatus
 
 if TYPE_CHECKING:
     from ctloop.triggers import Scheduler, TriggerEvent
 
-triggers_app = typer.Typer(
-    help="Pipeline triggers from ctloop.yaml: list them, fire one now, see their history.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+triggers_app = command_group(
+    "Pipeline triggers from ctloop.yaml: list them, fire one now, see their history."
 )
 
 #: events too routine to print while the scheduler runs
