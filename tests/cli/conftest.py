@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,17 @@ class Cli:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def start_interruptible(self, marker: Path) -> subprocess.Popen[str]:
+        """Start ``ctloop run`` of the sample pipeline ``interruptible`` and wait (up to
+        60 s) until its step has written ``<marker>.started``; it finishes once
+        ``marker`` exists."""
+        proc = self.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
+        started = Path(str(marker) + ".started")
+        deadline = time.time() + 60
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        return proc
 
 
 @pytest.fixture

@@ -94,12 +94,8 @@ def test_kill_9_mid_step_then_resume(
     if backend == "postgresql":
         cli.env["CTLOOP_STORE_URL"] = request.getfixturevalue("fresh_postgres_url")
     marker = tmp_path / "release"
-    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
-    started = Path(str(marker) + ".started")
-    deadline = time.time() + 60
-    while not started.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    assert started.exists(), proc.stderr.read() if proc.stderr else ""
+    proc = cli.start_interruptible(marker)
+    assert Path(str(marker) + ".started").exists(), proc.stderr.read() if proc.stderr else ""
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
 
@@ -178,11 +174,7 @@ def test_gc_removes_temp_files_of_dead_writers_after_grace(cli: Cli, data_csv: P
 
 def test_sigterm_marks_the_run_failed_at_once_and_resume_finishes(cli: Cli, tmp_path: Path) -> None:
     marker = tmp_path / "release"
-    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
-    started = Path(str(marker) + ".started")
-    deadline = time.time() + 60
-    while not started.exists() and time.time() < deadline:
-        time.sleep(0.05)
+    proc = cli.start_interruptible(marker)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -199,11 +191,7 @@ def test_sigterm_marks_the_run_failed_at_once_and_resume_finishes(cli: Cli, tmp_
 def test_every_status_a_run_reports_is_an_execution_status(cli: Cli, tmp_path: Path) -> None:
     statuses = set(ExecutionStatus)
     marker = tmp_path / "release"
-    proc = cli.popen("run", f"{SAMPLES}:interruptible", "-p", f"marker={marker}")
-    started = Path(str(marker) + ".started")
-    deadline = time.time() + 60
-    while not started.exists() and time.time() < deadline:
-        time.sleep(0.05)
+    proc = cli.start_interruptible(marker)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     marker.write_text("go")
