@@ -148,14 +148,19 @@ def deliver_pending(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> list[AlertRecord]:
-    """Retry every delivery still pending whose backoff has passed; return the alerts
-    retried. Alerts of the last seven days are looked at.
+    """Send the digest of a period that has passed (with ``alerts: digest``; see
+    :mod:`ctloop.monitor.digest`), then retry every delivery still pending whose backoff
+    has passed; return the alerts retried. Alerts of the last seven days are looked at.
 
     >>> deliver_pending(workspace)  # doctest: +SKIP
     [AlertRecord(id=3, ..., delivery={'webhook': {'status': 'sent', 'attempts': 2, ...}})]
     """
-    config = AlertSettings.from_mapping(_settings(settings).alerts)
+    from ctloop.monitor.digest import deliver_digest
+
+    settings = _settings(settings)
+    config = AlertSettings.from_mapping(settings.alerts)
     moment = now or datetime.now(UTC)
+    deliver_digest(workspace, settings=settings, now=moment)  # its own delivery, not a retry
     retried = []
     for record in workspace.alerts.list(since=moment - timedelta(days=7)):
         due = [s for s in config.sinks if _due(record.delivery.get(sink_name(s)), moment, config)]

@@ -102,17 +102,19 @@ def track_incidents(
     config: AlertSettings,
 ) -> tuple[AlertRecord, ...]:
     """Open, add to or resolve the incidents of the report's model; returns the alert
-    records delivered (openings and resolutions). A ``no-data`` window changes nothing."""
+    records delivered (openings and resolutions; none with ``alerts: digest``, whose
+    deliveries :func:`ctloop.monitor.digest.deliver_digest` makes). A ``no-data`` window changes nothing."""
     if report.verdict == "no-data":
         return ()
     current = {a.dedup_key: a for a in causes_of(report, report_artifact_id)}
     open_now = {i.key: i for i in list_incidents(workspace, report.model) if i.status == "open"}
     delivered = []
+    send = config.digest_period is None  # with a digest, deliver_digest sends them
     for key, alert in current.items():
         incident = open_now.get(key)
         step = "repeated" if incident is not None else "opened"
         record = _record(workspace, alert, step, _value(alert))
-        if step == "opened":
+        if step == "opened" and send:
             delivered.append(deliver(workspace, record, settings=settings))
     for key, incident in open_now.items():
         if key in current:
@@ -130,7 +132,7 @@ def track_incidents(
             report_artifact_id,
         )
         record = _record(workspace, alert, step, None, clean_windows=clean, incident=incident)
-        if resolved:
+        if resolved and send:
             delivered.append(deliver(workspace, record, settings=settings))
     return tuple(delivered)
 

@@ -27,6 +27,8 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       incidents: true            # group alerts: one open incident per model and kind,
                                  # delivered on open and on resolve only
       resolve_after: 1           # clean windows that resolve an incident
+      digest: 1d                 # optional: one delivery per sink a day listing
+                                 # the incidents opened and resolved
       cooldown_s: 3600           # without incidents: one alert per model+cause per cooldown
       max_attempts: 8            # webhook tries before an alert is marked failed
       sinks:
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 
 from ctloop.errors import MonitorError
@@ -160,6 +163,16 @@ class AlertSettings:
     cooldown_s: float = 3600.0
     max_attempts: int = 8
     backoff_s: float = 30.0
+    digest: str | None = None
+
+    @property
+    def digest_period(self) -> timedelta | None:
+        """``digest`` as a period (None: every opening and resolution is sent)."""
+        if self.digest is None:
+            return None
+        from ctloop.durations import parse_duration
+
+        return parse_duration(self.digest, "ctloop.yaml 'alerts: digest'", error=MonitorError)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> AlertSettings:
@@ -174,6 +187,11 @@ class AlertSettings:
                     f"use one of {', '.join(SINK_TYPES)}"
                 )
         settings = cls(sinks=sinks, **found)
+        period = settings.digest_period
+        if period is not None and period.total_seconds() <= 0:
+            raise MonitorError(
+                f"ctloop.yaml 'alerts: digest' is {settings.digest!r}; use a period such as 1d"
+            )
         if not isinstance(settings.resolve_after, int) or settings.resolve_after < 1:
             raise MonitorError(
                 f"ctloop.yaml 'alerts: resolve_after' is {settings.resolve_after!r}; use a "
