@@ -8,6 +8,9 @@ from typing import Annotated, Any
 import typer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
+]
 
 
 def command_group(help: str) -> typer.Typer:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ctloop._version import __version__
-from ctloop.cli._common import JsonOpt, command_group
+from ctloop.cli._common import JsonOpt, ParamOpt, command_group
 from ctloop.errors import CtloopError
 
 app = typer.Typer(
@@ -89,9 +89,7 @@ def _interrupt(signum: int, frame: object) -> None:
 @app.command()
 def run(
     reference: Annotated[str, typer.Argument(help="path/to/file.py:PIPELINE or module:PIPELINE")],
-    param: Annotated[
-        list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
-    ] = None,
+    param: ParamOpt = None,
     executor: Annotated[
         str | None, typer.Option(help="local (in-process), process (parallel workers) or ray.")
     ] = None,

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ctloop.cli._common import JsonOpt
+from ctloop.cli._common import JsonOpt, ParamOpt
 
 
 def backtest(
@@ -53,9 +53,7 @@ def backtest(
             "--slice", help="A column the pipeline's evaluate step slices by (repeatable)."
         ),
     ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
-    ] = None,
+    param: ParamOpt = None,
     out: Annotated[
         Path, typer.Option(help="Where to write the HTML report (its data: .json beside it).")
     ] = Path("backtest.html"),

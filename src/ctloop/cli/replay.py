@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from ctloop.cli._common import ParamOpt
+
 
 def replay(
     data: Annotated[Path, typer.Argument(help="The time-stamped table: Parquet or CSV.")],
@@ -44,9 +46,7 @@ def replay(
     schedules: Annotated[
         str, typer.Option(help="Fixed schedules to compare: periods between retrains.")
     ] = "1,2,3,4,6,8",
-    param: Annotated[
-        list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
-    ] = None,
+    param: ParamOpt = None,
     workers: Annotated[
         int,
         typer.Option(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, command_group, emit
+from ctloop.cli._common import JsonOpt, ParamOpt, command_group, emit
 from ctloop.store.statuses import FiringStatus
 
 if TYPE_CHECKING:
@@ -97,9 +97,7 @@ def triggers_list(as_json: JsonOpt = False) -> None:
 @triggers_app.command("fire")
 def triggers_fire(
     name: Annotated[str, typer.Argument(help="PIPELINE/TRIGGER, a unique TRIGGER, or PIPELINE.")],
-    param: Annotated[
-        list[str] | None, typer.Option("-p", "--param", help="Pipeline parameter key=value.")
-    ] = None,
+    param: ParamOpt = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the run is launched.")
     ] = False,
