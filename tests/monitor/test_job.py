@@ -46,10 +46,10 @@ def test_drifted_feature_is_named_and_alerted(project: Project) -> None:
     assert result.verdict == "drift"
     assert result.report.drifted_features[0] == "signal"
     assert "weak" not in result.report.drifted_features
-    # one incident per drifted feature, each opened (and delivered) once
-    assert sorted(a.dedup_key for a in result.alerts) == sorted(
-        f"flights:drift:{name}" for name in result.report.drifted_features
-    )
+    # one drift incident, opened (and delivered) once, listing every drifted feature
+    [alert] = result.alerts
+    assert alert.dedup_key == "flights:drift"
+    assert sorted(alert.details["features"]) == sorted(result.report.drifted_features)
 
 
 def test_empty_window_is_no_data_without_alerts(project: Project) -> None:
