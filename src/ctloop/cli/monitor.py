@@ -5,7 +5,7 @@
     ctloop monitor list flights
     ctloop monitor canary flights --apply   # judge the canary; promote or roll it back
     ctloop alerts list --json
-    ctloop alerts incidents --open   # alerts grouped by model and cause
+    ctloop alerts incidents --open   # alerts grouped by model and kind
     ctloop alerts deliver            # retry deliveries still pending
 
 ``monitor run`` exits 0 for every verdict (``ok``, ``drift``, ``degraded``, ``no-data``);
@@ -187,7 +187,7 @@ def list_incidents(
     open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List incidents (alerts grouped by model and cause), oldest first: status, windows
+    """List incidents (alerts grouped by model and kind), oldest first: status, windows
     that showed the cause, first and last seen, worst value."""
     from ctloop.monitor.incidents import list_incidents as incidents_of
 

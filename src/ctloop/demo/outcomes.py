@@ -83,13 +83,14 @@ def _first_error(error: str) -> str:
 
 
 def cause_kind(key: str) -> str:
-    """The kind of an incident from its key (``flights:drift:dest`` → ``drift``).
+    """The kind of an incident from its key (``flights:drift`` → ``drift``); keys written
+    before incidents were grouped by kind carried the cause after it.
 
-    >>> cause_kind("flights:degraded:auc"), cause_kind("flights:attribution:precip,temp")
-    ('degraded', 'attribution')
+    >>> cause_kind("flights:drift"), cause_kind("flights:degraded:auc"), cause_kind("drift")
+    ('drift', 'degraded', 'drift')
     """
     parts = key.split(":")
-    return parts[1] if len(parts) > 2 else key
+    return parts[1] if len(parts) > 1 else key
 
 
 def incidents_by_cause(incidents: Sequence[Incident]) -> dict[str, int]:

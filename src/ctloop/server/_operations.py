@@ -50,7 +50,7 @@ def operations_router() -> APIRouter:
         found = workspace_of(request).alerts.list(subject, since)
         return page_of(found, key=lambda a: [a.id], cursor=cursor, limit=limit, render=render)
 
-    @router.get("/alerts/incidents", summary="Incidents: alerts grouped by model and cause")
+    @router.get("/alerts/incidents", summary="Incidents: alerts grouped by model and kind")
     def incidents(
         request: Request,
         subject: str | None = None,
