@@ -22,12 +22,16 @@ from typing import Any
 from ctloop.errors import IntegrityError, NotFoundError
 from ctloop.store.memory._metadata import MemoryMetadataStore
 from ctloop.store.records import utcnow
-from ctloop.store.registry._base import ModelRegistry, check_alias, check_model_name
+from ctloop.store.registry._base import (
+    ModelRegistry,
+    VersionDraft,
+    check_alias,
+    check_model_name,
+)
 from ctloop.store.registry._history import rollback_target
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.store.registry._rules import (
     alias_not_found,
-    current_user,
     missing_version,
     model_not_found,
     move_record,
@@ -105,36 +109,22 @@ class MemoryModelRegistry(ModelRegistry):
             self._tags_of(name, version).pop(key, None)
 
     # -- versions ---------------------------------------------------------------------
-    def register_version(
-        self,
-        model: str,
-        artifact_id: str,
-        *,
-        run_id: str | None = None,
-        execution_id: str | None = None,
-        description: str = "",
-        tags: Mapping[str, str] | None = None,
-        by: str | None = None,
-    ) -> ModelVersion:
-        """Record the next version of ``model`` (created if new) for a stored artifact."""
-        check_model_name(model)
-        who = by or current_user()
+    def _register_version(self, draft: VersionDraft) -> ModelVersion:
+        model = draft.model
         with self._lock:
             try:
-                artifact = self._metadata.get_artifact(artifact_id).id
+                artifact = self._metadata.get_artifact(draft.artifact_id).id
             except NotFoundError as exc:
                 raise unregistrable_artifact(model, exc) from exc
-            source = self._source(artifact, run_id, execution_id)
+            source = self._source(artifact, draft.run_id, draft.execution_id)
             self._ensure_model(model, "")
             versions = self._versions[model]
             now = utcnow()
             record = ModelVersion(
-                model, len(versions) + 1, artifact, *source, description, now, who
+                model, len(versions) + 1, artifact, *source, draft.description, now, draft.by
             )
             versions.append(record)
-            self._version_tags[(model, record.version)] = {
-                key: str(value) for key, value in (tags or {}).items()
-            }
+            self._version_tags[(model, record.version)] = dict(draft.tags)
             self._touch(model)
             return self._version_record(record)
 

@@ -31,14 +31,37 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ctloop.errors import ModelReferenceError, ModelVersionNotFoundError
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._rules import current_user
 
-__all__ = ["ModelRegistry", "check_alias", "check_model_name", "parse_reference"]
+__all__ = [
+    "ModelRegistry",
+    "VersionDraft",
+    "check_alias",
+    "check_model_name",
+    "parse_reference",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}")
 _ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,99}")
+
+
+@dataclass(frozen=True)
+class VersionDraft:
+    """A version to register, checked (see :meth:`ModelRegistry.register_version`):
+    ``artifact_id`` is a full id or a prefix, ``run_id`` and ``execution_id`` ``None``
+    to look the step up from the artifact's events."""
+
+    model: str
+    artifact_id: str
+    run_id: str | None
+    execution_id: str | None
+    description: str
+    tags: dict[str, str]
+    by: str
 
 
 def check_model_name(name: str) -> str:
@@ -129,7 +152,6 @@ class ModelRegistry(ABC):
         """Remove a tag of a model or version (a tag that is not there is no error)."""
 
     # -- versions ---------------------------------------------------------------------
-    @abstractmethod
     def register_version(
         self,
         model: str,
@@ -144,6 +166,15 @@ class ModelRegistry(ABC):
         """Record the next version of ``model`` (created if new) for a stored artifact
         (full id or unique prefix). Without ``run_id`` and ``execution_id`` the step that
         wrote the artifact is looked up from its events."""
+        draft = VersionDraft(
+            check_model_name(model), artifact_id, run_id, execution_id, description,
+            {key: str(value) for key, value in (tags or {}).items()}, by or current_user(),
+        )  # fmt: skip
+        return self._register_version(draft)
+
+    @abstractmethod
+    def _register_version(self, draft: VersionDraft) -> ModelVersion:
+        """Record the next version of ``draft.model`` (created if new)."""
 
     @abstractmethod
     def get_version(self, model: str, version: int) -> ModelVersion:

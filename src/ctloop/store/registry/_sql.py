@@ -21,7 +21,12 @@ from sqlalchemy import Connection, delete, insert, update
 from ctloop.errors import NotFoundError
 from ctloop.store.records import utcnow
 from ctloop.store.registry import _queries as q
-from ctloop.store.registry._base import ModelRegistry, check_alias, check_model_name
+from ctloop.store.registry._base import (
+    ModelRegistry,
+    VersionDraft,
+    check_alias,
+    check_model_name,
+)
 from ctloop.store.registry._history import rollback_target
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.store.registry._rules import (
@@ -127,24 +132,12 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
             q.upsert_tags(conn, table, owner, {key: value})
 
     # -- versions ---------------------------------------------------------------------
-    def register_version(
-        self,
-        model: str,
-        artifact_id: str,
-        *,
-        run_id: str | None = None,
-        execution_id: str | None = None,
-        description: str = "",
-        tags: Mapping[str, str] | None = None,
-        by: str | None = None,
-    ) -> ModelVersion:
-        """Record the next version of ``model`` (created if new) for a stored artifact."""
-        check_model_name(model)
-        who = by or current_user()
+    def _register_version(self, draft: VersionDraft) -> ModelVersion:
+        model = draft.model
 
         def work(conn: Connection) -> ModelVersion:
-            artifact = self._artifact_id(conn, model, artifact_id)
-            source = self._source(conn, artifact, run_id, execution_id)
+            artifact = self._artifact_id(conn, model, draft.artifact_id)
+            source = self._source(conn, artifact, draft.run_id, draft.execution_id)
             now = utcnow()
             q.ensure_model(conn, model, "", now)
             q.lock_model(conn, model)
@@ -155,12 +148,12 @@ class SqlModelRegistry(SqlTransactions, ModelRegistry):
                 "artifact_id": artifact,
                 "run_id": source[0],
                 "execution_id": source[1],
-                "description": description,
+                "description": draft.description,
                 "created_at": now,
-                "created_by": who,
+                "created_by": draft.by,
             }
             row_id = q.inserted_id(conn.execute(insert(MODEL_VERSIONS), values))
-            q.upsert_tags(conn, MODEL_VERSION_TAGS, {"version_id": row_id}, tags or {})
+            q.upsert_tags(conn, MODEL_VERSION_TAGS, {"version_id": row_id}, draft.tags)
             q.touch_model(conn, model, now)
             return q.read_versions(conn, [q.version_row(conn, model, number)])[0]
 
