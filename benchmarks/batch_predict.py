@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "examples" / "flights"))
 from pipeline import CATEGORICAL, features, fit_model  # noqa: E402
 
 from ctloop.artifacts.model import Model, predict_file  # noqa: E402
-from ctloop.artifacts.model.onnx import compile_onnx  # noqa: E402
+from ctloop.artifacts.model._onnx import compile_onnx  # noqa: E402
 
 
 def flights() -> pd.DataFrame:

@@ -323,8 +323,8 @@ def run_online(
     import dataclasses
 
     from ctloop.features._repo import load_definitions
-    from ctloop.store.features import DefinitionDraft
-    from ctloop.store.online_redis import RedisOnlineStore
+    from ctloop.store._features import DefinitionDraft
+    from ctloop.store._online_redis import RedisOnlineStore
     from ctloop.store.workspace import Workspace
 
     _in_child(make_online_data, folder, rows, keys)
@@ -371,7 +371,7 @@ def run_serving(folder: Path, rows: int, keys: int, calls: int) -> dict[str, Any
     from ctloop.features import get_online_features, materialize
     from ctloop.features._repo import load_definitions
     from ctloop.serve._features import with_online_features
-    from ctloop.store.features import DefinitionDraft
+    from ctloop.store._features import DefinitionDraft
     from ctloop.store.workspace import Workspace
 
     make_online_data(folder, rows, keys)

@@ -55,7 +55,7 @@ def _workspace(tmp: Path) -> tuple[dict[str, str], str]:
 
     from ctloop.artifacts import save_value
     from ctloop.artifacts.model import Model
-    from ctloop.store.keys import Role
+    from ctloop.store._keys import Role
     from ctloop.store.workspace import Workspace
 
     rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@
     python benchmarks/serve_profile.py --requests 500 --top 25
 
 The flights model of ``benchmarks/serving.py`` is served by the real ASGI app
-(``ctloop.serve.app.create_app``: routing, body reading, parsing, signature checks,
+(``ctloop.serve._app.create_app``: routing, body reading, parsing, signature checks,
 batching, metrics) and called one request at a time (concurrency 1) with ASGI messages
 directly, so no HTTP server or socket is in the measured path. Prints one JSON line with the median wall time (``wall_p50_ms``) and process CPU time
 (``cpu_p50_ms``, which other programs on a busy machine do not inflate) of each layer,
@@ -41,7 +41,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # as benchmarks/serving.py serves
 
 from serving import ROUTE, build_model, register_ctloop, request_bodies
 
-from ctloop.serve.protocols import parse_mlflow
+from ctloop.serve._protocols import parse_mlflow
 
 
 async def call(app: Any, body: bytes) -> bytes:
@@ -92,8 +92,8 @@ async def call(app: Any, body: bytes) -> bytes:
 async def measure_app(
     store: dict[str, Any], records: list[dict[str, Any]], bodies: list[bytes], args: Any
 ) -> dict[str, Any]:
-    from ctloop.serve.app import create_app
-    from ctloop.serve.config import ServeConfig
+    from ctloop.serve._app import create_app
+    from ctloop.serve._config import ServeConfig
 
     config = ServeConfig(
         f"flights@{args.alias}",

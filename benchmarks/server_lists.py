@@ -85,7 +85,7 @@ def fill(url: str, artifacts: str, runs: int) -> float:
                 params += [ParamRecord(run.id, f"p{k}", str(n + k)) for k in range(PARAMS)]
             store.log_batch(metrics=metrics, params=params)
         if url.startswith("postgresql"):  # what autovacuum does to a table that stopped growing
-            from ctloop.store.sql_engine import engine_for
+            from ctloop.store._sql_engine import engine_for
 
             with engine_for(url).connect() as connection:
                 connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -30,7 +30,7 @@ get the same setting.
 
 Every server gets the same bytes on the same route, ``POST /invocations`` with
 ``{"dataframe_records": [row]}`` (MLflow's protocol, which ctloop also serves). The load
-generator is ``ctloop.serve.loadtest`` (closed loop, one keep-alive session) in this
+generator is ``ctloop.serve._loadtest`` (closed loop, one keep-alive session) in this
 process, at concurrency 1 and 32, ``--duration`` seconds after ``--warmup`` seconds.
 Tests alternate between servers (all servers at concurrency 1, then at 32, and again for
 each round); per server and concurrency the round with the highest requests/s is kept,
@@ -152,7 +152,7 @@ def register_ctloop(built: dict[str, Any], tmp: Path) -> dict[str, Any]:
     accepted, its compiled form as ``flights@onnx``; the store's settings and ONNX
     outcome."""
     from ctloop.artifacts.model import Model
-    from ctloop.artifacts.model.onnx import compile_onnx
+    from ctloop.artifacts.model._onnx import compile_onnx
 
     store_url, artifact_url = f"sqlite:///{tmp / 'metadata.db'}", str(tmp / "artifacts")
     native = Model.from_estimator(built["estimator"], built["x_train"])
@@ -383,7 +383,7 @@ def agreement(urls: dict[str, str], servers: dict[str, Server]) -> dict[str, flo
 def measure(url: str, bodies: list[bytes], concurrency: int, args: Any) -> dict[str, Any]:
     """One load test of ``url``: qps, latency percentiles (ms), errors, load average."""
     from ctloop.errors import LoadTestError
-    from ctloop.serve.loadtest import LoadTestConfig, run_load_test
+    from ctloop.serve._loadtest import LoadTestConfig, run_load_test
 
     load = os.getloadavg()[0]
     config = LoadTestConfig(

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 import ctloop.durations
 from ctloop.durations import UNIT_SECONDS, parse_duration
 from ctloop.errors import ConfigError, MonitorError, ParameterError, TriggerConfigError
-from ctloop.monitor.canary import CanarySettings
-from ctloop.monitor.window import window_bounds
-from ctloop.triggers.spec import pipeline_specs
+from ctloop.monitor._canary import CanarySettings
+from ctloop.monitor._window import window_bounds
+from ctloop.triggers import pipeline_specs
 
 
 def test_docstring_examples_pass() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import subprocess
 import sys
 
@@ -14,6 +15,9 @@ import pytest
 
 PACKAGES = [
     "artifacts",
+    "artifacts.model",
+    "backtest",
+    "bundle",
     "cli",
     "components",
     "data",
@@ -22,11 +26,17 @@ PACKAGES = [
     "features",
     "ingest",
     "monitor",
+    "pages",
     "pipeline",
     "registry",
+    "replay",
     "serve",
     "server",
     "store",
+    "store.memory",
+    "store.registry",
+    "templates",
+    "testing",
     "train",
     "triggers",
     "workers",
@@ -64,3 +74,42 @@ def test_every_exported_name_resolves_and_is_documented(name: str) -> None:
         if documentable and not (value.__doc__ or "").strip():
             undocumented.append(member)
     assert not undocumented, f"ctloop.{name} exports undocumented {undocumented}"
+
+
+# Modules that stay public, each imported by path by users; every other module of a
+# package is private (``_name.py``) and its public names are re-exported by the package.
+PUBLIC_MODULES = {
+    "artifacts": {"model", "model_versions", "records", "sklearn_skops"},
+    "artifacts.model": {"infra"},
+    "components": {"training"},
+    "pipeline": {"tracking"},
+    "store": {
+        "artifact_store",
+        "compare",
+        "memory",
+        "metadata",
+        "migrations",
+        "records",
+        "registry",
+        "statuses",
+        "workspace",
+    },
+    "testing": {"plugin"},
+}
+
+
+@pytest.mark.parametrize("name", [name for name in PACKAGES if name != "cli"])
+def test_implementation_modules_are_private(name: str) -> None:
+    package = importlib.import_module(f"ctloop.{name}")
+    public = {
+        module.name
+        for module in pkgutil.iter_modules(package.__path__)
+        if not module.name.startswith("_")
+    }
+    unexpected = sorted(public - PUBLIC_MODULES.get(name, set()))
+    assert not unexpected, (
+        f"ctloop.{name} has public modules {unexpected}: rename them to _name.py and "
+        "re-export their public names from the package, or list them in PUBLIC_MODULES"
+    )
+    for module in PUBLIC_MODULES.get(name, set()):
+        assert module in public, f"ctloop.{name}.{module} is listed as public but missing"

@@ -78,7 +78,7 @@ def test_import_and_help_load_no_heavy_library() -> None:
 
 def test_the_decorator_stays_ctloop_pipeline_after_the_subpackage_is_imported() -> None:
     code = (
-        "import ctloop.pipeline.runner, ctloop\n"
+        "import ctloop.pipeline._runner, ctloop\n"
         "from ctloop import pipeline, step\n"
         "print(callable(pipeline) and type(pipeline).__name__ != 'module', ctloop.pipeline is pipeline)"
     )
@@ -88,10 +88,10 @@ def test_the_decorator_stays_ctloop_pipeline_after_the_subpackage_is_imported() 
 
 def test_serving_does_not_load_the_pipeline_engine() -> None:
     # the contract at run time, where import-linter sees only the import statements
-    code = "import ctloop.serve.app"
+    code = "import ctloop.serve._app"
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
     )
     loaded = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
-    assert "ctloop.serve.app" in loaded
+    assert "ctloop.serve._app" in loaded
     assert not [m for m in loaded if m.startswith(("ctloop.pipeline", "ctloop.components"))]

@@ -15,7 +15,7 @@ A model that fails the gate is not registered, and production keeps its champion
 ``release`` promotes the challenger to champion (``release_as=direct``, the default) or
 starts it as a canary on ``canary_traffic`` percent of the requests (``release_as=canary``);
 the scheduler then judges the canary on its labelled requests against the champion's and
-promotes or rolls it back (``ctloop.monitor.canary``). Run it by hand with::
+promotes or rolls it back (``ctloop.monitor._canary``). Run it by hand with::
 
     ctloop run examples/flights/continuous.py:retrain -p folder=landing -p weeks=8
     ctloop run examples/flights/continuous.py:retrain -p folder=landing -p release_as=canary

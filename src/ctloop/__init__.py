@@ -22,23 +22,23 @@ from ctloop._version import __version__
 from ctloop.errors import CtloopError, StepError
 
 if _typing.TYPE_CHECKING:
-    from ctloop.artifacts.materializer import Materializer
-    from ctloop.pipeline.checkpoints import checkpoint
-    from ctloop.pipeline.dsl import data_version, pipeline, step
-    from ctloop.pipeline.params import FilePath
-    from ctloop.pipeline.runner import RunResult
+    from ctloop.artifacts._materializer import Materializer
+    from ctloop.pipeline._checkpoints import checkpoint
+    from ctloop.pipeline._dsl import data_version, pipeline, step
+    from ctloop.pipeline._params import FilePath
+    from ctloop.pipeline._runner import RunResult
     from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
     from ctloop.store.workspace import Workspace
 
-# Every public name loads on first use: `import ctloop.serve.app` must not load the
+# Every public name loads on first use: `import ctloop.serve._app` must not load the
 # pipeline engine, and `ctloop --help` stays fast.
 _LAZY = {
-    "Materializer": "ctloop.artifacts.materializer",
-    "checkpoint": "ctloop.pipeline.checkpoints",
-    "data_version": "ctloop.pipeline.dsl",
-    "pipeline": "ctloop.pipeline.dsl",
-    "step": "ctloop.pipeline.dsl",
-    "FilePath": "ctloop.pipeline.params",
+    "Materializer": "ctloop.artifacts._materializer",
+    "checkpoint": "ctloop.pipeline._checkpoints",
+    "data_version": "ctloop.pipeline._dsl",
+    "pipeline": "ctloop.pipeline._dsl",
+    "step": "ctloop.pipeline._dsl",
+    "FilePath": "ctloop.pipeline._params",
     "log_metric": "ctloop.pipeline.tracking",
     "log_metrics": "ctloop.pipeline.tracking",
     "log_param": "ctloop.pipeline.tracking",
@@ -80,7 +80,7 @@ __all__ = [
 
 def register_materializer(materializer: Materializer, *, first: bool = True) -> None:
     """Teach ctloop to store a new type; see :class:`ctloop.Materializer`."""
-    from ctloop.artifacts.registry import register_materializer as _register
+    from ctloop.artifacts._registry import register_materializer as _register
 
     _register(materializer, first=first)
 
@@ -93,7 +93,7 @@ def resume(
 
     >>> ctloop.resume("3f2a9c1e", workspace=Workspace.open())  # doctest: +SKIP
     """
-    from ctloop.pipeline.runner import resume_run
+    from ctloop.pipeline._runner import resume_run
 
     return resume_run(run_id, executor=executor, workspace=workspace)
 

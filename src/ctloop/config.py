@@ -38,7 +38,7 @@ EXECUTORS = ("local", "process", "ray")
 _KNOWN_KEYS = {"home", "store_url", "artifact_url", "artifact_options", "executor", "ray_address"}
 _KNOWN_KEYS |= {"server"}  # a team server holds the workspace (token: CTLOOP_TOKEN)
 _KNOWN_KEYS |= {"pipelines"}  # pipelines and their triggers (ctloop.triggers)
-_KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor.settings
+_KNOWN_KEYS |= {"monitoring", "alerts"}  # read by ctloop.monitor._settings
 _KNOWN_KEYS |= {"environments"}  # test/staging/prod (ctloop ci, ctloop env)
 _KNOWN_KEYS |= {"sources"}  # ingestion sources (ctloop.ingest)
 _KNOWN_KEYS |= {"retraining"}  # retraining policies (ctloop.replay)
@@ -59,9 +59,9 @@ class Settings:
     artifact_options: dict[str, Any] = field(default_factory=dict)
     executor: str = "local"
     ray_address: str | None = None
-    monitoring: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
-    alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor.settings
-    pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers.spec
+    monitoring: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor._settings
+    alerts: dict[str, Any] = field(default_factory=dict)  # see ctloop.monitor._settings
+    pipelines: dict[str, Any] = field(default_factory=dict)  # see ctloop.triggers._spec
     sources: dict[str, Any] = field(default_factory=dict)  # see ctloop.ingest
     retraining: dict[str, Any] = field(default_factory=dict)  # see ctloop.replay
     root: Path = field(default_factory=Path.cwd)  # the folder of ctloop.yaml

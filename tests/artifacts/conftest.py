@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from ctloop.artifacts import _registry as registry_module
 from ctloop.artifacts import load_value, save_value
-from ctloop.artifacts import registry as registry_module
-from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.fs_artifacts import FsspecArtifactStore, LocalArtifactStore
+from ctloop.store import ArtifactStore
+from ctloop.store._fs_artifacts import FsspecArtifactStore, LocalArtifactStore
 from ctloop.store.records import ArtifactRecord
 
 

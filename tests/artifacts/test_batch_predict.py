@@ -13,12 +13,12 @@ import pytest
 
 from ctloop.artifacts import load_value
 from ctloop.artifacts.model import Model, predict_file
-from ctloop.artifacts.model.onnx import compile_onnx
+from ctloop.artifacts.model._onnx import compile_onnx
 from ctloop.components import batch_predict
 from ctloop.errors import BatchPredictionError
 from ctloop.pipeline import FilePath, pipeline, step
 from ctloop.registry import open_registry
-from ctloop.store.lineage import upstream
+from ctloop.store._lineage import upstream
 from ctloop.store.workspace import Workspace
 from tests.artifacts.test_onnx import fit_flights_like, flights_like
 

@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ctloop.artifacts import Materializer, artifact_available, register_materializer
-from ctloop.artifacts.io import save_value
+from ctloop.artifacts import Materializer, artifact_available, register_materializer, save_value
 from ctloop.errors import ArtifactError, IntegrityError
 from ctloop.store.records import FileEntry
 from tests.artifacts.conftest import Workspace
@@ -149,8 +148,8 @@ def test_a_load_failure_names_the_artifact(local: Workspace) -> None:
 
 def test_importing_ctloop_artifacts_imports_no_heavy_library() -> None:
     code = (
-        "import sys, ctloop.artifacts, ctloop.store.fs_artifacts;"
-        "from ctloop.artifacts.registry import materializer_for;"
+        "import sys, ctloop.artifacts, ctloop.store._fs_artifacts;"
+        "from ctloop.artifacts._registry import materializer_for;"
         "materializer_for({'a': 1});"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )

@@ -23,8 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ctloop.artifacts import Materializer, materializer_for, register_materializer
-from ctloop.artifacts.builtin import SklearnMaterializer
-from ctloop.artifacts.registry import materializer_named
+from ctloop.artifacts._builtin import SklearnMaterializer
+from ctloop.artifacts._registry import materializer_named
 from ctloop.errors import ArtifactError, UnsupportedTypeError
 from ctloop.store.records import ArtifactRecord, FileEntry, new_id
 from tests.artifacts.conftest import Workspace
@@ -408,7 +408,7 @@ def test_a_materializer_registered_last_only_takes_what_nothing_else_takes(
 def test_registering_a_name_again_replaces_the_first(clean_registry: None) -> None:
     register_materializer(LoudJson())
     register_materializer(LoudJson())
-    from ctloop.artifacts.registry import registered
+    from ctloop.artifacts._registry import registered
 
     assert [m.name for m in registered()].count("tests.loud-json") == 1
 
@@ -428,7 +428,7 @@ def test_artifacts_of_a_user_materializer_need_it_registered_to_load(
 ) -> None:
     register_materializer(PointMaterializer())
     record = local.save(Point(1.0, 2.0))
-    from ctloop.artifacts import registry
+    from ctloop.artifacts import _registry as registry
 
     registry._front[:] = [m for m in registry._front if m.name != "tests.point"]
     with pytest.raises(ArtifactError, match=r"tests\.point"):
@@ -441,7 +441,7 @@ def test_sklearn_model_holding_partials_of_sklearn_functions_round_trips(tmp_pat
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from ctloop.artifacts import load_value, save_value
-    from ctloop.store.fs_artifacts import LocalArtifactStore
+    from ctloop.store._fs_artifacts import LocalArtifactStore
 
     X = pd.DataFrame({"a": pd.Categorical(["x", "y"] * 50), "b": np.arange(100.0)})
     y = np.arange(100) % 2

@@ -13,9 +13,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from ctloop.artifacts.model import Model
-from ctloop.artifacts.model.onnx import ONNX_FILE, OnnxModel, compile_onnx
-from ctloop.artifacts.model.signature import ColumnSpec, Signature
+from ctloop.artifacts.model import ColumnSpec, Model, Signature
+from ctloop.artifacts.model._onnx import ONNX_FILE, OnnxModel, compile_onnx
 
 CATEGORICAL = ["carrier", "origin", "dest"]
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from ctloop import log_metrics, pipeline, step
 from ctloop.components import evaluate
 from ctloop.components import fit as fit_model
-from ctloop.evaluate.metrics import classification_metrics
+from ctloop.evaluate import classification_metrics
 
 SWITCH = pd.Timestamp("2024-03-01")
 

@@ -13,7 +13,7 @@ import pytest
 
 from ctloop.backtest import plan_folds, run_backtest, write_report
 from ctloop.errors import ConfigError
-from ctloop.pipeline.loading import load_pipeline
+from ctloop.pipeline._loading import load_pipeline
 from ctloop.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

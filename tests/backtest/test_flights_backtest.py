@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 from ctloop.backtest import plan_folds, run_backtest
-from ctloop.pipeline.loading import load_pipeline
+from ctloop.pipeline._loading import load_pipeline
 from ctloop.store.workspace import Workspace
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flights"

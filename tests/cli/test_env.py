@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.artifacts import load_value
-from ctloop.pipeline.runner import run_pipeline
+from ctloop.pipeline._runner import run_pipeline
 from ctloop.store.workspace import Workspace
 from tests.cli.conftest import Cli
 from tests.registry.gated_training import flights, gated_training

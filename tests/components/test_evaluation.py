@@ -16,7 +16,7 @@ from sklearn.tree import DecisionTreeClassifier
 from ctloop.artifacts.model import Model
 from ctloop.artifacts.records import RecordMaterializer
 from ctloop.components import evaluate, gate
-from ctloop.components.evaluation import describe_blessing, slice_specs
+from ctloop.components._evaluation import describe_blessing, slice_specs
 from ctloop.errors import GateFailedError, ParameterError
 from ctloop.evaluate import Blessing, Evaluation
 

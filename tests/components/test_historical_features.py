@@ -16,7 +16,7 @@ from ctloop import pipeline, step
 from ctloop.components import fit, historical_features
 from ctloop.errors import StepError
 from ctloop.features._repo import load_definitions
-from ctloop.store.features import DefinitionDraft
+from ctloop.store._features import DefinitionDraft
 from ctloop.store.workspace import Workspace
 
 DEFINITIONS = """

@@ -10,16 +10,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ctloop.artifacts.model import Model
-from ctloop.components import evaluate, gate
-from ctloop.components.registry import (
-    BLESSING_TAG,
-    EVALUATION_TAG,
-    RUN_TAG,
-    RegisteredVersion,
-    champion_model,
-    promote,
-    register,
-)
+from ctloop.components import RegisteredVersion, champion_model, evaluate, gate, promote, register
+from ctloop.components._registry import BLESSING_TAG, EVALUATION_TAG, RUN_TAG
 from ctloop.errors import GateFailedError, StepError
 from ctloop.evaluate import Blessing
 from ctloop.pipeline.tracking import use_workspace

@@ -18,7 +18,7 @@ from ctloop.artifacts.model import Model
 from ctloop.components import tune
 from ctloop.components.training import PARENT_TAG, make_estimator
 from ctloop.errors import CtloopError, ParameterError, StepError
-from ctloop.pipeline.runner import resume_run
+from ctloop.pipeline._runner import resume_run
 from ctloop.store.workspace import Workspace
 from ctloop.train import SearchSpace
 from tests.components import training_pipelines as tp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctloop.data.category_sketch import CategoryCounts
+from ctloop.data._category_sketch import CategoryCounts
 
 
 def test_category_counts_are_exact_up_to_the_limit() -> None:

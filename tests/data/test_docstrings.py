@@ -9,14 +9,14 @@ import pytest
 
 MODULES = [
     "ctloop.data",
-    "ctloop.data.anomalies",
-    "ctloop.data.drift",
-    "ctloop.data.schema",
-    "ctloop.data.numeric_sketch",
-    "ctloop.data.category_sketch",
-    "ctloop.data.statistical_tests",
-    "ctloop.data.statistics",
-    "ctloop.data.tables",
+    "ctloop.data._anomalies",
+    "ctloop.data._drift",
+    "ctloop.data._schema",
+    "ctloop.data._numeric_sketch",
+    "ctloop.data._category_sketch",
+    "ctloop.data._statistical_tests",
+    "ctloop.data._statistics",
+    "ctloop.data._tables",
 ]
 
 

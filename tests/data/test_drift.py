@@ -18,7 +18,7 @@ from ctloop.data import (
     compute_statistics,
     detect_drift,
 )
-from ctloop.data import statistical_tests as st
+from ctloop.data import _statistical_tests as st
 from ctloop.errors import DataValidationError
 
 rng = np.random.default_rng(20)

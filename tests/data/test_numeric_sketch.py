@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from ctloop.data.numeric_sketch import LogHistogram, NumericHistogram
-from ctloop.data.statistics import NumericStatistics
+from ctloop.data import NumericStatistics
+from ctloop.data._numeric_sketch import LogHistogram, NumericHistogram
 
 
 def test_histogram_of_a_small_range_puts_one_value_per_bin() -> None:

@@ -17,12 +17,14 @@ from ctloop.data import (
     compute_statistics,
     detect_drift,
     infer_schema,
-    report_svg,
     validate,
 )
-from ctloop.data import report as report_module
-from ctloop.data.report import render_report
-from ctloop.data.report_svg import CURRENT_COLOUR, REFERENCE_COLOUR
+from ctloop.data import _report as report_module
+from ctloop.data import (
+    _report_svg as report_svg,
+)
+from ctloop.data._report import render_report
+from ctloop.data._report_svg import CURRENT_COLOUR, REFERENCE_COLOUR
 
 SCRIPT = "<script>alert('x')</script>"
 VOID = {"meta", "br", "hr", "img", "input", "link", "rect", "path", "line"}

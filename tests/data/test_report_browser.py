@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from ctloop.data import compute_statistics, detect_drift, infer_schema, validate
-from ctloop.data.report import render_report
-from ctloop.data.report_svg import CURRENT_COLOUR, REFERENCE_COLOUR
+from ctloop.data._report import render_report
+from ctloop.data._report_svg import CURRENT_COLOUR, REFERENCE_COLOUR
 
 pytestmark = pytest.mark.chromium
 

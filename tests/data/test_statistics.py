@@ -22,7 +22,7 @@ from ctloop.data import (
     merge_statistics,
     validate,
 )
-from ctloop.data.numeric_sketch import LOG_OCTAVES, PER_OCTAVE
+from ctloop.data._numeric_sketch import LOG_OCTAVES, PER_OCTAVE
 from ctloop.errors import StatisticsError
 
 

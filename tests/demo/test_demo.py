@@ -7,14 +7,14 @@ from pathlib import Path
 
 import yaml
 
-from ctloop.demo.loop import DemoConfig, ReplayClock, _fresh_workdir, week_start
-from ctloop.demo.replay import request_ids
-from ctloop.demo.report import auc_chart, write_report
-from ctloop.demo.summary import DemoSummary, WeekResult, summarise
-from ctloop.monitor.settings import AlertSettings, MonitorSettings
-from ctloop.store.triggers import FiringClaim
+from ctloop.demo._loop import DemoConfig, ReplayClock, _fresh_workdir, week_start
+from ctloop.demo._replay import request_ids
+from ctloop.demo._report import auc_chart, write_report
+from ctloop.demo._summary import DemoSummary, WeekResult, summarise
+from ctloop.monitor import AlertSettings, MonitorSettings
+from ctloop.store._triggers import FiringClaim
 from ctloop.store.workspace import Workspace
-from ctloop.triggers.spec import pipeline_specs
+from ctloop.triggers import pipeline_specs
 
 
 def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_the_summary_counts_what_the_workspace_recorded(tmp_path: Path) -> None:
 def test_requests_carry_each_flight_s_scheduled_departure() -> None:
     import pandas as pd
 
-    from ctloop.demo.replay import scheduled_times
+    from ctloop.demo._replay import scheduled_times
     from ctloop.serve._event_time import parse_event_time
 
     flights = pd.DataFrame(

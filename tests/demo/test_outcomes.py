@@ -13,17 +13,17 @@ from ctloop import pipeline, step
 from ctloop.artifacts.model import Model
 from ctloop.components import register
 from ctloop.config import Settings
-from ctloop.demo.outcomes import (
+from ctloop.demo._outcomes import (
     gate_reasons,
     incident_changes,
     incidents_by_cause,
     really_degraded,
     retrain_outcome,
 )
-from ctloop.evaluate.gate import Blessing, Comparison
-from ctloop.monitor.incidents import list_incidents
+from ctloop.evaluate import Blessing, Comparison
+from ctloop.monitor._incidents import list_incidents
+from ctloop.store._triggers import FiringClaim
 from ctloop.store.statuses import FiringStatus
-from ctloop.store.triggers import FiringClaim
 from ctloop.store.workspace import Workspace
 
 DROP = "0.6102 vs champion 0.6603: drop 0.0501 exceeds 0.03"

@@ -9,7 +9,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
 
 from ctloop.errors import EvaluationError
-from ctloop.evaluate.attribution import model_predictions, permutation_importance
+from ctloop.evaluate import permutation_importance
+from ctloop.evaluate._attribution import model_predictions
 
 
 def _table(rows: int = 400) -> tuple[pd.DataFrame, np.ndarray]:

@@ -11,11 +11,11 @@ import pytest
 
 MODULES = [
     "ctloop.evaluate",
-    "ctloop.evaluate.attribution",
-    "ctloop.evaluate.gate",
-    "ctloop.evaluate.metrics",
-    "ctloop.evaluate.report",
-    "ctloop.evaluate.slices",
+    "ctloop.evaluate._attribution",
+    "ctloop.evaluate._gate",
+    "ctloop.evaluate._metrics",
+    "ctloop.evaluate._report",
+    "ctloop.evaluate._slices",
 ]
 
 

@@ -18,7 +18,7 @@ from ctloop.evaluate import (
     Threshold,
     gate,
 )
-from ctloop.evaluate.gate import NO_CHAMPION_NOTE
+from ctloop.evaluate._gate import NO_CHAMPION_NOTE
 
 
 def _classifier(auc: float, slices: dict[str, tuple[float, int]] | None = None) -> Evaluation:

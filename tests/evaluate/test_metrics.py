@@ -9,13 +9,8 @@ import pytest
 from sklearn import metrics as sk
 
 from ctloop.errors import EvaluationError
-from ctloop.evaluate.metrics import (
-    calibration_table,
-    classification_metrics,
-    expected_calibration_error,
-    is_higher_better,
-    regression_metrics,
-)
+from ctloop.evaluate import classification_metrics, regression_metrics
+from ctloop.evaluate._metrics import calibration_table, expected_calibration_error, is_higher_better
 
 Y_TRUE = [0, 0, 1, 1, 1]
 Y_SCORE = [0.1, 0.6, 0.4, 0.8, 0.9]

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctloop.errors import EvaluationError
-from ctloop.evaluate.slices import SliceSpec, slice_rows
+from ctloop.evaluate import SliceSpec
+from ctloop.evaluate._slices import slice_rows
 
 DATA = pd.DataFrame(
     {

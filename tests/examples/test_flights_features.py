@@ -14,7 +14,7 @@ import pytest
 from ctloop.artifacts import load_value
 from ctloop.features import get_historical_features, materialize
 from ctloop.features._repo import load_definitions
-from ctloop.store.features import DefinitionDraft
+from ctloop.store._features import DefinitionDraft
 from tests.examples.conftest import FLIGHTS_EXAMPLE, load_example
 from tests.serve.conftest import ServingStore, live_server, store
 

@@ -27,8 +27,8 @@ from ctloop.features import (
     materialize,
     materialize_incremental,
 )
-from ctloop.store import online
-from ctloop.store.online import SqliteOnlineStore, entity_key
+from ctloop.store import _online as online
+from ctloop.store._online import SqliteOnlineStore, entity_key
 from ctloop.store.workspace import Workspace
 
 T0 = 1_700_000_000_000_000  # microseconds

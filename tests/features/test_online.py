@@ -15,8 +15,8 @@ import pytest
 from ctloop.errors import FeatureError
 from ctloop.features import get_online_features, materialize, materialize_incremental
 from ctloop.features._repo import load_definitions
-from ctloop.store.features import DefinitionDraft
-from ctloop.store.online_redis import RedisOnlineStore
+from ctloop.store._features import DefinitionDraft
+from ctloop.store._online_redis import RedisOnlineStore
 from ctloop.store.workspace import Workspace
 
 NOW = datetime.now(UTC).replace(microsecond=0, tzinfo=None)

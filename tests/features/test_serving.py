@@ -9,10 +9,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ctloop.artifacts.model import Model
-from ctloop.components.features import service_lineage
+from ctloop.components._features import service_lineage
 from ctloop.features import materialize
 from ctloop.features._repo import load_definitions
-from ctloop.store.features import DefinitionDraft
+from ctloop.store._features import DefinitionDraft
 from tests.features.test_online import DEFINITIONS, FIRST, hours_ago, weather_rows
 from tests.serve.conftest import ServingStore, live_server, store
 

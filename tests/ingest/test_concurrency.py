@@ -126,7 +126,7 @@ def test_racing_ingesters_store_each_span_once(
 def test_racing_ingesters_of_a_sql_source_store_each_row_once(
     processes: tuple[Pool, SyncManager], store_url: str, tmp_path: Path
 ) -> None:
-    from ctloop.artifacts.data_versions import get_data_version
+    from ctloop.artifacts._data_versions import get_data_version
     from ctloop.ingest import read_spans
 
     make_shop(tmp_path, 3000)

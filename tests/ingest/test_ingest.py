@@ -93,7 +93,7 @@ def test_a_span_changed_within_the_late_window_is_ingested_again_as_a_new_versio
     assert (result.version, result.new_spans, result.late_spans) == (2, [], ["2013-03-04"])
 
     folder = tmp_path / "checkout"
-    from ctloop.artifacts.data_versions import get_data_version
+    from ctloop.artifacts._data_versions import get_data_version
 
     get_data_version(
         "flights", folder, metadata=workspace.metadata, artifacts=workspace.artifacts,

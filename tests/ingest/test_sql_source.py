@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 import pytest
 
-from ctloop.artifacts.data_versions import get_data_version
+from ctloop.artifacts._data_versions import get_data_version
 from ctloop.errors import ConfigError, DataVersionError, NotFoundError
 from ctloop.ingest import (
     SqlSourceSpec,

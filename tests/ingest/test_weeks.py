@@ -72,7 +72,7 @@ def test_weeks_named_by_their_first_day_expect_one_every_seven_days(
     late = ingest_source(workspace, source, staging_root=tmp_path / "tmp")
     assert late.late_spans == ["2013-01-15"]  # within 7 days of the newest week
 
-    from ctloop.artifacts.data_versions import get_data_version
+    from ctloop.artifacts._data_versions import get_data_version
 
     folder = tmp_path / "checkout"
     get_data_version(

@@ -76,8 +76,8 @@ class Project:
     def log(self, frame: pd.DataFrame, start: datetime, span: timedelta, *, labels: bool) -> None:
         """Log ``frame``'s rows as served predictions spread over ``[start, start+span)``
         and, with ``labels``, their labels as feedback."""
-        from ctloop.serve.feedback import FeedbackLogger
-        from ctloop.serve.prediction_log import PredictionLogger
+        from ctloop.serve._feedback import FeedbackLogger
+        from ctloop.serve._prediction_log import PredictionLogger
 
         ids = [f"r{start.timestamp():.0f}-{i}" for i in range(len(frame))]
         predictions = self.model.predict(frame[FEATURES])

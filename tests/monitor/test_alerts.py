@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from ctloop.config import Settings
-from ctloop.monitor.alerts import deliver_pending, raise_alerts
-from ctloop.monitor.report import MonitorReport
+from ctloop.monitor import MonitorReport, deliver_pending
+from ctloop.monitor._alerts import raise_alerts
 from ctloop.store.workspace import Workspace
 
 

@@ -9,10 +9,9 @@ import pytest
 
 from ctloop.data import compute_statistics
 from ctloop.errors import MonitorError
-from ctloop.monitor.analysis import analyse_window
-from ctloop.monitor.checks import attribution_shift, shares
-from ctloop.monitor.html import render_monitor_report
-from ctloop.monitor.settings import MonitorSettings
+from ctloop.monitor import MonitorSettings, analyse_window
+from ctloop.monitor._checks import attribution_shift, shares
+from ctloop.monitor._html import render_monitor_report
 
 FEATURES = ["distance", "hour", "carrier"]
 

@@ -10,13 +10,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from ctloop.components.registry import RegisteredVersion, release
+from ctloop.components import RegisteredVersion, release
 from ctloop.config import Settings
 from ctloop.errors import MonitorError
-from ctloop.monitor.canary import CanarySettings, active_canaries, judge_canary, settle_canary
-from ctloop.monitor.settings import MonitorSettings
+from ctloop.monitor import MonitorSettings
+from ctloop.monitor._canary import CanarySettings, active_canaries, judge_canary, settle_canary
 from ctloop.pipeline.tracking import use_workspace
-from ctloop.store.deployments import deploy, load_deployment, start_canary
+from ctloop.store._deployments import deploy, load_deployment, start_canary
 from ctloop.store.records import utcnow
 from ctloop.store.workspace import Workspace
 from ctloop.triggers import Scheduler
@@ -47,8 +47,8 @@ def serve(
 ) -> None:
     """Log ``rows`` requests answered by ``version`` in ``deployment`` now, and their
     labels; an inverted model scores the opposite of the truth."""
-    from ctloop.serve.feedback import FeedbackLogger
-    from ctloop.serve.prediction_log import PredictionLogger
+    from ctloop.serve._feedback import FeedbackLogger
+    from ctloop.serve._prediction_log import PredictionLogger
 
     frame = make_rows(rows, seed)
     predictions = project.model.predict(frame[FEATURES])

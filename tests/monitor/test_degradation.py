@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ctloop.errors import MonitorError
-from ctloop.monitor.analysis import decide
-from ctloop.monitor.checks import performance
-from ctloop.monitor.settings import MonitorSettings
+from ctloop.monitor import MonitorSettings
+from ctloop.monitor._analysis import decide
+from ctloop.monitor._checks import performance
 
 
 def _prices(rows: int, error: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import MonitorError
-from ctloop.monitor.alerts import deliver_pending, raise_alerts
-from ctloop.monitor.settings import AlertSettings
+from ctloop.monitor import AlertSettings, deliver_pending
+from ctloop.monitor._alerts import raise_alerts
 from tests.monitor.test_alerts import Receiver, free_port
 from tests.monitor.test_incidents import configure, report
 

@@ -8,14 +8,14 @@ import importlib
 import pytest
 
 MODULES = [
-    "ctloop.monitor.alerts",
-    "ctloop.monitor.analysis",
-    "ctloop.monitor.canary",
-    "ctloop.monitor.checks",
-    "ctloop.monitor.html",
-    "ctloop.monitor.report",
-    "ctloop.monitor.settings",
-    "ctloop.monitor.window",
+    "ctloop.monitor._alerts",
+    "ctloop.monitor._analysis",
+    "ctloop.monitor._canary",
+    "ctloop.monitor._checks",
+    "ctloop.monitor._html",
+    "ctloop.monitor._report",
+    "ctloop.monitor._settings",
+    "ctloop.monitor._window",
 ]
 
 

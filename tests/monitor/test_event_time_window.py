@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from ctloop.errors import MonitorError
-from ctloop.monitor import run_monitor
-from ctloop.monitor.settings import MonitorSettings
-from ctloop.serve.feedback import FeedbackLogger
-from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.monitor import MonitorSettings, run_monitor
+from ctloop.serve._feedback import FeedbackLogger
+from ctloop.serve._prediction_log import PredictionLogger
 from tests.monitor.conftest import END, FEATURES, Project, make_rows
 
 WEEK = timedelta(days=7)
@@ -56,8 +55,8 @@ def test_an_unknown_window_clock_is_refused_by_name() -> None:
 def test_a_monitor_trigger_replaying_history_judges_the_window_ending_at_its_clock(
     project: Project,
 ) -> None:
-    from ctloop.triggers.sources import monitor_verdicts
-    from ctloop.triggers.spec import TriggerSpec
+    from ctloop.triggers import TriggerSpec
+    from ctloop.triggers._sources import monitor_verdicts
 
     replay(project, 400, 20, (END - 2 * WEEK).timestamp())
     replay(project, 400, 21, (END - WEEK).timestamp(), shift=3.0)

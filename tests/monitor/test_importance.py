@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ctloop.monitor import run_monitor
-from ctloop.monitor.importance import is_time_name, time_index_columns, weigh
+from ctloop.monitor._importance import is_time_name, time_index_columns, weigh
 from tests.monitor.conftest import END, Project, make_rows
 
 DAY = timedelta(days=1)
@@ -126,8 +126,7 @@ def test_drift_of_a_feature_the_model_leans_on_still_counts(project: Project) ->
 
 def test_analyse_window_leaves_time_index_columns_out_of_skew() -> None:
     from ctloop.data import compute_statistics
-    from ctloop.monitor import analyse_window
-    from ctloop.monitor.settings import MonitorSettings
+    from ctloop.monitor import MonitorSettings, analyse_window
 
     rng = np.random.default_rng(0)
     train = pd.DataFrame({"time_hour": np.arange(1000), "x": rng.normal(size=1000)})

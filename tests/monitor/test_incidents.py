@@ -13,10 +13,9 @@ import yaml
 
 from ctloop.config import Settings
 from ctloop.errors import MonitorError
-from ctloop.monitor.alerts import raise_alerts
-from ctloop.monitor.incidents import list_incidents
-from ctloop.monitor.report import MonitorReport
-from ctloop.monitor.settings import AlertSettings
+from ctloop.monitor import AlertSettings, MonitorReport
+from ctloop.monitor._alerts import raise_alerts
+from ctloop.monitor._incidents import list_incidents
 from ctloop.store.workspace import Workspace
 from tests.monitor.conftest import Project
 from tests.monitor.test_alerts import Receiver, free_port

@@ -10,7 +10,7 @@ import pytest
 from ctloop.config import Settings
 from ctloop.errors import MonitorError
 from ctloop.monitor import run_monitor
-from ctloop.store.lineage import upstream
+from ctloop.store._lineage import upstream
 from ctloop.store.workspace import Workspace
 from tests.monitor.conftest import END, Project, make_rows, training
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.artifacts.data_versions import add_data_version
+from ctloop.artifacts._data_versions import add_data_version
 from ctloop.config import Settings
 from ctloop.errors import DataVersionError, StepError
-from ctloop.pipeline.runner import resume_run
-from ctloop.store.lineage import upstream
+from ctloop.pipeline._runner import resume_run
+from ctloop.store._lineage import upstream
 from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from ctloop import FilePath, pipeline, step
 from ctloop.errors import ParameterError, PipelineDefinitionError
-from ctloop.pipeline.hashing import cache_key, code_hash, file_digest, param_fingerprint
-from ctloop.pipeline.loading import load_module_from_file
-from ctloop.pipeline.params import parse_cli_params
+from ctloop.pipeline._hashing import cache_key, code_hash, file_digest, param_fingerprint
+from ctloop.pipeline._loading import load_module_from_file
+from ctloop.pipeline._params import parse_cli_params
 from tests.pipeline import sample_pipelines as sp
 
 

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctloop.pipeline._hashing import code_fingerprint, code_hash
 from ctloop.pipeline._origins import distribution_pins
-from ctloop.pipeline.hashing import code_fingerprint, code_hash
 
 SCALING = """
     FACTOR = 2
@@ -236,7 +236,7 @@ HASH_IN_A_FRESH_PROCESS = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import flow
-from ctloop.pipeline.hashing import code_hash
+from ctloop.pipeline._hashing import code_hash
 print(code_hash(flow.compute))
 """
 
@@ -275,7 +275,7 @@ def test_the_hash_is_stable_in_one_process_and_across_processes(
 
 RUN_AND_LOAD = """
 import json, sys
-from ctloop.pipeline.loading import load_pipeline
+from ctloop.pipeline._loading import load_pipeline
 pipeline, _ = load_pipeline("flow.py:flow")
 result = pipeline.run()
 print(json.dumps({"status": result.step_status["compute"], "value": result.load("compute")}))
@@ -334,7 +334,7 @@ def test_editing_a_module_that_another_module_imports_reruns_the_step(tmp_path: 
     assert run_flow(project) == {"status": "succeeded", "value": 21}
 
 
-@pytest.mark.parametrize("name", ["hashing", "_origins", "_sources"])
+@pytest.mark.parametrize("name", ["_hashing", "_origins", "_sources"])
 def test_docstring_examples_run(name: str) -> None:
     result = doctest.testmod(importlib.import_module(f"ctloop.pipeline.{name}"))
     assert result.attempted > 0

@@ -14,7 +14,7 @@ from ctloop.errors import (
     StepError,
     UnsupportedTypeError,
 )
-from ctloop.pipeline.runner import resume_run
+from ctloop.pipeline._runner import resume_run
 from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 

@@ -18,7 +18,7 @@ from ctloop.errors import (
     PipelineError,
     StepError,
 )
-from ctloop.pipeline.runner import resume_run, run_pipeline
+from ctloop.pipeline._runner import resume_run, run_pipeline
 from ctloop.pipeline.tracking import current_workspace, use_workspace
 from ctloop.store.workspace import Workspace
 from tests.pipeline import workspace_pipelines as wp

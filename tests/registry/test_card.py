@@ -15,7 +15,7 @@ import pytest
 
 from ctloop.config import Settings
 from ctloop.registry import ModelRegistry, open_registry
-from ctloop.registry.card import ModelCard, model_card
+from ctloop.registry._card import ModelCard, model_card
 from ctloop.store import open_artifact_store, open_metadata_store
 from tests.registry.gated_training import MODEL, gated_training
 

@@ -31,10 +31,10 @@ from ctloop.errors import (
     StoreError,
 )
 from ctloop.registry import ModelRegistry, SqlModelRegistry, parse_reference, resolve
+from ctloop.store import MetadataStore
+from ctloop.store._sql import SqlMetadataStore
 from ctloop.store.memory import MemoryMetadataStore, MemoryModelRegistry
-from ctloop.store.metadata import MetadataStore
 from ctloop.store.records import EventRecord
-from ctloop.store.sql import SqlMetadataStore
 from ctloop.store.workspace import Workspace
 from tests.fixtures.ctloop_server import LiveServer
 from tests.store.test_metadata_contract import make_artifact, make_execution, make_run

@@ -12,10 +12,10 @@ import pytest
 
 from ctloop.artifacts import load_value
 from ctloop.registry import SqlModelRegistry
-from ctloop.registry.lineage import model_lineage
-from ctloop.store.gc import collect_garbage
+from ctloop.registry._lineage import model_lineage
+from ctloop.store._gc import collect_garbage
+from ctloop.store._sql import SqlMetadataStore
 from ctloop.store.records import RunRecord
-from ctloop.store.sql import SqlMetadataStore
 from ctloop.store.workspace import Workspace
 from tests.pipeline import sample_pipelines as sp
 from tests.store.test_metadata_contract import make_artifact, make_run
@@ -103,10 +103,10 @@ def test_a_0001_database_with_data_upgrades_in_place(store_url: str) -> None:
     from alembic import command
     from sqlalchemy import insert
 
+    from ctloop.store._schema import RUNS, SCHEMA_REVISION
+    from ctloop.store._sql_engine import engine_for, forget_engine, writing
+    from ctloop.store._sql_statements import insert_artifacts
     from ctloop.store.migrations import alembic_config, current_revision
-    from ctloop.store.schema import RUNS, SCHEMA_REVISION
-    from ctloop.store.sql_engine import engine_for, forget_engine, writing
-    from ctloop.store.sql_statements import insert_artifacts
 
     run, artifact = make_run(status="succeeded"), make_artifact(type="Model")
     with writing(engine_for(store_url)).begin() as connection:

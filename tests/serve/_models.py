@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ctloop.artifacts import save_value
-from ctloop.artifacts.model import Model
-from ctloop.artifacts.model.flavors import PythonModel
+from ctloop.artifacts.model import Model, PythonModel
 from ctloop.store.workspace import Workspace
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
-from ctloop.serve.app import ServeConfig, create_app
-from ctloop.serve.server import uvicorn_options
+from ctloop.serve._app import ServeConfig, create_app
+from ctloop.serve._server import uvicorn_options
 from ctloop.store.workspace import Workspace
 from tests.serve import _models
 

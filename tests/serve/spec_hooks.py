@@ -1,7 +1,7 @@
 """Schemathesis hooks for the prediction server's OpenAPI document: the constraints that
 JSON Schema cannot state, taught to the generator.
 
-The document marks them (:data:`ctloop.serve.openapi.SAME_LENGTH`): the lists of a
+The document marks them (:data:`ctloop.serve._openapi.SAME_LENGTH`): the lists of a
 ``columns`` object hold one value per row each, and so do the tensors of a V2 request
 (each as long as its shape says). A generated request that is meant to be valid
 (*positive*) but breaks one of them is dropped; requests meant to be invalid are kept,

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ctloop.artifacts.logs import read_feedback, read_predictions
+from ctloop.artifacts._logs import read_feedback, read_predictions
 from tests.serve import _models
 from tests.serve.conftest import ROW, LiveServer, ServingStore, live_server
 
@@ -235,7 +235,7 @@ def test_a_compiled_model_answers_plain_records_and_logs_their_inputs(
 ) -> None:
     import pickle
 
-    from ctloop.artifacts.model.onnx import compile_onnx
+    from ctloop.artifacts.model._onnx import compile_onnx
 
     model = pickle.loads(pickle.dumps(_models.classifier()))  # a copy to compile
     validation, _ = _models.training_frame(200, seed=6)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.records import utcnow
 from tests.serve.conftest import ROW, LiveServer, ServingStore, live_server
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctloop.serve.batching import MicroBatcher
+from ctloop.serve._batching import MicroBatcher
 
 T = TypeVar("T")
 

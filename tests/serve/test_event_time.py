@@ -15,7 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from ctloop.artifacts.logs import read_feedback, read_predictions
+from ctloop.artifacts._logs import read_feedback, read_predictions
 from ctloop.errors import PredictionRequestError
 from ctloop.serve._event_time import parse_event_time
 from tests.serve.conftest import ROW, ServingStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctloop.artifacts.model.signature import ColumnSpec, Signature
-from ctloop.serve.fastpath import plain_records
+from ctloop.artifacts.model import ColumnSpec, Signature
+from ctloop.serve._fastpath import plain_records
 
 SIG = Signature(
     (

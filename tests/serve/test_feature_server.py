@@ -19,11 +19,11 @@ import pytest
 
 from ctloop.features import materialize
 from ctloop.features._repo import load_definitions
-from ctloop.serve.feature_server import create_feature_app
-from ctloop.store.features import DefinitionDraft
-from ctloop.store.keys import Role
-from ctloop.store.online import OnlineValue, SqliteOnlineStore
-from ctloop.store.online_redis import RedisOnlineStore
+from ctloop.serve._feature_server import create_feature_app
+from ctloop.store._features import DefinitionDraft
+from ctloop.store._keys import Role
+from ctloop.store._online import OnlineValue, SqliteOnlineStore
+from ctloop.store._online_redis import RedisOnlineStore
 from ctloop.store.workspace import Workspace
 from tests.features.test_online import DEFINITIONS, FIRST, NOW, hours_ago, weather_rows
 from tests.serve.conftest import LiveServer, live_app

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctloop.artifacts.logs import (
+from ctloop.artifacts._logs import (
     ingest_feedback_file,
     join_feedback,
     read_feedback,
@@ -18,12 +18,12 @@ from ctloop.artifacts.logs import (
 )
 from ctloop.artifacts.model import Model
 from ctloop.errors import FeedbackError, PredictionRequestError
-from ctloop.serve.feedback import (
+from ctloop.serve._feedback import (
     FeedbackLogger,
     check_labels,
     label_type,
 )
-from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.serve._prediction_log import PredictionLogger
 from ctloop.store.workspace import Workspace
 from tests.serve import _models
 from tests.serve._logs import blobs_refused, dead_letters, row_counts, wait_for

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ctloop.errors import LoadTestError
-from ctloop.serve.loadtest import (
+from ctloop.serve._loadtest import (
     LoadTestConfig,
     LoadTestResult,
     check_bounds,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.artifacts.logs import read_predictions
-from ctloop.serve.pool import CanaryTracker, ModelPool
-from ctloop.serve.pool import RollbackPolicy as PoolPolicy
-from ctloop.store.deployments import RollbackPolicy, deploy, start_canary, start_shadow
+from ctloop.artifacts._logs import read_predictions
+from ctloop.serve._pool import CanaryTracker, ModelPool
+from ctloop.serve._pool import RollbackPolicy as PoolPolicy
+from ctloop.store._deployments import RollbackPolicy, deploy, start_canary, start_shadow
 from tests.serve import _models
 from tests.serve.conftest import ROW, LiveServer, ServingStore, live_server
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctloop.artifacts.logs import read_predictions
+from ctloop.artifacts._logs import read_predictions
 from ctloop.errors import ServingError
-from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.serve._prediction_log import PredictionLogger
 from ctloop.store.workspace import Workspace
 from tests.serve._logs import blobs_refused, dead_letters, row_counts
 from tests.serve.conftest import ROW, ServingStore, live_server
@@ -194,7 +194,7 @@ def test_inputs_of_different_lengths_are_a_caller_error(
 def test_pending_rows_are_prepared_together_when_written(
     workspace: Workspace, artifact_url: str
 ) -> None:
-    from ctloop.serve.prediction_log import PendingRows
+    from ctloop.serve._prediction_log import PendingRows
 
     calls: list[int] = []
 
@@ -275,7 +275,7 @@ def test_predictions_the_store_cannot_take_are_dead_lettered_and_counted(
 def test_each_row_keeps_its_request_latency_and_old_batches_read_as_missing(
     workspace: Workspace, artifact_url: str
 ) -> None:
-    from ctloop.artifacts.logs import LogWriter
+    from ctloop.artifacts._logs import LogWriter
 
     # a batch written before latencies were logged: the same columns without latency_ms
     old = pd.DataFrame(

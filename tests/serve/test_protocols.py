@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctloop.artifacts.model.signature import ColumnSpec, Signature
+from ctloop.artifacts.model import ColumnSpec, Signature
 from ctloop.errors import PredictionRequestError
-from ctloop.serve import protocols as p
+from ctloop.serve import _protocols as p
 
 
 def test_native_records_columns_and_ids() -> None:

@@ -12,8 +12,8 @@ import pytest
 from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
 from ctloop.errors import PredictionRequestError
-from ctloop.serve import protocols as p
-from ctloop.serve import v2_binary as b
+from ctloop.serve import _protocols as p
+from ctloop.serve import _v2_binary as b
 
 
 def header(document: bytes, raw: bytes) -> tuple[bytes, str]:

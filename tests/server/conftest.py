@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from ctloop.server import create_app
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.records import utcnow
 from ctloop.store.workspace import Workspace
 

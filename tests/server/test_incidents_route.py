@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from ctloop.config import Settings
-from ctloop.monitor.alerts import raise_alerts
+from ctloop.monitor._alerts import raise_alerts
 from ctloop.store.workspace import Workspace
 from tests.monitor.test_incidents import report
 

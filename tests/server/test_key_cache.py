@@ -7,7 +7,7 @@ import pytest
 
 from ctloop.server import AuthenticationError, _auth
 from ctloop.server._auth import Authenticator
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.memory import MemoryKeyStore
 
 

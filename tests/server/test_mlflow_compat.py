@@ -400,8 +400,8 @@ def test_a_pickled_mlflow_model_is_recorded_as_such_and_not_served(
     python: Path, server: LiveServer
 ) -> None:
     from ctloop.errors import ServingError
-    from ctloop.serve.config import ServeConfig
-    from ctloop.serve.server import check_servable
+    from ctloop.serve._config import ServeConfig
+    from ctloop.serve._server import check_servable
 
     client_run(
         python,

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ctloop.server import create_app
-from ctloop.store.audit import AuditDraft
+from ctloop.store._audit import AuditDraft
 from ctloop.store.records import EventRecord, ExecutionRecord, MetricRecord, new_id
 from ctloop.store.workspace import Workspace
 from tests.server._data import make_run, store_artifact

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctloop.serve.prediction_log import PredictionLogger
+from ctloop.serve._prediction_log import PredictionLogger
 from ctloop.server._traffic import window_traffic
 from ctloop.store.workspace import Workspace
 

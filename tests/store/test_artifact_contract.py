@@ -31,8 +31,8 @@ from ctloop.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.fs_artifacts import (
+from ctloop.store import ArtifactStore
+from ctloop.store._fs_artifacts import (
     FsspecArtifactStore,
     LocalArtifactStore,
     open_artifact_store,
@@ -244,7 +244,7 @@ class ArtifactStoreContract:
 _LOCAL_STALLED_WRITER = """
 import os, sys, time
 from pathlib import Path
-from ctloop.store.fs_artifacts import LocalArtifactStore
+from ctloop.store._fs_artifacts import LocalArtifactStore
 
 root, path, half = sys.argv[1], sys.argv[2], int(sys.argv[3])
 real_write, written = os.write, 0
@@ -390,7 +390,7 @@ class TestOpenArtifactStore:
 _S3_WRITER = """
 import json, sys
 from pathlib import Path
-from ctloop.store.fs_artifacts import FsspecArtifactStore
+from ctloop.store._fs_artifacts import FsspecArtifactStore
 
 url, options, path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 FsspecArtifactStore(url, options).put_file(Path(path))
@@ -507,7 +507,7 @@ class TestS3ArtifactStore(ArtifactStoreContract):
     def test_a_large_file_is_uploaded_from_disk(
         self, store: FsspecArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import ctloop.store.fs_artifacts as fs_artifacts
+        import ctloop.store._fs_artifacts as fs_artifacts
 
         monkeypatch.setattr(fs_artifacts, "_REMOTE_IN_MEMORY", 1024)
         data = os.urandom(300_000)
@@ -552,7 +552,7 @@ class TestS3ArtifactStore(ArtifactStoreContract):
 _REMOTE_STALLED_WRITER = """
 import sys, time
 from pathlib import Path
-import ctloop.store.remote as remote
+import ctloop.store._remote as remote
 from ctloop.store.workspace import Workspace
 
 url, path, half = sys.argv[1], sys.argv[2], int(sys.argv[3])

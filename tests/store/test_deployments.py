@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import AliasNotFoundError, DeploymentError, ModelNotFoundError
-from ctloop.store import deployments as d
+from ctloop.store import _deployments as d
 from ctloop.store.registry import ModelRegistry
 from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact

@@ -13,9 +13,9 @@ def test_migration_0008_keeps_old_batches_and_reads_them_by_log_time(tmp_path: P
     from alembic import command
     from alembic.script import ScriptDirectory
 
+    from ctloop.store._operations import SqlLogStore
+    from ctloop.store._schema import SCHEMA_REVISION
     from ctloop.store.migrations import alembic_config, current_revision
-    from ctloop.store.operations import SqlLogStore
-    from ctloop.store.schema import SCHEMA_REVISION
 
     assert ScriptDirectory.from_config(alembic_config()).get_heads() == [SCHEMA_REVISION]
     url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import NotFoundError
-from ctloop.store.features import DefinitionDraft, spec_digest
+from ctloop.store._features import DefinitionDraft, spec_digest
 from ctloop.store.workspace import Workspace
 from tests.store._workspaces import (
     MemoryWorkspace,

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from ctloop.errors import NotFoundError
-from ctloop.store.audit import AuditDraft
-from ctloop.store.keys import KEY_PREFIX, Role, hash_key
+from ctloop.store._audit import AuditDraft
+from ctloop.store._keys import KEY_PREFIX, Role, hash_key
 from ctloop.store.records import utcnow
 from ctloop.store.workspace import Workspace
 from tests.store._workspaces import (

@@ -36,8 +36,8 @@ POINTS = [
 def test_migration_0011_fills_latest_metrics_from_the_points(tmp_path: Path) -> None:
     from alembic import command
 
+    from ctloop.store._sql import SqlMetadataStore
     from ctloop.store.migrations import alembic_config, current_revision
-    from ctloop.store.sql import SqlMetadataStore
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)

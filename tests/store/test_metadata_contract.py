@@ -35,6 +35,7 @@ from ctloop.errors import (
     StoreUnavailableError,
 )
 from ctloop.store import MetadataStore, open_metadata_store
+from ctloop.store._sql import SqlMetadataStore
 from ctloop.store.memory import MemoryMetadataStore
 from ctloop.store.records import (
     ArtifactRecord,
@@ -48,7 +49,6 @@ from ctloop.store.records import (
     new_id,
     utcnow,
 )
-from ctloop.store.sql import SqlMetadataStore
 from ctloop.store.workspace import Workspace
 
 T = TypeVar("T")
@@ -763,9 +763,9 @@ class SqlMetadataStoreContract(MetadataStoreContract):
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
+        from ctloop.store._schema import SCHEMA_REVISION, VERSION_TABLE, Base
+        from ctloop.store._sql_engine import engine_for
         from ctloop.store.migrations import alembic_config, current_revision
-        from ctloop.store.schema import SCHEMA_REVISION, VERSION_TABLE, Base
-        from ctloop.store.sql_engine import engine_for
 
         store = SqlMetadataStore(store_url)
         store.list_runs()  # migrates the empty database
@@ -784,7 +784,7 @@ class SqlMetadataStoreContract(MetadataStoreContract):
     ) -> None:
         from sqlalchemy import event
 
-        from ctloop.store.sql_engine import engine_for
+        from ctloop.store._sql_engine import engine_for
 
         run = make_run()
         store.create_run(run)
@@ -826,8 +826,8 @@ class TestSqliteMetadataStore(SqlMetadataStoreContract):
     def test_a_database_from_a_newer_ctloop_is_refused(self, store_url: str) -> None:
         import sqlite3
 
-        from ctloop.store.schema import VERSION_TABLE
-        from ctloop.store.sql_engine import forget_engine
+        from ctloop.store._schema import VERSION_TABLE
+        from ctloop.store._sql_engine import forget_engine
 
         store = SqlMetadataStore(store_url)
         store.list_runs()

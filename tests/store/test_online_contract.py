@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import StoreError, StoreUnavailableError
-from ctloop.store.online import (
+from ctloop.store._online import (
     MemoryOnlineStore,
     OnlineRow,
     OnlineStore,
@@ -28,7 +28,7 @@ from ctloop.store.online import (
     entity_key,
     open_online_store,
 )
-from ctloop.store.online_redis import RedisOnlineStore
+from ctloop.store._online_redis import RedisOnlineStore
 from ctloop.store.workspace import Workspace
 
 

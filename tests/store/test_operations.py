@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from ctloop.errors import NotFoundError, StoreError
-from ctloop.store import operations as ops
-from ctloop.store.gc import collect_garbage
-from ctloop.store.triggers import FiringClaim
+from ctloop.store import _operations as ops
+from ctloop.store._gc import collect_garbage
+from ctloop.store._triggers import FiringClaim
 from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact, make_run
 

@@ -18,7 +18,7 @@ import pytest
 from ctloop.config import Settings
 from ctloop.errors import AccessDeniedError, ConfigError, NotFoundError, StoreUnavailableError
 from ctloop.server._auth import CACHE_S
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.workspace import Workspace
 from tests.fixtures.ctloop_server import LiveServer
 from tests.fixtures.s3 import free_port

@@ -23,8 +23,8 @@ def _plan(connection: sa.Connection, sql: str) -> str:
 def test_migration_0009_keeps_runs_and_pages_them_from_an_index(tmp_path: Path) -> None:
     from alembic import command
 
+    from ctloop.store._sql import SqlMetadataStore
     from ctloop.store.migrations import alembic_config, current_revision
-    from ctloop.store.sql import SqlMetadataStore
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import event
 
 from ctloop.store import MetadataStore
+from ctloop.store._sql import SqlMetadataStore
 from ctloop.store.memory import MemoryMetadataStore
 from ctloop.store.metadata import metric_order
 from ctloop.store.records import ExecutionRecord, MetricRecord, RunRecord, new_id
-from ctloop.store.sql import SqlMetadataStore
 from ctloop.store.workspace import Workspace
 from tests.fixtures.postgres import PostgresServer
 from tests.store.test_metadata_contract import T0, make_execution, make_run

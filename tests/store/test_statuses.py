@@ -15,15 +15,15 @@ import yaml
 
 from ctloop.config import Settings
 from ctloop.errors import StepError
-from ctloop.monitor.alerts import deliver_pending, raise_alerts
-from ctloop.monitor.report import MonitorReport
+from ctloop.monitor import MonitorReport, deliver_pending
+from ctloop.monitor._alerts import raise_alerts
 from ctloop.pipeline import pipeline, step
-from ctloop.pipeline.runner import RunResult
+from ctloop.pipeline._runner import RunResult
 from ctloop.pipeline.tracking import current_execution, current_workspace
 from ctloop.store import records
+from ctloop.store._triggers import FiringClaim, SqlTriggerStore
 from ctloop.store.records import ExecutionRecord, RunRecord, new_id, utcnow
 from ctloop.store.statuses import DeliveryStatus, ExecutionStatus, FiringStatus, RunStatus
-from ctloop.store.triggers import FiringClaim, SqlTriggerStore
 from ctloop.store.workspace import Workspace
 
 # written out by hand: these words are in databases and JSON already, so renaming a

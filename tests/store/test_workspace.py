@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.store.approvals import ApprovalStore
-from ctloop.store.artifact_store import ArtifactStore
-from ctloop.store.audit import AuditLog
-from ctloop.store.features import FeatureRegistry
-from ctloop.store.fs_artifacts import LocalArtifactStore
-from ctloop.store.keys import KeyStore
-from ctloop.store.metadata import MetadataStore
-from ctloop.store.online import OnlineStore
-from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
+from ctloop.store import ArtifactStore, MetadataStore
+from ctloop.store._approvals import ApprovalStore
+from ctloop.store._audit import AuditLog
+from ctloop.store._features import FeatureRegistry
+from ctloop.store._fs_artifacts import LocalArtifactStore
+from ctloop.store._keys import KeyStore
+from ctloop.store._online import OnlineStore
+from ctloop.store._operations import AlertStore, DeploymentStore, LogStore
+from ctloop.store._triggers import FiringClaim, TriggerStore
 from ctloop.store.records import FileEntry
 from ctloop.store.registry import ModelRegistry
-from ctloop.store.triggers import FiringClaim, TriggerStore
 from ctloop.store.workspace import Workspace
 from tests.store.test_metadata_contract import make_artifact, make_run
 

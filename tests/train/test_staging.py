@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 
 from ctloop.train import TrialPruned, TrialReporter, tune
-from ctloop.train.staging import ValidationScorer, stage_points, staged_fit
+from ctloop.train._staging import ValidationScorer, stage_points, staged_fit
 
 ROUNDS = 30
 

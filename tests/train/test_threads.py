@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_info
 
 from ctloop.errors import TrainingError
 from ctloop.train import fit, tune
-from ctloop.train.threads import cpu_budget, held_threads, thread_limits
+from ctloop.train._threads import cpu_budget, held_threads, thread_limits
 
 
 def _openmp_threads() -> set[int]:

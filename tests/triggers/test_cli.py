@@ -9,8 +9,8 @@ import signal
 import subprocess
 
 from ctloop.config import Settings
+from ctloop.store._triggers import TriggerStore
 from ctloop.store.records import utcnow
-from ctloop.store.triggers import TriggerStore
 from ctloop.store.workspace import Workspace
 from tests.triggers.conftest import PIPELINES, Project, eventually
 

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import TriggerError
-from ctloop.triggers.sources import (
-    Verdict,
-    check_monitor,
-    check_new_files,
-    check_new_rows,
-    check_schedule,
-)
-from ctloop.triggers.spec import TriggerSpec
+from ctloop.triggers import TriggerSpec, Verdict
+from ctloop.triggers._sources import check_monitor, check_new_files, check_new_rows, check_schedule
 
 HOURLY = TriggerSpec("hourly", "p", "schedule", "0 * * * *")
 

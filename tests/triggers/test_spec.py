@@ -10,7 +10,7 @@ import pytest
 from ctloop.config import Settings
 from ctloop.durations import parse_duration
 from ctloop.errors import ConfigError, TriggerConfigError
-from ctloop.triggers.spec import find_trigger, pipeline_specs
+from ctloop.triggers import find_trigger, pipeline_specs
 
 EXAMPLE = {
     "flights-training": {
@@ -108,7 +108,7 @@ def test_durations() -> None:
 def test_an_unquoted_yaml_on_key_reads_as_the_verdict_list() -> None:
     import yaml
 
-    from ctloop.triggers.spec import pipeline_specs
+    from ctloop.triggers import pipeline_specs
 
     config = yaml.safe_load(
         "train:\n  pipeline: p.py:train\n  triggers:\n"

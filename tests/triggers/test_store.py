@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from ctloop.errors import NotFoundError
+from ctloop.store._triggers import ClaimResult, FiringClaim, SqlTriggerStore, TriggerStore
 from ctloop.store.memory import MemoryTriggerStore
 from ctloop.store.records import utcnow
-from ctloop.store.triggers import ClaimResult, FiringClaim, SqlTriggerStore, TriggerStore
 
 RACERS = 6
 

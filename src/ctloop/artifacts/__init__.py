@@ -11,10 +11,10 @@ its library when it saves or loads a value.
 
 from __future__ import annotations
 
-from ctloop.artifacts.io import artifact_available, load_value, save_value
-from ctloop.artifacts.materializer import Materializer
-from ctloop.artifacts.registry import materializer_for, register_materializer
-from ctloop.artifacts.snapshot import checkout_snapshot, snapshot_path
+from ctloop.artifacts._io import artifact_available, load_value, save_value
+from ctloop.artifacts._materializer import Materializer
+from ctloop.artifacts._registry import materializer_for, register_materializer
+from ctloop.artifacts._snapshot import checkout_snapshot, snapshot_path
 
 __all__ = [
     "Materializer",

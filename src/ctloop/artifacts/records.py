@@ -35,8 +35,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ctloop.artifacts.io import BytesMaterializer
-from ctloop.artifacts.materializer import Materializer
+from ctloop._moved import current_module
+from ctloop.artifacts._io import BytesMaterializer
+from ctloop.artifacts._materializer import Materializer
 from ctloop.errors import ArtifactError
 
 __all__ = [
@@ -212,7 +213,7 @@ def _trusted_class(name: str) -> type:
             "metadata); if you trust it, import its module and call "
             "ctloop.artifacts.records.register_record_class(TheClass) before loading"
         )
-    found: Any = importlib.import_module(module_name)
+    found: Any = importlib.import_module(current_module(module_name))
     for part in qualname.split("."):
         found = getattr(found, part, None)
     _check_protocol(found)
@@ -222,7 +223,7 @@ def _trusted_class(name: str) -> type:
 
 def _encode_json(data: Any) -> tuple[bytes, str]:
     """JSON bytes (orjson) and the encoding; non-finite floats need Python's ``json``."""
-    from ctloop.artifacts.builtin import JsonMaterializer
+    from ctloop.artifacts._builtin import JsonMaterializer
 
     files, properties = JsonMaterializer().to_bytes(data)
     return files["value.json"], str(properties.get("encoding", "json"))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ctloop.artifacts.materializer import Materializer
+from ctloop.artifacts._materializer import Materializer
 from ctloop.errors import ArtifactError
 
 __all__ = ["SklearnMaterializer"]

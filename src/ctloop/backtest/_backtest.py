@@ -226,7 +226,7 @@ def _run_folds(
     cache_dir: Path,
     retrain_every: int | None = None,
 ) -> BacktestResult:
-    from ctloop.pipeline.runner import run_pipeline
+    from ctloop.pipeline._runner import run_pipeline
 
     if retrain_every is not None and retrain_every < 1:
         raise ConfigError(
@@ -374,7 +374,7 @@ def _headline(metric: str | None, results: Sequence[FoldResult]) -> str:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from ctloop.evaluate.metrics import is_higher_better
+    from ctloop.evaluate._metrics import is_higher_better
 
     try:
         return bool(is_higher_better(metric.rpartition(".")[2]))

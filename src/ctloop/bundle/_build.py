@@ -103,7 +103,7 @@ def build_bundle(
 def _inputs(model_dir: Path) -> list[dict[str, str]]:
     """The model's input columns with their V2 datatypes (from its ``model.json``); none
     for a model with a transform, whose requests carry the transform's fields instead."""
-    from ctloop.serve.protocols import V2_DATATYPES
+    from ctloop.serve._protocols import V2_DATATYPES
 
     description = model_dir / "model.json"
     if not description.is_file():

@@ -97,9 +97,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline with live progress per step."""
-    from ctloop.pipeline.loading import load_pipeline
-    from ctloop.pipeline.params import parse_cli_params
-    from ctloop.pipeline.runner import run_pipeline
+    from ctloop.pipeline._loading import load_pipeline
+    from ctloop.pipeline._params import parse_cli_params
+    from ctloop.pipeline._runner import run_pipeline
 
     pipeline_obj, canonical = load_pipeline(reference)
     params = parse_cli_params(pipeline_obj.fn, param or [], f"pipeline '{pipeline_obj.name}'")
@@ -126,7 +126,7 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Continue a failed or interrupted run: re-run only what did not succeed."""
-    from ctloop.pipeline.runner import resume_run
+    from ctloop.pipeline._runner import resume_run
 
     listener = None if as_json else _progress()
     try:

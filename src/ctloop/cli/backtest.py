@@ -63,8 +63,8 @@ def backtest(
     and write a report; exit code 1 when a fold failed."""
     from ctloop.backtest import plan_folds, run_backtest, write_report
     from ctloop.cli.workspace import open_workspace
-    from ctloop.pipeline.loading import load_pipeline
-    from ctloop.pipeline.params import parse_cli_params
+    from ctloop.pipeline._loading import load_pipeline
+    from ctloop.pipeline._params import parse_cli_params
 
     folds = plan_folds(start, end, every=every, window=window, gap=gap, train_from=train_from)
     pipeline_obj, canonical = load_pipeline(reference)

@@ -153,9 +153,9 @@ def _read_table(path: Path, where: str) -> Any:
 
 def _run_pipeline(settings: dict[str, Any], outcome: _Outcome) -> None:
     from ctloop.errors import CtloopError
-    from ctloop.pipeline.loading import load_pipeline
-    from ctloop.pipeline.params import parse_cli_params
-    from ctloop.pipeline.runner import run_pipeline
+    from ctloop.pipeline._loading import load_pipeline
+    from ctloop.pipeline._params import parse_cli_params
+    from ctloop.pipeline._runner import run_pipeline
     from ctloop.store.workspace import Workspace
 
     ci_section = settings["ci"]
@@ -185,8 +185,8 @@ def _run_pipeline(settings: dict[str, Any], outcome: _Outcome) -> None:
 
 
 def _gate_and_metrics(result: Any, outcome: _Outcome) -> None:
-    from ctloop.evaluate.gate import Blessing
-    from ctloop.evaluate.report import Evaluation
+    from ctloop.evaluate._gate import Blessing
+    from ctloop.evaluate._report import Evaluation
 
     blessing = _record_of(result, Blessing)
     evaluation = _record_of(result, Evaluation)
@@ -198,7 +198,7 @@ def _gate_and_metrics(result: Any, outcome: _Outcome) -> None:
             _Check("gate", False, "the pipeline has no gate step, or it did not run")
         )
         return
-    from ctloop.components.evaluation import describe_blessing
+    from ctloop.components._evaluation import describe_blessing
 
     outcome.checks.append(_Check("gate", bool(blessing.passed), describe_blessing(blessing)))
 

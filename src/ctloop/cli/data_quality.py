@@ -87,7 +87,7 @@ def _csv(connection: Any, path: str) -> Any:
 
 
 def _parquet(connection: Any, path: str) -> Any:
-    from ctloop.data.tables import pandas_index_columns
+    from ctloop.data._tables import pandas_index_columns
 
     relation = connection.read_parquet(path)
     index = set(pandas_index_columns(_parquet_schema(path)))
@@ -281,7 +281,7 @@ def _iso_time(seconds: float) -> str | float:
 
 def _table_time(seconds: float) -> str | float:
     """``2013-01-01 05:00:00`` in UTC (the number when out of range)."""
-    from ctloop.data.report_svg import format_time
+    from ctloop.data._report_svg import format_time
 
     try:
         return format_time(seconds)
@@ -358,7 +358,7 @@ def _parse_environments(values: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _write_html(path: Path, **report: Any) -> None:
-    from ctloop.data.report import render_report
+    from ctloop.data._report import render_report
 
     write_atomically(path, render_report(**report))
 

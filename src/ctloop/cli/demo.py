@@ -43,7 +43,7 @@ def demo(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from rich.console import Console
 
-    from ctloop.demo.loop import DemoConfig, run_demo
+    from ctloop.demo._loop import DemoConfig, run_demo
 
     console = Console(soft_wrap=True)  # a week and its events one line each, also in a log
     if not (example / "continuous.py").exists():

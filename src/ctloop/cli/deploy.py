@@ -24,8 +24,8 @@ from ctloop.cli._common import JsonOpt, command_group, emit, show
 from ctloop.cli.workspace import open_workspace
 
 if TYPE_CHECKING:
-    from ctloop.store.deployments import DeploymentState, RollbackPolicy
-    from ctloop.store.operations_records import DeploymentRecord
+    from ctloop.store._deployments import DeploymentState, RollbackPolicy
+    from ctloop.store._operations_records import DeploymentRecord
     from ctloop.store.workspace import Workspace
 
 deployments_app = command_group(
@@ -80,7 +80,7 @@ def deploy(
 ) -> None:
     """Create or change a deployment: primary, canary, shadow, promote, stop."""
     from ctloop.errors import DeploymentError
-    from ctloop.store import deployments as d
+    from ctloop.store import _deployments as d
 
     chosen = [
         flag
@@ -127,7 +127,7 @@ def _policy(
 ) -> RollbackPolicy | None:
     from dataclasses import replace
 
-    from ctloop.store.deployments import RollbackPolicy, load_deployment
+    from ctloop.store._deployments import RollbackPolicy, load_deployment
 
     given: dict[str, Any] = {
         "max_error_rate": max_error_rate,
@@ -152,7 +152,7 @@ def _deploy(
 ) -> DeploymentState:
     from dataclasses import replace
 
-    from ctloop.store import deployments as d
+    from ctloop.store import _deployments as d
 
     current = d.load_deployment(workspace, name)
     chosen_model = model or (current.model if current else name)
@@ -247,7 +247,7 @@ def feedback_ingest(
     """Store a file of ground-truth labels as one feedback batch."""
     from dataclasses import asdict
 
-    from ctloop.artifacts.logs import ingest_feedback_file
+    from ctloop.artifacts._logs import ingest_feedback_file
 
     batch = ingest_feedback_file(open_workspace(), file, model, id_column, label_column)
     if as_json:

@@ -24,7 +24,7 @@ from ctloop.cli._common import JsonOpt, command_group, emit, say
 
 if TYPE_CHECKING:
     from ctloop.registry import Environment
-    from ctloop.store.approvals import ApprovalRecord
+    from ctloop.store._approvals import ApprovalRecord
     from ctloop.store.workspace import Workspace
 
 __all__ = ["env_app"]
@@ -100,7 +100,7 @@ def env_list(as_json: JsonOpt = False) -> None:
 
 
 def _environment_row(env: Environment) -> dict[str, Any]:
-    from ctloop.store.sql_engine import mask_url
+    from ctloop.store._sql_engine import mask_url
 
     return {
         "name": env.name,

@@ -39,8 +39,8 @@ def apply(
     from ctloop.cli.workspace import open_workspace
     from ctloop.features._repo import load_definitions
     from ctloop.features._sources import check_source
-    from ctloop.store.features import DefinitionDraft
-    from ctloop.store.operations import current_user
+    from ctloop.store._features import DefinitionDraft
+    from ctloop.store._operations import current_user
 
     repo = load_definitions(file)
     with duckdb.connect() as con:
@@ -128,7 +128,7 @@ def materialize(
     from ctloop.cli.workspace import open_workspace
     from ctloop.features import materialize as run
     from ctloop.features import materialize_incremental
-    from ctloop.store.operations import current_user
+    from ctloop.store._operations import current_user
 
     if incremental and start is not None:
         raise typer.BadParameter(
@@ -262,7 +262,7 @@ def serve(
     from ctloop.cli.output import err_console
     from ctloop.cli.serve import is_loopback, warn_without_keys
     from ctloop.cli.workspace import open_workspace
-    from ctloop.serve.feature_server import create_feature_app, serve_features
+    from ctloop.serve._feature_server import create_feature_app, serve_features
 
     if threads < 1:
         raise typer.BadParameter(

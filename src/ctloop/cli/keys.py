@@ -28,7 +28,7 @@ def create(
     """Create a key and print it once; only its hash is stored."""
     from ctloop.cli.workspace import open_workspace
     from ctloop.durations import parse_duration
-    from ctloop.store.operations import current_user
+    from ctloop.store._operations import current_user
     from ctloop.store.records import utcnow
 
     _check_role(role)
@@ -83,7 +83,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (ctloop keys
 
 
 def _check_role(role: str) -> None:
-    from ctloop.store.keys import Role
+    from ctloop.store._keys import Role
 
     if role not in set(Role):
         raise typer.BadParameter(f"role {role!r} is unknown; use one of {', '.join(Role)}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from ctloop.serve.loadtest import LoadTestConfig, LoadTestResult
+    from ctloop.serve._loadtest import LoadTestConfig, LoadTestResult
 
 
 def loadtest(
@@ -59,7 +59,7 @@ def loadtest(
 ) -> None:
     """Load a prediction server: QPS, latency percentiles, error rate; exit 1 on a missed bound."""
     from ctloop.errors import LoadTestError
-    from ctloop.serve.loadtest import LoadTestConfig, load_bodies, target_url
+    from ctloop.serve._loadtest import LoadTestConfig, load_bodies, target_url
 
     try:
         config = LoadTestConfig(
@@ -95,7 +95,7 @@ def _parse_headers(values: list[str]) -> dict[str, str]:
 
 def _run(config: LoadTestConfig, show_progress: bool) -> LoadTestResult:
     from ctloop.cli.output import console
-    from ctloop.serve.loadtest import run_load_test
+    from ctloop.serve._loadtest import run_load_test
 
     if not (show_progress and console.is_terminal):
         return run_load_test(config)
@@ -119,7 +119,7 @@ def _report(
     as_json: bool,
 ) -> list[str]:
     from ctloop.cli.output import emit_json, err_console
-    from ctloop.serve.loadtest import check_bounds
+    from ctloop.serve._loadtest import check_bounds
 
     missed = check_bounds(
         result, max_p99_ms=max_p99_ms, min_qps=min_qps, max_error_rate=max_error_rate

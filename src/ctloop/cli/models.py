@@ -22,7 +22,7 @@ from ctloop.cli._common import JsonOpt, command_group, emit, show
 
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
-    from ctloop.registry.card import ModelCard
+    from ctloop.registry._card import ModelCard
 
 models_app = command_group(
     "Registered models: versions, aliases (champion, challenger, …), history, rollback."
@@ -218,7 +218,7 @@ def models_card(
 def _card(reference: str) -> ModelCard:
     from ctloop.cli.workspace import open_workspace
     from ctloop.config import Settings
-    from ctloop.registry.card import model_card
+    from ctloop.registry._card import model_card
 
     settings = Settings.load()
     workspace = open_workspace(settings)

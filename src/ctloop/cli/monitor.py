@@ -49,7 +49,7 @@ def run(
 ) -> None:
     """Run the monitoring pipeline on one window and print its verdict."""
     from ctloop.config import Settings
-    from ctloop.monitor.job import run_monitor
+    from ctloop.monitor._job import run_monitor
 
     settings = Settings.load()
     result = run_monitor(
@@ -88,7 +88,7 @@ def canary(
 ) -> None:
     """Judge a canary on its labelled traffic against the primary version."""
     from ctloop.config import Settings
-    from ctloop.monitor.canary import judge_canary, settle_canary
+    from ctloop.monitor._canary import judge_canary, settle_canary
 
     settings = Settings.load()
     judge = settle_canary if apply else judge_canary
@@ -123,7 +123,7 @@ def show(
     artifact_id = _latest_report_id(workspace, None) if report == "latest" else report
     found = _load_report(workspace, artifact_id, settings.home / "cache")
     if html is not None:
-        from ctloop.monitor.html import render_monitor_report
+        from ctloop.monitor._html import render_monitor_report
 
         html.write_text(render_monitor_report(found), encoding="utf-8")
     if as_json:
@@ -170,7 +170,7 @@ def list_alerts(
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded alerts, oldest first, with their delivery state."""
-    from ctloop.monitor.alerts import alert_payload
+    from ctloop.monitor._alerts import alert_payload
 
     records = open_workspace().alerts.list(subject=subject)
     if as_json:
@@ -189,7 +189,7 @@ def list_incidents(
 ) -> None:
     """List incidents (alerts grouped by model and kind), oldest first: status, windows
     that showed the cause, first and last seen, worst value."""
-    from ctloop.monitor.incidents import list_incidents as incidents_of
+    from ctloop.monitor._incidents import list_incidents as incidents_of
 
     found = incidents_of(open_workspace(), subject)
     if open_only:
@@ -209,7 +209,7 @@ def list_incidents(
 def deliver(as_json: JsonOpt = False) -> None:
     """Retry alert deliveries that are still pending and whose backoff has passed."""
     from ctloop.config import Settings
-    from ctloop.monitor.alerts import deliver_pending
+    from ctloop.monitor._alerts import deliver_pending
 
     settings = Settings.load()
     retried = deliver_pending(open_workspace(settings), settings=settings)
@@ -221,7 +221,7 @@ def deliver(as_json: JsonOpt = False) -> None:
 
 def _report_ids(workspace: Workspace, model: str | None) -> list[tuple[str, str]]:
     """(run id, report artifact id) of successful monitoring runs, newest first."""
-    from ctloop.monitor.job import PIPELINE_NAME
+    from ctloop.monitor._job import PIPELINE_NAME
 
     meta = workspace.metadata
     found = []
@@ -249,7 +249,7 @@ def _latest_report_id(workspace: Workspace, model: str | None) -> str:
 def _load_report(workspace: Workspace, artifact_id: str, cache_dir: Path) -> MonitorReport:
     from ctloop.artifacts import load_value
     from ctloop.errors import MonitorError
-    from ctloop.monitor.job import record_type
+    from ctloop.monitor._job import record_type
 
     record = workspace.metadata.get_artifact(artifact_id)
     if record_type(record) != "MonitorReport":

@@ -206,7 +206,7 @@ def models_compile(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Compile a version to ONNX; register it as a new version when it matches."""
-    from ctloop.artifacts.model.onnx import compile_onnx
+    from ctloop.artifacts.model._onnx import compile_onnx
 
     found = _load_registered(model)
     loaded, version = found.model, found.reference

@@ -20,7 +20,7 @@ _MARK: dict[str, str] = {
 
 
 class RichRunProgress:
-    """A :class:`~ctloop.pipeline.runner.RunListener` that draws a live step table."""
+    """A :class:`~ctloop.pipeline._runner.RunListener` that draws a live step table."""
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[str, float | None]] = {}

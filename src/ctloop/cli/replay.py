@@ -169,7 +169,7 @@ def _schedules(text: str) -> list[int]:
 def _params(target: object, values: list[str]) -> dict[str, object]:
     from ctloop.errors import ConfigError
     from ctloop.pipeline import Pipeline
-    from ctloop.pipeline.params import parse_cli_params
+    from ctloop.pipeline._params import parse_cli_params
 
     if not values:
         return {}

@@ -83,7 +83,7 @@ def triggers_list(as_json: JsonOpt = False) -> None:
     from ctloop.cli.workspace import open_workspace
     from ctloop.config import Settings
     from ctloop.triggers import load_specs
-    from ctloop.triggers.views import trigger_rows
+    from ctloop.triggers._views import trigger_rows
 
     settings = Settings.load()
     rows = trigger_rows(open_workspace(settings), load_specs(settings))
@@ -104,7 +104,7 @@ def triggers_fire(
     as_json: JsonOpt = False,
 ) -> None:
     """Fire a trigger now (on demand); wait for its run unless --no-wait."""
-    from ctloop.triggers.views import firing_row, parse_fire_params
+    from ctloop.triggers._views import firing_row, parse_fire_params
 
     sched = _scheduler()
     firing = sched.fire(name, parse_fire_params(sched.specs, name, param or []))
@@ -129,7 +129,7 @@ def triggers_history(
 ) -> None:
     """List firings, newest first: why each fired, its run and how it ended."""
     from ctloop.cli.workspace import open_workspace
-    from ctloop.triggers.views import firing_row
+    from ctloop.triggers._views import firing_row
 
     store = open_workspace().triggers
     rows = [firing_row(f) for f in store.list_firings(trigger=trigger, limit=limit)]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from ctloop.serve.config import ServeConfig
+    from ctloop.serve._config import ServeConfig
     from ctloop.store.workspace import Workspace
 
 
@@ -74,8 +74,8 @@ def serve(
     # oversubscribe the cores (one-row calls get ten times slower under load).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from ctloop.config import Settings
-    from ctloop.serve.config import ServeConfig
-    from ctloop.serve.server import serve as run_server
+    from ctloop.serve._config import ServeConfig
+    from ctloop.serve._server import serve as run_server
 
     if not auth and not is_loopback(host):
         from ctloop.cli.output import err_console

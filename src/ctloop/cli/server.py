@@ -59,8 +59,8 @@ def bootstrap(
     """Create the first admin key and print it once (it is stored only as a hash)."""
     from ctloop.cli.workspace import open_workspace
     from ctloop.errors import ConfigError
-    from ctloop.store.keys import Role
-    from ctloop.store.operations import current_user
+    from ctloop.store._keys import Role
+    from ctloop.store._operations import current_user
 
     workspace = open_workspace(_served_settings())
     if workspace.keys.has_admin() and not force:

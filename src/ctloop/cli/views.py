@@ -228,7 +228,7 @@ def artifact_show(artifact_id: str, *, as_json: bool) -> None:
 
 def lineage(identifier: str, *, as_json: bool) -> None:
     """``ctloop lineage``: artifact id, run id or data NAME@VERSION."""
-    from ctloop.store import lineage as lin
+    from ctloop.store import _lineage as lin
 
     graph = _lineage_of(_workspace(), identifier, lin)
     if as_json:
@@ -250,13 +250,13 @@ def _lineage_of(workspace: Workspace, identifier: str, lin: Any) -> Any:
     meta = workspace.metadata
     if "@" in identifier:
         from ctloop.errors import ModelNotFoundError
-        from ctloop.registry.lineage import model_lineage
+        from ctloop.registry._lineage import model_lineage
 
         try:
             return model_lineage(workspace.registry, meta, identifier).graph
         except ModelNotFoundError:
             pass  # not a registered model: a data set NAME@VERSION
-        from ctloop.artifacts.data_versions import resolve
+        from ctloop.artifacts._data_versions import resolve
 
         _, artifact = resolve(identifier, meta)
         return lin.upstream(meta, artifact.id)
@@ -305,7 +305,7 @@ def data_add(
     name: str, path: Path, message: str, *, follow_links: bool = False, as_json: bool
 ) -> None:
     """``ctloop data add``."""
-    from ctloop.artifacts.data_versions import add_data_version
+    from ctloop.artifacts._data_versions import add_data_version
     from ctloop.config import Settings
 
     settings = Settings.load()
@@ -384,7 +384,7 @@ def data_versions(name: str | None, *, as_json: bool) -> None:
 
 def data_get(ref: str, dest: Path, *, as_json: bool) -> None:
     """``ctloop data get``."""
-    from ctloop.artifacts.data_versions import get_data_version
+    from ctloop.artifacts._data_versions import get_data_version
     from ctloop.config import Settings
 
     if dest.exists() and not dest.is_dir():
@@ -420,7 +420,7 @@ def gc(
 ) -> None:
     """``ctloop gc``."""
     from ctloop.durations import parse_duration
-    from ctloop.store.gc import collect_garbage
+    from ctloop.store._gc import collect_garbage
 
     age = parse_duration(older_than, "--older-than", error=ParameterError) if older_than else None
     grace_age = parse_duration(grace, "--grace", error=ParameterError)

@@ -26,7 +26,7 @@ def open_workspace(settings: Settings | None = None, *, reconcile: bool = False)
         from contextlib import suppress
 
         from ctloop.errors import AccessDeniedError
-        from ctloop.pipeline.liveness import reconcile_stale_runs
+        from ctloop.pipeline._liveness import reconcile_stale_runs
 
         with suppress(AccessDeniedError):  # a viewer's key on a team server: runs as stored
             reconcile_stale_runs(workspace.metadata)

@@ -16,11 +16,11 @@ Data (``statistics``, ``infer_schema``, ``validate``, ``detect_drift``), trainin
 
 from __future__ import annotations
 
-from ctloop.components.batch import batch_predict
-from ctloop.components.data_validation import detect_drift, infer_schema, statistics, validate
-from ctloop.components.evaluation import evaluate, gate
-from ctloop.components.features import historical_features
-from ctloop.components.registry import (
+from ctloop.components._batch import batch_predict
+from ctloop.components._data_validation import detect_drift, infer_schema, statistics, validate
+from ctloop.components._evaluation import evaluate, gate
+from ctloop.components._features import historical_features
+from ctloop.components._registry import (
     RegisteredVersion,
     champion_model,
     promote,

@@ -6,7 +6,7 @@ class path plus constructor parameters (``estimator="xgboost.XGBClassifier"``,
 :func:`ctloop.train.fit` from your own step (see :func:`make_fit_step`).
 
 ``fit`` checkpoints XGBoost and LightGBM boosters every ``checkpoint_every`` rounds in the
-artifact store (:mod:`ctloop.pipeline.checkpoints`): if the process dies,
+artifact store (:mod:`ctloop.pipeline._checkpoints`): if the process dies,
 ``ctloop resume RUN`` continues from the last checkpoint. ``tune`` records every trial as
 a child execution of the run, named ``<step>/trial-<n>``, with the trial's parameters,
 metric ``score`` (and ``intermediate_score`` per reported step) and tags
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ctloop.components.features import feature_service_of
+from ctloop.components._features import feature_service_of
 from ctloop.errors import ParameterError
 from ctloop.pipeline import FilePath, step
 from ctloop.pipeline.tracking import (
@@ -58,7 +58,7 @@ from ctloop.train import tune as tune_estimator
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
-    from ctloop.pipeline.checkpoints import StepCheckpoints
+    from ctloop.pipeline._checkpoints import StepCheckpoints
 
 __all__ = ["fit", "make_estimator", "make_fit_step", "tune"]
 
@@ -290,6 +290,6 @@ def _parallel(parallel: str, n_jobs: int) -> str:
 def _step_checkpoints() -> StepCheckpoints | None:
     if current_execution() is None:
         return None  # called as a plain function: no step to checkpoint
-    from ctloop.pipeline.checkpoints import current_checkpoints
+    from ctloop.pipeline._checkpoints import current_checkpoints
 
     return current_checkpoints()

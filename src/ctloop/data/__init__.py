@@ -12,10 +12,10 @@ False
 
 from __future__ import annotations
 
-from ctloop.data.anomalies import Anomalies, Anomaly, validate
-from ctloop.data.drift import ColumnDrift, ColumnTest, DriftConfig, DriftReport, detect_drift
-from ctloop.data.schema import ColumnSchema, Schema, infer_schema
-from ctloop.data.statistics import (
+from ctloop.data._anomalies import Anomalies, Anomaly, validate
+from ctloop.data._drift import ColumnDrift, ColumnTest, DriftConfig, DriftReport, detect_drift
+from ctloop.data._schema import ColumnSchema, Schema, infer_schema
+from ctloop.data._statistics import (
     ColumnStatistics,
     DatasetStatistics,
     NumericStatistics,

@@ -3,7 +3,7 @@
 Trains the flights example on January–February 2013, serves it, replays the rest of the
 year as HTTP requests with labels a week late, lets monitoring and the scheduler retrain,
 gate and promote, and ends with a report comparing the static model with the loop. See
-:mod:`ctloop.demo.loop`.
+:mod:`ctloop.demo._loop`.
 """
 
 from __future__ import annotations

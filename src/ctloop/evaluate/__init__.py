@@ -14,17 +14,17 @@ True
 
 from __future__ import annotations
 
-from ctloop.evaluate.attribution import FeatureAttribution, permutation_importance
-from ctloop.evaluate.contributions import FeatureContribution
-from ctloop.evaluate.gate import Blessing, ChangeThreshold, Comparison, Threshold, gate
-from ctloop.evaluate.metrics import (
+from ctloop.evaluate._attribution import FeatureAttribution, permutation_importance
+from ctloop.evaluate._contributions import FeatureContribution
+from ctloop.evaluate._gate import Blessing, ChangeThreshold, Comparison, Threshold, gate
+from ctloop.evaluate._metrics import (
     CalibrationBin,
     MetricSet,
     classification_metrics,
     regression_metrics,
 )
-from ctloop.evaluate.report import Evaluation, evaluate_model
-from ctloop.evaluate.slices import SliceResult, SliceSpec
+from ctloop.evaluate._report import Evaluation, evaluate_model
+from ctloop.evaluate._slices import SliceResult, SliceSpec
 
 __all__ = [
     "Blessing",

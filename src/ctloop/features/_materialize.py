@@ -61,7 +61,7 @@ def materialize(
 ) -> list[Any]:
     """Write the latest value per entity key of each view, among the rows whose
     timestamp is in ``[start, end]``, to ``workspace.online``; return the
-    :class:`~ctloop.store.features.MaterializationRecord` of each view.
+    :class:`~ctloop.store._features.MaterializationRecord` of each view.
 
     ``views`` are names of applied views or views (default: every applied view);
     ``start`` ``None`` reads from the first row, ``end`` ``None`` up to now. Naive

@@ -30,8 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctloop.artifacts.data_versions import record_data_version
-from ctloop.artifacts.snapshot import snapshot_files
+from ctloop.artifacts._data_versions import record_data_version
+from ctloop.artifacts._snapshot import snapshot_files
 from ctloop.errors import ConfigError, ConflictError, DataVersionError, NotFoundError
 from ctloop.ingest._checks import file_schema, schema_break
 from ctloop.ingest._spans import (

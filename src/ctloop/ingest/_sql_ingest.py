@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ctloop.artifacts.data_versions import record_data_version
-from ctloop.artifacts.snapshot import snapshot_files
+from ctloop.artifacts._data_versions import record_data_version
+from ctloop.artifacts._snapshot import snapshot_files
 from ctloop.ingest._ingest import MANIFEST, IngestResult, previous_version
 from ctloop.ingest._spans import display, span_key_of_number
 from ctloop.ingest._spec import SqlSourceSpec

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import typing
 
-from ctloop.monitor.report import MonitorReport
-from ctloop.monitor.settings import AlertSettings, MonitorSettings
+from ctloop.monitor._report import MonitorReport
+from ctloop.monitor._settings import AlertSettings, MonitorSettings
 
 if typing.TYPE_CHECKING:
-    from ctloop.monitor.alerts import Alert, deliver_pending
-    from ctloop.monitor.analysis import analyse_window
-    from ctloop.monitor.job import MonitorResult, run_monitor
+    from ctloop.monitor._alerts import Alert, deliver_pending
+    from ctloop.monitor._analysis import analyse_window
+    from ctloop.monitor._job import MonitorResult, run_monitor
 
 __all__ = [
     "Alert",
@@ -31,11 +31,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Alert": "ctloop.monitor.alerts",
-    "deliver_pending": "ctloop.monitor.alerts",
-    "analyse_window": "ctloop.monitor.analysis",
-    "MonitorResult": "ctloop.monitor.job",
-    "run_monitor": "ctloop.monitor.job",
+    "Alert": "ctloop.monitor._alerts",
+    "deliver_pending": "ctloop.monitor._alerts",
+    "analyse_window": "ctloop.monitor._analysis",
+    "MonitorResult": "ctloop.monitor._job",
+    "run_monitor": "ctloop.monitor._job",
 }
 
 

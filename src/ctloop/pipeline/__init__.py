@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ctloop.pipeline.dsl import Pipeline, Step, data_version, pipeline, step
-from ctloop.pipeline.params import FilePath
+from ctloop.pipeline._dsl import Pipeline, Step, data_version, pipeline, step
+from ctloop.pipeline._params import FilePath
 from ctloop.pipeline.tracking import log_metric, log_metrics, log_param, set_tag
 
 __all__ = [

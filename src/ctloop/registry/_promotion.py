@@ -5,7 +5,7 @@ record into the target workspace, registers it there as a version whose tags say
 it came from (the source environment, workspace, version, run and digest, and the run
 that first trained it), and points an alias (``champion``) at it. Into an environment
 that ``requires_approval``, the promotion waits for an approval record
-(:mod:`ctloop.store.approvals`) of that very artifact; without one it asks for it and is
+(:mod:`ctloop.store._approvals`) of that very artifact; without one it asks for it and is
 refused with the command that approves it.
 
 >>> promote_model("churn@champion", prod, source=staging_ws, target=prod_ws)  # doctest: +SKIP
@@ -27,7 +27,7 @@ from ctloop.store.registry import ModelVersion
 from ctloop.store.registry._rules import current_user
 
 if TYPE_CHECKING:
-    from ctloop.store.approvals import ApprovalRecord
+    from ctloop.store._approvals import ApprovalRecord
     from ctloop.store.workspace import Workspace
 
 __all__ = ["Promotion", "decide_promotion", "promote_model", "source_tags"]
@@ -266,7 +266,7 @@ def _copy_lineage(
     """The lineage record of the promoted version, stored in the target as a blob: its
     graph in the source workspace (the run, its data, code and parameters) and, when the
     source version was itself promoted, that version's lineage record."""
-    from ctloop.registry.lineage import model_lineage
+    from ctloop.registry._lineage import model_lineage
 
     graph = model_lineage(source.registry, source.metadata, version.reference).to_dict()
     upstream_digest = version.tags.get(TAG + "lineage")

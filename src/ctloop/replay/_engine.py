@@ -1,12 +1,12 @@
 """The replay: a user's time-stamped history served period by period on a simulated clock.
 
 At the start of each period every policy judges its champion on the newest labelled
-period as the monitoring job does (:func:`ctloop.monitor.analysis.analyse_window`: skew
+period as the monitoring job does (:func:`ctloop.monitor._analysis.analyse_window`: skew
 against the training data, importance-weighted drift against the period before,
 performance against an out-of-time baseline, attribution shift) and records the alerts as
-incidents (:func:`ctloop.monitor.alerts.raise_alerts`); its conditions say whether to
+incidents (:func:`ctloop.monitor._alerts.raise_alerts`); its conditions say whether to
 retrain. A retrain trains a candidate on the policy's window without the newest labelled
-period, gates it against the champion on that period (:func:`ctloop.evaluate.gate.gate`),
+period, gates it against the champion on that period (:func:`ctloop.evaluate._gate.gate`),
 and, once it passed, refits on everything labelled (``refit_after_gate``) and promotes it;
 the candidate's score on the period it did not see is the new model's baseline. Then the
 period is served: every line's metric on the period's rows, predicted through
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from ctloop.artifacts.model import Model
     from ctloop.data import DatasetStatistics
-    from ctloop.monitor.report import MonitorReport
-    from ctloop.monitor.settings import MonitorSettings
+    from ctloop.monitor._report import MonitorReport
+    from ctloop.monitor._settings import MonitorSettings
 
 __all__ = ["DEFAULT_SCHEDULES", "run_replay"]
 
@@ -82,7 +82,7 @@ def run_replay(
     processes (POSIX only), so a long replay's fits run side by side.
     A missing column or a bad period raises :class:`~ctloop.errors.ConfigError` naming it.
     """
-    from ctloop.train.threads import thread_limits
+    from ctloop.train._threads import thread_limits
 
     if not policies:
         raise ConfigError("a replay needs at least one retraining policy")
@@ -161,7 +161,7 @@ class _History:
     """The data sorted by time, sliced by time ranges."""
 
     def __init__(self, data: pd.DataFrame, *, time_column: str, label: str, metric: str | None):
-        from ctloop.monitor.checks import DEFAULT_METRIC
+        from ctloop.monitor._checks import DEFAULT_METRIC
 
         for what, column in (("--time-column", time_column), ("--label", label)):
             if column not in data.columns:
@@ -191,7 +191,7 @@ class _History:
 
     def score(self, labels: Any, predictions: Any) -> float | None:
         """The metric of ``predictions`` (None when undefined: one class only)."""
-        from ctloop.evaluate.metrics import classification_metrics, regression_metrics
+        from ctloop.evaluate._metrics import classification_metrics, regression_metrics
 
         if len(labels) == 0:
             return None
@@ -339,7 +339,7 @@ class _Engine:
         return run.line
 
     def settings_for(self, policy: Policy) -> MonitorSettings:
-        from ctloop.monitor.settings import MonitorSettings
+        from ctloop.monitor._settings import MonitorSettings
 
         return MonitorSettings.from_mapping({**self.monitoring, **policy.monitoring})
 
@@ -394,7 +394,7 @@ def _task_of(labels: pd.Series) -> str:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from ctloop.evaluate.metrics import is_higher_better
+    from ctloop.evaluate._metrics import is_higher_better
 
     try:
         return bool(is_higher_better(metric))

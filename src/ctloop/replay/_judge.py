@@ -13,7 +13,7 @@ from ctloop.replay._policy import Policy, period_offset
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ctloop.monitor.report import MonitorReport
+    from ctloop.monitor._report import MonitorReport
     from ctloop.replay._engine import _Engine, _Trained
 
 __all__ = ["PolicyRun", "Watch"]
@@ -48,7 +48,7 @@ class PolicyRun:
         self._retrain(period, tuple(reasons))
 
     def _judge(self, period: Period) -> MonitorReport | None:
-        from ctloop.monitor.analysis import analyse_window
+        from ctloop.monitor._analysis import analyse_window
         from ctloop.replay._engine import features_of
 
         engine, clock = self.engine, self.engine.clock
@@ -121,8 +121,8 @@ class PolicyRun:
         self.line.retrains.append(Retrain(period.label, reasons, True, gate, fits))
 
     def _gate(self, candidate: _Trained, low: pd.Timestamp, high: pd.Timestamp) -> Any:
-        from ctloop.evaluate.gate import gate
-        from ctloop.evaluate.report import Evaluation
+        from ctloop.evaluate._gate import gate
+        from ctloop.evaluate._report import Evaluation
 
         if self.policy.allowed_drop is None:
             return None
@@ -141,7 +141,7 @@ class PolicyRun:
     ) -> tuple[float | None, dict[str, float] | None]:
         """The new model's baseline (the candidate's score on the labelled period it did
         not see: out of time) and its importance shares there."""
-        from ctloop.monitor.checks import attribution_shares
+        from ctloop.monitor._checks import attribution_shares
         from ctloop.replay._engine import features_of
 
         engine = self.engine
@@ -206,7 +206,7 @@ class Watch:
         return Path.cwd() / ".ctloop"
 
     def record(self, report: MonitorReport, period: Period) -> None:
-        from ctloop.monitor.alerts import raise_alerts
+        from ctloop.monitor._alerts import raise_alerts
 
         self.verdicts[report.verdict] = self.verdicts.get(report.verdict, 0) + 1
         if report.verdict not in ("ok", "no-data"):
@@ -217,7 +217,7 @@ class Watch:
             )
 
     def summary(self) -> dict[str, Any]:
-        from ctloop.monitor.incidents import list_incidents
+        from ctloop.monitor._incidents import list_incidents
 
         incidents = list_incidents(self.workspace, self.subject)
         self.workspace.close()

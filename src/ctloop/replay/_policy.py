@@ -119,7 +119,7 @@ class Policy:
                     f"{where}: 'gate: allowed_drop' is {drop!r}; use a number 0 or more "
                     "(in the metric's units)"
                 )
-        from ctloop.monitor.settings import MonitorSettings
+        from ctloop.monitor._settings import MonitorSettings
 
         try:
             MonitorSettings.from_mapping(self.monitoring)  # a bad override fails here

@@ -122,7 +122,7 @@ def pipeline_trainer(
         )
 
     def fit(rows: pd.DataFrame, window: TrainingWindow) -> Model:
-        from ctloop.pipeline.runner import run_pipeline
+        from ctloop.pipeline._runner import run_pipeline
 
         values = {
             **dict(params or {}),
@@ -180,7 +180,7 @@ def load_training_target(reference: str) -> tuple[Any, str]:
     from pathlib import Path
 
     from ctloop.pipeline import Pipeline
-    from ctloop.pipeline.loading import (
+    from ctloop.pipeline._loading import (
         ModuleImportError,
         import_target,
         is_file_target,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from ctloop.serve.metrics import ServingMetrics
+    from ctloop.serve._metrics import ServingMetrics
 
 __all__ = ["Answer", "answered", "json_answer", "plain", "read_request"]
 

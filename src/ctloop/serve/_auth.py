@@ -1,5 +1,5 @@
 """API keys on the prediction server (``ctloop serve --auth``): the keys of the
-workspace's :class:`~ctloop.store.keys.KeyStore`, the same ones ``ctloop server`` takes.
+workspace's :class:`~ctloop.store._keys.KeyStore`, the same ones ``ctloop server`` takes.
 
 A key's check costs no database query on the hot path: a key once looked up is kept
 (by its SHA-256, never the key itself) for :data:`KEY_CACHE_SECONDS`, so a revoked key
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from ctloop.errors import PredictionRequestError
-from ctloop.store.keys import KEY_PREFIX, ApiKeyRecord, Role, hash_key
+from ctloop.store._keys import KEY_PREFIX, ApiKeyRecord, Role, hash_key
 from ctloop.store.records import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from concurrent.futures import Executor
 
-    from ctloop.store.keys import KeyStore
+    from ctloop.store._keys import KeyStore
 
 __all__ = ["KEY_CACHE_SECONDS", "KeyGuard", "needs"]
 

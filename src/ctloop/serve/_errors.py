@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import PredictionRequestError, SignatureError
 from ctloop.serve._answers import Answer, answered, plain
-from ctloop.serve.core import ModelFailedError
+from ctloop.serve._core import ModelFailedError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

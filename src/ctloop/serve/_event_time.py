@@ -26,7 +26,7 @@ from ctloop.errors import PredictionRequestError
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from ctloop.serve.protocols import PredictionRequest
+    from ctloop.serve._protocols import PredictionRequest
 
 _Request = TypeVar("_Request", bound="PredictionRequest")
 

@@ -16,7 +16,7 @@ from ctloop.server._auth import Caller
 from ctloop.server._deps import audit_write, needs, render, workspace_of
 from ctloop.server._errors import BadRequestError
 from ctloop.server._paging import MAX_LIMIT, decode_cursor, encode_cursor
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 __all__ = ["admin_router"]
 

@@ -17,8 +17,8 @@ from ctloop.server._auth import Caller
 from ctloop.server._deps import Number, audit_write, needs, render, workspace_of
 from ctloop.server._errors import ConflictError
 from ctloop.server._paging import MAX_LIMIT, page_of
-from ctloop.store.approvals import APPROVAL_STATES, ApprovalRecord
-from ctloop.store.keys import Role
+from ctloop.store._approvals import APPROVAL_STATES, ApprovalRecord
+from ctloop.store._keys import Role
 
 __all__ = ["approvals_router"]
 

@@ -22,7 +22,7 @@ from ctloop.server._deps import needs, render, workspace_of
 from ctloop.server._errors import BadRequestError
 from ctloop.server._paging import MAX_LIMIT, page_of
 from ctloop.server._paths import path_problem
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.records import ArtifactRecord, EventRecord
 
 __all__ = ["artifacts_router"]

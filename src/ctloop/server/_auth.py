@@ -1,5 +1,5 @@
 """Who is calling: API keys in ``Authorization: Bearer ctl_…``, checked against the
-workspace's :class:`~ctloop.store.keys.KeyStore`, and the role each route needs.
+workspace's :class:`~ctloop.store._keys.KeyStore`, and the role each route needs.
 
 A missing, unknown, expired or revoked key is a 401; a key whose role is too low a 403.
 The key itself is never logged or stored: only its SHA-256 is looked up. ``last_used_at``
@@ -22,13 +22,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ctloop.server._errors import AuthenticationError, PermissionDeniedError
-from ctloop.store.keys import KEY_PREFIX, ApiKeyRecord, Role, hash_key
+from ctloop.store._keys import KEY_PREFIX, ApiKeyRecord, Role, hash_key
 from ctloop.store.records import utcnow
 
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from ctloop.store.keys import KeyStore
+    from ctloop.store._keys import KeyStore
 
 __all__ = ["Authenticator", "Caller"]
 

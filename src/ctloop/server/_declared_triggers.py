@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from ctloop.errors import CtloopError
 
 if TYPE_CHECKING:
-    from ctloop.store.triggers import FiringRecord, TriggerStateRecord
+    from ctloop.store._triggers import FiringRecord, TriggerStateRecord
     from ctloop.store.workspace import Workspace
-    from ctloop.triggers.spec import PipelineSpec, TriggerSpec
+    from ctloop.triggers._spec import PipelineSpec, TriggerSpec
 
 __all__ = ["declared_triggers", "next_slot", "project_triggers"]
 
@@ -91,7 +91,7 @@ def declared_triggers(
 def _declared(
     pipeline: PipelineSpec, trigger: TriggerSpec, state: TriggerStateRecord | None, now: datetime
 ) -> dict[str, Any]:
-    from ctloop.triggers.views import watched
+    from ctloop.triggers._views import watched
 
     schedule, due = _schedule(trigger, state, now)
     return {
@@ -134,7 +134,7 @@ def _schedule(
 ) -> tuple[str, datetime | None]:
     """The trigger's schedule in words and when it is due next."""
     from ctloop.durations import parse_duration
-    from ctloop.triggers.sources import DEFAULT_MONITOR_EVERY
+    from ctloop.triggers._sources import DEFAULT_MONITOR_EVERY
 
     cooling = state.cooldown_until if state and state.cooldown_until else None
     after = max(now, cooling) if cooling else now

@@ -19,8 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ctloop.server._auth import Authenticator, Caller
 from ctloop.server._errors import ServerError
-from ctloop.store.audit import AuditDraft
-from ctloop.store.keys import Role
+from ctloop.store._audit import AuditDraft
+from ctloop.store._keys import Role
 
 if TYPE_CHECKING:
     from ctloop.store.records import MetricRecord, ParamRecord, TagRecord
@@ -149,9 +149,9 @@ def log_tracking_audited(
     """Write tracking data and its audit entry: in one transaction where both live in
     one SQL database (a per-call client then costs one commit per request), else one
     after the other."""
-    from ctloop.store.audit import SqlAuditLog
-    from ctloop.store.sql import SqlMetadataStore
-    from ctloop.store.sql_engine import is_in_memory
+    from ctloop.store._audit import SqlAuditLog
+    from ctloop.store._sql import SqlMetadataStore
+    from ctloop.store._sql_engine import is_in_memory
 
     store, audit = workspace.metadata, workspace.audit
     if (

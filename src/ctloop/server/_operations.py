@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ctloop.server._deps import needs, render, workspace_of
 from ctloop.server._paging import MAX_LIMIT, page_of
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.statuses import FiringStatus
 
 __all__ = ["operations_router"]
@@ -58,7 +58,7 @@ def operations_router() -> APIRouter:
         cursor: str | None = None,
         limit: int = limit_query,
     ) -> dict[str, Any]:
-        from ctloop.monitor.incidents import list_incidents
+        from ctloop.monitor._incidents import list_incidents
 
         found = list_incidents(workspace_of(request), subject)
         if status is not None:

@@ -34,7 +34,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from ctloop.errors import NotFoundError
 from ctloop.server._deps import needs, render, workspace_of
 from ctloop.server._traffic import window_traffic
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.statuses import RunStatus
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["data_sets", "monitoring_history", "ops_router", "severity"]
 
-#: the pipeline the monitoring job runs as (``ctloop.monitor.job.PIPELINE_NAME``)
+#: the pipeline the monitoring job runs as (``ctloop.monitor._job.PIPELINE_NAME``)
 MONITOR_PIPELINE = "monitor"
 #: the most windows one answer holds (the newest ones)
 MAX_WINDOWS = 1000

@@ -16,11 +16,11 @@ from ctloop.server._auth import Authenticator, Caller
 from ctloop.server._deps import MAX_NUMBER, Number, audit_write, needs, render, workspace_of
 from ctloop.server._errors import PermissionDeniedError
 from ctloop.server._paging import MAX_LIMIT, page_of
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.registry import AliasMove, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
-    from ctloop.registry.card import ModelCard
+    from ctloop.registry._card import ModelCard
     from ctloop.store.workspace import Workspace
 
 __all__ = [
@@ -159,7 +159,7 @@ def roll_back_alias(
 
 def version_card(workspace: Workspace, name: str, version: int) -> ModelCard:
     """The model card of ``name`` version ``version``."""
-    from ctloop.registry.card import model_card
+    from ctloop.registry._card import model_card
 
     return model_card(
         workspace.registry, workspace.metadata, workspace.artifacts, f"{name}@{version}"

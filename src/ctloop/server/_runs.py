@@ -23,8 +23,8 @@ from ctloop.server._deps import audit_write, needs, render, workspace_of
 from ctloop.server._errors import BadRequestError, ConflictError
 from ctloop.server._paging import MAX_LIMIT, page_of_runs
 from ctloop.server._run_search import search_runs
+from ctloop.store._keys import Role
 from ctloop.store.compare import RunComparison, compare_runs
-from ctloop.store.keys import Role
 from ctloop.store.metadata import MAX_SEARCH_OFFSET, MetadataStore, metric_order
 from ctloop.store.records import MetricRecord, RunRecord, TagRecord
 from ctloop.store.statuses import RunStatus
@@ -198,7 +198,7 @@ def start_resume(workspace: Workspace, run_id: str) -> RunRecord:
     cannot load is a 400 naming it, a run still running or one that succeeded a 409."""
     import threading
 
-    from ctloop.pipeline.loading import load_pipeline
+    from ctloop.pipeline._loading import load_pipeline
 
     run = workspace.metadata.get_run(run_id)
     if run.status in (RunStatus.RUNNING, RunStatus.SUCCEEDED):
@@ -218,7 +218,7 @@ def start_resume(workspace: Workspace, run_id: str) -> RunRecord:
 
 
 def _resume_in_background(workspace: Workspace, run_id: str) -> None:
-    from ctloop.pipeline.runner import resume_run
+    from ctloop.pipeline._runner import resume_run
 
     try:
         resume_run(run_id, workspace=workspace)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from ctloop.store.operations_records import LogBatchRecord
+    from ctloop.store._operations_records import LogBatchRecord
     from ctloop.store.workspace import Workspace
 
 __all__ = ["latency_summary", "window_traffic"]

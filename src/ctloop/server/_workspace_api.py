@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from ctloop.server._auth import Authenticator, Caller, caller_of
 from ctloop.server._deps import audit_write, needs, workspace_of
 from ctloop.server._errors import ServerError, status_of
+from ctloop.store._keys import Role
 from ctloop.store._remote_codec import CodecError, decode, encode
 from ctloop.store._remote_protocol import (
     STORES,
@@ -35,7 +36,6 @@ from ctloop.store._remote_protocol import (
     production_alias_of,
     role_needed,
 )
-from ctloop.store.keys import Role
 
 if TYPE_CHECKING:
     from ctloop.store.artifact_store import ArtifactStore

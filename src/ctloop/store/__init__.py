@@ -34,7 +34,7 @@ def open_metadata_store(url: str) -> MetadataStore:
     with _metadata_stores_lock:
         store = _metadata_stores.get(key)
         if store is None:
-            from ctloop.store.sql import SqlMetadataStore
+            from ctloop.store._sql import SqlMetadataStore
 
             store = _metadata_stores[key] = SqlMetadataStore(url)
     return store
@@ -43,6 +43,6 @@ def open_metadata_store(url: str) -> MetadataStore:
 def open_artifact_store(url: str, options: dict[str, typing.Any] | None = None) -> ArtifactStore:
     """The artifact store at ``url``: a local folder, ``file://…`` or ``s3://bucket/prefix``;
     ``options`` go to the backend (e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``)."""
-    from ctloop.store.fs_artifacts import open_artifact_store as _open
+    from ctloop.store._fs_artifacts import open_artifact_store as _open
 
     return _open(url, options or {})

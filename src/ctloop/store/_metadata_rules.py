@@ -1,7 +1,7 @@
 """What every metadata store checks, and the sentences it says no with.
 
 The fields a run or an execution may change, how an id prefix resolves, and the errors
-for what is not there: shared by the SQL store (:mod:`ctloop.store.sql`) and the
+for what is not there: shared by the SQL store (:mod:`ctloop.store._sql`) and the
 in-memory one (:mod:`ctloop.store.memory`), so that both answer a mistake with the same
 words.
 

@@ -23,6 +23,8 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from ctloop._moved import current_module
+
 __all__ = ["CodecError", "decode", "encode"]
 
 _ALLOWED_MODULE = "ctloop.store"
@@ -107,7 +109,7 @@ def _class_named(name: Any) -> Any:
     if not inside or not qualname.isidentifier():
         raise CodecError(f"record type {name!r} is not one of ctloop.store's records")
     try:
-        cls = getattr(importlib.import_module(module_name), qualname)
+        cls = getattr(importlib.import_module(current_module(module_name)), qualname)
     except (ImportError, AttributeError) as exc:
         raise CodecError(f"record type {name!r} is not known here: {exc}") from exc
     is_record = dataclasses.is_dataclass(cls) or hasattr(cls, "_fields")

@@ -17,7 +17,7 @@ Opening the project's workspace (``ctloop.yaml``, ``CTLOOP_STORE_URL``,
     ws = Workspace.open("postgresql+psycopg://ctloop@db/ctloop", artifacts="s3://ml/ctloop")
 
 A workspace on a team server (``CTLOOP_SERVER`` and ``CTLOOP_TOKEN``, or ``server:`` in
-``ctloop.yaml``; see :mod:`ctloop.store.remote`)::
+``ctloop.yaml``; see :mod:`ctloop.store._remote`)::
 
     ws = Workspace.remote("https://ctloop.example.internal", token="ctl_…")
 """
@@ -33,17 +33,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ctloop.config import Settings
-    from ctloop.store.approvals import ApprovalStore
+    from ctloop.store._approvals import ApprovalStore
+    from ctloop.store._audit import AuditLog
+    from ctloop.store._features import FeatureRegistry
+    from ctloop.store._keys import KeyStore
+    from ctloop.store._online import OnlineStore
+    from ctloop.store._operations import AlertStore, DeploymentStore, LogStore
+    from ctloop.store._remote import RemoteConnection
+    from ctloop.store._triggers import TriggerStore
     from ctloop.store.artifact_store import ArtifactStore
-    from ctloop.store.audit import AuditLog
-    from ctloop.store.features import FeatureRegistry
-    from ctloop.store.keys import KeyStore
     from ctloop.store.metadata import MetadataStore
-    from ctloop.store.online import OnlineStore
-    from ctloop.store.operations import AlertStore, DeploymentStore, LogStore
     from ctloop.store.registry import ModelRegistry
-    from ctloop.store.remote import RemoteConnection
-    from ctloop.store.triggers import TriggerStore
 
 __all__ = ["Workspace"]
 
@@ -123,21 +123,21 @@ class Workspace:
         >>> Workspace.remote("http://127.0.0.1:8000").location
         'the ctloop server at http://127.0.0.1:8000'
         """
-        from ctloop.store.remote import open_remote_workspace
+        from ctloop.store._remote import open_remote_workspace
 
         return open_remote_workspace(url, token)
 
     @classmethod
     def _on_sql(cls, url: str, artifacts: str, options: dict[str, Any]) -> Workspace:
         from ctloop.store import open_artifact_store, open_metadata_store
-        from ctloop.store.approvals import SqlApprovalStore
-        from ctloop.store.audit import SqlAuditLog
-        from ctloop.store.features import SqlFeatureRegistry
-        from ctloop.store.keys import SqlKeyStore
-        from ctloop.store.online import default_online_url, open_online_store
-        from ctloop.store.operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
+        from ctloop.store._approvals import SqlApprovalStore
+        from ctloop.store._audit import SqlAuditLog
+        from ctloop.store._features import SqlFeatureRegistry
+        from ctloop.store._keys import SqlKeyStore
+        from ctloop.store._online import default_online_url, open_online_store
+        from ctloop.store._operations import SqlAlertStore, SqlDeploymentStore, SqlLogStore
+        from ctloop.store._triggers import SqlTriggerStore
         from ctloop.store.registry import SqlModelRegistry
-        from ctloop.store.triggers import SqlTriggerStore
 
         return cls(
             metadata=open_metadata_store(url),
@@ -163,7 +163,7 @@ class Workspace:
         in ``artifacts`` (default: a temporary folder removed by :meth:`close`). The
         test seam, like httpx's ``MockTransport``: fast, isolated, and held to the same
         contract as the SQL stores."""
-        from ctloop.store.fs_artifacts import LocalArtifactStore
+        from ctloop.store._fs_artifacts import LocalArtifactStore
         from ctloop.store.memory import (
             MemoryAlertStore,
             MemoryAuditLog,
@@ -209,7 +209,7 @@ class Workspace:
             return "an in-memory workspace"
         if self._connection is not None:
             return f"the ctloop server at {self._connection.url}"
-        from ctloop.store.sql_engine import mask_url
+        from ctloop.store._sql_engine import mask_url
 
         return f"{mask_url(self.store_url)} with artifacts in {self.artifact_url}"
 
@@ -230,7 +230,7 @@ class Workspace:
 
 
 def _memory_online_store() -> OnlineStore:
-    from ctloop.store.online import MemoryOnlineStore
+    from ctloop.store._online import MemoryOnlineStore
 
     return MemoryOnlineStore()
 

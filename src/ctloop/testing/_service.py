@@ -41,9 +41,9 @@ def serve_model(
     import uvicorn
 
     from ctloop.artifacts import save_value
-    from ctloop.serve.app import create_app
-    from ctloop.serve.config import ServeConfig
-    from ctloop.serve.server import uvicorn_options
+    from ctloop.serve._app import create_app
+    from ctloop.serve._config import ServeConfig
+    from ctloop.serve._server import uvicorn_options
     from ctloop.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="ctloop-service-test-") as tmp:

@@ -16,16 +16,16 @@ binds them in :mod:`ctloop.components.training`.
 
 from __future__ import annotations
 
-from ctloop.train.checkpointing import (
+from ctloop.train._checkpointing import (
     Checkpoint,
     CheckpointStore,
     MemoryCheckpoints,
     lightgbm_checkpoint_callback,
     xgboost_checkpoint_callback,
 )
-from ctloop.train.fitting import FitResult, fit
-from ctloop.train.space import Parameter, SearchSpace
-from ctloop.train.tuning import Trial, TrialPruned, TrialReporter, TuneResult, optimize, tune
+from ctloop.train._fitting import FitResult, fit
+from ctloop.train._space import Parameter, SearchSpace
+from ctloop.train._tuning import Trial, TrialPruned, TrialReporter, TuneResult, optimize, tune
 
 __all__ = [
     "Checkpoint",

@@ -2,7 +2,7 @@
 monitor's drift or degradation verdict, or on demand.
 
 Triggers are declared per pipeline under ``pipelines:`` in ``ctloop.yaml`` (see
-:mod:`ctloop.triggers.spec`); ``ctloop scheduler`` evaluates them. State lives in the
+:mod:`ctloop.triggers._spec`); ``ctloop scheduler`` evaluates them. State lives in the
 metadata store, so a restart neither misses nor repeats a firing.
 
 >>> from ctloop.config import Settings
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import typing
 
-from ctloop.triggers.scheduler import Scheduler, TriggerEvent
-from ctloop.triggers.sources import Verdict, VerdictSource
-from ctloop.triggers.spec import PipelineSpec, TriggerSpec, find_trigger, pipeline_specs
+from ctloop.triggers._scheduler import Scheduler, TriggerEvent
+from ctloop.triggers._sources import Verdict, VerdictSource
+from ctloop.triggers._spec import PipelineSpec, TriggerSpec, find_trigger, pipeline_specs
 
 if typing.TYPE_CHECKING:
     from ctloop.config import Settings

@@ -1,5 +1,5 @@
 """One worker pool for everything that runs in parallel: pipeline steps
-(:mod:`ctloop.pipeline.executors`) and tuning trials (:mod:`ctloop.train.workers`).
+(:mod:`ctloop.pipeline._executors`) and tuning trials (:mod:`ctloop.train._workers`).
 
 :class:`WorkerPool` is the interface (its error contract is in its docstring);
 :class:`InProcessPool` runs tasks in the calling process (the test seam),

@@ -132,8 +132,7 @@ def artifacts_of_each_kind(workspace: Workspace, tmp: Path) -> dict[str, str]:
     from ctloop.artifacts import save_value
     from ctloop.artifacts.model import Model
     from ctloop.data import compute_statistics, detect_drift, infer_schema, validate
-    from ctloop.evaluate import Evaluation
-    from ctloop.evaluate.slices import SliceResult
+    from ctloop.evaluate import Evaluation, SliceResult
 
     rng = np.random.default_rng(0)
     before = pd.DataFrame(

@@ -127,7 +127,7 @@ def _alert_deliveries(workspace: Workspace) -> None:
 
 
 def _deployments(workspace: Workspace) -> None:
-    from ctloop.store import deployments
+    from ctloop.store import _deployments as deployments
 
     deployments.deploy(workspace, "flights-prod", MODEL, reason="first release", user="ops")
     deployments.start_canary(workspace, "flights-prod", 2, 20, reason="v2 offline", user="ops")
@@ -143,8 +143,8 @@ def _deployments(workspace: Workspace) -> None:
 
 
 def _trigger(workspace: Workspace, run_id: str) -> str:
+    from ctloop.store._triggers import FiringClaim
     from ctloop.store.records import utcnow
-    from ctloop.store.triggers import FiringClaim
 
     store = workspace.triggers
     checked = (utcnow() - MONITORED_AGO).isoformat()
@@ -169,7 +169,7 @@ def _trigger(workspace: Workspace, run_id: str) -> str:
 
 
 def _data_sets(workspace: Workspace, tmp: Path) -> dict[int, str]:
-    from ctloop.artifacts.data_versions import add_data_version
+    from ctloop.artifacts._data_versions import add_data_version
 
     fed = {}
     for version, rows in ((1, 3), (2, 5)):

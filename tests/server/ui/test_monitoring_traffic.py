@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from ctloop.artifacts.logs import read_predictions
+from ctloop.artifacts._logs import read_predictions
 from ctloop.config import Settings
 from ctloop.server import create_app
 from ctloop.store.workspace import Workspace

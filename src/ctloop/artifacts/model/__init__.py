@@ -22,17 +22,17 @@ from ctloop.artifacts.model._batch import (
     predict_file,
 )
 from ctloop.artifacts.model._batch_frames import to_model_frame
-from ctloop.artifacts.model.compat import check_requirements, version_notes
-from ctloop.artifacts.model.flavors import (
+from ctloop.artifacts.model._compat import check_requirements, version_notes
+from ctloop.artifacts.model._flavors import (
     ModelFlavor,
     PythonModel,
     flavor_for,
     flavor_named,
     register_flavor,
 )
-from ctloop.artifacts.model.model import MODEL_FILE, TASKS, Model
-from ctloop.artifacts.model.signature import ColumnSpec, Signature, infer_signature
-from ctloop.artifacts.model.transform import Transform
+from ctloop.artifacts.model._model import MODEL_FILE, TASKS, Model
+from ctloop.artifacts.model._signature import ColumnSpec, Signature, infer_signature
+from ctloop.artifacts.model._transform import Transform
 
 __all__ = [
     "MODEL_FILE",

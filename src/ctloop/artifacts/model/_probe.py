@@ -134,8 +134,8 @@ def probe(directory: Path, *, trusted: bool) -> dict[str, Any]:
     sys.meta_path.insert(0, finder)
     stage = "requirements"
     try:
-        from ctloop.artifacts.model.compat import check_requirements
-        from ctloop.artifacts.model.model import Model
+        from ctloop.artifacts.model._compat import check_requirements
+        from ctloop.artifacts.model._model import Model
 
         check_requirements(requirements)
         stage = "load"

@@ -16,7 +16,7 @@ from ctloop.server._auth import Caller
 from ctloop.server._deps import audit_write, needs
 from ctloop.server._mlflow._bridge import bridge_of
 from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 __all__ = ["artifacts_router", "listing"]
 

@@ -14,7 +14,7 @@ from ctloop.server._mlflow._bridge import Experiment, bridge_of
 from ctloop.server._mlflow._fields import in_view, page_of, tag_map
 from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, payload, text
 from ctloop.server._mlflow._search import matches, parse_filter, parse_order
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 __all__ = ["experiments_router"]
 

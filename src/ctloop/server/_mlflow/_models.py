@@ -20,7 +20,7 @@ from ctloop.server._mlflow._fields import page_of, tag_map
 from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, payload, text, to_ms
 from ctloop.server._mlflow._search import matches, parse_filter
 from ctloop.server._mlflow._tracking import metric_json
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.records import ExecutionRecord, ParamRecord, TagRecord, utcnow
 from ctloop.store.statuses import ExecutionStatus
 

@@ -23,7 +23,7 @@ from ctloop.server._mlflow._fields import page_of, tag_map
 from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, integer, payload, text, to_ms
 from ctloop.server._mlflow._search import matches, parse_filter
 from ctloop.server._registry import _check_production
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.registry import ModelVersion, RegisteredModel
 
 __all__ = ["registry_router", "render_model", "render_version"]

@@ -31,7 +31,7 @@ from ctloop.server._mlflow._protocol import (
     to_ms,
 )
 from ctloop.server._mlflow._search import matches, parse_filter, parse_order
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.records import MetricRecord, ParamRecord, RunRecord, TagRecord, utcnow
 from ctloop.store.statuses import RunStatus
 

@@ -88,7 +88,7 @@ def artifact_pages() -> APIRouter:
     def statistics_report(request: Request, artifact_id: str) -> Response:
         from fastapi.responses import HTMLResponse
 
-        from ctloop.data.report import render_report
+        from ctloop.data._report import render_report
 
         page_caller(request)
         workspace = workspace_of(request)

@@ -115,7 +115,7 @@ def execution_node(execution: ExecutionRecord) -> dict[str, Any]:
 
 
 def _model_or_data_version(workspace: Workspace, ref: str) -> tuple[str, list[dict[str, Any]]]:
-    from ctloop.artifacts.data_versions import resolve
+    from ctloop.artifacts._data_versions import resolve
     from ctloop.errors import ModelNotFoundError
 
     try:

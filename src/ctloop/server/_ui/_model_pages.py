@@ -15,7 +15,7 @@ from ctloop.server._errors import BadRequestError
 from ctloop.server._registry import move_alias, roll_back_alias, version_card
 from ctloop.server._ui._render import guarded, page
 from ctloop.server._ui._session import check_write, page_caller
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 if TYPE_CHECKING:
     from fastapi.responses import Response
@@ -105,7 +105,7 @@ def _shown_version(request: Request, aliases: dict[str, int], versions: list) ->
 
 def _card(request: Request, name: str, version: int | None) -> tuple[object, str]:
     """The model card's content, or why there is none (a version without its artifact)."""
-    from ctloop.registry.card_render import html_body
+    from ctloop.registry._card_render import html_body
 
     if version is None:
         return None, ""

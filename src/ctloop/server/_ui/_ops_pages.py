@@ -24,12 +24,12 @@ from ctloop.server._ops_api import data_sets, load_html, monitoring_history, rep
 from ctloop.server._ui._ops_charts import Axis, bar_chart, heatmap, line_chart
 from ctloop.server._ui._render import guarded, page
 from ctloop.server._ui._session import check_write, page_caller
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 if TYPE_CHECKING:
     from fastapi.responses import Response
 
-    from ctloop.store.operations_records import AlertRecord, DeploymentRecord
+    from ctloop.store._operations_records import AlertRecord, DeploymentRecord
     from ctloop.store.workspace import Workspace
 
 __all__ = ["ops_pages"]
@@ -103,7 +103,7 @@ def _deployment_row(workspace: Workspace, record: DeploymentRecord) -> dict[str,
 
 
 def _resolved(workspace: Workspace, model: str, primary: str) -> str:
-    from ctloop.store.deployments import resolve_version
+    from ctloop.store._deployments import resolve_version
 
     try:
         return f"v{resolve_version(workspace, model, primary)}"

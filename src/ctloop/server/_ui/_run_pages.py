@@ -18,7 +18,7 @@ from ctloop.server._runs import compare, downsample, run_detail, start_resume
 from ctloop.server._ui._dag import layout
 from ctloop.server._ui._render import guarded, number, page, param, script_json, seconds
 from ctloop.server._ui._session import check_write, page_caller
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 from ctloop.store.statuses import RunStatus
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from ctloop.server._auth import Authenticator, Caller
 from ctloop.server._deps import KEY_COOKIE, audit_write
 from ctloop.server._errors import PermissionDeniedError, ServerError
-from ctloop.store.keys import Role
+from ctloop.store._keys import Role
 
 if TYPE_CHECKING:
     from fastapi import Request

@@ -137,7 +137,7 @@ def _statistics(workspace: Workspace, artifact: ArtifactRecord) -> View:
 
 def statistics_of(workspace: Workspace, artifact: ArtifactRecord) -> Any:
     """The ``DatasetStatistics`` of a Statistics artifact."""
-    from ctloop.data.statistics import DatasetStatistics
+    from ctloop.data._statistics import DatasetStatistics
 
     return DatasetStatistics.from_dict(_record(workspace, artifact))
 

@@ -1,4 +1,4 @@
-"""In-memory approvals: the fake of :class:`~ctloop.store.approvals.ApprovalStore`,
+"""In-memory approvals: the fake of :class:`~ctloop.store._approvals.ApprovalStore`,
 passing the same contract tests as the SQL store.
 
 >>> store = MemoryApprovalStore()
@@ -13,13 +13,13 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from ctloop.store._query import matching
-from ctloop.store.approvals import (
+from ctloop.store._approvals import (
     ApprovalRecord,
     ApprovalStore,
     check_decision,
     missing_approval,
 )
+from ctloop.store._query import matching
 from ctloop.store.records import utcnow
 
 __all__ = ["MemoryApprovalStore"]

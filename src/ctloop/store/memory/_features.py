@@ -6,7 +6,7 @@ import builtins
 import threading
 from collections.abc import Sequence
 
-from ctloop.store.features import (
+from ctloop.store._features import (
     KINDS,
     DefinitionDraft,
     FeatureDefinitionRecord,

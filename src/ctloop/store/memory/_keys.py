@@ -1,5 +1,5 @@
-"""In-memory API keys and audit log: the fakes of :class:`~ctloop.store.keys.KeyStore`
-and :class:`~ctloop.store.audit.AuditLog`, passing the same contract tests as the SQL
+"""In-memory API keys and audit log: the fakes of :class:`~ctloop.store._keys.KeyStore`
+and :class:`~ctloop.store._audit.AuditLog`, passing the same contract tests as the SQL
 stores.
 
 >>> keys = MemoryKeyStore()
@@ -15,17 +15,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ctloop.store._query import matching
-from ctloop.store.audit import AuditDraft, AuditLog, AuditRecord
-from ctloop.store.keys import (
+from ctloop.store._audit import AuditDraft, AuditLog, AuditRecord
+from ctloop.store._keys import (
     ApiKeyRecord,
     KeyStore,
     hash_key,
     missing_key,
 )
+from ctloop.store._query import matching
+from ctloop.store._schema import to_utc
 from ctloop.store.memory._records import json_copy
 from ctloop.store.records import utcnow
-from ctloop.store.schema import to_utc
 
 __all__ = ["MemoryAuditLog", "MemoryKeyStore"]
 

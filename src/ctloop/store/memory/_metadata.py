@@ -35,6 +35,7 @@ from ctloop.store._metadata_rules import (
     missing_execution,
     missing_record,
 )
+from ctloop.store._schema import to_utc
 from ctloop.store.memory._records import (
     Keyed,
     by_id_or_prefix,
@@ -58,7 +59,6 @@ from ctloop.store.records import (
     TagRecord,
     utcnow,
 )
-from ctloop.store.schema import to_utc
 from ctloop.store.statuses import ExecutionStatus, RunStatus
 
 __all__ = ["MemoryMetadataStore", "MetadataReferences"]

@@ -1,5 +1,5 @@
 """In-memory deployments, log batches and alerts: the fakes of
-:mod:`ctloop.store.operations`, passing the same contract tests as the SQL stores."""
+:mod:`ctloop.store._operations`, passing the same contract tests as the SQL stores."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ctloop.errors import IntegrityError
-from ctloop.store._query import given, matching
-from ctloop.store.operations import (
+from ctloop.store._operations import (
     AlertStore,
     DeploymentStore,
     LogQuery,
@@ -20,7 +19,8 @@ from ctloop.store.operations import (
     missing_alert,
     to_utc,
 )
-from ctloop.store.operations_records import AlertRecord, DeploymentRecord, LogBatchRecord
+from ctloop.store._operations_records import AlertRecord, DeploymentRecord, LogBatchRecord
+from ctloop.store._query import given, matching
 from ctloop.store.records import utcnow
 
 __all__ = ["MemoryAlertStore", "MemoryDeploymentStore", "MemoryLogStore"]

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from ctloop.errors import IntegrityError, StoreError
 from ctloop.store._metadata_rules import PREFIX_MATCHES, check_prefix, prefix_not_found
+from ctloop.store._schema import to_utc
 from ctloop.store.records import ArtifactRecord, MetricRecord
-from ctloop.store.schema import to_utc
 
 __all__ = [
     "Keyed",

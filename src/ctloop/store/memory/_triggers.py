@@ -1,5 +1,5 @@
 """In-memory trigger state and firings: the fake of
-:class:`~ctloop.store.triggers.TriggerStore`, passing the same contract tests as the SQL
+:class:`~ctloop.store._triggers.TriggerStore`, passing the same contract tests as the SQL
 store.
 
 One lock makes :meth:`MemoryTriggerStore.claim` atomic, as the SQL store's write
@@ -21,11 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from ctloop.store._query import given, matching
-from ctloop.store.memory._records import converted, json_copy
-from ctloop.store.records import utcnow
-from ctloop.store.schema import to_utc
-from ctloop.store.statuses import FiringStatus
-from ctloop.store.triggers import (
+from ctloop.store._schema import to_utc
+from ctloop.store._triggers import (
     _UNSET,
     ClaimResult,
     FiringClaim,
@@ -37,6 +34,9 @@ from ctloop.store.triggers import (
     cursor_moved,
     missing_firing,
 )
+from ctloop.store.memory._records import converted, json_copy
+from ctloop.store.records import utcnow
+from ctloop.store.statuses import FiringStatus
 
 __all__ = ["MemoryTriggerStore"]
 

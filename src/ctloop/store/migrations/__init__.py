@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, inspect, text
 
 from ctloop.errors import StoreError
-from ctloop.store.schema import SCHEMA_REVISION, VERSION_TABLE
+from ctloop.store._schema import SCHEMA_REVISION, VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from ctloop.store.schema import VERSION_TABLE, Base
+from ctloop.store._schema import VERSION_TABLE, Base
 
 
 def _run(connection: Connection) -> None:

@@ -4,8 +4,8 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Write migrations by hand to match ctloop/store/schema.py, then bump
-ctloop.store.schema.SCHEMA_REVISION to this revision; the test suite checks both.
+Write migrations by hand to match ctloop/store/_schema.py, then bump
+ctloop.store._schema.SCHEMA_REVISION to this revision; the test suite checks both.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Serving reads models through this package, so it never imports those.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
 from ctloop.store.registry._base import (
     ModelRegistry,
@@ -23,7 +23,7 @@ from ctloop.store.registry._base import (
 )
 from ctloop.store.registry._records import MOVE_KINDS, AliasMove, ModelVersion, RegisteredModel
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ctloop.store.registry._sql import SqlModelRegistry
 
 __all__ = [

@@ -3,7 +3,8 @@
 ``set`` and ``delete`` moves push onto the stack, a ``rollback`` pops the move it undid.
 The move on top is the one the next rollback undoes.
 
->>> from ctloop.store.registry._records import AliasMove, utcnow
+>>> from ctloop.store.registry._records import utcnow
+>>> from ctloop.store.registry import AliasMove
 >>> def move(kind, old, new):
 ...     return AliasMove(0, "m", "champion", kind, old, new, utcnow(), "ada", "")
 >>> moves = [move("set", None, 1), move("set", 1, 2), move("set", 2, 3), move("rollback", 3, 2)]

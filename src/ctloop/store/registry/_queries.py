@@ -16,9 +16,7 @@ from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, inser
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctloop.store._metadata_rules import missing_execution
-from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
-from ctloop.store.registry._rules import missing_version, model_not_found
-from ctloop.store.schema import (
+from ctloop.store._schema import (
     ALIAS_HISTORY,
     EVENTS,
     EXECUTIONS,
@@ -28,6 +26,8 @@ from ctloop.store.schema import (
     REGISTERED_MODEL_TAGS,
     REGISTERED_MODELS,
 )
+from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
+from ctloop.store.registry._rules import missing_version, model_not_found
 from ctloop.store.statuses import ExecutionStatus
 
 _VERSION_COLUMNS = (

@@ -1,7 +1,7 @@
 """The model registry in the metadata database: SQLite by default, PostgreSQL by URL.
 
 The registry shares the metadata store's database, engine and migrations (see
-:mod:`ctloop.store.sql_engine`): one engine per URL per process, the schema migrated on
+:mod:`ctloop.store._sql_engine`): one engine per URL per process, the schema migrated on
 first use. Every method is one transaction, retried on transient lock conflicts; writers
 of one model are serialised (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT … FOR
 UPDATE`` on the model's row), so version numbers and alias moves never race.
@@ -19,6 +19,17 @@ from typing import TypeVar
 from sqlalchemy import Connection, delete, insert, update
 
 from ctloop.errors import NotFoundError
+from ctloop.store._schema import (
+    ARTIFACTS,
+    MODEL_VERSION_TAGS,
+    MODEL_VERSIONS,
+    REGISTERED_MODEL_TAGS,
+    REGISTERED_MODELS,
+    RUNS,
+)
+from ctloop.store._sql_engine import mask_url
+from ctloop.store._sql_statements import SELECT_ARTIFACTS, SELECT_RUNS, by_id_or_prefix
+from ctloop.store._transactions import SqlTransactions
 from ctloop.store.records import utcnow
 from ctloop.store.registry import _queries as q
 from ctloop.store.registry._base import (
@@ -36,17 +47,6 @@ from ctloop.store.registry._rules import (
     move_record,
     unregistrable_artifact,
 )
-from ctloop.store.schema import (
-    ARTIFACTS,
-    MODEL_VERSION_TAGS,
-    MODEL_VERSIONS,
-    REGISTERED_MODEL_TAGS,
-    REGISTERED_MODELS,
-    RUNS,
-)
-from ctloop.store.sql_engine import mask_url
-from ctloop.store.sql_statements import SELECT_ARTIFACTS, SELECT_RUNS, by_id_or_prefix
-from ctloop.store.transactions import SqlTransactions
 
 __all__ = ["SqlModelRegistry", "current_user"]
 

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2024-06-01
 
-Written by hand to match ctloop/store/schema.py.
+Written by hand to match ctloop/store/_schema.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2024-07-01
 
-Written by hand to match ctloop/store/schema.py. Only new tables: a 0001 database keeps
+Written by hand to match ctloop/store/_schema.py. Only new tables: a 0001 database keeps
 every row it has.
 """
 

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
 
-Written by hand to match ctloop/store/schema.py. Only new tables: a 0002 database keeps
+Written by hand to match ctloop/store/_schema.py. Only new tables: a 0002 database keeps
 every row it has.
 """
 

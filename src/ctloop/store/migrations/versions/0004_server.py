@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03
 
-Written by hand to match ctloop/store/schema.py. Only new tables: a 0003 database keeps
+Written by hand to match ctloop/store/_schema.py. Only new tables: a 0003 database keeps
 every row it has.
 """
 

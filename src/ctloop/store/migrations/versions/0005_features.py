@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03
 
-Written by hand to match ctloop/store/schema.py. Only a new table: a 0004 database keeps
+Written by hand to match ctloop/store/_schema.py. Only a new table: a 0004 database keeps
 every row it has.
 """
 

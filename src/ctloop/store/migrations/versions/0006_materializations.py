@@ -5,7 +5,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04
 
-Written by hand to match ctloop/store/schema.py. Only a new table: a 0005 database keeps
+Written by hand to match ctloop/store/_schema.py. Only a new table: a 0005 database keeps
 every row it has.
 """
 

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 
-Written by hand to match ctloop/store/schema.py. Only a new table: a 0006 database keeps
+Written by hand to match ctloop/store/_schema.py. Only a new table: a 0006 database keeps
 every row it has.
 """
 

@@ -5,7 +5,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 
-Written by hand to match ctloop/store/schema.py. Only new nullable columns: a 0007
+Written by hand to match ctloop/store/_schema.py. Only new nullable columns: a 0007
 database keeps every row it has, and its batches read as having no event time.
 """
 

@@ -5,7 +5,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-07
 
-Written by hand to match ctloop/store/schema.py. A page of runs is ordered by
+Written by hand to match ctloop/store/_schema.py. A page of runs is ordered by
 (started_at, id) and cut after the previous page's last run: with these indexes it is one
 index range, with no sort of every run of a pipeline. The single-column indexes on
 ``runs.started_at`` and ``runs.pipeline`` are prefixes of the new ones and go.

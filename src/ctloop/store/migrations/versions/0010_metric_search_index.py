@@ -4,7 +4,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-07
 
-Written by hand to match ctloop/store/schema.py. A run search sorted or filtered by a
+Written by hand to match ctloop/store/_schema.py. A run search sorted or filtered by a
 metric looks up every run's latest value of it (by execution, step, time and id) in
 ``(key, run_id, …)``: with every column the lookup reads in the index, the table rows are
 never visited. It replaces ``(key, run_id)``, one of its prefixes.

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 
-Written by hand to match ctloop/store/schema.py. A run search sorted or filtered by a
+Written by hand to match ctloop/store/_schema.py. A run search sorted or filtered by a
 metric used to rank every run's points of it (a correlated lookup per run); the table
 ``latest_metrics`` holds one row per run and key, kept by every metric write, so the
 search joins it instead. Its primary key is ``(key, run_id)`` and, on SQLite, it has no

@@ -4,7 +4,7 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07
 
-Written by hand to match ctloop/store/schema.py. A run search sorted or filtered by a
+Written by hand to match ctloop/store/_schema.py. A run search sorted or filtered by a
 metric reads that metric's row of ``latest_metrics`` for every run. SQLite keeps the
 table clustered by ``(key, run_id)`` with the value in it; PostgreSQL's heap is not
 clustered, so it read a page per run (EXPLAIN ANALYZE over 10,000 runs x 50 metrics: a

@@ -4,7 +4,7 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07
 
-Written by hand to match ctloop/store/schema.py. A run search sorted by a metric (with no
+Written by hand to match ctloop/store/_schema.py. A run search sorted by a metric (with no
 conditions) sorted every run's value for each page: on SQLite, 13-16 ms of the page at
 10,000 runs. ``latest_metrics (key, value, run_id)`` lets it read the page in value order,
 sort only ties by start time, and stop at the page's end (0.1 ms for the first page,
