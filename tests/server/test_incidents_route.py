@@ -16,17 +16,23 @@ def test_the_incident_list_pages_incidents_and_filters_by_status(
 ) -> None:
     client, workspace, keys = memory_app
     settings = dataclasses.replace(Settings.load(tmp_path), alerts={"sinks": []})
-    for window in (report(("wind", 0.3)), report(("wind", 0.4), ("distance", 0.3))):
+    windows = (
+        report(("wind", 0.3)),
+        report(("wind", 0.4), ("distance", 0.3)),
+        report(),  # a clean window resolves the drift incident
+        report(degraded=0.1),
+        report(degraded=0.12),
+    )
+    for window in windows:
         raise_alerts(workspace, window, None, settings=settings)
-    raise_alerts(workspace, report(("distance", 0.3)), None, settings=settings)
     viewer = {"Authorization": f"Bearer {keys['viewer']}"}
 
     page = client.get("/api/v1/alerts/incidents", headers=viewer).json()
     assert [(i["key"], i["status"], i["count"]) for i in page["items"]] == [
-        ("flights:drift:wind", "resolved", 2),
-        ("flights:drift:distance", "open", 2),
+        ("flights:drift", "resolved", 2),
+        ("flights:degraded", "open", 2),
     ]
     opened = client.get("/api/v1/alerts/incidents?status=open", headers=viewer).json()
-    assert [i["key"] for i in opened["items"]] == ["flights:drift:distance"]
+    assert [i["key"] for i in opened["items"]] == ["flights:degraded"]
     bad = client.get("/api/v1/alerts/incidents?status=closed", headers=viewer)
     assert bad.status_code == 422
