@@ -20,6 +20,22 @@ the layers called in turn for ``--requests`` rounds:
 - ``estimator``: ``Model.predict_frame`` of a prepared one-row frame.
 
 ``outside_model_predict_ms`` is ``app`` minus ``model_predict``: what serving adds.
+
+``--server`` measures a real server instead: ``ctloop serve flights@champion`` (native)
+and ``flights@onnx`` (the ONNX runtime), each started as its own process
+(``--no-log-predictions`` unless ``--log``), sent ``--requests`` one-row
+``POST /invocations`` requests over keep-alive connections at each ``--concurrency``
+after 300 uncounted ones. The server process's CPU time (user + system, all its threads,
+from ``/proc/PID/stat``) over those requests, divided by their number, is
+``server_cpu_ms_per_request``; other programs on a busy machine do not inflate it, as
+they do wall-clock figures. ``model_predict_cpu_ms`` is this process's CPU time of one
+``Model.predict`` of one row (the same model, no server); ``model_call_cpu_ms`` that of
+the call the server makes for a lone plain row (the compiled form's
+``Model.predict_plain_records``, which builds no DataFrame, or else ``Model.predict``),
+and ``outside_model_cpu_ms`` the server's time minus it: what serving costs per
+request. One JSON line per runtime and concurrency::
+
+    python benchmarks/serve_profile.py --server --requests 3000 --concurrency 1,16
 """
 
 from __future__ import annotations
@@ -39,7 +55,17 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as benchmarks/serving.py serves
 
-from serving import ROUTE, build_model, register_ctloop, request_bodies
+from serving import (
+    ROUTE,
+    _stop,
+    _wait_ready,
+    build_model,
+    ctloop_command,
+    ctloop_env,
+    free_port,
+    register_ctloop,
+    request_bodies,
+)
 
 from ctloop.serve._protocols import parse_mlflow
 
@@ -139,11 +165,154 @@ async def measure_app(
                 cpu[name].append(time.process_time() - start_cpu)
                 wall[name].append(time.perf_counter() - start)
         batcher.inline_below_s = inline
+        if args.cprofile:
+            await _profile_app(app, bodies, args)
     return {"wall_p50_ms": _medians(wall), "cpu_p50_ms": _medians(cpu)}
+
+
+async def _profile_app(app: Any, bodies: list[bytes], args: Any) -> None:
+    """``--cprofile``: the ``app`` layer under cProfile, its top functions on stderr."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(args.requests):
+        await call(app, bodies[i % len(bodies)])
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats(args.cprofile).print_stats(args.top)
 
 
 def _medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {k: round(statistics.median(v) * 1000, 3) for k, v in times.items()}
+
+
+# -- a real server's CPU time per request (--server) -------------------------------------
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread, living or ended) of process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def send_all(port: int, bodies: list[bytes], requests: int, concurrency: int) -> None:
+    """``requests`` ``POST /invocations``, ``concurrency`` keep-alive connections at once."""
+    import http.client
+    import threading
+
+    counter = iter(range(requests))
+    lock = threading.Lock()
+    failures: list[str] = []
+    headers = {"Content-Type": "application/json"}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                connection.request("POST", ROUTE, bodies[i % len(bodies)], headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status != 200:
+                    failures.append(f"{response.status}: {answer[:200]!r}")
+                    return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"the server refused a request: {failures[0]}")
+
+
+def predict_cpu_ms(predict: Callable[[list[Any]], Any], records: list[Any], calls: int) -> float:
+    """This process's CPU milliseconds of one ``predict`` of one row (a mean)."""
+    for row in records[:50]:
+        predict([row])
+    start = time.process_time()
+    for i in range(calls):
+        predict([records[i % len(records)]])
+    return (time.process_time() - start) / calls * 1000
+
+
+def model_call(model: Any) -> Callable[[list[Any]], Any]:
+    """What the server calls for a lone plain row: the compiled form's record path,
+    when it takes the row, else ``Model.predict``."""
+    if model.predict_plain_records([_probe_row(model)]) is not None:
+        return model.predict_plain_records  # type: ignore[no-any-return]
+    return model.predict  # type: ignore[no-any-return]
+
+
+def _probe_row(model: Any) -> dict[str, Any]:
+    values = {"integer": 1, "float": 1.0, "boolean": False, "string": "a", "category": "a"}
+    return {c.name: values.get(c.type) for c in model.signature.inputs}
+
+
+def measure_servers(
+    built: dict[str, Any], store: dict[str, Any], tmp: Path, bodies: list[bytes], args: Any
+) -> list[dict[str, Any]]:
+    """One figure per runtime and concurrency (see the module)."""
+    import subprocess
+
+    from ctloop.artifacts.model import Model
+    from ctloop.artifacts.model._onnx import compile_onnx
+
+    runtimes = {"native": "champion"}
+    models = {"native": Model.from_estimator(built["estimator"], built["x_train"])}
+    if store["onnx"]["accepted"]:
+        compiled = Model.from_estimator(built["estimator"], built["x_train"])
+        compile_onnx(compiled, built["x_valid"], tolerance=1e-4)
+        runtimes["onnx"], models["onnx"] = "onnx", compiled
+    lines = []
+    for runtime, alias in runtimes.items():
+        model, calls = models[runtime], min(args.requests, 2000)
+        in_process = predict_cpu_ms(model.predict, built["records"], calls)
+        called = predict_cpu_ms(model_call(model), built["records"], calls)
+        port = free_port()
+        cmd = ctloop_command(alias, port, tmp)
+        if args.log:
+            cmd.remove("--no-log-predictions")
+        env = ctloop_env(store, tmp) | {"OMP_NUM_THREADS": "1"}
+        log_path = tmp / f"server-{runtime}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            try:
+                _wait_ready(runtime, f"http://127.0.0.1:{port}/ping", proc, log_path)
+                for concurrency in args.concurrency:
+                    send_all(port, bodies, 300, concurrency)
+                    load = os.getloadavg()[0]
+                    start_cpu, start = process_cpu_s(proc.pid), time.perf_counter()
+                    send_all(port, bodies, args.requests, concurrency)
+                    seconds = time.perf_counter() - start
+                    cpu_ms = (process_cpu_s(proc.pid) - start_cpu) / args.requests * 1000
+                    lines.append(
+                        {
+                            "benchmark": "serve_cpu",
+                            "runtime": runtime,
+                            "concurrency": concurrency,
+                            "requests": args.requests,
+                            "log_predictions": args.log,
+                            "server_cpu_ms_per_request": round(cpu_ms, 3),
+                            "model_predict_cpu_ms": round(in_process, 3),
+                            "model_call_cpu_ms": round(called, 3),
+                            "outside_model_cpu_ms": round(cpu_ms - called, 3),
+                            "wall_req_per_s": round(args.requests / seconds, 1),
+                            "load1": round(load, 2),
+                        }
+                    )
+            finally:
+                _stop(proc)
+    return lines
 
 
 def main() -> None:
@@ -151,9 +320,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--alias", default="champion", help="champion (native) or onnx")
     parser.add_argument("--log", action="store_true", help="log predictions (off by default)")
+    parser.add_argument(
+        "--cprofile",
+        choices=("tottime", "cumulative"),
+        help="also profile the app layer, its --top functions by this order on stderr",
+    )
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--server", action="store_true", help="CPU time per request of real servers"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=lambda s: [int(c) for c in s.split(",")],
+        default=[1, 16],
+        help="with --server: connections at once, comma-separated",
+    )
     args = parser.parse_args()
     built = build_model(1000)
     bodies = request_bodies(built["records"])
+    if args.server:
+        with tempfile.TemporaryDirectory(prefix="ctloop-serve-cpu-") as name:
+            store = register_ctloop(built, Path(name))
+            for line in measure_servers(built, store, Path(name), bodies, args):
+                print(json.dumps(line), flush=True)
+        return
     with tempfile.TemporaryDirectory(prefix="ctloop-serve-profile-") as name:
         store = register_ctloop(built, Path(name))
         app = asyncio.run(measure_app(store, built["records"], bodies, args))
