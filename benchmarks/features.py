@@ -37,6 +37,9 @@ keys, default as many), one JSON line ``features_online`` instead:
   ``p50_ms``/``p99_ms`` of ``get_online_features`` by feature service name (the
   definitions read from the workspace on every call) for 1 and 100 entity rows
   (``--calls`` calls each, random keys);
+- with ``--trace-memory``, ``python_peak_mib`` beside them: the peak of the Python
+  allocations while materializing (tracemalloc: what the write path holds, without
+  DuckDB's sort, which stays within its memory limit), to compare row counts;
 - ``redis_agrees``: whether both stores return the same values for every 1,000th key;
 - with ``--with-peers``, ``feast``: the same figures of Feast 0.67 with its SQLite online
   store (``materialize`` and ``get_online_features(...).to_dict()``), in its own process,
@@ -263,18 +266,28 @@ def _percentiles(took: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}  # fmt: skip
 
 
-def time_online(workspace: Any, rows: int, keys: int, calls: int) -> dict[str, Any]:
-    """Materialize into ``workspace.online`` and time online reads of the service."""
+def time_online(
+    workspace: Any, rows: int, keys: int, calls: int, trace: bool = False
+) -> dict[str, Any]:
+    """Materialize into ``workspace.online`` and time online reads of the service
+    (``trace``: also the peak of Python's allocations while materializing)."""
+    import tracemalloc
+
     import numpy as np
 
     from ctloop.features import get_online_features, materialize
 
+    if trace:
+        tracemalloc.start()
     start, cpu = time.perf_counter(), time.process_time()
     [record] = materialize(workspace, ["stats"], end=datetime(2024, 3, 1, tzinfo=UTC))
     took, cpu = time.perf_counter() - start, time.process_time() - cpu
     out: dict[str, Any] = {"materialize_s": round(took, 3), "rows_per_s": round(rows / took),
                            "materialize_cpu_s": round(cpu, 3), "rows_per_cpu_s": round(rows / cpu),
                            "keys_written": record.rows_written, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
+    if trace:
+        out["python_peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+        tracemalloc.stop()
     rng = np.random.default_rng(1)
     for count in (1, 100):
         samples = []
@@ -316,7 +329,13 @@ def _start_redis(folder: Path) -> tuple[Any, str]:
 
 
 def run_online(
-    folder: Path, rows: int, keys: int, calls: int, with_peers: bool, stores: list[str]
+    folder: Path,
+    rows: int,
+    keys: int,
+    calls: int,
+    with_peers: bool,
+    stores: list[str],
+    trace: bool = False,
 ) -> dict[str, Any]:
     """The ``features_online`` line: ctloop on SQLite and Redis (those of ``stores``),
     Feast beside."""
@@ -336,13 +355,13 @@ def run_online(
         specs = load_definitions(folder / "bench_features.py").specs()
         workspace.features.apply([DefinitionDraft(*spec) for spec in specs])
         if "sqlite" in stores:
-            line["sqlite"] = time_online(workspace, rows, keys, calls)
+            line["sqlite"] = time_online(workspace, rows, keys, calls, trace)
         if "redis" in stores:
             redis, redis_url = _start_redis(folder)
             try:
                 online = RedisOnlineStore(redis_url, prefix="bench")
                 line["redis"] = time_online(
-                    dataclasses.replace(workspace, online=online), rows, keys, calls
+                    dataclasses.replace(workspace, online=online), rows, keys, calls, trace
                 )
                 online.close()
             finally:
@@ -487,6 +506,12 @@ def main() -> None:
     parser.add_argument(
         "--stores", default="sqlite,redis", help="online stores to time, comma-separated"
     )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="with --online: also python_peak_mib, the peak of Python's allocations while "
+        "materializing (tracemalloc; slows materialization)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -505,6 +530,7 @@ def main() -> None:
                         args.calls,
                         args.with_peers,
                         args.stores.split(","),
+                        args.trace_memory,
                     )
                 )
             )

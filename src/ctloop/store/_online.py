@@ -4,7 +4,8 @@ A feature view's rows are kept by entity key (the key columns' values joined by 
 as an :class:`OnlineRow`: the event time and created time (microseconds since the epoch,
 ``0`` when the view has no created column) and the feature values as a JSON array. A row
 replaces the stored one only when it is newer (event time, then created time), so writing
-the same rows twice changes nothing.
+the same rows twice changes nothing, and the newest row of a key wins whatever the order
+the rows come in.
 
 Three stores hold the same contract: :class:`MemoryOnlineStore` (the test seam),
 :class:`SqliteOnlineStore` (the default: a file in the project folder) and
@@ -42,6 +43,8 @@ __all__ = [
     "OnlineValue",
     "Row",
     "SqliteOnlineStore",
+    "batch_rows",
+    "check_row",
     "default_online_url",
     "entity_key",
     "open_online_store",
@@ -99,15 +102,22 @@ class OnlineStore(ABC):
     """The latest feature values per feature view and entity key.
 
     Errors: an unreachable backend raises :class:`~ctloop.errors.StoreUnavailableError`.
-    :meth:`write` is all or nothing: when it raises, no row of the call is visible.
-    Reading a view that was never written gives ``None`` for every key.
+    Where :attr:`atomic` is true, :meth:`write` is all or nothing: when it raises, no row
+    of the call is visible. Otherwise (Redis) it streams batch by batch, each batch whole,
+    and a failed write may leave its first batches stored: writing the same rows again
+    completes it, since only newer rows replace stored ones. Reading a view that was never
+    written gives ``None`` for every key.
     """
+
+    #: whether a write is all or nothing (else each of its batches is)
+    atomic = True
 
     @abstractmethod
     def write(self, view: str, rows: Iterable[Row]) -> int:
-        """Store each row that is newer than the one stored for its key (the last of
-        equal keys in ``rows`` counts); return how many keys changed. Rows may be plain
-        ``(key, event_us, created_us, payload)`` tuples."""
+        """Store each row that is newer than the one stored for its key, as if the rows
+        were written one by one (of equal keys in ``rows``, the newest counts); return how
+        many rows were stored. Rows may be plain ``(key, event_us, created_us, payload)``
+        tuples."""
 
     def write_columns(self, view: str, batches: Iterable[Columns]) -> int:
         """:meth:`write` of rows given as batches of columns, all in one write (what
@@ -133,7 +143,7 @@ class OnlineStore(ABC):
         """Release connections (the store opens them again when used)."""
 
 
-def _batch_rows(batch: Columns) -> int:
+def batch_rows(batch: Columns) -> int:
     """How many rows a batch of columns holds, after checking it is one."""
     lengths = [len(column) for column in batch]
     if len(lengths) != 4 or len(set(lengths)) > 1:
@@ -145,8 +155,15 @@ def _batch_rows(batch: Columns) -> int:
 
 
 def _rows(batch: Columns) -> Iterator[Row]:
-    _batch_rows(batch)
+    batch_rows(batch)
     return zip(*batch, strict=True)
+
+
+def check_row(row: Row) -> Row:
+    """``row``, after checking it has the four parts of one."""
+    if len(row) != 4:
+        raise StoreError(f"an online row is {row!r}; give (key, event_us, created_us, payload)")
+    return row
 
 
 def _newer(row: OnlineRow, stored: tuple[int, int] | None) -> bool:
@@ -163,17 +180,22 @@ class MemoryOnlineStore(OnlineStore):
     def write(self, view: str, rows: Iterable[Row]) -> int:
         """Store the newer rows, all at once after reading every row."""
         pending: dict[str, OnlineRow] = {}
+        stored_rows = 0
+        known = self._views.get(view, {})
         for row in rows:
-            pending[row[0]] = OnlineRow(*row)
+            new = OnlineRow(*check_row(row))
+            current = pending.get(new.key) or known.get(new.key)
+            if current is None or _newer(new, (current.event_us, current.created_us)):
+                pending[new.key] = new
+                stored_rows += 1
         with self._lock:
             stored = self._views.setdefault(view, {})
-            changed = {
-                k: r
+            stored.update(
+                (k, r)
                 for k, r in pending.items()
                 if _newer(r, (s.event_us, s.created_us) if (s := stored.get(k)) else None)
-            }
-            stored.update(changed)
-        return len(changed)
+            )
+        return stored_rows
 
     def read(self, keys: Mapping[str, Sequence[str]]) -> dict[str, list[OnlineValue | None]]:
         """The stored value of each key."""
@@ -210,9 +232,8 @@ def _flat_chunks(rows: Iterable[Row]) -> Iterator[list[object]]:
     """The parameters of :data:`ROWS_PER_INSERT` rows at a time, four a row."""
     remaining = iter(rows)
     while chunk := list(islice(remaining, ROWS_PER_INSERT)):
-        bad = next((row for row in chunk if len(row) != 4), None)
-        if bad is not None:
-            raise StoreError(f"an online row is {bad!r}; give (key, event_us, created_us, payload)")
+        for row in chunk:
+            check_row(row)
         flat: list[object] = list(chain.from_iterable(chunk))
         yield flat
 
@@ -220,7 +241,7 @@ def _flat_chunks(rows: Iterable[Row]) -> Iterator[list[object]]:
 def _flat_batch(batch: Columns) -> Iterator[list[object]]:
     """A batch's parameters, :data:`ROWS_PER_INSERT` rows at a time: the columns
     interleaved by slice assignment (no tuple per row)."""
-    flat: list[object] = [None] * (4 * _batch_rows(batch))
+    flat: list[object] = [None] * (4 * batch_rows(batch))
     for i, column in enumerate(batch):
         flat[i::4] = column
     step = 4 * ROWS_PER_INSERT

@@ -2,26 +2,42 @@
 view and entity key, ``<prefix>:<view>:<entity key>``.
 
 A value is the event and created times (20 digits each, so that text order is time
-order) followed by the JSON array of feature values. A write sends one ``MULTI``/``EXEC``
-transaction of Lua calls that each store the newer of the stored and the given value for
-a batch of keys (standalone Redis, not Redis Cluster): all of it or, if the connection
-fails first, none of it. Redis applies a transaction in one go, so other clients wait
-while it runs (about 5 µs a row: a few ms for an hourly increment, seconds for a first
-materialization of millions of keys). A read is one round trip for every key of every
-view: an ``MGET`` inside a Lua call that answers one JSON array (decoded by orjson in one
-call, rather than a reply per key; a plain ``MGET`` for one key or very many).
+order) followed by the JSON array of feature values. A write streams: each batch of rows
+it is given (:data:`~ctloop.store._online.BATCH` rows at most) is one round trip, a
+pipeline of Lua calls that each store, for :data:`SCRIPT_ROWS` keys, the newer of the
+stored and the given value (standalone Redis, not Redis Cluster). The next batch is made
+while the server applies the one before, so the client holds two batches whatever the
+row count. Redis runs one call at a time: a call is atomic, and other clients wait for
+one call at most (a few ms), not for the whole write.
+
+A write is therefore not all or nothing: when it fails part way, the batches before stay
+written. That is safe to retry: every value only ever replaces an older one, so the same
+rows written again change nothing, and materialization moves its watermark only once the
+whole write succeeded. A read is one round trip for every key of every view: an ``MGET``
+inside a Lua call that answers one JSON array (decoded by orjson in one call, rather than
+a reply per key; a plain ``MGET`` for one key or very many).
 
     store = RedisOnlineStore("redis://127.0.0.1:6379/0?prefix=flights")
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ctloop.errors import StoreError, StoreUnavailableError
-from ctloop.store._online import BATCH, OnlineStore, OnlineValue, Row
+from ctloop.store._online import (
+    BATCH,
+    Columns,
+    OnlineStore,
+    OnlineValue,
+    Row,
+    batch_rows,
+    check_row,
+)
 
 __all__ = ["RedisOnlineStore"]
 
@@ -56,6 +72,8 @@ return changed
 _MGET_JSON = "return cjson.encode(redis.call('MGET', unpack(KEYS)))"
 #: the most keys read through the script at once (Lua's unpack stops near 8,000)
 _SCRIPT_KEYS = 4_000
+#: rows per Lua call of a write: the longest other clients wait (about 5 µs a row)
+SCRIPT_ROWS = 2_000
 
 
 def _record(key: str, event_us: int, created_us: int, payload: str) -> bytes:
@@ -63,9 +81,34 @@ def _record(key: str, event_us: int, created_us: int, payload: str) -> bytes:
     return b"%d:%s%d:%s" % (len(name), name, len(value), value)
 
 
+def _send(writer: Any, sha: str, prefix: str, calls: list[bytes]) -> int:
+    """One round trip: a pipeline (no transaction) of the upsert calls; the rows stored."""
+    pipe = writer.pipeline(transaction=False)
+    for blob in calls:
+        pipe.evalsha(sha, 0, prefix, blob)
+    return sum(int(n) for n in pipe.execute())
+
+
+def _row_batches(rows: Iterable[Row]) -> Iterator[list[bytes]]:
+    remaining = iter(rows)
+    while chunk := list(islice(remaining, BATCH)):
+        yield [_record(*check_row(row)) for row in chunk]
+
+
+def _column_batches(batches: Iterable[Columns]) -> Iterator[list[bytes]]:
+    for batch in batches:
+        size = batch_rows(batch)
+        for at in range(0, size, BATCH):
+            part = (column[at : at + BATCH] for column in batch)
+            yield [_record(*row) for row in zip(*part, strict=True)]
+
+
 class RedisOnlineStore(OnlineStore):
     """Feature values in the Redis server at ``url`` (``redis://host:port/db``, optional
     ``?prefix=`` naming this project's keys, default ``ctloop``)."""
+
+    #: a write streams: each batch is whole, not the write (see the module's notes)
+    atomic = False
 
     def __init__(self, url: str, *, prefix: str | None = None) -> None:
         parts = urlsplit(url)
@@ -118,24 +161,56 @@ class RedisOnlineStore(OnlineStore):
             raise StoreError(f"the Redis online store failed while {what}: {exc}") from exc
 
     def write(self, view: str, rows: Iterable[Row]) -> int:
-        """One transaction of batched compare-and-set calls (standalone Redis: the
-        script names its keys itself, which Redis Cluster does not allow)."""
+        """Stream ``rows`` in batches of :data:`~ctloop.store._online.BATCH`, one round
+        trip each (see the module's notes: not all or nothing)."""
+        return self._stream(view, _row_batches(rows))
+
+    def write_columns(self, view: str, batches: Iterable[Columns]) -> int:
+        """:meth:`write` of batches of columns, one round trip a batch (a batch longer
+        than :data:`~ctloop.store._online.BATCH` is sent in parts)."""
+        return self._stream(view, _column_batches(batches))
+
+    def _stream(self, view: str, batches: Iterable[list[bytes]]) -> int:
+        """Send each batch of records while the next is made; the rows stored."""
+        import redis
+
         client = self._redis()
-        latest: dict[str, Row] = {}
-        for row in rows:
-            latest[row[0]] = row
-        records = [_record(*row) for row in latest.values()]
         prefix = f"{self.prefix}:{view}:"
-
-        def work() -> int:
+        changed, sent = 0, 0
+        pending: Future[int] | None = None
+        try:
             sha = client.script_load(_UPSERT)
-            # the server answers EXEC only once it has applied all of it: no read timeout
-            pipe = self._writer().pipeline(transaction=True)
-            for i in range(0, len(records), BATCH):
-                pipe.evalsha(sha, 0, prefix, b"".join(records[i : i + BATCH]))
-            return sum(int(n) for n in pipe.execute())
-
-        return int(self._call(f"writing feature view {view!r}", work))
+            writer = self._writer()
+            # leaving the block waits for the batch in flight, also when the rows fail
+            with ThreadPoolExecutor(1, thread_name_prefix="ctloop-redis-write") as pool:
+                for records in batches:
+                    calls = [
+                        b"".join(records[i : i + SCRIPT_ROWS])
+                        for i in range(0, len(records), SCRIPT_ROWS)
+                    ]
+                    if pending is not None:
+                        changed += pending.result()
+                    sent += len(records)
+                    pending = pool.submit(_send, writer, sha, prefix, calls)
+                if pending is not None:
+                    changed += pending.result()
+        except redis.RedisError as exc:
+            kept = (
+                "; rows sent before stay stored (each only where newer), so writing them "
+                "again finishes the job"
+                if sent
+                else ""
+            )
+            if isinstance(exc, redis.ConnectionError):
+                raise StoreUnavailableError(
+                    f"the Redis online store at {self.url} cannot be reached ({exc}) while "
+                    f"writing feature view {view!r}; start redis-server or fix "
+                    f"CTLOOP_ONLINE_STORE_URL{kept}"
+                ) from exc
+            raise StoreError(
+                f"the Redis online store failed while writing feature view {view!r}: {exc}{kept}"
+            ) from exc
+        return changed
 
     def read(self, keys: Mapping[str, Sequence[str]]) -> dict[str, list[OnlineValue | None]]:
         """One round trip for every key of every view."""
