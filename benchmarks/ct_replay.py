@@ -56,8 +56,9 @@ def load_table() -> pd.DataFrame:
     return X.assign(date=pd.to_datetime(table["date"]), late=y.to_numpy())
 
 
-def train(rows: pd.DataFrame) -> Any:
-    """``examples/flights``'s ``fit_model`` on the labelled rows of a training window."""
+def train(rows: pd.DataFrame, sample_weight: np.ndarray | None = None) -> Any:
+    """``examples/flights``'s ``fit_model`` on the labelled rows of a training window
+    (``sample_weight``: each row's weight, for a recency-weighted window)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
@@ -72,7 +73,8 @@ def train(rows: pd.DataFrame) -> Any:
         max_depth=6, learning_rate=0.1, max_iter=100, early_stopping=False, random_state=0
     )
     model = Pipeline([("encode", encode), ("classify", classifier)])
-    return model.fit(rows[flights.FEATURES], rows["late"])
+    weights = {} if sample_weight is None else {"classify__sample_weight": sample_weight}
+    return model.fit(rows[flights.FEATURES], rows["late"], **weights)
 
 
 def shuffle_weeks(table: pd.DataFrame, first: int, seed: int) -> pd.DataFrame:

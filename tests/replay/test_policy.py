@@ -25,7 +25,7 @@ def test_a_policy_reads_its_keys_and_yaml_reads_on_as_a_boolean() -> None:
     assert policy.on == ("degraded", "max_age") and policy.max_age == "6w"
     assert policy.gate is None and policy.allowed_drop is None and policy.refit_after_gate
     assert policy.describe() == (
-        "on degraded or max_age 6w; window sliding:8w; min_gap 2w; no gate; refit after gate"
+        "on degraded or max_age 6w; window sliding:12w; min_gap 2w; no gate; refit after gate"
     )
 
 
@@ -53,6 +53,11 @@ def test_policies_come_from_ctloop_yaml_the_built_ins_or_a_file(tmp_path: Path) 
     assert [p.name for p in load_policies([], retraining)] == ["mine"]
     default = load_policies([], {})[0]  # the default when none is set
     assert (default.name, default.on, default.min_gap) == ("drift", ("degraded", "drift"), "4w")
+    assert (default.window, default.allowed_drop) == ("sliding:12w", 0.005)
+    assert default.describe() == (
+        "on degraded or drift; window sliding:12w; min_gap 4w; gate allowed_drop 0.005; "
+        "refit after gate"
+    )
     assert set(BUILTIN_POLICIES) <= {p.name for p in load_policies(list(BUILTIN_POLICIES), {})}
     single = tmp_path / "weekly.yaml"
     single.write_text("on: schedule\nevery: 1w\n")

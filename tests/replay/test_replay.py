@@ -38,7 +38,13 @@ def drifted() -> ReplayResult:
     held = Policy.from_mapping(
         "held", {"on": ["degraded"], "window": "sliding:8w", "monitoring": QUICK}
     )
-    return replay(problems.drifting(), FAST, held)
+    # the same policy whose gate lets a candidate lose up to 0.5 of AUC on the gated period
+    lenient = Policy.from_mapping(
+        "lenient",
+        {"on": ["degraded"], "window": "sliding:8w", "gate": {"allowed_drop": 0.5},
+         "monitoring": QUICK},
+    )  # fmt: skip
+    return replay(problems.drifting(), FAST, held, lenient)
 
 
 def test_the_loop_retrains_when_the_relation_flips_and_says_why(drifted: ReplayResult) -> None:
@@ -73,6 +79,20 @@ def test_the_gate_keeps_the_champion_when_the_candidate_is_no_better(
     assert [r.period for r in held.retrains if r.promoted] == ["2024-03-25"]
     line = drifted.summary_line()["policies"]["held"]
     assert line["gate_rejected"] == ["2024-03-18"] and line["retrains"] == 2
+
+
+def test_a_gate_with_an_allowed_drop_promotes_a_candidate_that_loses_less(
+    drifted: ReplayResult,
+) -> None:
+    held, lenient = drifted.policies[1], drifted.policies[2]
+    # the candidate `held` rejected on 03-18 loses less than 0.5: promoted, refit
+    assert [(r.period, r.promoted, r.gate) for r in lenient.retrains][:1] == [
+        ("2024-03-18", True, "passed")
+    ]
+    assert lenient.retrains[0].fits == 2
+    assert "gate allowed_drop 0.5" in lenient.description
+    assert lenient.values[:6] == held.values[:6]  # the same champion until then
+    assert lenient.values[6] != held.values[6]  # the refit served a week earlier
 
 
 def test_a_stable_history_makes_no_retrain_and_no_incident() -> None:
@@ -133,7 +153,7 @@ def test_the_report_charts_every_line_and_marks_each_retrain(
 ) -> None:
     page = write_report(drifted, tmp_path / "replay.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
-    assert page.count('class="line"') == 5  # static, two policies, every period on each window
+    assert page.count('class="line"') == 6  # static, three policies, every period on each window
     retrains = sum(len(p.retrains) for p in drifted.policies)
     assert page.count('class="retrain"') == retrains
     assert 'fill="white"' in page  # the gate's rejection, hollow
