@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["add_error_handlers"]
+__all__ = ["add_error_handlers", "failure_response"]
 
 log = logging.getLogger("ctloop.serve.app")
 
@@ -89,6 +89,13 @@ def _document(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 500, {"error": str(exc), "field": None}
     log.error("unexpected failure answering a request", exc_info=exc)
     return 500, {"error": f"the server failed: {type(exc).__name__}: {exc}", "field": None}
+
+
+async def failure_response(request: Request, exc: Exception) -> Response:
+    """The answer to ``exc``, raised while answering ``request``: a 4xx or 500 document,
+    counted like a success when ``request`` is a prediction route's (as every handler
+    registered by :func:`add_error_handlers` answers)."""
+    return await _failed(request, exc)
 
 
 async def _failed(request: Request, exc: Exception) -> Response:
