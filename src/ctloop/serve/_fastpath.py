@@ -54,21 +54,44 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 def plain_records(signature: Signature, data: Any) -> list[dict[str, Any]] | None:
     """``data`` (records or columns) as records when every value has its column's type
     exactly and the columns are exactly the signature's; else ``None``."""
-    checks = [(c.name, _CHECKS.get(c.type)) for c in signature.inputs]
-    if any(check is None for _, check in checks):
+    bound = _bound(signature)
+    if bound is None:
         return None
-    names = {name for name, _ in checks}
+    checks, names = bound
     records = _as_records(data, names)
     if records is None:
         return None
-    for name, check in checks:
-        for record in records:
-            if not check(record[name]):  # type: ignore[misc]
+    for record in records:
+        for name, check in checks:
+            if not check(record[name]):
                 return None
     return records
 
 
-def _as_records(data: Any, names: set[str]) -> list[dict[str, Any]] | None:
+_Bound = tuple[tuple[tuple[str, Callable[[Any], bool]], ...], frozenset[str]]
+_BOUND: dict[int, tuple[Signature, _Bound | None]] = {}
+"""Each signature's column checks and names, found once (by identity: a served
+model's signature is one object; hashing it would walk every category)."""
+
+
+def _bound(signature: Signature) -> _Bound | None:
+    """The (name, check) of each input column and the set of names; ``None`` when a
+    column's type has no plain check (a datetime)."""
+    known = _BOUND.get(id(signature))
+    if known is not None and known[0] is signature:
+        return known[1]
+    pairs = [(c.name, _CHECKS.get(c.type)) for c in signature.inputs]
+    bound: _Bound | None = None
+    if all(check is not None for _, check in pairs):
+        checks = tuple((name, check) for name, check in pairs if check is not None)
+        bound = (checks, frozenset(name for name, _ in checks))
+    if len(_BOUND) >= 64:  # models come and go with promotions: keep the latest few
+        _BOUND.clear()
+    _BOUND[id(signature)] = (signature, bound)
+    return bound
+
+
+def _as_records(data: Any, names: frozenset[str]) -> list[dict[str, Any]] | None:
     if isinstance(data, list):
         if not data or not all(type(r) is dict and r.keys() == names for r in data):
             return None

@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -119,6 +120,7 @@ class ServingMetrics:
         )
         self._row_counters = _RowCounters()
         r.register(self._row_counters)
+        self._request_children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self.serving = Gauge(
             "ctloop_model_version_info",
             "1 for each model version serving, by role (primary, canary, shadow).",
@@ -128,8 +130,16 @@ class ServingMetrics:
 
     def observe_request(self, protocol: str, status: int, version: str, seconds: float) -> None:
         """Count one answered request and its latency."""
-        self.requests.labels(protocol, str(status), version).inc()
-        self.latency.labels(protocol, version).observe(seconds)
+        key = (protocol, status, version)
+        children = self._request_children.get(key)
+        if children is None:  # labelled once per combination, not once per request
+            children = (
+                self.requests.labels(protocol, str(status), version),
+                self.latency.labels(protocol, version),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watch_log(self, errors: Callable[[], float], dropped: Callable[[], float]) -> None:
         """Read the prediction logger's counters at each scrape."""

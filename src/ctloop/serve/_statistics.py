@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 __all__ = ["Duration", "InferenceStatistics", "VersionStatistics"]
 
@@ -48,45 +48,81 @@ class VersionStatistics:
     compute_infer: Duration = field(default_factory=Duration)
 
 
+class _Counts:
+    """One version's counters, updated in place under the statistics' lock (a request
+    changes a few integers instead of building new frozen records)."""
+
+    __slots__ = (
+        "compute_count",
+        "compute_ns",
+        "executions",
+        "fail_count",
+        "fail_ns",
+        "inferences",
+        "last_ms",
+        "success_count",
+        "success_ns",
+    )
+
+    def __init__(self) -> None:
+        self.inferences = self.executions = self.last_ms = 0
+        self.success_count = self.success_ns = self.fail_count = self.fail_ns = 0
+        self.compute_count = self.compute_ns = 0
+
+    def frozen(self) -> VersionStatistics:
+        return VersionStatistics(
+            inference_count=self.inferences,
+            execution_count=self.executions,
+            last_inference_ms=self.last_ms,
+            success=Duration(self.success_count, self.success_ns),
+            fail=Duration(self.fail_count, self.fail_ns),
+            compute_infer=Duration(self.compute_count, self.compute_ns),
+        )
+
+
 class InferenceStatistics:
     """Thread-safe counters by model version (requests are answered on the event loop,
     models run in worker threads)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._versions: dict[int, VersionStatistics] = {}
+        self._versions: dict[int, _Counts] = {}
+
+    def _counts(self, version: int) -> _Counts:
+        counts = self._versions.get(version)
+        if counts is None:
+            counts = self._versions[version] = _Counts()
+        return counts
 
     def answered(self, version: int, *, rows: int, ns: int, now: float | None = None) -> None:
         """Count a request of ``rows`` rows that ``version`` answered in ``ns``."""
         with self._lock:
-            s = self._versions.get(version, VersionStatistics())
-            self._versions[version] = replace(
-                s,
-                inference_count=s.inference_count + rows,
-                last_inference_ms=_ms(now),
-                success=s.success.add(ns),
-            )
+            c = self._counts(version)
+            c.inferences += rows
+            c.last_ms = _ms(now)
+            c.success_count += 1
+            c.success_ns += max(0, ns)
 
     def failed(self, version: int, *, ns: int, now: float | None = None) -> None:
         """Count a request for ``version`` that failed (bad input or the model raised)."""
         with self._lock:
-            s = self._versions.get(version, VersionStatistics())
-            self._versions[version] = replace(s, last_inference_ms=_ms(now), fail=s.fail.add(ns))
+            c = self._counts(version)
+            c.last_ms = _ms(now)
+            c.fail_count += 1
+            c.fail_ns += max(0, ns)
 
     def executed(self, version: int, *, ns: int) -> None:
         """Count one call of ``version``'s model that took ``ns``."""
         with self._lock:
-            s = self._versions.get(version, VersionStatistics())
-            self._versions[version] = replace(
-                s,
-                execution_count=s.execution_count + 1,
-                compute_infer=s.compute_infer.add(ns),
-            )
+            c = self._counts(version)
+            c.executions += 1
+            c.compute_count += 1
+            c.compute_ns += max(0, ns)
 
     def snapshot(self) -> dict[int, VersionStatistics]:
         """The statistics of every version counted so far."""
         with self._lock:
-            return dict(self._versions)
+            return {version: c.frozen() for version, c in self._versions.items()}
 
 
 def _ms(now: float | None) -> int:
