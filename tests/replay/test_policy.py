@@ -88,3 +88,19 @@ def test_the_clock_serves_periods_and_labels_arrive_late() -> None:
         Clock.of(times, every="1w", label_delay="1w", start="2024-01-05")
     with pytest.raises(ConfigError, match="--every '1y' is not a period"):
         Clock.of(times, every="1y", label_delay="1w")
+
+
+def test_a_retrain_on_drift_cites_the_drift_that_counted() -> None:
+    from types import SimpleNamespace
+
+    from ctloop.replay._judge import _first_reason
+
+    quiet = (
+        "'temp', 'dewp' drifted against the training data but hold 21.4% of the model's "
+        "importance (< 30%); not counted as drift"
+    )
+    counted = "feature 'temp' drifted against the previous window: psi 4.58 (threshold 0.5)"
+    report = SimpleNamespace(verdict="drift", reasons=[quiet, counted])
+    assert _first_reason(report, "drifted") == counted
+    assert _first_reason(SimpleNamespace(verdict="drift", reasons=[quiet]), "drifted") == "drift"
+    assert _first_reason(None, "drifted") == ""

@@ -231,9 +231,21 @@ class Watch:
 
 
 def _first_reason(report: MonitorReport | None, word: str) -> str:
+    """The report's first reason naming ``word`` that counted towards its verdict (a drift
+    the model does not lean on is reported too, but retrains nothing).
+
+    >>> from types import SimpleNamespace as Report
+    >>> _first_reason(Report(verdict="drift", reasons=[
+    ...     "'temp' drifted against the training data but hold 21.4% of the model's "
+    ...     "importance (< 30%); not counted as drift",
+    ...     "feature 'temp' drifted against the previous window: psi 4.58 (threshold 0.5)",
+    ... ]), "drifted")
+    "feature 'temp' drifted against the previous window: psi 4.58 (threshold 0.5)"
+    """
     if report is None:
         return ""
-    for reason in report.reasons:
+    counted = [r for r in report.reasons if "not counted" not in r]
+    for reason in counted:
         if word in reason:
             return reason
-    return report.reasons[0] if report.reasons else report.verdict
+    return counted[0] if counted else report.verdict
