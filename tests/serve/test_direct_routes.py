@@ -59,6 +59,9 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/predict", {"json": {"records": [ROW], "request_id": "\n"}}),  # bad id: 400
     ("POST", "/predict", {"json": {"records": [ROW] * 60}}),  # over max_body_bytes: 413
     ("POST", "/invocations", {"content": b"{}", "headers": {"content-type": "text/xml"}}),
+    ("POST", "/invocations", {"content": b"{}", "headers": {"content-type": ""}}),  # 415
+    ("POST", "/predict", {"json": {"records": [ROW]}, "headers": {"x-event-time": "soon"}}),
+    ("POST", "/predict", {"content": b"[" * 70 + b"]" * 70}),  # too deep: 400
     ("GET", "/predict", {}),  # 405
     ("POST", "/predict/", {"json": {"records": [ROW]}}),  # another path: the router's answer
 ]

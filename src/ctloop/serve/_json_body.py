@@ -46,7 +46,10 @@ def decode_json(body: bytes, *, non_finite: bool = False) -> Any:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _decode_refused(body, exc, non_finite)
-    _, left = _peel(body.translate(None, _NOT_BRACKETS))
+    brackets = body.translate(None, _NOT_BRACKETS)
+    if brackets.count(b"[") + brackets.count(b"{") <= MAX_DEPTH:
+        return document  # no more openings than levels allowed (a small request)
+    _, left = _peel(brackets)
     if left:  # deep, or brackets inside strings make the quick count unsure
         _check_depth(document)
     return document
