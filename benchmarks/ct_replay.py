@@ -13,6 +13,7 @@ week), ``retrains``, ``gap_closed`` = (loop - static) / (oracle - static), the g
 
     python benchmarks/ct_replay.py                        # March to December
     python benchmarks/ct_replay.py --policy guarded --policy degraded
+    python benchmarks/ct_replay.py --window expanding     # every policy on all history
     python benchmarks/ct_replay.py --shuffle --seed 0     # a stable stretch: no retrain, no alert
 
 ``--shuffle`` (seeded by ``--seed``) replays a stable stretch: the flights of the weeks
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +127,9 @@ def main() -> None:
     parser.add_argument("--start", default="2013-03-05", help="first replayed week (March 5)")
     parser.add_argument("--end", default=None, help="where the replay stops (default: year end)")
     parser.add_argument("--policy", action="append", default=[], help="a policy (repeatable)")
+    parser.add_argument(
+        "--window", default=None, help="train every policy on this window (e.g. expanding)"
+    )
     parser.add_argument("--shuffle", action="store_true", help="weeks shuffled in time")
     parser.add_argument("--seed", type=int, default=0, help="the shuffle's seed")
     parser.add_argument("--shuffle-from", type=int, default=0, help="first shuffled week")
@@ -132,11 +137,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes that train models")
     parser.add_argument("--html", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
+    policies = load_policies(args.policy, {})
+    if args.window is not None:
+        policies = [replace(p, window=args.window) for p in policies]
+        for policy in policies:
+            policy.check()
     table = load_table()
-    name, extra = "ct_replay", {}
+    name, extra = "ct_replay", dict[str, Any]()
+    if args.window is not None:
+        extra["window"] = args.window
     if args.shuffle:
         table = shuffle_weeks(table, args.shuffle_from, args.seed)
-        name, extra = "ct_replay_shuffled", {"seed": args.seed, "shuffle_from": args.shuffle_from}
+        name = "ct_replay_shuffled"
+        extra.update(seed=args.seed, shuffle_from=args.shuffle_from)
     result = run_replay(
         table,
         trainer_for(train, label="late", time_column="date"),
@@ -146,7 +159,7 @@ def main() -> None:
         label_delay="1w",
         start=args.start,
         end=args.end,
-        policies=load_policies(args.policy, {}),
+        policies=policies,
         cores=args.cores,
         workers=args.workers,
         on_line=lambda line: print(line.name, line.mean, len(line.retrains), file=sys.stderr),
