@@ -9,7 +9,8 @@ import dataclasses
 import gc
 import json
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,6 +114,45 @@ def test_the_collector_is_on_again_after_a_materialization_and_after_a_failure(
         assert not gc.isenabled()  # left off, as the caller had it
     finally:
         gc.enable()
+
+
+class _FailingAfter(online.MemoryOnlineStore):
+    """A store whose write takes ``batches`` batches, then fails."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.batches, self.taken = batches, 0
+
+    def write_columns(self, view: str, batches: Iterable[online.Columns]) -> int:
+        for _ in batches:
+            self.taken += 1
+            if self.taken == self.batches:
+                raise StoreError("the store broke")
+        return 0
+
+
+def test_a_store_failing_part_way_stops_the_reading_ahead_and_keeps_the_watermark(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_materialize, "FETCH", 5)
+    rows = 400
+    pq.write_table(
+        pa.table({"k": range(rows), "ts": pa.array([T0] * rows, pa.timestamp("us")),
+                  "x": [float(i) for i in range(rows)]}),
+        tmp_path / "x.parquet",
+    )  # fmt: skip
+    view = FeatureView("x", entities=[Entity("k")], source=str(tmp_path / "x.parquet"),
+                       timestamp="ts", fields=[Field("x", float)])  # fmt: skip
+    failing = _FailingAfter(batches=3)
+    with pytest.raises(StoreError, match="the store broke"):
+        materialize(dataclasses.replace(workspace, online=failing), [view], end=END)
+    assert failing.taken == 3  # the reader stopped: it is not waiting with more batches
+    assert not [t for t in threading.enumerate() if t.name == "ctloop-read-ahead"]
+    assert workspace.features.watermark("x") is None
+    [record] = materialize(workspace, [view], end=END)  # a real store: everything, once
+    assert record.rows_read == record.rows_written == rows
+    stored = workspace.online.read({"x": [str(i) for i in range(rows)]})["x"]
+    assert [json.loads(v.payload)[0] if v else None for v in stored] == [float(i) for i in range(rows)]  # fmt: skip
 
 
 def _stored_rows(store: SqliteOnlineStore, view: str) -> list[tuple[str, int, int, str]]:

@@ -9,16 +9,21 @@ was, and running the same range again writes nothing new (only newer values repl
 stored ones).
 
 Memory stays bounded: DuckDB works within :data:`MEMORY_LIMIT`, spilling its sort to a
-temporary folder, and Python holds one batch of :data:`FETCH` rows at a time.
+temporary folder, and Python holds a few batches of :data:`FETCH` rows at a time: a thread
+reads the next ones from DuckDB (:data:`AHEAD` at most) while the store writes the one
+before (DuckDB and the sqlite3 module both let go of the interpreter lock as they work).
 """
 
 from __future__ import annotations
 
 import gc
+import queue
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ctloop.errors import FeatureError
 from ctloop.features._definitions import FeatureView
@@ -37,6 +42,10 @@ FETCH = 50_000
 Columns = tuple[list[str], list[int], list[int], list[str]]
 #: the memory DuckDB may use to find and sort the latest rows before it spills to disk
 MEMORY_LIMIT = "1GB"
+#: batches read ahead of the one being written
+AHEAD = 2
+
+T = TypeVar("T")
 
 
 def _ident(name: str) -> str:
@@ -136,8 +145,9 @@ def _materialize_view(
             types = check_source(view, con)
             # millions of short-lived objects: the cyclic collector finds nothing among them
             gc.disable()
-            counted = _Counted(_latest_rows(con, view, start, end, inclusive, types))
-            written = workspace.online.write_columns(view.name, counted)
+            with _ReadAhead(_latest_rows(con, view, start, end, inclusive, types)) as batches:
+                counted = _Counted(batches)
+                written = workspace.online.write_columns(view.name, counted)
         finally:
             if collecting:
                 gc.enable()
@@ -145,6 +155,64 @@ def _materialize_view(
     return workspace.features.record_materialization(
         view.name, start=start, end=end, rows_read=counted.rows, rows_written=written, by=by
     )
+
+
+class _ReadAhead(Generic[T]):
+    """The items of an iterator, made in a thread up to :data:`AHEAD` ahead of the one
+    being used; leaving the block stops and joins the thread (also on a failure), so the
+    iterator's resources can be released after it."""
+
+    _DONE: Any = object()
+
+    def __init__(self, items: Iterator[T]) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._make, name="ctloop-read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._take()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _put(self, item: tuple[bool, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _make(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((True, item)):
+                    return
+            self._put((True, self._DONE))
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put((False, exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def _take(self) -> Iterator[T]:
+        while True:
+            ok, item = self._queue.get()
+            if not ok:
+                raise item
+            if item is self._DONE:
+                return
+            yield item
 
 
 class _Counted:
