@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctloop.errors import CheckpointError, CtloopError, NotFoundError
+from ctloop.pipeline._stores import WorkspaceStores
 from ctloop.pipeline.tracking import current_execution, current_home, current_workspace
 from ctloop.store.records import MetricRecord, TagRecord, utcnow
 from ctloop.store.statuses import ExecutionStatus
@@ -63,7 +64,7 @@ _INDEX = "latest.json"
 
 
 @dataclass(frozen=True)
-class StepContext:
+class StepContext(WorkspaceStores):
     """The running step: its run, execution, invocation name, cache key, its run's
     workspace and home."""
 
@@ -73,16 +74,6 @@ class StepContext:
     cache_key: str
     workspace: Workspace
     home: Path
-
-    @property
-    def metadata(self) -> MetadataStore:
-        """The run's metadata store."""
-        return self.workspace.metadata
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        """The run's artifact store."""
-        return self.workspace.artifacts
 
 
 _contexts: dict[str, StepContext] = {}

@@ -35,8 +35,8 @@ from ctloop.pipeline._hashing import cache_key, param_fingerprint
 from ctloop.pipeline._liveness import Heartbeat, reconcile_stale_runs
 from ctloop.pipeline._loading import reference_of
 from ctloop.pipeline._params import check_file_paths, to_json_param
+from ctloop.pipeline._stores import WorkspaceStores
 from ctloop.pipeline._worker import StepOutcome, StepRef, StepTask
-from ctloop.store.artifact_store import ArtifactStore
 from ctloop.store.metadata import MetadataStore, resolve_run
 from ctloop.store.records import (
     ArtifactRecord,
@@ -64,7 +64,7 @@ class RunListener(Protocol):
 
 
 @dataclass(frozen=True)
-class RunContext:
+class RunContext(WorkspaceStores):
     """Where a run keeps its state and its files: ``workspace`` (metadata, artifacts,
     registry, …) and ``settings`` (the home with its ``cache/`` and ``tmp/`` folders, the
     default executor, Ray's address).
@@ -89,16 +89,6 @@ class RunContext:
 
             workspace = Workspace.from_settings(settings)
         return cls(workspace, settings)
-
-    @property
-    def metadata(self) -> MetadataStore:
-        """The workspace's runs, executions and artifacts records."""
-        return self.workspace.metadata
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        """The workspace's artifact bytes."""
-        return self.workspace.artifacts
 
     @property
     def cache_dir(self) -> Path:

@@ -162,32 +162,34 @@ def current_workspace() -> Workspace:
     ... def versions(name: str) -> int:
     ...     return len(current_workspace().registry.list_versions(name))  # doctest: +SKIP
     """
-    tracker = _tracker.get()
-    if tracker is not None and tracker.workspace is not None:
-        return tracker.workspace
-    scope = _scope.get()
-    if scope is not None:
-        return scope.workspace
-    raise CtloopError(
+    workspace: Workspace = _in_scope(
+        "workspace",
         "current_workspace() was called outside a running step; call it from inside a "
         "@step function that runs in a pipeline, or wrap the call in "
-        "`with ctloop.pipeline.tracking.use_workspace(Workspace.open()):`"
+        "`with ctloop.pipeline.tracking.use_workspace(Workspace.open()):`",
     )
+    return workspace
 
 
 def current_home() -> Path:
     """The ctloop home of the running step's run (or of :func:`use_workspace`): where
     loaded artifacts are cached (``cache/``) and files are staged (``tmp/``)."""
-    tracker = _tracker.get()
-    if tracker is not None and tracker.home is not None:
-        return tracker.home
-    scope = _scope.get()
-    if scope is not None:
-        return scope.home
-    raise CtloopError(
+    home: Path = _in_scope(
+        "home",
         "current_home() was called outside a running step; call it from inside a @step "
-        "function that runs in a pipeline, or inside `with use_workspace(...)`"
+        "function that runs in a pipeline, or inside `with use_workspace(...)`",
     )
+    return home
+
+
+def _in_scope(name: str, outside: str) -> Any:
+    """``name`` (``workspace`` or ``home``) of the running step's tracker, else of the
+    :func:`use_workspace` scope; :class:`~ctloop.errors.CtloopError` ``outside`` both."""
+    for holder in (_tracker.get(), _scope.get()):
+        value = getattr(holder, name, None)
+        if value is not None:
+            return value
+    raise CtloopError(outside)
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
