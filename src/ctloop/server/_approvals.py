@@ -8,6 +8,7 @@ decision is recorded with the key's name and in the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -46,25 +47,25 @@ def approvals_router() -> APIRouter:
     def get_approval(request: Request, approval_id: Number) -> dict[str, Any]:
         return render(workspace_of(request).approvals.get(approval_id))
 
-    @router.post("/{approval_id}/approve", summary="Approve a requested promotion (admin)")
-    def approve(
-        request: Request,
-        approval_id: Number,
-        reason: str = Body(..., embed=True, min_length=1, max_length=2000),
-        caller: Caller = admin,
-    ) -> dict[str, Any]:
-        return _decide(request, caller, approval_id, "approved", reason)
-
-    @router.post("/{approval_id}/reject", summary="Reject a requested promotion (admin)")
-    def reject(
-        request: Request,
-        approval_id: Number,
-        reason: str = Body(..., embed=True, min_length=1, max_length=2000),
-        caller: Caller = admin,
-    ) -> dict[str, Any]:
-        return _decide(request, caller, approval_id, "rejected", reason)
+    for verb, state in (("approve", "approved"), ("reject", "rejected")):
+        summary = f"{verb.capitalize()} a requested promotion (admin)"
+        router.post(f"/{{approval_id}}/{verb}", summary=summary, name=verb)(_decision(state, admin))
 
     return router
+
+
+def _decision(state: str, admin: Any) -> Callable[..., dict[str, Any]]:
+    """The route that decides a request as ``state`` (``approved`` or ``rejected``)."""
+
+    def decide(
+        request: Request,
+        approval_id: Number,
+        reason: str = Body(..., embed=True, min_length=1, max_length=2000),
+        caller: Caller = admin,
+    ) -> dict[str, Any]:
+        return _decide(request, caller, approval_id, state, reason)
+
+    return decide
 
 
 def _decide(
