@@ -15,6 +15,7 @@ into one comes from the environment declared before it (``--from`` says otherwis
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -190,38 +191,43 @@ def _decide(reference: str, to: str, source: str | None, state: str, reason: str
         )
 
 
-@env_app.command("approve")
-def env_approve(
-    reference: RefArg,
-    to: ToOpt,
-    reason: ReasonOpt,
-    source: FromOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Approve promoting a version into an environment (recorded: who, when, why; on a
-    ctloop server it needs the admin role). Then run `ctloop env promote` again."""
-    record = _decide(reference, to, source, "approved", reason)
-    if as_json:
-        emit(record)
-        return
-    say(f"approved {record.describe()}")
-    say(f"promote it with `ctloop env promote {record.reference} --to {record.environment}`")
+def _decision_command(state: str, doc: str) -> Callable[..., None]:
+    """``ctloop env approve`` (``state`` approved) or ``ctloop env reject`` (rejected)."""
+
+    def command(
+        reference: RefArg,
+        to: ToOpt,
+        reason: ReasonOpt,
+        source: FromOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        record = _decide(reference, to, source, state, reason)
+        if as_json:
+            emit(record)
+            return
+        say(f"{state} {record.describe()}")
+        if state == "approved":
+            say(
+                f"promote it with `ctloop env promote {record.reference} --to {record.environment}`"
+            )
+
+    command.__doc__ = doc
+    return command
 
 
-@env_app.command("reject")
-def env_reject(
-    reference: RefArg,
-    to: ToOpt,
-    reason: ReasonOpt,
-    source: FromOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Reject promoting a version into an environment (recorded: who, when, why)."""
-    record = _decide(reference, to, source, "rejected", reason)
-    if as_json:
-        emit(record)
-        return
-    say(f"rejected {record.describe()}")
+env_app.command("approve")(
+    _decision_command(
+        "approved",
+        "Approve promoting a version into an environment (recorded: who, when, why; on a "
+        "ctloop server it needs the admin role). Then run `ctloop env promote` again.",
+    )
+)
+env_app.command("reject")(
+    _decision_command(
+        "rejected",
+        "Reject promoting a version into an environment (recorded: who, when, why).",
+    )
+)
 
 
 @env_app.command("status")
