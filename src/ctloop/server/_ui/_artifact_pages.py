@@ -42,6 +42,13 @@ FRAME_HEADERS = {
 }
 
 
+def _viewed(request: Request, artifact_id: str) -> tuple[Workspace, ArtifactRecord]:
+    """The workspace and the artifact a page shows, once the caller may view pages."""
+    page_caller(request)
+    workspace = workspace_of(request)
+    return workspace, workspace.metadata.get_artifact(artifact_id)
+
+
 def artifact_pages() -> APIRouter:
     """The routes of the artifact page and of the reports its frames show."""
     router = APIRouter(include_in_schema=False)
@@ -49,9 +56,7 @@ def artifact_pages() -> APIRouter:
     @router.get("/artifacts/{artifact_id}")
     @guarded
     def artifact(request: Request, artifact_id: str) -> Response:
-        page_caller(request)
-        workspace = workspace_of(request)
-        found = workspace.metadata.get_artifact(artifact_id)
+        workspace, found = _viewed(request, artifact_id)
         return page(
             request,
             "artifact.html",
@@ -74,9 +79,7 @@ def artifact_pages() -> APIRouter:
     def stored_report(request: Request, artifact_id: str, path: str = "") -> Response:
         from fastapi.responses import HTMLResponse
 
-        page_caller(request)
-        workspace = workspace_of(request)
-        found = workspace.metadata.get_artifact(artifact_id)
+        workspace, found = _viewed(request, artifact_id)
         entry = next((f for f in found.files if f.path == path), None)
         if entry is None or path not in html_files(found):
             raise NotFoundError(f"artifact {found.id[:8]} has no HTML file {path!r}")
@@ -90,9 +93,7 @@ def artifact_pages() -> APIRouter:
 
         from ctloop.data._report import render_report
 
-        page_caller(request)
-        workspace = workspace_of(request)
-        found = workspace.metadata.get_artifact(artifact_id)
+        workspace, found = _viewed(request, artifact_id)
         if record_kind(found.properties, found.type) != "Statistics":
             raise NotFoundError(f"artifact {found.id[:8]} is a {found.type}, not statistics")
         title = f"Statistics {found.id[:8]}"
