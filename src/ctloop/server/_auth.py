@@ -157,26 +157,15 @@ class Authenticator:
 
 
 def _bearer(authorization: str) -> str:
-    scheme, _, secret = authorization.strip().partition(" ")
-    if not authorization.strip():
-        raise AuthenticationError(
-            "this request needs an API key: send `Authorization: Bearer ctl_…` "
-            "(create a key with `ctloop keys create`)"
-        )
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret.startswith(KEY_PREFIX):
-        raise AuthenticationError(
-            f"the Authorization header must be `Bearer {KEY_PREFIX}…`, with a ctloop API key; "
-            f"got {_kind(scheme)}"
-        )
-    return secret
+    """The key in an ``Authorization: Bearer ctl_…`` header, parsed as the prediction
+    server parses it; a missing or malformed header is an :class:`AuthenticationError`."""
+    from ctloop.errors import PredictionRequestError
+    from ctloop.serve._auth import _bearer as bearer_secret
 
-
-def _kind(scheme: str) -> str:
-    """What the header held, without repeating what might be a secret."""
-    if scheme.isalpha() and len(scheme) <= 16:
-        return f"a {scheme!r} header"
-    return "a header without a scheme"
+    try:
+        return bearer_secret(authorization)
+    except PredictionRequestError as exc:
+        raise AuthenticationError(str(exc)) from None
 
 
 def caller_of(request: Request) -> Caller:
