@@ -6,9 +6,11 @@ checked against that version's signature on its own (a bad request fails alone, 
 (micro-batched with concurrent requests when batching is on), logged without waiting,
 and mirrored to the shadow version after the answer.
 
-A canary that fails (raises, or rejects input the primary accepts) counts against its
-rollback policy and the request is answered by the primary, so clients do not see the
-canary's failures.
+A canary that fails (its transform's preprocess or postprocess or its model raises, or it
+rejects input the primary accepts) counts against its rollback policy, is logged with the
+request id and counted in ``ctloop_canary_fallbacks_total``, and the request is answered by
+the primary, so clients do not see the canary's failures. Input the primary refuses too is
+the client's fault: a 4xx, not counted against the canary.
 """
 
 from __future__ import annotations
@@ -104,8 +106,9 @@ class PredictionService:
         route = self.pool.route(request.key)
         start = time.perf_counter_ns()
         try:
-            target, frame, predictions = await self._respond(route, request.data)
-            outputs = self._postprocess(target, predictions, request.data)
+            target, frame, predictions, outputs = await self._respond(
+                route, request.data, request_id
+            )
         except Exception:
             self.statistics.failed(route.primary.version, ns=time.perf_counter_ns() - start)
             raise
@@ -138,30 +141,57 @@ class PredictionService:
         return ModelFailedError(f"model version {target.version}: {exc}")
 
     async def _respond(
-        self, route: Route, data: Any
-    ) -> tuple[LoadedVersion, pd.DataFrame, np.ndarray]:
+        self, route: Route, data: Any, request_id: str
+    ) -> tuple[LoadedVersion, pd.DataFrame, np.ndarray, dict[str, np.ndarray] | None]:
         """The version that answers ``data`` (the canary, or the primary when the canary
-        fails), its prepared frame and its predictions."""
-        if route.arm == "canary":
-            answered = await self._try_canary(route, data)
-            if answered is not None:
-                return route.target, *answered
-        return route.primary, *await self._answer(route.primary, data)
-
-    async def _try_canary(self, route: Route, data: Any) -> tuple[pd.DataFrame, np.ndarray] | None:
+        fails), its prepared frame, its predictions and its transform's outputs."""
+        if route.arm != "canary":
+            return route.primary, *await self._answer_all(route.primary, data)
         start = time.perf_counter()
         try:
-            answered = await self._answer(route.target, data)
-        except SignatureError:
-            return None  # the primary decides whether the input is bad
-        except ModelFailedError:
-            self._judge(route, ok=False, start=start)
-            return None
-        self._judge(route, ok=True, start=start)
-        return answered
+            answered = await self._answer_all(route.target, data)
+        except SignatureError as exc:  # the primary decides whether the input is bad
+            refused: Exception | None = exc
+        except Exception as exc:  # the canary's own failure: the primary answers
+            self._canary_failed(route, _ms_since(start), request_id, exc, cause="error")
+            refused = None
+        else:
+            self._judge(route, ok=True, start=start)
+            return route.target, *answered
+        latency_ms = _ms_since(start)
+        answered = await self._answer_all(route.primary, data)  # a 4xx when it refuses too
+        if refused is not None:  # input the primary accepts: the canary's fault
+            self._canary_failed(route, latency_ms, request_id, refused, cause="refused")
+        return route.primary, *answered
+
+    async def _answer_all(
+        self, target: LoadedVersion, data: Any
+    ) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray] | None]:
+        """:meth:`_answer` and the transform's outputs (postprocess) of ``target``."""
+        frame, predictions = await self._answer(target, data)
+        return frame, predictions, self._postprocess(target, predictions, data)
+
+    def _canary_failed(
+        self, route: Route, latency_ms: float, request_id: str, exc: Exception, *, cause: str
+    ) -> None:
+        """Count the canary's failure on a request (against its rollback policy, and in
+        the metrics by ``cause``: ``error`` or ``refused``) and log it with the request id."""
+        canary, primary = route.target.version, route.primary.version
+        self.metrics.canary_fallbacks.labels(str(canary), cause).inc()
+        log.warning(
+            "request %s: canary version %s %s, answered by the primary version %s: %s",
+            request_id,
+            canary,
+            "refused input the primary accepts" if cause == "refused" else "failed",
+            primary,
+            exc,
+        )
+        self._record(route, ok=False, latency_ms=latency_ms)
 
     def _judge(self, route: Route, *, ok: bool, start: float) -> None:
-        latency_ms = (time.perf_counter() - start) * 1000
+        self._record(route, ok=ok, latency_ms=_ms_since(start))
+
+    def _record(self, route: Route, *, ok: bool, latency_ms: float) -> None:
         if self.pool.record(route, ok=ok, latency_ms=latency_ms) is not None:
             self.metrics.rollbacks.inc()
 
@@ -332,6 +362,10 @@ def _predict_alone(model: Model, rows: list[dict[str, Any]]) -> Any:
         return frame, model.predict_frame(frame)
     except Exception as exc:  # handed to this request alone
         return exc
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
 
 
 def _row_ids(request_id: str, rows: int) -> list[str]:

@@ -108,6 +108,13 @@ class ServingMetrics:
         self.rollbacks = Counter(
             "ctloop_canary_rollbacks", "Canaries rolled back automatically.", registry=r
         )
+        self.canary_fallbacks = Counter(
+            "ctloop_canary_fallbacks",
+            "Canary requests answered by the primary, by canary version and cause (error: "
+            "its transform or model raised; refused: it rejected input the primary accepts).",
+            ["model_version", "cause"],
+            registry=r,
+        )
         self.log_errors = Gauge(
             "ctloop_prediction_log_errors",
             "Prediction-log batches that could not be written.",
