@@ -80,7 +80,10 @@ def promote_model(
     by = by or current_user()
     version = source.registry.resolve(reference)
     record = source.metadata.get_artifact(version.artifact_id)
-    approval = _approval(version, record, environment, target, by) if _gated(environment) else None
+    approval = None
+    if _gated(environment):
+        asked = _open_request(version, record, environment, target, by)
+        approval = _approved(asked, environment, target)
     existing = _version_with(target, version.model, record.digest)
     copied = 0
     if existing is None:
@@ -164,16 +167,8 @@ def _gated(environment: Environment) -> bool:
     return environment.requires_approval
 
 
-def _approval(
-    version: ModelVersion,
-    record: ArtifactRecord,
-    environment: Environment,
-    target: Workspace,
-    by: str,
-) -> ApprovalRecord:
-    """The approved request for this artifact, else :class:`ApprovalError` (a request
-    is recorded when none is open)."""
-    found = _open_request(version, record, environment, target, by)
+def _approved(found: ApprovalRecord, environment: Environment, target: Workspace) -> ApprovalRecord:
+    """The open request ``found`` once it is approved, else :class:`ApprovalError`."""
     if found.state == "approved":
         return found
     raise ApprovalError(_waiting(found, environment, _last_rejection(target.approvals, found)))
