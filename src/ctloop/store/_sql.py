@@ -26,7 +26,6 @@ from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
     RUN_CHANGES,
     check_changes,
-    check_latest_data_version,
     check_status,
     missing_data_version,
     missing_execution,
@@ -469,26 +468,17 @@ class SqlMetadataStore(MetadataStore):
         return [TagRecord(run_id, row.key, row.value, row.execution_id or None) for row in rows]
 
     # -- data versions ----------------------------------------------------------------
-    def add_data_version(
-        self,
-        name: str,
-        artifact_id: str,
-        *,
-        source: str,
-        message: str = "",
-        expect_latest: int | None = None,
+    def _add_data_version(
+        self, name: str, artifact_id: str, next_version: Callable[[int], DataVersionRecord]
     ) -> DataVersionRecord:
-        """Record the next version of ``name``; concurrent adds get distinct numbers (the
-        unique key on (name, version) makes a loser retry with the next number, and a
-        loser that expected the latest version to be ``expect_latest`` sees it moved)."""
+        """The next version of ``name``; concurrent adds get distinct numbers (the unique
+        key on (name, version) makes a loser retry with the next number, and a loser that
+        expected the latest version sees it moved)."""
 
         def work(conn: Connection) -> DataVersionRecord:
             require_artifacts(conn, [artifact_id], f"data version of {name!r}")
             latest = select(func.max(DATA_VERSIONS.c.version)).where(DATA_VERSIONS.c.name == name)
-            current = conn.execute(latest).scalar() or 0
-            check_latest_data_version(name, current, expect_latest)
-            version = current + 1
-            record = DataVersionRecord(name, version, artifact_id, source, utcnow(), message)
+            record = next_version(conn.execute(latest).scalar() or 0)
             conn.execute(insert(DATA_VERSIONS), record_values(record))
             return record
 

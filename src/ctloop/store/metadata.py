@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ctloop.store._metadata_rules import completion_changes
+from ctloop.store._metadata_rules import (
+    check_latest_data_version,
+    completion_changes,
+    missing_data_version,
+)
 from ctloop.store.records import (
     ArtifactRecord,
     DataVersionRecord,
@@ -36,6 +40,7 @@ from ctloop.store.records import (
     ParamRecord,
     RunRecord,
     TagRecord,
+    utcnow,
 )
 
 
@@ -396,7 +401,6 @@ class MetadataStore(ABC):
         return ordered[offset:end], len(ordered)
 
     # -- data versions ----------------------------------------------------------------
-    @abstractmethod
     def add_data_version(
         self,
         name: str,
@@ -415,9 +419,29 @@ class MetadataStore(ABC):
         read version 3 and both add "version 4" then leave one version 4, not a 4 and a
         5 that both believe they hold the same new data."""
 
+        def next_version(latest: int) -> DataVersionRecord:
+            check_latest_data_version(name, latest, expect_latest)
+            return DataVersionRecord(name, latest + 1, artifact_id, source, utcnow(), message)
+
+        return self._add_data_version(name, artifact_id, next_version)
+
     @abstractmethod
+    def _add_data_version(
+        self, name: str, artifact_id: str, next_version: Callable[[int], DataVersionRecord]
+    ) -> DataVersionRecord:
+        """Store and return ``next_version(latest)``, ``latest`` being the latest version
+        of ``name`` (0: none yet), in one step with the check that artifact
+        ``artifact_id`` exists (:class:`~ctloop.errors.NotFoundError` if not)."""
+
     def get_data_version(self, name: str, version: int | None = None) -> DataVersionRecord:
-        """A version of ``name`` (the latest when ``version`` is ``None``)."""
+        """A version of ``name`` (the latest when ``version`` is ``None``). Stores
+        override this with one query; this default reads the versions of ``name``."""
+        found = self.list_data_versions(name)
+        if version is not None:
+            found = [v for v in found if v.version == version]
+        if not found:
+            raise missing_data_version(name, version)
+        return found[-1]
 
     @abstractmethod
     def list_data_versions(self, name: str | None = None) -> list[DataVersionRecord]:

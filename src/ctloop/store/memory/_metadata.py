@@ -18,7 +18,7 @@ collection and lose a deleted run, as ``ON DELETE SET NULL`` does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,11 +27,9 @@ from ctloop.store._metadata_rules import (
     EXECUTION_CHANGES,
     RUN_CHANGES,
     check_changes,
-    check_latest_data_version,
     check_status,
     data_version_artifacts,
     missing_artifacts,
-    missing_data_version,
     missing_execution,
     missing_record,
 )
@@ -57,7 +55,6 @@ from ctloop.store.records import (
     ParamRecord,
     RunRecord,
     TagRecord,
-    utcnow,
 )
 from ctloop.store.statuses import ExecutionStatus, RunStatus
 
@@ -369,34 +366,17 @@ class MemoryMetadataStore(MetadataStore):
         return [TagRecord(run_id, key, value, execution or None) for execution, key, value in rows]
 
     # -- data versions ----------------------------------------------------------------
-    def add_data_version(
-        self,
-        name: str,
-        artifact_id: str,
-        *,
-        source: str,
-        message: str = "",
-        expect_latest: int | None = None,
+    def _add_data_version(
+        self, name: str, artifact_id: str, next_version: Callable[[int], DataVersionRecord]
     ) -> DataVersionRecord:
-        """Record the next version of ``name``; concurrent adds get distinct numbers, and
-        an add expecting the latest to be ``expect_latest`` checks it under the lock."""
+        """The next version of ``name``, numbered and checked under the lock."""
         with self.lock:
             if artifact_id not in self._artifacts:
                 raise missing_artifacts([artifact_id], f"data version of {name!r}")
             latest = max((v.version for v in self._data_versions if v.name == name), default=0)
-            check_latest_data_version(name, latest, expect_latest)
-            record = DataVersionRecord(name, latest + 1, artifact_id, source, utcnow(), message)
+            record = next_version(latest)
             self._data_versions.append(record)
         return record
-
-    def get_data_version(self, name: str, version: int | None = None) -> DataVersionRecord:
-        """A version of ``name`` (the latest when ``version`` is ``None``)."""
-        found = self.list_data_versions(name)
-        if version is not None:
-            found = [v for v in found if v.version == version]
-        if not found:
-            raise missing_data_version(name, version)
-        return found[-1]
 
     def list_data_versions(self, name: str | None = None) -> list[DataVersionRecord]:
         """Versions of ``name`` (of every name when ``None``), by name then version."""
