@@ -21,8 +21,8 @@ the UNIQUE (trigger, fire_key) constraint backs this up.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -39,6 +39,7 @@ from ctloop.store.statuses import FiringStatus
 __all__ = [
     "FIRING_CHANGES",
     "ClaimResult",
+    "ClaimTerms",
     "FiringClaim",
     "FiringRecord",
     "SqlTriggerStore",
@@ -48,6 +49,7 @@ __all__ = [
     "claimed_changes",
     "cursor_moved",
     "evaluation_changes",
+    "firing_values",
     "missing_firing",
 ]
 
@@ -155,7 +157,6 @@ class TriggerStore(ABC):
         """Apply an evaluation's ``changes`` to the state of ``name`` (created when
         missing) unless :func:`cursor_moved`; return whether it did."""
 
-    @abstractmethod
     def claim(
         self,
         claim: FiringClaim,
@@ -171,6 +172,14 @@ class TriggerStore(ABC):
         ``claimed`` with the new firing; then the cursor becomes ``new_cursor`` (when
         given), ``last_fired_at`` now (for an active firing) and ``cooldown_until`` the
         given time."""
+        terms = ClaimTerms(expected_cursor, new_cursor, max_concurrent, cooldown_until)
+        return self._claim(claim, terms)
+
+    @abstractmethod
+    def _claim(self, claim: FiringClaim, terms: ClaimTerms) -> ClaimResult:
+        """In one step: lock the state of ``claim.trigger`` (created when missing), return
+        :meth:`ClaimTerms.refusal` if any, else insert the firing, apply
+        :meth:`ClaimTerms.changes` to the state and return the claimed firing."""
 
     @abstractmethod
     def update_firing(
@@ -255,6 +264,42 @@ def claimed_changes(
     return changes
 
 
+@dataclass(frozen=True)
+class ClaimTerms:
+    """The conditions and the effects on the trigger's state of a claim (see
+    :meth:`TriggerStore.claim`)."""
+
+    expected_cursor: Any
+    new_cursor: dict[str, Any] | None
+    max_concurrent: int | None
+    cooldown_until: datetime | None
+
+    def refusal(
+        self, state: TriggerStateRecord, fired: Callable[[], bool], active: Callable[[], int]
+    ) -> ClaimResult | None:
+        """The outcome of a claim refused against ``state`` (``fired``: whether the
+        occasion fired already; ``active``: how many firings are active), or ``None``."""
+        if cursor_moved(state, self.expected_cursor):
+            return ClaimResult("moved")
+        if fired():
+            return ClaimResult("duplicate")
+        if self.max_concurrent is not None and active() >= self.max_concurrent:
+            return ClaimResult("busy")
+        return None
+
+    def changes(self, claim: FiringClaim, now: datetime) -> dict[str, Any]:
+        """The fields of the trigger's state that claiming ``claim`` at ``now`` sets."""
+        return claimed_changes(claim, now, self.cooldown_until, self.new_cursor)
+
+
+def firing_values(claim: FiringClaim, now: datetime) -> dict[str, Any]:
+    """The fields, but its id, of the firing that claiming ``claim`` at ``now`` adds: no
+    run yet, and ended at once unless it is active (a skipped occasion)."""
+    values = {f.name: getattr(claim, f.name) for f in fields(claim)}
+    ended = None if claim.status in FiringStatus.active() else now
+    return dict(values, run_id=None, fired_at=now, ended_at=ended)
+
+
 def missing_firing(firing_id: int) -> NotFoundError:
     """The error for a firing id that is not there."""
     return NotFoundError(
@@ -292,31 +337,21 @@ class SqlTriggerStore(SqlTransactions, TriggerStore):
         return self._write(work)
 
     # -- firings ----------------------------------------------------------------------
-    def claim(
-        self,
-        claim: FiringClaim,
-        *,
-        expected_cursor: dict[str, Any] | None = _UNSET,
-        new_cursor: dict[str, Any] | None = None,
-        max_concurrent: int | None = None,
-        cooldown_until: datetime | None = None,
-    ) -> ClaimResult:
-        """Claim the occasion ``claim.fire_key`` of ``claim.trigger`` atomically (see the
-        module docstring); on success the cursor becomes ``new_cursor`` (when given),
-        ``last_fired_at`` now and ``cooldown_until`` the given time."""
+    def _claim(self, claim: FiringClaim, terms: ClaimTerms) -> ClaimResult:
+        """Claim in one transaction (see the module docstring)."""
 
         def work(conn: Connection) -> ClaimResult:
             state = _lock_state(conn, claim.trigger, claim.pipeline, claim.kind)
-            if cursor_moved(state, expected_cursor):
-                return ClaimResult("moved")
-            if _find_firing(conn, claim.trigger, claim.fire_key) is not None:
-                return ClaimResult("duplicate")
-            if max_concurrent is not None and _count_active(conn, claim.trigger) >= max_concurrent:
-                return ClaimResult("busy")
+            refused = terms.refusal(
+                state,
+                lambda: _find_firing(conn, claim.trigger, claim.fire_key) is not None,
+                lambda: _count_active(conn, claim.trigger),
+            )
+            if refused is not None:
+                return refused
             now = utcnow()
             firing_id = _insert_firing(conn, claim, now)
-            changes = claimed_changes(claim, now, cooldown_until, new_cursor)
-            _update_state(conn, claim.trigger, changes)
+            _update_state(conn, claim.trigger, terms.changes(claim, now))
             return ClaimResult("claimed", _read_firing(conn, firing_id))
 
         return self._write(work)
@@ -401,25 +436,8 @@ def _count_active(conn: Connection, trigger: str) -> int:
 
 
 def _insert_firing(conn: Connection, claim: FiringClaim, now: datetime) -> int:
-    ended = None if claim.status in FiringStatus.active() else now
-    result = conn.execute(
-        insert(TRIGGER_FIRINGS)
-        .values(
-            trigger=claim.trigger,
-            pipeline=claim.pipeline,
-            kind=claim.kind,
-            fire_key=claim.fire_key,
-            status=claim.status,
-            reason=claim.reason,
-            run_id=None,
-            cause_artifact_id=claim.cause_artifact_id,
-            details=claim.details,
-            fired_at=now,
-            ended_at=ended,
-        )
-        .returning(TRIGGER_FIRINGS.c.id)
-    )
-    return int(result.scalar_one())
+    stmt = insert(TRIGGER_FIRINGS).values(firing_values(claim, now))
+    return int(conn.execute(stmt.returning(TRIGGER_FIRINGS.c.id)).scalar_one())
 
 
 def _read_firing(conn: Connection, firing_id: int) -> FiringRecord | None:

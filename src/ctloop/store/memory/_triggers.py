@@ -17,21 +17,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from ctloop.store._query import given, matching
 from ctloop.store._schema import to_utc
 from ctloop.store._triggers import (
-    _UNSET,
     ClaimResult,
+    ClaimTerms,
     FiringClaim,
     FiringRecord,
     TriggerStateRecord,
     TriggerStore,
     check_firing_changes,
-    claimed_changes,
     cursor_moved,
+    firing_values,
     missing_firing,
 )
 from ctloop.store.memory._records import converted, json_copy
@@ -79,47 +78,27 @@ class MemoryTriggerStore(TriggerStore):
         return True
 
     # -- firings ----------------------------------------------------------------------
-    def claim(
-        self,
-        claim: FiringClaim,
-        *,
-        expected_cursor: dict[str, Any] | None = _UNSET,
-        new_cursor: dict[str, Any] | None = None,
-        max_concurrent: int | None = None,
-        cooldown_until: datetime | None = None,
-    ) -> ClaimResult:
-        """Claim the occasion ``claim.fire_key`` of ``claim.trigger`` atomically (see
-        :meth:`TriggerStore.claim`)."""
-        cooldown = None if cooldown_until is None else to_utc(cooldown_until)
+    def _claim(self, claim: FiringClaim, terms: ClaimTerms) -> ClaimResult:
+        """Claim under the lock (see :meth:`TriggerStore.claim`)."""
+        cooldown = None if terms.cooldown_until is None else to_utc(terms.cooldown_until)
+        cursor = None if terms.new_cursor is None else json_copy(terms.new_cursor)
+        terms = replace(terms, new_cursor=cursor, cooldown_until=cooldown)
         details = json_copy(claim.details)
         with self._lock:
             state = self._state(claim.trigger, claim.pipeline, claim.kind)
-            if cursor_moved(state, expected_cursor):
-                return ClaimResult("moved")
             mine = [f for f in self._firings if f.trigger == claim.trigger]
-            if any(f.fire_key == claim.fire_key for f in mine):
-                return ClaimResult("duplicate")
-            active = sum(f.status in FiringStatus.active() for f in mine)
-            if max_concurrent is not None and active >= max_concurrent:
-                return ClaimResult("busy")
-            now = utcnow()
-            firing = FiringRecord(
-                id=len(self._firings) + 1,
-                trigger=claim.trigger,
-                pipeline=claim.pipeline,
-                kind=claim.kind,
-                fire_key=claim.fire_key,
-                status=claim.status,
-                reason=claim.reason,
-                run_id=None,
-                cause_artifact_id=claim.cause_artifact_id,
-                details=details,
-                fired_at=now,
-                ended_at=None if claim.status in FiringStatus.active() else now,
+            refused = terms.refusal(
+                state,
+                lambda: any(f.fire_key == claim.fire_key for f in mine),
+                lambda: sum(f.status in FiringStatus.active() for f in mine),
             )
+            if refused is not None:
+                return refused
+            now = utcnow()
+            values = dict(firing_values(claim, now), details=details)
+            firing = FiringRecord(id=len(self._firings) + 1, **values)
             self._firings.append(firing)
-            cursor = None if new_cursor is None else json_copy(new_cursor)
-            changes = claimed_changes(claim, now, cooldown, cursor)
+            changes = terms.changes(claim, now)
             self._states[claim.trigger] = replace(state, **changes, updated_at=utcnow())
         return ClaimResult("claimed", _firing_copy(firing))
 
