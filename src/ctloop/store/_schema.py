@@ -39,7 +39,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
@@ -204,17 +204,25 @@ class Event(Base):
     name: Mapped[str]
 
 
-class Param(Base):
-    """A parameter of a run or of one of its executions (``execution_id = ''`` for the run)."""
+class _RunKeyValue:
+    """The columns of a key and its text value on a run or on one of its executions
+    (``execution_id = ''`` for the run), one value a key."""
 
-    __tablename__ = "params"
-    __table_args__ = (UniqueConstraint("run_id", "execution_id", "key"),)
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (UniqueConstraint("run_id", "execution_id", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     execution_id: Mapped[str]
     key: Mapped[str]
     value: Mapped[str] = mapped_column(Text)
+
+
+class Param(_RunKeyValue, Base):
+    """A parameter of a run or of one of its executions (``execution_id = ''`` for the run)."""
+
+    __tablename__ = "params"
 
 
 class Metric(Base):
@@ -278,17 +286,10 @@ class LatestMetric(Base):
     timestamp: Mapped[datetime]
 
 
-class Tag(Base):
+class Tag(_RunKeyValue, Base):
     """A tag of a run or of one of its executions (``execution_id = ''`` for the run)."""
 
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("run_id", "execution_id", "key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    execution_id: Mapped[str]
-    key: Mapped[str]
-    value: Mapped[str] = mapped_column(Text)
 
 
 class DataVersion(Base):
