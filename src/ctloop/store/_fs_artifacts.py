@@ -34,6 +34,7 @@ from ctloop.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from ctloop.store._checks import matching
 from ctloop.store.artifact_store import ArtifactStore
 
 __all__ = ["FsspecArtifactStore", "LocalArtifactStore", "open_artifact_store"]
@@ -51,12 +52,52 @@ _sync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 
 def check_digest(digest: str) -> str:
     """Return ``digest`` if it is a sha256 hex digest, else raise IntegrityError."""
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        raise IntegrityError(
+    return matching(
+        digest,
+        _DIGEST,
+        lambda: IntegrityError(
             f"{digest!r} is not a sha256 digest; pass the 64 lowercase hex characters "
             "that put_bytes or put_file returned"
-        )
-    return digest
+        ),
+    )
+
+
+def put_file_with(
+    store: ArtifactStore,
+    path: Path,
+    in_memory: int,
+    put_large: Callable[[str, int], tuple[str, int]],
+) -> tuple[str, int]:
+    """Store the file ``path`` in ``store`` (``(digest, size)``): read into memory up to
+    ``in_memory`` bytes; larger, hashed first and stored by ``put_large(digest, size)``
+    unless that blob is stored already."""
+    size = _source_size(path)
+    if size <= in_memory:
+        with open(path, "rb") as f:
+            data = f.read()
+        return store.put_bytes(data), len(data)
+    digest = _file_sha256(path)
+    if store.has(digest):
+        return digest, size
+    return put_large(digest, size)
+
+
+def cached_copy(digest: str, cache_dir: Path, download: Callable[[Path], None]) -> Path:
+    """A read-only copy of blob ``digest`` in ``cache_dir/<aa>/<digest>``, made once:
+    ``download(tmp)`` writes and verifies it under a temporary name, then it is renamed
+    into place (so that name only ever holds verified bytes)."""
+    target = Path(cache_dir) / digest[:2] / check_digest(digest)
+    if target.exists():  # only verified downloads are ever renamed to this name
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{digest}.{uuid.uuid4().hex}.tmp"
+    try:
+        download(tmp)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+    finally:
+        _unlink_quietly(os.fspath(tmp))
+    return target
 
 
 def check_key(key: str) -> str:
@@ -154,15 +195,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a local file's bytes; returns ``(sha256 digest, size)``."""
-        size = _source_size(path)
-        if size <= _SMALL_FILE:
-            with open(path, "rb") as f:
-                data = f.read()
-            return self.put_bytes(data), len(data)
-        digest = _file_sha256(path)
-        if os.path.exists(self._blob_path(digest)):
-            return digest, size
-        return self._copy_in(path)
+        return put_file_with(self, path, _SMALL_FILE, lambda _digest, _size: self._copy_in(path))
 
     def _copy_in(self, path: Path) -> tuple[str, int]:
         """Copy a big file into a temp file, hashing the bytes actually copied, so a
@@ -457,14 +490,12 @@ class FsspecArtifactStore(ArtifactStore):
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a local file's bytes; returns ``(sha256 digest, size)``."""
-        size = _source_size(path)
-        if size <= _REMOTE_IN_MEMORY:
-            with open(path, "rb") as f:
-                data = f.read()
-            return self.put_bytes(data), len(data)
-        digest = _file_sha256(path)
-        if self.has(digest):
-            return digest, size
+        return put_file_with(
+            self, path, _REMOTE_IN_MEMORY, lambda digest, size: self._upload(path, digest, size)
+        )
+
+    def _upload(self, path: Path, digest: str, size: int) -> tuple[str, int]:
+        """Upload a big file straight from disk, then check it did not change meanwhile."""
         rpath = self._blob_key(digest)
         try:
             with self._remote(f"uploading {path}") as fs:
@@ -497,18 +528,7 @@ class FsspecArtifactStore(ArtifactStore):
 
     def local_path(self, digest: str, cache_dir: Path) -> Path:
         """A verified, read-only copy in ``cache_dir/<aa>/<digest>``, downloaded once."""
-        target = Path(cache_dir) / digest[:2] / check_digest(digest)
-        if target.exists():  # only verified downloads are ever renamed to this name
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{digest}.{uuid.uuid4().hex}.tmp"
-        try:
-            self._download(digest, tmp)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        finally:
-            _unlink_quietly(os.fspath(tmp))
-        return target
+        return cached_copy(digest, cache_dir, lambda tmp: self._download(digest, tmp))
 
     def _download(self, digest: str, tmp: Path) -> None:
         try:

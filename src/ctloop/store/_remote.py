@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -258,21 +256,13 @@ class _RemoteArtifacts(_Forwarder):
 
     def local_path(self, digest: str, cache_dir: Path) -> Path:
         """A verified, read-only copy in ``cache_dir/<aa>/<digest>``, downloaded once."""
-        from ctloop.store._fs_artifacts import check_digest
+        from ctloop.store._fs_artifacts import cached_copy
 
-        target = Path(cache_dir) / digest[:2] / check_digest(digest)
-        if target.exists():  # only verified downloads are ever renamed to this name
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{digest}.{uuid.uuid4().hex}.tmp"
-        try:
+        def download(tmp: Path) -> None:
             with open(tmp, "wb") as sink:
                 self._connection.download(digest, sink)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
+
+        return cached_copy(digest, cache_dir, download)
 
 
 _CLASSES: dict[str, type] = {}

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ctloop.errors import ModelReferenceError, ModelVersionNotFoundError
+from ctloop.store._checks import matching
 from ctloop.store.registry._records import AliasMove, ModelVersion, RegisteredModel
 from ctloop.store.registry._rules import current_user
 
@@ -70,12 +71,14 @@ def check_model_name(name: str) -> str:
     >>> check_model_name("flights-delay.v2")
     'flights-delay.v2'
     """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ModelReferenceError(
+    return matching(
+        name,
+        _NAME,
+        lambda: ModelReferenceError(
             f"model name {name!r} is not valid; use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit (at most 200 characters), e.g. 'flights-delay'"
-        )
-    return name
+        ),
+    )
 
 
 def check_alias(alias: str) -> str:
@@ -86,12 +89,14 @@ def check_alias(alias: str) -> str:
     >>> check_alias("champion")
     'champion'
     """
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
-        raise ModelReferenceError(
+    return matching(
+        alias,
+        _ALIAS,
+        lambda: ModelReferenceError(
             f"alias {alias!r} is not valid; use letters, digits, '_' and '-', starting with "
             "a letter or '_' (a number would read as a version), e.g. 'champion'"
-        )
-    return alias
+        ),
+    )
 
 
 def parse_reference(reference: str) -> tuple[str, str | int | None]:
