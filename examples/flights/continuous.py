@@ -1,10 +1,14 @@
 """The flights model trained continuously: the retraining pipeline of the level-2 loop.
 
-Labelled weeks land as Parquet files in a folder (``week-NN.parquet``: the flights of a
-week with their actual arrival delays, a week after they flew). The pipeline trains on
-the most recent ones::
+Labelled flights land one folder a day (``landing/date=2013-03-05/flights.parquet``: the
+flights of a day with their actual arrival delays, a week after they flew), declared in
+``ctloop.yaml`` as the source ``flights`` (daily spans, ``expect: daily``). Ingesting it
+(``ctloop ingest run flights``, or the scheduler's ``new_spans`` trigger) makes each
+week's data a data version; a ``new_spans`` trigger starts ``received`` on the new
+spans. The retraining pipeline trains on the newest 7 x ``weeks`` daily spans of the
+latest data version, so its model traces back to those exact spans::
 
-    load_recent -> statistics -> validate (schema.yaml; stops on schema skew)
+    load_spans -> statistics -> validate (schema.yaml; stops on schema skew)
                 -> split_newest (train on all but the newest week, hold the newest out)
                 -> fit_flights -> champion_model -> evaluate (overall and per carrier,
                    candidate and champion on the same held-out week)
@@ -17,8 +21,9 @@ starts it as a canary on ``canary_traffic`` percent of the requests (``release_a
 the scheduler then judges the canary on its labelled requests against the champion's and
 promotes or rolls it back (``ctloop.monitor._canary``). Run it by hand with::
 
-    ctloop run examples/flights/continuous.py:retrain -p folder=landing -p weeks=8
-    ctloop run examples/flights/continuous.py:retrain -p folder=landing -p release_as=canary
+    ctloop ingest run flights
+    ctloop run examples/flights/continuous.py:retrain -p weeks=8
+    ctloop run examples/flights/continuous.py:retrain -p release_as=canary
 
 ``ctloop demo`` runs it from the scheduler when monitoring sees the model decay.
 """
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ctloop import FilePath, log_metric, pipeline, step
+from ctloop import FilePath, data_version, log_metric, pipeline, set_tag, step
 from ctloop.artifacts.model import Model
 from ctloop.components import (
     champion_model,
@@ -51,14 +56,43 @@ except ImportError:  # pragma: no cover
 LABEL = "late"
 
 
+SOURCE = "flights"
+"""The source of ``ctloop.yaml`` the pipelines read (one span a day)."""
+
+
 @step(cache=False)
-def load_recent(folder: str, weeks: int = 8) -> pd.DataFrame:
-    """The ``weeks`` newest labelled files of ``folder`` (by name), as one table."""
-    files = sorted(Path(folder).glob("week-*.parquet"))[-weeks:]
-    if not files:
-        raise FileNotFoundError(f"no week-*.parquet files in {folder}; nothing to train on")
-    print(f"training data: {', '.join(f.name for f in files)}")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+def load_spans(data: Path, weeks: int = 8) -> pd.DataFrame:
+    """The newest 7 x ``weeks`` daily spans of the ingested source, as one table; the
+    spans and their versions are tagged on the run (``spans``)."""
+    from ctloop.ingest import read_spans, select_spans
+
+    selection = f"rolling:{7 * weeks}"
+    chosen = select_spans(data, selection)
+    set_tag("spans", chosen.describe())
+    set_tag("span_versions", _versions(chosen.versions))
+    print(f"training data: {chosen.source} spans {chosen.describe()}")
+    return read_spans(data, selection)
+
+
+@step(cache=False)
+def received(data: Path, spans: list[str]) -> dict[str, int]:
+    """What a new-data firing brought: rows per new (or late-changed) span."""
+    from ctloop.ingest import read_spans
+
+    if not spans:
+        raise ValueError("no spans given; the new_spans trigger passes them as 'spans'")
+    first, last = min(spans), max(spans)
+    frame = read_spans(data, f"{first}..{last}", span_column="span")
+    rows = frame[frame["span"].isin(spans)].groupby("span").size()
+    set_tag("spans", f"{first} … {last} ({len(spans)} spans)" if len(spans) > 1 else first)
+    log_metric("rows", int(rows.sum()))
+    return {str(span): int(n) for span, n in rows.items()}
+
+
+def _versions(versions: dict[str, int]) -> str:
+    """``v1`` when every span is in its first version, else the spans ingested again."""
+    late = {span: v for span, v in versions.items() if v > 1}
+    return ", ".join(f"{span} v{v}" for span, v in late.items()) if late else "v1"
 
 
 @step(outputs=("train", "holdout"))
@@ -91,7 +125,6 @@ def labelled(data: pd.DataFrame) -> pd.DataFrame:
 
 @pipeline
 def retrain(
-    folder: str = "landing",
     weeks: int = 8,
     schema_path: FilePath = FilePath(HERE / "schema.yaml"),
     model_name: str = "flights",
@@ -102,7 +135,7 @@ def retrain(
     canary_traffic: float = 20.0,
 ) -> None:
     """Validate the newest labelled weeks, train, gate against the champion, release."""
-    data = load_recent(folder, weeks=weeks)
+    data = load_spans(data_version(SOURCE), weeks=weeks)
     anomalies = validate(statistics(data), schema_path=schema_path)
     train_rows, holdout = split_newest(data)
     train_rows.after(anomalies)
@@ -126,4 +159,11 @@ def retrain(
     )
 
 
-__all__ = ["FEATURES", "retrain"]
+@pipeline
+def ingested(spans: list[str]) -> None:
+    """Started by the ``new_spans`` trigger: records the new spans of the source's latest
+    data version (the run's lineage names that version)."""
+    received(data_version(SOURCE), spans)
+
+
+__all__ = ["FEATURES", "SOURCE", "ingested", "retrain"]

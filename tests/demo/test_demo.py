@@ -24,7 +24,8 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     workdir = _fresh_workdir(config)
     assert not (workdir / "stale.txt").exists() and (workdir / "landing").is_dir()
     settings = yaml.safe_load((workdir / "ctloop.yaml").read_text())
-    decay, manual = pipeline_specs(settings["pipelines"])[0].triggers
+    retrain = {p.name: p for p in pipeline_specs(settings["pipelines"])}["flights-retrain"]
+    decay, manual = retrain.triggers
     assert decay.kind == "monitor" and decay.source["on"] == ["degraded"]
     assert decay.source["model"] == "flights" and manual.kind == "manual"
     # a week of event time, judged as the week it is about
@@ -37,7 +38,7 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     assert monitoring.drift_importance == 0.25 and monitoring.canary["min_rows"] == 150
     alerts = AlertSettings.from_mapping(settings["alerts"])
     assert alerts.resolve_after == 2 and alerts.sinks[0]["type"] == "file"
-    release = pipeline_specs(settings["pipelines"])[0].parameters
+    release = retrain.parameters
     assert (release["release_as"], release["canary_traffic"]) == ("canary", 30)
 
 
@@ -69,7 +70,18 @@ def _summary(tmp_path: Path) -> DemoSummary:
             "reason": "monitor says degraded",
             "outcome": "rejected",
             "outcome_text": "rejected by the gate: overall: auc may drop by 0.03",
-        }
+            "data": "flights@3: 2013-01-08 … 2013-03-04 (56 spans)",
+        },
+        {
+            "trigger": "flights-ingest/new-data",
+            "kind": "new_spans",
+            "status": "succeeded",
+            "run_id": "def",
+            "reason": "source 'flights' version 3: 7 new span(s)",
+            "outcome": "ingested",
+            "outcome_text": "ingested: source 'flights' version 3: 7 new span(s)",
+            "data": "flights@3: 2013-02-26 … 2013-03-04 (7 spans)",
+        },
     ]
     deployments = [
         {"created_at": "2013-03-12T00:00:00", "action": "canary", "by": "me", "reason": "v2"},
@@ -93,6 +105,7 @@ def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) ->
     assert "champion v1 → v2 &lt;fast&gt;" in html and "<fast>" not in html
     assert "flights-retrain/decay" in html and "monitor says degraded" in html
     assert "rejected by the gate: overall: auc may drop by 0.03" in html
+    assert "<td>flights@3: 2013-01-08 … 2013-03-04 (56 spans)</td>" in html
     assert html.count("<polyline") == 2 and not list(tmp_path.glob("*.tmp"))
     assert "margin <b>+0.0400</b>" in html
     assert "v1 0.620 / 0.660 degraded" in html
@@ -104,7 +117,7 @@ def test_the_report_shows_every_week_firing_and_alert_escaped(tmp_path: Path) ->
 def test_the_summary_lines_say_margin_outcomes_incidents_and_real_degradations(
     tmp_path: Path,
 ) -> None:
-    margin, retraining, incidents = _summary(tmp_path).lines()
+    margin, retraining, incidents, data = _summary(tmp_path).lines()
     assert margin == (
         "mean weekly AUC over 2 weeks: static 0.6800, the loop 0.7200 (margin +0.0400)"
     )
@@ -115,6 +128,10 @@ def test_the_summary_lines_say_margin_outcomes_incidents_and_real_degradations(
     assert incidents == (
         "incidents opened: 1 (degraded 1); the served model really degraded in 1 week(s) "
         "(10); 1 alert records"
+    )
+    assert data == (
+        "data: 1 new-data run(s) on source flights; retrainings trained on "
+        "flights@3: 2013-01-08 … 2013-03-04 (56 spans) (rejected)"
     )
 
 
@@ -174,3 +191,14 @@ def test_requests_carry_each_flight_s_scheduled_departure() -> None:
     # the server reads them as UTC: both fall in week 9 (5 to 12 March)
     seconds = [parse_event_time(t, "X-Event-Time") for t in times]
     assert all(week_start(9).timestamp() <= t < week_start(10).timestamp() for t in seconds)
+
+
+def test_an_event_line_prints_its_brackets() -> None:
+    from rich.console import Console
+
+    from ctloop.demo._loop import _print_week
+
+    console = Console(record=True, width=300)
+    week = WeekResult(9, "2013-03-05", 1200, 0.74, 0.74, [1], 0, ["retrain (data: [flights@3])"])
+    _print_week(console, week)
+    assert "retrain (data: [flights@3])" in console.export_text()

@@ -4,20 +4,25 @@
    register), promote to champion, and serve it over HTTP on 127.0.0.1.
 2. Replay the rest of 2013 one week at a time as real HTTP requests (a sample of each
    week's flights); the actual delays come back as feedback a week later, and the
-   labelled week lands as a Parquet file, as a data feed would deliver it.
+   labelled week lands as seven daily partitions (``landing/date=2013-03-05/``), as a
+   data feed would deliver it. The landing folder is the source ``flights`` of the demo's
+   ``ctloop.yaml`` (``expect: daily``); the scheduler's ``new_spans`` trigger ingests each
+   week into the next data version and starts ``continuous.py:ingested`` on its spans.
 3. Every request carries its flight's scheduled departure as its event time, and the
    monitor windows on event time (``monitoring: window_on: event_time``), so a week of
    2013 sent in a few seconds is judged as that week. After each week's labels arrive,
    the scheduler evaluates its triggers: the monitoring job judges the week just labelled
    (the window ``1w`` ending where the replay has got to) against the champion's
-   validation AUC, and on ``degraded`` fires the retraining pipeline on the recent weeks; the challenger is
+   validation AUC, and on ``degraded`` fires the retraining pipeline on the newest spans
+   of the latest data version (``rolling:56``: eight weeks of days); the challenger is
    gated against the champion on the newest week and, when it is not worse, released as
    a canary on 30 % of the requests. When the canary's week is labelled, the scheduler
    compares its AUC with the champion's on the requests each answered and promotes it or
    rolls it back. The server follows the deployment (canary share) and the ``champion``
    alias and swaps models without dropping a request.
-4. One week arrives broken (a renamed column): a retraining run on it stops at schema
-   validation and production keeps its model.
+4. One week arrives broken (a renamed column): ingesting it stops at the schema check,
+   naming the file and the column, so no data version (and no retraining) holds it; the
+   corrected files land and the next evaluation ingests them.
 
 The run ends with a summary (:mod:`ctloop.demo._summary`: the margin over the static
 model, how each retraining ended, the incidents opened next to the weeks the served model
@@ -47,6 +52,7 @@ __all__ = ["DemoConfig", "DemoSummary", "WeekResult", "run_demo"]
 
 _DAY0 = "2013-01-01"
 _MODEL = "flights"
+_SOURCE = "flights"
 
 
 @dataclass(frozen=True)
@@ -100,15 +106,12 @@ def run_demo(config: DemoConfig, console: Any) -> DemoSummary:
     for week in range(config.first_week):
         _land(weeks, week, landing)
     console.print(
-        "[bold]1. Train on January-February[/bold] (validate → fit → gate → register → release)"
+        "[bold]1. Ingest and train on January-February[/bold] (ingest → validate → fit → gate "
+        "→ register → release)"
     )
+    _ctloop("ingest", "run", _SOURCE)
     _ctloop(
-        "run",
-        f"{config.example / 'continuous.py'}:retrain",
-        "-p",
-        f"folder={landing}",
-        "-p",
-        f"weeks={config.first_week}",
+        "run", f"{config.example / 'continuous.py'}:retrain", "-p", f"weeks={config.first_week}"
     )
     server = DemoServer(console)
     try:
@@ -145,7 +148,7 @@ def _replay(
             _wait_until_logged(workspace, "labels", previous, sent[previous][0])
             _land(weeks, previous, landing)
             if previous == config.broken_week:
-                events += _broken_week(workspace, weeks, previous, landing, scheduler)
+                events += _broken_week(workspace, weeks, previous, landing)
         clock.week = week
         events += _tick(workspace, scheduler, server)
         frame = _sample(weeks, week, config)
@@ -184,7 +187,6 @@ def _fresh_workdir(config: DemoConfig) -> Path:
     (workdir / "ctloop.yaml").write_text(
         _SETTINGS.format(
             pipeline=pipeline,
-            landing=workdir / "landing",
             weeks=config.train_weeks,
             traffic=f"{config.canary_traffic:g}",
             alerts=workdir / "alerts.jsonl",
@@ -216,10 +218,23 @@ alerts:
   resolve_after: 2
   sinks:
     - {{type: file, path: {alerts}}}
+sources:
+  flights:
+    # one folder a day; a missing day is an error, and a day corrected within two days
+    # of the newest is ingested again as a new version of its span
+    files: "landing/date={{YYYY}}-{{MM}}-{{DD}}/*.parquet"
+    expect: daily
+    late_window: 2d
 pipelines:
+  # first: each evaluation ingests the source before the retraining trigger is checked
+  flights-ingest:
+    pipeline: {pipeline}:ingested
+    triggers:
+      - {{name: new-data, new_spans: flights, parameter: spans}}
   flights-retrain:
     pipeline: {pipeline}:retrain
-    parameters: {{folder: {landing}, weeks: {weeks}, release_as: canary, canary_traffic: {traffic}}}
+    # weeks: trained on the newest 7 x weeks daily spans of the latest data version
+    parameters: {{weeks: {weeks}, release_as: canary, canary_traffic: {traffic}}}
     triggers:
       # the week just labelled (the replay's clock ends the window), judged after its labels
       - {{name: decay, monitor: {{model: flights, window: 1w, on: [degraded]}}, every: 1s}}
@@ -234,13 +249,25 @@ def _weeks(table: Any) -> Any:
     return table.assign(_week=days // 7)
 
 
-def _land(weeks: Any, week: int, landing: Path, *, rename: dict[str, str] | None = None) -> Path:
-    rows = weeks[weeks["_week"] == week].drop(columns="_week")
-    path = landing / f"week-{week:02d}.parquet"
-    tmp = path.with_suffix(".tmp")
-    rows.rename(columns=rename or {}).to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+def _land(
+    weeks: Any, week: int, landing: Path, *, rename: dict[str, str] | None = None
+) -> list[Path]:
+    """Write ``week``'s flights as one partition a day, ``date=YYYY-MM-DD/flights.parquet``
+    (each through a hidden temporary file, which ingestion leaves out)."""
+    import pandas as pd
+
+    rows = weeks[weeks["_week"] == week].drop(columns="_week").rename(columns=rename or {})
+    days = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
+    written = []
+    for day, part in rows.groupby(days, sort=True):
+        folder = landing / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "flights.parquet"
+        tmp = folder / ".flights.parquet.tmp"
+        part.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        written.append(path)
+    return written
 
 
 def _sample(weeks: Any, week: int, config: DemoConfig) -> Any:
@@ -375,54 +402,54 @@ def _tick(workspace: Workspace, scheduler: Any, server: DemoServer) -> list[str]
     return notes
 
 
-def _broken_week(
-    workspace: Workspace, weeks: Any, week: int, landing: Path, scheduler: Any
-) -> list[str]:
-    """Land ``week`` with ``carrier`` renamed, retrain on it, show the stop, repair."""
+def _broken_week(workspace: Workspace, weeks: Any, week: int, landing: Path) -> list[str]:
+    """Land ``week`` with ``carrier`` renamed, ingest it (``ctloop ingest run``), show
+    the stop, land the corrected files (the next evaluation ingests them)."""
+    from ctloop.errors import NotFoundError
+
     before = _champion(workspace)
+    try:
+        version = workspace.metadata.get_data_version(_SOURCE).version
+    except NotFoundError:
+        version = 0
     _land(weeks, week, landing, rename={"carrier": "airline"})
-    firing = scheduler.fire("flights-retrain/manual")
-    scheduler.wait(timeout_s=600)
-    run_id = scheduler.store.get_firing(firing.id).run_id
+    proc = _ctloop_proc("ingest", "run", _SOURCE)
     _land(weeks, week, landing)
-    kept = _champion(workspace) == before
+    after = workspace.metadata.get_data_version(_SOURCE).version if version else 0
     return [
-        f"week {week} arrived with 'carrier' renamed to 'airline': retraining run "
-        f"{(run_id or '?')[:8]} {_failed_step(workspace, run_id)}; champion "
-        f"{'kept' if kept else 'CHANGED'} (v{before})"
+        f"week {week} arrived with 'carrier' renamed to 'airline': `ctloop ingest run` "
+        f"{_ingest_stop(proc)}; {_SOURCE}@{after} "
+        + ("unchanged" if after == version else "CHANGED")
+        + f", champion {'kept' if _champion(workspace) == before else 'CHANGED'} (v{before}); "
+        "corrected files landed"
     ]
 
 
-def _failed_step(workspace: Workspace, run_id: str | None) -> str:
-    """``stopped at STEP (first line of its error)`` for a failed run, else its status."""
-    from ctloop.store.statuses import ExecutionStatus
-
-    if run_id is None:
-        return "did not start"
-    metadata = workspace.metadata
-    failed = [e for e in metadata.list_executions(run_id) if e.status == ExecutionStatus.FAILED]
-    if not failed:
-        return metadata.get_run(run_id).status
-    lines = [line.strip() for line in (failed[0].error or "").splitlines()]
-    # the first finding of an anomalies error, else the exception's own line
-    reason = [ln[2:] for ln in lines if ln.startswith("- ")] or [
-        ln for ln in lines if "Error: " in ln
-    ]
-    return f"stopped at {failed[0].step}" + (f" ({reason[0][:140]})" if reason else "")
+def _ingest_stop(proc: subprocess.CompletedProcess[str]) -> str:
+    """``stopped (exit 1): LINE`` with the first line naming a failed span, else how it ended."""
+    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    failed = [ln for ln in lines if "fail" in ln.lower() or "column" in ln.lower()]
+    if proc.returncode == 0:
+        return "did NOT stop: " + (lines[-1] if lines else "no output")
+    return f"stopped (exit {proc.returncode}): " + (failed or lines or ["no output"])[0][:300]
 
 
 def _describe(workspace: Workspace, event: Any) -> str:
     """A line for one scheduler event; a finished retraining says how it ended
     (released, rejected by the gate, or failed at a step), not the run's status."""
-    from ctloop.demo._outcomes import retrain_outcome
+    from ctloop.demo._outcomes import INGEST_TRIGGER, retrain_outcome, training_data
 
     outcome = getattr(event, "outcome", "")
     if outcome in ("", "baseline", "checked", "idle", "nothing", "not-due"):
         return ""
     trigger = getattr(event, "trigger", "")
     firing_id = getattr(event, "firing_id", None)
+    if trigger == INGEST_TRIGGER and outcome in ("fired", "started"):
+        return ""  # said once, when its run has finished
     if outcome == "finished" and firing_id is not None:
-        return f"{trigger}: {retrain_outcome(workspace, firing_id).text}"
+        found = retrain_outcome(workspace, firing_id)
+        data = training_data(workspace, workspace.triggers.get_firing(firing_id).run_id)
+        return f"{trigger}: {found.text}" + (f" (data: {data})" if data else "")
     detail = getattr(event, "detail", None) or getattr(event, "reason", "") or ""
     return f"{trigger}: {outcome}" + (f" ({detail})" if detail else "")
 
@@ -439,10 +466,14 @@ def _load_version(workspace: Workspace, settings: Settings, version: int) -> Any
     return load_value(record, workspace.artifacts, cache_dir=settings.home / "cache")
 
 
-def _ctloop(*args: str) -> None:
-    proc = subprocess.run(
+def _ctloop_proc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "ctloop", *args], capture_output=True, text=True, check=False
     )
+
+
+def _ctloop(*args: str) -> None:
+    proc = _ctloop_proc(*args)
     if proc.returncode != 0:
         raise RuntimeError(f"ctloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
 
@@ -475,5 +506,7 @@ def _print_week(console: Any, result: WeekResult) -> None:
             else ""
         )
     )
+    from rich.markup import escape
+
     for event in result.events:
-        console.print(f"      [cyan]↳ {event}[/cyan]")
+        console.print(f"      [cyan]↳ {escape(event)}[/cyan]")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
 
 __all__ = [
+    "INGEST_TRIGGER",
     "RetrainOutcome",
     "cause_kind",
     "gate_reasons",
@@ -30,7 +31,12 @@ __all__ = [
     "incidents_by_cause",
     "really_degraded",
     "retrain_outcome",
+    "training_data",
 ]
+
+INGEST_TRIGGER = "flights-ingest/new-data"
+"""The ``new_spans`` trigger whose firings record each ingested week (its runs are not
+retrainings)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ def retrain_outcome(workspace: Workspace, firing_id: int) -> RetrainOutcome:
         return RetrainOutcome("failed", f"failed before its run started ({firing.reason})")
     metadata = workspace.metadata
     tags = {t.key: t.value for t in metadata.get_tags(firing.run_id)}
+    if firing.trigger == INGEST_TRIGGER and firing.status == FiringStatus.SUCCEEDED:
+        return RetrainOutcome("ingested", f"ingested: {firing.reason}")
     if firing.status == FiringStatus.SUCCEEDED:
         return RetrainOutcome("released", f"released {tags.get('released', '(nothing)')}")
     failed = [
@@ -66,6 +74,25 @@ def retrain_outcome(workspace: Workspace, firing_id: int) -> RetrainOutcome:
     if not failed:
         return RetrainOutcome("failed", f"failed ({firing.reason})")
     return RetrainOutcome("failed", f"failed at {failed[0].step}: {_first_error(error)}")
+
+
+def training_data(workspace: Workspace, run_id: str | None) -> str:
+    """The data versions a run read and the spans it tagged, ``flights@12: 2013-05-07 …
+    2013-07-01 (56 spans)`` ("" for a run that read none)."""
+    from ctloop.store._lineage import run_lineage
+
+    if run_id is None:
+        return ""
+    try:
+        lineage = run_lineage(workspace.metadata, run_id)
+    except Exception:  # a run that never started a step has no lineage
+        return ""
+    names = sorted(
+        {n for node in lineage.nodes.values() for n in node.details.get("data_versions", [])}
+    )
+    tags = {t.key: t.value for t in workspace.metadata.get_tags(run_id)}
+    spans = tags.get("spans", "")
+    return ", ".join(names) + (f": {spans}" if spans and names else spans)
 
 
 def gate_reasons(error: str) -> list[str]:

@@ -74,6 +74,7 @@ def _page(summary: DemoSummary) -> str:
             f["kind"],
             f.get("outcome_text") or f["status"],
             _code(f["run_id"] or ""),
+            f.get("data", ""),
             f["reason"],
         )
         for f in summary.firings

@@ -254,7 +254,7 @@ def _store_spans(
     from concurrent.futures import ThreadPoolExecutor
 
     def store(key: str, file: LandedFile) -> tuple[dict[str, str], FileEntry] | str:
-        shown = f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
+        shown = f"{file.location} of span {display(spec.grain, key)}"
         try:
             local = _local(file, spec.options, work)
             found, digest, size = _check_and_put(workspace, local, shown)
@@ -275,7 +275,7 @@ def _store_spans(
             failed[key] = outcome
             continue
         found, entry = outcome
-        shown = f"{spec.files.split('{', 1)[0]}…/{file.name} of span {display(spec.grain, key)}"
+        shown = f"{file.location} of span {display(spec.grain, key)}"
         problem = schema_break(found, schema, shown) if schema else None
         if problem:
             failed[key] = problem
