@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,13 +32,7 @@ app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(data_app, name="data")
 
 
-def _add_models() -> None:
-    from ctloop.cli.models import models_app
-
-    app.add_typer(models_app, name="models")
-
-
-_add_models()
+RunIdArg = Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")]
 
 
 def _load(module: str) -> Any:
@@ -44,6 +40,22 @@ def _load(module: str) -> Any:
     import importlib
 
     return importlib.import_module(module)
+
+
+app.add_typer(_load("ctloop.cli.models").models_app, name="models")
+
+
+def _view(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose arguments go, by name, to the function of the same name in
+    :mod:`ctloop.cli.views` (imported when the command runs)."""
+
+    @functools.wraps(command)
+    def forward(**arguments: Any) -> None:
+        from ctloop.cli import views
+
+        getattr(views, command.__name__)(**arguments)
+
+    return forward
 
 
 def _version(value: bool) -> None:
@@ -121,7 +133,7 @@ def run(
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
+    run_id: RunIdArg,
     executor: Annotated[str | None, typer.Option(help="local, process or ray.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -172,6 +184,7 @@ def _report_failure(exc: CtloopError, as_json: bool) -> None:
 
 # -- runs ----------------------------------------------------------------------------
 @runs_app.command("list")
+@_view
 def runs_list(
     pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
     status: Annotated[str | None, typer.Option(help="running, succeeded or failed.")] = None,
@@ -179,59 +192,49 @@ def runs_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first."""
-    from ctloop.cli import views
-
-    views.runs_list(pipeline=pipeline, status=status, limit=limit, as_json=as_json)
 
 
 @runs_app.command("show")
+@_view
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
+    run_id: RunIdArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a run: parameters, steps, artifacts, metrics."""
-    from ctloop.cli import views
-
-    views.runs_show(run_id, as_json=as_json)
 
 
 @runs_app.command("logs")
+@_view
 def runs_logs(
-    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or latest.")],
+    run_id: RunIdArg,
     step: Annotated[str, typer.Argument(help="Step name as shown by `ctloop runs show`.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Print the captured output (stdout, stderr, logging) of one step."""
-    from ctloop.cli import views
-
-    views.runs_logs(run_id, step, as_json=as_json)
 
 
 # -- lineage / artifacts ---------------------------------------------------------------
 @app.command()
+@_view
 def lineage(
     identifier: Annotated[str, typer.Argument(help="Artifact id, run id, or data NAME@VERSION.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Trace an artifact (or every output of a run) back to its data, code and parameters."""
-    from ctloop.cli import views
-
-    views.lineage(identifier, as_json=as_json)
 
 
 @artifacts_app.command("show")
-def artifacts_show(
+@_view
+def artifact_show(
     artifact_id: Annotated[str, typer.Argument(help="Artifact id (or a unique prefix).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Show an artifact: type, digest, files, properties, who made and used it."""
-    from ctloop.cli import views
-
-    views.artifact_show(artifact_id, as_json=as_json)
 
 
 # -- data versions ---------------------------------------------------------------------
 @data_app.command("add")
+@_view
 def data_add(
     name: Annotated[str, typer.Argument(help="Data set name, e.g. flights.")],
     path: Annotated[Path, typer.Argument(help="File or folder to snapshot.")],
@@ -245,32 +248,25 @@ def data_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot a file or folder as the next version of NAME (unchanged files stored once)."""
-    from ctloop.cli import views
-
-    views.data_add(name, path, message, follow_links=follow_links, as_json=as_json)
 
 
 @data_app.command("versions")
+@_view
 def data_versions(
     name: Annotated[str | None, typer.Argument(help="Data set name (all when omitted).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List versions of a data set."""
-    from ctloop.cli import views
-
-    views.data_versions(name, as_json=as_json)
 
 
 @data_app.command("get")
+@_view
 def data_get(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
     dest: Annotated[Path, typer.Argument(help="Folder to write the files into.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Write a data version's files into a folder."""
-    from ctloop.cli import views
-
-    views.data_get(ref, dest, as_json=as_json)
 
 
 HtmlOpt = Annotated[
@@ -366,6 +362,7 @@ def data_drift(
 
 # -- gc --------------------------------------------------------------------------------
 @app.command()
+@_view
 def gc(
     older_than: Annotated[
         str | None, typer.Option(help="Delete runs started longer ago than this (30d, 12h, 90m).")
@@ -382,74 +379,19 @@ def gc(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete old runs and every artifact and blob nothing kept refers to."""
-    from ctloop.cli import views
-
-    views.gc(
-        older_than=older_than, keep_last=keep_last, dry_run=dry_run, grace=grace, as_json=as_json
-    )
 
 
-def _add_compare() -> None:
-    from ctloop.cli.compare import register
-
-    register(runs_app)
-
-
-_add_compare()
-
-
-# -- loadtest --------------------------------------------------------------------------
-def _add_loadtest() -> None:
-    from ctloop.cli.loadtest import loadtest
-
-    app.command("loadtest")(loadtest)
-
-
-_add_loadtest()
-
-
-# -- deploy, deployments, feedback -----------------------------------------------------
-def _add_deploy() -> None:
-    from ctloop.cli.deploy import deploy, deployments_app, feedback_app
-
-    app.command("deploy")(deploy)
-    app.add_typer(deployments_app, name="deployments")
-    app.add_typer(feedback_app, name="feedback")
-
-
-_add_deploy()
-
-
-# -- serve -----------------------------------------------------------------------------
-def _add_serve() -> None:
-    from ctloop.cli.serve import serve
-
-    app.command("serve")(serve)
-
-
-_add_serve()
-
-
-# -- monitor, alerts -------------------------------------------------------------------
-def _add_monitor() -> None:
-    from ctloop.cli.monitor import alerts_app, monitor_app
-
-    app.add_typer(monitor_app, name="monitor")
-    app.add_typer(alerts_app, name="alerts")
-
-
-_add_monitor()
-
-
-# -- scheduler / triggers ----------------------------------------------------------------
-def _add_scheduler() -> None:
-    from ctloop.cli.scheduler import scheduler, triggers_app
-
-    app.command("scheduler")(scheduler)
-    app.add_typer(triggers_app, name="triggers")
-
-
-_add_scheduler()
+_load("ctloop.cli.compare").register(runs_app)
+app.command("loadtest")(_load("ctloop.cli.loadtest").loadtest)
+_deploy = _load("ctloop.cli.deploy")
+app.command("deploy")(_deploy.deploy)
+app.add_typer(_deploy.deployments_app, name="deployments")
+app.add_typer(_deploy.feedback_app, name="feedback")
+app.command("serve")(_load("ctloop.cli.serve").serve)
+app.add_typer(_load("ctloop.cli.monitor").monitor_app, name="monitor")
+app.add_typer(_load("ctloop.cli.monitor").alerts_app, name="alerts")
+app.command("scheduler")(_load("ctloop.cli.scheduler").scheduler)
+app.add_typer(_load("ctloop.cli.scheduler").triggers_app, name="triggers")
 app.add_typer(_load("ctloop.cli.server").server_app, name="server")
 app.add_typer(_load("ctloop.cli.keys").keys_app, name="keys")
 app.add_typer(_load("ctloop.cli.features").features_app, name="features")
@@ -460,23 +402,5 @@ app.command("bundle")(_load("ctloop.cli.bundle").bundle)
 app.add_typer(_load("ctloop.cli.ingest").ingest_app, name="ingest")
 app.command("backtest")(_load("ctloop.cli.backtest").backtest)
 app.command("replay")(_load("ctloop.cli.replay").replay)
-
-
-# -- predict (batch), models compile ---------------------------------------------------
-def _add_predict() -> None:
-    from ctloop.cli.predict import register
-
-    register(app)
-
-
-_add_predict()
-
-
-# -- demo ----------------------------------------------------------------------------
-def _add_demo() -> None:
-    from ctloop.cli.demo import demo
-
-    app.command("demo")(demo)
-
-
-_add_demo()
+_load("ctloop.cli.predict").register(app)  # predict (batch), models compile
+app.command("demo")(_load("ctloop.cli.demo").demo)
