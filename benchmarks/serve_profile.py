@@ -33,7 +33,8 @@ they do wall-clock figures. ``model_predict_cpu_ms`` is this process's CPU time 
 the call the server makes for a lone plain row (the compiled form's
 ``Model.predict_plain_records``, which builds no DataFrame, or else ``Model.predict``),
 and ``outside_model_cpu_ms`` the server's time minus it: what serving costs per
-request. One JSON line per runtime and concurrency::
+request (at concurrency above 1 micro-batching shares one model call among several
+requests, so it can be below zero). One JSON line per runtime and concurrency::
 
     python benchmarks/serve_profile.py --server --requests 3000 --concurrency 1,16
 """
