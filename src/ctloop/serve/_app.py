@@ -89,8 +89,8 @@ class ServingApp(FastAPI):
         return self._tracing
 
     def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
-        self.direct_routes = MappingProxyType({})
         super().add_middleware(middleware_class, *args, **kwargs)
+        self.direct_routes = MappingProxyType({})  # the middleware sees every request
 
 
 async def _answer_directly(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
@@ -257,11 +257,10 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Serving
 def _model_openapi(app: FastAPI, state: ServerState) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document of ``app``, exact for the model it serves (request bodies
     typed by the primary version's signature; see
-    :func:`ctloop.serve._openapi.describe_model`), rebuilt when the primary changes."""
+    :func:`ctloop.serve._openapi.describe_served_model`), rebuilt when the primary changes."""
     from fastapi.openapi.utils import get_openapi
 
-    from ctloop.serve._feedback import label_type
-    from ctloop.serve._openapi import columns_taking_missing, describe_model
+    from ctloop.serve._openapi import describe_served_model
 
     built: dict[int | None, dict[str, Any]] = {}
 
@@ -272,14 +271,8 @@ def _model_openapi(app: FastAPI, state: ServerState) -> Callable[[], dict[str, A
         if key not in built:
             base = get_openapi(title=app.title, version=app.version, routes=app.routes)
             if primary is not None:
-                model = primary.model
-                base = describe_model(
-                    base,
-                    name=pool.name,
-                    versions=pool.versions,
-                    signature=model.signature,
-                    label=label_type(model),
-                    missing=columns_taking_missing(model),
+                base = describe_served_model(
+                    base, name=pool.name, versions=pool.versions, model=primary.model
                 )
             built.clear()
             built[key] = base

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
-    from ctloop.artifacts.model._signature import Signature
+    from ctloop.artifacts.model._signature import ColumnSpec, Signature
 
 __all__ = [
     "FEEDBACK_BODY",
@@ -19,6 +19,7 @@ __all__ = [
     "SAME_LENGTH",
     "V2_BODY",
     "describe_model",
+    "describe_served_model",
 ]
 
 _VALUE: dict[str, Any] = {"type": ["number", "string", "boolean", "null"]}
@@ -132,18 +133,46 @@ _STATUS_TEXT = {
     "422": "Input that does not match the model's signature (the body names the column)",
     "503": "The model is still loading",
 }
+_PREDICTION_PROPERTIES: dict[str, Any] = {
+    "predictions": {"type": "array"},
+    "model_version": {"type": "integer"},
+    "request_id": {"type": "string"},
+}
 _PREDICTIONS = {
     "type": "object",
     "required": ["predictions", "model_version", "request_id"],
-    "properties": {
-        "predictions": {"type": "array"},
-        "model_version": {"type": "integer"},
-        "request_id": {"type": "string"},
-    },
+    "properties": _PREDICTION_PROPERTIES,
 }
 SAME_LENGTH = "x-ctloop-same-length"
 """Marks an object whose array values must all have the same length (one per row), a
 constraint JSON Schema cannot state; schema-driven clients and tests read it."""
+
+
+def describe_served_model(
+    document: dict[str, Any], *, name: str, versions: list[int], model: Model
+) -> dict[str, Any]:
+    """:func:`describe_model` for ``model``: typed by its signature, or, with a
+    transform, by the raw fields and outputs of its transform's signature (any fields,
+    when the transform declares none)."""
+    from ctloop.serve._feedback import label_type
+
+    if model.transform is None:
+        signature: Signature | None = model.signature
+        answers = None
+    else:
+        declared = model.transform_signature
+        signature = declared if declared is not None and declared.inputs else None
+        answers = None if declared is None or not declared.outputs else declared.outputs
+    return describe_model(
+        document,
+        name=name,
+        versions=versions,
+        signature=signature,
+        label=label_type(model),
+        missing=columns_taking_missing(model),
+        transform=model.transform is not None,
+        answers=answers,
+    )
 
 
 def describe_model(
@@ -151,16 +180,20 @@ def describe_model(
     *,
     name: str,
     versions: list[int],
-    signature: Signature,
+    signature: Signature | None,
     label: str | None,
     missing: frozenset[str] = frozenset(),
+    transform: bool = False,
+    answers: tuple[ColumnSpec, ...] | None = None,
 ) -> dict[str, Any]:
     """``document`` (FastAPI's OpenAPI document of the server) made exact for the served
     model: request bodies typed by its signature's columns (``null`` allowed in the
     ``missing`` ones, which the model predicts without; see :func:`columns_taking_missing`),
     the label by its label type
     (see :func:`ctloop.serve._feedback.label_type`), path parameters limited to its name
-    and versions, and every status an operation answers, with its body.
+    and versions, and every status an operation answers, with its body. ``signature``
+    ``None`` (a transform that declares no fields) describes bodies of any fields;
+    ``transform`` answers objects of named outputs (``answers``, when known) per row.
 
     >>> from ctloop.artifacts.model import ColumnSpec, Signature
     >>> sig = Signature((ColumnSpec("x", "float"), ColumnSpec("n", "integer")))
@@ -170,17 +203,22 @@ def describe_model(
     >>> schema["application/json"]["schema"]["oneOf"]
     [{'required': ['records']}, {'required': ['columns']}]
     """
-    values = {c.name: _value(c.type, c.name in missing) for c in signature.inputs}
-    bodies = {
-        "/predict": _native(values),
-        "/invocations": _mlflow(values),
+    if signature is None:
+        v2 = _any_v2()
+        bodies = {"/predict": _any_native(), "/invocations": _any_mlflow()}
+    else:
+        values = {c.name: _value(c.type, c.name in missing) for c in signature.inputs}
+        v2 = _v2(values, signature)
+        bodies = {"/predict": _native(values), "/invocations": _mlflow(values)}
+    bodies |= {
         "/feedback": _feedback(label),
-        "/v2/models/{model_name}/infer": _v2(values, signature),
-        "/v2/models/{model_name}/versions/{version}/infer": _v2(values, signature),
+        "/v2/models/{model_name}/infer": v2,
+        "/v2/models/{model_name}/versions/{version}/infer": v2,
     }
+    predictions = _PREDICTIONS if not transform else _answers(answers)
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            _describe_operation(path, method, operation, name, versions)
+            _describe_operation(path, method, operation, name, versions, predictions)
             if path in bodies and method == "post":
                 media = "application/json"
                 content = {media: {"schema": bodies[path]}}
@@ -192,11 +230,13 @@ def columns_taking_missing(model: Model) -> frozenset[str]:
     """The input columns ``model`` predicts without a value (``null``), found by asking
     it: one row of plain values, then that row with each column missing in turn. A model
     that cannot predict the plain row takes no missing value anywhere, as far as this
-    can tell.
+    can tell; nor does one with a transform (whose code decides).
 
     >>> sorted(columns_taking_missing(model))  # doctest: +SKIP
     ['color']
     """
+    if model.transform is not None:
+        return frozenset()
     inputs = model.signature.inputs
     row = {c.name: _example(c.type, c.categories) for c in inputs}
 
@@ -224,7 +264,12 @@ def _example(kind: str, categories: tuple[str, ...] | None) -> Any:
 
 
 def _describe_operation(
-    path: str, method: str, operation: dict[str, Any], name: str, versions: list[int]
+    path: str,
+    method: str,
+    operation: dict[str, Any],
+    name: str,
+    versions: list[int],
+    predictions: dict[str, Any],
 ) -> None:
     for parameter in operation.get("parameters", []):
         if parameter.get("name") == "model_name":
@@ -244,7 +289,7 @@ def _describe_operation(
     if path == "/metrics":
         ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
     elif path in ("/predict", "/invocations"):
-        ok["content"] = {"application/json": {"schema": _PREDICTIONS}}
+        ok["content"] = {"application/json": {"schema": predictions}}
     elif path.endswith("/infer"):
         ok["content"] = {
             "application/json": {"schema": {"type": "object"}},
@@ -380,6 +425,83 @@ def _mlflow(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_ANY_FIELDS = "Any fields: the model's transform reads the ones it needs and refuses the rest."
+_ANY_RECORDS = {"type": "array", "minItems": 1, "items": {"type": "object"}}
+_ANY_COLUMNS = {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}}
+
+
+def _any_native() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": _ANY_FIELDS,
+        "properties": {
+            "records": _ANY_RECORDS,
+            "columns": _ANY_COLUMNS,
+            "request_id": _ID,
+            "key": _KEY,
+        },
+        "additionalProperties": False,
+        "oneOf": [{"required": ["records"]}, {"required": ["columns"]}],
+    }
+
+
+def _any_mlflow() -> dict[str, Any]:
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+        },
+    }
+    either = {"oneOf": [_ANY_RECORDS, _ANY_COLUMNS]}
+    return {
+        "type": "object",
+        "description": _ANY_FIELDS,
+        "properties": {
+            "dataframe_split": split,
+            "dataframe_records": _ANY_RECORDS,
+            "instances": either,
+            "inputs": either,
+            "request_id": _ID,
+        },
+        "oneOf": [{"required": [key]} for key in _MLFLOW_KEYS],
+    }
+
+
+def _any_v2() -> dict[str, Any]:
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {"name": {"type": "string"}, "data": {"type": "array", "minItems": 1}},
+    }
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "description": f"One tensor per field. {_ANY_FIELDS}",
+        "properties": {
+            "id": _ID,
+            "inputs": {"type": "array", "minItems": 1, "items": tensor},
+            "outputs": {"type": ["array", "null"], "items": {"type": "object"}},
+            "parameters": {"type": ["object", "null"]},
+        },
+    }
+
+
+def _answers(outputs: tuple[ColumnSpec, ...] | None) -> dict[str, Any]:
+    """The answer of a model with a transform: one object of its outputs per row (any
+    names, when the transform declares none)."""
+    if outputs is None:
+        row: dict[str, Any] = {"type": "object", "description": "The transform's outputs."}
+    else:
+        row = {
+            "type": "object",
+            "properties": {c.name: _plain_value(c.type) for c in outputs},
+            "required": [c.name for c in outputs],
+        }
+    properties: dict[str, Any] = {**_PREDICTION_PROPERTIES}
+    properties["predictions"] = {"type": "array", "items": row}
+    return {**_PREDICTIONS, "properties": properties}
 
 
 def _feedback(label: str | None) -> dict[str, Any]:

@@ -154,8 +154,7 @@ def _add_model_routes(router: APIRouter, state: ServerState) -> None:
 
     def metadata(model_name: str, version: str | None) -> Response:
         number = _served_version(pool, model_name, version)
-        signature = _model(pool, number).signature
-        return plain(protocols.v2_model_metadata(pool.name, pool.versions, signature))
+        return plain(model_metadata(pool, _model(pool, number)))
 
     def ready(model_name: str, version: str | None) -> Response:
         if model_name == pool.name and not pool.ready:
@@ -203,7 +202,7 @@ def _add_model_document(
 def _config(pool: ModelPool, model: Model) -> dict[str, Any]:
     """The model's configuration in Triton's form: one variable-length tensor per column
     (``max_batch_size`` 0: the row count is the first dimension of every tensor)."""
-    metadata = protocols.v2_model_metadata(pool.name, pool.versions, model.signature)
+    metadata = model_metadata(pool, model)
 
     def tensors(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
@@ -221,6 +220,31 @@ def _config(pool: ModelPool, model: Model) -> dict[str, Any]:
         "output": tensors(metadata["outputs"]),
         "parameters": {"flavor": {"string_value": model.flavor}},
     }
+
+
+def model_metadata(pool: ModelPool, model: Model) -> dict[str, Any]:
+    """The V2 model metadata of ``model``: its signature's columns and its prediction,
+    or, with a transform, the raw fields and outputs the transform declares; a transform
+    that declares none has no listed inputs or outputs and says so in ``parameters``."""
+    if model.transform is None:
+        return protocols.v2_model_metadata(pool.name, pool.versions, model.signature)
+    declared = model.transform_signature
+    if declared is None:
+        from ctloop.artifacts.model import Signature
+
+        metadata = protocols.v2_model_metadata(pool.name, pool.versions, Signature(()))
+        metadata["outputs"] = []
+        metadata["parameters"] = {
+            "inputs": "any: the model's transform reads the fields it needs",
+            "outputs": "the model's transform names them",
+        }
+        return metadata
+    metadata = protocols.v2_model_metadata(pool.name, pool.versions, declared)
+    metadata["outputs"] = [
+        {"name": c.name, "datatype": protocols.V2_DATATYPES[c.type], "shape": [-1]}
+        for c in declared.outputs
+    ]
+    return metadata
 
 
 def _config_type(datatype: str) -> str:

@@ -66,6 +66,7 @@ class Model:
         metadata: dict[str, Any] | None = None,
         trusted: bool = False,
         transform: Transform | None = None,
+        transform_signature: Signature | None = None,
     ) -> None:
         if task not in TASKS:
             raise ModelError(f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -81,6 +82,10 @@ class Model:
         self.transform = transform
         """The :class:`~ctloop.artifacts.model.Transform` that serving applies around
         the estimator (:meth:`prepare_request`, :meth:`answer`), or ``None``."""
+        self.transform_signature = transform_signature
+        """What a client of the transform sends and reads: the raw fields (``inputs``)
+        and the transform's outputs (``outputs``), or ``None`` when unknown (a
+        transform takes the fields it reads; see :func:`transform_signature_of`)."""
         self.compiled: OnnxModel | None = None
         """The ONNX form accepted by :func:`~ctloop.artifacts.model._onnx.compile_onnx`."""
         self.compiled_info: dict[str, Any] = {}
@@ -102,6 +107,7 @@ class Model:
         metadata: Mapping[str, Any] | None = None,
         example_rows: int = 5,
         transform: Transform | None = None,
+        raw_example: Any = None,
     ) -> Model:
         """A model of a fitted ``estimator`` trained on ``X`` (its columns and types
         become the signature; its first rows the input example).
@@ -110,7 +116,11 @@ class Model:
         ``requirements`` adds distributions to the ones the flavor needs. An estimator
         that only pickle could save raises :class:`~ctloop.errors.UnsafeModelError`
         unless ``trusted``. ``transform`` (a :class:`~ctloop.artifacts.model.Transform`)
-        turns requests into frames like ``X`` and predictions into answers when served.
+        turns requests into frames like ``X`` and predictions into answers when served;
+        ``raw_example`` (rows as a client sends them: records, columns or a DataFrame) is
+        run through it once to record the fields it reads and the outputs it answers,
+        which servers describe (V2 metadata, OpenAPI). A transform class may declare them
+        instead, as its ``signature`` attribute.
         """
         flavor = flavor_for(estimator, trusted=trusted)
         task = task or _task_of(estimator)
@@ -120,7 +130,7 @@ class Model:
         stats = training_statistics
         if stats is not None and not isinstance(stats, Mapping):
             stats = stats.to_dict()
-        return cls(
+        model = cls(
             estimator,
             flavor=flavor.name,
             signature=signature,
@@ -132,6 +142,13 @@ class Model:
             trusted=trusted,
             transform=transform,
         )
+        if transform is not None:
+            from ctloop.artifacts.model._transform import transform_signature_of
+
+            model.transform_signature = transform_signature_of(model, raw_example)
+        elif raw_example is not None:
+            raise ModelError("raw_example is run through a transform; pass transform= too")
+        return model
 
     # -- predicting ----------------------------------------------------------------
 
@@ -291,6 +308,8 @@ class Model:
             from ctloop.artifacts.model._transform import TRANSFORM_DIR, save_transform
 
             description["transform"] = save_transform(self.transform, directory / TRANSFORM_DIR)
+            if self.transform_signature is not None:
+                description["transform"]["signature"] = self.transform_signature.to_dict()
         if self.compiled is not None:
             (directory / "onnx").mkdir(exist_ok=True)
             (directory / "onnx" / "model.onnx").write_bytes(self.compiled.data)
@@ -344,6 +363,7 @@ class Model:
             metadata=description.get("metadata", {}),
             trusted=trusted,
             transform=_load_transform(files, description.get("transform")),
+            transform_signature=_transform_signature(description.get("transform")),
         )
         if "onnx" in description:
             _load_compiled(model, files, description["onnx"])
@@ -378,6 +398,12 @@ def _load_transform(files: Mapping[str, Path], entry: Any) -> Transform | None:
         if name.startswith(TRANSFORM_DIR)
     }
     return load_transform(entry if isinstance(entry, Mapping) else {"class": entry}, own)
+
+
+def _transform_signature(entry: Any) -> Signature | None:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("signature"), Mapping):
+        return None
+    return Signature.from_dict(entry["signature"])
 
 
 def _optional_json(files: Mapping[str, Path], name: str) -> Any:

@@ -60,6 +60,7 @@ __all__ = [
     "as_records",
     "load_transform",
     "save_transform",
+    "transform_signature_of",
 ]
 
 TRANSFORM_DIR = "transform/"
@@ -73,10 +74,17 @@ class Transform:
     ``save`` writes nothing and ``load`` calls the class without arguments. Subclass it
     at the top level of an importable module.
 
+    ``signature`` (a :class:`~ctloop.artifacts.model.Signature`: the raw fields a
+    client sends as ``inputs``, the answer's names as ``outputs``) may be declared by a
+    subclass; servers describe it. ``Model.from_estimator(..., raw_example=rows)``
+    records one from sample rows instead.
+
     >>> t = Transform()
     >>> t.preprocess([{"x": 1.5}]).to_dict("records")
     [{'x': 1.5}]
     """
+
+    signature: Signature | None = None
 
     def preprocess(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         """The model's input frame for ``records`` (one dict per row, as sent).
@@ -243,6 +251,36 @@ def apply_postprocess(
             )
         arrays[name] = array
     return arrays
+
+
+def transform_signature_of(model: Any, raw_example: Any = None) -> Signature | None:
+    """What ``model``'s transform reads and answers: the fields of ``raw_example`` (rows
+    as a client sends them) and the outputs the transform answers for them, when given;
+    else the transform's declared ``signature``; else ``None``. Bad sample rows raise
+    :class:`~ctloop.errors.ModelError` naming the failure."""
+    from ctloop.artifacts.model._signature import ColumnSpec, Signature, infer_signature
+
+    transform = model.transform
+    if raw_example is None:
+        declared = getattr(transform, "signature", None)
+        if declared is not None and not isinstance(declared, Signature):
+            raise ModelError(
+                f"{transform.reference}.signature is {type(declared).__qualname__}, not a "
+                "ctloop Signature (or None)"
+            )
+        return declared
+    import pandas as pd
+
+    records = as_records(raw_example)
+    if not records:
+        raise ModelError("raw_example has no rows; pass a few rows as a client sends them")
+    try:
+        outputs = model.answer(model.predict_frame(model.prepare_request(records)), records)
+    except (SignatureError, TransformError) as exc:
+        raise ModelError(f"the transform could not answer raw_example: {exc}") from exc
+    inputs = infer_signature(pd.DataFrame.from_records(records)).inputs
+    answered = infer_signature(pd.DataFrame(outputs))
+    return Signature(inputs, tuple(ColumnSpec(c.name, c.type) for c in answered.inputs))
 
 
 def _key_refused(
