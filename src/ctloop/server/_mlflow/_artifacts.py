@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs
+from ctloop.server._deps import audit_write
 from ctloop.server._mlflow._bridge import bridge_of
-from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute
-from ctloop.store._keys import Role
+from ctloop.server._mlflow._protocol import MlflowError, mlflow_router
 
 __all__ = ["artifacts_router", "listing"]
 
@@ -46,8 +45,7 @@ def listing(files: dict[str, Any], folder: str) -> list[dict[str, Any]]:
 
 def artifacts_router() -> APIRouter:
     """The routes of the artifact proxy (mounted under ``/api/2.0/mlflow-artifacts``)."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
+    router, viewer, editor, _ = mlflow_router()
 
     @router.get("/artifacts", dependencies=[viewer])
     def list_artifacts(request: Request, path: str = "") -> dict[str, Any]:

@@ -271,21 +271,34 @@ class Bridge:
     def put_file(self, execution_id: str, path: str, data: bytes) -> ArtifactRecord:
         """Store the bytes of the file ``path`` of an execution's artifacts."""
         _check_path(path)
-        store = self.workspace.artifacts
-        digest = store.put_bytes(data)
+        digest = self.workspace.artifacts.put_bytes(data)
+        entry = FileEntry(path.rsplit("/", 1)[-1], digest, len(data))
+        return self._output(execution_id, path, "mlflow.file", digest, (entry,), {"path": path})
+
+    def _output(
+        self,
+        execution_id: str,
+        name: str,
+        kind: str,
+        digest: str,
+        files: tuple[FileEntry, ...],
+        properties: dict[str, Any],
+    ) -> ArtifactRecord:
+        """Record the stored blob ``digest`` (of ``files``) as the output ``name`` of an
+        execution: a ``mlflow.file`` or a ``mlflow.model``."""
         record = ArtifactRecord(
             id=new_id(),
-            type="mlflow.file",
-            materializer="mlflow-artifacts",
+            type=kind,
+            materializer="mlflow-artifacts" if kind == "mlflow.file" else "mlflow",
             materializer_version="1",
             digest=digest,
-            uri=store.blob_uri(digest),
-            size=len(data),
-            files=(FileEntry(path.rsplit("/", 1)[-1], digest, len(data)),),
-            properties={"path": path},
+            uri=self.workspace.artifacts.blob_uri(digest),
+            size=sum(f.size for f in files),
+            files=files,
+            properties=properties,
         )
         self.workspace.metadata.put_artifacts([record])
-        self.workspace.metadata.add_events([EventRecord(execution_id, record.id, "output", path)])
+        self.workspace.metadata.add_events([EventRecord(execution_id, record.id, "output", name)])
         return record
 
     def files(self, execution_id: str) -> dict[str, ArtifactRecord]:
@@ -335,20 +348,8 @@ class Bridge:
         mlmodel = self.workspace.artifacts.get_bytes(chosen["MLmodel"].files[0].digest)
         manifest = json.dumps([[e.path, e.digest, e.size] for e in entries]).encode()
         digest = self.workspace.artifacts.put_bytes(manifest)
-        record = ArtifactRecord(
-            id=new_id(),
-            type="mlflow.model",
-            materializer="mlflow",
-            materializer_version="1",
-            digest=digest,
-            uri=self.workspace.artifacts.blob_uri(digest),
-            size=sum(e.size for e in entries),
-            files=entries,
-            properties=describe_mlmodel(mlmodel),
-        )
-        store.put_artifacts([record])
-        store.add_events([EventRecord(execution_id, record.id, "output", name)])
-        return record
+        properties = describe_mlmodel(mlmodel)
+        return self._output(execution_id, name, "mlflow.model", digest, entries, properties)
 
     # -- logged models ----------------------------------------------------------------
     def create_logged_model(

@@ -6,24 +6,21 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs
+from ctloop.server._deps import audit_write
 from ctloop.server._mlflow._bridge import Experiment, bridge_of
 from ctloop.server._mlflow._fields import in_view, page_of, tag_map
-from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, payload, text
+from ctloop.server._mlflow._protocol import MlflowError, mlflow_router, text
 from ctloop.server._mlflow._search import matches, parse_filter, parse_order
-from ctloop.store._keys import Role
 
 __all__ = ["experiments_router"]
 
 
 def experiments_router() -> APIRouter:
     """The routes of experiments (mounted under ``/api/2.0/mlflow``)."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
-    body = Depends(payload)
+    router, viewer, editor, body = mlflow_router()
 
     @router.post("/experiments/create")
     def create_experiment(

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs
+from ctloop.server._deps import audit_write
 from ctloop.server._mlflow._artifacts import listing
 from ctloop.server._mlflow._bridge import MODEL_STEP, Bridge, bridge_of
 from ctloop.server._mlflow._fields import page_of, tag_map
-from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, payload, text, to_ms
+from ctloop.server._mlflow._protocol import MlflowError, mlflow_router, text, to_ms
 from ctloop.server._mlflow._search import matches, parse_filter
 from ctloop.server._mlflow._tracking import metric_json
-from ctloop.store._keys import Role
 from ctloop.store.records import ExecutionRecord, ParamRecord, TagRecord, utcnow
 from ctloop.store.statuses import ExecutionStatus
 
@@ -72,9 +71,7 @@ def render_logged_model(bridge: Bridge, model: ExecutionRecord) -> dict[str, Any
 
 def logged_models_router() -> APIRouter:
     """The routes of MLflow 3's logged models (mounted under ``/api/2.0/mlflow``)."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
-    body = Depends(payload)
+    router, viewer, editor, body = mlflow_router()
 
     @router.post("/logged-models")
     def create_logged_model(

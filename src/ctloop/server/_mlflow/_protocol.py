@@ -40,6 +40,7 @@ __all__ = [
     "MlflowRoute",
     "from_ms",
     "mlflow_answer",
+    "mlflow_router",
     "payload",
     "to_ms",
     "unknown_router",
@@ -161,6 +162,20 @@ def _rendered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         return answer
 
     return rendered
+
+
+def mlflow_router() -> tuple[APIRouter, Any, Any, Any]:
+    """A router of MLflow's routes (MLflow's error shape, not in the OpenAPI document)
+    and the dependencies its routes take: a viewer's key, an editor's key, the request's
+    fields."""
+    from fastapi import Depends
+
+    from ctloop.server._deps import needs
+    from ctloop.store._keys import Role
+
+    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
+    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
+    return router, viewer, editor, Depends(payload)
 
 
 async def payload(request: Request) -> dict[str, Any]:

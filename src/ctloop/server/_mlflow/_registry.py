@@ -13,17 +13,22 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from ctloop.errors import AliasNotFoundError, ModelNotFoundError, ModelVersionNotFoundError
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_write, needs
+from ctloop.server._deps import audit_write
 from ctloop.server._mlflow._bridge import HIDDEN, Bridge, bridge_of
 from ctloop.server._mlflow._fields import page_of, tag_map
-from ctloop.server._mlflow._protocol import MlflowError, MlflowRoute, integer, payload, text, to_ms
+from ctloop.server._mlflow._protocol import (
+    MlflowError,
+    integer,
+    mlflow_router,
+    text,
+    to_ms,
+)
 from ctloop.server._mlflow._search import matches, parse_filter
 from ctloop.server._registry import _check_production
-from ctloop.store._keys import Role
 from ctloop.store.registry import ModelVersion, RegisteredModel
 
 __all__ = ["registry_router", "render_model", "render_version"]
@@ -74,9 +79,7 @@ def render_model(bridge: Bridge, model: RegisteredModel) -> dict[str, Any]:
 
 def registry_router() -> APIRouter:
     """The routes of the registry (mounted under ``/api/2.0/mlflow``)."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
-    body = Depends(payload)
+    router, viewer, editor, body = mlflow_router()
 
     @router.post("/registered-models/create")
     def create_registered_model(

@@ -8,30 +8,28 @@ metadata store and checks MLflow's limits first (1,000 metrics, 100 params, 100 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from ctloop.errors import IntegrityError, NotFoundError
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_draft, audit_write, log_tracking_audited, needs
+from ctloop.server._deps import audit_draft, audit_write, log_tracking_audited
 from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, bridge_of
 from ctloop.server._mlflow._fields import check_key, in_view, page_of, tag_map
 from ctloop.server._mlflow._protocol import (
     MlflowError,
-    MlflowRoute,
     from_ms,
     integer,
     json_number,
+    mlflow_router,
     number,
-    payload,
     text,
     to_ms,
 )
 from ctloop.server._mlflow._search import matches, parse_filter, parse_order
-from ctloop.store._keys import Role
 from ctloop.store.records import MetricRecord, ParamRecord, RunRecord, TagRecord, utcnow
 from ctloop.store.statuses import RunStatus
 
@@ -108,9 +106,7 @@ def metric_json(metric: MetricRecord) -> dict[str, Any]:
 
 def tracking_router() -> APIRouter:
     """The routes of runs and metrics (mounted under ``/api/2.0/mlflow``)."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    viewer, editor = Depends(needs(Role.VIEWER)), Depends(needs(Role.EDITOR))
-    body = Depends(payload)
+    router, viewer, editor, body = mlflow_router()
 
     # -- runs -------------------------------------------------------------------------
     @router.post("/runs/create")
@@ -202,28 +198,14 @@ def tracking_router() -> APIRouter:
         return {"runs": page, **token}
 
     @router.post("/runs/log-parameter")
-    def log_param(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        run_id = _writable(request, data)
-        param = _param(run_id, {"key": data.get("key"), "value": data.get("value")})
-        _log(request, caller, run_id, {"params": 1}, params=[param])
-        return {}
-
     @router.post("/runs/log-metric")
-    def log_metric(
-        request: Request, data: dict[str, Any] = body, caller: Caller = editor
-    ) -> dict[str, Any]:
-        run_id = _writable(request, data)
-        _log(request, caller, run_id, {"metrics": 1}, metrics=[_metric_record(run_id, data)])
-        return {}
-
     @router.post("/runs/set-tag")
-    def set_tag(
+    def log_one(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
+        kind, record_of = _ONE_ITEM[request.url.path.rsplit("/", 1)[-1]]
         run_id = _writable(request, data)
-        _log(request, caller, run_id, {"tags": 1}, tags=[_tag(run_id, data)])
+        _log(request, caller, run_id, {kind: 1}, **{kind: [record_of(run_id, data)]})
         return {}
 
     @router.post("/runs/delete-tag")
@@ -405,6 +387,14 @@ def _tag(run_id: str, item: dict[str, Any]) -> TagRecord:
     if key.startswith(HIDDEN):
         raise MlflowError.invalid(f"tag keys starting with {HIDDEN!r} are this server's own")
     return TagRecord(run_id, key, "" if item.get("value") is None else str(item["value"]))
+
+
+#: the kind and the record of the one item each single-item route logs
+_ONE_ITEM: dict[str, tuple[str, Callable[[str, dict[str, Any]], Any]]] = {
+    "log-parameter": ("params", _param),
+    "log-metric": ("metrics", _metric_record),
+    "set-tag": ("tags", _tag),
+}
 
 
 def _run_sort(run: dict[str, Any], kind: str, key: str) -> Any:
