@@ -3,6 +3,7 @@ only when a command prints (``ctloop --help`` stays fast)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -38,3 +39,19 @@ def say(text: str) -> None:
     from ctloop.cli.output import console
 
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def show_list(
+    records: Sequence[Any],
+    *,
+    as_json: bool,
+    as_dict: Callable[[Any], Any],
+    empty: str,
+    table: Callable[[], Any],
+) -> None:
+    """What a list command prints: with ``--json`` the list of ``as_dict`` of each record,
+    else ``empty`` when there is no record, or the Rich table that ``table()`` builds."""
+    if as_json:
+        emit([as_dict(r) for r in records])
+    else:
+        show(table() if records else empty)

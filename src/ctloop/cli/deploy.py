@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, command_group, emit, show
+from ctloop.cli._common import JsonOpt, command_group, emit, show, show_list
 from ctloop.cli.workspace import open_workspace
 
 if TYPE_CHECKING:
@@ -185,16 +185,20 @@ def _describe(state: dict[str, Any]) -> str:
 def deployments_list(as_json: JsonOpt = False) -> None:
     """List deployments with their current routing."""
     records = open_workspace().deployments.list()
-    if as_json:
-        emit([_record_dict(r) for r in records])
-        return
-    if not records:
-        show("no deployments yet: create one with `ctloop deploy NAME`")
-        return
+    show_list(
+        records,
+        as_json=as_json,
+        as_dict=_record_dict,
+        empty="no deployments yet: create one with `ctloop deploy NAME`",
+        table=lambda: _deployments_table(records),
+    )
+
+
+def _deployments_table(records: list[DeploymentRecord]) -> Any:
     table = _table("deployment", "serves", "last change", "when", "by")
     for r in records:
         table.add_row(r.name, _describe(r.state), r.action, _when(r), r.created_by)
-    show(table)
+    return table
 
 
 @deployments_app.command("show")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ctloop.cli._common import JsonOpt, command_group, emit, show
+from ctloop.cli._common import JsonOpt, command_group, emit, show, show_list
 
 if TYPE_CHECKING:
     from ctloop.registry import AliasMove, ModelRegistry, ModelVersion
@@ -53,12 +53,16 @@ def _registry() -> ModelRegistry:
 def models_list(as_json: JsonOpt = False) -> None:
     """List registered models with their latest version and aliases."""
     models = _registry().list_models()
-    if as_json:
-        emit([asdict(m) for m in models])
-        return
-    if not models:
-        show("no models yet: register one with `ctloop models register NAME ARTIFACT_ID`")
-        return
+    show_list(
+        models,
+        as_json=as_json,
+        as_dict=asdict,
+        empty="no models yet: register one with `ctloop models register NAME ARTIFACT_ID`",
+        table=lambda: _models_table(models),
+    )
+
+
+def _models_table(models: list[Any]) -> Any:
     table = _table("model", "latest", "aliases", "updated", "description")
     for m in models:
         table.add_row(
@@ -68,7 +72,7 @@ def models_list(as_json: JsonOpt = False) -> None:
             _when(m.updated_at),
             _text(m.description),
         )
-    show(table)
+    return table
 
 
 @models_app.command("show")
