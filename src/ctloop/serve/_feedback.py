@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
 from ctloop.artifacts._logs import (
-    LogWriter,
     feedback_frame,
     iso_time,
 )
 from ctloop.errors import FeedbackError, PredictionRequestError
-from ctloop.serve._batch_log import BatchLogger, BatchOptions, Queued
+from ctloop.serve._batch_log import BatchOptions, Queued
+from ctloop.serve._store_logger import StoreLogger
 
 if TYPE_CHECKING:
     from ctloop.artifacts.model import Model
@@ -70,7 +70,7 @@ class _Labels:
         return self.timestamp if sent is None else sent
 
 
-class FeedbackLogger(BatchLogger):
+class FeedbackLogger(StoreLogger):
     """Log ground-truth labels in batches, from a background thread; the same queueing,
     retries and counters as :class:`~ctloop.serve._prediction_log.PredictionLogger`.
 
@@ -84,9 +84,7 @@ class FeedbackLogger(BatchLogger):
         model: str | None = None,
         **options: Unpack[BatchOptions],
     ) -> None:
-        self.model = model
-        self._writer = LogWriter(workspace)
-        super().__init__(thread_name=f"ctloop-feedback-log-{model or 'any'}", **options)
+        super().__init__(workspace, model, "feedback-log", **options)
 
     def log(
         self,
@@ -109,13 +107,6 @@ class FeedbackLogger(BatchLogger):
             )
         item = _Labels(list(request_ids), list(labels), timestamp, event_times)
         return self.append(item, rows=len(labels))
-
-    def close(self, timeout: float | None = 30.0) -> bool:
-        """Write everything queued, stop the thread, remove the staging folder."""
-        done = super().close(timeout)
-        if done:
-            self._writer.cleanup()
-        return done
 
     def partition(self, batch: Sequence[Queued]) -> list[list[Queued]]:
         """One group per Python type of label, so that each written batch has one

@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
-from ctloop.artifacts._logs import BASE_COLUMNS, LogWriter, iso_time
+from ctloop.artifacts._logs import BASE_COLUMNS, iso_time
 from ctloop.errors import ServingError
-from ctloop.serve._batch_log import BatchLogger, BatchOptions, Queued
+from ctloop.serve._batch_log import BatchOptions, Queued
+from ctloop.serve._store_logger import StoreLogger
 from ctloop.store._operations import to_utc
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class _Logged:
         return [self.timestamp if t is None else t for t in sent]
 
 
-class PredictionLogger(BatchLogger):
+class PredictionLogger(StoreLogger):
     """Log served predictions of ``model`` in batches, from a background thread.
 
     A batch is written when ``flush_rows`` rows wait or ``flush_seconds`` have passed;
@@ -76,9 +77,8 @@ class PredictionLogger(BatchLogger):
         model: str,
         **options: Unpack[BatchOptions],
     ) -> None:
-        self.model = model
-        self._writer = LogWriter(workspace)
-        super().__init__(thread_name=f"ctloop-prediction-log-{model}", **options)
+        super().__init__(workspace, model, "prediction-log", **options)
+        self.model: str = model  # always named here (the feedback log may take any)
 
     def log(
         self,
@@ -113,13 +113,6 @@ class PredictionLogger(BatchLogger):
             version, deployment, request_ids, frame, predictions, timestamp, event_times, latency_ms
         )
         self.append(item, rows=rows)
-
-    def close(self, timeout: float | None = 30.0) -> bool:
-        """Write everything queued, stop the thread, remove the staging folder."""
-        done = super().close(timeout)
-        if done:
-            self._writer.cleanup()
-        return done
 
     def partition(self, batch: Sequence[Queued]) -> list[list[Queued]]:
         """One group per (model version, deployment): each is a batch of its own."""
