@@ -43,7 +43,6 @@ def say(text: str) -> None:
 
 def show_list(
     records: Sequence[Any],
-    *,
     as_json: bool,
     as_dict: Callable[[Any], Any],
     empty: str,

@@ -181,20 +181,17 @@ def _describe(state: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+_NO_DEPLOYMENTS = "no deployments yet: create one with `ctloop deploy NAME`"
+
+
 @deployments_app.command("list")
 def deployments_list(as_json: JsonOpt = False) -> None:
     """List deployments with their current routing."""
     records = open_workspace().deployments.list()
-    show_list(
-        records,
-        as_json=as_json,
-        as_dict=_record_dict,
-        empty="no deployments yet: create one with `ctloop deploy NAME`",
-        table=lambda: _deployments_table(records),
-    )
+    show_list(records, as_json, _record_dict, _NO_DEPLOYMENTS, lambda: _table_of(records))
 
 
-def _deployments_table(records: list[DeploymentRecord]) -> Any:
+def _table_of(records: list[DeploymentRecord]) -> Any:
     table = _table("deployment", "serves", "last change", "when", "by")
     for r in records:
         table.add_row(r.name, _describe(r.state), r.action, _when(r), r.created_by)

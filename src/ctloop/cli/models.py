@@ -49,17 +49,14 @@ def _registry() -> ModelRegistry:
     return open_workspace().registry
 
 
+_NO_MODELS = "no models yet: register one with `ctloop models register NAME ARTIFACT_ID`"
+
+
 @models_app.command("list")
 def models_list(as_json: JsonOpt = False) -> None:
     """List registered models with their latest version and aliases."""
     models = _registry().list_models()
-    show_list(
-        models,
-        as_json=as_json,
-        as_dict=asdict,
-        empty="no models yet: register one with `ctloop models register NAME ARTIFACT_ID`",
-        table=lambda: _models_table(models),
-    )
+    show_list(models, as_json, asdict, _NO_MODELS, lambda: _models_table(models))
 
 
 def _models_table(models: list[Any]) -> Any:
