@@ -14,12 +14,11 @@ SQLite.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, case, delete, func, insert, select, union
+from sqlalchemy import Connection, Row, case, delete, func, insert, select, union
 
 from ctloop.store._audit import AuditDraft, append_audit_row
 from ctloop.store._metadata_rules import (
@@ -44,12 +43,8 @@ from ctloop.store._schema import (
     TAGS,
 )
 from ctloop.store._sql_engine import (
-    call_with_retry,
-    engine_for,
     forget_engine,
     mask_url,
-    run_transaction,
-    writing,
 )
 from ctloop.store._sql_search import metric_sort_page, search_page_query
 from ctloop.store._sql_statements import (
@@ -72,11 +67,11 @@ from ctloop.store._sql_statements import (
     require_artifacts,
     update_one,
 )
+from ctloop.store._transactions import SqlTransactions
 from ctloop.store.metadata import (
     ExecutionOutputs,
     MetadataStore,
 )
-from ctloop.store.migrations import ensure_schema
 from ctloop.store.records import (
     ArtifactRecord,
     DataVersionRecord,
@@ -94,12 +89,8 @@ __all__ = ["SqlMetadataStore"]
 
 T = TypeVar("T")
 
-#: engines whose database schema is known to be current
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
-_ready_lock = threading.Lock()
 
-
-class SqlMetadataStore(MetadataStore):
+class SqlMetadataStore(SqlTransactions, MetadataStore):
     """A :class:`MetadataStore` in SQLite (``sqlite:///path``) or PostgreSQL
     (``postgresql+psycopg://user:password@host/db``).
 
@@ -110,36 +101,14 @@ class SqlMetadataStore(MetadataStore):
     set()
     """
 
+    #: a write that breaks a constraint names a caller's mistake (a missing artifact),
+    #: except where a write says otherwise (the next data version's number)
+    retry_integrity = False
+
     def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine = engine_for(url)
-        self._write_engine = writing(self._engine)
-        self._ready = False
+        super().__init__(url)
         self._clock_lock = threading.Lock()
         self._last_created = utcnow()
-
-    # -- transactions -----------------------------------------------------------------
-    def _read(self, work: Callable[[Connection], T]) -> T:
-        self._ensure_schema()
-        return run_transaction(self._engine, work, url=self.url)
-
-    def _write(self, work: Callable[[Connection], T], *, retry_integrity: bool = False) -> T:
-        self._ensure_schema()
-        return run_transaction(
-            self._write_engine, work, url=self.url, retry_integrity=retry_integrity
-        )
-
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with _ready_lock:
-            if self._engine not in _ready:
-                call_with_retry(
-                    lambda: ensure_schema(self._engine, url_for_messages=self.url),
-                    url=self.url,
-                )
-                _ready.add(self._engine)
-        self._ready = True
 
     def _creation_time(self) -> datetime:
         """Now, but strictly later than this store's previous creation time, so that
@@ -509,9 +478,7 @@ class SqlMetadataStore(MetadataStore):
         in-memory database is gone)."""
         forget_engine(self.url)
         self._engine.dispose()
-        with _ready_lock:
-            _ready.discard(self._engine)
-        self._ready = False
+        self._forget_schema()
 
     def __repr__(self) -> str:
         return f"SqlMetadataStore({mask_url(self.url)!r})"

@@ -1,6 +1,6 @@
 """Read and write transactions on the metadata database, its schema migrated on first use.
 
-The base of the SQL-backed services (the registry, the trigger store): reads run on the
+The base of the SQL-backed stores (metadata, the registry, the trigger store…): reads run on the
 plain engine, writes on the writing engine (SQLite ``BEGIN IMMEDIATE``), both retried on
 transient lock and connection errors.
 
@@ -49,11 +49,12 @@ class SqlTransactions:
         self._ensure_schema()
         return run_transaction(self._engine, work, url=self.url)
 
-    def _write(self, work: Callable[[Connection], T]) -> T:
+    def _write(self, work: Callable[[Connection], T], *, retry_integrity: bool | None = None) -> T:
+        """Run ``work`` in a write transaction (``retry_integrity``: this write's own
+        choice, else the class's)."""
         self._ensure_schema()
-        return run_transaction(
-            self._write_engine, work, url=self.url, retry_integrity=self.retry_integrity
-        )
+        retry = self.retry_integrity if retry_integrity is None else retry_integrity
+        return run_transaction(self._write_engine, work, url=self.url, retry_integrity=retry)
 
     def _ensure_schema(self) -> None:
         if self._ready:
@@ -67,3 +68,10 @@ class SqlTransactions:
                     )
                     _migrated.add(self._engine)
         self._ready = True
+
+    def _forget_schema(self) -> None:
+        """Check the schema again on next use (the engine's database may be gone: an
+        in-memory one whose connections were closed)."""
+        with _migrated_lock:
+            _migrated.discard(self._engine)
+        self._ready = False
