@@ -8,10 +8,7 @@ primary refuses too stays the client's 422."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +21,9 @@ import pytest
 from ctloop.store._deployments import RollbackPolicy, deploy, start_canary
 from ctloop.store.workspace import Workspace
 from tests.serve import _canaries, _models, _transforms
-from tests.serve.test_serve_cli import free_port
+from tests.serve._process import serve_process, workspace_urls
 from tests.serve.test_transform_serving import by_protocol, outputs
 
-REPO = Path(__file__).resolve().parents[2]
 RAW = _transforms.RAW
 LENIENT = RollbackPolicy(max_error_rate=1.0, window_s=600, min_requests=10_000)
 """A policy that never rolls back (an error rate cannot exceed 1)."""
@@ -49,40 +45,18 @@ class Served:
 @contextlib.contextmanager
 def serving(tmp: Path, policy: RollbackPolicy, poll_seconds: float = 0) -> Iterator[Served]:
     """``ctloop serve flights@champion`` with version 2 (the flaky canary) at 100 %."""
-    store_url, artifacts = f"sqlite:///{tmp / 'metadata.db'}", str(tmp / "artifacts")
+    store_url, artifacts = workspace_urls(tmp)
     workspace = Workspace.open(store_url, artifacts=artifacts)
-    primary = _models.register(workspace, "flights", _transforms.transformed(), tmp)
-    workspace.registry.set_alias("flights", "champion", primary)
-    canary = _models.register(workspace, "flights", _canaries.canary(), tmp)
-    deploy(workspace, "flights", "flights", "champion")
-    start_canary(workspace, "flights", canary, traffic=100, sticky=False, policy=policy)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
-    env |= {
-        "CTLOOP_STORE_URL": store_url,
-        "CTLOOP_ARTIFACT_URL": artifacts,
-        "CTLOOP_HOME": str(tmp / "home"),
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
-    port = free_port()
-    command = [sys.executable, "-m", "ctloop", "serve", "flights@champion", "--port", str(port)]
-    command += ["--no-log-predictions", "--poll-seconds", str(poll_seconds)]
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, f"the server did not come up:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield Served(url, log, workspace)
+        primary = _models.register(workspace, "flights", _transforms.transformed(), tmp)
+        workspace.registry.set_alias("flights", "champion", primary)
+        canary = _models.register(workspace, "flights", _canaries.canary(), tmp)
+        deploy(workspace, "flights", "flights", "champion")
+        start_canary(workspace, "flights", canary, traffic=100, sticky=False, policy=policy)
+        options = ("--no-log-predictions", "--poll-seconds", str(poll_seconds))
+        with serve_process(tmp, "flights@champion", *options) as process:
+            yield Served(process.url, process.log, workspace)
     finally:
-        server.terminate()
-        server.wait(30)
         workspace.close()
 
 

@@ -5,7 +5,6 @@ predict`` on a file of the same rows writes the same outputs."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -19,9 +18,8 @@ import pytest
 
 from ctloop.store.workspace import Workspace
 from tests.serve import _models, _transforms
-from tests.serve.test_serve_cli import free_port
+from tests.serve._process import serve_process, workspace_urls
 
-REPO = Path(__file__).resolve().parents[2]
 RAW = _transforms.RAW
 COLUMNS = {name: [row[name] for row in RAW] for name in RAW[0]}
 
@@ -37,40 +35,14 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("transform-serving")
-    store_url, artifacts = f"sqlite:///{tmp / 'metadata.db'}", str(tmp / "artifacts")
+    store_url, artifacts = workspace_urls(tmp)
     with Workspace.open(store_url, artifacts=artifacts) as workspace:
         version = _models.register(workspace, "flights", _transforms.transformed(), tmp)
         workspace.registry.set_alias("flights", "champion", version)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLOOP_")}
-    env |= {
-        "CTLOOP_STORE_URL": store_url,
-        "CTLOOP_ARTIFACT_URL": artifacts,
-        "CTLOOP_HOME": str(tmp / "home"),
-    }
-    # the repository: where the transform's module is imported from
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
-    port = free_port()
-    command = [sys.executable, "-m", "ctloop", "serve", "flights@champion", "--port", str(port)]
-    command += ["--no-log-predictions", "--poll-seconds", "0"]
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"the server did not come up:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield Served(url, log, env, tmp)
-    finally:
-        server.terminate()
-        server.wait(30)
+    # the repository is on the server's path: the transform's module is imported from it
+    options = ("--no-log-predictions", "--poll-seconds", "0")
+    with serve_process(tmp, "flights@champion", *options) as process:
+        yield Served(process.url, process.log, process.env, tmp)
 
 
 def v2_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
