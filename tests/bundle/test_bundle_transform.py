@@ -105,3 +105,24 @@ def test_the_bundle_alone_serves_the_transform_in_a_new_process(
     assert [row["late"] for row in rows] == expected["late"]
     assert [row["probability"] for row in rows] == pytest.approx(expected["probability"])
     assert refused.status_code == 422 and refused.json()["field"] == "colour"
+
+
+def test_mlserver_settings_list_the_raw_fields_a_transform_declares(tmp_path: Path) -> None:
+    from tests.serve.test_transform_metadata import Declared, model_with
+
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    settings_of = {}
+    with Workspace.open(url, artifacts=str(tmp_path / "artifacts")) as ws:
+        for name, model in [
+            ("declared", model_with(Declared(0.4))),
+            ("sampled", model_with(_transforms.Renaming(0.4), _transforms.RAW)),
+            ("undeclared", model_with(_transforms.Renaming(0.4))),
+        ]:
+            version = _models.register(ws, name, model, tmp_path)
+            build_bundle(ws, f"{name}@{version}", tmp_path / name)
+            path = tmp_path / name / "mlserver" / "model-settings.json"
+            settings_of[name] = json.loads(path.read_text())["inputs"]
+    declared = [(i["name"], i["datatype"]) for i in settings_of["declared"]]
+    assert declared == [("x", "FP64"), ("count", "INT64"), ("colour", "BYTES")]
+    assert {i["name"] for i in settings_of["sampled"]} == set(_transforms.RAW[0])
+    assert settings_of["undeclared"] == []

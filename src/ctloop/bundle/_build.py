@@ -101,17 +101,17 @@ def build_bundle(
 
 
 def _inputs(model_dir: Path) -> list[dict[str, str]]:
-    """The model's input columns with their V2 datatypes (from its ``model.json``); none
-    for a model with a transform, whose requests carry the transform's fields instead."""
+    """The input columns a client sends, with their V2 datatypes (from ``model.json``):
+    the model's own, or for a model with a transform the raw fields the transform declares
+    (none listed when it declares none: its requests carry whatever fields it reads)."""
     from ctloop.serve._protocols import V2_DATATYPES
 
     description = model_dir / "model.json"
     if not description.is_file():
         return []
     document = json.loads(description.read_text())
-    if document.get("transform"):
-        return []
-    signature = document.get("signature") or {}
+    transform = document.get("transform")
+    signature = (transform.get("signature") or {}) if transform else document.get("signature") or {}
     return [
         {"name": str(c["name"]), "datatype": V2_DATATYPES.get(str(c.get("type")), "BYTES")}
         for c in signature.get("inputs", [])
