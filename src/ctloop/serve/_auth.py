@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ctloop.store._keys import KeyStore
 
-__all__ = ["KEY_CACHE_SECONDS", "KeyGuard", "needs"]
+__all__ = ["KEY_CACHE_SECONDS", "KeyGuard", "bearer_secret", "needs"]
 
 KEY_CACHE_SECONDS = 5.0
 """How long a looked-up key is trusted before it is read again (a revocation's delay)."""
@@ -66,7 +66,7 @@ class KeyGuard:
 
     async def caller(self, authorization: str) -> ApiKeyRecord:
         """The usable key that the ``Authorization`` header ``authorization`` carries."""
-        secret = _bearer(authorization)
+        secret = bearer_secret(authorization)
         digest = hash_key(secret)
         now = time.monotonic()
         kept = self._kept.get(digest)
@@ -119,7 +119,10 @@ def _ignore_failure(future: asyncio.Future[None]) -> None:
     future.exception()
 
 
-def _bearer(authorization: str) -> str:
+def bearer_secret(authorization: str) -> str:
+    """The key in an ``Authorization: Bearer ctl_…`` header; a missing or malformed
+    header is a 401 :class:`~ctloop.errors.PredictionRequestError` naming the header
+    (the team server parses its keys with this too)."""
     scheme, _, secret = authorization.strip().partition(" ")
     if not scheme:
         raise _refused(

@@ -160,7 +160,7 @@ def _bearer(authorization: str) -> str:
     """The key in an ``Authorization: Bearer ctl_…`` header, parsed as the prediction
     server parses it; a missing or malformed header is an :class:`AuthenticationError`."""
     from ctloop.errors import PredictionRequestError
-    from ctloop.serve._auth import _bearer as bearer_secret
+    from ctloop.serve._auth import bearer_secret
 
     try:
         return bearer_secret(authorization)
