@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ctloop.backtest import plan_folds, run_backtest, write_report
+from ctloop.backtest import consecutive_periods, plan_folds, run_backtest, write_report
 from ctloop.errors import ConfigError
 from ctloop.pipeline._loading import load_pipeline
 from ctloop.store.workspace import Workspace
@@ -57,6 +57,34 @@ def test_bad_fold_options_are_named(options: dict, named: str) -> None:
     arguments = {"start": "2024-02", "end": "2024-03", **options}
     with pytest.raises(ConfigError, match=named):
         plan_folds(**arguments)
+
+
+def test_folds_and_replay_periods_step_the_same_calendar() -> None:
+    import pandas as pd
+
+    from ctloop.replay import Clock
+
+    # one helper steps both: a backtest's test periods are a replay's served periods
+    folds = plan_folds("2024-01-31", "2024-05-15", every="1mo")
+    times = pd.Series(pd.date_range("2023-12-01", "2024-05-14", freq="D"))
+    clock = Clock.of(times, every="1mo", label_delay="1w", start="2024-01-31", end="2024-05-15")
+    assert [(f.test_start, f.test_end) for f in folds] == [
+        (str(p.start.date()), str(p.end.date())) for p in clock.periods
+    ]
+    assert folds[1].test_start == "2024-02-29"  # a month on from the 31st, as pandas says
+    assert folds[-1].test_end == "2024-05-15"  # the last period is cut at the end
+
+
+def test_consecutive_periods_refuses_too_many_and_a_step_that_does_not_move() -> None:
+    from datetime import date, timedelta
+
+    with pytest.raises(ConfigError, match="over three"):
+        consecutive_periods(
+            date(2024, 1, 1), date(2024, 2, 1), lambda d: d + timedelta(days=7),
+            limit=3, too_many="over three",
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="does not move the clock on"):
+        consecutive_periods(date(2024, 1, 1), date(2024, 2, 1), lambda d: d, limit=9, too_many="")
 
 
 def test_retraining_beats_the_static_model_after_the_relation_flips(

@@ -17,7 +17,13 @@ each fold (``evaluate(..., slices=["carrier"])``). The report is HTML and JSON.
 from __future__ import annotations
 
 from ctloop.backtest._backtest import PARAMETERS, BacktestResult, FoldResult, run_backtest
-from ctloop.backtest._folds import Fold, parse_period, parse_when, plan_folds
+from ctloop.backtest._folds import (
+    Fold,
+    consecutive_periods,
+    parse_period,
+    parse_when,
+    plan_folds,
+)
 from ctloop.backtest._report import metric_chart, slice_chart, write_report
 from ctloop.backtest._slices import read_slices
 
@@ -26,6 +32,7 @@ __all__ = [
     "BacktestResult",
     "Fold",
     "FoldResult",
+    "consecutive_periods",
     "metric_chart",
     "parse_period",
     "parse_when",

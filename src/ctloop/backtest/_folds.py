@@ -16,12 +16,16 @@ scores ``[cutoff, cutoff + every)`` (cut at ``end``) and trains on the period be
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from ctloop.errors import ConfigError
 
-__all__ = ["Fold", "parse_period", "parse_when", "plan_folds"]
+__all__ = ["Fold", "consecutive_periods", "parse_period", "parse_when", "plan_folds"]
+
+_When = TypeVar("_When", bound=date)  # a date, a datetime or a pandas Timestamp
 
 _PERIOD = re.compile(r"^\s*(\d+)\s*(d|w|mo)\s*$", re.IGNORECASE)
 #: more folds than this is a typo in --every (one per day over ten years is 3,650)
@@ -97,14 +101,16 @@ def plan_folds(
     lag = parse_period(gap, "--gap") if gap else None
     origin = parse_when(train_from, "--train-from") if train_from else None
     sliding = _window(window)
+    tests = consecutive_periods(
+        first,
+        last,
+        lambda day: _shift(day, step),
+        limit=MAX_FOLDS,
+        too_many=f"--every {every} from {start} to {end} makes more than {MAX_FOLDS} folds; "
+        "choose a longer period",
+    )
     folds: list[Fold] = []
-    cutoff = first
-    while cutoff < last:
-        if len(folds) >= MAX_FOLDS:
-            raise ConfigError(
-                f"--every {every} from {start} to {end} makes more than {MAX_FOLDS} folds; "
-                "choose a longer period"
-            )
+    for cutoff, test_end in tests:
         train_end = _shift(cutoff, lag, -1) if lag else cutoff
         train_start = _shift(train_end, sliding, -1) if sliding else origin
         if train_start is not None and train_start >= train_end:
@@ -112,7 +118,6 @@ def plan_folds(
                 f"fold {len(folds) + 1} would train on nothing ({train_start} to {train_end}); "
                 "start --from later or --train-from earlier"
             )
-        test_end = min(_shift(cutoff, step), last)
         folds.append(
             Fold(
                 index=len(folds),
@@ -122,8 +127,41 @@ def plan_folds(
                 test_end=test_end.isoformat(),
             )
         )
-        cutoff = test_end
     return folds
+
+
+def consecutive_periods(
+    first: _When,
+    last: _When,
+    advance: Callable[[_When], _When],
+    *,
+    limit: int,
+    too_many: str,
+) -> list[tuple[_When, _When]]:
+    """The half-open periods ``[start, end)`` that follow each other from ``first`` by
+    ``advance`` while they begin before ``last``, the last one cut at ``last``: the folds
+    of a backtest and the periods of a replay. More than ``limit`` of them raises
+    :class:`~ctloop.errors.ConfigError` saying ``too_many``.
+
+    >>> from datetime import date, timedelta
+    >>> consecutive_periods(date(2024, 1, 1), date(2024, 1, 10), lambda d: d + timedelta(days=4),
+    ...                     limit=10, too_many="too many")  # doctest: +NORMALIZE_WHITESPACE
+    [(datetime.date(2024, 1, 1), datetime.date(2024, 1, 5)),
+     (datetime.date(2024, 1, 5), datetime.date(2024, 1, 9)),
+     (datetime.date(2024, 1, 9), datetime.date(2024, 1, 10))]
+    """
+    periods: list[tuple[_When, _When]] = []
+    cursor = first
+    while cursor < last:
+        if len(periods) >= limit:
+            raise ConfigError(too_many)
+        following = advance(cursor)
+        if not following > cursor:
+            raise ConfigError(f"a period starting {cursor} does not move the clock on")
+        following = min(following, last)
+        periods.append((cursor, following))
+        cursor = following
+    return periods
 
 
 def _window(text: str) -> tuple[int, str] | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ctloop.backtest import consecutive_periods
 from ctloop.errors import ConfigError
 from ctloop.replay._policy import period_offset
 
@@ -83,17 +84,15 @@ class Clock:
             )
         if begin >= stop:
             raise ConfigError(f"--start {begin.date()} is not before the data's end {stop.date()}")
-        periods: list[Period] = []
-        cursor = begin
-        while cursor < stop:
-            if len(periods) >= MAX_PERIODS:
-                raise ConfigError(
-                    f"--every {every} makes more than {MAX_PERIODS} periods; choose a longer one"
-                )
-            following = min(cursor + step, stop)
-            periods.append(Period(len(periods), cursor, following))
-            cursor = following
-        return cls(tuple(periods), step, delay, first)
+        bounds = consecutive_periods(
+            begin,
+            stop,
+            lambda cursor: cursor + step,
+            limit=MAX_PERIODS,
+            too_many=f"--every {every} makes more than {MAX_PERIODS} periods; choose a longer one",
+        )
+        periods = tuple(Period(i, low, high) for i, (low, high) in enumerate(bounds))
+        return cls(periods, step, delay, first)
 
     def labelled_until(self, period: Period) -> pd.Timestamp:
         """The cut: rows before it have their labels when ``period`` begins."""
