@@ -25,6 +25,7 @@ class Process:
     url: str
     log: Path
     env: dict[str, str]
+    pid: int = 0  # the ctloop serve process (with --workers, uvicorn's supervisor)
 
 
 def workspace_urls(tmp: Path) -> tuple[str, str]:
@@ -59,7 +60,7 @@ def serve_process(tmp: Path, reference: str, *options: str) -> Iterator[Process]
                     break
             assert time.monotonic() < deadline, f"the server did not come up:\n{log.read_text()}"
             time.sleep(0.2)
-        yield Process(url, log, env)
+        yield Process(url, log, env, server.pid)
     finally:
         server.terminate()
         server.wait(30)
