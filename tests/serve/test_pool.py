@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ctloop.artifacts._logs import read_predictions
-from ctloop.serve._pool import CanaryTracker, ModelPool
+from ctloop.serve._pool import CanaryTracker, ModelPool, canary_bucket
 from ctloop.serve._pool import RollbackPolicy as PoolPolicy
 from ctloop.store._deployments import RollbackPolicy, deploy, start_canary, start_shadow
 from tests.serve import _models
@@ -177,3 +177,37 @@ def test_a_version_that_is_not_a_model_is_refused(store: ServingStore, tmp_path:
     ws.registry.register_version("flights", record.id)
     with pytest.raises(ServingError, match="not a Model"):
         pool_for(store, reference="flights@1")
+
+
+def test_a_non_sticky_canary_splits_by_request_id(two_versions: ServingStore) -> None:
+    """The same request ids take the same side whatever the pool's random state, and
+    the canary still takes its share of them."""
+    ws = two_versions.workspace
+    deploy(ws, "flights", "flights", "champion")
+    start_canary(ws, "flights", 2, traffic=30, sticky=False)
+    ids = [f"w12-{i}" for i in range(4000)]
+    first, second = pool_for(two_versions, seed=1), pool_for(two_versions, seed=2)
+    one = [first.route(None, i).arm for i in ids]
+    other = [second.route("a-client-key", i).arm for i in ids]
+    assert one == other
+    assert one == ["canary" if canary_bucket(i) < 3000 else "primary" for i in ids]
+    assert abs(one.count("canary") - 1200) < 5 * 29
+
+
+def test_a_client_request_id_chooses_the_canary_side_end_to_end(
+    two_versions: ServingStore,
+) -> None:
+    ws = two_versions.workspace
+    deploy(ws, "flights", "flights", "champion")
+    start_canary(ws, "flights", 2, traffic=50, sticky=False)
+    ids = [f"replay-{i}" for i in range(60)]
+    with live_server(two_versions.config(log_predictions=False)) as live:
+        wait_until(lambda: live.client.get("/version").json()["canary"] == 2, "the canary")
+        for _ in range(2):
+            answered = [
+                live.client.post("/predict", json={"records": [ROW], "request_id": i}).json()[
+                    "model_version"
+                ]
+                for i in ids
+            ]
+            assert answered == [2 if canary_bucket(i) < 5000 else 1 for i in ids]

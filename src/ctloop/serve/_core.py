@@ -103,7 +103,7 @@ class PredictionService:
                 status=422,
                 field="body",
             )
-        route = self.pool.route(request.key)
+        route = self.pool.route(request.key, request_id)
         start = time.perf_counter_ns()
         try:
             target, frame, predictions, outputs = await self._respond(

@@ -6,8 +6,10 @@ written by ``ctloop deploy``; a version not yet held is loaded first, then the w
 routing table is replaced in one assignment, so a request sees either the old table or
 the new one and never a half-loaded model.
 
-Routing: a canary takes ``traffic`` % of requests (by a hash of the request's key when the
-canary is sticky and a key is given, else at random); a shadow version gets a copy of
+Routing: a canary takes ``traffic`` % of requests, chosen by a hash: of the request's key
+when the canary is sticky and a key is given, else of the request id (so a client that
+sends its own ids, replaying history for instance, gets the same split every time; the
+server's own ids are random, and so is the split of their requests); a shadow version gets a copy of
 every request after the answer. The pool tracks the canary's errors and latency over a
 window and routes everything back to the primary when a rollback bound is exceeded.
 
@@ -36,7 +38,7 @@ from ctloop.errors import ServingError
 if TYPE_CHECKING:
     from ctloop.store.workspace import Workspace
 
-__all__ = ["CanaryTracker", "LoadedVersion", "ModelPool", "Route", "Routing"]
+__all__ = ["CanaryTracker", "LoadedVersion", "ModelPool", "Route", "Routing", "canary_bucket"]
 
 log = logging.getLogger("ctloop.serve.pool")
 
@@ -231,19 +233,20 @@ class ModelPool:
 
     # -- routing -----------------------------------------------------------------------
 
-    def route(self, key: str | None = None) -> Route:
-        """Where one request goes: the canary for its share of traffic, else the primary."""
+    def route(self, key: str | None = None, request_id: str | None = None) -> Route:
+        """Where one request goes: the canary for its share of traffic, else the primary
+        (see the module docstring; with neither key nor request id, at random)."""
         r = self.routing
         target, arm = r.primary, "primary"
-        if r.canary is not None and r.traffic > 0 and self._to_canary(r, key):
+        if r.canary is not None and r.traffic > 0 and self._to_canary(r, key, request_id):
             target, arm = r.canary, "canary"
         return Route(target, arm, r.shadow, r.primary)
 
-    def _to_canary(self, routing: Routing, key: str | None) -> bool:
-        if routing.sticky and key is not None:
-            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-            return int.from_bytes(digest, "big") % 10_000 < routing.traffic * 100
-        return self._random.random() * 100 < routing.traffic
+    def _to_canary(self, routing: Routing, key: str | None, request_id: str | None) -> bool:
+        chosen_by = key if routing.sticky and key is not None else request_id
+        if chosen_by is None:
+            return self._random.random() * 100 < routing.traffic
+        return canary_bucket(chosen_by) < routing.traffic * 100
 
     def record(self, route: Route, *, ok: bool, latency_ms: float) -> str | None:
         """Count one canary outcome; roll the canary back (and say why) on a breach."""
@@ -296,6 +299,17 @@ def report_rollback(
         details={"deployment": deployment, "canary_version": version, "reason": reason},
         dedup_key=f"auto-rollback:{deployment}:{version}",
     )
+
+
+def canary_bucket(text: str) -> int:
+    """The bucket (0-9999) of a request key or id: a canary on ``traffic`` % takes the
+    requests whose bucket is below ``traffic * 100``. A pure function of the text.
+
+    >>> canary_bucket("w12-0"), canary_bucket("w12-0") == canary_bucket("w12-0")
+    (1973, True)
+    """
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 10_000
 
 
 def describe(routing: Routing) -> str:
