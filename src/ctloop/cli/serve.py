@@ -2,6 +2,9 @@
 
     ctloop serve flights@champion --port 8080 --workers 2 --max-batch-size 32
 
+With ``--workers N`` each worker process loads the model once and listens on a socket of
+its own on the port (``SO_REUSEPORT``; ``--shared-socket``: one socket for all).
+
 With ``--auth`` it asks for the API keys of ``ctloop keys create``.
 The server follows the alias (a promotion or rollback is picked up within
 ``--poll-seconds``) and the deployment's canary and shadow set by ``ctloop deploy``.
@@ -31,6 +34,14 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes, each with the model.")] = 1,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port/--shared-socket",
+            help="With --workers: a listening socket per worker (SO_REUSEPORT, connections "
+            "spread evenly by the kernel) or one socket all workers accept from.",
+        ),
+    ] = True,
     batch: Annotated[
         bool, typer.Option("--batch/--no-batch", help="Join concurrent requests into batches.")
     ] = True,
@@ -71,7 +82,8 @@ def serve(
     import os
 
     # Requests run on several threads already; a model's own OpenMP threads on top of them
-    # oversubscribe the cores (one-row calls get ten times slower under load).
+    # oversubscribe the cores (one-row calls get ten times slower under load). The other
+    # native pools get each worker's share of the cores (ctloop.serve._server).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from ctloop.config import Settings
     from ctloop.serve._config import ServeConfig
@@ -116,7 +128,7 @@ def serve(
     )
     if auth:
         _warn_without_keys(config)
-    run_server(config, host=host, port=port, workers=workers)
+    run_server(config, host=host, port=port, workers=workers, reuse_port=reuse_port)
 
 
 def _warn_without_keys(config: ServeConfig) -> None:

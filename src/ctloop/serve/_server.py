@@ -7,8 +7,13 @@ several worker processes that each load the model once.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
 from typing import TYPE_CHECKING, Any
+
+from uvicorn.supervisors import Multiprocess
 
 from ctloop.errors import ServingError, UnsafeModelError
 from ctloop.serve._config import ServeConfig
@@ -20,8 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_ENV",
+    "WORKER_APP",
+    "PortPerWorker",
     "app_from_environment",
     "check_servable",
+    "native_thread_limits",
     "open_pool",
     "serve",
     "uvicorn_options",
@@ -46,17 +54,32 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
 
 
 def serve(
-    config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1
+    config: ServeConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    reuse_port: bool = True,
 ) -> None:
     """Serve until stopped (Ctrl-C or SIGTERM). Binds ``host`` (loopback by default).
 
     A model that cannot be served (not registered, not a model, a pickle without trust)
     raises before uvicorn starts: one worker loads it here and serves what it loaded;
-    several workers each load their own, so here it is only checked in the registry."""
+    several workers each load their own, so here it is only checked in the registry.
+
+    Several workers run under uvicorn's supervisor (restarted when one dies, all
+    replaced on SIGHUP), each with its native thread pools limited to its share of the
+    cores (:func:`native_thread_limits`). With ``reuse_port`` (where the system has
+    ``SO_REUSEPORT``) each worker listens on a socket of its own on the port and the
+    kernel spreads new connections evenly over them (:class:`PortPerWorker`); else they
+    all accept from one shared socket, where whichever worker wakes first takes the
+    connections that arrive together."""
     import uvicorn
 
     if workers < 1:
         raise ServingError(f"--workers must be at least 1, not {workers}")
+    for name, value in native_thread_limits(workers).items():  # read by every worker
+        os.environ.setdefault(name, value)
     options = uvicorn_options(host, port)
     if workers == 1:
         from ctloop.serve._app import create_app
@@ -65,9 +88,129 @@ def serve(
         return
     check_servable(config)
     os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run(
-        "ctloop.serve._server:app_from_environment", factory=True, workers=workers, **options
-    )
+    if not (reuse_port and hasattr(socket, "SO_REUSEPORT")):
+        uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)
+        return
+    supervisor = PortPerWorker(uvicorn.Config(WORKER_APP, factory=True, workers=workers, **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        supervisor.run()
+
+
+WORKER_APP = "ctloop.serve._server:app_from_environment"
+"""The app factory each worker process imports (it reads :data:`CONFIG_ENV`)."""
+
+
+def _bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening), with ``SO_REUSEPORT``
+    if asked: then other sockets of this user with it may bind the port too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServingError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses the port "
+            "or choose another with --port"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _first_socket(host: str, port: int) -> socket.socket:
+    """The first worker's socket, once the port is known to be free: without the check,
+    a second server started on the port by mistake would join the first one's sockets
+    and take a share of its connections (``SO_REUSEPORT`` lets the same user do that)."""
+    with _bound_socket(host, port, reuse_port=False) as probe:
+        port = probe.getsockname()[1]  # port 0: the one the system chose
+    return _bound_socket(host, port, reuse_port=True)
+
+
+class PortPerWorker(Multiprocess):
+    """uvicorn's worker supervisor (:class:`uvicorn.supervisors.Multiprocess`), each
+    worker started with a listening socket of its own on the port (``SO_REUSEPORT``).
+
+    On one shared socket the worker that wakes first accepts every connection that is
+    waiting, so a client opening 32 keep-alive connections at once gave one of two
+    workers 22 to 28 of them; with a socket per worker the kernel hashes each new
+    connection to one listening socket (even in the mean), and no proxy sits in front.
+    uvicorn hands a new worker (at start, after a crash, on SIGHUP) ``self.sockets``: here
+    a socket bound for it alone, whose copy in this process is closed once the worker has
+    started, so that the socket closes with its worker (a connection the kernel had
+    hashed to a worker that dies is reset, as a connection in flight to it would be).
+
+    >>> PortPerWorker(uvicorn.Config(WORKER_APP, factory=True, workers=2)).run()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: Any) -> None:
+        self._handed: list[socket.socket] = []
+        self._first: socket.socket | None = _first_socket(config.host, config.port)
+        self._port = int(self._first.getsockname()[1])
+        super().__init__(config, sockets=[])
+        logging.getLogger("uvicorn.error").info(
+            "Uvicorn running on http://%s:%d (Press CTRL+C to quit; a socket per worker)",
+            config.host,
+            self._port,
+        )
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """A socket for the next worker to start (the first one bound at start)."""
+        sock, self._first = self._first, None
+        if sock is None:
+            sock = _bound_socket(self.config.host, self._port, reuse_port=True)
+        self._handed.append(sock)
+        return [sock]
+
+    @sockets.setter
+    def sockets(self, value: list[socket.socket]) -> None:
+        pass  # the base's shared socket: each worker gets its own instead
+
+    def _close_handed(self) -> None:
+        # a started worker holds its own copy of its socket (passed at spawn)
+        for sock in self._handed:
+            sock.close()
+        self._handed.clear()
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self._close_handed()
+
+    def restart_all(self) -> None:
+        try:
+            super().restart_all()
+        finally:
+            self._close_handed()
+
+    def keep_subprocess_alive(self) -> None:
+        try:
+            super().keep_subprocess_alive()
+        finally:
+            self._close_handed()
+
+
+def native_thread_limits(workers: int, cores: int | None = None) -> dict[str, str]:
+    """The thread counts of the native pools (OpenMP, OpenBLAS, MKL, ...) each of
+    ``workers`` processes starts with, so that together they use no more than ``cores``
+    (default: the CPUs this process may run on, ``os.sched_getaffinity``): each worker's
+    share, at least 1. OpenMP gets one thread whatever the share: requests are already
+    predicted on several threads of each worker, and OpenMP's spinning threads on top of
+    them make one-row calls many times slower on busy cores. A variable already set is
+    the user's choice and kept (:func:`serve` only fills in the missing ones).
+
+    >>> native_thread_limits(2, cores=8)["OPENBLAS_NUM_THREADS"]
+    '4'
+    >>> native_thread_limits(4, cores=2)["MKL_NUM_THREADS"], native_thread_limits(1, 8)["OMP_NUM_THREADS"]
+    ('1', '1')
+    """
+    from ctloop.workers import thread_variables
+
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return thread_variables(max(1, (cores or 1) // workers)) | {"OMP_NUM_THREADS": "1"}
 
 
 def open_pool(config: ServeConfig) -> ModelPool:
