@@ -1,6 +1,7 @@
-"""Feature definitions as the workspace stores them, rebuilt into views, and the few
-store methods materialization and online reads use (as protocols: domain code is handed
-a workspace and never imports the store).
+"""Feature definitions as the workspace stores them, rebuilt into views, and what
+materialization and online reads need of a workspace: its feature registry and online
+store, typed by the store's own interfaces (imported for type checking only, so domain
+code is handed a workspace and never loads the store).
 
 An on-demand view is rebuilt from its stored source code: the function is run again
 without its decorator, in a namespace holding ``pd`` (pandas), ``np`` (numpy) and
@@ -13,10 +14,9 @@ import ast
 import math
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ctloop.errors import FeatureDefinitionError, FeatureError
 from ctloop.features._definitions import (
@@ -27,61 +27,23 @@ from ctloop.features._definitions import (
 )
 from ctloop.features._repo import view_from_spec
 
+if TYPE_CHECKING:  # the store's interfaces, for type checking only: never imported to run
+    from ctloop.store._features import FeatureRegistry
+    from ctloop.store._online import OnlineStore
+
 __all__ = ["Selection", "Workspace", "select_features", "stored_view", "stored_views"]
 
 View = FeatureView | OnDemandFeatureView
-
-
-class _Record(Protocol):
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def spec(self) -> dict[str, Any]: ...
-
-
-class _Definitions(Protocol):
-    def get(self, name: str, version: int | None = None, kind: str | None = None) -> _Record: ...
-
-    def list(self) -> Sequence[_Record]: ...
-
-    def revision(self) -> int: ...
-
-    def watermark(self, view: str) -> datetime | None: ...
-
-    def record_materialization(
-        self,
-        view: str,
-        *,
-        start: datetime | None,
-        end: datetime,
-        rows_read: int,
-        rows_written: int,
-        by: str = "",
-    ) -> Any: ...
-
-
-class _Online(Protocol):
-    def write(self, view: str, rows: Iterable[tuple[str, int, int, str]]) -> int: ...
-
-    def write_columns(
-        self, view: str, batches: Iterable[tuple[list[str], list[int], list[int], list[str]]]
-    ) -> int: ...
-
-    def read(self, keys: Mapping[str, Sequence[str]]) -> Mapping[str, Sequence[Any]]: ...
 
 
 class Workspace(Protocol):
     """What the feature store needs of a :class:`ctloop.store.workspace.Workspace`."""
 
     @property
-    def features(self) -> _Definitions: ...
+    def features(self) -> FeatureRegistry: ...
 
     @property
-    def online(self) -> _Online: ...
+    def online(self) -> OnlineStore: ...
 
 
 def _latest(workspace: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
