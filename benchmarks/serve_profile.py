@@ -257,6 +257,29 @@ def _probe_row(model: Any) -> dict[str, Any]:
     return {c.name: values.get(c.type) for c in model.signature.inputs}
 
 
+def log_settled(port: int) -> int:
+    """How many logged rows wait to be written (accepted, not yet written, kept or
+    dropped), from the server's ``/metrics``."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    pattern = r'^ctloop_prediction_log_rows_total{outcome="([a-z_]+)"} ([0-9.e+]+)$'
+    rows = {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.MULTILINE)}
+    settled = sum(rows.get(k, 0.0) for k in ("written", "dead_letter", "dropped"))
+    return int(rows.get("accepted", 0.0) - settled)
+
+
+def wait_for_log(port: int, seconds: float = 300) -> None:
+    """Wait until the server has written every row it logged."""
+    deadline = time.monotonic() + seconds
+    while log_settled(port) > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not write its prediction log in {seconds} s")
+        time.sleep(0.05)
+
+
 def measure_servers(
     built: dict[str, Any], store: dict[str, Any], tmp: Path, bodies: list[bytes], args: Any
 ) -> list[dict[str, Any]]:
@@ -282,6 +305,8 @@ def measure_servers(
         if args.log:
             cmd.remove("--no-log-predictions")
         env = ctloop_env(store, tmp) | {"OMP_NUM_THREADS": "1"}
+        if args.source:
+            env["PYTHONPATH"] = str(Path(args.source).resolve() / "src")
         log_path = tmp / f"server-{runtime}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -291,10 +316,14 @@ def measure_servers(
                 _wait_ready(runtime, f"http://127.0.0.1:{port}/ping", proc, log_path)
                 for concurrency in args.concurrency:
                     send_all(port, bodies, 300, concurrency)
+                    if args.log:
+                        wait_for_log(port)
                     load = os.getloadavg()[0]
                     start_cpu, start = process_cpu_s(proc.pid), time.perf_counter()
                     send_all(port, bodies, args.requests, concurrency)
                     seconds = time.perf_counter() - start
+                    if args.log:
+                        wait_for_log(port)
                     cpu_ms = (process_cpu_s(proc.pid) - start_cpu) / args.requests * 1000
                     lines.append(
                         {
@@ -303,6 +332,7 @@ def measure_servers(
                             "concurrency": concurrency,
                             "requests": args.requests,
                             "log_predictions": args.log,
+                            "source": args.source or "this checkout",
                             "server_cpu_ms_per_request": round(cpu_ms, 3),
                             "model_predict_cpu_ms": round(in_process, 3),
                             "model_call_cpu_ms": round(called, 3),
@@ -314,6 +344,45 @@ def measure_servers(
             finally:
                 _stop(proc)
     return lines
+
+
+def measure_logger(built: dict[str, Any], tmp: Path, args: Any) -> dict[str, Any]:
+    """``--logger``: CPU milliseconds per one-row request of the prediction log (see the
+    module), for plain records and for prepared frames."""
+    import numpy as np
+
+    from ctloop.artifacts.model import Model
+    from ctloop.serve._prediction_log import PendingRows, PredictionLogger
+    from ctloop.store.workspace import Workspace
+
+    model = Model.from_estimator(built["estimator"], built["x_train"])
+    records = built["records"]
+    frames = [model.prepare([row]) for row in records]
+    prediction = np.array([0.5])
+    inputs: dict[str, Callable[[int], Any]] = {
+        "records": lambda i: PendingRows(model.prepare, [records[i % len(records)]]),
+        "frame": lambda i: frames[i % len(frames)],
+    }
+    result: dict[str, Any] = {}
+    for kind, make in inputs.items():
+        workspace = Workspace.open(
+            f"sqlite:///{tmp / f'log-{kind}.db'}", artifacts=str(tmp / f"log-{kind}")
+        )
+        logger = PredictionLogger(workspace, "flights", flush_rows=1000, flush_seconds=3600)
+        made = [make(i) for i in range(args.requests)]
+        start, start_thread = time.process_time(), time.thread_time()
+        for i, frame in enumerate(made):
+            logger.log(1, "flights", [f"r{i}"], frame, prediction, time.time(), latency_ms=1.0)
+        logging = time.thread_time() - start_thread  # this thread's: the requests' share
+        logger.flush()
+        total = time.process_time() - start - (time.thread_time() - start_thread - logging)
+        logger.close()
+        result[kind] = {
+            "log_cpu_ms": round(logging / args.requests * 1000, 4),
+            "writer_cpu_ms": round((total - logging) / args.requests * 1000, 4),
+            "rows_written": logger.logged_rows,
+        }
+    return result
 
 
 def main() -> None:
@@ -331,6 +400,10 @@ def main() -> None:
         "--server", action="store_true", help="CPU time per request of real servers"
     )
     parser.add_argument(
+        "--logger", action="store_true", help="CPU time per request of the prediction log"
+    )
+    parser.add_argument("--source", help="with --server: serve the ctloop of DIR/src")
+    parser.add_argument(
         "--concurrency",
         type=lambda s: [int(c) for c in s.split(",")],
         default=[1, 16],
@@ -339,6 +412,12 @@ def main() -> None:
     args = parser.parse_args()
     built = build_model(1000)
     bodies = request_bodies(built["records"])
+    if args.logger:
+        with tempfile.TemporaryDirectory(prefix="ctloop-log-cpu-") as name:
+            logged = measure_logger(built, Path(name), args)
+        line = {"benchmark": "prediction_log_cpu", "requests": args.requests, **logged}
+        print(json.dumps(line | {"load1": round(os.getloadavg()[0], 2)}))
+        return
     if args.server:
         with tempfile.TemporaryDirectory(prefix="ctloop-serve-cpu-") as name:
             store = register_ctloop(built, Path(name))

@@ -137,13 +137,7 @@ class PredictionLogger(StoreLogger):
         return self._writer.dead_letter(self.model, "predictions", rows)
 
     def _write_group(self, version: int, deployment: str | None, logged: list[_Logged]) -> None:
-        import pandas as pd
-
-        inputs = _input_frames(logged)
-        frame = pd.concat(
-            [_rows(item, features) for item, features in zip(logged, inputs, strict=True)],
-            ignore_index=True,
-        )
+        frame = _batch_frame(logged)
         artifact_id = self._writer.save(frame)
         events = [t for item in logged for t in item.event_time_list()]
         self._writer.workspace.logs.add_predictions(
@@ -226,41 +220,67 @@ def _plain_prediction(value: Any) -> Any:
     return tolist() if callable(tolist) else value
 
 
-def _input_frames(logged: Sequence[_Logged]) -> list[pd.DataFrame]:
-    """Each item's input frame; pending rows of one ``prepare`` are prepared together
-    (one frame for the whole batch costs about what one for a single row does)."""
-    from ctloop.serve._batching import split_rows
-
-    frames: list[Any] = [item.frame for item in logged]
-    by_prepare: dict[Any, list[int]] = {}  # bound methods of one model compare equal
-    for i, frame in enumerate(frames):
-        if isinstance(frame, PendingRows):
-            by_prepare.setdefault(frame.prepare, []).append(i)
-    for positions in by_prepare.values():
-        pending = [frames[i] for i in positions]
-        whole = pending[0].prepare([r for p in pending for r in p.records])
-        for i, part in zip(positions, split_rows(whole, [len(p) for p in pending]), strict=True):
-            frames[i] = part
-    return frames
-
-
-def _rows(item: _Logged, features: pd.DataFrame) -> pd.DataFrame:
+def _batch_frame(logged: Sequence[_Logged]) -> pd.DataFrame:
+    """One frame of every row of ``logged`` (in order): the base columns, the features
+    and the prediction, each column built once for the whole batch (a frame per request
+    would cost about a millisecond each)."""
     import pandas as pd
 
-    count = len(item.request_ids)
-    stamp = pd.Timestamp(to_utc(item.timestamp))
-    events = pd.to_datetime(item.event_time_list(), unit="s", utc=True).as_unit("us")
-    base = pd.DataFrame(
+    features = pd.concat(_input_frames(logged), ignore_index=True)
+    features = features.drop(columns=list(BASE_COLUMNS), errors="ignore")
+    return pd.concat([_base_columns(logged), features], axis=1).assign(
+        prediction=_predictions(logged)
+    )
+
+
+def _base_columns(logged: Sequence[_Logged]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    counts = [len(item.request_ids) for item in logged]
+    stamps = pd.Series([to_utc(i.timestamp) for i in logged], dtype="datetime64[us, UTC]")
+    events = [t for item in logged for t in item.event_time_list()]
+    latencies = [np.nan if item.latency_ms is None else item.latency_ms for item in logged]
+    return pd.DataFrame(
         {
-            "request_id": pd.array(item.request_ids, dtype="string"),
-            "timestamp": pd.Series([stamp] * count, dtype="datetime64[us, UTC]"),
-            "event_time": pd.Series(events, dtype="datetime64[us, UTC]"),
-            "model_version": pd.array([item.version] * count, dtype="int64"),
-            "deployment": pd.array([item.deployment] * count, dtype="string"),
-            "latency_ms": pd.Series([item.latency_ms] * count, dtype="float64"),
+            "request_id": pd.array([r for item in logged for r in item.request_ids], "string"),
+            "timestamp": stamps.repeat(counts).reset_index(drop=True),
+            "event_time": pd.Series(pd.to_datetime(events, unit="s", utc=True).as_unit("us")),
+            "model_version": np.repeat(np.array([i.version for i in logged], "int64"), counts),
+            "deployment": pd.array(np.repeat([i.deployment for i in logged], counts), "string"),
+            "latency_ms": np.repeat(np.array(latencies, "float64"), counts),
         }
     )
-    features = features.reset_index(drop=True).drop(columns=list(BASE_COLUMNS), errors="ignore")
-    predictions = item.predictions
-    values = list(predictions) if predictions.ndim > 1 else predictions
-    return pd.concat([base, features], axis=1).assign(prediction=values)
+
+
+def _predictions(logged: Sequence[_Logged]) -> Any:
+    """The batch's predictions: one array of values, or one value (an array) per row of
+    a model that answers several values a row."""
+    import numpy as np
+
+    if all(item.predictions.ndim == 1 for item in logged):
+        return np.concatenate([item.predictions for item in logged])
+    return [row for item in logged for row in item.predictions]
+
+
+def _input_frames(logged: Sequence[_Logged]) -> list[pd.DataFrame]:
+    """The input frames of ``logged``, in order, to concatenate: a run of pending rows of
+    one ``prepare`` becomes one frame (one frame for the whole run costs about what one
+    for a single row does)."""
+    frames: list[pd.DataFrame] = []
+    run: list[PendingRows] = []
+    for item in logged:
+        frame = item.frame
+        if isinstance(frame, PendingRows) and (not run or run[0].prepare == frame.prepare):
+            run.append(frame)  # bound methods of one model compare equal
+            continue
+        if run:
+            frames.append(run[0].prepare([r for p in run for r in p.records]))
+            run = []
+        if isinstance(frame, PendingRows):
+            run.append(frame)
+        else:
+            frames.append(frame)
+    if run:
+        frames.append(run[0].prepare([r for p in run for r in p.records]))
+    return frames
