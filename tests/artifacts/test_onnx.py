@@ -172,6 +172,26 @@ def test_plain_records_predict_like_the_prepared_frame(flights_model: Model) -> 
     )
 
 
+def test_the_records_feed_is_the_prepared_frames_feed(flights_model: Model) -> None:
+    X, _ = flights_like(50, seed=6)
+    compile_onnx(flights_model, X)
+    compiled = flights_model.compiled
+    assert compiled is not None and compiled.feed == "columns"
+    records = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in X.astype(object).to_dict("records")
+    ]
+    records = [{**r, "temp": None if r["temp"] != r["temp"] else r["temp"]} for r in records]
+    records[0] |= {"carrier": "ZZ", "origin": None, "hour": 7}  # unseen, missing
+    records[1] |= {"distance": 2**40, "temp": 61}  # a large integer, an int in a float column
+    for rows in ([records[0]], [records[1]], records):
+        fed, framed = compiled.records_feed(rows), compiled.inputs(flights_model.prepare(rows))
+        assert sorted(fed) == sorted(framed)
+        for name, expected in framed.items():
+            assert fed[name].dtype == expected.dtype and fed[name].shape == expected.shape, name
+            np.testing.assert_array_equal(fed[name], expected, err_msg=name)
+
+
 def test_plain_records_without_a_compiled_form_are_left_to_the_frame_path() -> None:
     X, y = flights_like(200, seed=5)
     native = Model.from_estimator(fit_flights_like(X, y), X)

@@ -89,6 +89,13 @@ class OnnxModel:
             for spec in signature.inputs
             if spec.type == "category" and spec.categories is not None
         }
+        # the records feed's plan: the numeric columns, and each text column's known values
+        self._numeric = [spec.name for spec in signature.inputs if spec.type not in _TEXT_TYPES]
+        self._texts = [
+            (spec.name, self._known.get(spec.name))
+            for spec in signature.inputs
+            if spec.type in _TEXT_TYPES
+        ]
 
     def describe(self) -> dict[str, Any]:
         """The compiled model's entry in ``model.json`` (the bytes live in ``onnx/``)."""
@@ -122,7 +129,9 @@ class OnnxModel:
         return self._output(self.session().run([self.output], self.records_feed(records)))
 
     def records_feed(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        """The session's feed for plain records (see :meth:`predict_records`)."""
+        """The session's feed for plain records (see :meth:`predict_records`): the
+        numeric columns as one float32 array, each column's input a view of its part
+        (one conversion for all of them), the text columns as object arrays."""
         import numpy as np
 
         nan = float("nan")
@@ -131,19 +140,18 @@ class OnnxModel:
             rows = [[nan if r[n] is None else r[n] for n in names] for r in records]
             return {"X": np.array(rows, dtype=np.float32).reshape(len(records), len(names))}
         feed = {}
-        for spec in self.signature.inputs:
-            values = [r[spec.name] for r in records]
-            if spec.type in _TEXT_TYPES:
-                known = self._known.get(spec.name)
-                texts = [
-                    "" if v is None or (known is not None and v not in known) else v for v in values
-                ]
-                column = np.empty((len(texts), 1), dtype=object)
-                column[:, 0] = texts
-                feed[spec.name] = column
-            else:
-                numbers = [nan if v is None else v for v in values]
-                feed[spec.name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
+        numeric = self._numeric
+        if numeric:  # one flat list, column after column: nested lists convert slowly
+            values = [nan if (v := r[n]) is None else v for n in numeric for r in records]
+            matrix = np.array(values, dtype=np.float32).reshape(len(numeric), len(records), 1)
+            feed.update(zip(numeric, matrix, strict=True))
+        for name, known in self._texts:
+            column = np.empty((len(records), 1), dtype=object)
+            column[:, 0] = [
+                "" if (v := r[name]) is None or (known is not None and v not in known) else v
+                for r in records
+            ]
+            feed[name] = column
         return feed
 
     def _output(self, outputs: list[Any]) -> np.ndarray:
