@@ -4,6 +4,7 @@ callers; a failing model fails only the batch it was called for."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -61,6 +62,59 @@ def test_a_lone_request_is_not_delayed_for_company() -> None:
         return list(out.tolist())
 
     assert run(go()) == [2.0] and model.calls == [1]
+
+
+class Slow(Recorder):
+    """A model whose every call takes ``seconds`` in its worker thread."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        time.sleep(self.seconds)
+        return super().predict_frame(frame)
+
+
+def test_lone_requests_one_after_another_never_wait_for_the_batch_window() -> None:
+    model = Slow(0.0)
+    latencies: list[float] = []
+
+    async def go() -> None:  # off the event loop (inline off): the queue and its window
+        batcher = MicroBatcher(max_batch_size=32, max_wait_ms=500, inline_below_ms=0)
+        for i in range(20):
+            start = time.perf_counter()
+            await batcher.predict(model.predict_frame, pd.DataFrame({"x": [float(i)]}))
+            latencies.append(time.perf_counter() - start)
+        await batcher.close()
+
+    run(go())
+    assert model.calls == [1] * 20
+    assert sorted(latencies)[10] < 0.1, latencies  # the median: far below the 0.5 s window
+
+
+def test_a_request_after_a_batch_waits_neither_for_the_answered_ones_nor_the_window() -> None:
+    model = Slow(0.1)
+    times: dict[str, float] = {}
+
+    async def go() -> None:
+        batcher = MicroBatcher(max_batch_size=32, max_wait_ms=2_000, inline_below_ms=0)
+        start = time.perf_counter()
+        first = [
+            batcher.predict(model.predict_frame, pd.DataFrame({"x": [float(i)]})) for i in range(4)
+        ]
+        batch = asyncio.gather(*first)
+        await asyncio.sleep(0.03)  # the four are being predicted: the next one queues
+        await asyncio.gather(
+            batch, batcher.predict(model.predict_frame, pd.DataFrame({"x": [9.0]}))
+        )
+        times["both"] = time.perf_counter() - start
+        await batcher.close()
+
+    run(go())
+    assert model.calls == [4, 1]  # under concurrency the batch formed
+    # two calls of 0.1 s one after the other; waiting out the 2 s window would show
+    assert times["both"] < 1.0, times
 
 
 def test_versions_are_never_mixed_in_one_call() -> None:
