@@ -18,6 +18,7 @@ from ctloop.server._registry import PRODUCTION_ALIASES
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ctloop.server._mlflow._direct import DirectRoutesApp
     from ctloop.store.workspace import Workspace
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -32,18 +33,17 @@ def create_app(
     auth: bool = True,
     production_aliases: Iterable[str] = PRODUCTION_ALIASES,
     project_root: Path | None = None,
-) -> FastAPI:
+) -> DirectRoutesApp:
     """The API over ``workspace``. With ``auth`` every route needs an API key of the
     workspace (``Authorization: Bearer ctl_…``); without it anyone may do anything (a
     laptop's loopback server only). Moving an alias in ``production_aliases`` needs an
     admin key. ``project_root`` is the folder whose ``ctloop.yaml`` declares the
     pipelines and triggers (default: the working directory)."""
-    from fastapi import FastAPI
-
     from ctloop._version import __version__
     from ctloop.server._errors import add_error_handlers
+    from ctloop.server._mlflow._direct import DirectRoutesApp
 
-    app = FastAPI(
+    app = DirectRoutesApp(
         title="ctloop",
         version=__version__,
         summary="The REST API of a ctloop workspace: runs, artifacts, registry, operations.",

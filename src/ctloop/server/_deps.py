@@ -23,6 +23,7 @@ from ctloop.store._audit import AuditDraft
 from ctloop.store._keys import Role
 
 if TYPE_CHECKING:
+    from ctloop.store._sql import SqlMetadataStore
     from ctloop.store.records import MetricRecord, ParamRecord, TagRecord
     from ctloop.store.workspace import Workspace
 
@@ -32,6 +33,7 @@ __all__ = [
     "Number",
     "audit_draft",
     "audit_write",
+    "log_metrics_now",
     "log_tracking_audited",
     "needs",
     "render",
@@ -149,6 +151,28 @@ def log_tracking_audited(
     """Write tracking data and its audit entry: in one transaction where both live in
     one SQL database (a per-call client then costs one commit per request), else one
     after the other."""
+    store = _one_sql_database(workspace)
+    if store is not None:
+        store.log_batch(params=params, metrics=metrics, tags=tags, audit=draft)
+        return
+    workspace.metadata.log_batch(params=params, metrics=metrics, tags=tags)
+    workspace.audit.append(draft)
+
+
+def log_metrics_now(
+    workspace: Workspace, draft: AuditDraft, metrics: Sequence[MetricRecord]
+) -> bool:
+    """Write metric points and their audit entry in one transaction, if the workspace's
+    store can do it at once without waiting (a SQLite file whose write lock is free):
+    cheap enough for the event loop. ``False`` (nothing written) otherwise: then
+    :func:`log_tracking_audited` does it, in a thread."""
+    store = _one_sql_database(workspace)
+    return store is not None and store.log_metrics_now(metrics, draft)
+
+
+def _one_sql_database(workspace: Workspace) -> SqlMetadataStore | None:
+    """The metadata store, when the audit log lives in the same SQL database (not an
+    in-memory one), so that a write and its entry can commit together."""
     from ctloop.store._audit import SqlAuditLog
     from ctloop.store._sql import SqlMetadataStore
     from ctloop.store._sql_engine import is_in_memory
@@ -160,10 +184,8 @@ def log_tracking_audited(
         and store.url == audit.url
         and not is_in_memory(store.url)
     ):
-        store.log_batch(params=params, metrics=metrics, tags=tags, audit=draft)
-        return
-    store.log_batch(params=params, metrics=metrics, tags=tags)
-    audit.append(draft)
+        return store
+    return None
 
 
 @functools.cache

@@ -44,6 +44,7 @@ from ctloop.store._schema import (
 )
 from ctloop.store._sql_engine import (
     forget_engine,
+    is_in_memory,
     mask_url,
 )
 from ctloop.store._sql_search import metric_sort_page, search_page_query
@@ -67,6 +68,7 @@ from ctloop.store._sql_statements import (
     require_artifacts,
     update_one,
 )
+from ctloop.store._sqlite_now import ImmediateWriter
 from ctloop.store._transactions import SqlTransactions
 from ctloop.store.metadata import (
     ExecutionOutputs,
@@ -108,6 +110,7 @@ class SqlMetadataStore(SqlTransactions, MetadataStore):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._clock_lock = threading.Lock()
+        self._immediate: ImmediateWriter | None = None
         self._last_created = utcnow()
 
     def _creation_time(self) -> datetime:
@@ -322,6 +325,21 @@ class SqlMetadataStore(SqlTransactions, MetadataStore):
 
         self._write(work)
 
+    def log_metrics_now(self, metrics: Sequence[MetricRecord], audit: AuditDraft) -> bool:
+        """Write ``metrics`` and ``audit`` as :meth:`log_batch` does, if that can be done
+        at once without waiting for a lock or a connection: on a SQLite file whose write
+        lock is free. ``False`` (nothing written) otherwise, and on any failure: then
+        :meth:`log_batch` writes them, or names what is wrong. A server may call this on
+        its event loop (see :class:`~ctloop.store._sqlite_now.ImmediateWriter`)."""
+        if self._immediate is None:
+            if not self.url.startswith("sqlite:") or is_in_memory(self.url):
+                return False
+            self._ensure_schema()
+            with self._clock_lock:
+                if self._immediate is None:
+                    self._immediate = ImmediateWriter(self.url)
+        return self._immediate.write(metrics, audit)
+
     def get_params(self, run_id: str) -> list[ParamRecord]:
         """Params of a run and its executions (run-level first, then by key)."""
         rows = self._read(lambda conn: conn.execute(keyed_query(PARAMS, run_id)).all())
@@ -476,6 +494,8 @@ class SqlMetadataStore(SqlTransactions, MetadataStore):
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again; an
         in-memory database is gone)."""
+        if self._immediate is not None:
+            self._immediate.close()
         forget_engine(self.url)
         self._engine.dispose()
         self._forget_schema()

@@ -186,23 +186,31 @@ def insert_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
     """
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
+    conn.exec_driver_sql(metrics_insert(mark), metric_rows(metrics, sqlite=sqlite))
+    update_latest_metrics(conn, metrics)
+
+
+def metrics_insert(mark: str) -> str:
+    """The driver-level insert of one metric point (``mark``: the driver's placeholder)."""
+    return (
         f"INSERT INTO {METRICS.name} ({', '.join(_METRIC_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_METRIC_COLUMNS))})"
     )
-    rows = [
+
+
+def metric_rows(metrics: Sequence[MetricRecord], *, sqlite: bool) -> list[tuple[Any, ...]]:
+    """The parameters of :func:`metrics_insert` for each point."""
+    return [
         (
             m.run_id,
             m.execution_id,
             m.key,
             m.value,
             m.step,
-            _sqlite_time(m.timestamp) if sqlite else to_utc(m.timestamp),
+            sqlite_time(m.timestamp) if sqlite else to_utc(m.timestamp),
         )
         for m in metrics
     ]
-    conn.exec_driver_sql(sql, rows)
-    update_latest_metrics(conn, metrics)
 
 
 # a row moves only to a later point (see schema.LatestMetric); ties go to the newer write
@@ -218,22 +226,31 @@ _LATEST_UPSERT = (
 def update_latest_metrics(conn: Connection, metrics: Sequence[MetricRecord]) -> None:
     """Move each (run, key)'s row of ``latest_metrics`` to the latest of ``metrics``
     where it is later than the row's (one upsert per run and key of the batch)."""
-    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = latest_rows(metrics, sqlite=conn.dialect.name == "sqlite")
+    conn.exec_driver_sql(latest_upsert(mark), rows)
+
+
+def latest_upsert(mark: str) -> str:
+    """The driver-level upsert of one (run, key)'s row of ``latest_metrics``."""
+    return _LATEST_UPSERT.format(marks=", ".join([mark] * 6))
+
+
+def latest_rows(metrics: Sequence[MetricRecord], *, sqlite: bool) -> list[tuple[Any, ...]]:
+    """The parameters of :func:`latest_upsert`: the latest of ``metrics`` per run and key."""
     latest: dict[tuple[str, str], tuple[int, int, datetime, float]] = {}
     for m in metrics:
         point = (int(m.execution_id is None), m.step or 0, to_utc(m.timestamp), m.value)
         held = latest.get((m.run_id, m.key))
         if held is None or point[:3] >= held[:3]:
             latest[(m.run_id, m.key)] = point
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    rows = [
-        (run_id, key, value, own, step, _sqlite_time(moment) if sqlite else moment)
+    return [
+        (run_id, key, value, own, step, sqlite_time(moment) if sqlite else moment)
         for (run_id, key), (own, step, moment, value) in latest.items()
     ]
-    conn.exec_driver_sql(_LATEST_UPSERT.format(marks=", ".join([mark] * 6)), rows)
 
 
-def _sqlite_time(moment: datetime) -> str:
+def sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite ``DateTime`` stores, for a UTC moment."""
     if moment.tzinfo is not UTC:  # the usual case, utcnow(), skips the conversion
         moment = to_utc(moment)

@@ -18,8 +18,11 @@ __all__ = ["include_mlflow"]
 
 
 def include_mlflow(app: FastAPI) -> None:
-    """Mount MLflow's routes on ``app``."""
+    """Mount MLflow's routes on ``app``; on a
+    :class:`~ctloop.server._mlflow._direct.DirectRoutesApp`, its logging routes are
+    answered directly as well."""
     from ctloop.server._mlflow._artifacts import artifacts_router
+    from ctloop.server._mlflow._direct import DirectRoutesApp, direct_log_routes
     from ctloop.server._mlflow._experiments import experiments_router
     from ctloop.server._mlflow._models import logged_models_router
     from ctloop.server._mlflow._protocol import unknown_router
@@ -34,3 +37,5 @@ def include_mlflow(app: FastAPI) -> None:
             app.include_router(router, prefix=f"{root}/mlflow")
         app.include_router(artifacts, prefix=f"{root}/mlflow-artifacts")
     app.include_router(unknown_router())
+    if isinstance(app, DirectRoutesApp) and not app.user_middleware:
+        app.direct_routes = direct_log_routes()

@@ -188,11 +188,15 @@ class Bridge:
         """``run_id``, once it names a run: a write that only needs the run to exist
         reads it once, not on every call. The write itself is the final check (its rows
         name the run by foreign key): see :meth:`forget_run`."""
+        return run_id if self.knows_run(run_id) else self.run(run_id).id
+
+    def knows_run(self, run_id: str) -> bool:
+        """Whether ``run_id`` was seen to exist a moment ago (no store call)."""
         with self._lock:
             if run_id in self._known_runs:
                 self._known_runs.move_to_end(run_id)
-                return run_id
-        return self.run(run_id).id
+                return True
+        return False
 
     def forget_run(self, run_id: str) -> None:
         """Drop ``run_id`` from the runs known to exist (a write to it failed)."""

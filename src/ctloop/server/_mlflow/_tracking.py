@@ -16,7 +16,12 @@ from fastapi import APIRouter, Request
 
 from ctloop.errors import IntegrityError, NotFoundError
 from ctloop.server._auth import Caller
-from ctloop.server._deps import audit_draft, audit_write, log_tracking_audited
+from ctloop.server._deps import (
+    audit_draft,
+    audit_write,
+    log_metrics_now,
+    log_tracking_audited,
+)
 from ctloop.server._mlflow._bridge import DELETED, HIDDEN, MODEL_STEP, Bridge, bridge_of
 from ctloop.server._mlflow._fields import check_key, in_view, page_of, tag_map
 from ctloop.server._mlflow._protocol import (
@@ -33,7 +38,14 @@ from ctloop.server._mlflow._search import matches, parse_filter, parse_order
 from ctloop.store.records import MetricRecord, ParamRecord, RunRecord, TagRecord, utcnow
 from ctloop.store.statuses import RunStatus
 
-__all__ = ["metric_json", "render_run", "tracking_router"]
+__all__ = [
+    "log_batch_items",
+    "log_metric_now",
+    "log_one_item",
+    "metric_json",
+    "render_run",
+    "tracking_router",
+]
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ITEMS = 1000, 100, 100, 1000
 MAX_PARAM_VALUE = 6000
@@ -203,10 +215,7 @@ def tracking_router() -> APIRouter:
     def log_one(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        kind, record_of = _ONE_ITEM[request.url.path.rsplit("/", 1)[-1]]
-        run_id = _writable(request, data)
-        _log(request, caller, run_id, {kind: 1}, **{kind: [record_of(run_id, data)]})
-        return {}
+        return log_one_item(request, data, caller)
 
     @router.post("/runs/delete-tag")
     def delete_tag(
@@ -221,33 +230,7 @@ def tracking_router() -> APIRouter:
     def log_batch(
         request: Request, data: dict[str, Any] = body, caller: Caller = editor
     ) -> dict[str, Any]:
-        run_id = _writable(request, data)
-        metrics, params, tags = (_items(data, k) for k in ("metrics", "params", "tags"))
-        for name, items, most in (
-            ("metrics", metrics, MAX_METRICS),
-            ("params", params, MAX_PARAMS),
-            ("tags", tags, MAX_TAGS),
-        ):
-            if len(items) > most:
-                raise MlflowError.invalid(
-                    f"a batch may hold at most {most} {name}; got {len(items)}"
-                )
-        if len(metrics) + len(params) + len(tags) > MAX_ITEMS:
-            raise MlflowError.invalid(
-                f"a batch may hold at most {MAX_ITEMS} metrics, params and tags in all; got "
-                f"{len(metrics) + len(params) + len(tags)}"
-            )
-        counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
-        _log(
-            request,
-            caller,
-            run_id,
-            counts,
-            params=[_param(run_id, p) for p in params],
-            metrics=[_metric_record(run_id, m) for m in metrics],
-            tags=[_tag(run_id, t) for t in tags],
-        )
-        return {}
+        return log_batch_items(request, data, caller)
 
     @router.post("/runs/log-inputs")
     @router.post("/runs/outputs")
@@ -272,6 +255,61 @@ def tracking_router() -> APIRouter:
         return {"metrics": [metric_json(m) for m in page], **token}
 
     return router
+
+
+def log_one_item(request: Request, data: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """``runs/log-metric``, ``runs/log-parameter`` or ``runs/set-tag`` (by the path's last
+    part): one item of ``data`` written with its audit entry."""
+    kind, record_of = _ONE_ITEM[request.url.path.rsplit("/", 1)[-1]]
+    run_id = _writable(request, data)
+    _log(request, caller, run_id, {kind: 1}, **{kind: [record_of(run_id, data)]})
+    return {}
+
+
+def log_metric_now(request: Request, data: dict[str, Any], caller: Caller) -> bool:
+    """``runs/log-metric`` as :func:`log_one_item` writes it, if the run is known to
+    exist (no store call to check it) and the write can be made at once (see
+    :func:`~ctloop.server._deps.log_metrics_now`); ``False`` (nothing written) otherwise.
+    A bad field is refused as :func:`log_one_item` refuses it."""
+    run_id = text(data, "run_id", required=False) or text(data, "run_uuid")
+    bridge = bridge_of(request)
+    if not bridge.knows_run(run_id):
+        return False
+    metric = _metric_record(run_id, data)
+    if metric.execution_id is not None:
+        return False  # a logged model's metric: checked against the model first
+    draft = audit_draft(request, caller, "mlflow.run.log", f"run {run_id}", {"metrics": 1})
+    return log_metrics_now(bridge.workspace, draft, [metric])
+
+
+def log_batch_items(request: Request, data: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """``runs/log-batch``: the metrics, params and tags of ``data`` within MLflow's
+    limits, written in one transaction with the audit entry."""
+    run_id = _writable(request, data)
+    metrics, params, tags = (_items(data, k) for k in ("metrics", "params", "tags"))
+    for name, items, most in (
+        ("metrics", metrics, MAX_METRICS),
+        ("params", params, MAX_PARAMS),
+        ("tags", tags, MAX_TAGS),
+    ):
+        if len(items) > most:
+            raise MlflowError.invalid(f"a batch may hold at most {most} {name}; got {len(items)}")
+    if len(metrics) + len(params) + len(tags) > MAX_ITEMS:
+        raise MlflowError.invalid(
+            f"a batch may hold at most {MAX_ITEMS} metrics, params and tags in all; got "
+            f"{len(metrics) + len(params) + len(tags)}"
+        )
+    counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
+    _log(
+        request,
+        caller,
+        run_id,
+        counts,
+        params=[_param(run_id, p) for p in params],
+        metrics=[_metric_record(run_id, m) for m in metrics],
+        tags=[_tag(run_id, t) for t in tags],
+    )
+    return {}
 
 
 def _writable(request: Request, data: dict[str, Any]) -> str:

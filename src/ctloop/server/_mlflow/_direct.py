@@ -1,0 +1,147 @@
+"""MLflow's logging routes answered without FastAPI's router: a client logging metric by
+metric (``mlflow.log_metric`` in a training loop) sends one request per point, and the
+router, its middleware and its dependency solving cost more than storing the point.
+
+:class:`DirectRoutesApp` hands ``POST`` requests to the paths in its
+:attr:`~DirectRoutesApp.direct_routes` straight to their handler. Each handler does what
+its routed twin does, in the same functions: the key check and the role
+(:func:`~ctloop.server._deps.needs`, a refusal audited), the request's fields
+(:func:`~ctloop.server._mlflow._protocol.payload`), the write with its audit entry in one
+transaction (:func:`~ctloop.server._mlflow._tracking.log_one_item`), and every failure as
+MLflow's error body (:func:`~ctloop.server._mlflow._protocol.answer_for`). So both answer
+alike; the routes stay registered for everything else (another method, a mounted root
+path). Adding a middleware turns the direct routes off, so that it sees every request, and
+so does tracing configured for FastAPI.
+
+>>> from ctloop.store.workspace import Workspace
+>>> from ctloop.server import create_app
+>>> "/api/2.0/mlflow/runs/log-metric" in create_app(Workspace.in_memory(), auth=False).direct_routes
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
+
+from ctloop.server._deps import needs
+from ctloop.server._mlflow._protocol import answer_for, payload
+from ctloop.store._keys import Role
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from ctloop.server._auth import Caller
+
+__all__ = ["DirectRoutesApp", "direct_log_routes"]
+
+DirectHandler = Callable[["Scope", "Receive", "Send"], Awaitable[None]]
+"""An ASGI handler of one path."""
+
+#: the logging endpoints, under each of MLflow's two roots
+_LOG_PATHS = ("runs/log-metric", "runs/log-parameter", "runs/set-tag", "runs/log-batch")
+_ROOTS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+_OK = b"{}"
+
+
+class DirectRoutesApp(FastAPI):
+    """The team server's FastAPI app, whose MLflow logging endpoints (in
+    :attr:`direct_routes`) are answered without FastAPI's router and middleware stack."""
+
+    direct_routes: Mapping[str, DirectHandler] = MappingProxyType({})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        routes = self.direct_routes
+        if routes and scope["type"] == "http" and scope["method"] == "POST":
+            handler = routes.get(scope["path"])
+            mounted = scope.get("root_path") or self.root_path
+            if handler is not None and not mounted and not self._traced():
+                scope["app"] = self
+                await handler(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    _tracing = False
+    _tracing_checked = float("-inf")
+
+    def _traced(self) -> bool:
+        """Whether FastAPI's tracing is configured, looked up at most once a second."""
+        now = time.monotonic()
+        if now - self._tracing_checked >= 1.0:
+            telemetry = getattr(self, "_native_telemetry", None)
+            self._tracing = telemetry is not None and bool(telemetry.enabled())
+            self._tracing_checked = now
+        return self._tracing
+
+    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+        super().add_middleware(middleware_class, *args, **kwargs)
+        self.direct_routes = MappingProxyType({})  # the middleware sees every request
+
+    _writer: ThreadPoolExecutor | None = None
+
+    def writer(self) -> ThreadPoolExecutor:
+        """The threads the direct routes write in (the store's calls block; the event
+        loop must not). Plain threads, not AnyIO's: handing a write to one costs a tenth
+        of AnyIO's trip."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(thread_name_prefix="ctloop-mlflow-log")
+        return self._writer
+
+
+def direct_log_routes() -> Mapping[str, DirectHandler]:
+    """The direct handler of each MLflow logging path."""
+    from ctloop.server._mlflow._tracking import log_batch_items, log_metric_now, log_one_item
+
+    routes: dict[str, DirectHandler] = {}
+    for root in _ROOTS:
+        for path in _LOG_PATHS:
+            write = log_batch_items if path.endswith("log-batch") else log_one_item
+            now = log_metric_now if path.endswith("log-metric") else None
+            routes[f"{root}/{path}"] = _handler(write, now)
+    return MappingProxyType(routes)
+
+
+Write = Callable[[Request, dict[str, Any], "Caller"], dict[str, Any]]
+"""A route's write (it may block): the request, its fields and caller in, the answer out."""
+WriteNow = Callable[[Request, dict[str, Any], "Caller"], bool]
+"""A write that never waits, made on the event loop, or ``False`` when it would wait."""
+
+
+def _handler(write: Write, now: WriteNow | None) -> DirectHandler:
+    editor = needs(Role.EDITOR)
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            caller = await editor(request, None)
+            data = await payload(request)
+            if now is not None and now(request, data, caller):
+                answer: dict[str, Any] = {}
+            else:
+                app: DirectRoutesApp = scope["app"]
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(app.writer(), write, request, data, caller)
+            response = Response(_OK if answer == {} else _json(answer), media_type=_JSON)
+        except ClientDisconnect:
+            return  # nobody is waiting for the answer
+        except Exception as exc:  # every failure becomes MLflow's answer, as routed
+            response = answer_for(request, exc)
+        await response(scope, receive, send)
+
+    return handle
+
+
+_JSON = "application/json"
+
+
+def _json(answer: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(answer)
