@@ -43,12 +43,28 @@ HTTP), native and ONNX, measured before the servers start, for reference.
 ``--with-peers`` adds BentoML 1.4.40 and MLServer 1.7.1 (``benchmarks/serving_peers.py``:
 each in its own ``.bench/`` venv, its own protocol, adaptive batching on and off; MLServer
 off means inference in the server process, ``parallel_workers: 0``) and
-``ctloop serve --workers 2`` (``ctloop_workers2``: uvicorn's worker processes accept on
-one shared listening socket, no proxy in front). Then ``ratios`` also divide ctloop's
-c=32 figures by the better batched peer's and two workers' requests/s by one's, and
-``goals`` check: ≥ 5× that peer's requests/s at ≤ ⅓ of its p99; c=1 p50 at most 1 ms
-above the in-process ``Model.predict`` and not above MLServer in-process; ONNX ≥ 5,000
-requests/s at c=32; two workers ≥ 1.8× one, each with ``missed_by``.
+``ctloop serve --workers 2`` twice: ``ctloop_workers2`` (the default, a listening socket
+per worker, ``SO_REUSEPORT``) and ``ctloop_workers2_shared_socket`` (``--shared-socket``:
+both workers accept from one socket); no proxy in front of either. Their tests also
+report ``worker_cpu_split``: each worker's CPU seconds during the test and the busiest
+one's share (0.5 is an even split). Then ``ratios`` also divide ctloop's c=32 figures by
+the better batched peer's and two workers' requests/s by one's, and ``goals`` check:
+≥ 5× that peer's requests/s at ≤ ⅓ of its p99; c=1 p50 at most 1 ms above the
+in-process ``Model.predict`` and not above MLServer in-process; ONNX ≥ 5,000 requests/s
+at c=32; two workers ≥ 1.8× one, each with ``missed_by``.
+
+``wrk`` (with ``--with-peers``, unless ``--no-wrk``) cross-checks the headline servers,
+ctloop native, ctloop ONNX and the better batched peer, at each concurrency with Debian's
+``wrk`` (one thread, ``benchmarks/wrk_post.lua`` posting the same bodies round-robin) and
+then the Python generator, on the same server (``benchmarks/serving_wrk.py``). Both
+generators run pinned with ``taskset`` to the first CPU and the server (every thread of
+every process of its group) to the second. On a 2-core machine that is a different
+setting from the rounds above: pinned, the server has **one** core and the generator the
+other, so pinned figures are lower for a server whose work spreads over both cores
+(ctloop's batching thread beside its event loop, a peer's inference process), and they
+compare the two generators with each other, not with the rounds. wrk answering clearly
+more requests/s than the Python generator on the same pinned server would mean the
+Python generator is the bottleneck (``wrk_qps_over_python``).
 
 ``ratios`` divide ctloop's figures by MLflow's at concurrency 32 (``qps`` above 1 and
 ``p99`` below 1 favour ctloop). ``goals`` checks: ≥ 10× MLflow's requests/s and ≤ 1/5 of
@@ -79,6 +95,7 @@ from types import ModuleType
 from typing import Any
 
 import serving_peers
+import serving_wrk
 from peers import ROOT, clean_env, run_child
 from tracking import ensure_mlflow_venv
 
@@ -314,6 +331,7 @@ def server_process(
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    server.extra["pgid"] = proc.pid  # its own session: the group id is its pid
     try:
         _wait_ready(name, url + server.ping, proc, tmp / f"{name}.log")
         yield url
@@ -404,6 +422,36 @@ def measure(url: str, bodies: list[bytes], concurrency: int, args: Any) -> dict[
     return figures | {"requests": result.requests, "errors": result.errors, "load1": load}
 
 
+def worker_cpu_seconds(server: Server) -> dict[int, float]:
+    """CPU seconds (user and system) of each worker process of a server started with
+    several (every process of its group but the supervisor); empty for one worker."""
+    pgid = server.extra.get("pgid")
+    if server.extra.get("workers", 1) < 2 or pgid is None:
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in serving_wrk.group_pids(pgid):
+        if pid == pgid:
+            continue
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
+
+
+def cpu_split(before: dict[int, float], server: Server) -> dict[str, Any]:
+    """How one test's CPU time divided between the worker processes (a proxy for the
+    requests each served): seconds per worker, busiest first, and the busiest's share."""
+    after = worker_cpu_seconds(server)
+    used = sorted(
+        (after[pid] - before.get(pid, 0.0) for pid in after if pid in before), reverse=True
+    )
+    used = [round(u, 2) for u in used if u >= 0.02]  # not the spawn helper processes
+    total = sum(used)
+    return {"cpu_s": used, "busiest_share": round(used[0] / total, 3) if total else None}
+
+
 def run_rounds(
     urls: dict[str, str], servers: dict[str, Server], args: Any
 ) -> dict[str, dict[str, Any]]:
@@ -414,7 +462,10 @@ def run_rounds(
         for concurrency in args.concurrency:
             for name, url in urls.items():
                 target = url + servers[name].route
+                before = worker_cpu_seconds(servers[name])
                 figures = measure(target, servers[name].bodies, concurrency, args)
+                if before:
+                    figures["worker_cpu_split"] = cpu_split(before, servers[name])
                 rounds[name].setdefault(f"c{concurrency}", []).append(figures)
                 print(f"{name} c={concurrency}: {figures}", file=sys.stderr)
     return {
@@ -424,6 +475,43 @@ def run_rounds(
         }
         for name, per in rounds.items()
     }
+
+
+def cross_check(
+    urls: dict[str, str],
+    servers: dict[str, Server],
+    measured: dict[str, Any],
+    args: Any,
+    tmp: Path,
+) -> dict[str, Any]:
+    """wrk beside the Python load generator (:mod:`serving_wrk`) for ctloop native,
+    ctloop ONNX and the better batched peer at c=32, at every concurrency."""
+    if args.no_wrk or not serving_wrk.available():
+        return {"skipped": "--no-wrk" if args.no_wrk else "wrk is not installed"}
+    names: list[str] = [n for n in ("ctloop", "ctloop_onnx") if n in urls]
+    peers = [p for p in PEERS_BATCHED if _c32(measured, p)]
+    if peers:
+        names.append(max(peers, key=lambda p: _c32(measured, p)["qps"]))
+    targets = {
+        n: (urls[n] + servers[n].route, servers[n].bodies, servers[n].extra["pgid"]) for n in names
+    }
+
+    def python_generator(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+        figures = measure(url, bodies, concurrency, args)
+        print(f"python generator {url} c={concurrency}: {figures}", file=sys.stderr)
+        return figures
+
+    found = serving_wrk.cross_check(targets, args.concurrency, args.duration, python_generator, tmp)
+    if peers:  # the headline ratio as wrk measures it (pinned: one core each)
+        theirs = found.get(f"{names[-1]}_c32", {}).get("wrk", {})
+        for ours in names[:-1]:
+            mine = found.get(f"{ours}_c32", {}).get("wrk", {})
+            if mine.get("qps") and theirs.get("qps"):
+                found[f"{ours}_vs_{names[-1]}_c32_qps"] = round(mine["qps"] / theirs["qps"], 2)
+                found[f"{ours}_vs_{names[-1]}_c32_p99"] = round(
+                    mine["p99_ms"] / theirs["p99_ms"], 3
+                )
+    return found | {"servers": names}
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -482,9 +570,11 @@ def peer_ratios(servers: dict[str, Any]) -> dict[str, Any]:
                     "qps": round(mine["qps"] / figures["qps"], 2),
                     "p99": round(mine["p99_ms"] / figures["p99_ms"], 3),
                 }
-    one, two = _c32(servers, "ctloop"), _c32(servers, "ctloop_workers2")
-    if one and two:
-        out["ctloop_workers2_vs_one_c32_qps"] = round(two["qps"] / one["qps"], 2)
+    one = _c32(servers, "ctloop")
+    for name in ("ctloop_workers2", "ctloop_workers2_shared_socket"):
+        two = _c32(servers, name)
+        if one and two:
+            out[f"{name}_vs_one_c32_qps"] = round(two["qps"] / one["qps"], 2)
     return out
 
 
@@ -557,7 +647,12 @@ def server_commands(
     if args.with_peers:
         port = free_port()
         cmd = [*ctloop_command("champion", port, tmp), "--workers", "2"]
-        servers["ctloop_workers2"] = Server(cmd, env, port, bodies)
+        servers["ctloop_workers2"] = Server(cmd, env, port, bodies, extra={"workers": 2})
+        port = free_port()
+        cmd = [*ctloop_command("champion", port, tmp), "--workers", "2", "--shared-socket"]
+        servers["ctloop_workers2_shared_socket"] = Server(
+            cmd, env, port, bodies, extra={"workers": 2}
+        )
     port = free_port()
     servers["mlflow"] = Server(
         mlflow_command(python, model_dir, port), mlflow_env(python), port, bodies
@@ -621,6 +716,7 @@ def bench(args: Any) -> dict[str, Any]:
             }
             agree = agreement(urls, commands)
             servers = run_rounds(urls, commands, args)
+            wrk = cross_check(urls, commands, servers, args, tmp) if args.with_peers else None
         found = ratios(servers)
         if args.with_peers:
             found |= peer_ratios(servers)
@@ -642,6 +738,7 @@ def bench(args: Any) -> dict[str, Any]:
             "ratios": found,
             "goals": goals(servers, found)
             | (peer_goals(servers, store["in_process_p50_ms"]) if args.with_peers else {}),
+            **({} if wrk is None else {"wrk": wrk}),
             "environment": environment(python),
         }
 
@@ -662,6 +759,11 @@ def main() -> None:
         "--with-peers",
         action="store_true",
         help="also BentoML and MLServer (batching on and off) and ctloop --workers 2",
+    )
+    parser.add_argument(
+        "--no-wrk",
+        action="store_true",
+        help="with --with-peers, leave out the wrk cross-check of the headline servers",
     )
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

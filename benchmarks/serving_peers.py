@@ -130,7 +130,7 @@ def mlserver_bodies(records: list[dict[str, Any]]) -> list[bytes]:
     """Open Inference Protocol requests, one row, decoded by MLServer's pandas codec."""
     bodies = []
     for row in records:
-        inputs = []
+        inputs: list[dict[str, Any]] = []
         for name, value in row.items():
             if isinstance(value, str):
                 spec = {"datatype": "BYTES", "parameters": {"content_type": "str"}}
