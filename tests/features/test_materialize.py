@@ -131,12 +131,10 @@ class _FailingAfter(online.MemoryOnlineStore):
         return 0
 
 
-@pytest.mark.parametrize("range_rows", [10**9, 50], ids=["one-range", "key-ranges"])
 def test_a_store_failing_part_way_stops_the_reading_ahead_and_keeps_the_watermark(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_rows: int
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_materialize, "FETCH", 5)
-    monkeypatch.setattr(_materialize, "RANGE_ROWS", range_rows)
     rows = 400
     pq.write_table(
         pa.table({"k": range(rows), "ts": pa.array([T0] * rows, pa.timestamp("us")),
@@ -149,7 +147,7 @@ def test_a_store_failing_part_way_stops_the_reading_ahead_and_keeps_the_watermar
     with pytest.raises(StoreError, match="the store broke"):
         materialize(dataclasses.replace(workspace, online=failing), [view], end=END)
     assert failing.taken == 3  # the reader stopped: it is not waiting with more batches
-    assert not [t for t in threading.enumerate() if t.name.startswith(("ctloop-read-ahead", "ctloop-sort-ahead"))]  # fmt: skip
+    assert not [t for t in threading.enumerate() if t.name == "ctloop-read-ahead"]
     assert workspace.features.watermark("x") is None
     [record] = materialize(workspace, [view], end=END)  # a real store: everything, once
     assert record.rows_read == record.rows_written == rows
@@ -167,20 +165,12 @@ def _stored_rows(store: SqliteOnlineStore, view: str) -> list[tuple[str, int, in
         conn.close()
 
 
-@pytest.mark.parametrize("range_rows", [10**9, 70], ids=["one-range", "key-ranges"])
 def test_a_full_and_an_incremental_load_agree_row_for_row_with_the_slow_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_rows: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # small batches and statements: a key's rows straddle batches, statements end mid-batch
     monkeypatch.setattr(_materialize, "FETCH", 11)
     monkeypatch.setattr(online, "ROWS_PER_INSERT", 4)
-    # key ranges: each sorted on a cursor of its own while the one before is written
-    monkeypatch.setattr(_materialize, "RANGE_ROWS", range_rows)
-    ranges: list[int] = []
-    find_ranges = _materialize._key_ranges
-    monkeypatch.setattr(
-        _materialize, "_key_ranges", lambda *a: ranges.append(len(r := find_ranges(*a))) or r
-    )
     rng = np.random.default_rng(7)
     rows, keys = 600, 90
     key = rng.integers(0, keys, rows)
@@ -213,7 +203,6 @@ def test_a_full_and_an_incremental_load_agree_row_for_row_with_the_slow_path(
         [first] = materialize_incremental(by_parts, [view], end=split)
         [second] = materialize_incremental(by_parts, [view], end=END)
         assert 0 < first.rows_written < len(expected) and second.rows_written > 0
-    assert ranges[0] == (1 if range_rows > rows else 9)
     stored = _stored_rows(full, "x")
     assert stored == _stored_rows(incremental, "x")
     assert {k: (e, c, json.loads(p)) for k, e, c, p in stored} == expected
@@ -275,20 +264,4 @@ def test_the_fast_json_of_one_typed_features_is_the_text_of_json_array(
     # an int and a float feature in one list would both become floats: json_array then
     assert ("to_json" in _materialize.latest_rows_query(view, None, True, types)) is one_type
     assert fast.fetchall() == plain.fetchall()
-    con.close()
-
-
-def test_a_key_range_whose_query_fails_raises_after_the_ranges_before_and_leaves_no_thread() -> (
-    None
-):
-    import duckdb
-
-    con = duckdb.connect()
-    batches = _materialize._sorted_batches(
-        con, [("SELECT 1 AS a", {}), ("SELECT a FROM no_such_table", {}), ("SELECT 3 AS a", {})]
-    )
-    assert next(batches).column(0).to_pylist() == [1]
-    with pytest.raises(duckdb.CatalogException, match="no_such_table"):
-        next(batches)
-    assert not [t for t in threading.enumerate() if t.name == "ctloop-sort-ahead"]
     con.close()

@@ -1,13 +1,10 @@
 """Materialization: the latest row per entity key of a feature view's source, within a
 range of event times, written to the workspace's online store.
 
-Each view is read by DuckDB (the latest row per key wins by timestamp, then created
-time), in key order, and streamed as Arrow record batches into the online store inside one
-all-or-nothing write; only then (the store has flushed the rows to disk) is the
-materialization recorded, so its ``end`` becomes the watermark. A view of more than
-:data:`RANGE_ROWS` rows is read as consecutive key ranges, one sorted query each: DuckDB
-sorts the next range on a cursor of its own while the store writes the one before, so the
-store is not idle while the whole view is sorted. A failure (or ``kill -9``) leaves the watermark where it
+Each view is read by one DuckDB query (the latest row per key wins by timestamp, then
+created time), in key order, and streamed as Arrow record batches into the online store
+inside one all-or-nothing write; only then (the store has its rows on disk) is the
+materialization recorded, so its ``end`` becomes the watermark. A failure (or ``kill -9``) leaves the watermark where it
 was, and running the same range again writes nothing new (only newer values replace
 stored ones).
 
@@ -20,7 +17,6 @@ before (DuckDB and the sqlite3 module both let go of the interpreter lock as the
 from __future__ import annotations
 
 import gc
-import itertools
 import queue
 import tempfile
 import threading
@@ -48,11 +44,6 @@ Columns = tuple[list[str], list[int], list[int], list[str]]
 MEMORY_LIMIT = "1GB"
 #: batches read ahead of the one being written
 AHEAD = 2
-#: rows of a key range: a larger view is read in ranges of about this many rows, each
-#: sorted by DuckDB while the range before is written (each range scans the source again)
-RANGE_ROWS = 3_000_000
-#: about how many keys' rows are sampled to find the ranges' bounds
-RANGE_SAMPLE = 100_000
 
 T = TypeVar("T")
 
@@ -241,37 +232,13 @@ def latest_rows_query(
     start: datetime | None,
     inclusive: bool,
     types: Mapping[str, str] | None = None,
-    *,
-    lower: bool = False,
-    upper: bool = False,
 ) -> str:
     """The DuckDB query of ``view``'s rows with timestamp in the range (``$end`` and,
     unless ``start`` is ``None``, ``$start`` bound), sorted by key and, within a key, newest
     first (timestamp, then created time): key text, event and created times in
     microseconds, the features as a JSON array, and a hash of the key. The first row of
     each key is its latest; :func:`_latest_rows` keeps only those. ``types``: the source's
-    DuckDB column types, when known. ``lower``/``upper``: only the keys from ``$lower``
-    (inclusive) and below ``$upper``, as text."""
-    bounds = [
-        *(["__key >= $lower"] if lower else []),
-        *(["__key < $upper"] if upper else []),
-    ]
-    in_range = f" WHERE {' AND '.join(bounds)}" if bounds else ""
-    # One sort finds each key's latest row (its first) and puts the keys in the order the
-    # online store's index grows in; the JSON is made as the sorted rows stream out (the
-    # projection keeps their order: preserve_insertion_order). A window per key and a
-    # second sort cost twice as much. The hash lets Python find where a key starts by
-    # comparing integers.
-    return (
-        f"SELECT __key, __event_us, __created_us, CAST({_payload_json(view, types)} AS VARCHAR), "
-        f"hash(__key) FROM (SELECT * FROM ({_rows_query(view, start, inclusive)}){in_range} "
-        "ORDER BY __key, __event_us DESC, __created_us DESC)"
-    )
-
-
-def _rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> str:
-    """The query of ``view``'s rows in the time range, unsorted: key text (``__key``),
-    event and created times in microseconds, and the features."""
+    DuckDB column types, when known."""
     keys = [_ident(k) for k in view.join_keys]
     ts = f"CAST({_ident(view.timestamp)} AS TIMESTAMP)"
     created = f"CAST({_ident(view.created)} AS TIMESTAMP)" if view.created else "NULL::TIMESTAMP"
@@ -285,24 +252,31 @@ def _rows_query(view: FeatureView, start: datetime | None, inclusive: bool) -> s
         for f in view.fields
     )
     key = keys[0] if len(keys) == 1 else f"concat_ws(chr(31), {', '.join(keys)})"
-    return (
+    rows = (
         f"SELECT CAST({key} AS VARCHAR) AS __key, epoch_us({ts}) AS __event_us, "
         f"coalesce(epoch_us({created}), 0) AS __created_us, {fields} "
         f"FROM {source_relation(view.source)} WHERE {' AND '.join(where)}"
     )
-
-
-def _payload_json(view: FeatureView, types: Mapping[str, str] | None) -> str:
-    """The SQL expression of a row's features as a JSON array."""
     payload = ", ".join(_ident(f.name) for f in view.fields)
     # to_json of a list writes the same text as json_array, three times as fast, but a
     # list holds one type: features of several types would be converted to a common one
     kinds = {
         "TIMESTAMP" if f.dtype == "timestamp" else (types or {}).get(f.name) for f in view.fields
     }
-    if len(kinds) == 1 and None not in kinds:
-        return f"to_json([{payload}])"
-    return f"json_array({payload})"
+    as_json = (
+        f"to_json([{payload}])"
+        if len(kinds) == 1 and None not in kinds
+        else f"json_array({payload})"
+    )
+    # One sort finds each key's latest row (its first) and puts the keys in the order the
+    # online store's index grows in; the JSON is made as the sorted rows stream out (the
+    # projection keeps their order: preserve_insertion_order). A window per key and a
+    # second sort cost twice as much.
+    # the hash lets Python find where a key starts by comparing integers
+    return (
+        f"SELECT __key, __event_us, __created_us, CAST({as_json} AS VARCHAR), "
+        f"hash(__key) FROM ({rows} ORDER BY __key, __event_us DESC, __created_us DESC)"
+    )
 
 
 def _latest_rows(
@@ -320,17 +294,11 @@ def _latest_rows(
         params["start"] = start.replace(tzinfo=None)
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
-    ranges = _key_ranges(con, _rows_query(view, start, inclusive), params)
-    queries = [
-        (
-            latest_rows_query(view, start, inclusive, types, lower=low is not None,
-                              upper=high is not None),
-            params | ({} if low is None else {"lower": low}) | ({} if high is None else {"upper": high}),
-        )
-        for low, high in ranges
-    ]  # fmt: skip
+    relation = con.sql(latest_rows_query(view, start, inclusive, types), params=params)
+    # to_arrow_reader in recent DuckDB, fetch_arrow_reader (since deprecated) in older ones
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
     previous: tuple[int, str] | None = None  # the hash and key of the batch before's last row
-    for batch in _sorted_batches(con, queries):
+    for batch in to_reader(FETCH):
         if batch.num_rows == 0:
             continue
         starts = _key_starts(batch.column(0), batch.column(4), previous)
@@ -347,96 +315,6 @@ def _latest_rows(
             payload.to_pylist(),
         )
         yield latest.num_rows, columns
-
-
-def _key_ranges(
-    con: duckdb.DuckDBPyConnection, rows: str, params: Mapping[str, Any]
-) -> list[tuple[str | None, str | None]]:
-    """Consecutive ranges of keys (``None``: unbounded) of about :data:`RANGE_ROWS` rows
-    each, their bounds the quantiles of a sample of keys (all rows of a key sampled
-    together, so a range's share is of rows)."""
-    [(count,)] = con.execute(f"SELECT count(*) FROM ({rows})", params).fetchall()
-    parts = -(-count // RANGE_ROWS)
-    if parts <= 1:
-        return [(None, None)]
-    every = max(1, count // RANGE_SAMPLE)
-    quantiles = ", ".join(str(i / parts) for i in range(1, parts))
-    [(found,)] = con.execute(
-        f"SELECT quantile_disc(__key, [{quantiles}]) FROM ({rows}) WHERE hash(__key) % {every} = 0",
-        params,
-    ).fetchall()
-    bounds: list[str | None] = [None, *sorted({b for b in found or [] if b is not None}), None]
-    return list(itertools.pairwise(bounds))
-
-
-def _sorted_batches(
-    con: duckdb.DuckDBPyConnection, queries: Sequence[tuple[str, Mapping[str, Any]]]
-) -> Iterator[Any]:
-    """The Arrow batches of each query in turn, each run on a cursor of its own; the next
-    query is started (DuckDB sorts its rows) in a thread while the batches of the one
-    before are used, so its sort overlaps their writing."""
-    upcoming = iter(queries)
-    first_query = next(upcoming, None)
-    opening = None if first_query is None else _Opening(con, *first_query)
-    try:
-        while opening is not None:
-            cursor, reader, first = opening.result()
-            following = next(upcoming, None)
-            opening = None if following is None else _Opening(con, *following)
-            try:
-                if first is not None:
-                    yield first
-                    yield from reader
-            finally:
-                cursor.close()
-    finally:
-        if opening is not None:
-            opening.abandon()
-
-
-class _Opening:
-    """A query run on a new cursor in a thread until its first Arrow batch is ready."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any]):
-        self._outcome: tuple[bool, Any] = (False, None)
-        self._thread = threading.Thread(
-            target=self._open, args=(con, query, params), name="ctloop-sort-ahead", daemon=True
-        )
-        self._thread.start()
-
-    def _open(self, con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any]) -> None:
-        cursor = con.cursor()
-        try:
-            cursor.execute("SET TimeZone = 'UTC'")
-            relation = cursor.sql(query, params=dict(params))
-            # to_arrow_reader in recent DuckDB, fetch_arrow_reader (since deprecated) in older
-            to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-            reader = to_reader(FETCH)
-            try:
-                first = reader.read_next_batch()
-            except StopIteration:
-                first = None
-            self._outcome = (True, (cursor, reader, first))
-        except BaseException as exc:  # handed to the reader, raised there
-            cursor.close()
-            self._outcome = (False, exc)
-
-    def result(self) -> tuple[Any, Any, Any]:
-        """The cursor, the reader of the batches after the first, and the first (``None``
-        when there are no rows); what the query raised, raised here."""
-        self._thread.join()
-        ok, value = self._outcome
-        if not ok:
-            raise value
-        cursor, reader, first = value
-        return cursor, reader, first
-
-    def abandon(self) -> None:
-        """Wait for the query and let its cursor go, unread."""
-        self._thread.join()
-        ok, value = self._outcome
-        if ok:
-            value[0].close()
 
 
 def _key_starts(keys: Any, hashes: Any, previous: tuple[int, str] | None) -> Any:
