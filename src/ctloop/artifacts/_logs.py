@@ -213,8 +213,9 @@ def read_batches(
     on: str = "timestamp",
 ) -> pd.DataFrame:
     """The rows of ``batches`` whose ``on`` time (``timestamp`` or ``event_time``) is
-    within ``[start, end]``, in one frame (empty, with ``columns``, when there are none);
-    rows logged without an event time get their log time as one."""
+    within ``[start, end]``, in one frame (empty, with ``columns``, when there are none),
+    ordered by that time, then by request id; rows logged without an event time get their
+    log time as one."""
     import pandas as pd
 
     from ctloop.artifacts._io import load_value
@@ -234,7 +235,10 @@ def read_batches(
         keep &= frame[on] >= pd.Timestamp(to_utc(start))
     if end is not None:
         keep &= frame[on] <= pd.Timestamp(to_utc(end))
-    return frame[keep].sort_values(on, kind="stable").reset_index(drop=True)
+    # rows of one time in request-id order: what concurrent clients sent in whatever order
+    # reads back the same every time (a seeded bootstrap or sample gives one answer)
+    order = [on, "request_id"] if "request_id" in frame.columns else [on]
+    return frame[keep].sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def _with_event_time(frame: pd.DataFrame) -> pd.DataFrame:
