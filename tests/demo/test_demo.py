@@ -17,7 +17,7 @@ from ctloop.store.workspace import Workspace
 from ctloop.triggers import pipeline_specs
 
 
-def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -> None:
+def test_the_demo_settings_retrain_by_the_drift_policy(tmp_path: Path) -> None:
     config = DemoConfig(example=Path("examples/flights"), workdir=tmp_path / "work")
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "stale.txt").write_text("from an earlier run")
@@ -26,7 +26,7 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     settings = yaml.safe_load((workdir / "ctloop.yaml").read_text())
     retrain = {p.name: p for p in pipeline_specs(settings["pipelines"])}["flights-retrain"]
     decay, manual = retrain.triggers
-    assert decay.kind == "monitor" and decay.source["on"] == ["degraded"]
+    assert decay.kind == "monitor" and decay.source["on"] == ["degraded", "drift"]
     assert decay.source["model"] == "flights" and manual.kind == "manual"
     # a week of event time, judged as the week it is about
     assert decay.source["window"] == "1w"
@@ -40,6 +40,10 @@ def test_the_demo_settings_fire_retraining_only_on_degradation(tmp_path: Path) -
     assert alerts.resolve_after == 2 and alerts.sinks[0]["type"] == "file"
     release = retrain.parameters
     assert (release["release_as"], release["canary_traffic"]) == ("canary", 30)
+    # `ctloop replay`'s built-in drift policy: sliding:12w, gate allowed_drop 0.005, refit
+    assert (release["weeks"], release["max_drop"], release["refit_after_gate"]) == (
+        12, 0.005, True,
+    )  # fmt: skip
 
 
 def _summary(tmp_path: Path) -> DemoSummary:

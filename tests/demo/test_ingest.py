@@ -58,7 +58,7 @@ def test_the_demo_settings_declare_the_source_and_its_new_data_trigger(workdir: 
     assert new_data.kind == "new_spans" and new_data.source == "flights"
     assert new_data.options["parameter"] == "spans"
     assert ingest.reference.endswith("continuous.py:ingested")
-    assert "folder" not in retrain.parameters and retrain.parameters["weeks"] == 8
+    assert "folder" not in retrain.parameters and retrain.parameters["weeks"] == 12
 
 
 def test_a_week_lands_as_seven_daily_partitions_that_ingest_as_spans(workdir: Path) -> None:

@@ -66,14 +66,21 @@ class DemoConfig:
     last_week: int = 52
     sample: float = 0.2
     broken_week: int | None = 30
-    train_weeks: int = 8
+    # the built-in retraining policy `drift` that `ctloop replay` chose on this history:
+    # retrain on degraded or drift, at most every four weeks, on the last twelve weeks;
+    # the candidate may lose 0.005 AUC on the held-out week; then refit on all twelve
+    train_weeks: int = 12
+    min_gap_weeks: int = 4
+    max_drop: float = 0.005
     canary_traffic: float = 30.0
     seed: int = 0
 
 
 class ReplayClock:
     """Where the replay has got to in 2013: the start of the week about to be served.
-    The monitor trigger's windows end here (``1w`` is the week just labelled).
+    The monitor trigger's windows end here (``1w`` is the week just labelled), and the
+    scheduler runs on it: its ``every`` and ``cooldown`` count replayed weeks, not the
+    seconds a week takes to send, so every run of the demo takes the same decisions.
 
     >>> clock = ReplayClock()
     >>> clock.week = 10
@@ -132,7 +139,7 @@ def _replay(
     static = _load_version(workspace, settings, 1)
     flights = _example_module(config.example)
     clock = ReplayClock()
-    scheduler = _scheduler(workspace, settings, clock)
+    loop = _scheduler(workspace, settings, clock)
     results: list[WeekResult] = []
     sent: dict[int, _Sent] = {}
     console.print(
@@ -150,7 +157,7 @@ def _replay(
             if previous == config.broken_week:
                 events += _broken_week(workspace, weeks, previous, landing)
         clock.week = week
-        events += _tick(workspace, scheduler, server)
+        events += _tick(workspace, loop, server)
         frame = _sample(weeks, week, config)
         if frame is None:
             continue
@@ -188,6 +195,8 @@ def _fresh_workdir(config: DemoConfig) -> Path:
         _SETTINGS.format(
             pipeline=pipeline,
             weeks=config.train_weeks,
+            gap=config.min_gap_weeks,
+            drop=f"{config.max_drop:g}",
             traffic=f"{config.canary_traffic:g}",
             alerts=workdir / "alerts.jsonl",
         )
@@ -212,7 +221,9 @@ monitoring:
   # wind and dew point together every week, but they hold about a fifth of it and the
   # model's AUC does not follow them
   drift_importance: 0.25
-  canary: {{min_rows: 150, allowed_drop: 0.01, max_wait: 1d}}
+  # judged on the week it served once that week's labels are in (no max_wait: the
+  # scheduler's clock is the replay's)
+  canary: {{min_rows: 150, allowed_drop: 0.01, max_wait: null}}
 alerts:
   # an incident stays open through one quiet week: weather drift comes and goes
   resolve_after: 2
@@ -233,11 +244,19 @@ pipelines:
       - {{name: new-data, new_spans: flights, parameter: spans}}
   flights-retrain:
     pipeline: {pipeline}:retrain
-    # weeks: trained on the newest 7 x weeks daily spans of the latest data version
-    parameters: {{weeks: {weeks}, release_as: canary, canary_traffic: {traffic}}}
+    # the retraining policy `drift` (`ctloop replay --policy drift`): trained on the newest
+    # 7 x weeks daily spans of the latest data version (sliding:{weeks}w); the candidate,
+    # trained without the newest week, may lose max_drop AUC on it against the champion;
+    # once it passed, refit on every week (refit_after_gate) and released as a canary
+    parameters:
+      {{weeks: {weeks}, max_drop: {drop}, refit_after_gate: true, release_as: canary,
+       canary_traffic: {traffic}}}
     triggers:
-      # the week just labelled (the replay's clock ends the window), judged after its labels
-      - {{name: decay, monitor: {{model: flights, window: 1w, on: [degraded]}}, every: 1s}}
+      # the week just labelled (the replay's clock ends the window), judged after its
+      # labels, once a replayed week; retrains on degraded or drift, then not again for
+      # {gap} weeks (the policy's min_gap; the demo still judges those weeks)
+      - {{name: decay, monitor: {{model: flights, window: 1w, on: [degraded, drift]}},
+         every: 1w, cooldown: {gap}w}}
       - {{name: manual, manual: true}}
 """
 
@@ -373,15 +392,44 @@ def _wait_until_logged(
 # -- the scheduler and the registry ---------------------------------------------------
 
 
-def _scheduler(workspace: Workspace, settings: Settings, clock: ReplayClock) -> Any:
+@dataclass(frozen=True)
+class _Loop:
+    """The demo's scheduler, on the replay's clock, and the monitoring job it runs."""
+
+    scheduler: Any
+    verdicts: Any
+
+
+def _scheduler(
+    workspace: Workspace, settings: Settings, clock: ReplayClock, *, verdicts: Any = None
+) -> _Loop:
+    """The scheduler of the demo's triggers on ``clock``; its monitoring jobs (default:
+    the monitor's, each window ending at ``clock()``)."""
     from ctloop.triggers import Scheduler, load_specs
     from ctloop.triggers._sources import monitor_verdicts
 
-    verdicts = monitor_verdicts(workspace, settings, end=clock)
-    return Scheduler(load_specs(settings), workspace, settings=settings, verdicts=verdicts)
+    verdicts = verdicts or monitor_verdicts(workspace, settings, end=clock)
+    scheduler = Scheduler(
+        load_specs(settings), workspace, settings=settings, verdicts=verdicts, clock=clock
+    )
+    return _Loop(scheduler, verdicts)
 
 
-def _tick(workspace: Workspace, scheduler: Any, server: DemoServer) -> list[str]:
+def _judge_cooling_down(loop: _Loop, events: list[Any]) -> None:
+    """Run the monitoring job of each monitor trigger that the scheduler held back for
+    its cooldown: the policy's ``min_gap`` holds the next retrain back, not the weekly
+    check, its alerts and its incidents (as in ``ctloop replay``)."""
+    from ctloop.triggers import find_trigger
+
+    for event in events:
+        if getattr(event, "outcome", "") != "cooldown":
+            continue
+        _pipeline, trigger = find_trigger(loop.scheduler.specs, event.trigger)
+        if trigger.kind == "monitor":
+            loop.verdicts(trigger)
+
+
+def _tick(workspace: Workspace, loop: _Loop, server: DemoServer) -> list[str]:
     """One evaluation of every trigger; waits for the runs it starts. Returns what
     happened: retrainings and how they ended, canaries judged, incidents opened or
     resolved, a new champion."""
@@ -390,16 +438,32 @@ def _tick(workspace: Workspace, scheduler: Any, server: DemoServer) -> list[str]
 
     before = _champion(workspace)
     incidents = list_incidents(workspace, _MODEL)
+    scheduler = loop.scheduler
     events = scheduler.evaluate()
+    _judge_cooling_down(loop, events)
     if scheduler.has_children():
         events += scheduler.wait(timeout_s=600)
     notes = [note for note in (_describe(workspace, e) for e in events) if note]
     notes += incident_changes(incidents, list_incidents(workspace, _MODEL))
     after = _champion(workspace)
     if after != before:
-        swapped = server.wait_for_version(after)
-        notes.append(f"champion v{before} → v{after}" + ("" if swapped else " (server late)"))
+        notes.append(f"champion v{before} → v{after}")
+    # the whole next week goes to what the deployment says now (champion, canary, share)
+    server.wait_for_routing(*_routing(workspace))
     return notes
+
+
+def _routing(workspace: Workspace) -> tuple[int, int | None, float]:
+    """The champion, the canary (or None) and its share of the traffic, as deployed."""
+    from ctloop.store._deployments import load_deployment, resolve_version
+
+    state = load_deployment(workspace, _MODEL)
+    if state is None:
+        return _champion(workspace), None, 0.0
+    primary = resolve_version(workspace, state.model, state.primary)
+    if state.canary is None:
+        return primary, None, 0.0
+    return primary, int(state.canary.version), float(state.canary.traffic)
 
 
 def _broken_week(workspace: Workspace, weeks: Any, week: int, landing: Path) -> list[str]:

@@ -68,14 +68,35 @@ class DemoServer:
         with urllib.request.urlopen(f"{self.url}/version", timeout=5) as response:
             return int(orjson.loads(response.read()).get("version") or 0)
 
-    def wait_for_version(self, version: int, timeout: float = 30.0) -> bool:
-        """Wait until the server answers with ``version``; False after ``timeout``."""
+    def routing(self) -> tuple[int, int | None, float]:
+        """What the server routes to now: its primary version, its canary (or None) and
+        the canary's share of the traffic (percent)."""
+        import urllib.request
+
+        import orjson
+
+        with urllib.request.urlopen(f"{self.url}/version", timeout=5) as response:
+            found = orjson.loads(response.read())
+        canary = found.get("canary")
+        traffic = float(found.get("canary_traffic") or 0.0) if canary is not None else 0.0
+        return int(found.get("version") or 0), canary, traffic
+
+    def wait_for_routing(
+        self, primary: int, canary: int | None, traffic: float, timeout: float = 300.0
+    ) -> None:
+        """Wait until the server routes as deployed (it polls the store every half
+        second, much later on a busy machine), so that a whole replayed week goes to the
+        same versions every run; a server still behind after ``timeout`` is an error."""
+        wanted = (primary, canary, traffic if canary is not None else 0.0)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.version() == version:
-                return True
+        while (found := self.routing()) != wanted:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the server routes to {_routing_text(found)}, not the deployed "
+                    f"{_routing_text(wanted)}, after {timeout:.0f} s; "
+                    f"see {Path.cwd() / 'serve.log'}"
+                )
             time.sleep(0.2)
-        return False
 
     def feedback(
         self, ids: Sequence[str], labels: Sequence[int], event_times: Sequence[str]
@@ -93,6 +114,16 @@ class DemoServer:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _routing_text(routing: tuple[int, int | None, float]) -> str:
+    """``v3`` or ``v3 with canary v4 on 30%``.
+
+    >>> _routing_text((3, 4, 30.0))
+    'v3 with canary v4 on 30%'
+    """
+    primary, canary, traffic = routing
+    return f"v{primary}" + (f" with canary v{canary} on {traffic:g}%" if canary else "")
 
 
 def _free_port() -> int:
