@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -203,3 +204,46 @@ def test_a_second_server_on_the_port_is_refused_not_joined(
     assert done.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def listening_sockets(port: int) -> set[str]:
+    """The listening sockets on ``port`` (``socket:[inode]``, as ``/proc/PID/fd`` names them)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def held_sockets(pid: int) -> set[str]:
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(fd))
+    return held
+
+
+def test_a_worker_that_dies_is_replaced_and_its_socket_closes_with_it(
+    served: tuple[Process, list[int]],
+) -> None:
+    """(Last in this module: it replaces one of the fixture's workers.)"""
+    process, workers = served
+    port = int(process.url.rsplit(":", 1)[1])
+    assert not listening_sockets(port) & held_sockets(process.pid)  # the supervisor has none
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while process.log.read_text().count("Application startup complete") < WORKERS + 1:
+        assert time.monotonic() < deadline, process.log.read_text()
+        time.sleep(0.2)
+    now = worker_pids(process.pid)
+    assert len(now) == WORKERS and workers[0] not in now, (workers, now)
+    listening = listening_sockets(port)
+    assert len(listening) == WORKERS, "the dead worker's socket is still listening"
+    assert all(listening & held_sockets(pid) for pid in now)
+    assert not listening & held_sockets(process.pid)
+    for _ in range(32):  # new connections: none is hashed to a socket nobody accepts on
+        with httpx.Client(base_url=process.url, timeout=10) as client:
+            assert client.get("/health").status_code == 200
