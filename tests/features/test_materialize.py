@@ -265,3 +265,28 @@ def test_the_fast_json_of_one_typed_features_is_the_text_of_json_array(
     assert ("to_json" in _materialize.latest_rows_query(view, None, True, types)) is one_type
     assert fast.fetchall() == plain.fetchall()
     con.close()
+
+
+def test_a_sqlite_write_is_in_the_database_file_when_it_returns_even_beside_a_reader(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    assert store.write("x", [("a", 1, 0, "[1]")]) == 1
+    # the database file alone (no WAL beside it) holds the row: it was checkpointed
+    shutil.copy(store.path, tmp_path / "copy.db")
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute('SELECT key, payload FROM "fv_x"').fetchall() == [("a", "[1]")]
+    copy.close()
+    # a reader's snapshot holds the new frames in the WAL: the write still returns, and
+    # the reader sees the row once its transaction ends
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute('SELECT count(*) FROM "fv_x"').fetchall() == [(1,)]
+    assert store.write("x", [("b", 1, 0, "[2]")]) == 1
+    assert reader.execute('SELECT count(*) FROM "fv_x"').fetchall() == [(1,)]
+    reader.execute("COMMIT")
+    assert reader.execute('SELECT count(*) FROM "fv_x"').fetchall() == [(2,)]
+    reader.close()
+    store.close()

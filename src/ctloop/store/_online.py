@@ -326,9 +326,6 @@ class SqliteOnlineStore(OnlineStore):
         try:
             self._ensure(conn, view)
             before = conn.total_changes
-            # no sync while loading: the rows are made durable once, below, before the
-            # write returns (and a caller such as materialization moves a watermark)
-            conn.execute("PRAGMA synchronous = OFF")
             conn.execute("BEGIN IMMEDIATE")
             # a bulk load dirties more pages than the default 2 MB cache holds
             conn.execute(f"PRAGMA cache_size = {-LOAD_CACHE_KIB}")
@@ -344,7 +341,6 @@ class SqliteOnlineStore(OnlineStore):
                 raise
             finally:
                 conn.execute("PRAGMA cache_size = -2000")
-                conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"writing feature view {view!r} to the online store {str(self.path)!r} "
@@ -355,26 +351,24 @@ class SqliteOnlineStore(OnlineStore):
         return written
 
     def _make_durable(self, conn: sqlite3.Connection) -> None:
-        """Copy what the write put in the WAL into the database file where no reader
-        holds it back, and flush both files to disk: a committed write then survives a
-        power cut, not only a killed process."""
+        """Make a committed write survive a power cut, not only a killed process, before
+        it returns (so a watermark moves only after its rows are on disk): a checkpoint
+        copies the WAL into the database file, syncing both (``synchronous=NORMAL``);
+        where a reader's snapshot holds frames back, the WAL is flushed instead."""
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            [(_, frames, copied)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:
             raise _not_durable(self.path, exc) from exc
-        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
-            try:
-                descriptor = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise _not_durable(self.path, exc) from exc
+        if copied >= frames:
+            return
+        try:
+            descriptor = os.open(self.path.with_name(self.path.name + "-wal"), os.O_RDONLY)
             try:
                 os.fsync(descriptor)
-            except OSError as exc:
-                raise _not_durable(self.path, exc) from exc
             finally:
                 os.close(descriptor)
+        except OSError as exc:
+            raise _not_durable(self.path, exc) from exc
 
     def read(self, keys: Mapping[str, Sequence[str]]) -> dict[str, list[OnlineValue | None]]:
         """One SELECT per view (per :attr:`max_keys` keys)."""
