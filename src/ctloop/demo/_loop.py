@@ -11,15 +11,19 @@
 3. Every request carries its flight's scheduled departure as its event time, and the
    monitor windows on event time (``monitoring: window_on: event_time``), so a week of
    2013 sent in a few seconds is judged as that week. After each week's labels arrive,
-   the scheduler evaluates its triggers: the monitoring job judges the week just labelled
-   (the window ``1w`` ending where the replay has got to) against the champion's
-   validation AUC, and on ``degraded`` fires the retraining pipeline on the newest spans
-   of the latest data version (``rolling:56``: eight weeks of days); the challenger is
-   gated against the champion on the newest week and, when it is not worse, released as
-   a canary on 30 % of the requests. When the canary's week is labelled, the scheduler
-   compares its AUC with the champion's on the requests each answered and promotes it or
-   rolls it back. The server follows the deployment (canary share) and the ``champion``
-   alias and swaps models without dropping a request.
+   the scheduler (on the replay's clock) evaluates its triggers: the monitoring job judges
+   the week just labelled (the window ``1w`` ending where the replay has got to) against
+   the champion's baseline, and plays the retraining policy ``drift`` that ``ctloop
+   replay`` chose on this history: on ``degraded`` or ``drift`` it fires the retraining
+   pipeline on the newest spans of the latest data version (``rolling:84``: twelve weeks
+   of days), then not again for four weeks (``cooldown: 4w``, the policy's ``min_gap``);
+   the candidate, trained without the newest week, is gated against the champion on it
+   (``auc may drop by 0.005``) and, once it passed, refitted on all twelve weeks and
+   released as a canary on 30 % of the requests. When the canary's week is labelled, the
+   scheduler compares its AUC with the champion's on the requests each answered and
+   promotes it or rolls it back. The server follows the deployment (canary share) and
+   the ``champion`` alias and swaps models without dropping a request; each week is sent
+   once the server routes as deployed.
 4. One week arrives broken (a renamed column): ingesting it stops at the schema check,
    naming the file and the column, so no data version (and no retraining) holds it; the
    corrected files land and the next evaluation ingests them.
