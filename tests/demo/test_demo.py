@@ -44,6 +44,7 @@ def test_the_demo_settings_retrain_by_the_drift_policy(tmp_path: Path) -> None:
     assert (release["weeks"], release["max_drop"], release["refit_after_gate"]) == (
         12, 0.005, True,
     )  # fmt: skip
+    assert release["gate_slices"] is False  # the overall AUC, as the replay gates
 
 
 def _summary(tmp_path: Path) -> DemoSummary:

@@ -250,11 +250,12 @@ pipelines:
     pipeline: {pipeline}:retrain
     # the retraining policy `drift` (`ctloop replay --policy drift`): trained on the newest
     # 7 x weeks daily spans of the latest data version (sliding:{weeks}w); the candidate,
-    # trained without the newest week, may lose max_drop AUC on it against the champion;
+    # trained without the newest week, may lose max_drop AUC on it against the champion
+    # (overall: a carrier's thousand rows know its AUC to a few hundredths, not 0.005);
     # once it passed, refit on every week (refit_after_gate) and released as a canary
     parameters:
-      {{weeks: {weeks}, max_drop: {drop}, refit_after_gate: true, release_as: canary,
-       canary_traffic: {traffic}}}
+      {{weeks: {weeks}, max_drop: {drop}, gate_slices: false, refit_after_gate: true,
+       release_as: canary, canary_traffic: {traffic}}}
     triggers:
       # the week just labelled (the replay's clock ends the window), judged after its
       # labels, once a replayed week; retrains on degraded or drift, then not again for
@@ -508,7 +509,7 @@ def _describe(workspace: Workspace, event: Any) -> str:
     from ctloop.demo._outcomes import INGEST_TRIGGER, retrain_outcome, training_data
 
     outcome = getattr(event, "outcome", "")
-    if outcome in ("", "baseline", "checked", "idle", "nothing", "not-due"):
+    if outcome in ("", "baseline", "checked", "idle", "nothing", "not-due", "cooldown"):
         return ""
     trigger = getattr(event, "trigger", "")
     firing_id = getattr(event, "firing_id", None)
