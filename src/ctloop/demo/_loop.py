@@ -57,6 +57,7 @@ __all__ = ["DemoConfig", "DemoSummary", "WeekResult", "run_demo"]
 _DAY0 = "2013-01-01"
 _MODEL = "flights"
 _SOURCE = "flights"
+_RUN_TIMEOUT_S = 1800  # one retraining or ingestion, on a very busy machine
 
 
 @dataclass(frozen=True)
@@ -447,7 +448,12 @@ def _tick(workspace: Workspace, loop: _Loop, server: DemoServer) -> list[str]:
     events = scheduler.evaluate()
     _judge_cooling_down(loop, events)
     if scheduler.has_children():
-        events += scheduler.wait(timeout_s=600)
+        events += scheduler.wait(timeout_s=_RUN_TIMEOUT_S)
+        if scheduler.has_children():  # going on would replay the next week without it
+            raise RuntimeError(
+                f"a run the scheduler started did not finish within {_RUN_TIMEOUT_S} s; "
+                f"see {Path.cwd() / '.ctloop' / 'triggers'} for its log"
+            )
     notes = [note for note in (_describe(workspace, e) for e in events) if note]
     notes += incident_changes(incidents, list_incidents(workspace, _MODEL))
     after = _champion(workspace)
