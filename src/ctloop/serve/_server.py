@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_ENV",
     "WORKER_APP",
+    "WORKER_READY_TIMEOUT_S",
     "PortPerWorker",
     "app_from_environment",
     "check_servable",
@@ -88,6 +89,9 @@ def serve(
         return
     check_servable(config)
     os.environ[CONFIG_ENV] = config.to_json()
+    # a new worker loads its model before it is ready: on SIGHUP uvicorn waits this long
+    # for it (its default of 5 s gives up on a model that takes longer, or a busy machine)
+    options["timeout_worker_healthcheck"] = WORKER_READY_TIMEOUT_S
     if not (reuse_port and hasattr(socket, "SO_REUSEPORT")):
         uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)
         return
@@ -95,6 +99,9 @@ def serve(
     with contextlib.suppress(KeyboardInterrupt):
         supervisor.run()
 
+
+WORKER_READY_TIMEOUT_S = 60
+"""How long a worker may take to load its model and answer the supervisor's health ping."""
 
 WORKER_APP = "ctloop.serve._server:app_from_environment"
 """The app factory each worker process imports (it reads :data:`CONFIG_ENV`)."""
