@@ -139,7 +139,7 @@ class OnnxModel:
             names = self.signature.input_names
             rows = [[nan if r[n] is None else r[n] for n in names] for r in records]
             return {"X": np.array(rows, dtype=np.float32).reshape(len(records), len(names))}
-        feed = {}
+        feed: dict[str, np.ndarray] = {}
         numeric = self._numeric
         if numeric:  # one flat list, column after column: nested lists convert slowly
             values = [nan if (v := r[n]) is None else v for n in numeric for r in records]
