@@ -28,7 +28,7 @@ from ctloop.errors import PredictionRequestError, ServingError, SignatureError, 
 from ctloop.serve._batching import MicroBatcher, frames_runner, predict_in_thread
 from ctloop.serve._fastpath import plain_records
 from ctloop.serve._features import with_online_features
-from ctloop.serve._prediction_log import PendingRows
+from ctloop.serve._prediction_log import FrameRows, PendingRows
 from ctloop.serve._statistics import InferenceStatistics
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def _predict_records(model: Model, payloads: list[list[dict[str, Any]]]) -> list
     except SignatureError:  # unexpected after the plain check: judge each request alone
         return [_predict_alone(model, rows) for rows in payloads]
     predictions = split_rows(model.predict_frame(frame), sizes)
-    frames = split_rows(frame, sizes)
+    frames = FrameRows.split(frame, sizes)  # cut by the log's writer, if it logs them
     return list(zip(frames, predictions, strict=True))
 
 

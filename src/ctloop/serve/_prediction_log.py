@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ctloop.store.workspace import Workspace
 
-__all__ = ["PendingRows", "PredictionLogger"]
+__all__ = ["FrameRows", "PendingRows", "PredictionLogger"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class _Logged:
     version: int
     deployment: str | None
     request_ids: list[str]
-    frame: pd.DataFrame | PendingRows
+    frame: pd.DataFrame | PendingRows | FrameRows
     predictions: np.ndarray
     timestamp: float
     event_times: tuple[float | None, ...] | None = None
@@ -85,7 +85,7 @@ class PredictionLogger(StoreLogger):
         version: int,
         deployment: str | None,
         request_ids: list[str],
-        frame: pd.DataFrame | PendingRows,
+        frame: pd.DataFrame | PendingRows | FrameRows,
         predictions: np.ndarray,
         timestamp: float,
         *,
@@ -93,7 +93,8 @@ class PredictionLogger(StoreLogger):
         latency_ms: float | None = None,
     ) -> None:
         """Queue one request's rows: ``frame`` (the model's input, one row per id, not
-        to be changed afterwards, or :class:`PendingRows` to prepare when written) and
+        to be changed afterwards: a frame, :class:`FrameRows` of a batch's frame, or
+        :class:`PendingRows` to prepare when written) and
         its ``predictions``, stamped ``timestamp`` (seconds since the epoch) and each
         with its event time (``event_times``; the timestamp where ``None``) and the
         request's ``latency_ms`` (missing in the log where ``None``). Never
@@ -170,10 +171,46 @@ class PendingRows:
         return len(self.records)
 
 
+@dataclass(frozen=True)
+class FrameRows:
+    """Rows ``start`` to ``stop`` of ``frame``, the input of a batch of requests, cut only
+    when written: the requests of one model call share its frame, and the log's writer
+    takes a run of them as one slice, so no request pays for a frame of its own.
+
+    >>> import pandas as pd
+    >>> part = FrameRows(pd.DataFrame({"x": [1, 2, 3]}), 1, 3)
+    >>> len(part), part.rows()["x"].tolist()
+    (2, [2, 3])
+    """
+
+    frame: pd.DataFrame
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def rows(self) -> pd.DataFrame:
+        """The rows, as a frame."""
+        return self.frame.iloc[self.start : self.stop]
+
+    @classmethod
+    def split(cls, frame: pd.DataFrame, sizes: Sequence[int]) -> list[FrameRows]:
+        """``frame`` as consecutive parts of ``sizes`` rows."""
+        parts, start = [], 0
+        for size in sizes:
+            parts.append(cls(frame, start, start + size))
+            start += size
+        return parts
+
+
 def _row_of(item: _Logged, i: int) -> _Logged:
     frame = item.frame
+    part: pd.DataFrame | PendingRows | FrameRows
     if isinstance(frame, PendingRows):
-        part: pd.DataFrame | PendingRows = PendingRows(frame.prepare, frame.records[i : i + 1])
+        part = PendingRows(frame.prepare, frame.records[i : i + 1])
+    elif isinstance(frame, FrameRows):
+        part = FrameRows(frame.frame, frame.start + i, frame.start + i + 1)
     else:
         part = frame.iloc[i : i + 1]
     return _Logged(
@@ -195,7 +232,8 @@ def _records(item: _Logged) -> list[dict[str, Any]]:
     if isinstance(frame, PendingRows):
         inputs = frame.records
     else:
-        inputs = frame.reset_index(drop=True).to_dict("records")
+        rows = frame.rows() if isinstance(frame, FrameRows) else frame
+        inputs = rows.reset_index(drop=True).to_dict("records")
     base = {
         "model_version": item.version,
         "deployment": item.deployment,
@@ -266,21 +304,34 @@ def _predictions(logged: Sequence[_Logged]) -> Any:
 def _input_frames(logged: Sequence[_Logged]) -> list[pd.DataFrame]:
     """The input frames of ``logged``, in order, to concatenate: a run of pending rows of
     one ``prepare`` becomes one frame (one frame for the whole run costs about what one
-    for a single row does)."""
+    for a single row does), and a run of consecutive parts of one frame one slice."""
     frames: list[pd.DataFrame] = []
-    run: list[PendingRows] = []
+    run: list[Any] = []
     for item in logged:
         frame = item.frame
-        if isinstance(frame, PendingRows) and (not run or run[0].prepare == frame.prepare):
-            run.append(frame)  # bound methods of one model compare equal
+        if run and _continues(run[-1], frame):
+            run.append(frame)
             continue
         if run:
-            frames.append(run[0].prepare([r for p in run for r in p.records]))
+            frames.append(_run_frame(run))
             run = []
-        if isinstance(frame, PendingRows):
+        if isinstance(frame, PendingRows | FrameRows):
             run.append(frame)
         else:
             frames.append(frame)
     if run:
-        frames.append(run[0].prepare([r for p in run for r in p.records]))
+        frames.append(_run_frame(run))
     return frames
+
+
+def _continues(last: PendingRows | FrameRows, frame: Any) -> bool:
+    if isinstance(last, PendingRows):  # bound methods of one model compare equal
+        return isinstance(frame, PendingRows) and frame.prepare == last.prepare
+    return isinstance(frame, FrameRows) and frame.frame is last.frame and frame.start == last.stop
+
+
+def _run_frame(run: list[Any]) -> pd.DataFrame:
+    first = run[0]
+    if isinstance(first, FrameRows):
+        return first.frame.iloc[first.start : run[-1].stop]
+    return first.prepare([r for p in run for r in p.records])
