@@ -352,16 +352,19 @@ def measure_logger(built: dict[str, Any], tmp: Path, args: Any) -> dict[str, Any
     import numpy as np
 
     from ctloop.artifacts.model import Model
-    from ctloop.serve._prediction_log import PendingRows, PredictionLogger
+    from ctloop.serve._prediction_log import FrameRows, PendingRows, PredictionLogger
     from ctloop.store.workspace import Workspace
 
     model = Model.from_estimator(built["estimator"], built["x_train"])
     records = built["records"]
     frames = [model.prepare([row]) for row in records]
+    batch = model.prepare(records[:16])
+    parts = FrameRows.split(batch, [1] * 16)
     prediction = np.array([0.5])
     inputs: dict[str, Callable[[int], Any]] = {
         "records": lambda i: PendingRows(model.prepare, [records[i % len(records)]]),
         "frame": lambda i: frames[i % len(frames)],
+        "batch_part": lambda i: parts[i % len(parts)],
     }
     result: dict[str, Any] = {}
     for kind, make in inputs.items():
