@@ -210,6 +210,7 @@ class ServerState:
         for logger in (self.service.logger, self.feedback):
             if logger is not None:
                 await loop.run_in_executor(None, logger.close)
+        self.metrics.close()  # with several workers: the flushed logs' last counts
         self.executor.shutdown(wait=False)
         self.loader.shutdown(wait=False)
 

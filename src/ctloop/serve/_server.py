@@ -11,6 +11,8 @@ import contextlib
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.supervisors import Multiprocess
@@ -25,19 +27,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_ENV",
+    "METRICS_FOLDER_ENV",
     "WORKER_APP",
     "WORKER_READY_TIMEOUT_S",
     "PortPerWorker",
+    "Supervisor",
     "app_from_environment",
     "check_servable",
     "native_thread_limits",
     "open_pool",
     "serve",
+    "shared_metrics",
     "uvicorn_options",
 ]
 
 CONFIG_ENV = "CTLOOP_SERVE_CONFIG"
 """The environment variable that hands the config (JSON) to worker processes."""
+
+METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the workers keep their metrics (:data:`ctloop.serve._metrics.MULTIPROCESS_ENV`;
+named here too, as it must be set or cleared before prometheus-client is imported)."""
 
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
@@ -83,6 +92,8 @@ def serve(
         os.environ.setdefault(name, value)
     options = uvicorn_options(host, port)
     if workers == 1:
+        # one process: its own registry, no files (popped before prometheus-client loads)
+        os.environ.pop(METRICS_FOLDER_ENV, None)
         from ctloop.serve._app import create_app
 
         uvicorn.run(create_app(config, pool=open_pool(config)), **options)
@@ -92,12 +103,35 @@ def serve(
     # a new worker loads its model before it is ready: on SIGHUP uvicorn waits this long
     # for it (its default of 5 s gives up on a model that takes longer, or a busy machine)
     options["timeout_worker_healthcheck"] = WORKER_READY_TIMEOUT_S
-    if not (reuse_port and hasattr(socket, "SO_REUSEPORT")):
-        uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)
-        return
-    supervisor = PortPerWorker(uvicorn.Config(WORKER_APP, factory=True, workers=workers, **options))
-    with contextlib.suppress(KeyboardInterrupt):
+    uvicorn_config = uvicorn.Config(WORKER_APP, factory=True, workers=workers, **options)
+    supervisor: Supervisor
+    if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+        supervisor = PortPerWorker(uvicorn_config)
+    else:
+        supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
+    with shared_metrics(), contextlib.suppress(KeyboardInterrupt):
         supervisor.run()
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """A fresh private folder for the workers' metric files (prometheus-client's
+    multiprocess mode, :data:`METRICS_FOLDER_ENV`), set in the
+    environment the workers start with, and removed with its files at exit.
+
+    >>> with shared_metrics() as folder:  # doctest: +SKIP
+    ...     Supervisor(config, sockets=[sock]).run()
+    """
+    before = os.environ.get(METRICS_FOLDER_ENV)
+    with tempfile.TemporaryDirectory(prefix="ctloop-metrics-") as folder:
+        os.environ[METRICS_FOLDER_ENV] = folder
+        try:
+            yield folder
+        finally:
+            if before is None:
+                os.environ.pop(METRICS_FOLDER_ENV, None)
+            else:
+                os.environ[METRICS_FOLDER_ENV] = before
 
 
 WORKER_READY_TIMEOUT_S = 60
@@ -136,9 +170,40 @@ def _first_socket(host: str, port: int) -> socket.socket:
     return _bound_socket(host, port, reuse_port=True)
 
 
-class PortPerWorker(Multiprocess):
-    """uvicorn's worker supervisor (:class:`uvicorn.supervisors.Multiprocess`), each
-    worker started with a listening socket of its own on the port (``SO_REUSEPORT``).
+class Supervisor(Multiprocess):
+    """uvicorn's worker supervisor (:class:`uvicorn.supervisors.Multiprocess`) that, each
+    time it checks its workers (every half second, and after a signal such as SIGHUP's
+    restart), drops the live gauges of the workers that are gone from the shared metric
+    files (:func:`~ctloop.serve._metrics.forget_dead_workers`), so ``/metrics`` counts
+    what they answered and shows only the live ones' gauges.
+
+    >>> Supervisor(config, sockets=[config.bind_socket()]).run()  # doctest: +SKIP
+    """
+
+    def keep_subprocess_alive(self) -> None:
+        try:
+            super().keep_subprocess_alive()
+        finally:
+            self._forget_dead_workers()
+
+    def handle_signals(self) -> None:
+        try:
+            super().handle_signals()
+        finally:
+            self._forget_dead_workers()
+
+    def _forget_dead_workers(self) -> None:
+        from ctloop.serve._metrics import forget_dead_workers
+
+        folder = os.environ.get(METRICS_FOLDER_ENV)
+        if folder and os.path.isdir(folder):
+            alive = {p.pid for p in self.processes if p.pid is not None and p.process.is_alive()}
+            forget_dead_workers(folder, alive)
+
+
+class PortPerWorker(Supervisor):
+    """The worker :class:`Supervisor`, each worker started with a listening socket of its
+    own on the port (``SO_REUSEPORT``).
 
     On one shared socket the worker that wakes first accepts every connection that is
     waiting, so a client opening 32 keep-alive connections at once gave one of two
