@@ -37,12 +37,18 @@ request (at concurrency above 1 micro-batching shares one model call among sever
 requests, so it can be below zero). One JSON line per runtime and concurrency::
 
     python benchmarks/serve_profile.py --server --requests 3000 --concurrency 1,16
+
+``--workers N`` serves with N worker processes (each started before the requests are
+sent); the server's CPU time is then that of the supervisor and all its child processes
+together (``/proc/PID/stat`` of each), so it includes what the workers share, such as
+``/metrics``'s files of every worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -198,6 +204,28 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid`` and every living process below it (workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, grew = {pid}, True
+    while grew:
+        below = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    total = 0.0
+    for member in tree:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            total += process_cpu_s(member)
+    return total
+
+
 def send_all(port: int, bodies: list[bytes], requests: int, concurrency: int) -> None:
     """``requests`` ``POST /invocations``, ``concurrency`` keep-alive connections at once."""
     import http.client
@@ -257,9 +285,10 @@ def _probe_row(model: Any) -> dict[str, Any]:
     return {c.name: values.get(c.type) for c in model.signature.inputs}
 
 
-def log_settled(port: int) -> int:
+def log_settled(port: int, sent: int = 0) -> int:
     """How many logged rows wait to be written (accepted, not yet written, kept or
-    dropped), from the server's ``/metrics``."""
+    dropped), from the server's ``/metrics``; at least those of the ``sent`` requests
+    not yet counted as accepted (several workers publish their counts every 0.5 s)."""
     import re
     import urllib.request
 
@@ -268,13 +297,14 @@ def log_settled(port: int) -> int:
     pattern = r'^ctloop_prediction_log_rows_total{outcome="([a-z_]+)"} ([0-9.e+]+)$'
     rows = {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.MULTILINE)}
     settled = sum(rows.get(k, 0.0) for k in ("written", "dead_letter", "dropped"))
-    return int(rows.get("accepted", 0.0) - settled)
+    accepted = rows.get("accepted", 0.0)
+    return int(max(accepted - settled, sent - accepted))
 
 
-def wait_for_log(port: int, seconds: float = 300) -> None:
-    """Wait until the server has written every row it logged."""
+def wait_for_log(port: int, sent: int = 0, seconds: float = 300) -> None:
+    """Wait until the server has written every row it logged (``sent`` rows at least)."""
     deadline = time.monotonic() + seconds
-    while log_settled(port) > 0:
+    while log_settled(port, sent) > 0:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server did not write its prediction log in {seconds} s")
         time.sleep(0.05)
@@ -301,7 +331,7 @@ def measure_servers(
         in_process = predict_cpu_ms(model.predict, built["records"], calls)
         called = predict_cpu_ms(model_call(model), built["records"], calls)
         port = free_port()
-        cmd = ctloop_command(alias, port, tmp)
+        cmd = ctloop_command(alias, port, tmp) + ["--workers", str(args.workers)]
         if args.log:
             cmd.remove("--no-log-predictions")
         env = ctloop_env(store, tmp) | {"OMP_NUM_THREADS": "1"}
@@ -314,22 +344,27 @@ def measure_servers(
             )
             try:
                 _wait_ready(runtime, f"http://127.0.0.1:{port}/ping", proc, log_path)
+                _wait_for_workers(args.workers, log_path)
+                sent = 0
                 for concurrency in args.concurrency:
                     send_all(port, bodies, 300, concurrency)
+                    sent += 300
                     if args.log:
-                        wait_for_log(port)
+                        wait_for_log(port, sent)
                     load = os.getloadavg()[0]
-                    start_cpu, start = process_cpu_s(proc.pid), time.perf_counter()
+                    start_cpu, start = tree_cpu_s(proc.pid), time.perf_counter()
                     send_all(port, bodies, args.requests, concurrency)
                     seconds = time.perf_counter() - start
+                    sent += args.requests
                     if args.log:
-                        wait_for_log(port)
-                    cpu_ms = (process_cpu_s(proc.pid) - start_cpu) / args.requests * 1000
+                        wait_for_log(port, sent)
+                    cpu_ms = (tree_cpu_s(proc.pid) - start_cpu) / args.requests * 1000
                     lines.append(
                         {
                             "benchmark": "serve_cpu",
                             "runtime": runtime,
                             "concurrency": concurrency,
+                            "workers": args.workers,
                             "requests": args.requests,
                             "log_predictions": args.log,
                             "source": args.source or "this checkout",
@@ -344,6 +379,15 @@ def measure_servers(
             finally:
                 _stop(proc)
     return lines
+
+
+def _wait_for_workers(workers: int, log_path: Path, seconds: float = 300) -> None:
+    """Wait until each of ``workers`` worker processes has started (its uvicorn line)."""
+    deadline = time.monotonic() + seconds
+    while log_path.read_text().count("Application startup complete") < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not start in {seconds} s")
+        time.sleep(0.2)
 
 
 def measure_logger(built: dict[str, Any], tmp: Path, args: Any) -> dict[str, Any]:
@@ -406,6 +450,9 @@ def main() -> None:
         "--logger", action="store_true", help="CPU time per request of the prediction log"
     )
     parser.add_argument("--source", help="with --server: serve the ctloop of DIR/src")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --server: worker processes (--workers)"
+    )
     parser.add_argument(
         "--concurrency",
         type=lambda s: [int(c) for c in s.split(",")],
