@@ -177,3 +177,50 @@ def test_a_write_waiting_for_the_lock_does_not_stop_the_server(tmp_path: Path) -
         thread.join(30)
     assert [m.step for m in workspace.metadata.get_metrics(run_id, "loss")] == [0, 1]
     workspace.close()
+
+
+def test_eight_clients_logging_point_by_point_lose_nothing(tmp_path: Path) -> None:
+    """Points written on the event loop and params written in threads, by 8 clients at
+    once: every answered point and its audit entry are stored."""
+    workspace = _workspace(tmp_path)
+    keys = role_keys(workspace)
+    server, thread, url = start(create_app(workspace))
+    headers = {"Authorization": f"Bearer {keys['editor']}"}
+    barrier = threading.Barrier(8)
+    runs: dict[int, str] = {}
+    failures: list[str] = []
+
+    def log(worker: int) -> None:
+        with httpx.Client(base_url=url + BASE, headers=headers, timeout=60) as client:
+            created = client.post("/runs/create", json={"experiment_id": "0"}).json()
+            run_id = runs[worker] = created["run"]["info"]["run_id"]
+            barrier.wait(timeout=30)
+            for step in range(30):
+                point = {"run_id": run_id, "key": "loss", "value": step / 30, "step": step,
+                         "timestamp": 1_700_000_000_000 + step}  # fmt: skip
+                answers = [client.post("/runs/log-metric", json=point)]
+                if step % 6 == 0:
+                    param = {"run_id": run_id, "key": f"p{step}", "value": str(worker)}
+                    answers.append(client.post("/runs/log-parameter", json=param))
+                failures.extend(a.text for a in answers if a.status_code != 200)
+
+    try:
+        workers = [threading.Thread(target=log, args=(w,)) for w in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert failures == []
+    store = workspace.metadata
+    for worker, run_id in runs.items():
+        assert [m.step for m in store.get_metrics(run_id, "loss")] == list(range(30))
+        assert {p.key: p.value for p in store.get_params(run_id)} == {
+            f"p{s}": str(worker) for s in range(0, 30, 6)
+        }
+        assert store.latest_metric_values("loss", [run_id]) == {run_id: 29 / 30}
+    logged = workspace.audit.list(action="mlflow.run.log", limit=1000)
+    assert len(logged) == 8 * (30 + 5)
+    workspace.close()
