@@ -78,6 +78,10 @@ def test_direct_and_routed_answers_are_the_same(twins: Any) -> None:
         ("set-tag", {"run_id": run_id, "key": "ctloop.mlflow.x", "value": "a"}, editor),
         ("log-batch", {"run_id": run_id, "metrics": [point] * 1001}, editor),
         ("log-batch", {"run_id": run_id, "metrics": "no"}, editor),
+        ("log-batch", {"run_id": run_id, "metrics": [point, {**point, "step": 1}]}, editor),
+        ("log-batch", {"run_id": run_id, "metrics": [point, {**point, "value": "x"}]}, editor),
+        ("log-batch", {"run_id": "f" * 32, "metrics": [point]}, editor),
+        ("log-batch", {"run_id": run_id, "metrics": [point]}, viewer),
         ("log-batch", {"run_id": run_id, "metrics": [point], "params": [{"key": "lr",
          "value": "0.1"}], "tags": [{"key": "t", "value": "v"}]}, editor),
     ]  # fmt: skip
@@ -100,8 +104,18 @@ def test_direct_and_routed_answers_are_the_same(twins: Any) -> None:
         params={"run_id": run_id, "metric_key": "loss"},
         headers={"Authorization": editor},
     ).json()["metrics"]
-    # each twin wrote the two good points and the batch's one
-    assert [(m["step"], m["value"]) for m in history] == [(0, 0.5)] * 6
+    # each twin wrote the two good points, the metrics batch's two and the mixed batch's one
+    assert [(m["step"], m["value"]) for m in history] == [(0, 0.5)] * 8 + [(1, 0.5)] * 2
+    entries = direct.get("/api/v1/audit", params={"action": "mlflow.run.log", "limit": 100},
+                         headers={"Authorization": f"Bearer {keys['admin']}"}).json()  # fmt: skip
+    details = sorted(str(e["detail"]) for e in entries["items"])
+    assert details == sorted(
+        [str({"method": "POST", "metrics": 1})] * 4
+        + [str({"method": "POST", "params": 1})] * 2
+        + [str({"method": "POST", "tags": 1})] * 2
+        + [str({"method": "POST", "metrics": 2, "params": 0, "tags": 0})] * 2
+        + [str({"method": "POST", "metrics": 1, "params": 1, "tags": 1})] * 2
+    )
 
 
 def test_a_directly_logged_point_is_stored_with_its_audit_entry(tmp_path: Path) -> None:

@@ -45,8 +45,7 @@ __all__ = ["DirectRoutesApp", "direct_log_routes"]
 DirectHandler = Callable[["Scope", "Receive", "Send"], Awaitable[None]]
 """An ASGI handler of one path."""
 
-#: the logging endpoints, under each of MLflow's two roots
-_LOG_PATHS = ("runs/log-metric", "runs/log-parameter", "runs/set-tag", "runs/log-batch")
+#: MLflow's two roots of the logging endpoints
 _ROOTS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 _OK = b"{}"
 
@@ -97,13 +96,22 @@ class DirectRoutesApp(FastAPI):
 
 def direct_log_routes() -> Mapping[str, DirectHandler]:
     """The direct handler of each MLflow logging path."""
-    from ctloop.server._mlflow._tracking import log_batch_items, log_metric_now, log_one_item
+    from ctloop.server._mlflow._tracking import (
+        log_batch_items,
+        log_batch_now,
+        log_metric_now,
+        log_one_item,
+    )
 
+    writes: dict[str, tuple[Write, WriteNow | None]] = {
+        "runs/log-metric": (log_one_item, log_metric_now),
+        "runs/log-parameter": (log_one_item, None),
+        "runs/set-tag": (log_one_item, None),
+        "runs/log-batch": (log_batch_items, log_batch_now),
+    }
     routes: dict[str, DirectHandler] = {}
     for root in _ROOTS:
-        for path in _LOG_PATHS:
-            write = log_batch_items if path.endswith("log-batch") else log_one_item
-            now = log_metric_now if path.endswith("log-metric") else None
+        for path, (write, now) in writes.items():
             routes[f"{root}/{path}"] = _handler(write, now)
     return MappingProxyType(routes)
 

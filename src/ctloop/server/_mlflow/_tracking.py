@@ -40,6 +40,7 @@ from ctloop.store.statuses import RunStatus
 
 __all__ = [
     "log_batch_items",
+    "log_batch_now",
     "log_metric_now",
     "log_one_item",
     "metric_json",
@@ -49,6 +50,9 @@ __all__ = [
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ITEMS = 1000, 100, 100, 1000
 MAX_PARAM_VALUE = 6000
+#: the most metric points of one batch written on the event loop (a larger batch is
+#: written in a thread: the loop answers other requests meanwhile)
+MAX_METRICS_NOW = 100
 _TO_CTLOOP = {
     "RUNNING": RunStatus.RUNNING,
     "SCHEDULED": RunStatus.RUNNING,
@@ -286,6 +290,34 @@ def log_batch_items(request: Request, data: dict[str, Any], caller: Caller) -> d
     """``runs/log-batch``: the metrics, params and tags of ``data`` within MLflow's
     limits, written in one transaction with the audit entry."""
     run_id = _writable(request, data)
+    counts, params, metrics, tags = _batch(run_id, data)
+    _log(request, caller, run_id, counts, params=params, metrics=metrics, tags=tags)
+    return {}
+
+
+def log_batch_now(request: Request, data: dict[str, Any], caller: Caller) -> bool:
+    """``runs/log-batch`` as :func:`log_batch_items` writes it, if it holds only metrics
+    (at most :data:`MAX_METRICS_NOW`) of a run known to exist and the write can be made at
+    once; ``False`` (nothing written) otherwise. A bad batch is refused as
+    :func:`log_batch_items` refuses it."""
+    run_id = text(data, "run_id", required=False) or text(data, "run_uuid")
+    bridge = bridge_of(request)
+    if not bridge.knows_run(run_id):
+        return False
+    counts, params, metrics, tags = _batch(run_id, data)
+    if params or tags or len(metrics) > MAX_METRICS_NOW:
+        return False
+    if any(m.execution_id is not None for m in metrics):
+        return False  # a logged model's metrics: checked against the model first
+    draft = audit_draft(request, caller, "mlflow.run.log", f"run {run_id}", counts)
+    return log_metrics_now(bridge.workspace, draft, metrics)
+
+
+def _batch(
+    run_id: str, data: dict[str, Any]
+) -> tuple[dict[str, int], list[ParamRecord], list[MetricRecord], list[TagRecord]]:
+    """The items of a ``runs/log-batch`` request as records, within MLflow's limits, and
+    how many of each it holds."""
     metrics, params, tags = (_items(data, k) for k in ("metrics", "params", "tags"))
     for name, items, most in (
         ("metrics", metrics, MAX_METRICS),
@@ -300,16 +332,12 @@ def log_batch_items(request: Request, data: dict[str, Any], caller: Caller) -> d
             f"{len(metrics) + len(params) + len(tags)}"
         )
     counts = {"metrics": len(metrics), "params": len(params), "tags": len(tags)}
-    _log(
-        request,
-        caller,
-        run_id,
+    return (
         counts,
-        params=[_param(run_id, p) for p in params],
-        metrics=[_metric_record(run_id, m) for m in metrics],
-        tags=[_tag(run_id, t) for t in tags],
+        [_param(run_id, p) for p in params],
+        [_metric_record(run_id, m) for m in metrics],
+        [_tag(run_id, t) for t in tags],
     )
-    return {}
 
 
 def _writable(request: Request, data: dict[str, Any]) -> str:
