@@ -4,7 +4,8 @@ for a client that logs metric by metric, where each request is one point.
 :class:`ImmediateWriter` keeps one connection of its own (``busy_timeout = 0``) and
 writes a batch of points with its audit entry in one transaction, through the driver's
 own cursor: the same rows, in the same tables, as
-:meth:`~ctloop.store._sql.SqlMetadataStore.log_batch` writes, at a fifth of its CPU.
+:meth:`~ctloop.store._sql.SqlMetadataStore.log_batch` writes, at about a quarter of its
+CPU (0.08 ms against 0.29 ms for one point and its entry).
 It never waits: when another connection holds the write lock, the connection is in use
 by another thread, or anything at all fails, it rolls back and answers ``False``, and the
 caller writes through ``log_batch`` (which waits, retries and names the error). So the
@@ -17,7 +18,6 @@ a passive checkpoint in a thread of its own. Durability is the store's: WAL with
 commits before a power loss may be lost.
 
 >>> import tempfile, pathlib
->>> from ctloop.store._sql import SqlMetadataStore
 >>> url = f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'm.db'}"
 >>> writer = ImmediateWriter(url)
 >>> writer.write([], None)  # nothing to write
