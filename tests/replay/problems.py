@@ -2,7 +2,8 @@
 
 ``drifting``: 150 rows a day; the label follows ``x`` until :data:`SWITCH` and ``-x``
 after, so a model retrained after the switch recovers and the first model does not.
-``stable``: the same relation every day, so a good policy never retrains.
+``stable``: the same relation every day, so a good policy never retrains. ``per_day``
+rows a day (fewer than the monitor's ``min_rows`` a week: a window judged over weeks).
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ SWITCH = pd.Timestamp("2024-03-04")
 DATA = Path(__file__).with_name("drifting.parquet")
 
 
-def drifting(days: int = 98, seed: int = 7, switch: pd.Timestamp | None = SWITCH) -> pd.DataFrame:
+def drifting(
+    days: int = 98, seed: int = 7, switch: pd.Timestamp | None = SWITCH, per_day: int = 150
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    day = pd.date_range("2024-01-01", periods=days, freq="D").repeat(150)
+    day = pd.date_range("2024-01-01", periods=days, freq="D").repeat(per_day)
     x, z = rng.normal(size=len(day)), rng.normal(size=len(day))
     sign = np.ones(len(day)) if switch is None else np.where(day >= switch, -1.0, 1.0)
     late = (sign * x + rng.normal(scale=0.8, size=len(day)) > 0).astype(int)
     return pd.DataFrame({"day": day, "x": x, "z": z, "late": late})
 
 
-def stable(days: int = 98, seed: int = 3) -> pd.DataFrame:
-    return drifting(days, seed, switch=None)
+def stable(days: int = 98, seed: int = 3, per_day: int = 150) -> pd.DataFrame:
+    return drifting(days, seed, switch=None, per_day=per_day)
 
 
 def train(rows: pd.DataFrame) -> LogisticRegression:

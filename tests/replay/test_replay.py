@@ -9,11 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ctloop.errors import ConfigError
-from ctloop.replay import Policy, ReplayResult, run_replay, trainer_for, write_report
+from ctloop.replay import (
+    Policy,
+    ReplayResult,
+    load_policies,
+    run_replay,
+    trainer_for,
+    write_report,
+)
 from ctloop.store.workspace import Workspace
 from tests.replay import problems
 
@@ -243,3 +251,60 @@ def test_models_trained_by_forked_workers_give_the_same_replay() -> None:
     assert [s.values for s in forked.schedules["sliding:2w"]] == [
         s.values for s in serial.schedules["sliding:2w"]
     ]
+
+
+def test_periods_smaller_than_min_rows_are_judged_over_weeks_and_fits_reach_back() -> None:
+    seen: list[int] = []
+
+    def counted(rows: pd.DataFrame) -> object:
+        seen.append(len(rows))
+        return problems.train(rows)
+
+    # ten rows a day: a week holds 70, fewer than the monitor's min_rows (200)
+    quiet = Policy.from_mapping(
+        "quiet", {"on": ["degraded", "drift"], "window": "sliding:2w", "monitoring": QUICK}
+    )
+    result = run_replay(
+        problems.stable(days=126, per_day=10),
+        trainer_for(counted, label="late", time_column="day"),
+        time_column="day", label="late", every="1w", label_delay="1w",
+        start="2024-02-05", policies=[quiet], schedules=(1,),
+    )  # fmt: skip
+    line = result.policies[0]
+    verdicts = line.monitor["verdicts"]
+    # the first weeks after the static model's cut hold too few of its unseen rows, then
+    # three weeks together are judged: ok, and nothing retrains on a stable history
+    assert verdicts.get("no-data", 0) in (2, 3) and verdicts["ok"] >= 9
+    assert line.retrains == [] and line.monitor["incidents"] == 0
+    assert line.values == result.static.values
+    # sliding:2w is 140 rows here: each fit reaches back to 200 labelled rows
+    assert min(seen[1:]) >= 200 and seen[0] == 280  # the static model: all before 01-29
+
+
+def test_a_weekly_history_retrains_on_a_judged_span_and_says_why() -> None:
+    # ten rows a week whose level climbs: a model never retrained falls behind, and a
+    # week (10 rows) is too few to judge, so twenty weeks of unseen rows are judged together
+    weeks = pd.date_range("2020-01-06", periods=300, freq="W-MON").repeat(10)
+    rng = np.random.default_rng(2)
+    trend = (weeks - weeks[0]).days.to_numpy() / 7 * 0.05
+    data = pd.DataFrame(
+        {"week": weeks, "x": rng.normal(size=len(weeks)), "z": rng.normal(size=len(weeks))}
+    )
+    data["level"] = trend + data["x"] + rng.normal(scale=0.3, size=len(weeks))
+
+    def linear(rows: pd.DataFrame) -> object:
+        from sklearn.linear_model import LinearRegression
+
+        return LinearRegression().fit(rows[["x", "z"]], rows["level"])
+
+    drift = load_policies([], {})[0]
+    result = run_replay(
+        data, trainer_for(linear, label="level", time_column="week"), time_column="week",
+        label="level", every="1w", label_delay="1w", policies=[drift], schedules=(1, 4),
+    )  # fmt: skip
+    loop = result.policies[0]
+    assert result.metric == "rmse" and loop.retrains
+    assert (loop.mean or 0) < (result.static.mean or 0) / 2
+    first = loop.retrains[0].reasons[0]
+    assert first.startswith("degraded: rmse is ") and "worse" in first
+    assert loop.monitor["verdicts"].get("degraded", 0) >= 1

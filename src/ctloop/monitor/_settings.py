@@ -7,7 +7,9 @@ Every key is optional; the defaults suit a model with a few hundred requests a w
       window_on: timestamp       # timestamp: when rows were logged; event_time: the time
                                  # the client said they are about (a replay of history)
       drift_test: psi            # auto | ks | wasserstein | psi | chisquare | jensenshannon | linf
-      drift_threshold: 0.2       # null: the test's default (distances 0.1, p-values 0.05)
+      drift_threshold: 0.2       # null: the test's default (distances 0.1, p-values 0.05);
+                                 # a PSI threshold is raised by the PSI of sampling noise,
+                                 # 9 * (1/rows + 1/reference rows): 0.05 at 200 rows
       features:                  # per-feature overrides
         distance: {test: psi, threshold: 0.2}
         carrier: {ignore: true}

@@ -43,6 +43,9 @@ __all__ = ["DEFAULT_SCHEDULES", "run_replay"]
 #: the fixed schedules a replay compares with, in periods between retrains
 DEFAULT_SCHEDULES = (1, 2, 3, 4, 6, 8)
 _PHASES = 4  # phases of an equal-count schedule
+#: a sliding window reaches back past its size until it holds this many labelled rows
+#: (sliding:12w over weekly rows is 12 rows, too few to learn a season from)
+SLIDING_MIN_ROWS = 200
 
 
 @dataclass
@@ -181,6 +184,29 @@ class _History:
         self.metric = metric or DEFAULT_METRIC[self.task]
         self.higher_is_better = _higher_is_better(self.metric)
 
+    def count(self, start: pd.Timestamp, end: pd.Timestamp) -> int:
+        """How many rows ``[start, end)`` holds."""
+        import numpy as np
+
+        low = np.searchsorted(self._sorted, start.to_datetime64())
+        return int(np.searchsorted(self._sorted, end.to_datetime64()) - low)
+
+    def reach_back(self, end: pd.Timestamp, rows: int) -> pd.Timestamp:
+        """The latest start from which ``[start, end)`` holds ``rows`` rows (the data's
+        first time when it holds fewer)."""
+        import numpy as np
+        import pandas as pd
+
+        high = int(np.searchsorted(self._sorted, end.to_datetime64()))
+        return pd.Timestamp(self._sorted[max(high - rows, 0)])
+
+    def reach_forward(self, rows: int) -> pd.Timestamp:
+        """The earliest end before which the data holds ``rows`` rows (its last time when
+        it holds fewer)."""
+        import pandas as pd
+
+        return pd.Timestamp(self._sorted[min(rows, len(self._sorted) - 1)])
+
     def rows(self, start: pd.Timestamp | None, end: pd.Timestamp) -> pd.DataFrame:
         """The rows of ``[start, end)`` (``start`` None: from the beginning)."""
         import numpy as np
@@ -265,7 +291,8 @@ class _Engine:
     def training_window(self, window: str, end: pd.Timestamp) -> TrainingWindow:
         kind, size = window_spec(window, f"training window {window!r}")
         if kind == "sliding":
-            return TrainingWindow(max(end - size, self.clock.first_time), end)
+            start = max(end - size, self.clock.first_time)
+            return TrainingWindow(min(start, self.history.reach_back(end, SLIDING_MIN_ROWS)), end)
         if kind == "recency":
             days = float((end + size - end).total_seconds() / 86400.0)
             return TrainingWindow(None, end, half_life_days=days)
@@ -291,6 +318,23 @@ class _Engine:
 
     def served(self, trained: _Trained, period: Period) -> float | None:
         return self.score(trained, period.start, period.end)
+
+    def judged(
+        self, period: Period, min_rows: int, *, after: pd.Timestamp | None = None
+    ) -> tuple[pd.Timestamp, pd.Timestamp, int]:
+        """The labelled rows a decision at ``period`` reads: the newest labelled period,
+        widened back by whole periods while it holds fewer than ``min_rows`` rows (daily
+        rows judged a week at a time, weekly rows), never to before ``after`` (the
+        champion's training end: rows it learnt from tell nothing of how it serves) nor
+        into the first :data:`SLIDING_MIN_ROWS` rows (a candidate trained before it
+        needs rows to learn from); ``(start, end, periods)``."""
+        low, high = self.clock.newest_labelled(period)
+        count = 1
+        floor = self.history.reach_forward(SLIDING_MIN_ROWS)  # something left to train on
+        floor = max(floor, after) if after is not None else floor
+        while self.history.count(low, high) < min_rows and low - self.clock.every >= floor:
+            low, count = low - self.clock.every, count + 1
+        return low, high, count
 
     # -- lines -----------------------------------------------------------------------
 

@@ -52,17 +52,25 @@ class PolicyRun:
         from ctloop.replay._engine import features_of
 
         engine, clock = self.engine, self.engine.clock
-        low, high = clock.newest_labelled(period)
+        low, high, count = engine.judged(
+            period, self.settings.min_rows, after=_trained_until(self.champion)
+        )
         frame = self._frame(self.champion, low, high, labelled=True)
         if frame is None:
             return None
-        key = (self.champion.key, low.isoformat(), self.baseline, repr(self.settings))
+        key = (
+            self.champion.key,
+            low.isoformat(),
+            high.isoformat(),
+            self.baseline,
+            repr(self.settings),
+        )
         cached = engine.reports.get(key)
         if cached is not None:  # another policy's champion judged on the same rows
             report = replace(cached, model=self.policy.name, version=self.version)
             self.watch.record(report, period)
             return report
-        previous = self._frame(self.champion, low - clock.every, low, labelled=False)
+        previous = self._frame(self.champion, low - clock.every * count, low, labelled=False)
         report = analyse_window(
             frame,
             features=features_of(self.champion.model),
@@ -104,7 +112,7 @@ class PolicyRun:
 
     def _retrain(self, period: Period, reasons: tuple[str, ...]) -> None:
         engine, policy = self.engine, self.policy
-        low, high = engine.clock.newest_labelled(period)
+        low, high, _ = engine.judged(period, self.settings.min_rows)
         candidate = engine.model(policy.window, low)
         fits = 1
         blessing = self._gate(candidate, low, high)
@@ -145,7 +153,7 @@ class PolicyRun:
         from ctloop.replay._engine import features_of
 
         engine = self.engine
-        low, high = engine.clock.newest_labelled(period)
+        low, high, _ = engine.judged(period, self.settings.min_rows)
         if candidate is None:  # the first model: trained on everything before the period
             candidate = engine.model("expanding", low)
         baseline = engine.score(candidate, low, high)
@@ -249,3 +257,10 @@ def _first_reason(report: MonitorReport | None, word: str) -> str:
         if word in reason:
             return reason
     return counted[0] if counted else report.verdict
+
+
+def _trained_until(trained: _Trained) -> pd.Timestamp:
+    """The end of the rows ``trained`` learnt from (its cache key's cut)."""
+    import pandas as pd
+
+    return pd.Timestamp(trained.key[1])

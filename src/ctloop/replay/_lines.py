@@ -137,6 +137,7 @@ class ReplayResult:
                     **self.verdict(p),
                     "incidents": p.monitor.get("incidents"),
                     "incident_causes": p.monitor.get("incident_causes"),
+                    "alerts": p.monitor.get("alerts_delivered"),
                     "verdicts": p.monitor.get("verdicts"),
                     "why": [f"{r.period}: {'; '.join(r.reasons)}" for r in p.retrains],
                     "gate_rejected": [r.period for r in p.retrains if not r.promoted],

@@ -12,7 +12,8 @@ A policy is declared under ``retraining:`` in ``ctloop.yaml`` (or passed to
           max_age: 8w              # with max_age: retrain a model this old
           every: 4w                # with schedule: retrain this often
           min_gap: 2w              # never retrain again sooner than this
-          window: sliding:12w      # expanding | sliding:SIZE | recency:HALF_LIFE
+          window: sliding:12w      # expanding | sliding:SIZE | recency:HALF_LIFE (a
+                                   # sliding window holds at least 200 labelled rows)
           gate: {allowed_drop: 0.0}  # the candidate, trained without the newest labelled
                                    # period, may lose this much of the metric against the
                                    # champion on it (false: no gate)
