@@ -333,5 +333,6 @@ def _continues(last: PendingRows | FrameRows, frame: Any) -> bool:
 def _run_frame(run: list[Any]) -> pd.DataFrame:
     first = run[0]
     if isinstance(first, FrameRows):
-        return first.frame.iloc[first.start : run[-1].stop]
+        whole = first.start == 0 and run[-1].stop == len(first.frame)
+        return first.frame if whole else first.frame.iloc[first.start : run[-1].stop]
     return first.prepare([r for p in run for r in p.records])
