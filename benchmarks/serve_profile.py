@@ -460,6 +460,8 @@ def main() -> None:
         help="with --server: connections at once, comma-separated",
     )
     args = parser.parse_args()
+    if args.source and not (Path(args.source) / "src" / "ctloop").is_dir():
+        parser.error(f"--source {args.source}: no src/ctloop there; pass a ctloop checkout")
     built = build_model(1000)
     bodies = request_bodies(built["records"])
     if args.logger:
