@@ -147,20 +147,61 @@ def test_the_prediction_log_counts_every_workers_rows(
     assert rows["dropped"] == 0 and rows["dead_letter"] == 0 and rows["rejected"] == 0
 
 
+def started(process: Process) -> int:
+    return process.log.read_text().count("Application startup complete")
+
+
+def wait_for_started(process: Process, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while started(process) < count:
+        assert time.monotonic() < deadline, process.log.read_text()
+        time.sleep(0.2)
+
+
+def test_workers_replaced_on_sighup_leave_their_counts(
+    served: tuple[Process, list[int], Path],
+) -> None:
+    """(It replaces the fixture's workers: the tests after it look theirs up.)"""
+    process, workers, folder = served
+    post_many(process, 20)
+    before = started(process)
+    os.kill(process.pid, signal.SIGHUP)
+    wait_for_started(process, before + WORKERS)
+    deadline = time.monotonic() + 60
+    while set(worker_pids(process.pid)) & set(workers):  # the old ones retire
+        assert time.monotonic() < deadline, process.log.read_text()
+        time.sleep(0.2)
+    now = worker_pids(process.pid)
+    assert len(now) == WORKERS
+    for texts in scrape_on_each_worker(process, now).values():
+        for text in texts:
+            found = values(text)
+            assert requests_answered(text) == K + 20
+            assert found["ctloop_serve_workers"] == WORKERS
+            rows = {
+                s.labels["outcome"]: s.value
+                for f in text_string_to_metric_families(text)
+                if f.name == "ctloop_prediction_log_rows"
+                for s in f.samples
+            }
+            assert rows["accepted"] == K + 20 and rows["written"] == K + 20, rows
+    assert not any(any(folder.glob(f"gauge_live*_{pid}.db")) for pid in workers)
+
+
 def test_a_killed_worker_keeps_its_counts_and_loses_its_live_gauges(
     served: tuple[Process, list[int], Path],
 ) -> None:
-    """(Last in this module: it replaces one of the fixture's workers.)"""
-    process, workers, folder = served
+    """(Last in this module: it replaces one of the workers.)"""
+    process, _, folder = served
+    workers = worker_pids(process.pid)
+    post_many(process, 30)
     killed = workers[0]
     answered_by_killed = requests_of(folder, killed)
     assert answered_by_killed > 0
     assert (folder / f"gauge_livesum_{killed}.db").exists()
+    before = started(process)
     os.kill(killed, signal.SIGKILL)
-    deadline = time.monotonic() + 90
-    while process.log.read_text().count("Application startup complete") < WORKERS + 1:
-        assert time.monotonic() < deadline, process.log.read_text()
-        time.sleep(0.2)
+    wait_for_started(process, before + 1)
     now = worker_pids(process.pid)
     assert killed not in now and len(now) == WORKERS
     assert not list(folder.glob(f"gauge_live*_{killed}.db")), "the dead worker's gauges stay"
@@ -168,11 +209,11 @@ def test_a_killed_worker_keeps_its_counts_and_loses_its_live_gauges(
     for texts in scrape_on_each_worker(process, now).values():
         for text in texts:
             found = values(text)
-            assert requests_answered(text) == K  # the killed worker's share kept
+            assert requests_answered(text) == K + 50  # the killed worker's share kept
             assert found["ctloop_serve_workers"] == WORKERS  # not 3: its gauge is gone
             assert found["ctloop_model_version_info"] == 1
     post_many(process, 10)
-    assert requests_answered(httpx.get(f"{process.url}/metrics").text) == K + 10
+    assert requests_answered(httpx.get(f"{process.url}/metrics").text) == K + 60
     assert "Traceback" not in process.log.read_text()
 
 
