@@ -288,7 +288,7 @@ def native_thread_limits(workers: int, cores: int | None = None) -> dict[str, st
 def open_pool(config: ServeConfig) -> ModelPool:
     """The model pool ``config`` serves, with its model loaded.
 
-    >>> config = ServeConfig("flights@champion", store_url=url, artifact_url=art)
+    >>> config = ServeConfig("flights@champion", store_url=url, artifact_url=art)  # doctest: +SKIP
     >>> open_pool(config).ready  # doctest: +SKIP
     True
     """
