@@ -6,10 +6,19 @@ enough of them have come back (feedback joined by request id), :func:`judge_cana
 compares the canary's metric with the primary version's on the requests each answered
 since the canary started — same period, same traffic, split by the router — and decides:
 
-- ``promote``: the canary is no worse than the primary by more than ``allowed_drop``;
-- ``rollback``: it is worse by more, or it has not gathered ``min_rows`` labelled
-  requests within ``max_wait``;
+- ``rollback``: it is worse than the primary by more than ``allowed_drop`` *with
+  confidence* — the one-sided bound at ``confidence`` on how much worse it is lies above
+  ``allowed_drop`` — or it has not gathered ``min_rows`` labelled requests within
+  ``max_wait``;
+- ``promote``: once both sides have ``min_rows``, it is not shown worse;
 - ``wait``: not enough labelled requests yet on one side.
+
+The bound accounts for the sampling noise of both sides (see
+:mod:`ctloop.monitor._comparison`): DeLong's variance of each side's AUC, or a seeded
+bootstrap of the difference for RMSE and the other metrics. Where the prediction log holds
+both versions' predictions for the same requests (the canary also shadowing the primary's
+traffic) and at least ``min_rows`` of them are labelled, the comparison is paired on those
+requests, which is tighter. The same logs always give the same decision.
 
 :func:`settle_canary` carries the decision out (``promote_canary`` moves ``champion``;
 ``rollback_canary`` records an automatic rollback and raises an alert), so a decision is
@@ -22,7 +31,9 @@ quality, which needs labels. Settings, under ``monitoring:`` in ``ctloop.yaml``:
     monitoring:
       canary:
         min_rows: 200        # labelled requests on each side before judging
-        allowed_drop: 0.0    # promote when the canary's metric is at most this much worse
+        allowed_drop: 0.0    # roll back when the canary is worse by more than this ...
+        confidence: 0.95     # ... at this confidence (one-sided; null: on the point values)
+        bootstrap_samples: 1000   # resamples for metrics other than AUC
         max_wait: 7d         # no verdict by then: roll back (null: wait for ever)
         metric: null         # null: the monitoring metric (auc or rmse by task)
 
@@ -43,6 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ctloop.config import Settings
+    from ctloop.monitor._comparison import Comparison
     from ctloop.store.workspace import Workspace
 
 __all__ = [
@@ -68,6 +80,8 @@ class CanarySettings:
     allowed_drop: float = 0.0
     max_wait_s: float | None = 7 * 86400.0
     metric: str | None = None
+    confidence: float | None = 0.95
+    bootstrap_samples: int = 1000
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CanarySettings:
@@ -94,13 +108,36 @@ class CanarySettings:
                 f"ctloop.yaml 'monitoring: canary:' needs min_rows >= 1 and allowed_drop >= 0 "
                 f"(got min_rows={settings.min_rows}, allowed_drop={settings.allowed_drop})"
             )
+        _check_confidence(settings.confidence)
+        samples = settings.bootstrap_samples
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 100:
+            raise MonitorError(
+                "ctloop.yaml 'monitoring: canary: bootstrap_samples' must be a whole number "
+                f">= 100 (got {samples!r} of type {type(samples).__name__})"
+            )
         return settings
+
+
+def _check_confidence(value: Any) -> None:
+    if value is None:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not 0.5 <= value < 1:
+        raise MonitorError(
+            "ctloop.yaml 'monitoring: canary: confidence' must be a number from 0.5 up to "
+            f"(not including) 1, such as 0.95, or null to compare the point values only "
+            f"(got {value!r} of type {type(value).__name__})"
+        )
 
 
 @dataclass(frozen=True)
 class CanaryJudgement:
     """One judgement of the canary of ``deployment``: each side's labelled requests
-    (``*_rows``) and metric value since ``since``, the ``decision`` and its ``reason``.
+    (``*_rows``) and metric value since ``since``, the ``decision`` and its ``reason``;
+    how much worse the canary is (``worse_by``, positive: worse) with its one-sided bounds
+    ``low`` and ``high`` at ``confidence``, the ``method`` that measured them, and
+    ``paired_rows`` (labelled requests both versions scored; the comparison is made on
+    them when it is paired).
 
     >>> CanaryJudgement("f", "f", 1, 2, "2026-01-01T00:00:00+00:00", "auc",
     ...                 400, 0.70, 180, 0.72, "promote", "…").better
@@ -119,6 +156,12 @@ class CanaryJudgement:
     canary_value: float | None
     decision: str
     reason: str
+    worse_by: float | None = None
+    low: float | None = None
+    high: float | None = None
+    confidence: float | None = None
+    method: str | None = None
+    paired_rows: int = 0
 
     @property
     def better(self) -> bool | None:
@@ -170,9 +213,13 @@ def judge_canary(
     primary = resolve_version(workspace, state.model, state.primary)
     task, metric = _task_and_metric(workspace, settings, state.model, state.canary.version, config)
     labelled = _labelled_requests(workspace, deployment, state.model, since)
-    scored = {v: _score(labelled, v, task, metric) for v in (primary, state.canary.version)}
+    sides = {v: _rows_of(labelled, v) for v in (primary, state.canary.version)}
+    rows = (len(sides[primary]), len(sides[state.canary.version]))
+    compared, paired_rows = _compare(
+        sides[primary], sides[state.canary.version], task, metric, config
+    )
     age = ((now or utcnow()) - since).total_seconds()
-    decision, reason = _decide(scored[primary], scored[state.canary.version], metric, age, config)
+    decision, reason = _decide(compared, rows, age, config)
     return CanaryJudgement(
         deployment=deployment,
         model=state.model,
@@ -180,12 +227,18 @@ def judge_canary(
         canary_version=state.canary.version,
         since=since.isoformat(),
         metric=metric,
-        primary_rows=scored[primary][0],
-        primary_value=scored[primary][1],
-        canary_rows=scored[state.canary.version][0],
-        canary_value=scored[state.canary.version][1],
+        primary_rows=rows[0],
+        primary_value=compared.primary_value,
+        canary_rows=rows[1],
+        canary_value=compared.canary_value,
         decision=decision,
         reason=f"canary v{state.canary.version} vs v{primary}: {reason}",
+        worse_by=compared.worse_by,
+        low=compared.low,
+        high=compared.high,
+        confidence=compared.confidence,
+        method=compared.method,
+        paired_rows=paired_rows,
     )
 
 
@@ -228,16 +281,12 @@ def settle_canary(
 
 
 def _decide(
-    primary: tuple[int, float | None],
-    canary: tuple[int, float | None],
-    metric: str,
-    age_s: float,
-    config: CanarySettings,
+    compared: Comparison, rows: tuple[int, int], age_s: float, config: CanarySettings
 ) -> tuple[str, str]:
-    from ctloop.evaluate._metrics import is_higher_better
-
-    counts = f"{canary[0]} and {primary[0]} labelled requests"
-    if min(primary[0], canary[0]) < config.min_rows or None in (primary[1], canary[1]):
+    """The decision on ``compared`` and its reason; ``rows``: the labelled requests each
+    side (primary, canary) answered, which must reach ``min_rows``."""
+    counts = f"{rows[1]} and {rows[0]} labelled requests"
+    if min(rows) < config.min_rows or compared.worse_by is None:
         limit = config.max_wait_s
         if limit is not None and age_s >= limit:
             return "rollback", (
@@ -245,32 +294,62 @@ def _decide(
                 f"within max_wait {limit / 3600:.1f} h"
             )
         return "wait", f"{counts} so far; judging at {config.min_rows} on each side"
-    assert primary[1] is not None and canary[1] is not None
-    worse_by = primary[1] - canary[1] if is_higher_better(metric) else canary[1] - primary[1]
-    numbers = f"{metric} {canary[1]:.4f} vs {primary[1]:.4f} on {counts}"
-    if worse_by > config.allowed_drop:
-        return "rollback", f"{numbers}: worse by {worse_by:.4f} > {config.allowed_drop}"
-    return "promote", f"{numbers}: not worse by more than {config.allowed_drop}"
+    numbers = compared.describe()
+    how = "" if compared.low is None else f" with {compared.confidence:.0%} confidence"
+    if compared.shown_worse_than(config.allowed_drop):
+        return "rollback", f"{numbers}: worse by more than {config.allowed_drop}{how}"
+    return "promote", f"{numbers}: not shown worse by more than {config.allowed_drop}{how}"
 
 
-def _score(
-    labelled: pd.DataFrame, version: int, task: str, metric: str
-) -> tuple[int, float | None]:
-    from ctloop.monitor._checks import performance
-    from ctloop.monitor._settings import MonitorSettings
+def _compare(
+    primary: pd.DataFrame,
+    canary: pd.DataFrame,
+    task: str,
+    metric: str,
+    config: CanarySettings,
+) -> tuple[Comparison, int]:
+    """The two sides' labelled requests compared on ``metric`` — paired on the requests
+    both versions scored when at least ``min_rows`` of them are labelled — and how many
+    requests both scored."""
+    from ctloop.monitor._comparison import Comparison, compare_versions
 
-    rows = labelled[labelled["model_version"].astype("Int64") == version]
-    if rows.empty:
-        return 0, None
-    found = performance(
-        rows["label"].to_numpy(),
-        rows["prediction"].to_numpy(dtype=float),
+    if primary.empty or canary.empty:
+        empty = Comparison(
+            metric,
+            None,
+            None,
+            len(primary),
+            len(canary),
+            None,
+            None,
+            None,
+            config.confidence,
+            "not measured",
+        )
+        return empty, 0
+    both = primary.merge(canary, on="request_id", suffixes=("_p", "_c"))
+    paired = None
+    if len(both) >= config.min_rows:
+        paired = (both["label_p"], both["prediction_p"], both["prediction_c"])
+    compared = compare_versions(
+        (primary["label"], primary["prediction"]),
+        (canary["label"], canary["prediction"]),
+        metric=metric,
         task=task,
-        baseline={},
-        settings=MonitorSettings(metric=metric),
+        confidence=config.confidence,
+        samples=config.bootstrap_samples,
+        paired=paired,
     )
-    value = found["value"]
-    return len(rows), None if value is None else float(value)
+    return compared, len(both)
+
+
+def _rows_of(labelled: pd.DataFrame, version: int) -> pd.DataFrame:
+    """The labelled requests ``version`` scored, one row per request id."""
+    if labelled.empty:
+        return labelled.reindex(columns=["request_id", "label", "prediction"])
+    rows = labelled[labelled["model_version"].astype("Int64") == version]
+    rows = rows.drop_duplicates("request_id", keep="last")
+    return rows[["request_id", "label", "prediction"]].reset_index(drop=True)
 
 
 def _labelled_requests(
