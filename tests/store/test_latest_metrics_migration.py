@@ -19,8 +19,12 @@ METRIC = (
     "INSERT INTO metrics (run_id, execution_id, key, value, step, timestamp) "
     "VALUES (:run, :execution, :key, :value, :step, :t)"
 )
-# (run, execution or None, key, value, step, time; the executions need not exist: this
-# engine does not enforce foreign keys): the latest of each run and key is
+EXECUTION = (
+    "INSERT INTO executions (id, run_id, step, function, code_hash, cache_key, status, "
+    "parameters, attempt, created_at) VALUES "
+    "(:id, :run, 'train', 'f', 'c', 'k', 'succeeded', '{}', 1, '2026-06-01 00:00:00')"
+)
+# (run, execution or None, key, value, step, time): the latest of each run and key is
 # marked by its value's tenths digit 9
 POINTS = [
     ("a", None, "auc", 0.19, 1, "2026-06-01 00:00:01.000000"),
@@ -45,6 +49,8 @@ def test_migration_0011_fills_latest_metrics_from_the_points(tmp_path: Path) -> 
         command.upgrade(alembic_config(connection), "0010")
         for n, run in enumerate("ab"):
             connection.execute(sa.text(RUN), {"id": run, "t": f"2026-06-0{n + 1} 00:00:00"})
+        for run in "ab":  # the store enforces foreign keys (a later migration copies rows)
+            connection.execute(sa.text(EXECUTION), {"id": f"e{run}", "run": run})
         for run, execution, key, value, step, moment in POINTS:
             values = {"run": run, "execution": execution, "key": key, "value": value}
             connection.execute(sa.text(METRIC), values | {"step": step, "t": moment})

@@ -12,6 +12,7 @@ memory store races threads instead.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import subprocess
@@ -675,6 +676,86 @@ class MetadataStoreContract:
         assert store.get_params(run.id) == [ParamRecord(run.id, "lr", "0.2")]
         (metric,) = store.get_metrics(run.id)
         assert isinstance(metric.value, float) and metric.value == 3.0
+
+    # -- NaN and infinities (a diverged trial logs them) -------------------------------
+    def test_nan_and_infinite_metric_values_read_back_as_logged(self, store: MetadataStore) -> None:
+        run = make_run()
+        store.create_run(run)
+        execution = make_execution(run.id, "train")
+        store.create_execution(execution)
+        values = [0.5, math.nan, math.inf, -math.inf]
+        store.log_batch(
+            metrics=[
+                MetricRecord(run.id, "loss", v, step, timestamp=T0) for step, v in enumerate(values)
+            ]
+            + [MetricRecord(run.id, "grad", math.nan, None, execution.id, timestamp=T0)]
+        )
+        loss = store.get_metrics(run.id, "loss")
+        assert [m.step for m in loss] == [0, 1, 2, 3]
+        assert loss[0].value == 0.5 and math.isnan(loss[1].value)
+        assert (loss[2].value, loss[3].value) == (math.inf, -math.inf)
+        (grad,) = store.get_metrics(run.id, "grad")
+        assert grad.execution_id == execution.id and math.isnan(grad.value)
+        assert store.latest_metric_values("loss") == {run.id: -math.inf}
+        assert math.isnan(store.latest_metric_values("grad")[run.id])
+
+    def test_a_latest_value_of_nan_sorts_after_numbers_and_before_runs_without_it(
+        self, store: MetadataStore
+    ) -> None:
+        runs = [make_run(started_at=T0 + timedelta(minutes=n)) for n in range(6)]
+        for run in runs:
+            store.create_run(run)
+        low, nan_old, high, nan_new, bare, top = runs
+        store.log_batch(
+            metrics=[
+                MetricRecord(low.id, "loss", -math.inf, None, timestamp=T0),
+                MetricRecord(nan_old.id, "loss", math.nan, None, timestamp=T0),
+                MetricRecord(high.id, "loss", 0.7, None, timestamp=T0),
+                MetricRecord(nan_new.id, "loss", 0.1, 1, timestamp=T0),
+                MetricRecord(nan_new.id, "loss", math.nan, 2, timestamp=T0),
+                MetricRecord(top.id, "loss", math.inf, None, timestamp=T0),
+            ]
+        )
+        nans_then_bare = [nan_new.id, nan_old.id, bare.id]
+        for descending, numbers in ((False, [low, high, top]), (True, [top, high, low])):
+            page, total = store.search_runs(sort=("metric", "loss", descending))
+            assert [r.id for r in page] == [r.id for r in numbers] + nans_then_bare
+            assert total == 6
+            page, _ = store.search_runs(sort=("metric", "loss", descending), offset=3, limit=2)
+            assert [r.id for r in page] == nans_then_bare[:2]
+            page, _ = store.search_runs(sort=("metric", "loss", descending), offset=2, limit=3)
+            assert [r.id for r in page] == [numbers[2].id, *nans_then_bare[:2]]
+            # with a condition the search takes its general path: the same order
+            page, _ = store.search_runs(
+                pipeline="flights", status="running", sort=("metric", "loss", descending)
+            )
+            assert [r.id for r in page] == [r.id for r in numbers] + nans_then_bare
+
+    def test_nan_passes_no_condition_and_infinities_compare_as_numbers(
+        self, store: MetadataStore
+    ) -> None:
+        finite, nan, plus, minus = (make_run() for _ in range(4))
+        for run in (finite, nan, plus, minus):
+            store.create_run(run)
+        store.log_batch(
+            metrics=[
+                MetricRecord(finite.id, "loss", 0.5, None, timestamp=T0),
+                MetricRecord(nan.id, "loss", math.nan, None, timestamp=T0),
+                MetricRecord(plus.id, "loss", math.inf, None, timestamp=T0),
+                MetricRecord(minus.id, "loss", -math.inf, None, timestamp=T0),
+            ]
+        )
+
+        def found(op: str, number: float) -> set[str]:
+            page, total = store.search_runs(where=[("loss", op, number)])
+            assert total == len(page)
+            return {r.id for r in page}
+
+        assert found("<", 1.0) == {finite.id, minus.id}
+        assert found(">", 1e308) == {plus.id}
+        assert found("!=", 0.5) == {plus.id, minus.id}
+        assert found(">=", -math.inf) == {finite.id, plus.id, minus.id}
+        assert found("==", math.inf) == {plus.id}
 
 
 def simulate_step(store: MetadataStore, run_id: str, width: int) -> None:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: the Alembic revision that matches these tables (the head of the migrations)
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 #: the table where Alembic records the revision of a ctloop database
 VERSION_TABLE = "ctloop_alembic_version"
 
@@ -242,7 +242,9 @@ class Metric(Base):
         ForeignKey("executions.id", ondelete="CASCADE"), index=True
     )
     key: Mapped[str]
-    value: Mapped[float] = mapped_column(Double)
+    # NULL is NaN: SQLite's driver writes NaN as NULL, and one spelling on every database
+    # keeps NaN out of value order and comparisons (see :func:`stored_metric_value`)
+    value: Mapped[float | None] = mapped_column(Double)
     step: Mapped[int | None] = mapped_column(Integer)
     timestamp: Mapped[datetime]
 
@@ -280,7 +282,7 @@ class LatestMetric(Base):
 
     key: Mapped[str] = mapped_column(primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    value: Mapped[float] = mapped_column(Double)
+    value: Mapped[float | None] = mapped_column(Double)  # NULL is NaN, as in ``metrics``
     own: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)
     timestamp: Mapped[datetime]

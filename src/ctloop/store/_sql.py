@@ -63,6 +63,7 @@ from ctloop.store._sql_statements import (
     insert_events,
     insert_tracking,
     keyed_query,
+    read_metric_value,
     record_values,
     refuse_data_version_artifacts,
     require_artifacts,
@@ -357,7 +358,10 @@ class SqlMetadataStore(SqlTransactions, MetadataStore):
             METRICS.c.timestamp,
             METRICS.c.id,
         )
-        return [MetricRecord(run_id, *row) for row in self._read(lambda c: c.execute(query).all())]
+        rows = self._read(lambda c: c.execute(query).all())
+        return [
+            MetricRecord(run_id, key, read_metric_value(value), *rest) for key, value, *rest in rows
+        ]
 
     def latest_metric_values(
         self, key: str, run_ids: Sequence[str] | None = None
@@ -378,7 +382,11 @@ class SqlMetadataStore(SqlTransactions, MetadataStore):
         )
 
         def work(conn: Connection) -> dict[str, float]:
-            return {row.run_id: row.value for q in queries for row in conn.execute(q).all()}
+            return {
+                row.run_id: read_metric_value(row.value)
+                for q in queries
+                for row in conn.execute(q).all()
+            }
 
         return self._read(work)
 

@@ -143,12 +143,14 @@ def search_page_query(
     check_search_sort(kind, key)
     joined: Any = RUNS
     text: Any = None
+    held_nan: Any = None  # a run whose latest value is NaN (NULL): after the numbers
     if kind == "metric":
         sorted_by = LATEST_METRICS.alias("sorted_by")
         joined = joined.outerjoin(
             sorted_by, and_(sorted_by.c.run_id == RUNS.c.id, sorted_by.c.key == key)
         )
         value: Any = sorted_by.c.value
+        held_nan = and_(sorted_by.c.run_id.is_not(None), value.is_(None))
     elif kind == "param":  # numbers when every run's value is one, else text
         number, text = _param(dialect, key)
         all_numbers = func.count(number).over() == func.count(text).over()
@@ -170,6 +172,8 @@ def search_page_query(
     columns = [RUNS.c.id, RUNS.c.started_at, value.label("sort_value")]
     if text is not None:
         columns.append(text.label("sort_text"))
+    if held_nan is not None:
+        columns.append(case((held_nan, 1), else_=2).label("without_value"))
     found = select(*columns).select_from(joined).where(*conditions).subquery("found")
     sort_values = [found.c.sort_value] + ([found.c.sort_text] if text is not None else [])
     ties: list[Any] = [*sort_values, found.c.started_at, found.c.id]
@@ -177,7 +181,8 @@ def search_page_query(
     last: list[Any] = []
     if kind != "column" or key == "duration":  # runs without a value last, newest first
         present = ~and_(*(v.is_(None) for v in sort_values))
-        first = [case((present, 0), else_=1)]
+        absent = found.c.without_value if held_nan is not None else 1
+        first = [case((present, 0), else_=absent)]
         ties = [*sort_values, *(case((present, c), else_=None) for c in ties[-2:])]
         last = [found.c.started_at.desc(), found.c.id.desc()]
     query = select(found.c.id, func.count().over().label("total")).order_by(
@@ -209,10 +214,10 @@ def metric_sort_page(
     """The page's run ids and the total of a search sorted by metric ``key`` with no
     conditions, in the order :func:`search_page_query` gives: the runs with the metric by
     (value, started_at, id) in the sort's direction, then the runs without it, newest
-    first. The runs with it are read in value order from ``latest_metrics (key, value,
-    run_id)`` up to the page's end, only ties sorted (a sort of every run before), the
-    counts in the same statement; the runs without it are read only when the page
-    reaches them."""
+    first (those whose latest value is NaN before those that never logged it). The runs
+    with it are read in value order from ``latest_metrics (key, value, run_id)`` up to the
+    page's end, only ties sorted (a sort of every run before), the counts in the same
+    statement; the runs without it are read only when the page reaches them."""
     check_search_page(offset, limit)
     check_search_sort("metric", key)
     conditions = _run_filters(filters, started_after)
@@ -243,10 +248,12 @@ def metric_sort_page(
     wanted = None if limit is None else limit - len(ids)
     if (wanted is None or wanted > 0) and everyone > with_it:
         has_it = exists().where(present, LATEST_METRICS.c.run_id == RUNS.c.id)
+        nan = and_(LATEST_METRICS.c.key == key, LATEST_METRICS.c.value.is_(None))
+        has_nan = exists().where(nan, LATEST_METRICS.c.run_id == RUNS.c.id)
         rest = (
             select(RUNS.c.id)
             .where(~has_it, *conditions)
-            .order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc())
+            .order_by(case((has_nan, 0), else_=1), RUNS.c.started_at.desc(), RUNS.c.id.desc())
             .offset(max(0, offset - with_it))
         )
         ids += [row.id for row in conn.execute(rest if wanted is None else rest.limit(wanted))]

@@ -8,6 +8,7 @@ Statements are built once at import and reused, so SQLAlchemy compiles them once
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -198,6 +199,21 @@ def metrics_insert(mark: str) -> str:
     )
 
 
+def stored_metric_value(value: float) -> float | None:
+    """A metric value as the ``value`` columns hold it: NaN as NULL, every other float
+    (``inf`` and ``-inf`` included) as itself.
+
+    SQLite's driver binds NaN as NULL anyway; writing it so on PostgreSQL too keeps one
+    meaning on both, and keeps NaN out of value order (a run whose latest value is NaN
+    sorts after every number, like MLflow's) and out of every comparison of a search."""
+    return None if value != value else value  # NaN is the one float unequal to itself
+
+
+def read_metric_value(value: float | None) -> float:
+    """The metric value a ``value`` column holds (see :func:`stored_metric_value`)."""
+    return math.nan if value is None else float(value)
+
+
 def metric_rows(metrics: Sequence[MetricRecord], *, sqlite: bool) -> list[tuple[Any, ...]]:
     """The parameters of :func:`metrics_insert` for each point."""
     return [
@@ -205,7 +221,7 @@ def metric_rows(metrics: Sequence[MetricRecord], *, sqlite: bool) -> list[tuple[
             m.run_id,
             m.execution_id,
             m.key,
-            m.value,
+            stored_metric_value(m.value),
             m.step,
             sqlite_time(m.timestamp) if sqlite else to_utc(m.timestamp),
         )
@@ -245,7 +261,14 @@ def latest_rows(metrics: Sequence[MetricRecord], *, sqlite: bool) -> list[tuple[
         if held is None or point[:3] >= held[:3]:
             latest[(m.run_id, m.key)] = point
     return [
-        (run_id, key, value, own, step, sqlite_time(moment) if sqlite else moment)
+        (
+            run_id,
+            key,
+            stored_metric_value(value),
+            own,
+            step,
+            sqlite_time(moment) if sqlite else moment,
+        )
         for (run_id, key), (own, step, moment, value) in latest.items()
     ]
 

@@ -19,6 +19,7 @@ user types them (runs, artifacts).
 from __future__ import annotations
 
 import json
+import math
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -63,6 +64,10 @@ SEARCH_OPS: dict[str, Callable[[Any, Any], bool]] = {
 #: the run columns :meth:`MetadataStore.search_runs` sorts by (``duration``: seconds from
 #: start to end, none while running)
 SEARCH_COLUMNS = ("started_at", "duration", "pipeline", "status", "trigger")
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def param_number(value: Any) -> float | None:
@@ -368,7 +373,10 @@ class MetadataStore(ABC):
         (numbers when every run's value is one, else text: :func:`param_sort_values`);
         ties go by ``(started_at, id)`` in the same direction, and runs without a value
         (no such metric or param, a duration while running) come last, newest first.
-        Stores override this with one query; this default reads every run."""
+        A metric value of NaN sorts after every number and before the runs without the
+        metric (MLflow's order), and passes no condition of ``where``; ``inf`` and
+        ``-inf`` are numbers. Stores override this with one query; this default reads
+        every run."""
         check_search_page(offset, limit)
         runs = [
             run
@@ -380,7 +388,13 @@ class MetadataStore(ABC):
         for key, op, number in where:
             check_search_op(op)
             values = self.latest_metric_values(key, None)
-            runs = [r for r in runs if r.id in values and SEARCH_OPS[op](values[r.id], number)]
+            runs = [  # NaN passes no condition (a NULL in SQL)
+                r
+                for r in runs
+                if r.id in values
+                and not math.isnan(values[r.id])
+                and SEARCH_OPS[op](values[r.id], number)
+            ]
         for key, op, wanted in param_where:
             runs = [r for r in runs if param_holds(r.parameters.get(key), op, wanted)]
         kind, key, descending = sort
@@ -393,10 +407,13 @@ class MetadataStore(ABC):
             found = {run.id: run.duration_s for run in runs}
         else:
             found = {run.id: getattr(run, key) for run in runs}
+        nan = [run for run in runs if _is_nan(found.get(run.id))]  # after numbers (MLflow)
         present = [run for run in runs if found.get(run.id) is not None]
+        if nan:
+            present = [run for run in present if not _is_nan(found[run.id])]
         absent = [run for run in runs if found.get(run.id) is None]
         present.sort(key=lambda run: (found[run.id], run.started_at, run.id), reverse=descending)
-        ordered = present + absent
+        ordered = present + nan + absent
         end = None if limit is None else offset + limit
         return ordered[offset:end], len(ordered)
 
