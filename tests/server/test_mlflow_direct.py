@@ -104,13 +104,16 @@ def test_direct_and_routed_answers_are_the_same(twins: Any) -> None:
         params={"run_id": run_id, "metric_key": "loss"},
         headers={"Authorization": editor},
     ).json()["metrics"]
-    # each twin wrote the two good points, the metrics batch's two and the mixed batch's one
-    assert [(m["step"], m["value"]) for m in history] == [(0, 0.5)] * 8 + [(1, 0.5)] * 2
+    # each twin wrote the two good points and the NaN one, the metrics batch's two and the
+    # mixed batch's one
+    assert [(m["step"], m["value"]) for m in history] == (
+        [(0, 0.5)] * 8 + [(1, 0.5)] * 2 + [(3, "NaN")] * 2
+    )
     entries = direct.get("/api/v1/audit", params={"action": "mlflow.run.log", "limit": 100},
                          headers={"Authorization": f"Bearer {keys['admin']}"}).json()  # fmt: skip
     details = sorted(str(e["detail"]) for e in entries["items"])
     assert details == sorted(
-        [str({"method": "POST", "metrics": 1})] * 4
+        [str({"method": "POST", "metrics": 1})] * 6
         + [str({"method": "POST", "params": 1})] * 2
         + [str({"method": "POST", "tags": 1})] * 2
         + [str({"method": "POST", "metrics": 2, "params": 0, "tags": 0})] * 2

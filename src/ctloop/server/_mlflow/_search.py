@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -97,6 +98,8 @@ def _holds(have: Any, op: str, wanted: Any) -> bool:
         try:
             have = float(have)
         except (TypeError, ValueError):
+            return False
+        if math.isnan(have):  # a NaN metric matches no comparison (a NULL in SQL)
             return False
     else:
         have = str(have)

@@ -206,10 +206,7 @@ def tracking_router() -> APIRouter:
             if in_view(deleted, view) and matches(clauses, _run_value(shown)):
                 rendered.append(shown)
         for kind, key, ascending in reversed(parse_order(data.get("order_by"))):
-            present = [r for r in rendered if _run_value(r)(kind, key) is not None]
-            absent = [r for r in rendered if _run_value(r)(kind, key) is None]
-            present.sort(key=partial(_run_sort, kind=kind, key=key), reverse=not ascending)
-            rendered = present + absent
+            rendered = _ordered(rendered, kind, key, ascending)
         page, token = page_of(rendered, data, default=1000)
         return {"runs": page, **token}
 
@@ -467,6 +464,23 @@ def _run_sort(run: dict[str, Any], kind: str, key: str) -> Any:
     return _run_value(run)(kind, key)
 
 
+def _ordered(
+    runs: list[dict[str, Any]], kind: str, key: str, ascending: bool
+) -> list[dict[str, Any]]:
+    """``runs`` sorted (stably) by one ``order_by`` item, as MLflow's SQL store sorts:
+    the values in the asked direction, then NaN metrics, then runs without the value."""
+    values = [_run_value(run)(kind, key) for run in runs]
+    nan = [run for run, v in zip(runs, values, strict=True) if _is_nan(v)]
+    absent = [run for run, v in zip(runs, values, strict=True) if v is None]
+    present = [run for run, v in zip(runs, values, strict=True) if v is not None and not _is_nan(v)]
+    present.sort(key=partial(_run_sort, kind=kind, key=key), reverse=not ascending)
+    return present + nan + absent
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _run_value(run: dict[str, Any]) -> Any:
     info, data = run["info"], run["data"]
 
@@ -482,8 +496,8 @@ def _run_value(run: dict[str, Any]) -> Any:
         for item in items:
             if item["key"] == key:
                 found = item["value"]
-                if kind == "metrics" and isinstance(found, str):
-                    return math.nan
+                if kind == "metrics" and isinstance(found, str):  # "NaN", "Infinity", …
+                    return float(found)
                 return found
         return None
 
