@@ -37,11 +37,13 @@ _HEADERS = {
 def number(value: Any) -> str:
     """A metric value as the tables show it.
 
-    >>> number(0.812345), number(None), number(12345.0)
-    ('0.8123', '', '1.234e+04')
+    >>> number(0.812345), number(None), number(12345.0), number("NaN"), number("-Infinity")
+    ('0.8123', '', '1.234e+04', 'nan', '-inf')
     """
     if value is None:
         return ""
+    if isinstance(value, str):  # the API's JSON spells NaN and the infinities as text
+        value = float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return f"{value:.4g}"
