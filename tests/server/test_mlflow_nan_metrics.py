@@ -2,7 +2,8 @@
 ``.bench/mlflow-compat-venv``): a diverged trial logs ``nan`` point by point and in a batch,
 reads it back as NaN from the run and its history, and a search orders it as MLflow does
 (after every number, before runs without the metric) and never matches it in a filter;
-ctloop's own API answers valid JSON for those points."""
+a registered model's card and ctloop's own API answer strict JSON for those points. On
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -56,9 +57,17 @@ with mlflow.start_run(run_name="batched") as run:
         Metric("loss", float("nan"), now, 0),
     ])
 
+from sklearn.linear_model import LogisticRegression
+with mlflow.start_run(run_name="model") as run:  # a model of a run that diverged once
+    mlflow.log_metric("val_loss", float("nan"), step=0)
+    mlflow.log_metric("val_loss", 0.4, step=1)
+    fitted = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    info = mlflow.sklearn.log_model(fitted, name="model", registered_model_name="diverged")
+ids_of_model = run.info.run_id
+
 history = [shown(m.value) for m in client.get_metric_history(ids["batched"], "grad")]
 latest = {n: shown(client.get_run(i).data.metrics.get("loss")) for n, i in ids.items()}
-names = {i: n for n, i in ids.items()}
+names = {i: n for n, i in ids.items()} | {ids_of_model: "model"}
 def search(order=None, where=""):
     runs = client.search_runs([experiment], where, order_by=order)
     return [names[r.info.run_id] for r in runs]
@@ -69,6 +78,7 @@ print("RESULT " + json.dumps({
     "desc": search(["metrics.loss DESC"]),
     "below_one": sorted(search(where="metrics.loss < 1")),
     "huge": search(where="metrics.loss > 1e308"),
+    "val_loss": [shown(m.value) for m in client.get_metric_history(ids_of_model, "val_loss")],
 }), flush=True)
 """
 
@@ -79,19 +89,33 @@ def python() -> Path:
     return ensure_venv("mlflow-compat-venv", REQUIREMENTS, "import mlflow.sklearn, skops.io")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The team server on its own SQLite workspace."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The team server on its own workspace: SQLite (points written on the event loop) or
+    PostgreSQL (every write in a thread)."""
     tmp = tmp_path_factory.mktemp("mlflow-nan")
-    workspace = Workspace.open(f"sqlite:///{tmp / 'metadata.db'}", artifacts=str(tmp / "art"))
+    database = f"nan_metrics_{os.getpid()}"
+    postgres = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    url = (
+        f"sqlite:///{tmp / 'metadata.db'}"
+        if postgres is None
+        else postgres.create_database(database)
+    )
+    workspace = Workspace.open(url, artifacts=str(tmp / "art"))
     keys = role_keys(workspace)
-    uvicorn_server, thread, url = start(create_app(workspace))
+    uvicorn_server, thread, address = start(create_app(workspace))
     try:
-        yield LiveServer(url, workspace, keys)
+        yield LiveServer(address, workspace, keys)
     finally:
         uvicorn_server.should_exit = True
         thread.join(30)
         workspace.close()
+        if postgres is not None:
+            postgres.drop_database(database)
 
 
 def _client_run(python: Path, server: LiveServer) -> Any:
@@ -131,11 +155,20 @@ def test_nan_and_infinities_round_trip_and_sort_as_in_mlflow(
         "bare": None,
         "batched": "nan",
     }
-    # numbers first in the asked direction, then NaN (newest first), then runs without it
-    assert result["asc"] == ["negative", "fine", "exploded", "batched", "diverged", "bare"]
-    assert result["desc"] == ["exploded", "fine", "negative", "batched", "diverged", "bare"]
+    # numbers first in the asked direction, then NaN, then runs without it (newest first)
+    assert result["asc"] == ["negative", "fine", "exploded", "batched", "diverged", "model", "bare"]
+    assert result["desc"] == [
+        "exploded",
+        "fine",
+        "negative",
+        "batched",
+        "diverged",
+        "model",
+        "bare",
+    ]
     assert result["below_one"] == ["fine", "negative"]
     assert result["huge"] == ["exploded"]
+    assert result["val_loss"] == ["nan", 0.4]
 
     # ctloop's own API reads the same points, in strict JSON (which has no NaN)
     stored = server.workspace.metadata.latest_metric_values("loss")
@@ -146,6 +179,7 @@ def test_nan_and_infinities_round_trip_and_sort_as_in_mlflow(
         f"/runs/{nan_runs[0]}/metrics/loss",
         "/runs/search?sort=metrics.loss&metrics=loss",
         "/runs/search?where=loss%20%3C%201&metrics=loss",
+        "/models/diverged/versions/1/card",
     )
     with server.client("viewer") as client:
         for path in paths:
