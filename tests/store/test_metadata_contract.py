@@ -699,6 +699,24 @@ class MetadataStoreContract:
         assert store.latest_metric_values("loss") == {run.id: -math.inf}
         assert math.isnan(store.latest_metric_values("grad")[run.id])
 
+    def test_a_step_completes_with_nan_and_infinite_metrics(self, store: MetadataStore) -> None:
+        run = make_run()
+        store.create_run(run)
+        execution = make_execution(run.id, "train")
+        store.create_execution(execution)
+        store.complete_execution(
+            execution.id,
+            status="succeeded",
+            ended_at=T0 + timedelta(seconds=1),
+            metrics=[
+                MetricRecord(run.id, "loss", v, s, execution.id, timestamp=T0)
+                for s, v in enumerate([math.inf, math.nan])
+            ],
+        )
+        values = [m.value for m in store.get_metrics(run.id, "loss")]
+        assert values[0] == math.inf and math.isnan(values[1])
+        assert math.isnan(store.latest_metric_values("loss")[run.id])
+
     def test_a_latest_value_of_nan_sorts_after_numbers_and_before_runs_without_it(
         self, store: MetadataStore
     ) -> None:
