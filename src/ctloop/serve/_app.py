@@ -28,6 +28,7 @@ from ctloop.serve import _protocols as protocols
 from ctloop.serve._answers import Answer, answered, header, plain, read_request
 from ctloop.serve._config import ServeConfig
 from ctloop.serve._core import PredictionService
+from ctloop.serve._direct import DirectHandler, DirectRoutesApp
 from ctloop.serve._errors import add_error_handlers
 from ctloop.serve._event_time import EVENT_TIME_HEADER, feedback_event_times, with_event_times
 from ctloop.serve._metrics import CONTENT_TYPE, ServingMetrics
@@ -48,49 +49,30 @@ Handler = Callable[[Request], Awaitable[Response]]
 """A route's endpoint: the request in, the response out."""
 
 
-class ServingApp(FastAPI):
+class ServingApp(DirectRoutesApp):
     """The prediction server's FastAPI app, whose prediction endpoints (``POST
-    /predict`` and ``POST /invocations``, in :attr:`direct_routes`) are answered without
-    FastAPI's router and middleware stack.
+    /predict`` and ``POST /invocations``, given to :meth:`answer_directly`) are answered
+    without FastAPI's router and middleware stack.
 
     Those endpoints take no parameters, dependencies or middleware of their own, and
     every failure they raise is answered by :func:`ctloop.serve._errors.failure_response`,
     the handler the stack would give it; calling them directly spares each request the
     route matching, the dependency solving and the middleware layers (about a tenth of a
-    millisecond of CPU). The routes stay registered (OpenAPI, any other path or method, a
-    mounted root path). Adding a middleware turns this off, so that it sees every request,
-    and so does tracing configured for FastAPI (its spans are kept; tracing configured
-    while the server runs applies within a second)."""
+    millisecond of CPU). The rules of when the stack is used all the same are
+    :class:`~ctloop.serve._direct.DirectRoutesApp`'s."""
 
-    direct_routes: Mapping[str, Handler] = MappingProxyType({})
+    def answer_directly(self, handlers: Mapping[str, Handler]) -> None:
+        """Answer ``POST`` requests to each path of ``handlers`` without the stack."""
+        self.direct_routes = MappingProxyType(
+            {path: _direct_handler(handler) for path, handler in handlers.items()}
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routes = self.direct_routes
-        if routes and scope["type"] == "http" and scope["method"] == "POST":
-            handler = routes.get(scope["path"])
-            mounted = scope.get("root_path") or self.root_path
-            if handler is not None and not mounted and not self._traced():
-                scope["app"] = self
-                await _answer_directly(handler, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
 
-    _tracing = False
-    _tracing_checked = float("-inf")
+def _direct_handler(handler: Handler) -> DirectHandler:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        await _answer_directly(handler, scope, receive, send)
 
-    def _traced(self) -> bool:
-        """Whether FastAPI's tracing is configured, looked up at most once a second
-        (the lookup walks OpenTelemetry's providers, a third of the routing it spares)."""
-        now = time.monotonic()
-        if now - self._tracing_checked >= 1.0:
-            telemetry = getattr(self, "_native_telemetry", None)
-            self._tracing = telemetry is not None and bool(telemetry.enabled())
-            self._tracing_checked = now
-        return self._tracing
-
-    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
-        super().add_middleware(middleware_class, *args, **kwargs)
-        self.direct_routes = MappingProxyType({})  # the middleware sees every request
+    return answer
 
 
 async def _answer_directly(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
@@ -251,7 +233,7 @@ def create_app(config: ServeConfig, *, pool: ModelPool | None = None) -> Serving
     add_v2_routes(app, state)
     add_error_handlers(app)
     if state.guard is None:  # a route that checks keys takes FastAPI's dependencies
-        app.direct_routes = MappingProxyType(direct)
+        app.answer_directly(direct)
     return app
 
 

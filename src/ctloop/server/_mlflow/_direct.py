@@ -22,15 +22,16 @@ True
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from starlette.requests import ClientDisconnect
 
+from ctloop.serve._direct import DirectHandler
+from ctloop.serve._direct import DirectRoutesApp as BaseDirectRoutesApp
 from ctloop.server._deps import needs
 from ctloop.server._mlflow._protocol import answer_for, payload
 from ctloop.store._keys import Role
@@ -42,46 +43,15 @@ if TYPE_CHECKING:
 
 __all__ = ["DirectRoutesApp", "direct_log_routes"]
 
-DirectHandler = Callable[["Scope", "Receive", "Send"], Awaitable[None]]
-"""An ASGI handler of one path."""
-
 #: MLflow's two roots of the logging endpoints
 _ROOTS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 _OK = b"{}"
 
 
-class DirectRoutesApp(FastAPI):
+class DirectRoutesApp(BaseDirectRoutesApp):
     """The team server's FastAPI app, whose MLflow logging endpoints (in
-    :attr:`direct_routes`) are answered without FastAPI's router and middleware stack."""
-
-    direct_routes: Mapping[str, DirectHandler] = MappingProxyType({})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routes = self.direct_routes
-        if routes and scope["type"] == "http" and scope["method"] == "POST":
-            handler = routes.get(scope["path"])
-            mounted = scope.get("root_path") or self.root_path
-            if handler is not None and not mounted and not self._traced():
-                scope["app"] = self
-                await handler(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-    _tracing = False
-    _tracing_checked = float("-inf")
-
-    def _traced(self) -> bool:
-        """Whether FastAPI's tracing is configured, looked up at most once a second."""
-        now = time.monotonic()
-        if now - self._tracing_checked >= 1.0:
-            telemetry = getattr(self, "_native_telemetry", None)
-            self._tracing = telemetry is not None and bool(telemetry.enabled())
-            self._tracing_checked = now
-        return self._tracing
-
-    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
-        super().add_middleware(middleware_class, *args, **kwargs)
-        self.direct_routes = MappingProxyType({})  # the middleware sees every request
+    :attr:`direct_routes`) are answered without FastAPI's router and middleware stack
+    (the rules are :class:`ctloop.serve._direct.DirectRoutesApp`'s)."""
 
     _writer: ThreadPoolExecutor | None = None
 
