@@ -129,11 +129,13 @@ def test_the_retraining_pipeline_gates_the_candidate_and_releases_the_refit() ->
 
 def test_the_flights_model_is_the_same_every_fit() -> None:
     import numpy as np
-    import pandas as pd
     from threadpoolctl import threadpool_limits
 
     flights = _example("pipeline")
-    rows = pd.read_parquet(EXAMPLE / "data" / "flights.parquet").dropna(subset=["arr_delay"])
+    prepare = _example("prepare_data")  # the table `make demo` builds, from the source rows
+    source, weather = prepare.read_source()
+    rows = prepare.build_table(source[source["month"] == 1].head(4000), weather)
+    rows = rows.dropna(subset=["arr_delay"]).reset_index(drop=True)
     train, test = rows.iloc[:2000], rows.iloc[2000:2500]
     X, _ = flights.features(test)
     with threadpool_limits(1):  # as the demo fits (OMP_NUM_THREADS=1)

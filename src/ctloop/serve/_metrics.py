@@ -334,4 +334,6 @@ class ServingMetrics:
             except Exception:  # a scrape must still answer; the next round tries again
                 import logging
 
-                logging.getLogger(__name__).exception("could not publish the logs' counts")
+                logging.getLogger("ctloop.serve.metrics").exception(
+                    "could not publish the logs' counts"
+                )
